@@ -1,0 +1,25 @@
+#pragma once
+//! ctgraph's host-only core: graphs as types, compile-time passes, the plan. No CUDA needed.
+#include <ctgraph/meta/fixed_string.hpp>
+
+#include <ctgraph/graph/dtype.hpp>
+#include <ctgraph/graph/errc.hpp>
+#include <ctgraph/graph/graph.hpp>
+#include <ctgraph/graph/memory_class.hpp>
+#include <ctgraph/graph/node.hpp>
+#include <ctgraph/graph/op.hpp>
+#include <ctgraph/graph/ops/collectives.hpp>
+#include <ctgraph/graph/ops/copy.hpp>
+#include <ctgraph/graph/ops/elementwise.hpp>
+#include <ctgraph/graph/ops/host_op.hpp>
+#include <ctgraph/graph/ops/matmul.hpp>
+#include <ctgraph/graph/ops/reshape.hpp>
+#include <ctgraph/graph/repeat.hpp>
+#include <ctgraph/graph/shape.hpp>
+#include <ctgraph/graph/tensor.hpp>
+
+#include <ctgraph/passes/flatten.hpp>
+#include <ctgraph/passes/run_passes.hpp>
+
+#include <ctgraph/plan/make_plan.hpp>
+#include <ctgraph/plan/plan.hpp>

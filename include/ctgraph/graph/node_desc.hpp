@@ -1,0 +1,50 @@
+#pragma once
+//! The flat, value-level record of one tensor of a graph (a graph input, a parameter or a node).
+//! Node types are turned into these exactly once, by `flatten`.
+#include <span>
+#include <string_view>
+
+#include <ctgraph/graph/op.hpp>
+#include <ctgraph/graph/tensor_desc.hpp>
+
+namespace ctg {
+
+enum class tensor_kind : std::uint8_t { input, parameter, node };
+
+inline constexpr int max_inputs = 4;
+
+struct node_desc {
+  std::string_view name;
+  tensor_kind kind = tensor_kind::node;
+  std::string_view op_name;            // empty for graph inputs and parameters
+  op_traits traits{};
+  output_rule output = nullptr;        // null: `out` is given (graph inputs, run-time builders)
+  tensor_desc out{};                   // inferred by `validate` when `output` is set
+  int input_count = 0;
+  int inputs[max_inputs]{-1, -1, -1, -1};   // indices into the flat graph
+  std::string_view input_names[max_inputs]; // a ref<"name"> input before `flatten` resolves it
+  bool in_place = false;               // the user asked for the output to take input 0's buffer
+};
+
+//! A type-erased handle to a tensor type, so that `flatten` can walk node types with a loop.
+//! (A virtual call instead of a function pointer: nvcc instantiates a constexpr function whose
+//! address is taken at once, which recurses through the whole graph; a virtual member is not.)
+struct tensor_handle {
+  struct record {
+    node_desc desc;
+    const tensor_handle* in[max_inputs]{};  // null where the input is a ref<"name">
+  };
+  virtual constexpr record describe() const = 0;
+};
+
+namespace detail {
+template <class T>
+struct handle_impl final : tensor_handle {
+  constexpr record describe() const override { return T::describe(); }
+};
+}  // namespace detail
+
+template <class T>
+inline constexpr detail::handle_impl<T> handle_of{};
+
+}  // namespace ctg

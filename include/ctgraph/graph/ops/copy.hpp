@@ -1,0 +1,26 @@
+#pragma once
+//! Copies between device and pinned host memory (memcpy nodes when captured).
+#include <ctgraph/graph/op.hpp>
+
+namespace ctg::ops {
+
+namespace detail {
+constexpr output_result identity_output(std::span<const tensor_desc> in) {
+  if (in.size() != 1) return output_result::fail(errc::wrong_arity);
+  return {in[0]};
+}
+}  // namespace detail
+
+struct to_host {
+  static constexpr std::string_view name = "to_host";
+  static constexpr op_traits traits{.output_memory = memory_class::pinned_host};
+  static constexpr output_result output(std::span<const tensor_desc> in) { return detail::identity_output(in); }
+};
+
+struct to_device {
+  static constexpr std::string_view name = "to_device";
+  static constexpr op_traits traits{.output_memory = memory_class::device};
+  static constexpr output_result output(std::span<const tensor_desc> in) { return detail::identity_output(in); }
+};
+
+}  // namespace ctg::ops

@@ -1,0 +1,52 @@
+#pragma once
+//! Graph inputs and parameters (user-owned tensors), and references to tensors by name.
+#include <ctgraph/graph/node_desc.hpp>
+#include <ctgraph/graph/shape.hpp>
+#include <ctgraph/meta/fixed_string.hpp>
+
+namespace ctg {
+
+namespace detail {
+template <tensor_kind Kind, fixed_string Name, class DT, class Shape>
+struct leaf_tensor {
+  static_assert(dtype<DT>, "ctgraph: the dtype of a graph input or parameter is not a dtype. Use ctg::f32, f16, bf16, i32, i64 or u8.");
+  static_assert(static_shape<Shape>, "ctgraph: the shape of a graph input or parameter is not a ctg::shape<...>. Write e.g. ctg::shape<16, 4096>.");
+  static constexpr auto name = Name;
+  static constexpr tensor_handle::record describe() {
+    tensor_handle::record r{};
+    r.desc.name = Name.view();
+    r.desc.kind = Kind;
+    r.desc.traits.output_memory = memory_class::external;
+    r.desc.out = describe_tensor<DT>(Shape{});
+    return r;
+  }
+};
+}  // namespace detail
+
+//! A graph input: user-owned, bound at instantiation.
+template <fixed_string Name, class DT, class Shape>
+struct input : detail::leaf_tensor<tensor_kind::input, Name, DT, Shape> {};
+
+//! A parameter (weights): user-owned, bound at instantiation.
+template <fixed_string Name, class DT, class Shape>
+struct parameter : detail::leaf_tensor<tensor_kind::parameter, Name, DT, Shape> {};
+
+//! Names a tensor of the graph without spelling its type (skip edges, generated graphs).
+//! The named tensor must be reachable from the graph's outputs through other inputs.
+template <fixed_string Name>
+struct ref {
+  static constexpr auto name = Name;
+};
+
+namespace detail {
+template <class T> struct is_ref : std::false_type {};
+template <fixed_string N> struct is_ref<ref<N>> : std::true_type {};
+}  // namespace detail
+
+//! A type that can be a node's input: a tensor type (with `describe()`) or a ref<>.
+template <class T>
+concept tensor = requires {
+  { T::describe() } -> std::same_as<tensor_handle::record>;
+};
+
+}  // namespace ctg

@@ -1,0 +1,34 @@
+#pragma once
+//! The value-level description of a tensor: dtype and static shape. Passes work on these.
+#include <cstddef>
+#include <cstdint>
+
+#include <ctgraph/graph/dtype.hpp>
+
+namespace ctg {
+
+inline constexpr int max_rank = 6;
+
+struct tensor_desc {
+  dtype_id dtype = dtype_id::f32;
+  int rank = 0;
+  std::int64_t dims[max_rank]{};
+
+  constexpr std::int64_t elements() const {
+    std::int64_t e = 1;
+    for (int i = 0; i < rank; ++i) e *= dims[i];
+    return e;
+  }
+  constexpr std::size_t bytes() const { return std::size_t(elements()) * size_of(dtype); }
+  constexpr bool same_shape(const tensor_desc& o) const {
+    if (rank != o.rank) return false;
+    for (int i = 0; i < rank; ++i)
+      if (dims[i] != o.dims[i]) return false;
+    return true;
+  }
+  friend constexpr bool operator==(const tensor_desc& a, const tensor_desc& b) {
+    return a.dtype == b.dtype && a.same_shape(b);
+  }
+};
+
+}  // namespace ctg

@@ -1,0 +1,46 @@
+#pragma once
+//! A string usable as a template argument: tensor and node names are `fixed_string`s.
+#include <cstddef>
+#include <string_view>
+
+namespace ctg {
+
+template <std::size_t N>
+struct fixed_string {
+  char data[N]{};  // N counts the terminating zero
+
+  constexpr fixed_string() = default;
+  constexpr fixed_string(const char (&s)[N]) {
+    for (std::size_t i = 0; i < N; ++i) data[i] = s[i];
+  }
+  //! Copies the first N - 1 characters of `s` (the caller sized N from `s`).
+  constexpr explicit fixed_string(std::string_view s) {
+    for (std::size_t i = 0; i + 1 < N && i < s.size(); ++i) data[i] = s[i];
+  }
+  constexpr std::string_view view() const { return {data, N - 1}; }
+  static constexpr std::size_t size() { return N - 1; }
+};
+
+template <std::size_t N>
+fixed_string(const char (&)[N]) -> fixed_string<N>;
+
+namespace detail {
+constexpr std::size_t decimal_digits(std::size_t v) {
+  std::size_t d = 1;
+  while (v >= 10) v /= 10, ++d;
+  return d;
+}
+}  // namespace detail
+
+//! `indexed<"w", 3>` is "w3": names for repeated layers.
+template <fixed_string Prefix, std::size_t I>
+inline constexpr auto indexed = [] {
+  constexpr std::size_t p = Prefix.size(), d = detail::decimal_digits(I);
+  fixed_string<p + d + 1> s;
+  for (std::size_t k = 0; k < p; ++k) s.data[k] = Prefix.data[k];
+  std::size_t v = I;
+  for (std::size_t k = 0; k < d; ++k, v /= 10) s.data[p + d - 1 - k] = char('0' + v % 10);
+  return s;
+}();
+
+}  // namespace ctg

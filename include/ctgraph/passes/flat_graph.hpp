@@ -1,0 +1,80 @@
+#pragma once
+//! The arrays every pass reads and writes: the flattened graph and the passes' results.
+//! `N` is the capacity; `node_count` the number in use (the compile-time plan has N == node_count,
+//! run-time builders use a larger capacity).
+#include <cstddef>
+
+#include <ctgraph/graph/errc.hpp>
+#include <ctgraph/graph/memory_class.hpp>
+#include <ctgraph/graph/node_desc.hpp>
+
+namespace ctg {
+
+//! Steps from a buffer's first write to its last read, both inclusive.
+struct lifetime {
+  int first = -1;
+  int last = -1;
+  constexpr bool overlaps(const lifetime& o) const { return first <= o.last && o.first <= last; }
+  friend constexpr bool operator==(const lifetime&, const lifetime&) = default;
+};
+
+//! Storage for one node's output.
+struct buffer_desc {
+  int node = -1;                 // the producer
+  memory_class memory = memory_class::external;
+  std::size_t bytes = 0;         // the tensor's bytes
+  std::size_t offset = 0;        // in its arena; 0 for external and opaque buffers
+  struct lifetime lifetime {};
+  bool opaque = false;           // the op allocates it itself; not in an arena, never reused
+  int shares = -1;               // in place: the buffer whose storage this one takes over
+};
+
+enum class partition_kind : std::uint8_t { capturable, fallback };
+
+//! A maximal run of scheduled nodes that are all capturable (one CUDA graph) or all not.
+struct partition_desc {
+  partition_kind kind = partition_kind::capturable;
+  int first_step = 0;
+  int last_step = -1;
+  constexpr int node_count() const { return last_step - first_step + 1; }
+};
+
+inline constexpr std::size_t arena_alignment = 256;
+
+constexpr std::size_t align_up(std::size_t v, std::size_t a = arena_alignment) {
+  return (v + a - 1) / a * a;
+}
+
+template <std::size_t N>
+struct flat_graph {
+  static_assert(N > 0);
+  static constexpr std::size_t capacity = N;
+
+  // The graph (flatten or a run-time builder)
+  int node_count = 0;
+  node_desc nodes[N]{};
+  bool is_output[N]{};
+
+  // schedule: topological order of the nodes (graph inputs and parameters are not scheduled)
+  int step_count = 0;
+  int schedule[N]{};             // step -> node
+  int step[N]{};                 // node -> step, -1 for graph inputs and parameters
+  int reader_begin[N + 1]{};     // readers of node i: readers[reader_begin[i] .. reader_begin[i+1])
+  int readers[N * max_inputs]{};
+
+  // partition
+  int partition_count = 0;
+  partition_desc partitions[N]{};
+  int partition_of[N]{};         // -1 for graph inputs and parameters
+
+  // lifetimes, offsets, lower bound
+  int owner[N]{};                // the node whose buffer holds node i's output (itself unless a view)
+  buffer_desc buffers[N]{};      // indexed by node; meaningful where owner[i] == i
+  std::size_t arena_bytes[memory_class_count]{};
+  std::size_t lower_bound[memory_class_count]{};
+  int reuse_count = 0;
+
+  status error{};
+};
+
+}  // namespace ctg

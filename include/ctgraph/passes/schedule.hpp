@@ -1,0 +1,71 @@
+#pragma once
+//! schedule: a topological order of the nodes. Deterministic: among ready nodes the one with
+//! the lowest index (post order from the outputs) runs first. Also fills the reader lists.
+#include <ctgraph/passes/flat_graph.hpp>
+
+namespace ctg {
+
+template <std::size_t N>
+constexpr status schedule(flat_graph<N>& g) {
+  if (g.error.code != errc::ok) return g.error;
+  const int n = g.node_count;
+  // Reader lists (CSR), counting each reading node once per input slot.
+  for (int i = 0; i <= n; ++i) g.reader_begin[i] = 0;
+  for (int i = 0; i < n; ++i)
+    for (int k = 0; k < g.nodes[i].input_count; ++k) ++g.reader_begin[g.nodes[i].inputs[k] + 1];
+  for (int i = 0; i < n; ++i) g.reader_begin[i + 1] += g.reader_begin[i];
+  int fill[N]{};
+  for (int i = 0; i < n; ++i) fill[i] = g.reader_begin[i];
+  for (int i = 0; i < n; ++i)
+    for (int k = 0; k < g.nodes[i].input_count; ++k) g.readers[fill[g.nodes[i].inputs[k]]++] = i;
+
+  // Kahn's algorithm with a binary min-heap of ready indices.
+  int pending[N]{};
+  int heap[N]{};
+  int size = 0;
+  auto push = [&](int v) {
+    int i = size++;
+    heap[i] = v;
+    while (i > 0 && heap[(i - 1) / 2] > heap[i]) {
+      int p = (i - 1) / 2, t = heap[p];
+      heap[p] = heap[i], heap[i] = t, i = p;
+    }
+  };
+  auto pop = [&] {
+    int top = heap[0];
+    heap[0] = heap[--size];
+    for (int i = 0;;) {
+      int l = 2 * i + 1, r = l + 1, m = i;
+      if (l < size && heap[l] < heap[m]) m = l;
+      if (r < size && heap[r] < heap[m]) m = r;
+      if (m == i) break;
+      int t = heap[m];
+      heap[m] = heap[i], heap[i] = t, i = m;
+    }
+    return top;
+  };
+  for (int i = 0; i < n; ++i) {
+    g.step[i] = -1;
+    pending[i] = g.nodes[i].input_count;
+    if (pending[i] == 0) push(i);
+  }
+  g.step_count = 0;
+  int done = 0;
+  while (size > 0) {
+    int v = pop();
+    ++done;
+    if (g.nodes[v].kind == tensor_kind::node) {
+      g.step[v] = g.step_count;
+      g.schedule[g.step_count++] = v;
+    }
+    for (int r = g.reader_begin[v]; r < g.reader_begin[v + 1]; ++r)
+      if (--pending[g.readers[r]] == 0) push(g.readers[r]);
+  }
+  if (done != n) {
+    for (int i = 0; i < n; ++i)
+      if (pending[i] > 0) return g.error = {errc::cycle, i};
+  }
+  return g.error;
+}
+
+}  // namespace ctg

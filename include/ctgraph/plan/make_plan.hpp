@@ -1,0 +1,64 @@
+#pragma once
+//! make_plan<G>(): the compile-time entry point. Flattens G once, runs each pass in its own
+//! constant evaluation (its own compiler budget), and turns a pass's status into one error.
+#include <ctgraph/graph/graph.hpp>
+#include <ctgraph/passes/flatten.hpp>
+#include <ctgraph/passes/run_passes.hpp>
+#include <ctgraph/plan/plan.hpp>
+
+namespace ctg {
+
+//! One static_assert per cause. The instantiation context above the message names the node:
+//! `rejected_node<"h0", errc::..., "other">`.
+template <fixed_string Node, errc Code, fixed_string Other>
+struct rejected_node {
+  static_assert(Code != errc::empty_graph, "ctgraph: the graph has no node to run; its outputs are all graph inputs or parameters. Make an output a ctg::node.");
+  static_assert(Code != errc::duplicate_name, "ctgraph: two different tensors share the name of this node. Names must be unique in a graph. Rename one (ctg::indexed<\"h\", I> makes numbered names).");
+  static_assert(Code != errc::unknown_tensor, "ctgraph: this node uses a tensor that is not in the graph (a ctg::ref<> whose name no reachable tensor has; see Other). Fix the name or make the tensor reachable from the graph's outputs.");
+  static_assert(Code != errc::cycle, "ctgraph: this node is on a cycle closed by ctg::ref<>. A graph must be acyclic. Remove the ref that points forward.");
+  static_assert(Code != errc::wrong_arity, "ctgraph: this node gives its op the wrong number of inputs. Check the op's arity (matmul, add and mul take 2; unary ops and copies take 1).");
+  static_assert(Code != errc::dtype_mismatch, "ctgraph: the input dtypes of this node do not fit its op. Its inputs must have the same dtype. Insert a cast or change a dtype.");
+  static_assert(Code != errc::shape_mismatch, "ctgraph: the input shapes of this node do not fit its op. Elementwise inputs must have the same shape; matmul takes rank-2 tensors. Fix the shapes or reshape first.");
+  static_assert(Code != errc::inner_dim_mismatch, "ctgraph: matmul inner dimensions differ in this node. A[M,K] x B[K,N] needs the columns of A to equal the rows of B. Fix the shapes or transpose a parameter.");
+  static_assert(Code != errc::element_count_mismatch, "ctgraph: reshape changes the number of elements in this node. A view cannot grow or shrink its source. Give ops::reshape a shape with as many elements.");
+  static_assert(Code != errc::in_place_not_allowed, "ctgraph: in-place requested in this node, but its op does not allow it (op_traits::in_place is false). Remove ctg::in_place<> or use an op that can overwrite its input.");
+  static_assert(Code != errc::in_place_conflict, "ctgraph: in-place requested in this node, but its first input (Other) is read later, is a graph output or input, or differs in size or memory class. Remove ctg::in_place<> or make this node the input's last reader.");
+  static constexpr bool value = Code == errc::ok;
+};
+
+namespace detail {
+
+// Each pass is its own constexpr variable, so each gets its own constant-evaluation budget.
+// (Plain functions, not lambdas as template arguments, which nvcc 13 rejects.)
+template <class G>
+struct planner {
+  static constexpr auto flat = flatten<G>();
+  static constexpr auto scheduled = [] { auto g = flat; schedule(g); return g; }();
+  static constexpr auto validated = [] { auto g = scheduled; validate(g); return g; }();
+  static constexpr auto partitioned = [] { auto g = validated; partition(g); return g; }();
+  static constexpr auto lived = [] { auto g = partitioned; lifetimes(g); return g; }();
+  static constexpr auto planned = [] { auto g = lived; plan_memory(g); return g; }();
+};
+
+template <auto& G, int I>
+constexpr auto name_at() {
+  if constexpr (I < 0) return fixed_string<1>{};
+  else return fixed_string<G.nodes[I].name.size() + 1>(G.nodes[I].name);
+}
+
+}  // namespace detail
+
+//! The plan of graph G, a constexpr value: `constexpr auto p = ctg::make_plan<g>();`
+template <class G>
+constexpr auto make_plan() {
+  constexpr auto& g = detail::planner<G>::planned;
+  using P = plan<std::remove_cvref_t<decltype(g)>::capacity>;
+  if constexpr (g.error.code != errc::ok) {
+    // Instantiating rejected_node fires exactly one of its static_asserts.
+    static_assert(sizeof(rejected_node<detail::name_at<g, g.error.node>(), g.error.code,
+                                       detail::name_at<g, g.error.other>()>) > 0);
+  }
+  return P{g};
+}
+
+}  // namespace ctg

@@ -1,0 +1,86 @@
+#pragma once
+//! The plan: a constexpr value with queries for static_assert.
+#include <string_view>
+
+#include <ctgraph/passes/flat_graph.hpp>
+
+namespace ctg {
+
+namespace detail {
+//! Not a constant expression when `ok` is false: the compiler shows the call and the message.
+constexpr void require(bool ok, const char* /*why*/) {
+  if (!ok) throw "ctgraph: plan query failed";
+}
+}  // namespace detail
+
+template <std::size_t N>
+struct plan {
+  flat_graph<N> graph{};
+
+  constexpr bool ok() const { return graph.error.code == errc::ok; }
+  constexpr status error() const { return graph.error; }
+
+  // Nodes
+  constexpr int node_count() const { return graph.node_count; }
+  constexpr int step_count() const { return graph.step_count; }
+  constexpr const node_desc& node(int i) const { return graph.nodes[i]; }
+  //! The node at a step of the schedule.
+  constexpr int node_at(int step) const { return graph.schedule[step]; }
+  //! The index of the tensor with this name, or -1.
+  constexpr int index_of(std::string_view name) const {
+    for (int i = 0; i < graph.node_count; ++i)
+      if (graph.nodes[i].name == name) return i;
+    return -1;
+  }
+  template <class T>
+  constexpr int index_of() const {
+    int i = index_of(T::name.view());
+    detail::require(i >= 0, "this tensor is not in the plan's graph");
+    return i;
+  }
+  template <class T>
+  constexpr int step_of() const { return graph.step[index_of<T>()]; }
+  template <class T>
+  constexpr const tensor_desc& output_of() const { return graph.nodes[index_of<T>()].out; }
+
+  // Partitions
+  constexpr int partition_count() const { return graph.partition_count; }
+  constexpr const partition_desc& partition(int i) const { return graph.partitions[i]; }
+  constexpr int partition_count(partition_kind k) const {
+    int c = 0;
+    for (int i = 0; i < graph.partition_count; ++i) c += graph.partitions[i].kind == k;
+    return c;
+  }
+  template <class T>
+  constexpr int partition_of() const { return graph.partition_of[index_of<T>()]; }
+
+  // Buffers
+  //! The buffer that holds T's output (a view's is its source's).
+  template <class T>
+  constexpr const buffer_desc& buffer_of() const { return buffer(index_of<T>()); }
+  constexpr const buffer_desc& buffer(int node) const { return graph.buffers[graph.owner[node]]; }
+  template <class T>
+  constexpr memory_class memory_of() const { return buffer_of<T>().memory; }
+  //! Buffers the run needs (planned and opaque; graph inputs and parameters are the user's).
+  constexpr int buffer_count() const {
+    int c = 0;
+    for (int i = 0; i < graph.node_count; ++i) c += owns_storage(i);
+    return c;
+  }
+  constexpr int buffer_count(memory_class m) const {
+    int c = 0;
+    for (int i = 0; i < graph.node_count; ++i) c += owns_storage(i) && graph.buffers[i].memory == m;
+    return c;
+  }
+  //! Buffers that start in memory an earlier buffer used (including in-place outputs).
+  constexpr int reuse_count() const { return graph.reuse_count; }
+  constexpr std::size_t arena_bytes(memory_class m) const { return graph.arena_bytes[int(m)]; }
+  constexpr std::size_t lower_bound(memory_class m) const { return graph.lower_bound[int(m)]; }
+
+ private:
+  constexpr bool owns_storage(int i) const {
+    return graph.owner[i] == i && graph.nodes[i].kind == tensor_kind::node;
+  }
+};
+
+}  // namespace ctg
