@@ -23,3 +23,6 @@
 
 #include <ctgraph/plan/make_plan.hpp>
 #include <ctgraph/plan/plan.hpp>
+#include <ctgraph/plan/check_plan.hpp>
+#include <ctgraph/plan/graph_builder.hpp>
+#include <ctgraph/plan/to_string.hpp>

@@ -1,0 +1,91 @@
+#pragma once
+//! graph_builder: builds a flat graph at run time and plans it with the same passes that
+//! make_plan runs at compile time (for property tests, tools and debuggers). Names are stored
+//! in the builder: keep it alive while its plan is used.
+#include <deque>
+#include <initializer_list>
+#include <stdexcept>
+#include <string>
+
+#include <ctgraph/passes/run_passes.hpp>
+#include <ctgraph/plan/plan.hpp>
+
+namespace ctg {
+
+template <std::size_t N>
+class graph_builder {
+ public:
+  int input(std::string name, tensor_desc t) { return leaf(std::move(name), tensor_kind::input, t); }
+  int parameter(std::string name, tensor_desc t) { return leaf(std::move(name), tensor_kind::parameter, t); }
+
+  //! A node of op `Op`; its output comes from the op's output rule.
+  template <op Op>
+  int add(std::string name, std::initializer_list<int> inputs, bool in_place = false) {
+    node_desc d = base(std::move(name), inputs);
+    d.op_name = Op::name;
+    d.traits = Op::traits;
+    d.output = &Op::output;
+    d.in_place = in_place;
+    return push(d);
+  }
+  //! A node with given traits and output (no output rule): random graphs in tests.
+  int add(std::string name, std::string_view op_name, op_traits traits, std::initializer_list<int> inputs,
+          tensor_desc out, bool in_place = false) {
+    node_desc d = base(std::move(name), inputs);
+    d.op_name = op_name;
+    d.traits = traits;
+    d.out = out;
+    d.in_place = in_place;
+    return push(d);
+  }
+  int add(std::string name, std::string_view op_name, op_traits traits, const int* inputs, int count,
+          tensor_desc out) {
+    node_desc d = base(std::move(name), {});
+    for (int k = 0; k < count; ++k) d.inputs[k] = inputs[k];
+    d.input_count = count;
+    d.op_name = op_name;
+    d.traits = traits;
+    d.out = out;
+    return push(d);
+  }
+  void output(int id) { g_.is_output[id] = true; }
+
+  //! Runs every pass; the plan's error() says whether the graph was rejected.
+  plan<N> build() const {
+    plan<N> p{g_};
+    run_passes(p.graph);
+    return p;
+  }
+
+ private:
+  int leaf(std::string name, tensor_kind kind, tensor_desc t) {
+    node_desc d = base(std::move(name), {});
+    d.kind = kind;
+    d.traits.output_memory = memory_class::external;
+    d.out = t;
+    return push(d);
+  }
+  node_desc base(std::string name, std::initializer_list<int> inputs) {
+    if (inputs.size() > std::size_t(max_inputs)) throw std::invalid_argument("ctgraph: too many inputs for a node");
+    names_.push_back(std::move(name));
+    node_desc d{};
+    d.name = names_.back();
+    int k = 0;
+    for (int i : inputs) {
+      if (i < 0 || i >= g_.node_count) throw std::invalid_argument("ctgraph: a node input names no earlier tensor");
+      d.inputs[k++] = i;
+    }
+    d.input_count = k;
+    return d;
+  }
+  int push(const node_desc& d) {
+    if (g_.node_count == int(N)) throw std::length_error("ctgraph: graph_builder capacity exceeded");
+    g_.nodes[g_.node_count] = d;
+    return g_.node_count++;
+  }
+
+  flat_graph<N> g_{};
+  std::deque<std::string> names_;
+};
+
+}  // namespace ctg

@@ -1,0 +1,78 @@
+#pragma once
+//! A text dump of a plan that a person can read: partitions, the schedule with every node's
+//! output and buffer, and the arenas against their lower bounds.
+#include <cstdio>
+#include <ostream>
+#include <string>
+
+#include <ctgraph/plan/plan.hpp>
+
+namespace ctg {
+
+namespace detail {
+inline std::string shape_string(const tensor_desc& t) {
+  std::string s(name_of(t.dtype));
+  s += '[';
+  for (int i = 0; i < t.rank; ++i) s += (i ? "," : "") + std::to_string(t.dims[i]);
+  return s + ']';
+}
+template <class... A>
+std::string format(const char* f, A... a) {
+  char buf[256];
+  std::snprintf(buf, sizeof buf, f, a...);
+  return buf;
+}
+}  // namespace detail
+
+template <std::size_t N>
+std::string to_string(const plan<N>& p) {
+  const flat_graph<N>& g = p.graph;
+  std::string s;
+  if (!p.ok()) {
+    s += "plan rejected: ";
+    s += describe(g.error.code);
+    if (g.error.node >= 0) s += " in node '" + std::string(g.nodes[g.error.node].name) + "'";
+    return s + "\n";
+  }
+  s += detail::format("plan: %d tensors, %d steps, %d partitions, %d buffers, %d reuses\n", g.node_count,
+                      g.step_count, g.partition_count, p.buffer_count(), p.reuse_count());
+  s += "partitions:\n";
+  for (int i = 0; i < g.partition_count; ++i) {
+    const partition_desc& q = g.partitions[i];
+    s += detail::format("  #%-3d %-10s steps %d..%d (%d nodes)\n", i,
+                        q.kind == partition_kind::capturable ? "capturable" : "fallback", q.first_step,
+                        q.last_step, q.node_count());
+  }
+  s += "schedule:\n";
+  s += detail::format("  %4s %4s  %-16s %-10s %-22s %-11s %10s %10s  %s\n", "step", "part", "node", "op",
+                      "output", "memory", "offset", "bytes", "lifetime");
+  for (int st = 0; st < g.step_count; ++st) {
+    int v = g.schedule[st];
+    const node_desc& d = g.nodes[v];
+    const buffer_desc& b = p.buffer(v);
+    std::string where = b.opaque ? "opaque" : std::string(name_of(b.memory));
+    std::string note;
+    if (g.owner[v] != v) note = " view of '" + std::string(g.nodes[g.owner[v]].name) + "'";
+    else if (b.shares >= 0) note = " in place of '" + std::string(g.nodes[b.shares].name) + "'";
+    if (g.is_output[v]) note += " output";
+    s += detail::format("  %4d %4d  %-16.*s %-10.*s %-22s %-11s %10zu %10zu  [%d,%d]%s\n", st,
+                        g.partition_of[v], int(d.name.size()), d.name.data(), int(d.op_name.size()),
+                        d.op_name.data(), detail::shape_string(d.out).c_str(), where.c_str(), b.offset,
+                        b.bytes, b.lifetime.first, b.lifetime.last, note.c_str());
+  }
+  s += "arenas:\n";
+  for (int c = 0; c < memory_class_count; ++c) {
+    if (memory_class(c) == memory_class::external || p.buffer_count(memory_class(c)) == 0) continue;
+    std::size_t a = g.arena_bytes[c], lb = g.lower_bound[c];
+    s += detail::format("  %-11s %12zu bytes, lower bound %12zu (%.2fx)\n",
+                        std::string(name_of(memory_class(c))).c_str(), a, lb, lb ? double(a) / double(lb) : 1.0);
+  }
+  return s;
+}
+
+template <std::size_t N>
+std::ostream& operator<<(std::ostream& os, const plan<N>& p) {
+  return os << to_string(p);
+}
+
+}  // namespace ctg
