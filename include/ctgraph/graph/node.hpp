@@ -45,7 +45,7 @@ struct node {
  private:
   template <class In>
   static constexpr void set_input(tensor_handle::record& r, int i) {
-    if constexpr (detail::is_ref<In>::value) r.desc.input_names[i] = In::name.view();
+    if constexpr (detail::is_ref<In>::value) r.desc.input_names[i] = In::referenced_name.view();
     else r.in[i] = &handle_of<In>;
   }
 };

@@ -35,12 +35,14 @@ struct parameter : detail::leaf_tensor<tensor_kind::parameter, Name, DT, Shape> 
 //! The named tensor must be reachable from the graph's outputs through other inputs.
 template <fixed_string Name>
 struct ref {
-  static constexpr auto name = Name;
+  static constexpr auto referenced_name = Name;
 };
 
 namespace detail {
-template <class T> struct is_ref : std::false_type {};
-template <fixed_string N> struct is_ref<ref<N>> : std::true_type {};
+// A member test rather than a partial specialization on ref<N>: nvcc 13 does not match a
+// deduced class-type template parameter in a partial specialization.
+template <class T>
+struct is_ref : std::bool_constant<requires { T::referenced_name; }> {};
 }  // namespace detail
 
 //! A type that can be a node's input: a tensor type (with `describe()`) or a ref<>.

@@ -104,18 +104,19 @@ constexpr plan_violation check_plan(const plan<N>& p) {
     }
   }
   // Lower bounds: recount the live bytes of every step, one in-place chain counted once.
+  int chain_last[N]{};
+  for (int v = 0; v < n; ++v) chain_last[v] = -1;
+  for (int v = 0; v < n; ++v)
+    if (planned(v) && chain_last[root(v)] < g.buffers[v].lifetime.last) chain_last[root(v)] = g.buffers[v].lifetime.last;
   for (int c = 0; c < memory_class_count; ++c) {
     if (memory_class(c) == memory_class::external) continue;
     std::size_t peak = 0;
     for (int s = 0; s < g.step_count; ++s) {
       std::size_t live = 0;
-      for (int v = 0; v < n; ++v) {
-        if (!planned(v) || int(g.buffers[v].memory) != c || root(v) != v) continue;
-        int last = g.buffers[v].lifetime.last;
-        for (int w = 0; w < n; ++w)
-          if (planned(w) && w != v && root(w) == v && g.buffers[w].lifetime.last > last) last = g.buffers[w].lifetime.last;
-        if (g.buffers[v].lifetime.first <= s && s <= last) live += align_up(g.buffers[v].bytes);
-      }
+      for (int v = 0; v < n; ++v)
+        if (planned(v) && int(g.buffers[v].memory) == c && root(v) == v && g.buffers[v].lifetime.first <= s &&
+            s <= chain_last[v])
+          live += align_up(g.buffers[v].bytes);
       if (live > peak) peak = live;
     }
     if (peak != g.lower_bound[c]) return {"the lower bound is not the peak of live bytes"};

@@ -51,14 +51,18 @@ constexpr auto name_at() {
 //! The plan of graph G, a constexpr value: `constexpr auto p = ctg::make_plan<g>();`
 template <class G>
 constexpr auto make_plan() {
-  constexpr auto& g = detail::planner<G>::planned;
-  using P = plan<std::remove_cvref_t<decltype(g)>::capacity>;
-  if constexpr (g.error.code != errc::ok) {
-    // Instantiating rejected_node fires exactly one of its static_asserts.
-    static_assert(sizeof(rejected_node<detail::name_at<g, g.error.node>(), g.error.code,
-                                       detail::name_at<g, g.error.other>()>) > 0);
+  if constexpr (G::output_count == 0) {
+    return plan<1>{};  // graph<> has reported the empty graph already
+  } else {
+    constexpr auto& g = detail::planner<G>::planned;
+    using P = plan<std::remove_cvref_t<decltype(g)>::capacity>;
+    if constexpr (g.error.code != errc::ok) {
+      // Instantiating rejected_node fires exactly one of its static_asserts.
+      static_assert(sizeof(rejected_node<detail::name_at<g, g.error.node>(), g.error.code,
+                                         detail::name_at<g, g.error.other>()>) > 0);
+    }
+    return P{g};
   }
-  return P{g};
 }
 
 }  // namespace ctg

@@ -13,8 +13,12 @@ namespace detail {
 inline std::string shape_string(const tensor_desc& t) {
   std::string s(name_of(t.dtype));
   s += '[';
-  for (int i = 0; i < t.rank; ++i) s += (i ? "," : "") + std::to_string(t.dims[i]);
-  return s + ']';
+  for (int i = 0; i < t.rank; ++i) {
+    if (i) s += ',';
+    s += std::to_string(t.dims[i]);
+  }
+  s += ']';
+  return s;
 }
 template <class... A>
 std::string format(const char* f, A... a) {
@@ -31,8 +35,9 @@ std::string to_string(const plan<N>& p) {
   if (!p.ok()) {
     s += "plan rejected: ";
     s += describe(g.error.code);
-    if (g.error.node >= 0) s += " in node '" + std::string(g.nodes[g.error.node].name) + "'";
-    return s + "\n";
+    if (g.error.node >= 0) s.append(" in node '").append(g.nodes[g.error.node].name).append("'");
+    s += '\n';
+    return s;
   }
   s += detail::format("plan: %d tensors, %d steps, %d partitions, %d buffers, %d reuses\n", g.node_count,
                       g.step_count, g.partition_count, p.buffer_count(), p.reuse_count());
@@ -52,8 +57,8 @@ std::string to_string(const plan<N>& p) {
     const buffer_desc& b = p.buffer(v);
     std::string where = b.opaque ? "opaque" : std::string(name_of(b.memory));
     std::string note;
-    if (g.owner[v] != v) note = " view of '" + std::string(g.nodes[g.owner[v]].name) + "'";
-    else if (b.shares >= 0) note = " in place of '" + std::string(g.nodes[b.shares].name) + "'";
+    if (g.owner[v] != v) note.append(" view of '").append(g.nodes[g.owner[v]].name).append("'");
+    else if (b.shares >= 0) note.append(" in place of '").append(g.nodes[b.shares].name).append("'");
     if (g.is_output[v]) note += " output";
     s += detail::format("  %4d %4d  %-16.*s %-10.*s %-22s %-11s %10zu %10zu  [%d,%d]%s\n", st,
                         g.partition_of[v], int(d.name.size()), d.name.data(), int(d.op_name.size()),

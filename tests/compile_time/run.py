@@ -1,0 +1,162 @@
+#!/usr/bin/env python3
+"""Compile-time benchmark: generates graphs of several sizes (gen_graph.py; sizes count compute
+nodes) and compiles each, compile only, with g++ and nvcc. Prints JSON: a list of
+{nodes, tensors, compiler, seconds, peak_rss_mb, ok, flags, refs, attempts, error}.
+
+A compile that fails on a constant-evaluation budget is retried with the compiler's escape hatch
+(nvcc: -Xcudafe --max_cost_constexpr_call=N; g++: -fconstexpr-ops-limit=N
+-fconstexpr-loop-limit=N), raised tenfold at a time; `flags` says what the last attempt used.
+A graph that nvcc rejects because of ref<> (see gen_graph.py --no-refs) is retried without refs
+(`refs: false`). nodes == 0 is the baseline: a file that only includes <ctgraph/ctgraph.hpp>.
+
+peak_rss_mb is ru_maxrss from wait4 on the compiler driver: the largest single process of its
+tree (cc1plus, cudafe++, cicc, ...), not their sum.
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
+sys.path.insert(0, HERE)
+import gen_graph  # noqa: E402
+
+NVCC_BUDGET = re.compile(r"excessive constexpr function call complexity")
+GXX_OPS = re.compile(r"evaluation operation count exceeds limit")  # g++ quotes ‘constexpr’
+GXX_LOOP = re.compile(r"loop iteration count exceeds limit")
+REF_BUG = re.compile(r"an input of this node is not a tensor of the graph")
+
+# Escape-hatch ladders (defaults: nvcc's EDG budget is internal; g++ 2^25 ops, 2^18 iterations).
+NVCC_COSTS = [10**7, 10**8, 10**9]
+GXX_OPS_LIMITS = [2**28, 2**31, 2**34]
+GXX_LOOP_LIMITS = [2**22, 2**26, 2**30]
+
+
+def find_nvcc():
+    return shutil.which("nvcc") or "/usr/local/cuda/bin/nvcc"
+
+
+def command(compiler, src, flags):
+    inc = os.path.join(ROOT, "include")
+    if compiler == "g++":
+        return ["g++", "-std=c++20", "-I", inc, *flags, "-c", src, "-o", os.devnull]
+    if compiler == "nvcc":
+        return [find_nvcc(), "-std=c++20", "-x", "cu", "-I", inc, *flags, "-c", src, "-o", os.devnull]
+    raise SystemExit(f"unknown compiler {compiler}")
+
+
+def compile_once(cmd, timeout):
+    """Runs one compile, reaping the child with wait4 for its own rusage; (ok, seconds, peak_rss_mb, log)."""
+    t0 = time.monotonic()
+    with tempfile.TemporaryFile("w+") as errf:
+        pid = os.posix_spawnp(cmd[0], cmd, os.environ, file_actions=[
+            (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
+            (os.POSIX_SPAWN_DUP2, errf.fileno(), 2),
+        ])
+        deadline = t0 + timeout
+        while True:
+            wpid, status, ru = os.wait4(pid, os.WNOHANG)
+            if wpid == pid:
+                break
+            if time.monotonic() > deadline:
+                os.kill(pid, 9)
+                _, status, ru = os.wait4(pid, 0)
+                break
+            time.sleep(0.01)
+        seconds = time.monotonic() - t0
+        errf.seek(0)
+        err = errf.read()
+    rc = os.waitstatus_to_exitcode(status)
+    if seconds > timeout:
+        err += f"\n[run.py] timed out after {timeout} s"
+    return rc == 0, seconds, ru.ru_maxrss / 1024.0, err
+
+
+def first_error(log):
+    for line in log.splitlines():
+        if "error" in line:
+            return line.strip()[:300]
+    return log.strip().splitlines()[-1][:300] if log.strip() else ""
+
+
+def measure(compiler, nodes, workdir, timeout, refs=True):
+    if nodes == 0:
+        src = os.path.join(workdir, "baseline.cpp")
+        with open(src, "w") as f:
+            f.write("#include <ctgraph/ctgraph.hpp>\nint main() {}\n")
+        tensors = 0
+    else:
+        src = os.path.join(workdir, f"graph_{nodes}{'' if refs else '_norefs'}.cpp")
+        text, params = gen_graph.generate(nodes, refs=refs)
+        with open(src, "w") as f:
+            f.write(text)
+        tensors = nodes + params + 1
+    flags, attempts, level = [], [], 0
+    while True:
+        ok, secs, rss, log = compile_once(command(compiler, src, flags), timeout)
+        att = {"flags": list(flags), "refs": refs, "seconds": round(secs, 3), "peak_rss_mb": round(rss, 1), "ok": ok}
+        if not ok:
+            att["error"] = first_error(log)
+        attempts.append(att)
+        print(f"[run.py] {compiler:4} {nodes:5} nodes refs={refs!s:5} {' '.join(flags) or '-':60} "
+              f"{secs:7.2f} s {rss:7.1f} MB {'ok' if ok else 'FAIL: ' + att['error'][:120]}", file=sys.stderr)
+        if ok:
+            break
+        if compiler == "nvcc" and refs and REF_BUG.search(log):
+            return measure_retry_norefs(compiler, nodes, workdir, timeout, attempts)
+        if level >= 3:
+            break
+        if compiler == "nvcc" and NVCC_BUDGET.search(log):
+            flags = ["-Xcudafe", f"--max_cost_constexpr_call={NVCC_COSTS[level]}"]
+        elif compiler == "g++" and (GXX_OPS.search(log) or GXX_LOOP.search(log)):
+            flags = [f"-fconstexpr-ops-limit={GXX_OPS_LIMITS[level]}", f"-fconstexpr-loop-limit={GXX_LOOP_LIMITS[level]}"]
+        else:
+            break
+        level += 1
+    last = attempts[-1]
+    return {"nodes": nodes, "tensors": tensors, "compiler": compiler, "seconds": last["seconds"],
+            "peak_rss_mb": last["peak_rss_mb"], "ok": last["ok"], "flags": last["flags"], "refs": refs,
+            "error": last.get("error"), "attempts": attempts}
+
+
+def measure_retry_norefs(compiler, nodes, workdir, timeout, attempts):
+    r = measure(compiler, nodes, workdir, timeout, refs=False)
+    r["attempts"] = attempts + r["attempts"]
+    return r
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", default="16,64,256,1024,4096", help="compute-node counts, comma separated")
+    ap.add_argument("--compilers", default="g++,nvcc")
+    ap.add_argument("--no-baseline", action="store_true", help="skip the include-only baseline")
+    ap.add_argument("--timeout", type=float, default=1800, help="seconds per compile")
+    ap.add_argument("--out", help="also write the JSON here")
+    ap.add_argument("--keep", help="write the generated sources into this directory and keep them")
+    a = ap.parse_args(argv)
+    sizes = [int(s) for s in a.sizes.split(",") if s]
+    if not a.no_baseline:
+        sizes = [0] + sizes
+    compilers = [c for c in a.compilers.split(",") if c]
+    results = []
+    with tempfile.TemporaryDirectory(prefix="ctg_compile_time_") as tmp:
+        workdir = a.keep or tmp
+        os.makedirs(workdir, exist_ok=True)
+        for n in sizes:
+            for c in compilers:
+                results.append(measure(c, n, workdir, a.timeout))
+    text = json.dumps(results, indent=1)
+    if a.out:
+        with open(a.out, "w") as f:
+            f.write(text + "\n")
+    print(text)
+    return 0 if all(r["ok"] for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

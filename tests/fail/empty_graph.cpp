@@ -1,0 +1,5 @@
+// expect: ctgraph: the graph is empty
+#include <ctgraph/ctgraph.hpp>
+using namespace ctg;
+constexpr auto p = make_plan<graph<>>();
+int main() {}

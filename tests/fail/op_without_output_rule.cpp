@@ -1,0 +1,12 @@
+// expect: ctgraph: the op of this node has no output rule
+// expect-node: bad
+#include <ctgraph/ctgraph.hpp>
+using namespace ctg;
+struct my_op {
+  static constexpr std::string_view name = "my_op";
+  static constexpr op_traits traits{};
+};
+using a = input<"a", f32, shape<8>>;
+using bad = node<"bad", my_op, a>;
+constexpr auto p = make_plan<graph<bad>>();
+int main() {}

@@ -1,0 +1,76 @@
+#include <ctgraph/ctgraph.hpp>
+
+#include <doctest/doctest.h>
+
+namespace {
+using namespace ctg;
+
+constexpr tensor_desc t(dtype_id d, std::initializer_list<std::int64_t> dims) {
+  tensor_desc r{d, int(dims.size()), {}};
+  int i = 0;
+  for (auto v : dims) r.dims[i++] = v;
+  return r;
+}
+template <class Op>
+constexpr output_result apply(std::initializer_list<tensor_desc> in) {
+  return Op::output(std::span<const tensor_desc>(in.begin(), in.size()));
+}
+
+// A user-defined op: concatenates two vectors.
+struct concat {
+  static constexpr std::string_view name = "concat";
+  static constexpr op_traits traits{.capturable = true};
+  static constexpr output_result output(std::span<const tensor_desc> in) {
+    if (in.size() != 2) return output_result::fail(errc::wrong_arity);
+    if (in[0].dtype != in[1].dtype) return output_result::fail(errc::dtype_mismatch);
+    return {t(in[0].dtype, {in[0].dims[0] + in[1].dims[0]})};
+  }
+};
+struct no_traits {
+  static constexpr std::string_view name = "x";
+};
+}  // namespace
+
+TEST_CASE("ops: the op concept") {
+  static_assert(op<ops::matmul> && op<ops::relu> && op<ops::scale<1, 2>> && op<ops::add> && op<ops::to_host>);
+  static_assert(op<ops::host_op<int>> && op<ops::all_reduce> && op<ops::reduce_scatter<2>> && op<ops::reshape<shape<4>>>);
+  static_assert(op<concat>);
+  static_assert(!op<no_traits> && !op<int>);
+  CHECK(op<concat>);
+  CHECK(!op<no_traits>);
+}
+
+TEST_CASE("ops: matmul output rule") {
+  constexpr auto ok = apply<ops::matmul>({t(dtype_id::bf16, {16, 4096}), t(dtype_id::bf16, {4096, 1024})});
+  static_assert(ok.error == errc::ok && ok.out == t(dtype_id::bf16, {16, 1024}));
+  CHECK(ok.out.bytes() == 16 * 1024 * 2);
+  CHECK(apply<ops::matmul>({t(dtype_id::bf16, {16, 4096}), t(dtype_id::bf16, {4095, 8})}).error == errc::inner_dim_mismatch);
+  CHECK(apply<ops::matmul>({t(dtype_id::bf16, {16, 8}), t(dtype_id::f32, {8, 8})}).error == errc::dtype_mismatch);
+  CHECK(apply<ops::matmul>({t(dtype_id::f32, {16}), t(dtype_id::f32, {16, 8})}).error == errc::shape_mismatch);
+  CHECK(apply<ops::matmul>({t(dtype_id::f32, {16, 8})}).error == errc::wrong_arity);
+}
+
+TEST_CASE("ops: elementwise, copies, collectives, reshape") {
+  auto a = t(dtype_id::f16, {4, 8});
+  CHECK(apply<ops::add>({a, a}).out == a);
+  CHECK(apply<ops::mul>({a, t(dtype_id::f16, {8, 4})}).error == errc::shape_mismatch);
+  CHECK(apply<ops::add>({a, t(dtype_id::f32, {4, 8})}).error == errc::dtype_mismatch);
+  CHECK(apply<ops::gelu>({a}).out == a);
+  CHECK(ops::scale<1, 4>::factor == 0.25);
+  CHECK(ops::to_host::traits.output_memory == memory_class::pinned_host);
+  CHECK(!ops::host_op<int>::traits.capturable);
+  CHECK(apply<ops::reduce_scatter<2>>({a}).out == t(dtype_id::f16, {2, 8}));
+  CHECK(apply<ops::reduce_scatter<3>>({a}).error == errc::shape_mismatch);
+  CHECK(apply<ops::all_gather<4>>({a}).out == t(dtype_id::f16, {16, 8}));
+  CHECK(ops::all_reduce::traits.symmetric_inputs);
+  CHECK(apply<ops::reshape<shape<32>>>({a}).out == t(dtype_id::f16, {32}));
+  CHECK(apply<ops::reshape<shape<31>>>({a}).error == errc::element_count_mismatch);
+  CHECK(apply<concat>({t(dtype_id::i32, {3}), t(dtype_id::i32, {5})}).out == t(dtype_id::i32, {8}));
+}
+
+TEST_CASE("dtypes") {
+  static_assert(size_of(dtype_id::bf16) == 2 && size_of(dtype_id::i64) == 8 && size_of(dtype_id::u8) == 1);
+  CHECK(name_of(dtype_id::bf16) == "bf16");
+  CHECK(size_of(f32::id) == 4);
+  CHECK(size_of(i32::id) == 4);
+}

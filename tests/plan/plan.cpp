@@ -1,0 +1,110 @@
+// The plan's queries on the README's graphs, its text dump, and rejected graphs at run time.
+#include <ctgraph/ctgraph.hpp>
+
+#include <doctest/doctest.h>
+
+#include <string>
+
+namespace plan_test {
+using namespace ctg;
+
+using x = input<"x", bf16, shape<16, 4096>>;
+using w0 = parameter<"w0", bf16, shape<4096, 4096>>;
+using h0 = node<"h0", ops::matmul, x, w0>;
+using r0 = node<"r0", ops::relu, h0>;
+using g = graph<r0>;
+constexpr auto p = make_plan<g>();
+
+TEST_CASE("plan: the README example") {
+  static_assert(p.partition_count() == 1);
+  static_assert(p.arena_bytes(memory_class::device) <= 2 * 16 * 4096 * 2);
+  static_assert(p.buffer_of<h0>().lifetime.last == p.step_of<r0>());
+  static_assert(p.output_of<h0>() == tensor_desc{dtype_id::bf16, 2, {16, 4096}});
+  static_assert(p.buffer_count() == 2 && p.buffer_count(memory_class::device) == 2);
+  static_assert(p.lower_bound(memory_class::device) == 16 * 4096 * 2);
+  CHECK(p.arena_bytes(memory_class::device) == p.lower_bound(memory_class::device));
+  CHECK(!check_plan(p));
+}
+
+// An 8-layer MLP in one line; each layer is a struct so type names stay flat.
+template <class X, std::size_t I>
+struct layer : node<indexed<"y", I>, ops::relu,
+                    node<indexed<"h", I>, ops::matmul, X, parameter<indexed<"w", I>, bf16, shape<4096, 4096>>>> {};
+using mlp = graph<repeat<8, layer, x>>;
+constexpr auto q = make_plan<mlp>();
+
+TEST_CASE("plan: 8-layer MLP") {
+  static_assert(q.node_count() == 1 + 8 * 3 && q.step_count() == 16);
+  static_assert(q.partition_count() == 1);
+  static_assert(q.arena_bytes(memory_class::device) == q.lower_bound(memory_class::device));
+  static_assert(q.arena_bytes(memory_class::device) == 2 * 16 * 4096 * 2);
+  static_assert(q.buffer_count() == 16 && q.reuse_count() == 14);
+  static_assert(q.step_of<layer<x, 0>>() == 1);
+  CHECK(q.reuse_count() == 14);
+  CHECK(!check_plan(q));
+}
+
+TEST_CASE("plan: a 96-layer model is one line too") {
+  constexpr auto big = make_plan<graph<repeat<96, layer, x>>>();
+  static_assert(big.step_count() == 192 && big.arena_bytes(memory_class::device) == 2 * 16 * 4096 * 2);
+  CHECK(big.buffer_count() == 192);
+}
+
+TEST_CASE("plan: text dump (golden)") {
+  const std::string expected =
+      "plan: 4 tensors, 2 steps, 1 partitions, 2 buffers, 1 reuses\n"
+      "partitions:\n"
+      "  #0   capturable steps 0..1 (2 nodes)\n"
+      "schedule:\n"
+      "  step part  node             op         output                 memory          offset      bytes  lifetime\n"
+      "     0    0  h0               matmul     bf16[16,4096]          device               0     131072  [0,1]\n"
+      "     1    0  r0               relu       bf16[16,4096]          device               0     131072  [1,1] in place of 'h0' output\n"
+      "arenas:\n"
+      "  device            131072 bytes, lower bound       131072 (1.00x)\n";
+  CHECK(to_string(p) == expected);
+}
+
+TEST_CASE("graph_builder: rejected graphs name the node") {
+  tensor_desc v{dtype_id::f32, 1, {1024}};
+  {
+    graph_builder<8> b;
+    b.input("x", v);
+    CHECK(b.build().error().code == errc::empty_graph);
+  }
+  {
+    graph_builder<8> b;
+    int xi = b.input("x", v);
+    int wi = b.parameter("w", tensor_desc{dtype_id::f32, 2, {8, 8}});
+    int m = b.add<ops::matmul>("m", {wi, xi});
+    b.output(m);
+    auto pl = b.build();
+    CHECK(pl.error().code == errc::shape_mismatch);
+    CHECK(pl.node(pl.error().node).name == "m");
+    CHECK(to_string(pl) == "plan rejected: the inputs' shapes do not fit the op in node 'm'\n");
+  }
+  {
+    graph_builder<8> b;
+    int xi = b.input("x", v);
+    int m = b.add<ops::to_host>("m", {xi}, /*in_place=*/true);
+    b.output(m);
+    CHECK(b.build().error().code == errc::in_place_not_allowed);
+  }
+  {
+    graph_builder<8> b;
+    int xi = b.input("x", v);
+    int r = b.add<ops::relu>("r", {xi});
+    int s = b.add<ops::relu>("s", {r}, true);
+    int t = b.add<ops::add>("t", {s, r});  // r is read after s overwrote it
+    b.output(t);
+    auto pl = b.build();
+    CHECK(pl.error().code == errc::in_place_conflict);
+    CHECK(pl.node(pl.error().node).name == "s");
+  }
+  {
+    graph_builder<2> b;
+    b.input("x", v);
+    b.input("y", v);
+    CHECK_THROWS_AS(b.input("z", v), std::length_error);
+  }
+}
+}  // namespace plan_test
