@@ -52,13 +52,13 @@ TEST_CASE("plan: a 96-layer model is one line too") {
 
 TEST_CASE("plan: text dump (golden)") {
   const std::string expected =
-      "plan: 4 tensors, 2 steps, 1 partitions, 2 buffers, 1 reuses\n"
+      "plan: 4 tensors, 2 steps, 1 partitions, 2 buffers, 1 reuses, 0 inserted copies\n"
       "partitions:\n"
-      "  #0   capturable steps 0..1 (2 nodes)\n"
+      "  #0   capturable steps 0..1 (2 nodes), 2 static inputs (0 copied), 0 hoisted allocations\n"
       "schedule:\n"
-      "  step part  node             op         output                 memory          offset      bytes  lifetime\n"
-      "     0    0  h0               matmul     bf16[16,4096]          device               0     131072  [0,1]\n"
-      "     1    0  r0               relu       bf16[16,4096]          device               0     131072  [1,1] in place of 'h0' output\n"
+      "  step part  node             op           output               memory          offset      bytes  lifetime\n"
+      "     0    0  h0               matmul       bf16[16,4096]        device               0     131072  [0,1]\n"
+      "     1    0  r0               relu         bf16[16,4096]        device               0     131072  [1,1] in place of 'h0' output\n"
       "arenas:\n"
       "  device            131072 bytes, lower bound       131072 (1.00x)\n";
   CHECK(to_string(p) == expected);

@@ -19,6 +19,10 @@ enum class errc : std::uint8_t {
   element_count_mismatch,  // reshape changes the number of elements
   in_place_not_allowed,    // in-place requested, op does not allow it
   in_place_conflict,       // in-place requested, but the input is read later or not planned
+  collective_dtype,        // a collective's dtype has no NCCL symmetric kernel
+  view_of_opaque,          // a view of an opaque op's output
+  not_capturable,          // a non-capturable node where the user asked for one capturable partition
+  capacity,                // a run-time builder has no room for the inserted copies
 };
 
 //! A pass result: what went wrong and at which node (index into the flat graph).
@@ -43,6 +47,10 @@ constexpr std::string_view describe(errc e) {
     case errc::element_count_mismatch: return "reshape changes the number of elements";
     case errc::in_place_not_allowed: return "in-place requested on an op that does not allow it";
     case errc::in_place_conflict: return "in-place requested, but its input is read later or not planned";
+    case errc::collective_dtype: return "the collective's dtype has no NCCL symmetric kernel (sum: f32, f16, bf16)";
+    case errc::view_of_opaque: return "a view of an opaque op's output";
+    case errc::not_capturable: return "a node that cannot be captured, in a graph planned as one capturable partition";
+    case errc::capacity: return "the graph builder's capacity is too small for the inserted copies";
   }
   return "?";
 }

@@ -24,6 +24,7 @@ struct node_desc {
   int inputs[max_inputs]{-1, -1, -1, -1};   // indices into the flat graph
   std::string_view input_names[max_inputs]; // a ref<"name"> input before `flatten` resolves it
   bool in_place = false;               // the user asked for the output to take input 0's buffer
+  bool inserted = false;               // a copy the placement pass inserted (named as its source)
 };
 
 //! A type-erased handle to a tensor type, so that `flatten` can walk node types with a loop.

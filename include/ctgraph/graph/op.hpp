@@ -23,6 +23,8 @@ namespace ctg {
 enum class op_result : std::uint8_t { out_variant, opaque };
 //! Where an op runs.
 enum class executes_on : std::uint8_t { device, host };
+//! How a copy op moves bytes: a DMA memcpy (a memcpy node when captured) or a kernel.
+enum class copy_kind : std::uint8_t { none, dma, kernel };
 
 struct op_traits {
   bool capturable = true;          // may be captured into a CUDA graph
@@ -32,6 +34,7 @@ struct op_traits {
   executes_on where = executes_on::device;
   memory_class output_memory = memory_class::device;
   bool view = false;               // output aliases input 0 (no buffer of its own)
+  copy_kind copy = copy_kind::none;  // a copy op, and how it copies
 };
 
 //! What an output rule returns: the output tensor, or why the inputs do not fit.

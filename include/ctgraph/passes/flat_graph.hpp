@@ -27,6 +27,11 @@ struct buffer_desc {
   struct lifetime lifetime {};
   bool opaque = false;           // the op allocates it itself; not in an arena, never reused
   int shares = -1;               // in place: the buffer whose storage this one takes over
+  //! Written in a fallback region, so owned by the capturable partition before it (its address
+  //! is fixed across replays); `hoisted_to` is that partition, or -1 when the fallback region
+  //! comes first and the buffer is allocated at instantiation with the arenas.
+  bool hoisted = false;
+  int hoisted_to = -1;
 };
 
 enum class partition_kind : std::uint8_t { capturable, fallback };
@@ -36,6 +41,9 @@ struct partition_desc {
   partition_kind kind = partition_kind::capturable;
   int first_step = 0;
   int last_step = -1;
+  int hoisted = 0;               // buffers of the next fallback region that this partition owns
+  int static_inputs = 0;         // buffers it reads that were written before it (or are the user's)
+  int static_input_copies = 0;   // of those, how many must be copied into partition-owned memory
   constexpr int node_count() const { return last_step - first_step + 1; }
 };
 
@@ -52,6 +60,7 @@ struct flat_graph {
 
   // The graph (flatten or a run-time builder)
   int node_count = 0;
+  bool one_partition = false;    // the user asked for a single capturable partition
   node_desc nodes[N]{};
   bool is_output[N]{};
 
@@ -72,7 +81,8 @@ struct flat_graph {
   buffer_desc buffers[N]{};      // indexed by node; meaningful where owner[i] == i
   std::size_t arena_bytes[memory_class_count]{};
   std::size_t lower_bound[memory_class_count]{};
-  int reuse_count = 0;
+  int reuse_count[memory_class_count]{};
+  int hoisted_at_instantiation = 0;  // hoisted buffers of a leading fallback region
 
   status error{};
 };

@@ -133,4 +133,16 @@ constexpr auto flatten() {
   return g;
 }
 
+//! The same graph with room for M tensors (the copies placement inserts); passes not yet run.
+template <std::size_t M, std::size_t N>
+constexpr flat_graph<M> widen(const flat_graph<N>& from) {
+  static_assert(M >= N);
+  flat_graph<M> g{};
+  g.node_count = from.node_count;
+  g.one_partition = from.one_partition;
+  g.error = from.error;
+  for (int i = 0; i < from.node_count; ++i) g.nodes[i] = from.nodes[i], g.is_output[i] = from.is_output[i];
+  return g;
+}
+
 }  // namespace ctg

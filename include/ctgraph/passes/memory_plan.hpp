@@ -61,9 +61,8 @@ constexpr status plan_memory(flat_graph<N>& g) {
     if (g.owner[v] != v) continue;
     root[v] = g.buffers[v].shares >= 0 ? root[g.buffers[v].shares] : v;
   }
-  int in_place = 0;
-  g.reuse_count = 0;
   for (int c = 0; c < memory_class_count; ++c) {
+    int in_place = 0;
     g.arena_bytes[c] = g.lower_bound[c] = 0;
     if (memory_class(c) == memory_class::external) continue;
     std::vector<interval> xs;
@@ -83,12 +82,11 @@ constexpr status plan_memory(flat_graph<N>& g) {
     }
     g.arena_bytes[c] = assign_offsets(xs);
     g.lower_bound[c] = lower_bound(xs);
-    g.reuse_count += detail::count_reuses(xs);
+    g.reuse_count[c] = detail::count_reuses(xs) + in_place;
     for (int i = 0; i < n; ++i)
       if (root[i] >= 0 && slot_of[std::size_t(root[i])] >= 0)
         g.buffers[i].offset = xs[std::size_t(slot_of[std::size_t(root[i])])].offset;
   }
-  g.reuse_count += in_place;
   return g.error;
 }
 

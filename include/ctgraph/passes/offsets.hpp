@@ -1,76 +1,205 @@
 #pragma once
-//! assign_offsets: a static memory plan. Greedy by size with best fit: the largest buffers are
-//! placed first, each into the smallest gap left by the already placed buffers whose lifetimes
-//! overlap it. The overlap search is windowed (buffers sorted by first step, long-lived ones
-//! kept apart), so model-like graphs cost about N log N instead of N^2.
+//! assign_offsets: a static memory plan for (lifetime, bytes) intervals.
+//!
+//! Several greedy orderings (by size, by area, by length, by conflict weight, by start), each
+//! placing every interval into the smallest gap (best fit) that the already placed, time-
+//! overlapping intervals leave; then a bounded search that moves the interval reaching the top
+//! of the arena earlier in the best ordering and keeps the change when the arena does not grow.
+//! It stops at the lower bound. Greedy by size alone (`greedy_by_size`) is the usual baseline.
 #include <algorithm>
+#include <cstdint>
 #include <span>
+#include <type_traits>
 #include <vector>
 
 #include <ctgraph/passes/interval.hpp>
+#include <ctgraph/passes/lower_bound.hpp>
 
 namespace ctg {
 
-//! Sets every interval's offset; returns the arena size.
-constexpr std::size_t assign_offsets(std::span<interval> xs) {
+namespace detail {
+
+// Inner loops index raw pointers: under g++ constant evaluation std::vector::operator[] and
+// std::sort cost many times a plain loop, and every allocation stays alive until the end.
+
+//! For every interval, the intervals whose lifetimes overlap it (CSR), by a sweep over starts.
+struct conflict_lists {
+  std::vector<int> begin, list;
+};
+
+constexpr conflict_lists find_conflicts(std::span<const interval> xs) {
   const int n = int(xs.size());
-  if (n == 0) return 0;
-  std::vector<int> by_size(static_cast<std::size_t>(n)), by_first(static_cast<std::size_t>(n));
-  for (int i = 0; i < n; ++i) by_size[std::size_t(i)] = by_first[std::size_t(i)] = i;
-  std::sort(by_size.begin(), by_size.end(), [&](int a, int b) {
-    const interval &x = xs[std::size_t(a)], &y = xs[std::size_t(b)];
-    if (x.bytes != y.bytes) return x.bytes > y.bytes;
-    if (x.first != y.first) return x.first < y.first;
-    return a < b;
-  });
-  std::sort(by_first.begin(), by_first.end(), [&](int a, int b) {
-    return xs[std::size_t(a)].first < xs[std::size_t(b)].first || (xs[std::size_t(a)].first == xs[std::size_t(b)].first && a < b);
-  });
-  // Window: lifetimes longer than `window` steps (at most 32 of them) are searched always.
-  std::vector<int> lengths(static_cast<std::size_t>(n));
-  for (int i = 0; i < n; ++i) lengths[std::size_t(i)] = xs[std::size_t(i)].last - xs[std::size_t(i)].first;
-  std::sort(lengths.begin(), lengths.end());
-  const int window = lengths[std::size_t(n > 32 ? n - 32 : 0)];
-  std::vector<int> long_lived;
-  std::vector<int> first_of(static_cast<std::size_t>(n));
-  for (int i = 0; i < n; ++i) {
-    first_of[std::size_t(i)] = xs[std::size_t(by_first[std::size_t(i)])].first;
-    if (xs[std::size_t(i)].last - xs[std::size_t(i)].first > window) long_lived.push_back(i);
+  std::vector<int> by_first_v(static_cast<std::size_t>(n)), active_v(static_cast<std::size_t>(n));
+  int* by_first = by_first_v.data();
+  int* active = active_v.data();
+  for (int i = 0; i < n; ++i) by_first[i] = i;
+  std::sort(by_first, by_first + n, [&](int a, int b) { return xs[std::size_t(a)].first < xs[std::size_t(b)].first; });
+  conflict_lists c;
+  c.begin.assign(static_cast<std::size_t>(n) + 1, 0);
+  int* deg = c.begin.data();
+  // Two sweeps: count, then fill.
+  for (int pass = 0; pass < 2; ++pass) {
+    int* fill = nullptr;
+    std::vector<int> cursor;
+    if (pass == 1) {
+      for (int i = 0; i < n; ++i) deg[i + 1] += deg[i];
+      c.list.assign(static_cast<std::size_t>(deg[n]), 0);
+      cursor.assign(deg, deg + n);
+      fill = cursor.data();
+    }
+    int* list = c.list.data();
+    int count = 0;
+    for (int k = 0; k < n; ++k) {
+      int i = by_first[k];
+      int keep = 0;
+      for (int a = 0; a < count; ++a) {
+        int j = active[a];
+        if (xs[std::size_t(j)].last < xs[std::size_t(i)].first) continue;
+        active[keep++] = j;
+        if (pass == 0) ++deg[i + 1], ++deg[j + 1];
+        else list[fill[i]++] = j, list[fill[j]++] = i;
+      }
+      count = keep;
+      active[count++] = i;
+    }
   }
-  std::vector<bool> placed(static_cast<std::size_t>(n), false);
-  struct range {
-    std::size_t begin, end;
-  };
-  std::vector<range> busy;
+  return c;
+}
+
+//! Places intervals in `order` by best fit into `offset`; returns the arena, or stops early
+//! once it exceeds `cutoff` (returning a value above it). `busy` is scratch for n ranges.
+struct range {
+  std::size_t begin, end;
+};
+
+constexpr std::size_t place(const interval* xs, const conflict_lists& c, const int* order, int n, std::size_t* offset,
+                            range* busy, std::size_t cutoff) {
+  const std::size_t none = ~std::size_t{0};
+  const int* begin = c.begin.data();
+  const int* list = c.list.data();
+  for (int i = 0; i < n; ++i) offset[i] = none;
   std::size_t arena = 0;
-  for (int i : by_size) {
-    interval& x = xs[std::size_t(i)];
-    busy.clear();
-    auto consider = [&](int j) {
-      const interval& y = xs[std::size_t(j)];
-      if (placed[std::size_t(j)] && y.first <= x.last && x.first <= y.last)
-        busy.push_back({y.offset, y.offset + y.bytes});
-    };
-    // Short-lived overlapping intervals start in [x.first - window, x.last].
-    auto lo = std::lower_bound(first_of.begin(), first_of.end(), x.first - window) - first_of.begin();
-    for (auto k = lo; k < n && first_of[std::size_t(k)] <= x.last; ++k) {
-      int j = by_first[std::size_t(k)];
-      if (xs[std::size_t(j)].last - xs[std::size_t(j)].first <= window) consider(j);
+  for (int k = 0; k < n; ++k) {
+    const int i = order[k];
+    const std::size_t bytes = xs[i].bytes;
+    int m = 0;  // placed neighbours, sorted by offset
+    for (int e = begin[i]; e < begin[i + 1]; ++e) {
+      const int j = list[e];
+      if (offset[j] != none) busy[m++] = range{offset[j], offset[j] + xs[j].bytes};
     }
-    for (int j : long_lived) consider(j);
-    std::sort(busy.begin(), busy.end(), [](const range& a, const range& b) { return a.begin < b.begin; });
-    // Best fit: the smallest gap that holds x; else on top of everything.
-    std::size_t best = ~std::size_t{0}, best_gap = ~std::size_t{0}, cursor = 0;
-    for (const range& r : busy) {
-      if (r.begin > cursor && r.begin - cursor >= x.bytes && r.begin - cursor < best_gap)
-        best = cursor, best_gap = r.begin - cursor;
-      if (r.end > cursor) cursor = r.end;
+    std::sort(busy, busy + m, [](const range& a, const range& b) { return a.begin < b.begin; });
+    std::size_t best = none, best_gap = none, cursor = 0;
+    for (int r = 0; r < m; ++r) {
+      if (busy[r].begin > cursor && busy[r].begin - cursor >= bytes && busy[r].begin - cursor < best_gap)
+        best = cursor, best_gap = busy[r].begin - cursor;
+      if (busy[r].end > cursor) cursor = busy[r].end;
     }
-    x.offset = best != ~std::size_t{0} ? best : cursor;
-    placed[std::size_t(i)] = true;
-    if (x.offset + x.bytes > arena) arena = x.offset + x.bytes;
+    const std::size_t o = best != none ? best : cursor;
+    offset[i] = o;
+    if (o + bytes > arena) {
+      arena = o + bytes;
+      if (arena > cutoff) return arena;
+    }
   }
   return arena;
+}
+
+template <class Before>
+constexpr void order_by(int* order, int n, Before before) {  // ties: by index
+  for (int i = 0; i < n; ++i) order[i] = i;
+  std::sort(order, order + n, [&](int a, int b) { return before(a, b) || (!before(b, a) && a < b); });
+}
+
+}  // namespace detail
+
+//! The baseline: one greedy pass in order of decreasing size, best fit. Returns the arena.
+constexpr std::size_t greedy_by_size(std::span<interval> xs) {
+  const int n = int(xs.size());
+  if (n == 0) return 0;
+  const auto c = detail::find_conflicts(xs);
+  std::vector<int> order(static_cast<std::size_t>(n));
+  std::vector<std::size_t> offset(static_cast<std::size_t>(n));
+  std::vector<detail::range> busy(static_cast<std::size_t>(n));
+  detail::order_by(order.data(), n, [&](int a, int b) { return xs[std::size_t(a)].bytes > xs[std::size_t(b)].bytes; });
+  std::size_t arena = detail::place(xs.data(), c, order.data(), n, offset.data(), busy.data(), ~std::size_t{0});
+  for (int i = 0; i < n; ++i) xs[std::size_t(i)].offset = offset[std::size_t(i)];
+  return arena;
+}
+
+//! Search budgets (greedy passes). Compile time is the scarce one: with 8 steps nvcc 13 plans 450
+//! hard intervals in about 6 s on a 2-core box (its constexpr cost limit must be raised).
+inline constexpr int compile_time_search_steps = 8;
+inline constexpr int run_time_search_steps = 256;
+
+//! Sets every interval's offset; returns the arena size. `search_steps` bounds the improvement
+//! search (each step is one greedy pass; 0 keeps the best ordering; -1 picks the budget for
+//! compile time or run time).
+constexpr std::size_t assign_offsets(std::span<interval> xs, int search_steps = -1) {
+  if (search_steps < 0) search_steps = std::is_constant_evaluated() ? compile_time_search_steps : run_time_search_steps;
+  const int n = int(xs.size());
+  if (n == 0) return 0;
+  const std::size_t bound = lower_bound(xs);
+  const auto c = detail::find_conflicts(xs);
+  const interval* x = xs.data();
+  const int* cb = c.begin.data();
+  const int* cl = c.list.data();
+  // Scratch, allocated once.
+  std::vector<std::size_t> mem(4 * static_cast<std::size_t>(n));
+  std::vector<detail::range> busy_v(static_cast<std::size_t>(n));
+  detail::range* busy = busy_v.data();
+  std::size_t* offset = mem.data();
+  std::size_t* best_offset = offset + n;
+  std::size_t* length = offset + 2 * n;
+  std::size_t* weight = offset + 3 * n;  // bytes that can never share a step with i, its own included
+  std::vector<int> ints(3 * static_cast<std::size_t>(n));
+  int* order = ints.data();
+  int* best_order = order + n;
+  int* position = order + 2 * n;
+  for (int i = 0; i < n; ++i) {
+    length[i] = std::size_t(x[i].last - x[i].first + 1);
+    weight[i] = x[i].bytes;
+    for (int e = cb[i]; e < cb[i + 1]; ++e) weight[i] += x[cl[e]].bytes;
+  }
+  std::size_t best = ~std::size_t{0};
+  auto keep = [&] {
+    for (int i = 0; i < n; ++i) best_offset[i] = offset[i], best_order[i] = order[i];
+  };
+  for (int o = 0; o < 5 && best > bound; ++o) {
+    switch (o) {
+      case 0: detail::order_by(order, n, [&](int a, int b) { return x[a].bytes > x[b].bytes || (x[a].bytes == x[b].bytes && length[a] > length[b]); }); break;
+      case 1: detail::order_by(order, n, [&](int a, int b) { return x[a].bytes * length[a] > x[b].bytes * length[b]; }); break;
+      case 2: detail::order_by(order, n, [&](int a, int b) { return length[a] > length[b] || (length[a] == length[b] && x[a].bytes > x[b].bytes); }); break;
+      case 3: detail::order_by(order, n, [&](int a, int b) { return weight[a] > weight[b]; }); break;
+      default: detail::order_by(order, n, [&](int a, int b) { return x[a].first < x[b].first; }); break;
+    }
+    std::size_t a = detail::place(x, c, order, n, offset, busy, best);
+    if (a < best) best = a, keep();
+  }
+  // Search: move an interval that reaches the top of the arena, or one it conflicts with,
+  // earlier in the best ordering; keep the change unless the arena grows (plateaus are walked).
+  std::uint32_t rng = 0x9e3779b9u;
+  auto next = [&](int range) {
+    rng = rng * 1664525u + 1013904223u;
+    return range > 0 ? int((rng >> 8) % std::uint32_t(range)) : 0;
+  };
+  for (int step = 0; step < search_steps && best > bound; ++step) {
+    int tops = 0;
+    for (int i = 0; i < n; ++i) tops += best_offset[i] + x[i].bytes == best;
+    int pick = next(tops), t = 0;
+    for (int i = 0; i < n; ++i)
+      if (best_offset[i] + x[i].bytes == best && pick-- == 0) t = i;
+    if (next(2) == 0 && cb[t + 1] > cb[t]) t = cl[cb[t] + next(cb[t + 1] - cb[t])];
+    for (int k = 0; k < n; ++k) position[best_order[k]] = k, order[k] = best_order[k];
+    const int from = position[t];
+    if (from == 0) continue;
+    const int to = next(from);
+    for (int k = from; k > to; --k) order[k] = order[k - 1];
+    order[to] = t;
+    std::size_t a = detail::place(x, c, order, n, offset, busy, best);
+    if (a <= best) best = a, keep();
+  }
+  for (int i = 0; i < n; ++i) xs[std::size_t(i)].offset = best_offset[i];
+  return best;
 }
 
 }  // namespace ctg

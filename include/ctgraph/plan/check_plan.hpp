@@ -7,7 +7,8 @@
 //!  - every planned offset is aligned and inside its arena;
 //!  - buffers whose lifetimes overlap never overlap in memory (an in-place output takes over
 //!    its input's storage at the input's last read);
-//!  - each arena is at least its lower bound, and the lower bound is the peak of live bytes.
+//!  - each arena is at least its lower bound, and the lower bound is the peak of live bytes;
+//!  - every collective reads symmetric memory; every buffer a fallback region writes is hoisted.
 #include <ctgraph/plan/plan.hpp>
 
 namespace ctg {
@@ -77,6 +78,18 @@ constexpr plan_violation check_plan(const plan<N>& p) {
     if (b.lifetime.first != g.step[v]) return {"a buffer's lifetime does not start at its producer", v};
     if (b.offset % arena_alignment != 0) return {"an offset is not aligned", v};
     if (b.offset + b.bytes > g.arena_bytes[int(b.memory)]) return {"a buffer ends outside its arena", v};
+  }
+  // Placement and hoisting
+  for (int v = 0; v < n; ++v) {
+    const node_desc& d = g.nodes[v];
+    if (d.kind != tensor_kind::node) continue;
+    if (d.traits.symmetric_inputs)
+      for (int k = 0; k < d.input_count; ++k)
+        if (g.buffers[g.owner[d.inputs[k]]].memory != memory_class::symmetric)
+          return {"a collective reads memory that is not symmetric", v, d.inputs[k]};
+    bool in_fallback = g.partitions[g.partition_of[v]].kind == partition_kind::fallback;
+    if (in_fallback && planned(v) && (!g.buffers[v].hoisted || g.buffers[v].hoisted_to != g.partition_of[v] - 1))
+      return {"a buffer written in a fallback region is not hoisted to the partition before it", v};
   }
   // The in-place chain a buffer belongs to: its first buffer.
   auto root = [&](int v) {

@@ -49,6 +49,8 @@ class graph_builder {
     return push(d);
   }
   void output(int id) { g_.is_output[id] = true; }
+  //! Plan as one capturable partition: a node that cannot be captured is an error.
+  void require_one_partition() { g_.one_partition = true; }
 
   //! Runs every pass; the plan's error() says whether the graph was rejected.
   plan<N> build() const {

@@ -22,21 +22,36 @@ struct rejected_node {
   static_assert(Code != errc::inner_dim_mismatch, "ctgraph: matmul inner dimensions differ in this node. A[M,K] x B[K,N] needs the columns of A to equal the rows of B. Fix the shapes or transpose a parameter.");
   static_assert(Code != errc::element_count_mismatch, "ctgraph: reshape changes the number of elements in this node. A view cannot grow or shrink its source. Give ops::reshape a shape with as many elements.");
   static_assert(Code != errc::in_place_not_allowed, "ctgraph: in-place requested in this node, but its op does not allow it (op_traits::in_place is false). Remove ctg::in_place<> or use an op that can overwrite its input.");
+  static_assert(Code != errc::collective_dtype, "ctgraph: this collective's dtype has no NCCL symmetric kernel. NCCL's symmetric kernels sum f32, f16 and bf16 (other dtypes fall back silently to slower kernels). Cast the input to f32, f16 or bf16.");
+  static_assert(Code != errc::view_of_opaque, "ctgraph: this node is a view of an opaque op's output (Other). The planner does not own that storage, so it cannot alias it. Copy the output first or make the op an out-variant.");
+  static_assert(Code != errc::not_capturable, "ctgraph: this node cannot be captured, but the graph was planned as one capturable partition (plan_options::one_partition). Move the node out of the graph or drop the option to get a fallback region.");
   static_assert(Code != errc::in_place_conflict, "ctgraph: in-place requested in this node, but its first input (Other) is read later, is a graph output or input, or differs in size or memory class. Remove ctg::in_place<> or make this node the input's last reader.");
   static constexpr bool value = Code == errc::ok;
+};
+
+//! How to plan: `make_plan<g, plan_options{.one_partition = true}>()`.
+struct plan_options {
+  bool one_partition = false;  // reject any node that cannot be captured (one CUDA graph)
 };
 
 namespace detail {
 
 // Each pass is its own constexpr variable, so each gets its own constant-evaluation budget.
 // (Plain functions, not lambdas as template arguments, which nvcc 13 rejects.)
-template <class G>
+template <class G, plan_options Options>
 struct planner {
-  static constexpr auto flat = flatten<G>();
+  static constexpr auto types = flatten<G>();
+  static constexpr int copies = count_copies(types);
+  static constexpr auto flat = [] {
+    auto g = widen<decltype(types)::capacity + std::size_t(copies)>(types);
+    g.one_partition = Options.one_partition;
+    insert_copies(g);
+    return g;
+  }();
   static constexpr auto scheduled = [] { auto g = flat; schedule(g); return g; }();
-  static constexpr auto validated = [] { auto g = scheduled; validate(g); return g; }();
+  static constexpr auto validated = [] { auto g = scheduled; validate(g); place_symmetric(g); return g; }();
   static constexpr auto partitioned = [] { auto g = validated; partition(g); return g; }();
-  static constexpr auto lived = [] { auto g = partitioned; lifetimes(g); return g; }();
+  static constexpr auto lived = [] { auto g = partitioned; lifetimes(g); hoist(g); return g; }();
   static constexpr auto planned = [] { auto g = lived; plan_memory(g); return g; }();
 };
 
@@ -49,12 +64,12 @@ constexpr auto name_at() {
 }  // namespace detail
 
 //! The plan of graph G, a constexpr value: `constexpr auto p = ctg::make_plan<g>();`
-template <class G>
+template <class G, plan_options Options = plan_options{}>
 constexpr auto make_plan() {
   if constexpr (G::output_count == 0) {
     return plan<1>{};  // graph<> has reported the empty graph already
   } else {
-    constexpr auto& g = detail::planner<G>::planned;
+    constexpr auto& g = detail::planner<G, Options>::planned;
     using P = plan<std::remove_cvref_t<decltype(g)>::capacity>;
     if constexpr (g.error.code != errc::ok) {
       // Instantiating rejected_node fires exactly one of its static_asserts.

@@ -72,8 +72,37 @@ struct plan {
     for (int i = 0; i < graph.node_count; ++i) c += owns_storage(i) && graph.buffers[i].memory == m;
     return c;
   }
-  //! Buffers that start in memory an earlier buffer used (including in-place outputs).
-  constexpr int reuse_count() const { return graph.reuse_count; }
+  //! Buffers that start in memory an earlier, dead buffer used (including in-place outputs).
+  constexpr int reuse_count() const {
+    int c = 0;
+    for (int m = 0; m < memory_class_count; ++m) c += graph.reuse_count[m];
+    return c;
+  }
+  constexpr int reuse_count(memory_class m) const { return graph.reuse_count[int(m)]; }
+  //! Distinct storage the run needs: buffers less reuses (an opaque buffer is its own storage).
+  constexpr int storage_count(memory_class m) const { return buffer_count(m) - reuse_count(m); }
+  constexpr int storage_count() const { return buffer_count() - reuse_count(); }
+
+  // Inserted copies (placement)
+  constexpr int copy_count() const {
+    int c = 0;
+    for (int i = 0; i < graph.node_count; ++i) c += graph.nodes[i].inserted;
+    return c;
+  }
+  //! The inserted copy of tensor T into symmetric memory, or -1.
+  template <class T>
+  constexpr int copy_of() const {
+    const int t = index_of<T>();
+    for (int i = 0; i < graph.node_count; ++i)
+      if (graph.nodes[i].inserted && graph.nodes[i].inputs[0] == t) return i;
+    return -1;
+  }
+
+  // Hoisting
+  template <class T>
+  constexpr bool is_hoisted() const { return buffer_of<T>().hoisted; }
+  //! Hoisted buffers of a leading fallback region: allocated at instantiation.
+  constexpr int hoisted_at_instantiation() const { return graph.hoisted_at_instantiation; }
   constexpr std::size_t arena_bytes(memory_class m) const { return graph.arena_bytes[int(m)]; }
   constexpr std::size_t lower_bound(memory_class m) const { return graph.lower_bound[int(m)]; }
 

@@ -39,17 +39,22 @@ std::string to_string(const plan<N>& p) {
     s += '\n';
     return s;
   }
-  s += detail::format("plan: %d tensors, %d steps, %d partitions, %d buffers, %d reuses\n", g.node_count,
-                      g.step_count, g.partition_count, p.buffer_count(), p.reuse_count());
+  s += detail::format("plan: %d tensors, %d steps, %d partitions, %d buffers, %d reuses, %d inserted copies\n",
+                      g.node_count, g.step_count, g.partition_count, p.buffer_count(), p.reuse_count(),
+                      p.copy_count());
   s += "partitions:\n";
   for (int i = 0; i < g.partition_count; ++i) {
     const partition_desc& q = g.partitions[i];
-    s += detail::format("  #%-3d %-10s steps %d..%d (%d nodes)\n", i,
+    s += detail::format("  #%-3d %-10s steps %d..%d (%d nodes)", i,
                         q.kind == partition_kind::capturable ? "capturable" : "fallback", q.first_step,
                         q.last_step, q.node_count());
+    if (q.kind == partition_kind::capturable)
+      s += detail::format(", %d static inputs (%d copied), %d hoisted allocations", q.static_inputs,
+                          q.static_input_copies, q.hoisted);
+    s += '\n';
   }
   s += "schedule:\n";
-  s += detail::format("  %4s %4s  %-16s %-10s %-22s %-11s %10s %10s  %s\n", "step", "part", "node", "op",
+  s += detail::format("  %4s %4s  %-16s %-12s %-20s %-11s %10s %10s  %s\n", "step", "part", "node", "op",
                       "output", "memory", "offset", "bytes", "lifetime");
   for (int st = 0; st < g.step_count; ++st) {
     int v = g.schedule[st];
@@ -59,8 +64,10 @@ std::string to_string(const plan<N>& p) {
     std::string note;
     if (g.owner[v] != v) note.append(" view of '").append(g.nodes[g.owner[v]].name).append("'");
     else if (b.shares >= 0) note.append(" in place of '").append(g.nodes[b.shares].name).append("'");
+    if (d.inserted) note.append(" inserted copy (dma) for a collective");
+    if (b.hoisted && g.owner[v] == v) note += detail::format(" hoisted to #%d", b.hoisted_to);
     if (g.is_output[v]) note += " output";
-    s += detail::format("  %4d %4d  %-16.*s %-10.*s %-22s %-11s %10zu %10zu  [%d,%d]%s\n", st,
+    s += detail::format("  %4d %4d  %-16.*s %-12.*s %-20s %-11s %10zu %10zu  [%d,%d]%s\n", st,
                         g.partition_of[v], int(d.name.size()), d.name.data(), int(d.op_name.size()),
                         d.op_name.data(), detail::shape_string(d.out).c_str(), where.c_str(), b.offset,
                         b.bytes, b.lifetime.first, b.lifetime.last, note.c_str());

@@ -1,0 +1,104 @@
+#pragma once
+//! placement: collectives read symmetric (peer-addressable) memory.
+//!  - insert_copies (before schedule): a collective input whose storage the planner does not
+//!    own (a graph input, a parameter, an opaque output, or a view of one) gets exactly one
+//!    inserted copy into a symmetric buffer, shared by every collective that reads it. All
+//!    tensors are contiguous, so the copy is a DMA memcpy (a memcpy node when captured).
+//!  - place_symmetric (after validate): otherwise the producer writes straight into the
+//!    symmetric arena, and so does the producer before it while that producer could hand its
+//!    buffer over in place (its output's only reader, same size): no copy, no extra buffer.
+#include <ctgraph/graph/ops/copy.hpp>
+#include <ctgraph/passes/flat_graph.hpp>
+
+namespace ctg {
+
+namespace detail {
+//! The tensor whose storage `v` uses, following views (before lifetimes computes owners).
+template <std::size_t N>
+constexpr int storage_of(const flat_graph<N>& g, int v) {
+  while (g.nodes[v].kind == tensor_kind::node && g.nodes[v].traits.view && g.nodes[v].input_count > 0)
+    v = g.nodes[v].inputs[0];
+  return v;
+}
+template <std::size_t N>
+constexpr bool needs_copy(const flat_graph<N>& g, int u) {
+  const node_desc& s = g.nodes[storage_of(g, u)];
+  return s.kind != tensor_kind::node || s.traits.result == op_result::opaque;
+}
+}  // namespace detail
+
+//! How many copies insert_copies will add (to size the flat graph at compile time).
+template <std::size_t N>
+constexpr int count_copies(const flat_graph<N>& g) {
+  if (g.error.code != errc::ok) return 0;
+  bool copied[N]{};
+  int count = 0;
+  for (int v = 0; v < g.node_count; ++v) {
+    if (!g.nodes[v].traits.symmetric_inputs) continue;
+    for (int k = 0; k < g.nodes[v].input_count; ++k) {
+      int u = g.nodes[v].inputs[k];
+      if (u >= 0 && detail::needs_copy(g, u) && !copied[u]) copied[u] = true, ++count;
+    }
+  }
+  return count;
+}
+
+template <std::size_t N>
+constexpr status insert_copies(flat_graph<N>& g) {
+  if (g.error.code != errc::ok) return g.error;
+  const int n = g.node_count;
+  int copy_of[N]{};
+  for (int i = 0; i < n; ++i) copy_of[i] = -1;
+  for (int v = 0; v < n; ++v) {
+    if (!g.nodes[v].traits.symmetric_inputs) continue;
+    for (int k = 0; k < g.nodes[v].input_count; ++k) {
+      int u = g.nodes[v].inputs[k];
+      if (!detail::needs_copy(g, u)) continue;
+      if (copy_of[u] < 0) {
+        if (g.node_count == int(N)) return g.error = {errc::capacity, v};
+        node_desc c{};
+        c.name = g.nodes[u].name;
+        c.kind = tensor_kind::node;
+        c.op_name = ops::to_symmetric::name;
+        c.traits = ops::to_symmetric::traits;
+        c.output = &ops::to_symmetric::output;
+        c.input_count = 1;
+        c.inputs[0] = u;
+        c.inserted = true;
+        copy_of[u] = g.node_count;
+        g.nodes[g.node_count++] = c;
+      }
+      g.nodes[v].inputs[k] = copy_of[u];
+    }
+  }
+  return g.error;
+}
+
+template <std::size_t N>
+constexpr status place_symmetric(flat_graph<N>& g) {
+  if (g.error.code != errc::ok) return g.error;
+  for (int v = 0; v < g.node_count; ++v) {
+    if (!g.nodes[v].traits.symmetric_inputs) continue;
+    for (int k = 0; k < g.nodes[v].input_count; ++k) {
+      int s = detail::storage_of(g, g.nodes[v].inputs[k]);
+      g.nodes[s].traits.output_memory = memory_class::symmetric;
+      // Upstream through producers that would take over their input in place.
+      for (;;) {
+        const node_desc& d = g.nodes[s];
+        if (!d.traits.in_place || d.traits.view || d.input_count == 0) break;
+        int q = d.inputs[0];
+        const node_desc& p = g.nodes[q];
+        bool hands_over = p.kind == tensor_kind::node && !p.traits.view && p.traits.result == op_result::out_variant &&
+                          !g.is_output[q] && g.reader_begin[q + 1] - g.reader_begin[q] == 1 &&
+                          align_up(p.out.bytes()) == align_up(d.out.bytes()) &&
+                          p.traits.output_memory != memory_class::pinned_host;
+        if (!hands_over) break;
+        g.nodes[q].traits.output_memory = memory_class::symmetric;
+        s = q;
+      }
+    }
+  }
+  return g.error;
+}
+
+}  // namespace ctg

@@ -1,0 +1,181 @@
+// The five behaviours of DESIGN.md's table, each as static_asserts (and CHECKs of the same
+// expressions): out-variant vs opaque, symmetric placement, static inputs used in place,
+// hoisting, DMA copies for graph inputs.
+#include <ctgraph/ctgraph.hpp>
+
+#include <doctest/doctest.h>
+
+namespace placement_test {
+using namespace ctg;
+
+constexpr std::int64_t tokens = 16, hidden = 4096;
+using x = input<"x", bf16, shape<tokens, hidden>>;
+
+// An all_reduce that allocates its own output, like a functional collective.
+struct opaque_all_reduce : ops::all_reduce {
+  static constexpr op_traits traits = [] {
+    op_traits t = ops::all_reduce::traits;
+    t.result = op_result::opaque;
+    return t;
+  }();
+};
+
+template <class AllReduce>
+struct tp {
+  template <class X, std::size_t I>
+  struct layer : node<indexed<"y", I>, AllReduce,
+                      node<indexed<"h", I>, ops::matmul, X, parameter<indexed<"w", I>, bf16, shape<hidden, hidden>>>> {};
+};
+
+constexpr auto opaque = make_plan<graph<repeat<8, tp<opaque_all_reduce>::layer, x>>>();
+constexpr auto out_variant = make_plan<graph<repeat<8, tp<ops::all_reduce>::layer, x>>>();
+
+TEST_CASE("1. opaque collectives: 9 buffers (1 symmetric + 8 device), 7 reuses; out-variant: 2, 14") {
+  static_assert(opaque.storage_count(memory_class::symmetric) == 1);
+  static_assert(opaque.storage_count(memory_class::device) == 8);
+  static_assert(opaque.storage_count() == 9 && opaque.reuse_count() == 7);
+  static_assert(out_variant.storage_count(memory_class::symmetric) == 1);
+  static_assert(out_variant.storage_count(memory_class::device) == 1);
+  static_assert(out_variant.storage_count() == 2 && out_variant.reuse_count() == 14);
+  static_assert(opaque.buffer_count() == 16 && out_variant.buffer_count() == 16);
+  static_assert(opaque.arena_bytes(memory_class::device) == 0);  // opaque outputs are not planned
+  CHECK(opaque.storage_count() == 9);
+  CHECK(out_variant.storage_count() == 2);
+  CHECK(!check_plan(opaque));
+  CHECK(!check_plan(out_variant));
+}
+
+// h -> relu -> all_reduce: relu writes into symmetric memory, and so does h, whose only reader
+// relu takes its buffer over in place.
+struct h : node<"h", ops::matmul, x, parameter<"w", bf16, shape<hidden, hidden>>> {};
+struct r : node<"r", ops::relu, h> {};
+struct s : node<"s", ops::all_reduce, r> {};
+constexpr auto chain = make_plan<graph<s>>();
+
+TEST_CASE("2. symmetric placement: producers write straight into the symmetric arena") {
+  static_assert(chain.memory_of<r>() == memory_class::symmetric);
+  static_assert(chain.memory_of<h>() == memory_class::symmetric);  // propagated upstream
+  static_assert(chain.buffer_of<r>().shares == chain.index_of<h>());
+  static_assert(chain.copy_count() == 0);
+  static_assert(chain.memory_of<s>() == memory_class::device);
+  CHECK(chain.storage_count(memory_class::symmetric) == 1);
+  CHECK(!check_plan(chain));
+}
+
+// A graph input, a parameter and an opaque output each need exactly one copy; two collectives
+// reading the same graph input share it.
+using p = parameter<"p", bf16, shape<tokens, hidden>>;
+struct o : node<"o", opaque_all_reduce, ref<"cx">> {};
+struct cx : node<"cx", ops::relu, x> {};
+struct a1 : node<"a1", ops::all_reduce, x> {};
+struct a2 : node<"a2", ops::all_reduce, x> {};
+struct a3 : node<"a3", ops::all_reduce, p> {};
+struct a4 : node<"a4", ops::all_reduce, o> {};
+struct sum : node<"sum", ops::add, a1, a2> {};
+struct sum2 : node<"sum2", ops::add, a3, a4> {};
+struct total : node<"total", ops::add, sum, sum2> {};
+constexpr auto copies = make_plan<graph<total, cx>>();
+
+TEST_CASE("2. symmetric placement: one inserted copy per graph input, parameter or opaque output") {
+  static_assert(copies.ok());
+  static_assert(copies.copy_count() == 3);
+  static_assert(copies.copy_of<x>() >= 0 && copies.copy_of<p>() >= 0 && copies.copy_of<o>() >= 0);
+  static_assert(copies.copy_of<cx>() == -1);  // cx feeds o, not a collective
+  static_assert(copies.node(copies.index_of<a1>()).inputs[0] == copies.copy_of<x>());
+  static_assert(copies.node(copies.index_of<a2>()).inputs[0] == copies.copy_of<x>());
+  static_assert(copies.buffer(copies.copy_of<x>()).memory == memory_class::symmetric);
+  CHECK(copies.copy_count() == 3);
+  CHECK(copies.node(copies.copy_of<o>()).op_name == "to_symmetric");
+  CHECK(!check_plan(copies));
+}
+
+TEST_CASE("3. captured partitions use symmetric buffers in place") {
+  static_assert(out_variant.partition(0).static_inputs == 9);  // x and 8 weights
+  static_assert(out_variant.partition(0).static_input_copies == 0);
+  static_assert(copies.partition(0).static_input_copies == 0);
+  CHECK(out_variant.partition(0).static_input_copies == 0);
+}
+
+// The device-copy round trip: matmul -> to_host -> host op -> to_device -> matmul.
+struct host_fn {
+  void operator()() const {}
+};
+using w = parameter<"w", bf16, shape<hidden, hidden>>;
+struct m0 : node<"m0", ops::matmul, x, w> {};
+struct d2h : node<"d2h", ops::to_host, m0> {};
+struct cpu : node<"cpu", ops::host_op<host_fn>, d2h> {};
+struct h2d : node<"h2d", ops::to_device, cpu> {};
+struct m1 : node<"m1", ops::matmul, h2d, w> {};
+constexpr auto trip = make_plan<graph<m1>>();
+
+TEST_CASE("4. hoisting: a fallback region's buffers are owned by the partition before it") {
+  static_assert(trip.partition_count() == 3);
+  static_assert(trip.partition(1).kind == partition_kind::fallback);
+  static_assert(trip.is_hoisted<cpu>() && trip.buffer_of<cpu>().hoisted_to == 0);
+  static_assert(trip.partition(0).hoisted == 1 && trip.partition(2).hoisted == 0);
+  static_assert(!trip.is_hoisted<m0>() && !trip.is_hoisted<h2d>());
+  static_assert(trip.memory_of<cpu>() == memory_class::pinned_host);
+  CHECK(trip.buffer_of<cpu>().hoisted_to == 0);
+  CHECK(!check_plan(trip));
+}
+
+// A fallback region first: no partition before it, so its buffers are allocated at
+// instantiation, with the arenas.
+using hx = input<"hx", f32, shape<1024>>;
+struct first : node<"first", ops::host_op<host_fn>, hx> {};
+struct up : node<"up", ops::to_device, first> {};
+struct after : node<"after", ops::relu, up> {};
+constexpr auto lead = make_plan<graph<after>>();
+
+TEST_CASE("4. hoisting: a leading fallback region hoists to instantiation") {
+  static_assert(lead.partition(0).kind == partition_kind::fallback);
+  static_assert(lead.is_hoisted<first>() && lead.buffer_of<first>().hoisted_to == -1);
+  static_assert(lead.hoisted_at_instantiation() == 1);
+  CHECK(lead.hoisted_at_instantiation() == 1);
+  CHECK(!check_plan(lead));
+}
+
+// An opaque op in a fallback region allocates a new output every run: the next captured
+// partition must copy it into memory it owns.
+struct opaque_host {
+  static constexpr std::string_view name = "opaque_host";
+  static constexpr op_traits traits{.capturable = false, .result = op_result::opaque, .where = executes_on::host,
+                                    .output_memory = memory_class::pinned_host};
+  static constexpr output_result output(std::span<const tensor_desc> in) { return {in[0]}; }
+};
+struct oh : node<"oh", opaque_host, hx> {};
+struct oh_up : node<"oh_up", ops::to_device, oh> {};
+constexpr auto moving = make_plan<graph<oh_up>>();
+TEST_CASE("3. static input copies count only what moves between runs") {
+  static_assert(moving.partition(1).static_inputs == 1 && moving.partition(1).static_input_copies == 1);
+  static_assert(!moving.is_hoisted<oh>());  // the op allocates it: nothing to hoist
+  CHECK(moving.partition(1).static_input_copies == 1);
+}
+
+TEST_CASE("5. the copy for a graph input is a DMA memcpy") {
+  static_assert(copies.node(copies.copy_of<x>()).traits.copy == copy_kind::dma);
+  static_assert(ops::to_host::traits.copy == copy_kind::dma && ops::to_device::traits.copy == copy_kind::dma);
+  CHECK(copies.node(copies.copy_of<p>()).traits.copy == copy_kind::dma);
+}
+
+TEST_CASE("one capturable partition on request") {
+  constexpr auto one = make_plan<graph<repeat<8, tp<ops::all_reduce>::layer, x>>, plan_options{.one_partition = true}>();
+  static_assert(one.partition_count() == 1);
+  graph_builder<8> b;
+  int in = b.input("x", tensor_desc{dtype_id::f32, 1, {8}});
+  int cpu = b.add<ops::host_op<host_fn>>("cpu", {in});
+  b.output(b.add<ops::relu>("r", {cpu}));
+  CHECK(b.build().ok());
+  b.require_one_partition();
+  plan<8> pl = b.build();
+  CHECK(pl.error().code == errc::not_capturable);
+  CHECK(pl.node(pl.error().node).name == "cpu");
+}
+
+TEST_CASE("symmetric memory plans are compile-time constants, the same on every rank") {
+  constexpr std::size_t window = out_variant.arena_bytes(memory_class::symmetric);
+  static_assert(window == tokens * hidden * 2);
+  static_assert(out_variant.buffer_of<tp<ops::all_reduce>::layer<x, 3>>().memory == memory_class::device);
+  CHECK(window == out_variant.lower_bound(memory_class::symmetric));
+}
+}  // namespace placement_test
