@@ -6,7 +6,7 @@ arena / lower bound ratio reached at compile time (read back by running the g++ 
 
   compile_intervals.py [--include DIR] file.csv ...
 """
-import argparse, json, os, resource, subprocess, sys, tempfile, time
+import argparse, json, os, re, subprocess, sys, tempfile, time
 
 FLAGS = {
     "nvcc": ["nvcc", "-std=c++20", "-x", "cu", "-Xcudafe", "--max_cost_constexpr_call=2000000000",
@@ -30,12 +30,12 @@ int main() {{ std::printf("%.4f\\n", ratio); }}
 """
 
 def timed(cmd):
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    """Wall seconds and the peak RSS (MB) of the largest process of the compiler's tree."""
     t0 = time.monotonic()
-    p = subprocess.run(cmd, capture_output=True, text=True)
+    p = subprocess.run(["/usr/bin/time", "-f", "__rss_kb__ %M"] + cmd, capture_output=True, text=True)
     dt = time.monotonic() - t0
-    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return p.returncode == 0, dt, rss / 1024.0 if rss > before else None, p.stderr[-2000:]
+    m = re.search(r"__rss_kb__ (\d+)", p.stderr)
+    return p.returncode == 0, dt, int(m.group(1)) / 1024.0 if m else None, p.stderr[-2000:]
 
 def main():
     ap = argparse.ArgumentParser()
