@@ -9,45 +9,67 @@
 
 namespace ctg {
 
+namespace detail {
+// Per input type, shared by every node that reads it (not per node and input).
+template <class In>
+inline constexpr const tensor_handle* input_handle = [] {
+  if constexpr (is_ref<In>::value) return static_cast<const tensor_handle*>(nullptr);
+  else return static_cast<const tensor_handle*>(&handle_of<In>);
+}();
+template <class In>
+inline constexpr std::string_view input_ref = [] {
+  if constexpr (is_ref<In>::value) return In::referenced_name.view();
+  else return std::string_view{};
+}();
+}  // namespace detail
+
 template <fixed_string Name, class Op, class... Inputs>
 struct node {
   static constexpr auto name = Name;
   using op_type = typename detail::unwrap_op<Op>::type;
 
-  static constexpr tensor_handle::record describe() {
-    // One error per cause, checked here so the instantiation context names the node.
+  //! One static_assert per cause, checked here so that the instantiation context names the node.
+  static constexpr bool check() {
     if constexpr (!check_op<op_type>()) {
-      return {};
+      return false;
     } else if constexpr (sizeof...(Inputs) > max_inputs) {
       static_assert(sizeof...(Inputs) <= max_inputs, "ctgraph: too many inputs in this node. The limit is ctg::max_inputs (4). Split the op or pack inputs.");
-      return {};
+      return false;
     } else if constexpr (!((tensor<Inputs> || detail::is_ref<Inputs>::value) && ...)) {
       static_assert(((tensor<Inputs> || detail::is_ref<Inputs>::value) && ...), "ctgraph: an input of this node is not a tensor of the graph. Inputs must be ctg::input, ctg::parameter, ctg::node types or ctg::ref<\"name\">.");
-      return {};
+      return false;
     } else if constexpr (detail::unwrap_op<Op>::in_place && !op_type::traits.in_place) {
       static_assert(op_type::traits.in_place, "ctgraph: in-place requested in this node, but its op does not allow it (op_traits::in_place is false). Remove ctg::in_place<> or use an op that can overwrite its input.");
-      return {};
+      return false;
     } else {
-      tensor_handle::record r{};
-      r.desc.name = Name.view();
-      r.desc.kind = tensor_kind::node;
-      r.desc.op_name = op_type::name;
-      r.desc.traits = op_type::traits;
-      r.desc.output = &op_type::output;
-      r.desc.input_count = int(sizeof...(Inputs));
-      r.desc.in_place = detail::unwrap_op<Op>::in_place;
-      int i = 0;
-      ((set_input<Inputs>(r, i++)), ...);
-      return r;
+      return true;
     }
   }
 
- private:
-  template <class In>
-  static constexpr void set_input(tensor_handle::record& r, int i) {
-    if constexpr (detail::is_ref<In>::value) r.desc.input_names[i] = In::referenced_name.view();
-    else r.in[i] = &handle_of<In>;
+  static constexpr tensor_handle::edges inputs() {
+    tensor_handle::edges e{Name.view()};
+    if constexpr (check()) {
+      e.count = int(sizeof...(Inputs));
+      int i = 0;
+      ((e.in[i] = detail::input_handle<Inputs>, e.ref[i] = detail::input_ref<Inputs>, ++i), ...);
+    }
+    return e;
   }
+
+  static constexpr node_desc describe() {
+    node_desc d{};
+    d.name = Name.view();
+    d.kind = tensor_kind::node;
+    if constexpr (check()) {
+      d.op_name = op_type::name;
+      d.traits = op_type::traits;
+      d.output = &op_type::output;
+      d.input_count = int(sizeof...(Inputs));
+      d.in_place = detail::unwrap_op<Op>::in_place;
+    }
+    return d;
+  }
+
 };
 
 }  // namespace ctg

@@ -22,7 +22,6 @@ struct node_desc {
   tensor_desc out{};                   // inferred by `validate` when `output` is set
   int input_count = 0;
   int inputs[max_inputs]{-1, -1, -1, -1};   // indices into the flat graph
-  std::string_view input_names[max_inputs]; // a ref<"name"> input before `flatten` resolves it
   bool in_place = false;               // the user asked for the output to take input 0's buffer
   bool inserted = false;               // a copy the placement pass inserted (named as its source)
 };
@@ -30,18 +29,23 @@ struct node_desc {
 //! A type-erased handle to a tensor type, so that `flatten` can walk node types with a loop.
 //! (A virtual call instead of a function pointer: nvcc instantiates a constexpr function whose
 //! address is taken at once, which recurses through the whole graph; a virtual member is not.)
+//! The walk reads only the small `edges`; `describe` runs once per tensor.
 struct tensor_handle {
-  struct record {
-    node_desc desc;
+  struct edges {
+    std::string_view name;
+    int count = 0;
     const tensor_handle* in[max_inputs]{};  // null where the input is a ref<"name">
+    std::string_view ref[max_inputs];        // the name a ref<> input refers to
   };
-  virtual constexpr record describe() const = 0;
+  virtual constexpr edges inputs() const = 0;
+  virtual constexpr node_desc describe() const = 0;
 };
 
 namespace detail {
 template <class T>
 struct handle_impl final : tensor_handle {
-  constexpr record describe() const override { return T::describe(); }
+  constexpr edges inputs() const override { return T::inputs(); }
+  constexpr node_desc describe() const override { return T::describe(); }
 };
 }  // namespace detail
 

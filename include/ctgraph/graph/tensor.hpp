@@ -12,13 +12,14 @@ struct leaf_tensor {
   static_assert(dtype<DT>, "ctgraph: the dtype of a graph input or parameter is not a dtype. Use ctg::f32, f16, bf16, i32, i64 or u8.");
   static_assert(static_shape<Shape>, "ctgraph: the shape of a graph input or parameter is not a ctg::shape<...>. Write e.g. ctg::shape<16, 4096>.");
   static constexpr auto name = Name;
-  static constexpr tensor_handle::record describe() {
-    tensor_handle::record r{};
-    r.desc.name = Name.view();
-    r.desc.kind = Kind;
-    r.desc.traits.output_memory = memory_class::external;
-    r.desc.out = describe_tensor<DT>(Shape{});
-    return r;
+  static constexpr tensor_handle::edges inputs() { return {Name.view()}; }
+  static constexpr node_desc describe() {
+    node_desc d{};
+    d.name = Name.view();
+    d.kind = Kind;
+    d.traits.output_memory = memory_class::external;
+    d.out = describe_tensor<DT>(Shape{});
+    return d;
   }
 };
 }  // namespace detail
@@ -48,7 +49,8 @@ struct is_ref : std::bool_constant<requires { T::referenced_name; }> {};
 //! A type that can be a node's input: a tensor type (with `describe()`) or a ref<>.
 template <class T>
 concept tensor = requires {
-  { T::describe() } -> std::same_as<tensor_handle::record>;
+  { T::describe() } -> std::same_as<node_desc>;
+  { T::inputs() } -> std::same_as<tensor_handle::edges>;
 };
 
 }  // namespace ctg

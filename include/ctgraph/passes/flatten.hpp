@@ -18,118 +18,141 @@ constexpr std::uint32_t name_hash(std::string_view s) {
   return h;
 }
 
-//! Open addressing from name to index, sized for `n` names.
-struct name_table {
-  std::vector<int> slots;
-  std::uint32_t mask = 0;
-  constexpr explicit name_table(std::size_t n) {
-    std::size_t cap = 16;
-    while (cap < 2 * n) cap *= 2;
-    slots.assign(cap, -1);
-    mask = std::uint32_t(cap - 1);
-  }
-  //! The slot holding `name`, or the empty slot where it would go.
-  template <class NameOf>
-  constexpr std::uint32_t find(std::string_view name, NameOf&& name_of) const {
-    std::uint32_t h = name_hash(name) & mask;
-    while (slots[h] >= 0 && name_of(slots[h]) != name) h = (h + 1) & mask;
-    return h;
-  }
-};
-
-struct collected {
-  std::vector<node_desc> nodes;
+//! The walk's result: tensors in post order and their inputs as post-order indices.
+struct walked {
+  std::vector<const tensor_handle*> handles;
+  std::vector<int> inputs;  // max_inputs per tensor
   std::vector<int> outputs;
   status error{};
 };
 
-//! Walks the graph from its outputs; each tensor type is described exactly once.
-template <class G>
-constexpr collected collect() {
-  collected c;
-  std::vector<const tensor_handle*> handle;  // by index
-  struct frame {
-    const tensor_handle* h;
-    tensor_handle::record r;
-    int next;
-  };
-  std::vector<frame> stack;
-  // The table grows with the graph; rehashing is rare (doubling).
-  name_table table(64);
-  auto name_of = [&](int i) { return c.nodes[std::size_t(i)].name; };
-  auto lookup_or_visit = [&](const tensor_handle* h) -> int {  // index, or -1 after pushing it
-    tensor_handle::record r = h->describe();
-    std::uint32_t s = table.find(r.desc.name, name_of);
-    if (table.slots[s] >= 0) {
-      int i = table.slots[s];
-      if (handle[std::size_t(i)] != h && c.error.code == errc::ok) c.error = {errc::duplicate_name, i};
-      return i;
+//! A growable array on raw storage: compilers' constant evaluators charge much more for
+//! std::vector's layers than for a plain loop.
+template <class T>
+struct grow_array {
+  T* data = nullptr;
+  int size = 0, capacity = 0;
+  constexpr grow_array() = default;
+  grow_array(const grow_array&) = delete;
+  constexpr ~grow_array() { delete[] data; }
+  constexpr T& push(const T& v) {
+    if (size == capacity) {
+      capacity = capacity ? 2 * capacity : 256;
+      T* bigger = new T[std::size_t(capacity)];
+      for (int i = 0; i < size; ++i) bigger[i] = data[i];
+      delete[] data;
+      data = bigger;
     }
-    stack.push_back({h, r, 0});
-    return -1;
+    data[size] = v;
+    return data[size++];
+  }
+};
+
+//! Walks the graph from its outputs with an explicit stack; each tensor type is visited once
+//! (found again by name through a hash table; two types with one name are an error).
+template <class G>
+constexpr walked walk() {
+  struct visit_rec {
+    const tensor_handle* handle;
+    tensor_handle::edges e;
+    int next, post;
+    int in[max_inputs];  // discovery ids
+  };
+  walked w;
+  grow_array<visit_rec> rec;  // by discovery
+  grow_array<int> stack;      // discovery ids
+  grow_array<int> order;      // post-order index -> discovery id
+  std::uint32_t mask = 255;
+  int* slots = new int[mask + 1];
+  for (std::uint32_t i = 0; i <= mask; ++i) slots[i] = -1;
+  auto find = [&](std::string_view name) {
+    std::uint32_t h = name_hash(name) & mask;
+    while (slots[h] >= 0 && rec.data[slots[h]].e.name != name) h = (h + 1) & mask;
+    return h;
+  };
+  auto visit = [&](const tensor_handle* h) {  // the discovery id; a new tensor is pushed
+    tensor_handle::edges e = h->inputs();
+    std::uint32_t s = find(e.name);
+    if (slots[s] >= 0) {
+      const int d = slots[s];
+      if (rec.data[d].handle != h && w.error.code == errc::ok) w.error = {errc::duplicate_name, d};
+      return d;
+    }
+    const int d = rec.size;
+    rec.push(visit_rec{h, e, 0, -1, {-1, -1, -1, -1}});
+    if (std::uint32_t(rec.size) * 2 > mask + 1) {  // grow and rehash
+      delete[] slots;
+      mask = mask * 2 + 1;
+      slots = new int[mask + 1];
+      for (std::uint32_t i = 0; i <= mask; ++i) slots[i] = -1;
+      for (int i = 0; i < d; ++i) slots[find(rec.data[i].e.name)] = i;
+      s = find(e.name);
+    }
+    slots[s] = d;
+    stack.push(d);
+    return d;
   };
   for (int o = 0; G::output_handles[o] != nullptr; ++o) {
-    int idx = lookup_or_visit(G::output_handles[o]);
-    while (!stack.empty()) {
-      frame& f = stack.back();
-      if (f.next < f.r.desc.input_count) {
-        int k = f.next++;
-        if (f.r.in[k] == nullptr) continue;  // ref<>, resolved below
-        int i = lookup_or_visit(f.r.in[k]);
-        if (i >= 0) stack.back().r.desc.inputs[k] = i;  // nothing was pushed
+    w.outputs.push_back(visit(G::output_handles[o]));
+    while (stack.size > 0) {
+      const int d = stack.data[stack.size - 1];
+      if (rec.data[d].next < rec.data[d].e.count) {
+        const int k = rec.data[d].next++;
+        if (const tensor_handle* h = rec.data[d].e.in[k]) {
+          const int i = visit(h);  // may grow `rec`: index it again afterwards
+          rec.data[d].in[k] = i;
+        }
         continue;
       }
-      // All inputs done: the node gets the next index.
-      int id = int(c.nodes.size());
-      frame done = stack.back();
-      stack.pop_back();
-      c.nodes.push_back(done.r.desc);
-      handle.push_back(done.h);
-      if (c.nodes.size() * 2 > table.slots.size()) {
-        table = name_table(c.nodes.size() * 2);
-        for (int i = 0; i < id; ++i) table.slots[table.find(c.nodes[std::size_t(i)].name, name_of)] = i;
-      }
-      table.slots[table.find(done.r.desc.name, name_of)] = id;
-      if (!stack.empty()) {
-        frame& parent = stack.back();
-        parent.r.desc.inputs[parent.next - 1] = id;
-      } else {
-        idx = id;
-      }
+      --stack.size;
+      rec.data[d].post = order.size;
+      order.push(d);
     }
-    c.outputs.push_back(idx);
   }
-  // Resolve refs by name.
-  for (std::size_t n = 0; n < c.nodes.size(); ++n) {
-    node_desc& d = c.nodes[n];
-    for (int k = 0; k < d.input_count; ++k) {
-      if (d.input_names[k].empty() || d.inputs[k] >= 0) continue;
-      int i = table.slots[table.find(d.input_names[k], name_of)];
+  // Refs by name.
+  for (int d = 0; d < rec.size; ++d)
+    for (int k = 0; k < rec.data[d].e.count; ++k) {
+      if (rec.data[d].e.in[k] != nullptr) continue;
+      const int i = slots[find(rec.data[d].e.ref[k])];
       if (i < 0) {
-        if (c.error.code == errc::ok) c.error = {errc::unknown_tensor, int(n)};
+        if (w.error.code == errc::ok) w.error = {errc::unknown_tensor, d};
       } else {
-        d.inputs[k] = i;
+        rec.data[d].in[k] = i;
       }
     }
+  delete[] slots;
+  // Everything in post order.
+  const int n = order.size;
+  w.handles.resize(std::size_t(n));
+  w.inputs.resize(std::size_t(n) * max_inputs);
+  for (int p = 0; p < n; ++p) {
+    const visit_rec& r = rec.data[order.data[p]];
+    w.handles[std::size_t(p)] = r.handle;
+    for (int k = 0; k < max_inputs; ++k) w.inputs[std::size_t(p * max_inputs + k)] = r.in[k] < 0 ? -1 : rec.data[r.in[k]].post;
   }
-  return c;
+  for (int& o : w.outputs) o = rec.data[o].post;
+  if (w.error.node >= 0) w.error.node = rec.data[w.error.node].post;
+  return w;
 }
 
 }  // namespace detail
 
 //! The number of tensors reachable from G's outputs.
 template <class G>
-constexpr std::size_t tensor_count = detail::collect<G>().nodes.size();
+constexpr std::size_t tensor_count = detail::walk<G>().handles.size();
 
-//! The flat graph of G.
+//! The flat graph of G: every tensor type described once.
 template <class G>
 constexpr auto flatten() {
-  detail::collected c = detail::collect<G>();
+  detail::walked w = detail::walk<G>();
   flat_graph<tensor_count<G> == 0 ? 1 : tensor_count<G>> g{};
-  g.node_count = int(c.nodes.size());
-  for (std::size_t i = 0; i < c.nodes.size(); ++i) g.nodes[i] = c.nodes[i];
-  for (int o : c.outputs) g.is_output[o] = true;
-  g.error = c.error;
+  g.node_count = int(w.handles.size());
+  for (int i = 0; i < g.node_count; ++i) {
+    g.nodes[i] = w.handles[std::size_t(i)]->describe();
+    for (int k = 0; k < max_inputs; ++k) g.nodes[i].inputs[k] = w.inputs[std::size_t(i * max_inputs + k)];
+  }
+  for (int o : w.outputs) g.is_output[o] = true;
+  g.error = w.error;
   return g;
 }
 
