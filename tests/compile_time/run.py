@@ -4,8 +4,9 @@ nodes) and compiles each, compile only, with g++ and nvcc. Prints JSON: a list o
 {nodes, tensors, compiler, seconds, peak_rss_mb, ok, flags, refs, attempts, error}.
 
 A compile that fails on a constant-evaluation budget is retried with the compiler's escape hatch
-(nvcc: -Xcudafe --max_cost_constexpr_call=N; g++: -fconstexpr-ops-limit=N
--fconstexpr-loop-limit=N), raised tenfold at a time; `flags` says what the last attempt used.
+(nvcc: -Xcudafe --max_cost_constexpr_call=N for its EDG front ends, and -Xcompiler
+-fconstexpr-ops-limit=N,-fconstexpr-loop-limit=N for its host g++; g++: -fconstexpr-ops-limit=N
+-fconstexpr-loop-limit=N), raised a step at a time; `flags` says what the last attempt used.
 A graph that nvcc rejects because of ref<> (see gen_graph.py --no-refs) is retried without refs
 (`refs: false`). nodes == 0 is the baseline: a file that only includes <ctgraph/ctgraph.hpp>.
 
@@ -41,8 +42,11 @@ def find_nvcc():
     return shutil.which("nvcc") or "/usr/local/cuda/bin/nvcc"
 
 
+INCLUDE = os.path.join(ROOT, "include")
+
+
 def command(compiler, src, flags):
-    inc = os.path.join(ROOT, "include")
+    inc = INCLUDE
     if compiler == "g++":
         return ["g++", "-std=c++20", "-I", inc, *flags, "-c", src, "-o", os.devnull]
     if compiler == "nvcc":
@@ -78,10 +82,13 @@ def compile_once(cmd, timeout):
 
 
 def first_error(log):
-    for line in log.splitlines():
+    """The first error line and the notes right after it (nvcc puts the cause in a note)."""
+    lines = log.splitlines()
+    for i, line in enumerate(lines):
         if "error" in line:
-            return line.strip()[:300]
-    return log.strip().splitlines()[-1][:300] if log.strip() else ""
+            notes = [l.strip() for l in lines[i + 1:i + 8] if "note" in l][:2]
+            return " | ".join([line.strip()[:300]] + [n[:200] for n in notes])
+    return lines[-1].strip()[:300] if lines else ""
 
 
 def measure(compiler, nodes, workdir, timeout, refs=True):
@@ -96,10 +103,17 @@ def measure(compiler, nodes, workdir, timeout, refs=True):
         with open(src, "w") as f:
             f.write(text)
         tensors = nodes + params + 1
-    flags, attempts, level = [], [], 0
+    # Escape-hatch levels: EDG (cudafe++/cicc, nvcc only) and g++ (g++ itself, or nvcc's host compiler).
+    edg, gxx, attempts = 0, 0, []
     while True:
+        flags = []
+        if edg:
+            flags += ["-Xcudafe", f"--max_cost_constexpr_call={NVCC_COSTS[edg - 1]}"]
+        if gxx:
+            limits = [f"-fconstexpr-ops-limit={GXX_OPS_LIMITS[gxx - 1]}", f"-fconstexpr-loop-limit={GXX_LOOP_LIMITS[gxx - 1]}"]
+            flags += limits if compiler == "g++" else ["-Xcompiler", ",".join(limits)]
         ok, secs, rss, log = compile_once(command(compiler, src, flags), timeout)
-        att = {"flags": list(flags), "refs": refs, "seconds": round(secs, 3), "peak_rss_mb": round(rss, 1), "ok": ok}
+        att = {"flags": flags, "refs": refs, "seconds": round(secs, 3), "peak_rss_mb": round(rss, 1), "ok": ok}
         if not ok:
             att["error"] = first_error(log)
         attempts.append(att)
@@ -109,15 +123,12 @@ def measure(compiler, nodes, workdir, timeout, refs=True):
             break
         if compiler == "nvcc" and refs and REF_BUG.search(log):
             return measure_retry_norefs(compiler, nodes, workdir, timeout, attempts)
-        if level >= 3:
-            break
-        if compiler == "nvcc" and NVCC_BUDGET.search(log):
-            flags = ["-Xcudafe", f"--max_cost_constexpr_call={NVCC_COSTS[level]}"]
-        elif compiler == "g++" and (GXX_OPS.search(log) or GXX_LOOP.search(log)):
-            flags = [f"-fconstexpr-ops-limit={GXX_OPS_LIMITS[level]}", f"-fconstexpr-loop-limit={GXX_LOOP_LIMITS[level]}"]
+        if compiler == "nvcc" and NVCC_BUDGET.search(log) and edg < len(NVCC_COSTS):
+            edg += 1
+        elif (GXX_OPS.search(log) or GXX_LOOP.search(log)) and gxx < len(GXX_OPS_LIMITS):
+            gxx += 1
         else:
             break
-        level += 1
     last = attempts[-1]
     return {"nodes": nodes, "tensors": tensors, "compiler": compiler, "seconds": last["seconds"],
             "peak_rss_mb": last["peak_rss_mb"], "ok": last["ok"], "flags": last["flags"], "refs": refs,
@@ -130,7 +141,22 @@ def measure_retry_norefs(compiler, nodes, workdir, timeout, attempts):
     return r
 
 
+def markdown(results):
+    rows = ["| nodes | tensors | compiler | seconds | peak RSS (MB) | ok | flags / notes |",
+            "|---:|---:|---|---:|---:|---|---|"]
+    for r in results:
+        notes = " ".join(r["flags"]) or "-"
+        if not r["refs"]:
+            notes += " (graph without ref<>)"
+        if not r["ok"]:
+            notes += f"; error: {r['error']}"
+        rows.append(f"| {r['nodes'] or 'baseline'} | {r['tensors']} | {r['compiler']} | {r['seconds']:.2f} | "
+                    f"{r['peak_rss_mb']:.0f} | {'yes' if r['ok'] else '**no**'} | {notes.replace('|', '/')} |")
+    return "\n".join(rows) + "\n"
+
+
 def main(argv=None):
+    global INCLUDE
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="16,64,256,1024,4096", help="compute-node counts, comma separated")
     ap.add_argument("--compilers", default="g++,nvcc")
@@ -138,7 +164,12 @@ def main(argv=None):
     ap.add_argument("--timeout", type=float, default=1800, help="seconds per compile")
     ap.add_argument("--out", help="also write the JSON here")
     ap.add_argument("--keep", help="write the generated sources into this directory and keep them")
+    ap.add_argument("--markdown", help="also write a markdown table here")
+    ap.add_argument("--include", default=None,
+                    help="ctgraph's include directory (default: this checkout's; e.g. a `git archive` snapshot)")
     a = ap.parse_args(argv)
+    if a.include:
+        INCLUDE = os.path.abspath(a.include)
     sizes = [int(s) for s in a.sizes.split(",") if s]
     if not a.no_baseline:
         sizes = [0] + sizes
@@ -154,6 +185,9 @@ def main(argv=None):
     if a.out:
         with open(a.out, "w") as f:
             f.write(text + "\n")
+    if a.markdown:
+        with open(a.markdown, "w") as f:
+            f.write(markdown(results))
     print(text)
     return 0 if all(r["ok"] for r in results) else 1
 

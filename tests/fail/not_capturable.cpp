@@ -3,7 +3,7 @@
 #include <ctgraph/ctgraph.hpp>
 using namespace ctg;
 struct fn {
-  void operator()() const {}
+  void operator()(const host_args&) const {}
 };
 using x = input<"x", f32, shape<8>>;
 using d2h = node<"d2h", ops::to_host, x>;

@@ -42,7 +42,7 @@ TEST_CASE("schedule: orders nodes reached by ref") {
 
 // Partition: device, device, host, host, device -> capturable, fallback, capturable.
 struct host_fn {
-  void operator()() const {}
+  void operator()(const host_args&) const {}
 };
 struct d0 : node<"d0", ops::matmul, x, w> {};
 struct d1 : node<"d1", ops::to_host, d0> {};

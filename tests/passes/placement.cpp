@@ -98,7 +98,7 @@ TEST_CASE("3. captured partitions use symmetric buffers in place") {
 
 // The device-copy round trip: matmul -> to_host -> host op -> to_device -> matmul.
 struct host_fn {
-  void operator()() const {}
+  void operator()(const host_args&) const {}
 };
 using w = parameter<"w", bf16, shape<hidden, hidden>>;
 struct m0 : node<"m0", ops::matmul, x, w> {};

@@ -3,6 +3,7 @@
 //! Its output dtype and shape come from the op's output rule, evaluated by the `validate` pass.
 //! For deep graphs declare nodes as structs (`struct h0 : node<...> {};`): type names then stay
 //! flat, which keeps compile time and error messages small.
+#include <ctgraph/graph/launch.hpp>
 #include <ctgraph/graph/op.hpp>
 #include <ctgraph/graph/tensor.hpp>
 #include <ctgraph/meta/fixed_string.hpp>
@@ -66,6 +67,11 @@ struct node {
       d.output = &op_type::output;
       d.input_count = int(sizeof...(Inputs));
       d.in_place = detail::unwrap_op<Op>::in_place;
+      if constexpr (requires { op_type::builtin; }) d.builtin = op_type::builtin;
+      if constexpr (requires { op_type::factor; }) d.scalar = op_type::factor;
+      if constexpr (requires { op_type::ranks; }) d.ranks = op_type::ranks;
+      if constexpr (requires(const launch_context& c) { op_type::launch(c); }) d.launch = &op_type::launch;
+      if constexpr (requires(const host_args& a) { op_type::call(a); }) d.host = &op_type::call;
     }
     return d;
   }

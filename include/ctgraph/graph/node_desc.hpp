@@ -9,6 +9,9 @@
 
 namespace ctg {
 
+struct launch_context;  // runtime/launch_context.hpp
+struct host_args;       // graph/launch.hpp
+
 enum class tensor_kind : std::uint8_t { input, parameter, node };
 
 inline constexpr int max_inputs = 4;
@@ -24,6 +27,12 @@ struct node_desc {
   int inputs[max_inputs]{-1, -1, -1, -1};   // indices into the flat graph
   bool in_place = false;               // the user asked for the output to take input 0's buffer
   bool inserted = false;               // a copy the placement pass inserted (named as its source)
+  // How to run it (runtime/): a built-in kernel, or the op's hooks.
+  builtin_op builtin = builtin_op::custom;
+  double scalar = 1.0;                 // ops::scale's factor
+  int ranks = 1;                       // reduce_scatter / all_gather
+  void (*launch)(const launch_context&) = nullptr;  // a custom op's launch hook
+  void (*host)(const host_args&) = nullptr;         // a host op's callable
 };
 
 //! A type-erased handle to a tensor type, so that `flatten` can walk node types with a loop.

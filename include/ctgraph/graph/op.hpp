@@ -25,6 +25,11 @@ enum class op_result : std::uint8_t { out_variant, opaque };
 enum class executes_on : std::uint8_t { device, host };
 //! How a copy op moves bytes: a DMA memcpy (a memcpy node when captured) or a kernel.
 enum class copy_kind : std::uint8_t { none, dma, kernel };
+//! The runtime's built-in implementations; `custom` ops bring a launch hook.
+enum class builtin_op : std::uint8_t {
+  custom, matmul, relu, gelu, scale, add, mul, to_host, to_device, to_symmetric, host,
+  all_reduce, reduce_scatter, all_gather, view
+};
 
 struct op_traits {
   bool capturable = true;          // may be captured into a CUDA graph

@@ -9,41 +9,50 @@
 namespace ctg {
 
 namespace detail {
-//! Counts intervals that start in memory an earlier interval (dead before it starts) used.
+//! Counts intervals that start in memory an earlier interval (dead before it starts) used: a
+//! sweep over start steps that keeps the union of dead intervals' memory as sorted, disjoint
+//! ranges (raw arrays, merged in place).
 constexpr int count_reuses(std::span<const interval> xs) {
   const int n = int(xs.size());
-  std::vector<int> by_first(static_cast<std::size_t>(n)), by_last(static_cast<std::size_t>(n));
-  for (int i = 0; i < n; ++i) by_first[std::size_t(i)] = by_last[std::size_t(i)] = i;
-  std::sort(by_first.begin(), by_first.end(), [&](int a, int b) { return xs[std::size_t(a)].first < xs[std::size_t(b)].first; });
-  std::sort(by_last.begin(), by_last.end(), [&](int a, int b) { return xs[std::size_t(a)].last < xs[std::size_t(b)].last; });
-  struct range { std::size_t begin, end; };
-  std::vector<range> freed;  // sorted, disjoint union of dead intervals' memory
-  int reuses = 0;
-  std::size_t dead = 0;
-  for (int i : by_first) {
-    const interval& x = xs[std::size_t(i)];
-    for (; dead < by_last.size() && xs[std::size_t(by_last[dead])].last < x.first; ++dead) {
-      const interval& y = xs[std::size_t(by_last[dead])];
-      range r{y.offset, y.offset + y.bytes};
-      std::vector<range> merged;
-      bool put = false;
-      for (const range& f : freed) {
-        if (f.end < r.begin) merged.push_back(f);
-        else if (r.end < f.begin) {
-          if (!put) merged.push_back(r), put = true;
-          merged.push_back(f);
-        } else {
-          r.begin = std::min(r.begin, f.begin), r.end = std::max(r.end, f.end);
-        }
-      }
-      if (!put) merged.push_back(r);
-      freed = merged;
+  if (n == 0) return 0;
+  std::vector<int> by_first_v(static_cast<std::size_t>(n)), by_last_v(static_cast<std::size_t>(n));
+  std::vector<std::size_t> lo_v(static_cast<std::size_t>(n) + 1), hi_v(static_cast<std::size_t>(n) + 1);
+  int* by_first = by_first_v.data();
+  int* by_last = by_last_v.data();
+  std::size_t* lo = lo_v.data();  // freed ranges [lo, hi), sorted
+  std::size_t* hi = hi_v.data();
+  const interval* x = xs.data();
+  for (int i = 0; i < n; ++i) by_first[i] = by_last[i] = i;
+  std::sort(by_first, by_first + n, [&](int a, int b) { return x[a].first < x[b].first; });
+  std::sort(by_last, by_last + n, [&](int a, int b) { return x[a].last < x[b].last; });
+  int ranges = 0, dead = 0, reuses = 0;
+  auto first_ending_after = [&](std::size_t v) {  // first range with hi > v
+    int l = 0, r = ranges;
+    while (l < r) {
+      int m = (l + r) / 2;
+      if (hi[m] > v) r = m;
+      else l = m + 1;
     }
-    for (const range& f : freed)
-      if (f.begin < x.offset + x.bytes && x.offset < f.end) {
-        ++reuses;
-        break;
-      }
+    return l;
+  };
+  for (int k = 0; k < n; ++k) {
+    const interval& cur = x[by_first[k]];
+    for (; dead < n && x[by_last[dead]].last < cur.first; ++dead) {
+      std::size_t b = x[by_last[dead]].offset, e = b + x[by_last[dead]].bytes;
+      int i = first_ending_after(b == 0 ? 0 : b - 1);  // ranges that touch or overlap [b, e)
+      int j = i;
+      while (j < ranges && lo[j] <= e) b = std::min(b, lo[j]), e = std::max(e, hi[j]), ++j;
+      // Replace ranges [i, j) by [b, e).
+      const int shift = 1 - (j - i);
+      if (shift > 0)
+        for (int t = ranges - 1; t >= j; --t) lo[t + shift] = lo[t], hi[t + shift] = hi[t];
+      else if (shift < 0)
+        for (int t = j; t < ranges; ++t) lo[t + shift] = lo[t], hi[t + shift] = hi[t];
+      lo[i] = b, hi[i] = e;
+      ranges += shift;
+    }
+    const int i = first_ending_after(cur.offset);
+    if (i < ranges && lo[i] < cur.offset + cur.bytes) ++reuses;
   }
   return reuses;
 }

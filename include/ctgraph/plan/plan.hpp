@@ -15,6 +15,7 @@ constexpr void require(bool ok, const char* /*why*/) {
 
 template <std::size_t N>
 struct plan {
+  static constexpr std::size_t graph_capacity = N;
   flat_graph<N> graph{};
 
   constexpr bool ok() const { return graph.error.code == errc::ok; }

@@ -11,6 +11,7 @@ inline constexpr op_traits collective_traits{.symmetric_inputs = true};
 
 struct all_reduce {
   static constexpr std::string_view name = "all_reduce";
+  static constexpr builtin_op builtin = builtin_op::all_reduce;
   static constexpr op_traits traits = [] { op_traits t = detail::collective_traits; t.in_place = true; return t; }();
   static constexpr output_result output(std::span<const tensor_desc> in) {
     if (in.size() != 1) return output_result::fail(errc::wrong_arity);
@@ -23,6 +24,8 @@ template <int Ranks>
 struct reduce_scatter {
   static_assert(Ranks > 0, "ctgraph: ops::reduce_scatter needs at least one rank.");
   static constexpr std::string_view name = "reduce_scatter";
+  static constexpr builtin_op builtin = builtin_op::reduce_scatter;
+  static constexpr int ranks = Ranks;
   static constexpr op_traits traits = detail::collective_traits;
   static constexpr output_result output(std::span<const tensor_desc> in) {
     if (in.size() != 1) return output_result::fail(errc::wrong_arity);
@@ -38,6 +41,8 @@ template <int Ranks>
 struct all_gather {
   static_assert(Ranks > 0, "ctgraph: ops::all_gather needs at least one rank.");
   static constexpr std::string_view name = "all_gather";
+  static constexpr builtin_op builtin = builtin_op::all_gather;
+  static constexpr int ranks = Ranks;
   static constexpr op_traits traits = detail::collective_traits;
   static constexpr output_result output(std::span<const tensor_desc> in) {
     if (in.size() != 1) return output_result::fail(errc::wrong_arity);

@@ -13,12 +13,14 @@ constexpr output_result identity_output(std::span<const tensor_desc> in) {
 
 struct to_host {
   static constexpr std::string_view name = "to_host";
+  static constexpr builtin_op builtin = builtin_op::to_host;
   static constexpr op_traits traits{.output_memory = memory_class::pinned_host, .copy = copy_kind::dma};
   static constexpr output_result output(std::span<const tensor_desc> in) { return detail::identity_output(in); }
 };
 
 struct to_device {
   static constexpr std::string_view name = "to_device";
+  static constexpr builtin_op builtin = builtin_op::to_device;
   static constexpr op_traits traits{.output_memory = memory_class::device, .copy = copy_kind::dma};
   static constexpr output_result output(std::span<const tensor_desc> in) { return detail::identity_output(in); }
 };
@@ -27,6 +29,7 @@ struct to_device {
 //! whose storage the planner does not own.
 struct to_symmetric {
   static constexpr std::string_view name = "to_symmetric";
+  static constexpr builtin_op builtin = builtin_op::to_symmetric;
   static constexpr op_traits traits{.output_memory = memory_class::symmetric, .copy = copy_kind::dma};
   static constexpr output_result output(std::span<const tensor_desc> in) { return detail::identity_output(in); }
 };

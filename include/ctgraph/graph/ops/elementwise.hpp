@@ -23,16 +23,30 @@ struct elementwise_n : elementwise {
 };
 }  // namespace detail
 
-struct relu : detail::elementwise_n<1> { static constexpr std::string_view name = "relu"; };
-struct gelu : detail::elementwise_n<1> { static constexpr std::string_view name = "gelu"; };
+struct relu : detail::elementwise_n<1> {
+  static constexpr std::string_view name = "relu";
+  static constexpr builtin_op builtin = builtin_op::relu;
+};
+//! GELU, tanh approximation.
+struct gelu : detail::elementwise_n<1> {
+  static constexpr std::string_view name = "gelu";
+  static constexpr builtin_op builtin = builtin_op::gelu;
+};
 //! y = x * Num / Den (integers, so the factor is an exact template argument on every compiler).
 template <int Num, int Den = 1>
 struct scale : detail::elementwise_n<1> {
   static_assert(Den != 0, "ctgraph: ops::scale has a zero denominator. Use scale<Num, Den> with Den != 0.");
   static constexpr std::string_view name = "scale";
+  static constexpr builtin_op builtin = builtin_op::scale;
   static constexpr double factor = double(Num) / double(Den);
 };
-struct add : detail::elementwise_n<2> { static constexpr std::string_view name = "add"; };
-struct mul : detail::elementwise_n<2> { static constexpr std::string_view name = "mul"; };
+struct add : detail::elementwise_n<2> {
+  static constexpr std::string_view name = "add";
+  static constexpr builtin_op builtin = builtin_op::add;
+};
+struct mul : detail::elementwise_n<2> {
+  static constexpr std::string_view name = "mul";
+  static constexpr builtin_op builtin = builtin_op::mul;
+};
 
 }  // namespace ctg::ops

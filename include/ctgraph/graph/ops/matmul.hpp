@@ -6,6 +6,7 @@ namespace ctg::ops {
 
 struct matmul {
   static constexpr std::string_view name = "matmul";
+  static constexpr builtin_op builtin = builtin_op::matmul;
   static constexpr op_traits traits{};
   static constexpr output_result output(std::span<const tensor_desc> in) {
     if (in.size() != 2) return output_result::fail(errc::wrong_arity);

@@ -1,4 +1,4 @@
-// 02_tp_plan: the 8-layer tensor-parallel MLP (matmul -> all_reduce; 16 tokens, hidden 4096,
+// 05_tp_mlp_plan: the 8-layer tensor-parallel MLP (matmul -> all_reduce; 16 tokens, hidden 4096,
 // bf16) planned twice: with an opaque all_reduce (it allocates its own output, like a
 // functional collective) and with the out-variant all_reduce. It shows the table from
 // DESIGN.md as static_asserts — 9 buffers (1 symmetric + 8 device) and 7 reuses against 2

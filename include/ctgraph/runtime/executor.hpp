@@ -1,0 +1,281 @@
+#pragma once
+//! The executor: turns a plan into arenas allocated once, user tensors bound by name, and one
+//! CUDA graph captured per capturable partition; `run()` replays them, with fallback regions
+//! launched eagerly in between. It only reads the plan; it re-derives nothing.
+//!
+//! Per run: one cudaGraphLaunch per capturable partition, no allocation, no host
+//! synchronisation except before a host op (which needs its input on the host).
+#include <cuda_runtime.h>
+#include <nvtx3/nvtx3.hpp>
+
+#include <initializer_list>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <ctgraph/plan/make_plan.hpp>
+#include <ctgraph/plan/plan.hpp>
+#include <ctgraph/runtime/binding.hpp>
+#include <ctgraph/runtime/error.hpp>
+#include <ctgraph/runtime/handles.hpp>
+#include <ctgraph/runtime/launch_context.hpp>
+#include <ctgraph/runtime/memory.hpp>
+#include <ctgraph/runtime/ops/elementwise.cuh>
+#include <ctgraph/runtime/ops/matmul.hpp>
+
+namespace ctg {
+
+//! cuBLASLt workspace per executor.
+inline constexpr std::size_t matmul_workspace_bytes = std::size_t{32} << 20;
+
+template <std::size_t N>
+class executor {
+ public:
+  //! Allocates the arenas, binds every graph input and parameter, captures each capturable
+  //! partition. Throws ctg::runtime_error (naming the node and call) and leaks nothing.
+  executor(const plan<N>& p, cudaStream_t stream, std::initializer_list<binding> bindings)
+      : plan_(std::make_unique<plan<N>>(p)), stream_(stream) {
+    const flat_graph<N>& g = plan_->graph;
+    if (!plan_->ok()) throw runtime_error("instantiate", "make_plan", "the plan carries an error");
+    if (plan_->arena_bytes(memory_class::symmetric) > 0)
+      throw runtime_error("instantiate", "symmetric arena",
+                          "this plan needs symmetric memory (a collective); it needs an executor with a communicator");
+    device_ = allocation(allocation_kind::device, plan_->arena_bytes(memory_class::device), "device arena");
+    pinned_ = allocation(allocation_kind::pinned_host, plan_->arena_bytes(memory_class::pinned_host), "pinned host arena");
+    cublasLtHandle_t h = nullptr;
+    CTG_CHECK("instantiate", cublasLtCreate(&h));
+    lt_ = cublas_lt(h);
+    workspace_ = allocation(allocation_kind::device, matmul_workspace_bytes, "cuBLASLt workspace");
+    pointers_.assign(std::size_t(g.node_count), nullptr);
+    for (const binding& b : bindings) bind_one(b);
+    for (int v = 0; v < g.node_count; ++v) {
+      const node_desc& d = g.nodes[v];
+      if (d.kind != tensor_kind::node) {
+        if (!pointers_[std::size_t(v)]) throw runtime_error(d.name, "instantiate", "this graph input or parameter is not bound; pass ctg::bind(\"" + std::string(d.name) + "\", ptr, count)");
+        continue;
+      }
+      check_launchable(d);
+      const buffer_desc& b = g.buffers[v];
+      if (g.owner[v] != v) continue;  // a view: resolved below, in schedule order
+      if (b.opaque) {
+        opaque_.emplace_back(allocation_kind::device, b.bytes, d.name);  // the op's own output, fixed
+        pointers_[std::size_t(v)] = opaque_.back().get();
+      } else {
+        pointers_[std::size_t(v)] = (b.memory == memory_class::pinned_host ? pinned_ : device_).bytes() + b.offset;
+      }
+    }
+    for (int s = 0; s < g.step_count; ++s) {
+      const int v = g.schedule[s];
+      if (g.owner[v] != v) pointers_[std::size_t(v)] = pointers_[std::size_t(g.owner[v])];
+    }
+    for (int i = 0; i < g.partition_count; ++i)
+      names_.push_back("ctgraph " + std::string(g.partitions[i].kind == partition_kind::capturable ? "partition " : "fallback region ") + std::to_string(i));
+    execs_.resize(std::size_t(g.partition_count));
+    for (int i = 0; i < g.partition_count; ++i)
+      if (g.partitions[i].kind == partition_kind::capturable) execs_[std::size_t(i)] = capture(i, nullptr);
+  }
+
+  executor(const executor&) = delete;
+  executor& operator=(const executor&) = delete;
+  executor(executor&&) noexcept = default;
+  executor& operator=(executor&&) noexcept = default;
+
+  //! Replays the plan once on the stream (asynchronous, like a kernel launch).
+  void run() {
+    const flat_graph<N>& g = plan_->graph;
+    for (int i = 0; i < g.partition_count; ++i) {
+      nvtx3::scoped_range r{names_[std::size_t(i)].c_str()};
+      const partition_desc& q = g.partitions[i];
+      if (q.kind == partition_kind::capturable) {
+        CTG_CHECK(names_[std::size_t(i)], cudaGraphLaunch(execs_[std::size_t(i)].get(), stream_));
+      } else {
+        for (int s = q.first_step; s <= q.last_step; ++s) {
+          nvtx3::scoped_range n{std::string(g.nodes[g.schedule[s]].name).c_str()};
+          launch(g.schedule[s]);
+        }
+      }
+    }
+  }
+
+  //! Points a graph input or parameter at new memory. The captured partitions that read it are
+  //! captured again and their executables updated in place (cudaGraphExecUpdate): a one-time
+  //! cost of one capture per such partition; `run()` stays one launch per partition.
+  void rebind(const binding& b) {
+    const int v = bind_one(b);
+    const flat_graph<N>& g = plan_->graph;
+    for (int s = 0; s < g.step_count; ++s) {  // views of the rebound tensor follow it
+      const int w = g.schedule[s];
+      if (g.owner[w] != w) pointers_[std::size_t(w)] = pointers_[std::size_t(g.owner[w])];
+    }
+    for (int i = 0; i < g.partition_count; ++i) {
+      const partition_desc& q = g.partitions[i];
+      if (q.kind != partition_kind::capturable || !reads(q, v)) continue;
+      execs_[std::size_t(i)] = capture(i, &execs_[std::size_t(i)]);
+    }
+  }
+
+  //! Device (or pinned host) address of a tensor's data.
+  void* data(std::string_view name) const {
+    const int i = plan_->index_of(name);
+    if (i < 0) throw runtime_error(name, "data", "no tensor of this name in the plan");
+    return pointers_[std::size_t(i)];
+  }
+  template <class T>
+  T* data(std::string_view name) const { return static_cast<T*>(data(name)); }
+
+  const plan<N>& plan_of() const noexcept { return *plan_; }
+  cudaStream_t stream() const noexcept { return stream_; }
+
+ private:
+  int bind_one(const binding& b) {
+    const flat_graph<N>& g = plan_->graph;
+    const int v = plan_->index_of(b.name);
+    if (v < 0) throw runtime_error(b.name, "bind", "no graph input or parameter has this name");
+    const node_desc& d = g.nodes[v];
+    if (d.kind == tensor_kind::node) throw runtime_error(b.name, "bind", "this tensor is a node's output, not a graph input or parameter");
+    if (b.dtype != d.out.dtype)
+      throw runtime_error(b.name, "bind", "dtype " + std::string(name_of(b.dtype)) + " bound to a " + std::string(name_of(d.out.dtype)) + " tensor");
+    if (b.bytes < d.out.bytes())
+      throw runtime_error(b.name, "bind", std::to_string(b.bytes) + " bytes bound to a tensor of " + std::to_string(d.out.bytes()) + " bytes");
+    if (reinterpret_cast<std::uintptr_t>(b.data) % 16 != 0)
+      throw runtime_error(b.name, "bind", "the pointer is not 16-byte aligned (kernels use 16-byte vector loads)");
+    pointers_[std::size_t(v)] = b.data;
+    return v;
+  }
+
+  static void check_launchable(const node_desc& d) {
+    switch (d.builtin) {
+      case builtin_op::all_reduce: case builtin_op::reduce_scatter: case builtin_op::all_gather:
+        throw runtime_error(d.name, "instantiate", "collectives need an executor with a communicator");
+      case builtin_op::custom:
+        if (!d.launch) throw runtime_error(d.name, "instantiate", "this op has no launch hook; give it 'static void launch(const ctg::launch_context&)'");
+        return;
+      case builtin_op::host:
+        if (!d.host) throw runtime_error(d.name, "instantiate", "this host op has no callable");
+        return;
+      default:
+        return;
+    }
+  }
+
+  bool reads(const partition_desc& q, int v) const {
+    const flat_graph<N>& g = plan_->graph;
+    for (int s = q.first_step; s <= q.last_step; ++s) {
+      const node_desc& d = g.nodes[g.schedule[s]];
+      for (int k = 0; k < d.input_count; ++k)
+        if (g.owner[d.inputs[k]] == v) return true;
+    }
+    return false;
+  }
+
+  launch_context context_of(int v) const {
+    const flat_graph<N>& g = plan_->graph;
+    const node_desc& d = g.nodes[v];
+    launch_context c;
+    c.stream = stream_;
+    c.node = &d;
+    c.input_count = d.input_count;
+    for (int k = 0; k < d.input_count; ++k) {
+      c.inputs[k] = pointers_[std::size_t(d.inputs[k])];
+      c.input_desc[k] = g.nodes[d.inputs[k]].out;
+    }
+    c.output = pointers_[std::size_t(v)];
+    c.cublas_lt = lt_.get();
+    c.workspace = workspace_.get();
+    c.workspace_bytes = matmul_workspace_bytes;
+    return c;
+  }
+
+  void launch(int v) const {
+    const launch_context c = context_of(v);
+    const node_desc& d = *c.node;
+    switch (d.builtin) {
+      case builtin_op::matmul: runtime_ops::launch_matmul(c); return;
+      case builtin_op::relu: case builtin_op::gelu: case builtin_op::scale: case builtin_op::add: case builtin_op::mul:
+        runtime_ops::launch_elementwise(c);
+        return;
+      case builtin_op::to_host: case builtin_op::to_device: case builtin_op::to_symmetric:
+        CTG_CHECK(d.name, cudaMemcpyAsync(c.output, c.inputs[0], d.out.bytes(), cudaMemcpyDefault, stream_));
+        return;
+      case builtin_op::view: return;
+      case builtin_op::host: {
+        // The host op needs its inputs on the host: wait for the stream, then call it.
+        CTG_CHECK(d.name, cudaStreamSynchronize(stream_));
+        host_args a;
+        a.input_count = c.input_count;
+        for (int k = 0; k < c.input_count; ++k) a.inputs[k] = c.inputs[k], a.input_desc[k] = c.input_desc[k];
+        a.output = c.output;
+        a.output_desc = d.out;
+        d.host(a);
+        return;
+      }
+      case builtin_op::custom: d.launch(c); return;
+      default: throw runtime_error(d.name, "launch", "no runtime implementation for this op");
+    }
+  }
+
+  //! Captures partition i into a new executable, or updates `update` in place when it can.
+  graph_exec capture(int i, graph_exec* update) {
+    const flat_graph<N>& g = plan_->graph;
+    const partition_desc& q = g.partitions[i];
+    CTG_CHECK(names_[std::size_t(i)], cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
+    for (int s = q.first_step; s <= q.last_step; ++s) {
+      const int v = g.schedule[s];
+      const node_desc& d = g.nodes[v];
+      try {
+        launch(v);
+      } catch (...) {
+        end_failed_capture();
+        throw;
+      }
+      cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+      cudaError_t e = cudaStreamIsCapturing(stream_, &status);
+      if (e != cudaSuccess || status != cudaStreamCaptureStatusActive) {
+        end_failed_capture();
+        throw runtime_error(d.name, "capture",
+                            "the op broke stream capture (it synchronises or allocates). Mark it not capturable: op_traits::capturable = false");
+      }
+    }
+    cudaGraph_t raw = nullptr;
+    cudaError_t e = cudaStreamEndCapture(stream_, &raw);
+    graph_owner graph(raw);
+    if (e != cudaSuccess)
+      throw runtime_error(names_[std::size_t(i)], "cudaStreamEndCapture",
+                          std::string(cudaGetErrorString(e)) + ". An op in this partition cannot be captured; mark it op_traits::capturable = false");
+    if (update && update->get()) {
+      cudaGraphExecUpdateResultInfo info{};
+      if (cudaGraphExecUpdate(update->get(), graph.get(), &info) == cudaSuccess) return std::move(*update);
+      (void)cudaGetLastError();  // clear the failed update; instantiate afresh below
+    }
+    cudaGraphExec_t exec = nullptr;
+    CTG_CHECK(names_[std::size_t(i)], cudaGraphInstantiate(&exec, graph.get(), 0));
+    return graph_exec(exec);
+  }
+
+  void end_failed_capture() {
+    cudaGraph_t raw = nullptr;
+    cudaStreamEndCapture(stream_, &raw);
+    if (raw) cudaGraphDestroy(raw);
+    (void)cudaGetLastError();
+  }
+
+  // Declaration order is teardown order, reversed: graph executables go before the memory
+  // their nodes point into.
+  std::unique_ptr<plan<N>> plan_;
+  cudaStream_t stream_ = nullptr;
+  allocation device_, pinned_, workspace_;
+  std::vector<allocation> opaque_;
+  cublas_lt lt_;
+  std::vector<void*> pointers_;
+  std::vector<std::string> names_;
+  std::vector<graph_exec> execs_;
+};
+
+//! The executor of graph G: `auto ex = ctg::instantiate<g>(stream, {ctg::bind("x", x, n), ...});`
+template <class G, plan_options Options = plan_options{}>
+auto instantiate(cudaStream_t stream, std::initializer_list<binding> bindings) {
+  static constexpr auto p = make_plan<G, Options>();
+  return executor<std::remove_cvref_t<decltype(p)>::graph_capacity>(p, stream, bindings);
+}
+
+}  // namespace ctg

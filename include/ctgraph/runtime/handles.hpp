@@ -1,0 +1,71 @@
+#pragma once
+//! Move-only owners of CUDA graph executables and cuBLASLt handles.
+#include <cublasLt.h>
+#include <cuda_runtime.h>
+
+#include <utility>
+
+namespace ctg {
+
+class graph_exec {
+ public:
+  graph_exec() = default;
+  explicit graph_exec(cudaGraphExec_t e) noexcept : e_(e) {}
+  graph_exec(graph_exec&& o) noexcept : e_(std::exchange(o.e_, nullptr)) {}
+  graph_exec& operator=(graph_exec&& o) noexcept {
+    if (this != &o) {
+      if (e_) cudaGraphExecDestroy(e_);
+      e_ = std::exchange(o.e_, nullptr);
+    }
+    return *this;
+  }
+  graph_exec(const graph_exec&) = delete;
+  graph_exec& operator=(const graph_exec&) = delete;
+  ~graph_exec() {
+    if (e_) cudaGraphExecDestroy(e_);
+  }
+  cudaGraphExec_t get() const noexcept { return e_; }
+
+ private:
+  cudaGraphExec_t e_ = nullptr;
+};
+
+//! Owns a cudaGraph_t while it is being turned into an executable.
+class graph_owner {
+ public:
+  explicit graph_owner(cudaGraph_t g) noexcept : g_(g) {}
+  graph_owner(const graph_owner&) = delete;
+  graph_owner& operator=(const graph_owner&) = delete;
+  ~graph_owner() {
+    if (g_) cudaGraphDestroy(g_);
+  }
+  cudaGraph_t get() const noexcept { return g_; }
+
+ private:
+  cudaGraph_t g_;
+};
+
+class cublas_lt {
+ public:
+  cublas_lt() = default;
+  explicit cublas_lt(cublasLtHandle_t h) noexcept : h_(h) {}
+  cublas_lt(cublas_lt&& o) noexcept : h_(std::exchange(o.h_, nullptr)) {}
+  cublas_lt& operator=(cublas_lt&& o) noexcept {
+    if (this != &o) {
+      if (h_) cublasLtDestroy(h_);
+      h_ = std::exchange(o.h_, nullptr);
+    }
+    return *this;
+  }
+  cublas_lt(const cublas_lt&) = delete;
+  cublas_lt& operator=(const cublas_lt&) = delete;
+  ~cublas_lt() {
+    if (h_) cublasLtDestroy(h_);
+  }
+  cublasLtHandle_t get() const noexcept { return h_; }
+
+ private:
+  cublasLtHandle_t h_ = nullptr;
+};
+
+}  // namespace ctg

@@ -1,0 +1,163 @@
+#pragma once
+//! The built-in elementwise kernels (relu, gelu, scale, add, mul) for f32, f16 and bf16.
+//! Values are computed in float. One grid-stride kernel per op and dtype; 16-byte loads and
+//! stores when every pointer allows them, element by element otherwise.
+//! The output may be input 0's (or input 1's) buffer: each thread reads an element before it
+//! writes that same element, so in-place runs need no extra buffer. Hence no `__restrict__`.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <string>
+
+#include <ctgraph/runtime/error.hpp>
+#include <ctgraph/runtime/launch_context.hpp>
+
+namespace ctg::runtime_ops {
+
+namespace detail {
+
+inline constexpr int elementwise_block = 256;
+//! Enough blocks to fill an H100 (132 SMs) several times over; the loop strides past the rest.
+inline constexpr std::int64_t elementwise_max_blocks = 132 * 8;
+inline constexpr int vector_bytes = 16;
+
+template <class T> __device__ inline float to_float(T x);
+template <> __device__ inline float to_float<float>(float x) { return x; }
+template <> __device__ inline float to_float<__half>(__half x) { return __half2float(x); }
+template <> __device__ inline float to_float<__nv_bfloat16>(__nv_bfloat16 x) { return __bfloat162float(x); }
+
+template <class T> __device__ inline T from_float(float x);
+template <> __device__ inline float from_float<float>(float x) { return x; }
+template <> __device__ inline __half from_float<__half>(float x) { return __float2half_rn(x); }
+template <> __device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(float x) { return __float2bfloat16_rn(x); }
+
+//! `x < 0 ? 0 : x` rather than fmaxf, so that NaN propagates.
+struct relu_fn {
+  static constexpr int arity = 1;
+  __device__ float operator()(float x) const { return x < 0.f ? 0.f : x; }
+};
+//! The tanh approximation, as ops::gelu documents.
+struct gelu_fn {
+  static constexpr int arity = 1;
+  __device__ float operator()(float x) const {
+    constexpr float sqrt_2_over_pi = 0.7978845608028654f;
+    return 0.5f * x * (1.f + tanhf(sqrt_2_over_pi * (x + 0.044715f * x * x * x)));
+  }
+};
+struct scale_fn {
+  static constexpr int arity = 1;
+  float factor;
+  __device__ float operator()(float x) const { return x * factor; }
+};
+struct add_fn {
+  static constexpr int arity = 2;
+  __device__ float operator()(float x, float y) const { return x + y; }
+};
+struct mul_fn {
+  static constexpr int arity = 2;
+  __device__ float operator()(float x, float y) const { return x * y; }
+};
+
+template <class Fn, class T>
+__device__ inline T apply(const Fn& fn, T a, [[maybe_unused]] T b) {
+  if constexpr (Fn::arity == 1) return from_float<T>(fn(to_float(a)));
+  else return from_float<T>(fn(to_float(a), to_float(b)));
+}
+
+//! y[i] = fn(a[i] [, b[i]]) for i < n; b is unused (null) for unary functors.
+template <class Fn, class T>
+__global__ void elementwise_kernel(const T* a, const T* b, T* y, std::int64_t n, Fn fn) {
+  const std::int64_t stride = std::int64_t(gridDim.x) * blockDim.x;
+  for (std::int64_t i = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
+    y[i] = apply(fn, a[i], Fn::arity == 2 ? b[i] : a[i]);
+}
+
+//! The same over `packs` 16-byte packs; every pointer is 16-byte aligned.
+template <class Fn, class T>
+__global__ void elementwise_vector_kernel(const T* a, const T* b, T* y, std::int64_t packs, Fn fn) {
+  constexpr int width = vector_bytes / int(sizeof(T));
+  const auto* a4 = reinterpret_cast<const uint4*>(a);
+  const auto* b4 = reinterpret_cast<const uint4*>(b);
+  auto* y4 = reinterpret_cast<uint4*>(y);
+  const std::int64_t stride = std::int64_t(gridDim.x) * blockDim.x;
+  for (std::int64_t p = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; p < packs; p += stride) {
+    T xa[width], xb[width], r[width];
+    const uint4 ua = a4[p];
+    memcpy(xa, &ua, vector_bytes);
+    if constexpr (Fn::arity == 2) {
+      const uint4 ub = b4[p];
+      memcpy(xb, &ub, vector_bytes);
+    }
+#pragma unroll
+    for (int k = 0; k < width; ++k) r[k] = apply(fn, xa[k], Fn::arity == 2 ? xb[k] : xa[k]);
+    uint4 ur;
+    memcpy(&ur, r, vector_bytes);
+    y4[p] = ur;
+  }
+}
+
+inline bool aligned_to_vector(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % vector_bytes == 0; }
+
+inline unsigned elementwise_grid(std::int64_t work) {
+  return unsigned(std::min((work + elementwise_block - 1) / elementwise_block, elementwise_max_blocks));
+}
+
+template <class T, class Fn>
+void launch_elementwise_typed(const launch_context& c, Fn fn, std::int64_t n) {
+  const T* a = static_cast<const T*>(c.inputs[0]);
+  const T* b = Fn::arity == 2 ? static_cast<const T*>(c.inputs[1]) : nullptr;
+  T* y = static_cast<T*>(c.output);
+  constexpr int width = vector_bytes / int(sizeof(T));
+  const bool vector = n % width == 0 && aligned_to_vector(a) && aligned_to_vector(y) &&
+                      (Fn::arity == 1 || aligned_to_vector(b));
+  if (vector)
+    elementwise_vector_kernel<Fn, T><<<elementwise_grid(n / width), elementwise_block, 0, c.stream>>>(a, b, y, n / width, fn);
+  else
+    elementwise_kernel<Fn, T><<<elementwise_grid(n), elementwise_block, 0, c.stream>>>(a, b, y, n, fn);
+  CTG_CHECK(c.node->name, cudaGetLastError());
+}
+
+template <class Fn>
+void launch_elementwise_as(const launch_context& c, Fn fn) {
+  const std::int64_t n = c.node->out.elements();
+  if (n == 0) return;
+  for (int k = 0; k < Fn::arity; ++k)
+    if (c.inputs[k] == nullptr)
+      throw runtime_error(c.node->name, "launch_elementwise", "input " + std::to_string(k) + " has no device pointer");
+  if (c.output == nullptr) throw runtime_error(c.node->name, "launch_elementwise", "the output has no device pointer");
+  switch (c.node->out.dtype) {
+    case dtype_id::f32: return launch_elementwise_typed<float>(c, fn, n);
+    case dtype_id::f16: return launch_elementwise_typed<__half>(c, fn, n);
+    case dtype_id::bf16: return launch_elementwise_typed<__nv_bfloat16>(c, fn, n);
+    default:
+      throw runtime_error(c.node->name, "launch_elementwise",
+                          "dtype " + std::string(name_of(c.node->out.dtype)) +
+                              " is not supported; elementwise ops run on f32, f16 and bf16");
+  }
+}
+
+}  // namespace detail
+
+//! Runs the node's built-in elementwise op (relu, gelu, scale, add, mul) on `c.stream`:
+//! unary ops read `c.inputs[0]`, binary ops `c.inputs[0]` and `c.inputs[1]`, all write
+//! `c.output` (`c.node->out.elements()` elements of `c.node->out.dtype`). No allocation and no
+//! synchronisation, so it can be captured into a CUDA graph. Throws ctg::runtime_error for
+//! another op, another dtype, a missing pointer or a failed launch.
+inline void launch_elementwise(const launch_context& c) {
+  switch (c.node->builtin) {
+    case builtin_op::relu: return detail::launch_elementwise_as(c, detail::relu_fn{});
+    case builtin_op::gelu: return detail::launch_elementwise_as(c, detail::gelu_fn{});
+    case builtin_op::scale: return detail::launch_elementwise_as(c, detail::scale_fn{float(c.node->scalar)});
+    case builtin_op::add: return detail::launch_elementwise_as(c, detail::add_fn{});
+    case builtin_op::mul: return detail::launch_elementwise_as(c, detail::mul_fn{});
+    default:
+      throw runtime_error(c.node->name, "launch_elementwise",
+                          "this op is not elementwise; launch_elementwise runs relu, gelu, scale, add and mul");
+  }
+}
+
+}  // namespace ctg::runtime_ops

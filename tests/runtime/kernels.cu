@@ -1,0 +1,404 @@
+// The built-in kernels (runtime/ops/elementwise.cuh, runtime/ops/matmul.hpp) against host
+// references, per op and dtype: the 16-byte path, the element path (odd sizes, misaligned
+// pointers), in-place runs, matmul shapes from 1x1x1 to 16x4096x4096, and a CUDA-graph capture.
+// Needs a GPU: the test binary's main exits with 77 (skipped) when there is none.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <ctgraph/runtime/ops/elementwise.cuh>
+#include <ctgraph/runtime/ops/matmul.hpp>
+
+namespace {
+using namespace ctg;
+
+void cuda_ok(cudaError_t e) { REQUIRE_MESSAGE(e == cudaSuccess, cudaGetErrorName(e), ": ", cudaGetErrorString(e)); }
+void cublas_ok(cublasStatus_t s) { REQUIRE_MESSAGE(s == CUBLAS_STATUS_SUCCESS, cublasGetStatusString(s)); }
+
+struct device_buffer {
+  void* p = nullptr;
+  explicit device_buffer(std::size_t bytes) { cuda_ok(cudaMalloc(&p, bytes)); }
+  device_buffer(const device_buffer&) = delete;
+  device_buffer& operator=(const device_buffer&) = delete;
+  ~device_buffer() { cudaFree(p); }
+  template <class T>
+  T* at(std::int64_t offset) const { return static_cast<T*>(p) + offset; }
+};
+
+struct lt_handle {
+  cublasLtHandle_t h = nullptr;
+  lt_handle() { cublas_ok(cublasLtCreate(&h)); }
+  lt_handle(const lt_handle&) = delete;
+  lt_handle& operator=(const lt_handle&) = delete;
+  ~lt_handle() { cublasLtDestroy(h); }
+};
+
+constexpr std::size_t workspace_bytes = std::size_t{32} << 20;
+
+float host_float(float x) { return x; }
+float host_float(__half x) { return __half2float(x); }
+float host_float(__nv_bfloat16 x) { return __bfloat162float(x); }
+template <class T> T host_round(float x);
+template <> float host_round<float>(float x) { return x; }
+template <> __half host_round<__half>(float x) { return __float2half_rn(x); }
+template <> __nv_bfloat16 host_round<__nv_bfloat16>(float x) { return __float2bfloat16_rn(x); }
+
+template <class T> constexpr dtype_id dtype_of = dtype_id::f32;
+template <> constexpr dtype_id dtype_of<__half> = dtype_id::f16;
+template <> constexpr dtype_id dtype_of<__nv_bfloat16> = dtype_id::bf16;
+
+//! Relative tolerance of one dtype: a few units in its last place.
+template <class T> constexpr double rtol = 1e-5;
+template <> constexpr double rtol<__half> = 1e-3;
+template <> constexpr double rtol<__nv_bfloat16> = 1e-2;
+
+template <class T>
+std::vector<T> random_values(std::int64_t n, float lo, float hi, unsigned seed) {
+  std::mt19937 gen(seed);
+  std::uniform_real_distribution<float> dist(lo, hi);
+  std::vector<T> v(static_cast<std::size_t>(n));
+  for (T& x : v) x = host_round<T>(dist(gen));
+  return v;
+}
+
+template <class T>
+void upload(T* dst, const std::vector<T>& src) {
+  cuda_ok(cudaMemcpy(dst, src.data(), src.size() * sizeof(T), cudaMemcpyHostToDevice));
+}
+template <class T>
+std::vector<T> download(const T* src, std::int64_t n) {
+  std::vector<T> v(static_cast<std::size_t>(n));
+  cuda_ok(cudaMemcpy(v.data(), src, v.size() * sizeof(T), cudaMemcpyDeviceToHost));
+  return v;
+}
+
+tensor_desc vector_desc(dtype_id d, std::int64_t n) { return tensor_desc{d, 1, {n}}; }
+tensor_desc matrix_desc(dtype_id d, std::int64_t rows, std::int64_t cols) { return tensor_desc{d, 2, {rows, cols}}; }
+
+//! Counts elements outside |got - want| <= atol + rtol |want| and names the first one.
+template <class T>
+void check_close(const std::vector<T>& got, const std::vector<double>& want, double rel, double abs) {
+  REQUIRE(got.size() == want.size());
+  std::size_t bad = 0, first = 0;
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    const double g = host_float(got[i]);
+    if (!(std::abs(g - want[i]) <= abs + rel * std::abs(want[i])) && bad++ == 0) first = i;
+  }
+  INFO("first mismatch at ", first, ": got ", double(host_float(got[first])), ", want ", want[first]);
+  CHECK_MESSAGE(bad == 0, bad, " of ", got.size(), " elements differ");
+}
+
+// --- elementwise ----------------------------------------------------------------------------
+
+bool is_binary(builtin_op op) { return op == builtin_op::add || op == builtin_op::mul; }
+
+const char* op_name(builtin_op op) {
+  switch (op) {
+    case builtin_op::relu: return "relu";
+    case builtin_op::gelu: return "gelu";
+    case builtin_op::scale: return "scale";
+    case builtin_op::add: return "add";
+    case builtin_op::mul: return "mul";
+    default: return "?";
+  }
+}
+
+//! The device computes in float and rounds once to T; so does this.
+float reference_op(builtin_op op, float a, float b, float factor) {
+  switch (op) {
+    case builtin_op::relu: return a < 0.f ? 0.f : a;
+    case builtin_op::gelu: return 0.5f * a * (1.f + std::tanh(0.7978845608028654f * (a + 0.044715f * a * a * a)));
+    case builtin_op::scale: return a * factor;
+    case builtin_op::add: return a + b;
+    case builtin_op::mul: return a * b;
+    default: return 0.f;
+  }
+}
+
+enum class alias { none, out_is_a, out_is_b };
+
+struct elementwise_case {
+  std::int64_t n;
+  std::int64_t offset_a = 0, offset_b = 0, offset_out = 0;  // in elements: 1 misaligns
+  alias out = alias::none;
+};
+
+template <class T>
+void check_elementwise(builtin_op op, const elementwise_case& k) {
+  const bool binary = is_binary(op);
+  if (k.out == alias::out_is_b && !binary) return;
+  INFO("op ", op_name(op), ", dtype ", name_of(dtype_of<T>), ", n ", k.n, ", offsets ", k.offset_a, "/", k.offset_b, "/",
+       k.offset_out, ", alias ", int(k.out));
+  const double factor = 3.0 / 7.0;
+  const std::vector<T> a = random_values<T>(k.n, -4.f, 4.f, 1), b = random_values<T>(k.n, -4.f, 4.f, 2);
+  device_buffer da(std::size_t(k.n + k.offset_a) * sizeof(T)), db(std::size_t(k.n + k.offset_b) * sizeof(T)),
+      dout(std::size_t(k.n + k.offset_out) * sizeof(T));
+  T* pa = da.at<T>(k.offset_a);
+  T* pb = db.at<T>(k.offset_b);
+  upload(pa, a);
+  upload(pb, b);
+  T* out = k.out == alias::out_is_a ? pa : k.out == alias::out_is_b ? pb : dout.at<T>(k.offset_out);
+
+  node_desc d;
+  d.name = "elementwise";
+  d.builtin = op;
+  d.out = vector_desc(dtype_of<T>, k.n);
+  d.scalar = factor;
+  d.input_count = binary ? 2 : 1;
+  launch_context c;
+  c.node = &d;
+  c.input_count = d.input_count;
+  c.inputs[0] = pa;
+  c.input_desc[0] = d.out;
+  if (binary) c.inputs[1] = pb, c.input_desc[1] = d.out;
+  c.output = out;
+  runtime_ops::launch_elementwise(c);
+  cuda_ok(cudaDeviceSynchronize());
+
+  std::vector<double> want(std::size_t(k.n));
+  for (std::size_t i = 0; i < want.size(); ++i)
+    want[i] = host_float(host_round<T>(reference_op(op, host_float(a[i]), host_float(b[i]), float(factor))));
+  // atol covers gelu's tail, where 1 + tanh(...) cancels and tanhf's last bits show.
+  check_close(download(out, k.n), want, rtol<T>, rtol<T> / 10);
+}
+
+constexpr builtin_op elementwise_ops[] = {builtin_op::relu, builtin_op::gelu, builtin_op::scale, builtin_op::add,
+                                          builtin_op::mul};
+
+// --- matmul ---------------------------------------------------------------------------------
+
+struct matmul_case {
+  std::int64_t m, k, n;
+  std::int64_t offset_a = 0, offset_b = 0, offset_c = 0;  // in elements
+};
+
+template <class T>
+void check_matmul(const lt_handle& lt, void* workspace, const matmul_case& s) {
+  INFO("dtype ", name_of(dtype_of<T>), ", M ", s.m, ", K ", s.k, ", N ", s.n, ", offsets ", s.offset_a, "/",
+       s.offset_b, "/", s.offset_c);
+  const std::vector<T> a = random_values<T>(s.m * s.k, -1.f, 1.f, 3), b = random_values<T>(s.k * s.n, -1.f, 1.f, 4);
+  device_buffer da(std::size_t(s.m * s.k + s.offset_a) * sizeof(T)), db(std::size_t(s.k * s.n + s.offset_b) * sizeof(T)),
+      dc(std::size_t(s.m * s.n + s.offset_c) * sizeof(T));
+  upload(da.at<T>(s.offset_a), a);
+  upload(db.at<T>(s.offset_b), b);
+  cuda_ok(cudaMemset(dc.p, 0xff, std::size_t(s.m * s.n + s.offset_c) * sizeof(T)));  // NaN in every dtype
+
+  node_desc d;
+  d.name = "matmul";
+  d.builtin = builtin_op::matmul;
+  d.out = matrix_desc(dtype_of<T>, s.m, s.n);
+  d.input_count = 2;
+  launch_context c;
+  c.node = &d;
+  c.input_count = 2;
+  c.inputs[0] = da.at<T>(s.offset_a);
+  c.inputs[1] = db.at<T>(s.offset_b);
+  c.input_desc[0] = matrix_desc(dtype_of<T>, s.m, s.k);
+  c.input_desc[1] = matrix_desc(dtype_of<T>, s.k, s.n);
+  c.output = dc.at<T>(s.offset_c);
+  c.cublas_lt = lt.h;
+  c.workspace = workspace;
+  c.workspace_bytes = workspace_bytes;
+  runtime_ops::launch_matmul(c);
+  cuda_ok(cudaDeviceSynchronize());
+
+  // Row-major reference in double, from the rounded inputs.
+  std::vector<double> want(std::size_t(s.m * s.n), 0.0);
+  for (std::int64_t i = 0; i < s.m; ++i)
+    for (std::int64_t p = 0; p < s.k; ++p) {
+      const double aip = host_float(a[std::size_t(i * s.k + p)]);
+      for (std::int64_t j = 0; j < s.n; ++j) want[std::size_t(i * s.n + j)] += aip * host_float(b[std::size_t(p * s.n + j)]);
+    }
+  // Inputs in [-1, 1]: a sum of K products grows like sqrt(K), and so does its rounding error.
+  const double scale = std::sqrt(double(std::max<std::int64_t>(s.k, 1)));
+  check_close(download(dc.at<T>(s.offset_c), s.m * s.n), want, rtol<T>, rtol<T> * scale);
+}
+
+template <class T>
+void check_matmul_shapes() {
+  lt_handle lt;
+  device_buffer workspace(workspace_bytes);
+  const matmul_case cases[] = {
+      {16, 4096, 4096}, {3, 5, 7},   {1, 1, 1},   {64, 128, 96}, {33, 17, 65}, {7, 1, 3}, {128, 256, 8},
+      {3, 5, 7, 1, 1, 1},  // every pointer one element off 256-byte alignment
+      {33, 17, 65, 1, 0, 3},
+  };
+  for (const matmul_case& s : cases) check_matmul<T>(lt, workspace.p, s);
+}
+
+}  // namespace
+
+TEST_CASE_TEMPLATE("runtime_ops: elementwise matches the host", T, float, __half, __nv_bfloat16) {
+  constexpr std::int64_t width = 16 / sizeof(T);
+  const std::int64_t big = std::int64_t{3} << 20;  // more than one grid's worth: the loop strides
+  const elementwise_case cases[] = {
+      {big},                                // 16-byte path
+      {4096 * width},                       // 16-byte path, one pass
+      {1001},                               // odd size: element path
+      {big + 1},                            // element path, striding
+      {4096, 1, 0, 0},                      // input 0 misaligned
+      {4096, 0, 1, 0},                      // input 1 misaligned (binary ops)
+      {4096, 0, 0, 1},                      // output misaligned
+      {4096, 0, 0, 0, alias::out_is_a},     // in place, 16-byte path
+      {big, 0, 0, 0, alias::out_is_b},      // in place on input 1
+      {1001, 1, 0, 0, alias::out_is_a},     // in place, element path
+      {1, 0, 0, 0},                         // one element
+  };
+  for (builtin_op op : elementwise_ops)
+    for (const elementwise_case& k : cases) check_elementwise<T>(op, k);
+}
+
+TEST_CASE("runtime_ops: elementwise refuses what it cannot run") {
+  device_buffer buf(64);
+  node_desc d;
+  d.name = "bad";
+  d.builtin = builtin_op::relu;
+  d.out = vector_desc(dtype_id::i32, 16);
+  launch_context c;
+  c.node = &d;
+  c.input_count = 1;
+  c.inputs[0] = buf.p;
+  c.output = buf.p;
+  CHECK_THROWS_WITH_AS(runtime_ops::launch_elementwise(c), doctest::Contains("dtype i32 is not supported"), runtime_error);
+  d.out = vector_desc(dtype_id::f32, 16);
+  d.builtin = builtin_op::matmul;
+  CHECK_THROWS_WITH_AS(runtime_ops::launch_elementwise(c), doctest::Contains("not elementwise"), runtime_error);
+  d.builtin = builtin_op::add;  // input 1 missing
+  CHECK_THROWS_WITH_AS(runtime_ops::launch_elementwise(c), doctest::Contains("input 1"), runtime_error);
+  d.builtin = builtin_op::relu;
+  CHECK_NOTHROW(runtime_ops::launch_elementwise(c));
+  d.out = vector_desc(dtype_id::f32, 0);  // empty: nothing to launch
+  CHECK_NOTHROW(runtime_ops::launch_elementwise(c));
+  cuda_ok(cudaDeviceSynchronize());
+}
+
+TEST_CASE("runtime_ops: matmul bf16 matches the host") { check_matmul_shapes<__nv_bfloat16>(); }
+TEST_CASE("runtime_ops: matmul f16 matches the host") { check_matmul_shapes<__half>(); }
+TEST_CASE("runtime_ops: matmul f32 matches the host") { check_matmul_shapes<float>(); }
+
+TEST_CASE("runtime_ops: matmul with K = 0 writes zeros") {
+  lt_handle lt;
+  device_buffer in(16), out(4 * 3 * sizeof(float));
+  cuda_ok(cudaMemset(out.p, 0xff, 4 * 3 * sizeof(float)));
+  node_desc d;
+  d.name = "empty";
+  d.builtin = builtin_op::matmul;
+  d.out = matrix_desc(dtype_id::f32, 4, 3);
+  launch_context c;
+  c.node = &d;
+  c.input_count = 2;
+  c.inputs[0] = c.inputs[1] = in.p;
+  c.input_desc[0] = matrix_desc(dtype_id::f32, 4, 0);
+  c.input_desc[1] = matrix_desc(dtype_id::f32, 0, 3);
+  c.output = out.p;
+  c.cublas_lt = lt.h;
+  runtime_ops::launch_matmul(c);
+  cuda_ok(cudaDeviceSynchronize());
+  check_close(download(static_cast<const float*>(out.p), 12), std::vector<double>(12, 0.0), 0.0, 0.0);
+}
+
+TEST_CASE("runtime_ops: matmul refuses shapes and dtypes that do not fit") {
+  lt_handle lt;
+  device_buffer buf(1024);
+  node_desc d;
+  d.name = "bad";
+  d.builtin = builtin_op::matmul;
+  d.out = matrix_desc(dtype_id::f32, 4, 3);
+  launch_context c;
+  c.node = &d;
+  c.input_count = 2;
+  c.inputs[0] = c.inputs[1] = c.output = buf.p;
+  c.cublas_lt = lt.h;
+  c.input_desc[0] = matrix_desc(dtype_id::f32, 4, 5);
+  c.input_desc[1] = matrix_desc(dtype_id::f32, 6, 3);  // inner dims 5 != 6
+  CHECK_THROWS_WITH_AS(runtime_ops::launch_matmul(c), doctest::Contains("shapes do not fit"), runtime_error);
+  c.input_desc[1] = matrix_desc(dtype_id::f32, 5, 3);
+  c.input_desc[0].dtype = dtype_id::bf16;
+  CHECK_THROWS_WITH_AS(runtime_ops::launch_matmul(c), doctest::Contains("one dtype"), runtime_error);
+  c.input_desc[0] = matrix_desc(dtype_id::i32, 4, 5);
+  c.input_desc[1] = matrix_desc(dtype_id::i32, 5, 3);
+  d.out.dtype = dtype_id::i32;
+  CHECK_THROWS_WITH_AS(runtime_ops::launch_matmul(c), doctest::Contains("one dtype"), runtime_error);
+  c.input_desc[0] = tensor_desc{dtype_id::f32, 1, {20}};  // not 2-d
+  d.out.dtype = dtype_id::f32;
+  c.input_desc[1].dtype = dtype_id::f32;
+  CHECK_THROWS_WITH_AS(runtime_ops::launch_matmul(c), doctest::Contains("2-d"), runtime_error);
+}
+
+TEST_CASE("runtime_ops: matmul and elementwise capture into a CUDA graph") {
+  // y = relu(A x B) + z, with relu in place on the matmul's output.
+  constexpr std::int64_t m = 33, k = 64, n = 40;
+  const std::vector<float> a = random_values<float>(m * k, -1.f, 1.f, 5), b = random_values<float>(k * n, -1.f, 1.f, 6),
+                           z = random_values<float>(m * n, -1.f, 1.f, 7);
+  lt_handle lt;
+  device_buffer workspace(workspace_bytes), da(a.size() * 4), db(b.size() * 4), dz(z.size() * 4), dc(z.size() * 4),
+      dy(z.size() * 4);
+  upload(static_cast<float*>(da.p), a);
+  upload(static_cast<float*>(db.p), b);
+  upload(static_cast<float*>(dz.p), z);
+  cudaStream_t stream = nullptr;
+  cuda_ok(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+
+  node_desc mm, relu, add;
+  mm.name = "c", mm.builtin = builtin_op::matmul, mm.out = matrix_desc(dtype_id::f32, m, n), mm.input_count = 2;
+  relu.name = "c_relu", relu.builtin = builtin_op::relu, relu.out = mm.out, relu.input_count = 1, relu.in_place = true;
+  add.name = "y", add.builtin = builtin_op::add, add.out = mm.out, add.input_count = 2;
+  launch_context cm, cr, ca;
+  cm.stream = cr.stream = ca.stream = stream;
+  cm.node = &mm, cm.input_count = 2, cm.output = dc.p;
+  cm.inputs[0] = da.p, cm.inputs[1] = db.p;
+  cm.input_desc[0] = matrix_desc(dtype_id::f32, m, k), cm.input_desc[1] = matrix_desc(dtype_id::f32, k, n);
+  cm.cublas_lt = lt.h, cm.workspace = workspace.p, cm.workspace_bytes = workspace_bytes;
+  cr.node = &relu, cr.input_count = 1, cr.inputs[0] = dc.p, cr.input_desc[0] = mm.out, cr.output = dc.p;
+  ca.node = &add, ca.input_count = 2, ca.inputs[0] = dc.p, ca.inputs[1] = dz.p, ca.output = dy.p;
+  ca.input_desc[0] = ca.input_desc[1] = mm.out;
+  const auto enqueue = [&] {
+    runtime_ops::launch_matmul(cm);
+    runtime_ops::launch_elementwise(cr);
+    runtime_ops::launch_elementwise(ca);
+  };
+  enqueue();  // once eagerly, so that lazily loaded kernels are loaded before capture
+  cuda_ok(cudaStreamSynchronize(stream));
+  cuda_ok(cudaMemset(dy.p, 0xff, z.size() * 4));
+  cuda_ok(cudaMemset(dc.p, 0xff, z.size() * 4));
+
+  cudaGraph_t graph = nullptr;
+  cuda_ok(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
+  try {
+    enqueue();
+  } catch (...) {
+    cudaStreamEndCapture(stream, &graph);
+    if (graph != nullptr) cudaGraphDestroy(graph);
+    cudaStreamDestroy(stream);
+    throw;
+  }
+  const cudaError_t captured = cudaStreamEndCapture(stream, &graph);
+  cudaGraphExec_t exec = nullptr;
+  const cudaError_t instantiated = captured == cudaSuccess ? cudaGraphInstantiate(&exec, graph, 0) : captured;
+  const cudaError_t launched = instantiated == cudaSuccess ? cudaGraphLaunch(exec, stream) : instantiated;
+  const cudaError_t synced = launched == cudaSuccess ? cudaStreamSynchronize(stream) : launched;
+  std::vector<float> y(z.size());
+  const cudaError_t copied = synced == cudaSuccess ? cudaMemcpy(y.data(), dy.p, y.size() * 4, cudaMemcpyDeviceToHost) : synced;
+  if (exec != nullptr) cudaGraphExecDestroy(exec);
+  if (graph != nullptr) cudaGraphDestroy(graph);
+  cudaStreamDestroy(stream);
+  cuda_ok(copied);
+
+  std::vector<double> want(z.size());
+  for (std::int64_t i = 0; i < m; ++i)
+    for (std::int64_t j = 0; j < n; ++j) {
+      double s = 0;
+      for (std::int64_t p = 0; p < k; ++p) s += double(a[std::size_t(i * k + p)]) * b[std::size_t(p * n + j)];
+      const float c = float(s);
+      want[std::size_t(i * n + j)] = (c < 0.f ? 0.f : c) + z[std::size_t(i * n + j)];
+    }
+  check_close(y, want, rtol<float>, rtol<float> * std::sqrt(double(k)));
+}
