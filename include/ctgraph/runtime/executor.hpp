@@ -35,6 +35,11 @@ class executor {
   //! partition. Throws ctg::runtime_error (naming the node and call) and leaks nothing.
   executor(const plan<N>& p, cudaStream_t stream, std::initializer_list<binding> bindings)
       : plan_(std::make_unique<plan<N>>(p)), stream_(stream) {
+    // Captures run on a stream of the executor's own: the legacy default stream (0) that users
+    // may run on cannot be captured, and the graphs it makes replay on any stream.
+    cudaStream_t cs = nullptr;
+    CTG_CHECK("instantiate", cudaStreamCreateWithFlags(&cs, cudaStreamNonBlocking));
+    capture_stream_ = owned_stream(cs);
     const flat_graph<N>& g = plan_->graph;
     if (!plan_->ok()) throw runtime_error("instantiate", "make_plan", "the plan carries an error");
     if (plan_->arena_bytes(memory_class::symmetric) > 0)
@@ -91,7 +96,7 @@ class executor {
       } else {
         for (int s = q.first_step; s <= q.last_step; ++s) {
           nvtx3::scoped_range n{std::string(g.nodes[g.schedule[s]].name).c_str()};
-          launch(g.schedule[s]);
+          launch(g.schedule[s], stream_);
         }
       }
     }
@@ -168,11 +173,11 @@ class executor {
     return false;
   }
 
-  launch_context context_of(int v) const {
+  launch_context context_of(int v, cudaStream_t stream) const {
     const flat_graph<N>& g = plan_->graph;
     const node_desc& d = g.nodes[v];
     launch_context c;
-    c.stream = stream_;
+    c.stream = stream;
     c.node = &d;
     c.input_count = d.input_count;
     for (int k = 0; k < d.input_count; ++k) {
@@ -186,8 +191,8 @@ class executor {
     return c;
   }
 
-  void launch(int v) const {
-    const launch_context c = context_of(v);
+  void launch(int v, cudaStream_t stream) const {
+    const launch_context c = context_of(v, stream);
     const node_desc& d = *c.node;
     switch (d.builtin) {
       case builtin_op::matmul: runtime_ops::launch_matmul(c); return;
@@ -195,12 +200,12 @@ class executor {
         runtime_ops::launch_elementwise(c);
         return;
       case builtin_op::to_host: case builtin_op::to_device: case builtin_op::to_symmetric:
-        CTG_CHECK(d.name, cudaMemcpyAsync(c.output, c.inputs[0], d.out.bytes(), cudaMemcpyDefault, stream_));
+        CTG_CHECK(d.name, cudaMemcpyAsync(c.output, c.inputs[0], d.out.bytes(), cudaMemcpyDefault, stream));
         return;
       case builtin_op::view: return;
       case builtin_op::host: {
         // The host op needs its inputs on the host: wait for the stream, then call it.
-        CTG_CHECK(d.name, cudaStreamSynchronize(stream_));
+        CTG_CHECK(d.name, cudaStreamSynchronize(stream));
         host_args a;
         a.input_count = c.input_count;
         for (int k = 0; k < c.input_count; ++k) a.inputs[k] = c.inputs[k], a.input_desc[k] = c.input_desc[k];
@@ -218,18 +223,19 @@ class executor {
   graph_exec capture(int i, graph_exec* update) {
     const flat_graph<N>& g = plan_->graph;
     const partition_desc& q = g.partitions[i];
-    CTG_CHECK(names_[std::size_t(i)], cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
+    cudaStream_t cs = capture_stream_.get();
+    CTG_CHECK(names_[std::size_t(i)], cudaStreamBeginCapture(cs, cudaStreamCaptureModeThreadLocal));
     for (int s = q.first_step; s <= q.last_step; ++s) {
       const int v = g.schedule[s];
       const node_desc& d = g.nodes[v];
       try {
-        launch(v);
+        launch(v, cs);
       } catch (...) {
         end_failed_capture();
         throw;
       }
       cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
-      cudaError_t e = cudaStreamIsCapturing(stream_, &status);
+      cudaError_t e = cudaStreamIsCapturing(cs, &status);
       if (e != cudaSuccess || status != cudaStreamCaptureStatusActive) {
         end_failed_capture();
         throw runtime_error(d.name, "capture",
@@ -237,7 +243,7 @@ class executor {
       }
     }
     cudaGraph_t raw = nullptr;
-    cudaError_t e = cudaStreamEndCapture(stream_, &raw);
+    cudaError_t e = cudaStreamEndCapture(cs, &raw);
     graph_owner graph(raw);
     if (e != cudaSuccess)
       throw runtime_error(names_[std::size_t(i)], "cudaStreamEndCapture",
@@ -254,7 +260,7 @@ class executor {
 
   void end_failed_capture() {
     cudaGraph_t raw = nullptr;
-    cudaStreamEndCapture(stream_, &raw);
+    cudaStreamEndCapture(capture_stream_.get(), &raw);
     if (raw) cudaGraphDestroy(raw);
     (void)cudaGetLastError();
   }
@@ -263,6 +269,7 @@ class executor {
   // their nodes point into.
   std::unique_ptr<plan<N>> plan_;
   cudaStream_t stream_ = nullptr;
+  owned_stream capture_stream_;
   allocation device_, pinned_, workspace_;
   std::vector<allocation> opaque_;
   cublas_lt lt_;

@@ -1,5 +1,5 @@
 #pragma once
-//! Move-only owners of CUDA graph executables and cuBLASLt handles.
+//! Move-only owners of CUDA graph executables, streams and cuBLASLt handles.
 #include <cublasLt.h>
 #include <cuda_runtime.h>
 
@@ -43,6 +43,29 @@ class graph_owner {
 
  private:
   cudaGraph_t g_;
+};
+
+class owned_stream {
+ public:
+  owned_stream() = default;
+  explicit owned_stream(cudaStream_t s) noexcept : s_(s) {}
+  owned_stream(owned_stream&& o) noexcept : s_(std::exchange(o.s_, nullptr)) {}
+  owned_stream& operator=(owned_stream&& o) noexcept {
+    if (this != &o) {
+      if (s_) cudaStreamDestroy(s_);
+      s_ = std::exchange(o.s_, nullptr);
+    }
+    return *this;
+  }
+  owned_stream(const owned_stream&) = delete;
+  owned_stream& operator=(const owned_stream&) = delete;
+  ~owned_stream() {
+    if (s_) cudaStreamDestroy(s_);
+  }
+  cudaStream_t get() const noexcept { return s_; }
+
+ private:
+  cudaStream_t s_ = nullptr;
 };
 
 class cublas_lt {
