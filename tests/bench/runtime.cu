@@ -370,7 +370,7 @@ class eager_runner {
 std::string num(double v) {
   if (!std::isfinite(v)) return "null";
   char b[64];
-  std::snprintf(b, sizeof b, "%.3f", v);
+  std::snprintf(b, sizeof b, "%.6g", v);
   return b;
 }
 std::string ratio(double a, double b) {
@@ -530,17 +530,6 @@ std::string bench_instantiate(cudaStream_t st) {
     auto p = std::make_unique<plan<builder_capacity>>(b->build());
     const auto t1 = clock_type::now();
     if (!p->ok()) throw runtime_error("instantiate", "graph_builder", "the chain was rejected");
-    // graph_builder::add<Op> may leave the runtime fields of node_desc unset; fill them from the op.
-    for (int v = 0; v < p->node_count(); ++v) {
-      node_desc& d = p->graph.nodes[v];
-      if (d.kind != tensor_kind::node || d.builtin != builtin_op::custom) continue;
-      if (d.op_name == ops::relu::name) {
-        d.builtin = ops::relu::builtin;
-      } else if (d.op_name == ops::scale<1, 2>::name) {
-        d.builtin = ops::scale<1, 2>::builtin;
-        d.scalar = ops::scale<1, 2>::factor;
-      }
-    }
     std::vector<double> ms;
     for (int rep = 0; rep < 3; ++rep) {
       CTG_CHECK("bench", cudaDeviceSynchronize());

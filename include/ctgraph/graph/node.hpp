@@ -10,6 +10,20 @@
 
 namespace ctg {
 
+//! Writes what an op says about itself into a node's record: name, traits, output rule, and how
+//! the runtime runs it (built-in kernel, scale factor, rank count, launch or host hook).
+template <op Op>
+constexpr void describe_op(node_desc& d) {
+  d.op_name = Op::name;
+  d.traits = Op::traits;
+  d.output = &Op::output;
+  if constexpr (requires { Op::builtin; }) d.builtin = Op::builtin;
+  if constexpr (requires { Op::factor; }) d.scalar = Op::factor;
+  if constexpr (requires { Op::ranks; }) d.ranks = Op::ranks;
+  if constexpr (requires(const launch_context& c) { Op::launch(c); }) d.launch = &Op::launch;
+  if constexpr (requires(const host_args& a) { Op::call(a); }) d.host = &Op::call;
+}
+
 namespace detail {
 // Per input type, shared by every node that reads it (not per node and input).
 template <class In>
@@ -62,16 +76,9 @@ struct node {
     d.name = Name.view();
     d.kind = tensor_kind::node;
     if constexpr (check()) {
-      d.op_name = op_type::name;
-      d.traits = op_type::traits;
-      d.output = &op_type::output;
+      describe_op<op_type>(d);
       d.input_count = int(sizeof...(Inputs));
       d.in_place = detail::unwrap_op<Op>::in_place;
-      if constexpr (requires { op_type::builtin; }) d.builtin = op_type::builtin;
-      if constexpr (requires { op_type::factor; }) d.scalar = op_type::factor;
-      if constexpr (requires { op_type::ranks; }) d.ranks = op_type::ranks;
-      if constexpr (requires(const launch_context& c) { op_type::launch(c); }) d.launch = &op_type::launch;
-      if constexpr (requires(const host_args& a) { op_type::call(a); }) d.host = &op_type::call;
     }
     return d;
   }

@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <string>
 
+#include <ctgraph/graph/node.hpp>
 #include <ctgraph/passes/run_passes.hpp>
 #include <ctgraph/plan/plan.hpp>
 
@@ -22,9 +23,7 @@ class graph_builder {
   template <op Op>
   int add(std::string name, std::initializer_list<int> inputs, bool in_place = false) {
     node_desc d = base(std::move(name), inputs);
-    d.op_name = Op::name;
-    d.traits = Op::traits;
-    d.output = &Op::output;
+    describe_op<Op>(d);
     d.in_place = in_place;
     return push(d);
   }

@@ -1,0 +1,253 @@
+#!/usr/bin/env python3
+"""PyTorch counterpart of tests/bench/runtime.cu: the same four workloads in PyTorch eager and
+torch.compile(mode="reduce-overhead"), timed the same way. Prints one JSON object on stdout
+(progress on stderr); exits 77 where no GPU is present.
+
+Workloads:  mlp16 / mlp4096  8 x relu(x @ w), bf16, x [T,4096], w [4096,4096], T = 16 / 4096
+            ew64             64 f32 elementwise ops on 1M floats: by i % 4 relu, * 0.5,
+                             + previous-but-one tensor, gelu (tanh approximation)
+            round_trip       f32 [16,1024] @ [1024,1024] -> .cpu() -> numpy square -> .cuda() -> @ w
+Timing: 20 warm-up runs (after the first, compiling call); 5 trials of K runs; medians, per run:
+  gpu_us            CUDA events around the K runs of a trial
+  host_us           wall time of the K calls with no synchronisation inside
+  wall_us           wall time per run when synchronising after every run
+  host_overhead_us  wall_us - gpu_us
+
+Run: python3 tests/bench/torch_bench.py
+"""
+import datetime
+import json
+import statistics
+import sys
+import time
+import traceback
+
+import numpy as np
+
+try:
+    import torch
+    from torch import nn
+except ImportError as e:  # pragma: no cover
+    print(f"torch_bench: PyTorch is not installed ({e})", file=sys.stderr)
+    sys.exit(1)
+
+WARMUP = 20
+TRIALS = 5
+HIDDEN = 4096
+LAYERS = 8
+EW_ELEMENTS = 1 << 20
+EW_STEPS = 64
+RT_M, RT_K = 16, 1024
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def uniform(shape, gen, scale=1.0):
+    """Uniform in [-scale, scale], f32, on the GPU."""
+    return (torch.rand(shape, device="cuda", generator=gen, dtype=torch.float32) * 2 - 1) * scale
+
+
+def static_buffers(module):
+    """Marks the module's buffers as having fixed addresses, so that cudagraphs does not copy
+    them into static inputs on every replay (the data is the module's, like ctgraph's bound
+    tensors)."""
+    for t in module.buffers():
+        try:
+            torch._dynamo.mark_static_address(t)
+        except Exception:  # an API that moved: buffers are then handled as compile decides
+            pass
+
+
+def finite_or_none(v):
+    return v if v == v and v not in (float("inf"), float("-inf")) else None
+
+
+class MLP(nn.Module):
+    def __init__(self, tokens, gen):
+        super().__init__()
+        self.register_buffer("x", uniform((tokens, HIDDEN), gen).to(torch.bfloat16))
+        for i in range(LAYERS):
+            self.register_buffer(f"w{i}", uniform((HIDDEN, HIDDEN), gen, 0.03).to(torch.bfloat16))
+        static_buffers(self)
+
+    def forward(self):
+        y = self.x
+        for i in range(LAYERS):
+            y = torch.relu(y @ getattr(self, f"w{i}"))
+        return y
+
+
+class EW(nn.Module):
+    def __init__(self, gen):
+        super().__init__()
+        self.register_buffer("x", uniform((EW_ELEMENTS,), gen))
+        static_buffers(self)
+
+    def forward(self):
+        t = [self.x]  # t[-1] is the previous tensor, t[-2] the previous-but-one
+        for i in range(EW_STEPS):
+            x = t[-1]
+            r = i % 4
+            if r == 0:
+                y = torch.relu(x)
+            elif r == 1:
+                y = x * 0.5
+            elif r == 2:
+                y = x + t[-2]
+            else:
+                y = torch.nn.functional.gelu(x, approximate="tanh")
+            t.append(y)
+        return t[-1]
+
+
+class RoundTrip(nn.Module):
+    def __init__(self, gen):
+        super().__init__()
+        self.register_buffer("x", uniform((RT_M, RT_K), gen))
+        self.register_buffer("w", uniform((RT_K, RT_K), gen, 0.05))
+        static_buffers(self)
+
+    def forward(self):
+        h = self.x @ self.w
+        on_host = h.cpu()
+        squared = torch.from_numpy(np.square(on_host.numpy()))
+        return squared.cuda() @ self.w
+
+
+def measure(fn, k):
+    for _ in range(WARMUP):
+        fn()
+    torch.cuda.synchronize()
+    start = torch.cuda.Event(enable_timing=True)
+    stop = torch.cuda.Event(enable_timing=True)
+    gpu, host, wall = [], [], []
+    for _ in range(TRIALS):
+        start.record()
+        for _ in range(k):
+            fn()
+        stop.record()
+        stop.synchronize()
+        gpu.append(start.elapsed_time(stop) * 1000.0 / k)
+    for _ in range(TRIALS):
+        torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        for _ in range(k):
+            fn()
+        t1 = time.perf_counter()
+        torch.cuda.synchronize()
+        host.append((t1 - t0) * 1e6 / k)
+    for _ in range(TRIALS):
+        torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        for _ in range(k):
+            fn()
+            torch.cuda.synchronize()
+        t1 = time.perf_counter()
+        wall.append((t1 - t0) * 1e6 / k)
+    r = {"gpu_us": statistics.median(gpu), "host_us": statistics.median(host), "wall_us": statistics.median(wall)}
+    r["host_overhead_us"] = r["wall_us"] - r["gpu_us"]
+    return {key: round(v, 3) for key, v in r.items()}
+
+
+def cudagraph_skips():
+    try:
+        from torch._dynamo.utils import counters
+        return int(counters["inductor"]["cudagraph_skips"])
+    except Exception:
+        return None
+
+
+def ratio(a, b):
+    return round(a / b, 4) if b > 0 else None
+
+
+def bench(name, module, k):
+    log(f"[{name}] eager")
+    module.eval()
+    eager_out = module().clone()
+    torch.cuda.synchronize()
+    result = {"runs_per_trial": k, "eager": measure(module, k)}
+    result["output_finite"] = bool(torch.isfinite(eager_out).all().item())
+    result["output_mean_abs"] = finite_or_none(round(eager_out.float().abs().mean().item(), 6))
+
+    log(f"[{name}] torch.compile(mode='reduce-overhead')")
+    try:
+        skips_before = cudagraph_skips()
+        compiled = torch.compile(module, mode="reduce-overhead", dynamic=False)
+
+        def once():
+            torch.compiler.cudagraph_mark_step_begin()
+            return compiled()
+
+        t0 = time.perf_counter()
+        once()
+        torch.cuda.synchronize()
+        compile_s = time.perf_counter() - t0
+        for _ in range(3):  # cudagraph trees warm up, then record
+            once()
+        out = once().clone()
+        torch.cuda.synchronize()
+        timing = measure(once, k)
+        timing["first_call_s"] = round(compile_s, 3)
+        skips_after = cudagraph_skips()
+        if skips_before is not None and skips_after is not None:
+            timing["cudagraph_skips"] = skips_after - skips_before
+        diff = (out.float() - eager_out.float()).abs().max().item()
+        timing["max_abs_diff_vs_eager"] = finite_or_none(diff)
+        result["compile"] = timing
+        result["compile_over_eager"] = {key: ratio(timing[key], result["eager"][key])
+                                        for key in ("gpu_us", "host_us", "wall_us")}
+    except Exception as e:  # report, do not crash
+        log(traceback.format_exc())
+        result["compile"] = {"error": f"{type(e).__name__}: {e}"[:2000]}
+    finally:
+        torch.cuda.synchronize()
+    log(f"[{name}] eager {result['eager']['gpu_us']} us, compile {result['compile'].get('gpu_us')} us (gpu, per run)")
+    return result
+
+
+def main():
+    if not torch.cuda.is_available():
+        print("torch_bench: no GPU: skipped", file=sys.stderr)
+        return 77
+    torch.set_float32_matmul_precision("highest")  # plain f32 matmul, no TF32 (as ctgraph)
+    gen = torch.Generator(device="cuda")
+    gen.manual_seed(0)
+    out = {
+        "gpu": torch.cuda.get_device_name(),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "date": datetime.date.today().isoformat(),
+        "warmup_runs": WARMUP,
+        "trials": TRIALS,
+        "statistic": "median over trials, per run",
+        "workloads": {},
+    }
+    workloads = [
+        ("mlp16", lambda: MLP(16, gen), 200),
+        ("mlp4096", lambda: MLP(4096, gen), 20),
+        ("ew64", lambda: EW(gen), 200),
+        ("round_trip", lambda: RoundTrip(gen), 200),
+    ]
+    for name, make, k in workloads:
+        module = None
+        try:
+            with torch.no_grad():  # the data: ordinary tensors, made outside inference mode
+                module = make()
+            with torch.inference_mode():
+                out["workloads"][name] = bench(name, module, k)
+        except Exception as e:
+            log(traceback.format_exc())
+            out["workloads"][name] = {"error": f"{type(e).__name__}: {e}"[:2000]}
+        finally:
+            module = None
+            torch.cuda.synchronize()
+            torch.cuda.empty_cache()
+    print(json.dumps(out, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
