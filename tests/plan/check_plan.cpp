@@ -11,6 +11,10 @@
 namespace check_plan_test {
 using namespace ctg;
 
+struct no_op_host {
+  void operator()(const host_args&) const {}
+};
+
 constexpr std::size_t cap = 48;
 
 struct random_graph {
@@ -131,7 +135,7 @@ TEST_CASE("check_plan: catches broken plans") {
   int cr = c.add<ops::relu>("r", {cx});
   int ca = c.add<ops::all_reduce>("a", {cr});
   int ch = c.add<ops::to_host>("h", {ca});
-  int cf = c.add<ops::host_op<int>>("f", {ch});
+  int cf = c.add<ops::host_op<no_op_host>>("f", {ch});
   c.output(cf);
   plan<8> pc = c.build();
   REQUIRE(pc.ok());
