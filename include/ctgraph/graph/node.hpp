@@ -25,17 +25,16 @@ constexpr void describe_op(node_desc& d) {
 }
 
 namespace detail {
-// Per input type, shared by every node that reads it (not per node and input).
+// Per input type, shared by every node that reads it (not per node and input). Partial
+// specialisations rather than lambda initialisers: cheaper to instantiate.
+template <class In, bool Ref = is_ref<In>::value>
+inline constexpr const tensor_handle* input_handle = &handle_of<In>;
 template <class In>
-inline constexpr const tensor_handle* input_handle = [] {
-  if constexpr (is_ref<In>::value) return static_cast<const tensor_handle*>(nullptr);
-  else return static_cast<const tensor_handle*>(&handle_of<In>);
-}();
+inline constexpr const tensor_handle* input_handle<In, true> = nullptr;
+template <class In, bool Ref = is_ref<In>::value>
+inline constexpr std::string_view input_ref{};
 template <class In>
-inline constexpr std::string_view input_ref = [] {
-  if constexpr (is_ref<In>::value) return In::referenced_name.view();
-  else return std::string_view{};
-}();
+inline constexpr std::string_view input_ref<In, true> = In::referenced_name.view();
 }  // namespace detail
 
 template <fixed_string Name, class Op, class... Inputs>
