@@ -1,5 +1,5 @@
 #pragma once
-//! ctgraph's runtime (CUDA, cuBLASLt, NVTX3): include from .cu files.
+//! ctgraph's runtime (CUDA, cuBLASLt, NCCL, NVTX3): include from .cu files.
 #include <ctgraph/ctgraph.hpp>
 
 #include <ctgraph/runtime/binding.hpp>
@@ -8,3 +8,6 @@
 #include <ctgraph/runtime/handles.hpp>
 #include <ctgraph/runtime/launch_context.hpp>
 #include <ctgraph/runtime/memory.hpp>
+#include <ctgraph/runtime/nccl/device_comm.hpp>
+#include <ctgraph/runtime/nccl/symmetric_arena.hpp>
+#include <ctgraph/runtime/nccl/version.hpp>
