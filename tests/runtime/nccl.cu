@@ -142,7 +142,7 @@ void copy_case(launcher launch, builtin_op op, const symmetric_arena& arena, col
 
   auto h = random_values<T>(n, unsigned(n + offset));
   CTG_CHECK("test", cudaMemcpy(in, h.data(), n * sizeof(T), cudaMemcpyHostToDevice));
-  CTG_CHECK("test", cudaMemset(out.p, 0xff, n * sizeof(T)));
+  CTG_CHECK("test", cudaMemsetAsync(out.p, 0xff, n * sizeof(T), s));  // on s: a legacy-stream memset would race the non-blocking stream
   launch(c, cc);
   CTG_CHECK("test", cudaStreamSynchronize(s));
   CHECK(same_bits(h, out.p, n));
@@ -151,7 +151,7 @@ void copy_case(launcher launch, builtin_op op, const symmetric_arena& arena, col
   for (unsigned round = 0; round < 2; ++round) {
     h = random_values<T>(n, 1000 + round);
     CTG_CHECK("test", cudaMemcpy(in, h.data(), n * sizeof(T), cudaMemcpyHostToDevice));
-    CTG_CHECK("test", cudaMemset(out.p, 0xff, n * sizeof(T)));
+    CTG_CHECK("test", cudaMemsetAsync(out.p, 0xff, n * sizeof(T), s));  // on s: a legacy-stream memset would race the non-blocking stream
     CTG_CHECK("test", cudaGraphLaunch(g.get(), s));
     CTG_CHECK("test", cudaStreamSynchronize(s));
     CHECK(same_bits(h, out.p, n));
