@@ -91,7 +91,7 @@ class symmetric_arena {
   //! True when `p .. p + n` lies inside the window.
   bool contains(const void* p, std::size_t n = 0) const noexcept {
     const auto b = reinterpret_cast<std::uintptr_t>(ptr_), q = reinterpret_cast<std::uintptr_t>(p);
-    return ptr_ && q >= b && q - b <= bytes_ && n <= bytes_ - (q - b);
+    return ptr_ && q >= b && q - b < bytes_ && n <= bytes_ - (q - b);  // one past the end is outside
   }
   //! The byte offset of `p` in the window; throws ctg::runtime_error when it is outside.
   std::size_t offset_of(const void* p, std::string_view node = "instantiate") const {
