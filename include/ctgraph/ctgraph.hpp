@@ -26,4 +26,6 @@
 #include <ctgraph/plan/plan.hpp>
 #include <ctgraph/plan/check_plan.hpp>
 #include <ctgraph/plan/graph_builder.hpp>
+#include <ctgraph/plan/to_dot.hpp>
 #include <ctgraph/plan/to_string.hpp>
+#include <ctgraph/plan/to_svg.hpp>
