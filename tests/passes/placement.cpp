@@ -5,6 +5,8 @@
 
 #include <doctest/doctest.h>
 
+#include <string>
+
 namespace placement_test {
 using namespace ctg;
 
@@ -86,6 +88,11 @@ TEST_CASE("2. symmetric placement: one inserted copy per graph input, parameter 
   static_assert(copies.buffer(copies.copy_of<x>()).memory == memory_class::symmetric);
   CHECK(copies.copy_count() == 3);
   CHECK(copies.node(copies.copy_of<o>()).op_name == "to_symmetric");
+  // The dump lists each inserted copy with its kind and readers.
+  const std::string dump = to_string(copies);
+  CHECK(dump.find("inserted copies:\n") != std::string::npos);
+  CHECK(dump.find("  x -> symmetric (dma copy, step ") != std::string::npos);
+  CHECK(dump.find("for a1, a2\n") != std::string::npos);
   CHECK(!check_plan(copies));
 }
 

@@ -72,6 +72,18 @@ std::string to_string(const plan<N>& p) {
                         d.op_name.data(), detail::shape_string(d.out).c_str(), where.c_str(), b.offset,
                         b.bytes, b.lifetime.first, b.lifetime.last, note.c_str());
   }
+  if (p.copy_count() > 0) {
+    s += "inserted copies:\n";
+    for (int v = 0; v < g.node_count; ++v) {
+      const node_desc& d = g.nodes[v];
+      if (!d.inserted) continue;
+      std::string readers;
+      for (int r = g.reader_begin[v]; r < g.reader_begin[v + 1]; ++r)
+        readers.append(readers.empty() ? "" : ", ").append(g.nodes[g.readers[r]].name);
+      s += detail::format("  %.*s -> symmetric (%s copy, step %d) for %s\n", int(d.name.size()), d.name.data(),
+                          d.traits.copy == copy_kind::dma ? "dma" : "kernel", g.step[v], readers.c_str());
+    }
+  }
   s += "arenas:\n";
   for (int c = 0; c < memory_class_count; ++c) {
     if (memory_class(c) == memory_class::external || p.buffer_count(memory_class(c)) == 0) continue;
