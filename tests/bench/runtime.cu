@@ -329,28 +329,7 @@ class eager_runner {
 
   void launch(std::size_t s) {
     const launch_context& c = ctx_[s];
-    const node_desc& d = *c.node;
-    switch (d.builtin) {
-      case builtin_op::matmul: runtime_ops::launch_matmul(c); return;
-      case builtin_op::relu: case builtin_op::gelu: case builtin_op::scale: case builtin_op::add: case builtin_op::mul:
-        runtime_ops::launch_elementwise(c);
-        return;
-      case builtin_op::to_host: case builtin_op::to_device:
-        CTG_CHECK(d.name, cudaMemcpyAsync(c.output, c.inputs[0], d.out.bytes(), cudaMemcpyDefault, st_));
-        return;
-      case builtin_op::view: return;
-      case builtin_op::host: {
-        CTG_CHECK(d.name, cudaStreamSynchronize(st_));
-        host_args a;
-        a.input_count = c.input_count;
-        for (int k = 0; k < c.input_count; ++k) a.inputs[k] = c.inputs[k], a.input_desc[k] = c.input_desc[k];
-        a.output = c.output;
-        a.output_desc = d.out;
-        d.host(a);
-        return;
-      }
-      default: throw runtime_error(d.name, "eager", "this op is not benchmarked");
-    }
+    if (!runtime_ops::launch_local(c)) throw runtime_error(c.node->name, "eager", "this op is not benchmarked");
   }
 
   // Teardown runs bottom-up: graph executables before the memory they point into.

@@ -24,8 +24,7 @@
 #include <ctgraph/runtime/nccl/collectives.hpp>
 #include <ctgraph/runtime/nccl/device_comm.hpp>
 #include <ctgraph/runtime/nccl/symmetric_arena.hpp>
-#include <ctgraph/runtime/ops/elementwise.cuh>
-#include <ctgraph/runtime/ops/matmul.hpp>
+#include <ctgraph/runtime/ops/launch_local.hpp>
 
 namespace ctg {
 
@@ -235,27 +234,9 @@ class executor {
 
   void launch(int v, cudaStream_t stream) const {
     const launch_context c = context_of(v, stream);
+    if (runtime_ops::launch_local(c)) return;
     const node_desc& d = *c.node;
     switch (d.builtin) {
-      case builtin_op::matmul: runtime_ops::launch_matmul(c); return;
-      case builtin_op::relu: case builtin_op::gelu: case builtin_op::scale: case builtin_op::add: case builtin_op::mul:
-        runtime_ops::launch_elementwise(c);
-        return;
-      case builtin_op::to_host: case builtin_op::to_device: case builtin_op::to_symmetric:
-        CTG_CHECK(d.name, cudaMemcpyAsync(c.output, c.inputs[0], d.out.bytes(), cudaMemcpyDefault, stream));
-        return;
-      case builtin_op::view: return;
-      case builtin_op::host: {
-        // The host op needs its inputs on the host: wait for the stream, then call it.
-        CTG_CHECK(d.name, cudaStreamSynchronize(stream));
-        host_args a;
-        a.input_count = c.input_count;
-        for (int k = 0; k < c.input_count; ++k) a.inputs[k] = c.inputs[k], a.input_desc[k] = c.input_desc[k];
-        a.output = c.output;
-        a.output_desc = d.out;
-        d.host(a);
-        return;
-      }
       case builtin_op::all_reduce: {
         const collective_context cc = collective_of(c);
         const bool one_shot = comm_.all_reduce == communicator::all_reduce_algorithm::one_shot ||
@@ -266,7 +247,6 @@ class executor {
       }
       case builtin_op::reduce_scatter: runtime_ops::launch_reduce_scatter_nccl(c, collective_of(c)); return;
       case builtin_op::all_gather: runtime_ops::launch_all_gather_nccl(c, collective_of(c)); return;
-      case builtin_op::custom: d.launch(c); return;
       default: throw runtime_error(d.name, "launch", "no runtime implementation for this op");
     }
   }

@@ -19,6 +19,7 @@
 #include <cstring>
 #include <string>
 
+#include <ctgraph/runtime/ops/float_conversion.cuh>
 #include <ctgraph/runtime/error.hpp>
 #include <ctgraph/runtime/launch_context.hpp>
 #include <ctgraph/runtime/nccl/collective_context.hpp>
@@ -34,17 +35,7 @@ namespace ctg::runtime_ops {
 namespace detail::one_shot {
 
 inline constexpr int block = 512;
-inline constexpr int vector_bytes = 16;
 
-template <class T> __device__ inline float to_float(T x);
-template <> __device__ inline float to_float<float>(float x) { return x; }
-template <> __device__ inline float to_float<__half>(__half x) { return __half2float(x); }
-template <> __device__ inline float to_float<__nv_bfloat16>(__nv_bfloat16 x) { return __bfloat162float(x); }
-
-template <class T> __device__ inline T from_float(float x);
-template <> __device__ inline float from_float<float>(float x) { return x; }
-template <> __device__ inline __half from_float<__half>(float x) { return __float2half_rn(x); }
-template <> __device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(float x) { return __float2bfloat16_rn(x); }
 
 //! out[i] = sum over LSA ranks p = 0..ranks-1 of input_p[i], input_p = the window at `in_offset`
 //! on rank p. The first `packs` × (16 / sizeof(T)) elements move as 16-byte packs (the caller has

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <string>
 
+#include <ctgraph/runtime/ops/float_conversion.cuh>
 #include <ctgraph/runtime/error.hpp>
 #include <ctgraph/runtime/launch_context.hpp>
 
@@ -23,17 +24,7 @@ namespace detail {
 inline constexpr int elementwise_block = 256;
 //! Enough blocks to fill an H100 (132 SMs) several times over; the loop strides past the rest.
 inline constexpr std::int64_t elementwise_max_blocks = 132 * 8;
-inline constexpr int vector_bytes = 16;
 
-template <class T> __device__ inline float to_float(T x);
-template <> __device__ inline float to_float<float>(float x) { return x; }
-template <> __device__ inline float to_float<__half>(__half x) { return __half2float(x); }
-template <> __device__ inline float to_float<__nv_bfloat16>(__nv_bfloat16 x) { return __bfloat162float(x); }
-
-template <class T> __device__ inline T from_float(float x);
-template <> __device__ inline float from_float<float>(float x) { return x; }
-template <> __device__ inline __half from_float<__half>(float x) { return __float2half_rn(x); }
-template <> __device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(float x) { return __float2bfloat16_rn(x); }
 
 //! `x < 0 ? 0 : x` rather than fmaxf, so that NaN propagates.
 struct relu_fn {
