@@ -3,6 +3,7 @@
 #include <ctgraph/ctgraph.hpp>
 
 #include <ctgraph/runtime/binding.hpp>
+#include <ctgraph/runtime/capture.hpp>
 #include <ctgraph/runtime/error.hpp>
 #include <ctgraph/runtime/executor.hpp>
 #include <ctgraph/runtime/handles.hpp>

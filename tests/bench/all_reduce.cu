@@ -40,6 +40,7 @@
 #include <vector>
 
 #include <ctgraph/runtime/error.hpp>
+#include <ctgraph/runtime/capture.hpp>
 #include <ctgraph/runtime/handles.hpp>
 #include <ctgraph/runtime/launch_context.hpp>
 #include <ctgraph/runtime/memory.hpp>
@@ -106,21 +107,10 @@ struct shared {
 //! Captures `ops_per_graph` back-to-back launches on `s` into an executable.
 template <class Launch>
 graph_exec capture(cudaStream_t s, Launch&& launch) {
-  CTG_CHECK("bench", cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
-  try {
-    for (int i = 0; i < ops_per_graph; ++i) launch();
-  } catch (...) {
-    cudaGraph_t g = nullptr;
-    cudaStreamEndCapture(s, &g);
-    if (g) cudaGraphDestroy(g);
-    throw;
-  }
-  cudaGraph_t raw = nullptr;
-  CTG_CHECK("bench", cudaStreamEndCapture(s, &raw));
-  graph_owner g(raw);
-  cudaGraphExec_t e = nullptr;
-  CTG_CHECK("bench", cudaGraphInstantiate(&e, g.get(), 0));
-  return graph_exec(e);
+  return instantiate_graph(ctg::capture(s, "bench", [&] {
+                       for (int i = 0; i < ops_per_graph; ++i) launch();
+                     }),
+                     "bench");
 }
 
 void rank_main(shared& sh, int rank) {

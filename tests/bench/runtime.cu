@@ -246,19 +246,8 @@ class eager_runner {
     }
     for (int s = 0; s < g.step_count; ++s) {
       const int v = g.schedule[s];
-      const node_desc& d = g.nodes[v];
-      launch_context c;
-      c.stream = st_;
-      c.node = &d;
-      c.input_count = d.input_count;
-      for (int k = 0; k < d.input_count; ++k) {
-        c.inputs[k] = ptr_[std::size_t(d.inputs[k])];
-        c.input_desc[k] = g.nodes[d.inputs[k]].out;
-      }
-      c.output = ptr_[std::size_t(v)];
-      c.cublas_lt = lt_.get();
-      c.workspace = workspace_.get();
-      c.workspace_bytes = matmul_workspace_bytes;
+      const launch_context c =
+          context_of(g, v, ptr_.data(), st_, lt_.get(), workspace_.get(), matmul_workspace_bytes);
       ctx_.push_back(c);
     }
   }
@@ -277,21 +266,10 @@ class eager_runner {
       while (e + 1 < ctx_.size() && ctx_[e + 1].node->traits.capturable == capturable) ++e;
       segment seg{s, e, capturable, graph_exec()};
       if (capturable) {
-        CTG_CHECK("cuda_graph", cudaStreamBeginCapture(st_, cudaStreamCaptureModeThreadLocal));
-        try {
-          for (std::size_t i = s; i <= e; ++i) launch(i);
-        } catch (...) {
-          cudaGraph_t raw = nullptr;
-          cudaStreamEndCapture(st_, &raw);
-          if (raw) cudaGraphDestroy(raw);
-          throw;
-        }
-        cudaGraph_t raw = nullptr;
-        CTG_CHECK("cuda_graph", cudaStreamEndCapture(st_, &raw));
-        graph_owner owned(raw);
-        cudaGraphExec_t exec = nullptr;
-        CTG_CHECK("cuda_graph", cudaGraphInstantiate(&exec, owned.get(), 0));
-        seg.exec = graph_exec(exec);
+        seg.exec = instantiate_graph(ctg::capture(st_, "cuda_graph", [&] {
+                                 for (std::size_t i = s; i <= e; ++i) launch(i);
+                               }),
+                               "cuda_graph");
       }
       segments_.push_back(std::move(seg));
       s = e + 1;

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include <ctgraph/runtime/capture.hpp>
 #include <ctgraph/runtime/ops/elementwise.cuh>
 #include <ctgraph/runtime/ops/matmul.hpp>
 
@@ -346,6 +347,7 @@ TEST_CASE("runtime_ops: matmul and elementwise capture into a CUDA graph") {
   upload(static_cast<float*>(dz.p), z);
   cudaStream_t stream = nullptr;
   cuda_ok(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  const owned_stream owned(stream);
 
   node_desc mm, relu, add;
   mm.name = "c", mm.builtin = builtin_op::matmul, mm.out = matrix_desc(dtype_id::f32, m, n), mm.input_count = 2;
@@ -367,30 +369,16 @@ TEST_CASE("runtime_ops: matmul and elementwise capture into a CUDA graph") {
   };
   enqueue();  // once eagerly, so that lazily loaded kernels are loaded before capture
   cuda_ok(cudaStreamSynchronize(stream));
-  cuda_ok(cudaMemset(dy.p, 0xff, z.size() * 4));
-  cuda_ok(cudaMemset(dc.p, 0xff, z.size() * 4));
-
-  cudaGraph_t graph = nullptr;
-  cuda_ok(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
-  try {
-    enqueue();
-  } catch (...) {
-    cudaStreamEndCapture(stream, &graph);
-    if (graph != nullptr) cudaGraphDestroy(graph);
-    cudaStreamDestroy(stream);
-    throw;
-  }
-  const cudaError_t captured = cudaStreamEndCapture(stream, &graph);
-  cudaGraphExec_t exec = nullptr;
-  const cudaError_t instantiated = captured == cudaSuccess ? cudaGraphInstantiate(&exec, graph, 0) : captured;
-  const cudaError_t launched = instantiated == cudaSuccess ? cudaGraphLaunch(exec, stream) : instantiated;
-  const cudaError_t synced = launched == cudaSuccess ? cudaStreamSynchronize(stream) : launched;
+  // On the stream: a legacy-stream memset is not ordered with a non-blocking stream.
+  cuda_ok(cudaMemsetAsync(dy.p, 0xff, z.size() * 4, stream));
+  cuda_ok(cudaMemsetAsync(dc.p, 0xff, z.size() * 4, stream));
   std::vector<float> y(z.size());
-  const cudaError_t copied = synced == cudaSuccess ? cudaMemcpy(y.data(), dy.p, y.size() * 4, cudaMemcpyDeviceToHost) : synced;
-  if (exec != nullptr) cudaGraphExecDestroy(exec);
-  if (graph != nullptr) cudaGraphDestroy(graph);
-  cudaStreamDestroy(stream);
-  cuda_ok(copied);
+  {
+    const graph_exec exec = instantiate_graph(capture(stream, "test", enqueue), "test");
+    cuda_ok(cudaGraphLaunch(exec.get(), stream));
+    cuda_ok(cudaStreamSynchronize(stream));
+    cuda_ok(cudaMemcpy(y.data(), dy.p, y.size() * 4, cudaMemcpyDeviceToHost));
+  }
 
   std::vector<double> want(z.size());
   for (std::int64_t i = 0; i < m; ++i)

@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include <ctgraph/runtime/capture.hpp>
 #include <ctgraph/runtime/handles.hpp>
 #include <ctgraph/runtime/launch_context.hpp>
 #include <ctgraph/runtime/memory.hpp>
@@ -92,21 +93,7 @@ using launcher = void (*)(const launch_context&, const collective_context&);
 
 //! Captures one launch on `s` into an executable.
 graph_exec capture(cudaStream_t s, launcher launch, const launch_context& c, const collective_context& cc) {
-  CTG_CHECK("test", cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
-  try {
-    launch(c, cc);
-  } catch (...) {
-    cudaGraph_t g = nullptr;
-    cudaStreamEndCapture(s, &g);
-    if (g) cudaGraphDestroy(g);
-    throw;
-  }
-  cudaGraph_t raw = nullptr;
-  CTG_CHECK("test", cudaStreamEndCapture(s, &raw));
-  graph_owner g(raw);
-  cudaGraphExec_t e = nullptr;
-  CTG_CHECK("test", cudaGraphInstantiate(&e, g.get(), 0));
-  return graph_exec(e);
+  return instantiate_graph(ctg::capture(s, "test", [&] { launch(c, cc); }), "test");
 }
 
 //! Device memory for an output, freed at scope exit.

@@ -16,6 +16,7 @@
 #include <ctgraph/plan/make_plan.hpp>
 #include <ctgraph/plan/plan.hpp>
 #include <ctgraph/runtime/binding.hpp>
+#include <ctgraph/runtime/capture.hpp>
 #include <ctgraph/runtime/error.hpp>
 #include <ctgraph/runtime/handles.hpp>
 #include <ctgraph/runtime/launch_context.hpp>
@@ -214,26 +215,9 @@ class executor {
     return false;
   }
 
-  launch_context context_of(int v, cudaStream_t stream) const {
-    const flat_graph<N>& g = plan_->graph;
-    const node_desc& d = g.nodes[v];
-    launch_context c;
-    c.stream = stream;
-    c.node = &d;
-    c.input_count = d.input_count;
-    for (int k = 0; k < d.input_count; ++k) {
-      c.inputs[k] = pointers_[std::size_t(d.inputs[k])];
-      c.input_desc[k] = g.nodes[d.inputs[k]].out;
-    }
-    c.output = pointers_[std::size_t(v)];
-    c.cublas_lt = lt_.get();
-    c.workspace = workspace_.get();
-    c.workspace_bytes = matmul_workspace_bytes;
-    return c;
-  }
-
   void launch(int v, cudaStream_t stream) const {
-    const launch_context c = context_of(v, stream);
+    const launch_context c =
+        context_of(plan_->graph, v, pointers_.data(), stream, lt_.get(), workspace_.get(), matmul_workspace_bytes);
     if (runtime_ops::launch_local(c)) return;
     const node_desc& d = *c.node;
     switch (d.builtin) {
@@ -266,45 +250,21 @@ class executor {
     const flat_graph<N>& g = plan_->graph;
     const partition_desc& q = g.partitions[i];
     cudaStream_t cs = capture_stream_.get();
-    CTG_CHECK(names_[std::size_t(i)], cudaStreamBeginCapture(cs, cudaStreamCaptureModeThreadLocal));
-    for (int s = q.first_step; s <= q.last_step; ++s) {
-      const int v = g.schedule[s];
-      const node_desc& d = g.nodes[v];
-      try {
+    graph_owner graph = ctg::capture(cs, names_[std::size_t(i)], [&] {
+      for (int s = q.first_step; s <= q.last_step; ++s) {
+        const int v = g.schedule[s];
         launch(v, cs);
-      } catch (...) {
-        end_failed_capture();
-        throw;
+        if (!capture_intact(cs))
+          throw runtime_error(g.nodes[v].name, "capture",
+                              "the op broke stream capture (it synchronises or allocates). Mark it not capturable: op_traits::capturable = false");
       }
-      cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
-      cudaError_t e = cudaStreamIsCapturing(cs, &status);
-      if (e != cudaSuccess || status != cudaStreamCaptureStatusActive) {
-        end_failed_capture();
-        throw runtime_error(d.name, "capture",
-                            "the op broke stream capture (it synchronises or allocates). Mark it not capturable: op_traits::capturable = false");
-      }
-    }
-    cudaGraph_t raw = nullptr;
-    cudaError_t e = cudaStreamEndCapture(cs, &raw);
-    graph_owner graph(raw);
-    if (e != cudaSuccess)
-      throw runtime_error(names_[std::size_t(i)], "cudaStreamEndCapture",
-                          std::string(cudaGetErrorString(e)) + ". An op in this partition cannot be captured; mark it op_traits::capturable = false");
+    });
     if (update && update->get()) {
       cudaGraphExecUpdateResultInfo info{};
       if (cudaGraphExecUpdate(update->get(), graph.get(), &info) == cudaSuccess) return std::move(*update);
       (void)cudaGetLastError();  // clear the failed update; instantiate afresh below
     }
-    cudaGraphExec_t exec = nullptr;
-    CTG_CHECK(names_[std::size_t(i)], cudaGraphInstantiate(&exec, graph.get(), 0));
-    return graph_exec(exec);
-  }
-
-  void end_failed_capture() {
-    cudaGraph_t raw = nullptr;
-    cudaStreamEndCapture(capture_stream_.get(), &raw);
-    if (raw) cudaGraphDestroy(raw);
-    (void)cudaGetLastError();
+    return instantiate_graph(graph, names_[std::size_t(i)]);
   }
 
   // Declaration order is teardown order, reversed: graph executables first, then the device

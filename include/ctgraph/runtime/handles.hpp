@@ -34,6 +34,14 @@ class graph_exec {
 class graph_owner {
  public:
   explicit graph_owner(cudaGraph_t g) noexcept : g_(g) {}
+  graph_owner(graph_owner&& o) noexcept : g_(std::exchange(o.g_, nullptr)) {}
+  graph_owner& operator=(graph_owner&& o) noexcept {
+    if (this != &o) {
+      if (g_) cudaGraphDestroy(g_);
+      g_ = std::exchange(o.g_, nullptr);
+    }
+    return *this;
+  }
   graph_owner(const graph_owner&) = delete;
   graph_owner& operator=(const graph_owner&) = delete;
   ~graph_owner() {

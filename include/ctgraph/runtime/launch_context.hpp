@@ -7,6 +7,7 @@
 #include <cuda_runtime.h>
 
 #include <ctgraph/graph/launch.hpp>
+#include <ctgraph/passes/flat_graph.hpp>
 
 namespace ctg {
 
@@ -27,5 +28,25 @@ struct launch_context {
   template <class T>
   T* out() const { return static_cast<T*>(output); }
 };
+
+//! The context of node `v` of a planned graph whose tensors live at `pointers` (by node index).
+template <std::size_t N>
+launch_context context_of(const flat_graph<N>& g, int v, void* const* pointers, cudaStream_t stream,
+                          cublasLtHandle_t cublas_lt, void* workspace, std::size_t workspace_bytes) {
+  const node_desc& d = g.nodes[v];
+  launch_context c;
+  c.stream = stream;
+  c.node = &d;
+  c.input_count = d.input_count;
+  for (int k = 0; k < d.input_count; ++k) {
+    c.inputs[k] = pointers[d.inputs[k]];
+    c.input_desc[k] = g.nodes[d.inputs[k]].out;
+  }
+  c.output = pointers[v];
+  c.cublas_lt = cublas_lt;
+  c.workspace = workspace;
+  c.workspace_bytes = workspace_bytes;
+  return c;
+}
 
 }  // namespace ctg

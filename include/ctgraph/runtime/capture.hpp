@@ -1,0 +1,56 @@
+#pragma once
+//! Stream capture done once, right: `capture(stream, what, fn)` records what `fn` enqueues on
+//! `stream` into a graph; when `fn` throws or capture breaks, the capture is ended and the partial
+//! graph destroyed, so the stream is usable again. `instantiate_graph(graph, what)` makes it runnable.
+#include <cuda_runtime.h>
+
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include <ctgraph/runtime/error.hpp>
+#include <ctgraph/runtime/handles.hpp>
+
+namespace ctg {
+
+namespace detail {
+inline void end_failed_capture(cudaStream_t s) noexcept {
+  cudaGraph_t raw = nullptr;
+  cudaStreamEndCapture(s, &raw);
+  if (raw) cudaGraphDestroy(raw);
+  (void)cudaGetLastError();
+}
+}  // namespace detail
+
+//! The graph of what `fn()` enqueues on `s` (captured in thread-local mode).
+template <class Fn>
+graph_owner capture(cudaStream_t s, std::string_view what, Fn&& fn) {
+  CTG_CHECK(what, cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
+  try {
+    std::forward<Fn>(fn)();
+  } catch (...) {
+    detail::end_failed_capture(s);
+    throw;
+  }
+  cudaGraph_t raw = nullptr;
+  const cudaError_t e = cudaStreamEndCapture(s, &raw);
+  graph_owner graph(raw);
+  if (e != cudaSuccess)
+    throw runtime_error(what, "cudaStreamEndCapture",
+                        std::string(cudaGetErrorString(e)) + ". Something captured here cannot be captured; mark its op op_traits::capturable = false");
+  return graph;
+}
+
+//! Whether `s` is still capturing: false once an operation broke the capture.
+inline bool capture_intact(cudaStream_t s) noexcept {
+  cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+  return cudaStreamIsCapturing(s, &status) == cudaSuccess && status == cudaStreamCaptureStatusActive;
+}
+
+inline graph_exec instantiate_graph(const graph_owner& graph, std::string_view what) {
+  cudaGraphExec_t exec = nullptr;
+  CTG_CHECK(what, cudaGraphInstantiate(&exec, graph.get(), 0));
+  return graph_exec(exec);
+}
+
+}  // namespace ctg
