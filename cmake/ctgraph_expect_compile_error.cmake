@@ -2,7 +2,15 @@
 # The source names it in comment lines:
 #   // expect: <regex matched against the compiler output>
 #   // expect-node: <node name>   (g++ only: nvcc prints names as character lists)
+#   // requires: cuda             (the runtime headers: compiled by nvcc only, with the CUDA and
+#                                  NCCL include folders in INCLUDES; tests/CMakeLists.txt reports
+#                                  it skipped where nvcc or NCCL is missing)
 # Exactly one "static assertion failed" must appear: one mistake, one error.
+# KIND: cxx, nvcc, or skip (prints why, from REASON, and the test is reported skipped).
+if(KIND STREQUAL "skip")
+  message(STATUS "skipped: ${SOURCE}: ${REASON}")
+  return()
+endif()
 file(STRINGS "${SOURCE}" expect REGEX "^// expect: ")
 file(STRINGS "${SOURCE}" expect_node REGEX "^// expect-node: ")
 list(TRANSFORM expect REPLACE "^// expect: " "")

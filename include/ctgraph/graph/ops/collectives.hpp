@@ -23,15 +23,16 @@ struct all_reduce {
 template <int Ranks>
 struct reduce_scatter {
   static_assert(Ranks > 0, "ctgraph: ops::reduce_scatter needs at least one rank.");
+  static constexpr int divisor = Ranks > 0 ? Ranks : 1;  // a rejected Ranks gives no second error
   static constexpr std::string_view name = "reduce_scatter";
   static constexpr builtin_op builtin = builtin_op::reduce_scatter;
   static constexpr int ranks = Ranks;
   static constexpr op_traits traits = detail::collective_traits;
   static constexpr output_result output(std::span<const tensor_desc> in) {
     if (in.size() != 1) return output_result::fail(errc::wrong_arity);
-    if (in[0].rank == 0 || in[0].dims[0] % Ranks != 0) return output_result::fail(errc::shape_mismatch);
+    if (in[0].rank == 0 || in[0].dims[0] % divisor != 0) return output_result::fail(errc::shape_mismatch);
     output_result r{in[0]};
-    r.out.dims[0] /= Ranks;
+    r.out.dims[0] /= divisor;
     return r;
   }
 };

@@ -38,7 +38,7 @@ struct scale : detail::elementwise_n<1> {
   static_assert(Den != 0, "ctgraph: ops::scale has a zero denominator. Use scale<Num, Den> with Den != 0.");
   static constexpr std::string_view name = "scale";
   static constexpr builtin_op builtin = builtin_op::scale;
-  static constexpr double factor = double(Num) / double(Den);
+  static constexpr double factor = Den != 0 ? double(Num) / double(Den) : 0.0;  // 0: asserted above
 };
 struct add : detail::elementwise_n<2> {
   static constexpr std::string_view name = "add";
