@@ -1,20 +1,27 @@
 #!/usr/bin/env python3
-"""PyTorch counterpart of tests/bench/runtime.cu: the same four workloads in PyTorch eager and
-torch.compile(mode="reduce-overhead"), timed the same way. Prints one JSON object on stdout
-(progress on stderr); exits 77 where no GPU is present.
+"""PyTorch counterpart of tests/bench/runtime.cu and runtime_baseline.cu: the same four workloads
+(same names) in PyTorch eager and torch.compile(mode="reduce-overhead"), timed the same way.
+Prints one JSON object on stdout (progress on stderr); exits 77 where no GPU is present.
+`--summary PATH` also merges "<workload>.torch_<variant>.<metric>" into PATH
+(tests/bench/results/summary.json, one flat object; see tests/bench/harness.hpp).
 
 Workloads:  mlp16 / mlp4096  8 x relu(x @ w), bf16, x [T,4096], w [4096,4096], T = 16 / 4096
             ew64             64 f32 elementwise ops on 1M floats: by i % 4 relu, * 0.5,
                              + previous-but-one tensor, gelu (tanh approximation)
-            round_trip       f32 [16,1024] @ [1024,1024] -> .cpu() -> numpy square -> .cuda() -> @ w
+            roundtrip        f32 [16,1024] @ [1024,1024] -> host -> numpy square -> device -> @ w,
+                             twice in eager: naive (.cpu(), .cuda(): pageable memory, new tensors
+                             every run; the "eager" row) and careful ("pinned": preallocated
+                             pinned host buffers, non_blocking copies, matmuls into preallocated
+                             outputs, one stream synchronisation before the host op)
 Timing: 20 warm-up runs (after the first, compiling call); 5 trials of K runs; medians, per run:
   gpu_us            CUDA events around the K runs of a trial
   host_us           wall time of the K calls with no synchronisation inside
   wall_us           wall time per run when synchronising after every run
   host_overhead_us  wall_us - gpu_us
 
-Run: python3 tests/bench/torch_bench.py
+Run: python3 tests/bench/torch_bench.py [--summary tests/bench/results/summary.json]
 """
+import argparse
 import datetime
 import json
 import statistics
@@ -116,6 +123,31 @@ class RoundTrip(nn.Module):
         return squared.cuda() @ self.w
 
 
+class RoundTripPinned(nn.Module):
+    """The round trip as a careful PyTorch programmer writes it: every buffer allocated once (host
+    buffers pinned), copies with non_blocking=True, one synchronisation before the host op. The
+    next run's device-to-host copy is ordered after this run's host-to-device copy on the stream,
+    and the host waits for it before overwriting the pinned buffer."""
+
+    def __init__(self, source):
+        super().__init__()
+        self.x, self.w = source.x, source.w
+        self.h = torch.empty_like(self.x)
+        self.back = torch.empty_like(self.x)
+        self.y = torch.empty_like(self.x)
+        self.on_host = torch.empty(self.x.shape, dtype=self.x.dtype, pin_memory=True)
+        self.squared = torch.empty(self.x.shape, dtype=self.x.dtype, pin_memory=True)
+        self.on_host_np, self.squared_np = self.on_host.numpy(), self.squared.numpy()
+
+    def forward(self):
+        torch.matmul(self.x, self.w, out=self.h)
+        self.on_host.copy_(self.h, non_blocking=True)
+        torch.cuda.current_stream().synchronize()
+        np.square(self.on_host_np, out=self.squared_np)
+        self.back.copy_(self.squared, non_blocking=True)
+        return torch.matmul(self.back, self.w, out=self.y)
+
+
 def measure(fn, k):
     for _ in range(WARMUP):
         fn()
@@ -163,7 +195,7 @@ def ratio(a, b):
     return round(a / b, 4) if b > 0 else None
 
 
-def bench(name, module, k):
+def bench(name, module, k, careful=None):
     log(f"[{name}] eager")
     module.eval()
     eager_out = module().clone()
@@ -171,6 +203,12 @@ def bench(name, module, k):
     result = {"runs_per_trial": k, "eager": measure(module, k)}
     result["output_finite"] = bool(torch.isfinite(eager_out).all().item())
     result["output_mean_abs"] = finite_or_none(round(eager_out.float().abs().mean().item(), 6))
+    if careful is not None:
+        log(f"[{name}] pinned (careful eager)")
+        out = careful().clone()
+        torch.cuda.synchronize()
+        result["pinned"] = measure(careful, k)
+        result["pinned"]["max_abs_diff_vs_eager"] = finite_or_none((out.float() - eager_out.float()).abs().max().item())
 
     log(f"[{name}] torch.compile(mode='reduce-overhead')")
     try:
@@ -208,7 +246,37 @@ def bench(name, module, k):
     return result
 
 
+def summary_entries(out):
+    """workload.torch_<variant>.<metric> -> number, plus gpu and date."""
+    entries = {"gpu": out["gpu"], "date": out["date"]}
+    names = {"us": "gpu_us", "host_us": "host_us", "wall_us": "wall_us", "overhead_us": "host_overhead_us"}
+    for workload, result in out["workloads"].items():
+        for variant in ("eager", "compile", "pinned"):
+            timing = result.get(variant)
+            if not isinstance(timing, dict) or "gpu_us" not in timing:
+                continue
+            for metric, key in names.items():
+                entries[f"{workload}.torch_{variant}.{metric}"] = timing[key]
+    return entries
+
+
+def merge_summary(path, entries):
+    try:
+        with open(path) as f:
+            summary = json.load(f)
+    except FileNotFoundError:
+        summary = {}
+    summary.update(entries)
+    with open(path, "w") as f:
+        json.dump(summary, f, indent=1, sort_keys=True)
+        f.write("\n")
+    log(f"torch_bench: updated {path}")
+
+
 def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--summary", help="merge this run's numbers into this flat JSON file")
+    args = parser.parse_args()
     if not torch.cuda.is_available():
         print("torch_bench: no GPU: skipped", file=sys.stderr)
         return 77
@@ -229,23 +297,26 @@ def main():
         ("mlp16", lambda: MLP(16, gen), 200),
         ("mlp4096", lambda: MLP(4096, gen), 20),
         ("ew64", lambda: EW(gen), 200),
-        ("round_trip", lambda: RoundTrip(gen), 200),
+        ("roundtrip", lambda: RoundTrip(gen), 200),
     ]
     for name, make, k in workloads:
-        module = None
+        module = careful = None
         try:
             with torch.no_grad():  # the data: ordinary tensors, made outside inference mode
                 module = make()
+                careful = RoundTripPinned(module) if name == "roundtrip" else None
             with torch.inference_mode():
-                out["workloads"][name] = bench(name, module, k)
+                out["workloads"][name] = bench(name, module, k, careful)
         except Exception as e:
             log(traceback.format_exc())
             out["workloads"][name] = {"error": f"{type(e).__name__}: {e}"[:2000]}
         finally:
-            module = None
+            module = careful = None
             torch.cuda.synchronize()
             torch.cuda.empty_cache()
     print(json.dumps(out, indent=1))
+    if args.summary:
+        merge_summary(args.summary, summary_entries(out))
     return 0
 
 

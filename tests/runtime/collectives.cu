@@ -80,6 +80,16 @@ TEST_CASE("collectives: the inserted copy of a graph input runs as a memcpy node
   test::run_ranks(ranks, [&](int rank, ncclComm_t comm) {
     device_vector<float> dx(hx);
     auto ex = instantiate<graph<direct>>(nullptr, {bind("x", dx.ptr, dx.n)}, communicator{comm});
+    // What was captured: the copy into the window is one memcpy node reading x (a DMA copy, not
+    // a copy kernel); the all_reduce is the graph's only other work.
+    const test::copy_check copies = test::captured_copies(ex);
+    const test::captured_nodes nodes = test::nodes_of(ex.captured_graph(0));
+    CHECK(copies.planned == 1);
+    CHECK(copies.matched == 1);
+    CHECK(copies.memcpy_nodes == 1);
+    CHECK(nodes.copies.at(0).src == dx.ptr);
+    CHECK(nodes.kernels >= 1);  // the one-shot all_reduce (16 KiB: automatic picks it)
+    CHECK(nodes.mem_allocs == 0);
     ex.run();
     CTG_CHECK("test", cudaDeviceSynchronize());
     std::vector<float> out(hx.size());

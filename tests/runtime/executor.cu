@@ -1,6 +1,8 @@
 // The executor on a GPU: results against host references and eager launches of the same
-// kernels, fallback regions, rebinding, 1,000 replays without allocation, and errors.
+// kernels, fallback regions, rebinding, copies captured as memcpy nodes, 1,000 replays without
+// allocation (counted where allocations happen, by CUPTI), an op that allocates caught, errors.
 #include <ctgraph/runtime.hpp>
+#include <ctgraph/runtime/allocation_counter.hpp>
 
 #include <doctest/doctest.h>
 
@@ -81,7 +83,18 @@ TEST_CASE("executor: round trip through two fallback regions, rebinding, 1,000 r
   cudaStream_t st;
   REQUIRE(cudaStreamCreate(&st) == cudaSuccess);
   {
+    allocation_counter at_instantiate;
     auto ex = instantiate<graph<out>>(st, {bind("xm", dx.ptr, dx.n), bind("w", dw.ptr, dw.n)});
+    // The counter is live: the device arena, the pinned arena and the cuBLASLt workspace at least.
+    MESSAGE("instantiate allocated: " << at_instantiate.calls());
+    CHECK(at_instantiate.count() >= 3);
+    // The four copies were captured as DMA copies (memcpy nodes), not kernels; nothing allocates.
+    CHECK(ex.captured_graph(1) == nullptr);  // a fallback region
+    const test::copy_check copies = test::captured_copies(ex);
+    CHECK(copies.planned == 4);
+    CHECK(copies.matched == copies.planned);
+    CHECK(copies.memcpy_nodes == copies.planned);
+    CHECK(copies.mem_alloc_nodes == 0);
     auto check = [&](const std::vector<float>& X) {
       REQUIRE(cudaStreamSynchronize(st) == cudaSuccess);
       std::vector<float> got(std::size_t(m * k));
@@ -104,17 +117,68 @@ TEST_CASE("executor: round trip through two fallback regions, rebinding, 1,000 r
     ex.run();
     CHECK(check(hx2) < 1e-3);
 
-    // 1,000 replays: same answer, no allocation, no memory taken.
+    // 1,000 replays: same answer, no allocation call by anyone (CUPTI), no memory taken.
     std::size_t free0 = 0, free1 = 0, total = 0;
     REQUIRE(cudaDeviceSynchronize() == cudaSuccess);
     REQUIRE(cudaMemGetInfo(&free0, &total) == cudaSuccess);
     const long long allocations = allocation_count();
+    allocation_counter seen;
     for (int i = 0; i < 1000; ++i) ex.run();
     CHECK(check(hx2) < 1e-3);
+    INFO("allocation calls during 1,000 replays: " << seen.calls());
+    CHECK(seen.count() == 0);
     REQUIRE(cudaMemGetInfo(&free1, &total) == cudaSuccess);
     CHECK(allocation_count() == allocations);
     CHECK(free1 == free0);
     CHECK(ex.data("cpu") == hoisted);
+  }
+  cudaStreamDestroy(st);
+}
+
+// A fallback op that allocates scratch memory on every run (and frees it): the memory is back
+// afterwards, so cudaMemGetInfo cannot see it, and the runtime did not allocate it, so
+// ctg::allocation_count() cannot either; the allocation counter must.
+struct allocating_copy {
+  static constexpr std::string_view name = "allocating_copy";
+  static constexpr op_traits traits{.capturable = false};
+  static constexpr output_result output(std::span<const tensor_desc> in) { return {in[0]}; }
+  static void launch(const launch_context& c) {
+    const std::size_t bytes = c.node->out.bytes();
+    void* scratch = nullptr;
+    CTG_CHECK(c.node->name, cudaMalloc(&scratch, bytes));
+    CTG_CHECK(c.node->name, cudaMemcpyAsync(scratch, c.inputs[0], bytes, cudaMemcpyDeviceToDevice, c.stream));
+    CTG_CHECK(c.node->name, cudaMemcpyAsync(c.output, scratch, bytes, cudaMemcpyDeviceToDevice, c.stream));
+    CTG_CHECK(c.node->name, cudaFree(scratch));  // synchronises the device
+  }
+};
+struct before_alloc : node<"before_alloc", ops::relu, x> {};
+struct allocating : node<"allocating", allocating_copy, before_alloc> {};
+struct after_alloc : node<"after_alloc", ops::scale<1, 2>, allocating> {};
+
+TEST_CASE("executor: the allocation counter catches an op that allocates on every run") {
+  constexpr auto p = make_plan<graph<after_alloc>>();
+  static_assert(p.partition_count() == 3 && p.partition_count(partition_kind::fallback) == 1);
+  auto hx = test::random_floats(n, 5);
+  device_vector<float> dx(hx);
+  cudaStream_t st;
+  REQUIRE(cudaStreamCreate(&st) == cudaSuccess);
+  {
+    auto ex = instantiate<graph<after_alloc>>(st, {bind("x", dx.ptr, dx.n)});
+    ex.run();  // first run: lazy module loading and the like stay out of the count
+    REQUIRE(cudaStreamSynchronize(st) == cudaSuccess);
+    const long long runtime_allocations = allocation_count();
+    allocation_counter seen;
+    for (int i = 0; i < 1000; ++i) ex.run();
+    REQUIRE(cudaStreamSynchronize(st) == cudaSuccess);
+    MESSAGE("allocation calls during 1,000 runs of the allocating op: " << seen.calls());
+    CHECK(seen.count() == 1000);
+    CHECK(seen.calls().rfind("cudaMalloc", 0) == 0);
+    CHECK(allocation_count() == runtime_allocations);  // the runtime's own count misses it
+    std::vector<float> got(n);
+    REQUIRE(cudaMemcpy(got.data(), ex.data("after_alloc"), n * 4, cudaMemcpyDeviceToHost) == cudaSuccess);
+    int bad = 0;
+    for (std::int64_t i = 0; i < n; ++i) bad += got[std::size_t(i)] != std::max(hx[std::size_t(i)], 0.f) * 0.5f;
+    CHECK(bad == 0);
   }
   cudaStreamDestroy(st);
 }

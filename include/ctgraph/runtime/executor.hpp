@@ -98,6 +98,7 @@ class executor {
     for (int i = 0; i < g.partition_count; ++i)
       names_.push_back("ctgraph " + std::string(g.partitions[i].kind == partition_kind::capturable ? "partition " : "fallback region ") + std::to_string(i));
     execs_.resize(std::size_t(g.partition_count));
+    graphs_.resize(std::size_t(g.partition_count));
     for (int i = 0; i < g.partition_count; ++i)
       if (g.partitions[i].kind == partition_kind::capturable) execs_[std::size_t(i)] = capture(i, nullptr);
   }
@@ -149,6 +150,13 @@ class executor {
   }
   template <class T>
   T* data(std::string_view name) const { return static_cast<T*>(data(name)); }
+
+  //! The graph captured for partition `i` (null for a fallback region), to inspect what was
+  //! captured (cudaGraphGetNodes, cudaGraphDebugDotPrint). The executor owns it.
+  cudaGraph_t captured_graph(int i) const {
+    if (i < 0 || i >= plan_->graph.partition_count) throw runtime_error("captured_graph", "captured_graph", "no partition " + std::to_string(i));
+    return graphs_[std::size_t(i)].get();
+  }
 
   const plan<N>& plan_of() const noexcept { return *plan_; }
   cudaStream_t stream() const noexcept { return stream_; }
@@ -245,7 +253,8 @@ class executor {
     return cc;
   }
 
-  //! Captures partition i into a new executable, or updates `update` in place when it can.
+  //! Captures partition i into a new executable, or updates `update` in place when it can; keeps
+  //! the captured graph.
   graph_exec capture(int i, graph_exec* update) {
     const flat_graph<N>& g = plan_->graph;
     const partition_desc& q = g.partitions[i];
@@ -261,14 +270,19 @@ class executor {
     });
     if (update && update->get()) {
       cudaGraphExecUpdateResultInfo info{};
-      if (cudaGraphExecUpdate(update->get(), graph.get(), &info) == cudaSuccess) return std::move(*update);
+      if (cudaGraphExecUpdate(update->get(), graph.get(), &info) == cudaSuccess) {
+        graphs_[std::size_t(i)] = std::move(graph);
+        return std::move(*update);
+      }
       (void)cudaGetLastError();  // clear the failed update; instantiate afresh below
     }
-    return instantiate_graph(graph, names_[std::size_t(i)]);
+    graph_exec exec = instantiate_graph(graph, names_[std::size_t(i)]);
+    graphs_[std::size_t(i)] = std::move(graph);
+    return exec;
   }
 
-  // Declaration order is teardown order, reversed: graph executables first, then the device
-  // communicator, the window's deregistration and the memory (NCCL's required order).
+  // Declaration order is teardown order, reversed: graph executables and graphs first, then the
+  // device communicator, the window's deregistration and the memory (NCCL's required order).
   std::unique_ptr<plan<N>> plan_;
   cudaStream_t stream_ = nullptr;
   communicator comm_;
@@ -281,6 +295,7 @@ class executor {
   device_comm device_comm_;
   std::vector<void*> pointers_;
   std::vector<std::string> names_;
+  std::vector<graph_owner> graphs_;
   std::vector<graph_exec> execs_;
 };
 

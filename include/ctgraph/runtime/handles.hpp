@@ -30,9 +30,10 @@ class graph_exec {
   cudaGraphExec_t e_ = nullptr;
 };
 
-//! Owns a cudaGraph_t while it is being turned into an executable.
+//! Owns a cudaGraph_t: the graph an executable was made from.
 class graph_owner {
  public:
+  graph_owner() = default;
   explicit graph_owner(cudaGraph_t g) noexcept : g_(g) {}
   graph_owner(graph_owner&& o) noexcept : g_(std::exchange(o.g_, nullptr)) {}
   graph_owner& operator=(graph_owner&& o) noexcept {
@@ -50,7 +51,7 @@ class graph_owner {
   cudaGraph_t get() const noexcept { return g_; }
 
  private:
-  cudaGraph_t g_;
+  cudaGraph_t g_ = nullptr;
 };
 
 class owned_stream {

@@ -1,6 +1,7 @@
 #pragma once
 //! Owning handles for the runtime's allocations. Every allocation the runtime makes goes
-//! through here and is counted, so a test can prove that `run()` allocates nothing.
+//! through here and is counted (its own bookkeeping; the GPU tests prove that `run()` allocates
+//! nothing with `ctg::allocation_counter`, which sees every allocation call in the process).
 #include <cuda_runtime.h>
 
 #include <atomic>
@@ -12,14 +13,15 @@
 namespace ctg {
 
 namespace detail {
-inline std::atomic<long long>& allocation_counter() {
+inline std::atomic<long long>& runtime_allocations() {
   static std::atomic<long long> n{0};
   return n;
 }
 }  // namespace detail
 
-//! How many device, pinned-host and symmetric allocations the runtime has made so far.
-inline long long allocation_count() { return detail::allocation_counter().load(); }
+//! How many device, pinned-host and symmetric allocations ctgraph's runtime has made so far (its
+//! own bookkeeping; `ctg::allocation_counter` sees every allocation call in the process).
+inline long long allocation_count() { return detail::runtime_allocations().load(); }
 
 //! Where an allocation lives.
 enum class allocation_kind { device, pinned_host };
@@ -32,7 +34,7 @@ class allocation {
     if (bytes == 0) return;
     if (kind == allocation_kind::device) CTG_CHECK(what, cudaMalloc(&ptr_, bytes));
     else CTG_CHECK(what, cudaMallocHost(&ptr_, bytes));
-    ++detail::allocation_counter();
+    ++detail::runtime_allocations();
   }
   allocation(allocation&& o) noexcept : kind_(o.kind_), ptr_(std::exchange(o.ptr_, nullptr)) {}
   allocation& operator=(allocation&& o) noexcept {

@@ -59,7 +59,7 @@ class symmetric_arena {
       window_ = nullptr;
       throw runtime_error("instantiate", "ncclCommWindowRegister", what);
     }
-    ++detail::allocation_counter();
+    ++detail::runtime_allocations();
   }
   symmetric_arena(symmetric_arena&& o) noexcept
       : comm_(std::exchange(o.comm_, nullptr)),
