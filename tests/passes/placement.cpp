@@ -186,3 +186,75 @@ TEST_CASE("symmetric memory plans are compile-time constants, the same on every 
   CHECK(window == out_variant.lower_bound(memory_class::symmetric));
 }
 }  // namespace placement_test
+
+namespace placement_test {
+// Issue 10, the cross-rank race: an all_reduce whose output feeds another collective lives in
+// the symmetric window; it must not take over its own input there, because the one-shot kernel
+// writes its output while peers still read that input.
+struct race_h : node<"race_h", ops::matmul, x, parameter<"race_w", bf16, shape<hidden, hidden>>> {};
+struct race_a : node<"race_a", ops::all_reduce, race_h> {};
+struct race_b : node<"race_b", ops::all_reduce, race_a> {};
+constexpr auto race = make_plan<graph<race_b>>();
+
+TEST_CASE("collectives never write the storage their peers read") {
+  static_assert(ops::all_reduce::traits.reads_peers && !ops::all_reduce::traits.in_place);
+  static_assert(race.memory_of<race_a>() == memory_class::symmetric);  // it feeds race_b
+  static_assert(race.memory_of<race_h>() == memory_class::symmetric);
+  static_assert(race.buffer_of<race_a>().shares == -1);  // not in place of race_h
+  static_assert(race.buffer_of<race_a>().offset != race.buffer_of<race_h>().offset);
+  CHECK(race.buffer_of<race_a>().shares == -1);
+  CHECK(!check_plan(race));
+  // The plan that used to be made: race_a in place of race_h. check_plan names the hazard.
+  plan<race.graph_capacity> bad = race;
+  bad.graph.buffers[race.index_of<race_a>()].offset = race.buffer_of<race_h>().offset;
+  bad.graph.buffers[race.index_of<race_a>()].shares = race.index_of<race_h>();
+  CHECK(check_plan(bad).fault == plan_fault::collective_writes_peer_input);
+  // Asking for it is an error, at compile time (tests/fail) and for run-time builders.
+  graph_builder<8> b;
+  const int in = b.input("x", tensor_desc{dtype_id::f32, 1, {64}});
+  const int r = b.add<ops::relu>("r", {in});
+  b.output(b.add<ops::all_reduce>("a", {r}, /*in_place=*/true));
+  CHECK(b.build().error().code == errc::in_place_not_allowed);
+}
+
+// Issue 10: a host op reading device memory used to be accepted.
+TEST_CASE("a host op reads pinned host memory or the user's, never a device buffer") {
+  graph_builder<8> b;
+  const int in = b.input("x", tensor_desc{dtype_id::f32, 1, {64}});
+  const int r = b.add<ops::relu>("r", {in});
+  b.output(b.add<ops::host_op<host_fn>>("cpu", {r}));
+  const plan<8> p = b.build();
+  CHECK(p.error().code == errc::host_reads_device);
+  CHECK(p.node(p.error().node).name == "cpu");
+  CHECK(p.node(p.error().other).name == "r");
+  // Through to_host it is fine; a collective reading the host op's output gets a copy.
+  graph_builder<8> c;
+  const int cin = c.input("x", tensor_desc{dtype_id::f32, 1, {64}});
+  const int h = c.add<ops::to_host>("h", {c.add<ops::relu>("r", {cin})});
+  c.output(c.add<ops::all_reduce>("a", {c.add<ops::host_op<host_fn>>("cpu", {h})}));
+  const plan<8> q = c.build();
+  REQUIRE(q.ok());
+  CHECK(q.copy_count() == 1);
+  CHECK(q.buffer(q.index_of("cpu")).memory == memory_class::pinned_host);
+  CHECK(!check_plan(q));
+}
+
+TEST_CASE("every bad node of a graph is reported at once") {
+  graph_builder<16> b;
+  const tensor_desc v{dtype_id::f32, 1, {64}}, u{dtype_id::f32, 1, {32}};
+  const int in = b.input("x", v), other = b.input("y", u);
+  const int bad1 = b.add<ops::add>("bad1", {in, other});
+  const int good = b.add<ops::relu>("good", {in});
+  const int bad2 = b.add<ops::mul>("bad2", {good, other});
+  const int after = b.add<ops::relu>("after", {bad1});  // reads a bad node: not judged
+  const int bad3 = b.add<ops::matmul>("bad3", {in, in});
+  b.output(after), b.output(bad2), b.output(bad3);
+  const plan<16> p = b.build();
+  REQUIRE(p.error_count() == 3);
+  CHECK(p.node(p.error(0).node).name == "bad1");
+  CHECK(p.node(p.error(1).node).name == "bad2");
+  CHECK(p.node(p.error(2).node).name == "bad3");
+  CHECK(p.error(2).code == errc::shape_mismatch);
+  CHECK_THROWS(p.arena_bytes(memory_class::device));
+}
+}  // namespace placement_test

@@ -1,12 +1,19 @@
-// Property test: 10,000 random graphs (random DAGs, sizes, capturable, in-place, view, opaque,
-// collective and memory-class flags) through every pass, each plan proven by check_plan; and
-// check_plan itself must catch broken plans.
+// check_plan as an independent proof:
+//  - 10,000 random graphs (real ops with their output rules on multi-dimensional tensors of
+//    every dtype, matmuls, reshape views, in place requested, collectives, host round trips,
+//    fallback regions, opaque ops, and nodes with random traits) plan soundly. The seed is
+//    printed (CTG_SEED=<seed> replays a run); failing seeds go into `regressions`.
+//  - the mutation test: every test and example plan and random plans, corrupted in 17 ways,
+//    each rejected with its own reason. Prints "mutation score: R/T".
 #include <ctgraph/ctgraph.hpp>
 
 #include <doctest/doctest.h>
 
+#include <cstdlib>
+#include <functional>
 #include <random>
 #include <string>
+#include <vector>
 
 namespace check_plan_test {
 using namespace ctg;
@@ -15,135 +22,536 @@ struct no_op_host {
   void operator()(const host_args&) const {}
 };
 
-constexpr std::size_t cap = 48;
+constexpr std::size_t cap = 96;
+
+//! Seeds of graphs that once failed; they run first, every time.
+constexpr std::uint32_t regressions[] = {1u};
 
 struct random_graph {
-  graph_builder<cap> builder;
-  int tensors = 0;
+  graph_builder<cap> b;
+  std::vector<tensor_desc> out;   // per tensor, as the op rules give it
+  std::vector<int> readers;       // per tensor: nodes so far that read it
+  std::vector<bool> movable;      // a planned out-variant device buffer of its own (not a view)
+  std::vector<bool> opaque;       // its storage is an opaque op's
+  std::vector<bool> consumed;     // taken over in place: nothing may read it later
+  std::vector<bool> is_node;
+  int ops[10]{};                  // nodes per kind, for the summary
 };
 
-void make_random(std::mt19937& rng, random_graph& r) {
-  auto coin = [&](double p) { return std::uniform_real_distribution<double>(0, 1)(rng) < p; };
-  auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
-  auto bytes = [&] { return tensor_desc{dtype_id::f32, 1, {std::int64_t(pick(1, 1 << pick(2, 16)))}}; };
-  std::vector<tensor_desc> out;
-  std::vector<bool> opaque;  // a view of an opaque output is rejected: avoid it
-  // Leave room for the copies placement inserts (at most one per tensor).
-  const int leaves = pick(1, 3), nodes = pick(1, (int(cap) - leaves) / 2);
-  for (int i = 0; i < leaves; ++i) {
-    tensor_desc t = bytes();
-    (coin(0.5) ? r.builder.input(std::string("in").append(std::to_string(i)), t) : r.builder.parameter(std::string("p").append(std::to_string(i)), t));
-    out.push_back(t);
-    opaque.push_back(false);
+struct gen {
+  std::mt19937 rng;
+  bool coin(double p) { return std::uniform_real_distribution<double>(0, 1)(rng) < p; }
+  int pick(int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); }
+
+  tensor_desc tensor(dtype_id t) {
+    tensor_desc d{t, pick(1, 3), {}};
+    for (int i = 0; i < d.rank; ++i) d.dims[i] = coin(0.2) ? pick(1, 4096) : std::int64_t(1) << pick(0, 6);
+    return d;
   }
-  for (int i = 0; i < nodes; ++i) {
-    const int have = int(out.size());
-    int ins[max_inputs]{};
-    const int count = pick(1, 3);
-    for (int k = 0; k < count; ++k) ins[k] = coin(0.7) ? pick(std::max(0, have - 4), have - 1) : pick(0, have - 1);
-    op_traits t{};
-    t.capturable = coin(0.75);
-    t.in_place = coin(0.5);
-    t.result = coin(0.1) ? op_result::opaque : op_result::out_variant;
-    t.output_memory = coin(0.8) ? memory_class::device : memory_class::pinned_host;
-    t.view = !opaque[std::size_t(ins[0])] && coin(0.1);
-    t.symmetric_inputs = !t.view && coin(0.1);  // a collective
-    tensor_desc o = (t.view || coin(0.5)) ? out[std::size_t(ins[0])] : bytes();
-    r.builder.add(std::string("n").append(std::to_string(i)), "random", t, ins, count, o);  // (not "n" + s: g++ 12 -Wrestrict false positive)
-    out.push_back(o);
-    opaque.push_back(t.result == op_result::opaque);
-    if (coin(0.1)) r.builder.output(have);
+  dtype_id any_dtype() { return dtype_id(pick(0, 5)); }
+  static bool floating(dtype_id t) { return t == dtype_id::f32 || t == dtype_id::f16 || t == dtype_id::bf16; }
+
+  int leaf(random_graph& r, tensor_desc t) {
+    const std::string name = "l" + std::to_string(r.out.size());
+    const int id = coin(0.5) ? r.b.input(name, t) : r.b.parameter(name, t);
+    note(r, id, t, false, false);
+    r.is_node.back() = false;
+    return id;
   }
-  r.builder.output(int(out.size()) - 1);
-  r.tensors = int(out.size());
+  int note(random_graph& r, int id, tensor_desc t, bool movable, bool opaque) {
+    r.out.push_back(t);
+    r.readers.push_back(0);
+    r.movable.push_back(movable);
+    r.opaque.push_back(opaque);
+    r.consumed.push_back(false);
+    r.is_node.push_back(true);
+    return id;
+  }
+  //! A tensor a new node may read (recent ones more often).
+  int any(random_graph& r) {
+    for (;;) {
+      const int have = int(r.out.size());
+      const int t = coin(0.7) ? pick(std::max(0, have - 4), have - 1) : pick(0, have - 1);
+      if (!r.consumed[std::size_t(t)]) return t;
+    }
+  }
+  std::string next_name(const random_graph& r) { return "n" + std::to_string(r.out.size()); }
+  template <class Op>
+  int node(random_graph& r, int kind, std::initializer_list<int> in, tensor_desc out, bool movable, bool in_place = false) {
+    const int id = r.b.template add<Op>(next_name(r), in, in_place);
+    for (int i : in) ++r.readers[std::size_t(i)];
+    ++r.ops[kind];
+    return note(r, id, out, movable, false);
+  }
+
+  void make(random_graph& r) {
+    const int leaves = pick(1, 3), nodes = pick(1, 36);
+    for (int i = 0; i < leaves; ++i) leaf(r, tensor(any_dtype()));
+    for (int i = 0; i < nodes && int(r.out.size()) < int(cap) / 2 - 4; ++i) {
+      const int t = any(r);
+      const tensor_desc d = r.out[std::size_t(t)];
+      switch (pick(0, 9)) {
+        case 0: {  // unary elementwise, in place requested where it is legal
+          const bool in_place = r.movable[std::size_t(t)] && r.readers[std::size_t(t)] == 0 && coin(0.5);
+          const int k = pick(0, 2);
+          const int id = k == 0 ? node<ops::relu>(r, 0, {t}, d, true, in_place)
+                         : k == 1 ? node<ops::gelu>(r, 0, {t}, d, true, in_place)
+                                  : node<ops::scale<1, 8>>(r, 0, {t}, d, true, in_place);
+          if (in_place) r.consumed[std::size_t(t)] = true;
+          (void)id;
+          break;
+        }
+        case 1: {  // binary elementwise on two tensors of one description
+          int u = t;
+          for (int j = int(r.out.size()) - 1; j >= 0; --j)
+            if (!r.consumed[std::size_t(j)] && r.out[std::size_t(j)] == d && j != t && coin(0.5)) { u = j; break; }
+          if (coin(0.5)) node<ops::add>(r, 1, {t, u}, d, true);
+          else node<ops::mul>(r, 1, {t, u}, d, true);
+          break;
+        }
+        case 2: {  // matmul against a new parameter
+          tensor_desc a = d;
+          int ta = t;
+          if (a.rank != 2) {
+            a = tensor_desc{d.dtype, 2, {std::int64_t(1) << pick(0, 5), std::int64_t(1) << pick(0, 8)}};
+            ta = leaf(r, a);
+          }
+          const tensor_desc w{a.dtype, 2, {a.dims[1], std::int64_t(1) << pick(0, 8)}};
+          const int tw = leaf(r, w);
+          node<ops::matmul>(r, 2, {ta, tw}, tensor_desc{a.dtype, 2, {a.dims[0], w.dims[1]}}, true);
+          break;
+        }
+        case 3: {  // a view: reshape to one or two dimensions
+          if (r.opaque[std::size_t(t)]) break;
+          const std::int64_t e = d.elements();
+          tensor_desc v{d.dtype, 1, {e}};
+          if (e % 2 == 0 && coin(0.5)) v = tensor_desc{d.dtype, 2, {2, e / 2}};
+          const int id = r.b.add(next_name(r), "reshape", ops::reshape<shape<1>>::traits, {t}, v);
+          ++r.readers[std::size_t(t)];
+          ++r.ops[3];
+          note(r, id, v, false, false);
+          break;
+        }
+        case 4: {  // collectives on floating tensors
+          if (!floating(d.dtype)) break;
+          const int k = pick(0, 2);
+          if (k == 0) node<ops::all_reduce>(r, 4, {t}, d, true);
+          else if (k == 1 && d.dims[0] % 2 == 0) {
+            tensor_desc o = d;
+            o.dims[0] /= 2;
+            node<ops::reduce_scatter<2>>(r, 4, {t}, o, true);
+          } else {
+            tensor_desc o = d;
+            o.dims[0] *= 2;
+            node<ops::all_gather<2>>(r, 4, {t}, o, true);
+          }
+          break;
+        }
+        case 5: {  // a host round trip: fallback region
+          const int h = node<ops::to_host>(r, 5, {t}, d, false);
+          const int f = node<ops::host_op<no_op_host>>(r, 5, {h}, d, false);
+          if (coin(0.7)) node<ops::to_device>(r, 5, {f}, d, true);
+          break;
+        }
+        case 6: {  // an opaque op (allocates its own output)
+          const tensor_desc o = tensor(d.dtype);
+          const int id = r.b.add(next_name(r), "opaque", op_traits{.result = op_result::opaque}, {t}, o);
+          ++r.readers[std::size_t(t)];
+          ++r.ops[6];
+          note(r, id, o, false, true);
+          break;
+        }
+        case 7: {  // a device op that cannot be captured
+          const tensor_desc o = tensor(d.dtype);
+          const int id = r.b.add(next_name(r), "uncapturable", op_traits{.capturable = false}, {t}, o);
+          ++r.readers[std::size_t(t)];
+          ++r.ops[7];
+          note(r, id, o, true, false);
+          break;
+        }
+        default: {  // random traits (the planner's corners)
+          op_traits tr{};
+          tr.capturable = coin(0.75);
+          tr.in_place = coin(0.5);
+          tr.result = coin(0.1) ? op_result::opaque : op_result::out_variant;
+          tr.output_memory = coin(0.8) ? memory_class::device : memory_class::pinned_host;
+          tr.view = !r.opaque[std::size_t(t)] && coin(0.1);
+          tr.symmetric_inputs = tr.reads_peers = !tr.view && floating(d.dtype) && coin(0.1);
+          int ins[max_inputs]{t};
+          const int count = tr.symmetric_inputs ? 1 : pick(1, 3);
+          for (int k = 1; k < count; ++k) ins[k] = any(r);
+          const tensor_desc o = (tr.view || coin(0.5)) ? d : tensor(any_dtype());
+          const int id = r.b.add(next_name(r), "random", tr, ins, count, o);
+          for (int k = 0; k < count; ++k) ++r.readers[std::size_t(ins[k])];
+          ++r.ops[8];
+          note(r, id, o, false, tr.result == op_result::opaque);
+          break;
+        }
+      }
+    }
+    // Outputs: the last tensor (if it is a node) and a few others.
+    bool any_output = false;
+    for (int i = 0; i < int(r.out.size()); ++i) {
+      if (r.is_node[std::size_t(i)] && !r.consumed[std::size_t(i)] && (i + 1 == int(r.out.size()) || coin(0.1))) r.b.output(i), any_output = true;
+    }
+    if (!any_output) {  // a graph of leaves only gets one node
+      const int id = r.b.add(next_name(r), "random", op_traits{}, {0}, r.out[0]);
+      r.b.output(id);
+      note(r, id, r.out[0], false, false);
+    }
+  }
+};
+
+std::uint32_t base_seed() {
+  if (const char* s = std::getenv("CTG_SEED")) return std::uint32_t(std::strtoul(s, nullptr, 10));
+  return std::random_device{}();
+}
+
+plan<cap> random_plan(std::uint32_t seed, random_graph& r) {
+  gen g{std::mt19937(seed)};
+  g.make(r);
+  return r.b.build();
 }
 
 TEST_CASE("check_plan: 10,000 random graphs plan soundly") {
-  std::mt19937 rng(20261125);
-  int planned = 0, at_bound = 0, copies = 0, hoisted = 0;
+  const std::uint32_t base = base_seed();
+  MESSAGE("random graphs from seed " << base << " (CTG_SEED=" << base << " replays them)");
+  int planned = 0, at_bound = 0, copies = 0, hoisted = 0, shared = 0, nodes = 0;
+  int ops[10]{};
   double worst = 1;
-  for (int i = 0; i < 10000; ++i) {
+  std::vector<std::uint32_t> seeds(std::begin(regressions), std::end(regressions));
+  for (std::uint32_t i = 0; i < 10000; ++i) seeds.push_back(base + i);
+  for (const std::uint32_t seed : seeds) {
     random_graph r;
-    make_random(rng, r);
-    plan<cap> p = r.builder.build();
-    if (!p.ok()) FAIL("graph " << i << " rejected: " << to_string(p));
-    plan_violation v = check_plan(p);
-    if (v) FAIL_CHECK("graph " << i << ": " << v.what << " (node " << v.node << ", other " << v.other << ")");
+    const plan<cap> p = random_plan(seed, r);
+    if (!p.ok()) FAIL("seed " << seed << ": rejected: " << to_string(p));
+    const plan_violation v = check_plan(p);
+    if (v) FAIL("seed " << seed << ": " << v.what() << " (node " << v.node << ", other " << v.other << ")\n" << to_string(p));
     copies += p.copy_count();
-    for (int v = 0; v < p.node_count(); ++v) hoisted += p.graph.buffers[v].hoisted;
+    nodes += p.step_count();
+    for (int k = 0; k < 10; ++k) ops[k] += r.ops[k];
+    for (int t = 0; t < p.node_count(); ++t) hoisted += p.graph.buffers[t].hoisted, shared += p.graph.buffers[t].shares >= 0;
     for (int c = 0; c < 3; ++c) {
-      std::size_t a = p.arena_bytes(memory_class(c)), lb = p.lower_bound(memory_class(c));
+      const std::size_t a = p.arena_bytes(memory_class(c)), lb = p.lower_bound(memory_class(c));
       if (lb == 0) continue;
       ++planned;
       at_bound += a == lb;
       worst = std::max(worst, double(a) / double(lb));
     }
   }
-  MESSAGE("arenas at the lower bound: " << at_bound << " of " << planned << ", worst ratio " << worst
-                                         << "; inserted copies " << copies << ", hoisted buffers " << hoisted);
+  MESSAGE(nodes << " nodes (elementwise " << ops[0] + ops[1] << ", matmul " << ops[2] << ", views " << ops[3]
+                << ", collectives " << ops[4] << ", host round trips " << ops[5] << ", opaque " << ops[6]
+                << ", uncapturable " << ops[7] << ", random traits " << ops[8] << "); arenas at the lower bound: "
+                << at_bound << " of " << planned << ", worst " << worst << "; inserted copies " << copies
+                << ", hoisted " << hoisted << ", in place " << shared);
   CHECK(planned > 10000);
   CHECK(copies > 1000);
   CHECK(hoisted > 1000);
+  CHECK(shared > 1000);
+  for (int k = 0; k < 9; ++k) CHECK(ops[k] > 500);
 }
 
-TEST_CASE("check_plan: catches broken plans") {
+// ---------------------------------------------------------------------------------------------
+// The mutation test.
+
+//! One corruption: applies itself to a plan where it can, and names the reason it must get.
+struct mutation {
+  const char* name;
+  plan_fault expect;
+  // Returns false where the plan has no place for it.
+  std::function<bool(plan<cap>&, std::mt19937&)> apply;
+};
+
+bool planned(const plan<cap>& p, int v) {
+  const auto& g = p.graph;
+  return g.nodes[v].kind == tensor_kind::node && g.owner[v] == v && !g.buffers[v].opaque &&
+         g.buffers[v].memory != memory_class::external;
+}
+int storage(const plan<cap>& p, int v) { return p.graph.owner[v]; }
+bool reads_storage_of_class(const plan<cap>& p, int y, memory_class m) {
+  const node_desc& d = p.graph.nodes[y];
+  for (int k = 0; k < d.input_count; ++k)
+    if (planned(p, storage(p, d.inputs[k])) && p.graph.buffers[storage(p, d.inputs[k])].memory == m) return true;
+  return false;
+}
+//! Calls f on candidates in a random order until one applies.
+template <class F>
+bool first_of(const plan<cap>& p, std::mt19937& rng, F f) {
+  std::vector<int> order(std::size_t(p.graph.node_count));
+  for (int i = 0; i < p.graph.node_count; ++i) order[std::size_t(i)] = i;
+  std::shuffle(order.begin(), order.end(), rng);
+  for (int v : order)
+    if (f(v)) return true;
+  return false;
+}
+bool read_by(const plan<cap>& p, int storage_of, bool (*pred)(const node_desc&)) {
+  for (int v = 0; v < p.graph.node_count; ++v) {
+    const node_desc& d = p.graph.nodes[v];
+    for (int k = 0; k < d.input_count; ++k)
+      if (storage(p, d.inputs[k]) == storage_of && pred(d)) return true;
+  }
+  return false;
+}
+
+const std::vector<mutation>& mutations() {
+  static const std::vector<mutation> all = {
+    {"shrink a buffer", plan_fault::buffer_too_small, [](plan<cap>& p, std::mt19937& rng) {
+       return first_of(p, rng, [&](int v) {
+         if (!planned(p, v) || p.graph.buffers[v].bytes < 2) return false;
+         p.graph.buffers[v].bytes -= 1;
+         return true;
+       });
+     }},
+    {"overlap two live buffers", plan_fault::overlap, [](plan<cap>& p, std::mt19937& rng) {
+       auto& g = p.graph;
+       return first_of(p, rng, [&](int y) {
+         if (!planned(p, y) || reads_storage_of_class(p, y, g.buffers[y].memory)) return false;
+         for (int x = 0; x < g.node_count; ++x) {
+           if (x == y || !planned(p, x) || g.buffers[x].memory != g.buffers[y].memory) continue;
+           const auto &bx = g.buffers[x], &by = g.buffers[y];
+           if (!(bx.lifetime.first < by.lifetime.first && by.lifetime.first <= bx.lifetime.last)) continue;
+           if (bx.offset + g.nodes[y].out.bytes() > g.arena_bytes[int(bx.memory)]) continue;
+           g.buffers[y].offset = bx.offset;
+           return true;
+         }
+         return false;
+       });
+     }},
+    {"re-home a view", plan_fault::view_rehomed, [](plan<cap>& p, std::mt19937& rng) {
+       auto& g = p.graph;
+       return first_of(p, rng, [&](int v) {
+         if (g.owner[v] == v) return false;  // a view
+         for (int o = 0; o < g.node_count; ++o)
+           if (o != g.owner[v] && planned(p, o)) return g.owner[v] = o, true;
+         return false;
+       });
+     }},
+    {"wrong memory class", plan_fault::wrong_memory, [](plan<cap>& p, std::mt19937& rng) {
+       auto& g = p.graph;
+       return first_of(p, rng, [&](int v) {
+         if (!planned(p, v) || g.buffers[v].memory != memory_class::device) return false;
+         if (read_by(p, v, [](const node_desc& d) { return d.traits.where == executes_on::host || d.traits.symmetric_inputs; }))
+           return false;
+         g.buffers[v].memory = memory_class::pinned_host;
+         return true;
+       });
+     }},
+    {"a collective input outside the window", plan_fault::collective_not_symmetric, [](plan<cap>& p, std::mt19937& rng) {
+       auto& g = p.graph;
+       return first_of(p, rng, [&](int v) {
+         if (!g.nodes[v].traits.symmetric_inputs) return false;
+         g.buffers[storage(p, g.nodes[v].inputs[0])].memory = memory_class::device;
+         return true;
+       });
+     }},
+    {"a host op on device memory", plan_fault::host_reads_device, [](plan<cap>& p, std::mt19937& rng) {
+       auto& g = p.graph;
+       return first_of(p, rng, [&](int v) {
+         if (g.nodes[v].traits.where != executes_on::host || g.nodes[v].input_count == 0) return false;
+         g.buffers[storage(p, g.nodes[v].inputs[0])].memory = memory_class::device;
+         return true;
+       });
+     }},
+    {"a schedule that breaks a dependency", plan_fault::not_topological, [](plan<cap>& p, std::mt19937& rng) {
+       auto& g = p.graph;
+       return first_of(p, rng, [&](int v) {
+         const int s = g.step[v];
+         if (s <= 0) return false;
+         const int u = g.schedule[s - 1];
+         bool depends = false;
+         for (int k = 0; k < g.nodes[v].input_count; ++k) depends = depends || g.nodes[v].inputs[k] == u;
+         if (!depends) return false;
+         std::swap(g.schedule[s - 1], g.schedule[s]);
+         std::swap(g.step[u], g.step[v]);
+         return true;
+       });
+     }},
+    {"a non-capturable node inside a captured partition", plan_fault::uncapturable_in_graph, [](plan<cap>& p, std::mt19937&) {
+       auto& g = p.graph;
+       for (int i = 0; i < g.partition_count; ++i)
+         if (g.partitions[i].kind == partition_kind::fallback) return g.partitions[i].kind = partition_kind::capturable, true;
+       return false;
+     }},
+    {"an unhoisted fallback buffer", plan_fault::not_hoisted, [](plan<cap>& p, std::mt19937& rng) {
+       auto& g = p.graph;
+       return first_of(p, rng, [&](int v) {
+         if (!planned(p, v) || g.partitions[g.partition_of[v]].kind != partition_kind::fallback) return false;
+         g.buffers[v].hoisted = false;
+         return true;
+       });
+     }},
+    {"in place before the last read", plan_fault::in_place_early, [](plan<cap>& p, std::mt19937& rng) {
+       auto& g = p.graph;
+       return first_of(p, rng, [&](int y) {
+         const node_desc& d = g.nodes[y];
+         if (!planned(p, y) || d.input_count == 0 || !d.traits.in_place || d.traits.reads_peers) return false;
+         const int x = storage(p, d.inputs[0]);
+         if (!planned(p, x) || g.buffers[x].memory != g.buffers[y].memory || g.buffers[x].lifetime.last <= g.step[y]) return false;
+         if (g.buffers[x].offset + d.out.bytes() > g.arena_bytes[int(g.buffers[x].memory)]) return false;
+         g.buffers[y].offset = g.buffers[x].offset;
+         return true;
+       });
+     }},
+    {"in place where the op does not allow it", plan_fault::in_place_not_allowed, [](plan<cap>& p, std::mt19937& rng) {
+       auto& g = p.graph;
+       return first_of(p, rng, [&](int y) {
+         const node_desc& d = g.nodes[y];
+         if (!planned(p, y) || d.input_count == 0 || d.traits.in_place || d.traits.reads_peers) return false;
+         const int x = storage(p, d.inputs[0]);
+         if (!planned(p, x) || g.buffers[x].memory != g.buffers[y].memory) return false;
+         if (g.buffers[x].offset + d.out.bytes() > g.arena_bytes[int(g.buffers[x].memory)]) return false;
+         g.buffers[y].offset = g.buffers[x].offset;
+         return true;
+       });
+     }},
+    {"a collective writing what peers read", plan_fault::collective_writes_peer_input, [](plan<cap>& p, std::mt19937& rng) {
+       auto& g = p.graph;
+       return first_of(p, rng, [&](int y) {
+         const node_desc& d = g.nodes[y];
+         if (!d.traits.reads_peers || !planned(p, y) || d.traits.output_memory != memory_class::device) return false;
+         const int x = storage(p, d.inputs[0]);
+         if (!planned(p, x) || g.buffers[x].offset + d.out.bytes() > g.arena_bytes[int(memory_class::symmetric)]) return false;
+         g.buffers[y].memory = memory_class::symmetric;
+         g.buffers[y].offset = g.buffers[x].offset;
+         return true;
+       });
+     }},
+    {"an offset past the arena", plan_fault::outside_arena, [](plan<cap>& p, std::mt19937& rng) {
+       return first_of(p, rng, [&](int v) {
+         if (!planned(p, v)) return false;
+         p.graph.buffers[v].offset = align_up(p.graph.arena_bytes[int(p.graph.buffers[v].memory)]);
+         return true;
+       });
+     }},
+    {"a misaligned offset", plan_fault::misaligned, [](plan<cap>& p, std::mt19937& rng) {
+       return first_of(p, rng, [&](int v) {
+         if (!planned(p, v)) return false;
+         p.graph.buffers[v].offset += 16;
+         return true;
+       });
+     }},
+    {"a lifetime that ends early", plan_fault::wrong_lifetime, [](plan<cap>& p, std::mt19937& rng) {
+       return first_of(p, rng, [&](int v) {
+         auto& l = p.graph.buffers[v].lifetime;
+         if (!planned(p, v) || l.last == l.first) return false;
+         --l.last;
+         return true;
+       });
+     }},
+    {"a node's output that is not its op's", plan_fault::wrong_output, [](plan<cap>& p, std::mt19937& rng) {
+       return first_of(p, rng, [&](int v) {
+         node_desc& d = p.graph.nodes[v];
+         if (d.kind != tensor_kind::node || d.output == nullptr) return false;
+         d.out.dims[0] += 1;
+         return true;
+       });
+     }},
+    {"a lower bound that is not the peak", plan_fault::wrong_lower_bound, [](plan<cap>& p, std::mt19937&) {
+       for (int c = 0; c < memory_class_count; ++c)
+         if (p.graph.lower_bound[c] > 0) return p.graph.lower_bound[c] += arena_alignment, true;
+       return false;
+     }},
+  };
+  return all;
+}
+
+//! Widens a compile-time plan to the test's capacity, so one set of mutations serves all plans.
+template <std::size_t N>
+plan<cap> widen_plan(const plan<N>& from) {
+  static_assert(N <= cap);
+  plan<cap> p{};
+  auto& g = p.graph;
+  const auto& f = from.graph;
+  g.node_count = f.node_count, g.one_partition = f.one_partition, g.step_count = f.step_count;
+  g.partition_count = f.partition_count, g.error = f.error, g.error_count = f.error_count;
+  g.hoisted_at_instantiation = f.hoisted_at_instantiation;
+  for (int i = 0; i < f.node_count; ++i) {
+    g.nodes[i] = f.nodes[i], g.is_output[i] = f.is_output[i], g.schedule[i] = f.schedule[i], g.step[i] = f.step[i];
+    g.partitions[i] = f.partitions[i], g.partition_of[i] = f.partition_of[i], g.owner[i] = f.owner[i];
+    g.buffers[i] = f.buffers[i], g.memory[i] = f.memory[i];
+  }
+  for (int c = 0; c < memory_class_count; ++c)
+    g.arena_bytes[c] = f.arena_bytes[c], g.lower_bound[c] = f.lower_bound[c], g.reuse_count[c] = f.reuse_count[c];
+  return p;
+}
+
+// The test and example plans: the README graph, the 8-layer MLP (example 02), the round trip
+// (example 03), the tensor-parallel MLP (example 05, opaque and out-variant), chained
+// collectives, inserted copies and a leading fallback region.
+using x = input<"x", bf16, shape<16, 256>>;
+template <class X, std::size_t I>
+struct mlp_layer : node<indexed<"r", I>, ops::relu, node<indexed<"h", I>, ops::matmul, X, parameter<indexed<"w", I>, bf16, shape<256, 256>>>> {};
+template <class X, std::size_t I>
+struct tp_layer : node<indexed<"y", I>, ops::all_reduce, node<indexed<"h", I>, ops::matmul, X, parameter<indexed<"w", I>, bf16, shape<256, 256>>>> {};
+struct opaque_all_reduce : ops::all_reduce {
+  static constexpr op_traits traits = [] { op_traits t = ops::all_reduce::traits; t.result = op_result::opaque; return t; }();
+};
+template <class X, std::size_t I>
+struct tp_opaque_layer : node<indexed<"y", I>, opaque_all_reduce, node<indexed<"h", I>, ops::matmul, X, parameter<indexed<"w", I>, bf16, shape<256, 256>>>> {};
+using w = parameter<"w", bf16, shape<256, 256>>;
+struct m0 : node<"m0", ops::matmul, x, w> {};
+struct d2h : node<"d2h", ops::to_host, m0> {};
+struct cpu : node<"cpu", ops::host_op<no_op_host>, d2h> {};
+struct h2d : node<"h2d", ops::to_device, cpu> {};
+struct m1 : node<"m1", ops::matmul, h2d, w> {};
+struct r1 : node<"r1", ops::gelu, m1> {};
+struct c0 : node<"c0", ops::relu, m0> {};
+struct c1 : node<"c1", ops::all_reduce, c0> {};
+struct c2 : node<"c2", ops::all_reduce, c1> {};
+struct c3 : node<"c3", ops::all_reduce, x> {};
+struct c4 : node<"c4", ops::add, c2, c3> {};
+struct lead_host : node<"lead_host", ops::host_op<no_op_host>, node<"lead_copy", ops::to_host, x>> {};
+struct lead_dev : node<"lead_dev", ops::to_device, lead_host> {};
+struct lead_out : node<"lead_out", in_place<ops::relu>, lead_dev> {};
+
+constexpr auto readme_plan = make_plan<graph<node<"r0", ops::relu, node<"h0", ops::matmul, x, w>>>>();
+constexpr auto mlp_plan = make_plan<graph<repeat<8, mlp_layer, x>>>();
+constexpr auto trip_plan = make_plan<graph<r1>>();
+constexpr auto tp_plan = make_plan<graph<repeat<8, tp_layer, x>>>();
+constexpr auto tp_opaque_plan = make_plan<graph<repeat<8, tp_opaque_layer, x>>>();
+constexpr auto collective_plan = make_plan<graph<c4>>();
+constexpr auto lead_plan = make_plan<graph<lead_out, r1>>();
+
+TEST_CASE("check_plan: the mutation test rejects every corruption with its own reason") {
+  static_assert(!check_plan(readme_plan) && !check_plan(mlp_plan) && !check_plan(trip_plan) && !check_plan(tp_plan));
+  static_assert(!check_plan(tp_opaque_plan) && !check_plan(collective_plan) && !check_plan(lead_plan));
+  std::vector<plan<cap>> corpus = {widen_plan(readme_plan), widen_plan(mlp_plan), widen_plan(trip_plan), widen_plan(tp_plan),
+                                   widen_plan(tp_opaque_plan), widen_plan(collective_plan), widen_plan(lead_plan)};
+  const std::uint32_t base = base_seed();
+  for (std::uint32_t i = 0; i < 400; ++i) {
+    random_graph r;
+    corpus.push_back(random_plan(base + i, r));
+  }
+  std::mt19937 rng(base);
+  int total = 0, rejected = 0;
+  std::vector<int> applied(mutations().size());
+  for (std::size_t c = 0; c < corpus.size(); ++c) {
+    REQUIRE_MESSAGE(!check_plan(corpus[c]), "plan " << c << " (seed " << base << ") is not sound to begin with");
+    for (std::size_t m = 0; m < mutations().size(); ++m) {
+      plan<cap> p = corpus[c];
+      if (!mutations()[m].apply(p, rng)) continue;
+      ++total, ++applied[m];
+      const plan_violation v = check_plan(p);
+      if (v.fault == mutations()[m].expect) ++rejected;
+      else FAIL_CHECK("plan " << c << " (seed " << base << "), '" << mutations()[m].name << "': got '" << v.what() << "'");
+    }
+  }
+  std::printf("mutation score: %d/%d\n", rejected, total);
+  MESSAGE("mutation score: " << rejected << "/" << total << " over " << corpus.size() << " plans, "
+                             << mutations().size() << " kinds of corruption");
+  CHECK(rejected == total);
+  for (std::size_t m = 0; m < mutations().size(); ++m) CHECK_MESSAGE(applied[m] > 0, mutations()[m].name << " never applied");
+}
+
+TEST_CASE("check_plan: a rejected graph has no plan a static_assert can pass") {
   graph_builder<8> b;
-  tensor_desc v{dtype_id::f32, 1, {1024}};
-  int x = b.input("x", v);
-  int m = b.add<ops::relu>("m", {x});
-  int n = b.add<ops::to_host>("n", {m});
-  int o = b.add<ops::add>("o", {m, m});
-  int q = b.add<ops::to_device>("q", {n});
-  int s = b.add<ops::add>("s", {o, q});
-  b.output(s);
-  const plan<8> good = b.build();
-  REQUIRE(good.ok());
-  CHECK(!check_plan(good));
-
-  plan<8> p = good;
-  p.graph.buffers[q].offset = p.graph.buffers[o].offset;  // q is alive with o: overlap
-  CHECK(std::string(check_plan(p).what) == "two buffers alive at one step overlap in memory");
-
-  p = good;
-  p.graph.arena_bytes[int(memory_class::device)] = 256;
-  CHECK(check_plan(p));
-
-  p = good;
-  p.graph.buffers[m].offset += 4;
-  CHECK(check_plan(p));
-
-  p = good;
-  std::swap(p.graph.schedule[0], p.graph.schedule[1]);
-  std::swap(p.graph.step[m], p.graph.step[n]);
-  CHECK(std::string(check_plan(p).what) == "the schedule is not topological");
-
-  p = good;
-  p.graph.partition_of[m] = 1;
-  CHECK(check_plan(p));
-
-  p = good;
-  p.graph.buffers[m].lifetime.last = p.graph.step[m];
-  CHECK(check_plan(p));
-
-  p = good;
-  p.graph.lower_bound[int(memory_class::device)] += 256;
-  CHECK(check_plan(p));
-
-  // A collective reading device memory, a fallback buffer not hoisted.
-  graph_builder<8> c;
-  int cx = c.input("x", v);
-  int cr = c.add<ops::relu>("r", {cx});
-  int ca = c.add<ops::all_reduce>("a", {cr});
-  int ch = c.add<ops::to_host>("h", {ca});
-  int cf = c.add<ops::host_op<no_op_host>>("f", {ch});
-  c.output(cf);
-  plan<8> pc = c.build();
-  REQUIRE(pc.ok());
-  CHECK(!check_plan(pc));
-  pc.graph.buffers[cr].memory = memory_class::device;
-  CHECK(std::string(check_plan(pc).what) == "a collective reads memory that is not symmetric");
-  pc = c.build();
-  pc.graph.buffers[cf].hoisted = false;
-  CHECK(std::string(check_plan(pc).what) == "a buffer written in a fallback region is not hoisted to the partition before it");
+  const int in = b.input("x", tensor_desc{dtype_id::f32, 1, {64}});
+  const int r = b.add<ops::relu>("r", {in});
+  const int bad = b.add<ops::add>("bad", {r, b.input("y", tensor_desc{dtype_id::f32, 1, {32}})});
+  b.output(bad);
+  const plan<8> p = b.build();
+  CHECK(!p.ok());
+  CHECK(check_plan(p).fault == plan_fault::carries_error);
+  CHECK_THROWS(p.step_count());  // every query refuses a rejected plan
 }
 }  // namespace check_plan_test

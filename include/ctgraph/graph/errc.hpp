@@ -23,6 +23,8 @@ enum class errc : std::uint8_t {
   view_of_opaque,          // a view of an opaque op's output
   not_capturable,          // a non-capturable node where the user asked for one capturable partition
   capacity,                // a run-time builder has no room for the inserted copies
+  host_reads_device,       // a host op reads a tensor that is not in pinned host memory
+  ill_formed,              // the node's type was rejected by a static_assert already
 };
 
 //! A pass result: what went wrong and at which node (index into the flat graph).
@@ -51,6 +53,8 @@ constexpr std::string_view describe(errc e) {
     case errc::view_of_opaque: return "a view of an opaque op's output";
     case errc::not_capturable: return "a node that cannot be captured, in a graph planned as one capturable partition";
     case errc::capacity: return "the graph builder's capacity is too small for the inserted copies";
+    case errc::host_reads_device: return "a host op reads a tensor that is not in pinned host memory";
+    case errc::ill_formed: return "the node's type is ill-formed";
   }
   return "?";
 }

@@ -35,6 +35,14 @@ template <class In, bool Ref = is_ref<In>::value>
 inline constexpr std::string_view input_ref{};
 template <class In>
 inline constexpr std::string_view input_ref<In, true> = In::referenced_name.view();
+template <class In>
+constexpr void add_edge(tensor_handle::edges& e) {
+  if constexpr (tensor<In> || is_ref<In>::value) {
+    if (e.count == max_inputs) return;
+    e.in[e.count] = input_handle<In>;
+    e.ref[e.count++] = input_ref<In>;
+  }
+}
 }  // namespace detail
 
 template <fixed_string Name, class Op, class... Inputs>
@@ -60,13 +68,11 @@ struct node {
     }
   }
 
+  //! The edges to every input that is a tensor or a ref (up to max_inputs), even when the node
+  //! is ill-formed: the walk still reaches the nodes above it, so their errors are reported too.
   static constexpr tensor_handle::edges inputs() {
     tensor_handle::edges e{Name.view()};
-    if constexpr (check()) {
-      e.count = int(sizeof...(Inputs));
-      int i = 0;
-      ((e.in[i] = detail::input_handle<Inputs>, e.ref[i] = detail::input_ref<Inputs>, ++i), ...);
-    }
+    ((detail::add_edge<Inputs>(e)), ...);
     return e;
   }
 
@@ -74,14 +80,15 @@ struct node {
     node_desc d{};
     d.name = Name.view();
     d.kind = tensor_kind::node;
+    d.input_count = inputs().count;
     if constexpr (check()) {
       describe_op<op_type>(d);
-      d.input_count = int(sizeof...(Inputs));
       d.in_place = detail::unwrap_op<Op>::in_place;
+    } else {
+      d.ill_formed = true;
     }
     return d;
   }
-
 };
 
 }  // namespace ctg

@@ -27,6 +27,7 @@ struct node_desc {
   int inputs[max_inputs]{-1, -1, -1, -1};   // indices into the flat graph
   bool in_place = false;               // the user asked for the output to take input 0's buffer
   bool inserted = false;               // a copy the placement pass inserted (named as its source)
+  bool ill_formed = false;             // the node's type failed a static_assert: no plan for it
   // How to run it (runtime/): a built-in kernel, or the op's hooks.
   builtin_op builtin = builtin_op::custom;
   double scalar = 1.0;                 // ops::scale's factor

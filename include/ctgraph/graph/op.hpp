@@ -36,6 +36,9 @@ struct op_traits {
   op_result result = op_result::out_variant;
   bool in_place = false;           // output may take input 0's buffer
   bool symmetric_inputs = false;   // inputs must be peer-addressable (collectives)
+  //! Peers read this op's inputs while it runs (collectives): its output must never take over
+  //! an input's storage, or it would overwrite what a slower peer has yet to read.
+  bool reads_peers = false;
   executes_on where = executes_on::device;
   memory_class output_memory = memory_class::device;
   bool view = false;               // output aliases input 0 (no buffer of its own)

@@ -49,6 +49,9 @@ struct partition_desc {
 
 inline constexpr std::size_t arena_alignment = 256;
 
+//! How many rejected nodes one compile reports (each its own static_assert).
+inline constexpr int max_reported_errors = 64;
+
 constexpr std::size_t align_up(std::size_t v, std::size_t a = arena_alignment) {
   return (v + a - 1) / a * a;
 }
@@ -71,6 +74,10 @@ struct flat_graph {
   int reader_begin[N + 1]{};     // readers of node i: readers[reader_begin[i] .. reader_begin[i+1])
   int readers[N * max_inputs]{};
 
+  // place_symmetric: each tensor's memory class (what its op declares, or symmetric where a
+  // collective reads it); the op's declared traits stay as the user wrote them.
+  memory_class memory[N]{};
+
   // partition
   int partition_count = 0;
   partition_desc partitions[N]{};
@@ -84,7 +91,27 @@ struct flat_graph {
   int reuse_count[memory_class_count]{};
   int hoisted_at_instantiation = 0;  // hoisted buffers of a leading fallback region
 
-  status error{};
+  status error{};                // the first error; passes after a failed one do not run
+  int error_count = 0;           // every error found (a pass goes on past a bad node where it can)
+  status errors[max_reported_errors]{};
 };
+
+namespace detail {
+//! The tensor whose storage `v` uses, following views (from the graph alone).
+template <std::size_t N>
+constexpr int storage_of(const flat_graph<N>& g, int v) {
+  while (g.nodes[v].kind == tensor_kind::node && g.nodes[v].traits.view && g.nodes[v].input_count > 0)
+    v = g.nodes[v].inputs[0];
+  return v;
+}
+}  // namespace detail
+
+//! Records an error; the first one also stops the passes that follow.
+template <std::size_t N>
+constexpr status report(flat_graph<N>& g, status s) {
+  if (g.error.code == errc::ok) g.error = s;
+  if (g.error_count < max_reported_errors) g.errors[g.error_count++] = s;
+  return s;
+}
 
 }  // namespace ctg

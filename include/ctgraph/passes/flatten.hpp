@@ -23,7 +23,7 @@ struct walked {
   std::vector<const tensor_handle*> handles;
   std::vector<int> inputs;  // max_inputs per tensor
   std::vector<int> outputs;
-  status error{};
+  std::vector<status> errors;  // node (and other) as discovery ids until the end of the walk
 };
 
 //! A growable array on raw storage: compilers' constant evaluators charge much more for
@@ -75,7 +75,11 @@ constexpr walked walk() {
     std::uint32_t s = find(e.name);
     if (slots[s] >= 0) {
       const int d = slots[s];
-      if (rec.data[d].handle != h && w.error.code == errc::ok) w.error = {errc::duplicate_name, d};
+      if (rec.data[d].handle != h) {  // once per name, however often the second type is read
+        bool known = false;
+        for (const status& e : w.errors) known = known || (e.code == errc::duplicate_name && e.node == d);
+        if (!known) w.errors.push_back({errc::duplicate_name, d});
+      }
       return d;
     }
     const int d = rec.size;
@@ -115,7 +119,7 @@ constexpr walked walk() {
       if (rec.data[d].e.in[k] != nullptr) continue;
       const int i = slots[find(rec.data[d].e.ref[k])];
       if (i < 0) {
-        if (w.error.code == errc::ok) w.error = {errc::unknown_tensor, d};
+        w.errors.push_back({errc::unknown_tensor, d});
       } else {
         rec.data[d].in[k] = i;
       }
@@ -131,7 +135,7 @@ constexpr walked walk() {
     for (int k = 0; k < max_inputs; ++k) w.inputs[std::size_t(p * max_inputs + k)] = r.in[k] < 0 ? -1 : rec.data[r.in[k]].post;
   }
   for (int& o : w.outputs) o = rec.data[o].post;
-  if (w.error.node >= 0) w.error.node = rec.data[w.error.node].post;
+  for (status& e : w.errors) e.node = rec.data[e.node].post;
   return w;
 }
 
@@ -152,7 +156,7 @@ constexpr auto flatten() {
     for (int k = 0; k < max_inputs; ++k) g.nodes[i].inputs[k] = w.inputs[std::size_t(i * max_inputs + k)];
   }
   for (int o : w.outputs) g.is_output[o] = true;
-  g.error = w.error;
+  for (const status& e : w.errors) report(g, e);
   return g;
 }
 
@@ -164,6 +168,8 @@ constexpr flat_graph<M> widen(const flat_graph<N>& from) {
   g.node_count = from.node_count;
   g.one_partition = from.one_partition;
   g.error = from.error;
+  g.error_count = from.error_count;
+  for (int e = 0; e < from.error_count; ++e) g.errors[e] = from.errors[e];
   for (int i = 0; i < from.node_count; ++i) g.nodes[i] = from.nodes[i], g.is_output[i] = from.is_output[i];
   return g;
 }

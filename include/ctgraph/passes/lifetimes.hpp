@@ -24,7 +24,7 @@ constexpr status lifetimes(flat_graph<N>& g) {
       b.memory = memory_class::external;
       b.lifetime = {0, last_step};
     } else {
-      b.memory = d.traits.output_memory;
+      b.memory = g.memory[i];
       b.opaque = d.traits.result == op_result::opaque;
       b.lifetime = {g.step[i], g.step[i]};
     }
@@ -47,14 +47,14 @@ constexpr status lifetimes(flat_graph<N>& g) {
   for (int s = 0; s < g.step_count; ++s) {
     int v = g.schedule[s];
     const node_desc& d = g.nodes[v];
-    if (!d.traits.in_place || d.traits.view || g.owner[v] != v || d.input_count == 0) continue;
+    if (!d.traits.in_place || d.traits.reads_peers || d.traits.view || g.owner[v] != v || d.input_count == 0) continue;
     int u = d.inputs[0];
     const buffer_desc& src = g.buffers[u];
     bool legal = g.owner[u] == u && g.nodes[u].kind == tensor_kind::node && !src.opaque &&
                  !g.buffers[v].opaque && !owns_output[u] && src.lifetime.last == s &&
                  src.memory == g.buffers[v].memory && align_up(src.bytes) == align_up(g.buffers[v].bytes);
     if (legal) g.buffers[v].shares = u;
-    else if (d.in_place) return g.error = {errc::in_place_conflict, v, u};
+    else if (d.in_place) report(g, {errc::in_place_conflict, v, u});
   }
   return g.error;
 }

@@ -13,7 +13,10 @@ constexpr status partition(flat_graph<N>& g) {
   for (int s = 0; s < g.step_count; ++s) {
     int v = g.schedule[s];
     partition_kind k = g.nodes[v].traits.capturable ? partition_kind::capturable : partition_kind::fallback;
-    if (g.one_partition && k == partition_kind::fallback) return g.error = {errc::not_capturable, v};
+    if (g.one_partition && k == partition_kind::fallback) {
+      report(g, {errc::not_capturable, v});
+      k = partition_kind::capturable;  // go on, to report every such node
+    }
     if (g.partition_count == 0 || g.partitions[g.partition_count - 1].kind != k)
       g.partitions[g.partition_count++] = partition_desc{k, s, s};
     g.partitions[g.partition_count - 1].last_step = s;

@@ -13,17 +13,13 @@
 namespace ctg {
 
 namespace detail {
-//! The tensor whose storage `v` uses, following views (before lifetimes computes owners).
-template <std::size_t N>
-constexpr int storage_of(const flat_graph<N>& g, int v) {
-  while (g.nodes[v].kind == tensor_kind::node && g.nodes[v].traits.view && g.nodes[v].input_count > 0)
-    v = g.nodes[v].inputs[0];
-  return v;
-}
+//! Storage the planner cannot move into the window: the user's, an opaque op's own, or host
+//! memory that a host op or a copy to the host must keep writing.
 template <std::size_t N>
 constexpr bool needs_copy(const flat_graph<N>& g, int u) {
   const node_desc& s = g.nodes[storage_of(g, u)];
-  return s.kind != tensor_kind::node || s.traits.result == op_result::opaque;
+  return s.kind != tensor_kind::node || s.traits.result == op_result::opaque ||
+         s.traits.output_memory == memory_class::pinned_host;
 }
 }  // namespace detail
 
@@ -55,7 +51,7 @@ constexpr status insert_copies(flat_graph<N>& g) {
       int u = g.nodes[v].inputs[k];
       if (!detail::needs_copy(g, u)) continue;
       if (copy_of[u] < 0) {
-        if (g.node_count == int(N)) return g.error = {errc::capacity, v};
+        if (g.node_count == int(N)) return report(g, {errc::capacity, v});
         node_desc c{};
         c.name = g.nodes[u].name;
         c.kind = tensor_kind::node;
@@ -78,23 +74,24 @@ constexpr status insert_copies(flat_graph<N>& g) {
 template <std::size_t N>
 constexpr status place_symmetric(flat_graph<N>& g) {
   if (g.error.code != errc::ok) return g.error;
+  for (int v = 0; v < g.node_count; ++v) g.memory[v] = g.nodes[v].traits.output_memory;
   for (int v = 0; v < g.node_count; ++v) {
     if (!g.nodes[v].traits.symmetric_inputs) continue;
     for (int k = 0; k < g.nodes[v].input_count; ++k) {
       int s = detail::storage_of(g, g.nodes[v].inputs[k]);
-      g.nodes[s].traits.output_memory = memory_class::symmetric;
+      g.memory[s] = memory_class::symmetric;
       // Upstream through producers that would take over their input in place.
       for (;;) {
         const node_desc& d = g.nodes[s];
-        if (!d.traits.in_place || d.traits.view || d.input_count == 0) break;
+        if (!d.traits.in_place || d.traits.reads_peers || d.traits.view || d.input_count == 0) break;
         int q = d.inputs[0];
         const node_desc& p = g.nodes[q];
         bool hands_over = p.kind == tensor_kind::node && !p.traits.view && p.traits.result == op_result::out_variant &&
                           !g.is_output[q] && g.reader_begin[q + 1] - g.reader_begin[q] == 1 &&
                           align_up(p.out.bytes()) == align_up(d.out.bytes()) &&
-                          p.traits.output_memory != memory_class::pinned_host;
+                          g.memory[q] != memory_class::pinned_host;
         if (!hands_over) break;
-        g.nodes[q].traits.output_memory = memory_class::symmetric;
+        g.memory[q] = memory_class::symmetric;
         s = q;
       }
     }

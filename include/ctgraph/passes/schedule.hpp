@@ -61,9 +61,9 @@ constexpr status schedule(flat_graph<N>& g) {
     for (int r = g.reader_begin[v]; r < g.reader_begin[v + 1]; ++r)
       if (--pending[g.readers[r]] == 0) push(g.readers[r]);
   }
-  if (done != n) {
+  if (done != n) {  // the first node left waiting names the cycle
     for (int i = 0; i < n; ++i)
-      if (pending[i] > 0) return g.error = {errc::cycle, i};
+      if (pending[i] > 0) return report(g, {errc::cycle, i});
   }
   return g.error;
 }

@@ -1,7 +1,9 @@
 #pragma once
 //! validate: infers every node's output with its op's output rule, in schedule order, and
 //! checks what the types could not: an empty graph, inputs that do not fit the op, a view of an
-//! opaque output, a collective dtype without a symmetric kernel.
+//! opaque output, a collective dtype without a symmetric kernel, a host op reading memory that
+//! is not on the host. It goes on past a bad node (skipping the nodes that read it, whose inputs
+//! are then unknown), so one compile reports every bad node.
 #include <ctgraph/passes/flat_graph.hpp>
 
 namespace ctg {
@@ -9,30 +11,55 @@ namespace ctg {
 template <std::size_t N>
 constexpr status validate(flat_graph<N>& g) {
   if (g.error.code != errc::ok) return g.error;
-  if (g.step_count == 0) return g.error = {errc::empty_graph, -1};
+  if (g.step_count == 0) return report(g, {errc::empty_graph, -1});
+  bool unknown[N]{};  // the output could not be inferred
   for (int s = 0; s < g.step_count; ++s) {
-    node_desc& d = g.nodes[g.schedule[s]];
-    if (d.in_place && !d.traits.in_place) return g.error = {errc::in_place_not_allowed, g.schedule[s]};
-    if (d.output == nullptr) continue;  // output given by a run-time builder
-    tensor_desc in[max_inputs]{};
-    for (int k = 0; k < d.input_count; ++k) in[k] = g.nodes[d.inputs[k]].out;
-    output_result r = d.output(std::span<const tensor_desc>(in, std::size_t(d.input_count)));
-    if (r.error != errc::ok) return g.error = {r.error, g.schedule[s]};
-    d.out = r.out;
-  }
-  for (int s = 0; s < g.step_count; ++s) {
-    const node_desc& d = g.nodes[g.schedule[s]];
+    const int v = g.schedule[s];
+    node_desc& d = g.nodes[v];
+    bool inputs_known = true;
+    for (int k = 0; k < d.input_count; ++k) inputs_known = inputs_known && !unknown[d.inputs[k]];
+    if (!inputs_known) {
+      unknown[v] = true;
+      continue;
+    }
+    errc e = errc::ok;
+    if (d.ill_formed) e = errc::ill_formed;  // a static_assert has named it already
+    else if (d.in_place && (!d.traits.in_place || d.traits.reads_peers)) e = errc::in_place_not_allowed;
+    else if (d.output != nullptr) {  // null: the output was given by a run-time builder
+      tensor_desc in[max_inputs]{};
+      for (int k = 0; k < d.input_count; ++k) in[k] = g.nodes[d.inputs[k]].out;
+      output_result r = d.output(std::span<const tensor_desc>(in, std::size_t(d.input_count)));
+      e = r.error;
+      if (e == errc::ok) d.out = r.out;
+    }
+    if (e != errc::ok) {
+      report(g, {e, v});
+      unknown[v] = true;
+      continue;
+    }
     if (d.traits.view && d.input_count > 0) {
       const node_desc& src = g.nodes[d.inputs[0]];
       if (src.kind == tensor_kind::node && src.traits.result == op_result::opaque)
-        return g.error = {errc::view_of_opaque, g.schedule[s], d.inputs[0]};
+        report(g, {errc::view_of_opaque, v, d.inputs[0]});
     }
     // NCCL's symmetric kernels sum f32, f16 and bf16; other dtypes fall back silently.
     if (d.traits.symmetric_inputs)
       for (int k = 0; k < d.input_count; ++k) {
         dtype_id t = g.nodes[d.inputs[k]].out.dtype;
-        if (t != dtype_id::f32 && t != dtype_id::f16 && t != dtype_id::bf16)
-          return g.error = {errc::collective_dtype, g.schedule[s]};
+        if (t != dtype_id::f32 && t != dtype_id::f16 && t != dtype_id::bf16) {
+          report(g, {errc::collective_dtype, v});
+          break;
+        }
+      }
+    // A host op dereferences its inputs on the host: a node's output must be in pinned host
+    // memory (a graph input or parameter read by a host op is checked when it is bound).
+    if (d.traits.where == executes_on::host)
+      for (int k = 0; k < d.input_count; ++k) {
+        const node_desc& src = g.nodes[detail::storage_of(g, d.inputs[k])];
+        if (src.kind == tensor_kind::node && src.traits.output_memory != memory_class::pinned_host) {
+          report(g, {errc::host_reads_device, v, d.inputs[k]});
+          break;
+        }
       }
   }
   return g.error;

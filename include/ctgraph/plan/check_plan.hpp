@@ -1,141 +1,314 @@
 #pragma once
-//! check_plan: proves a plan is sound, independently of how the passes built it. Users can call
-//! it too (at run time, or at compile time on small plans: it compares pairs of buffers).
-//!  - the schedule is topological and holds every node once;
-//!  - every node is in exactly one partition; partitions tile the schedule and are maximal;
-//!  - lifetimes cover every read; outputs live to the end;
-//!  - every planned offset is aligned and inside its arena;
-//!  - buffers whose lifetimes overlap never overlap in memory (an in-place output takes over
-//!    its input's storage at the input's last read);
-//!  - each arena is at least its lower bound, and the lower bound is the peak of live bytes;
-//!  - every collective reads symmetric memory; every buffer a fallback region writes is hoisted.
+//! check_plan: proves a plan sound from the graph alone. It recomputes what it checks instead
+//! of trusting the planner's records, so it would catch a planner bug:
+//!  - outputs from each op's output rule, buffer bytes from those outputs;
+//!  - view storage from op traits, lifetimes from the schedule (every read, outputs to the end);
+//!  - memory classes from op kinds: collective inputs symmetric, host op inputs on the host
+//!    (pinned, or the user's, checked at binding),
+//!    every other buffer where its op declares (or moved into the symmetric window);
+//!  - the schedule topological, partitions tiling it by capturability;
+//!  - offsets aligned and inside their arena, no two live buffers overlapping, an output taking
+//!    its input's storage only when its op allows in place, at the input's last read, and never
+//!    for a collective (peers still read that input);
+//!  - buffers written in fallback regions hoisted; lower bounds the peak of live bytes.
+//! Linear in the graph but for one sweep over a list of live buffers ordered by offset, so a
+//! `static_assert(!check_plan(p))` fits the compilers' default budgets for model-sized graphs.
+#include <cstdint>
+#include <string_view>
+
 #include <ctgraph/plan/plan.hpp>
 
 namespace ctg {
 
+//! Why a plan is unsound; each corruption of a plan has its own.
+enum class plan_fault : std::uint8_t {
+  none,
+  carries_error,
+  bad_schedule,
+  not_topological,
+  wrong_output,
+  view_rehomed,
+  collective_not_symmetric,
+  host_reads_device,
+  wrong_memory,
+  buffer_too_small,
+  bad_partitions,
+  uncapturable_in_graph,
+  wrong_lifetime,
+  not_hoisted,
+  misaligned,
+  outside_arena,
+  collective_writes_peer_input,
+  in_place_not_allowed,
+  in_place_early,
+  overlap,
+  wrong_lower_bound,
+  arena_below_bound,
+};
+
+constexpr std::string_view describe(plan_fault f) {
+  switch (f) {
+    case plan_fault::none: return "sound";
+    case plan_fault::carries_error: return "the plan carries an error";
+    case plan_fault::bad_schedule: return "a node is not in the schedule exactly once";
+    case plan_fault::not_topological: return "the schedule is not topological";
+    case plan_fault::wrong_output: return "a node's output differs from its op's output rule";
+    case plan_fault::view_rehomed: return "a tensor's storage is not its view source's (or its own)";
+    case plan_fault::collective_not_symmetric: return "a collective reads memory that is not symmetric";
+    case plan_fault::host_reads_device: return "a host op reads memory that is not pinned host";
+    case plan_fault::wrong_memory: return "a buffer is not in the memory its op declares";
+    case plan_fault::buffer_too_small: return "a buffer is smaller than its tensor";
+    case plan_fault::bad_partitions: return "partitions do not tile the schedule";
+    case plan_fault::uncapturable_in_graph: return "a node is in a partition of the wrong kind (capturable or fallback)";
+    case plan_fault::wrong_lifetime: return "a buffer's lifetime is not from its write to its last read";
+    case plan_fault::not_hoisted: return "a buffer written in a fallback region is not hoisted to the capturable partition before it";
+    case plan_fault::misaligned: return "an offset is not aligned";
+    case plan_fault::outside_arena: return "a buffer ends outside its arena";
+    case plan_fault::collective_writes_peer_input: return "a collective writes storage that peers read in the same collective";
+    case plan_fault::in_place_not_allowed: return "an output takes its input's storage, but its op does not allow in place";
+    case plan_fault::in_place_early: return "an output takes its input's storage before the input's last read";
+    case plan_fault::overlap: return "two buffers alive at one step overlap in memory";
+    case plan_fault::wrong_lower_bound: return "the lower bound is not the peak of live bytes";
+    case plan_fault::arena_below_bound: return "an arena is smaller than its lower bound";
+  }
+  return "?";
+}
+
 struct plan_violation {
-  const char* what = nullptr;  // null: the plan is sound
+  plan_fault fault = plan_fault::none;
   int node = -1;
   int other = -1;
-  constexpr explicit operator bool() const { return what != nullptr; }
+  constexpr std::string_view what() const { return describe(fault); }
+  constexpr explicit operator bool() const { return fault != plan_fault::none; }
 };
+
+namespace detail {
+
+//! The checker's own facts, recomputed from nodes, outputs and the schedule.
+template <std::size_t N>
+struct recomputed {
+  int storage[N]{};      // the tensor whose storage each tensor uses
+  int last[N]{};         // of a storage: its last read (the last step if a graph output uses it)
+  bool output[N]{};      // of a storage: a graph output uses it
+  int taker[N]{};        // of a storage: the node that took it over in place, or -1
+};
+
+template <std::size_t N>
+constexpr plan_violation check_structure(const flat_graph<N>& g, recomputed<N>& r) {
+  const int n = g.node_count;
+  // Schedule: every node once, every input earlier.
+  if (g.step_count < 0 || g.step_count > n) return {plan_fault::bad_schedule};
+  int scheduled = 0;
+  for (int v = 0; v < n; ++v) {
+    const node_desc& d = g.nodes[v];
+    if (d.kind != tensor_kind::node) {
+      if (g.step[v] != -1) return {plan_fault::bad_schedule, v};
+      continue;
+    }
+    ++scheduled;
+    if (g.step[v] < 0 || g.step[v] >= g.step_count || g.schedule[g.step[v]] != v) return {plan_fault::bad_schedule, v};
+    if (d.input_count < 0 || d.input_count > max_inputs) return {plan_fault::bad_schedule, v};
+    for (int k = 0; k < d.input_count; ++k) {
+      const int u = d.inputs[k];
+      if (u < 0 || u >= n) return {plan_fault::bad_schedule, v};
+      if (g.nodes[u].kind == tensor_kind::node && g.step[u] >= g.step[v]) return {plan_fault::not_topological, v, u};
+    }
+  }
+  if (scheduled != g.step_count) return {plan_fault::bad_schedule};
+  // Outputs by the op's rule, storage by view traits, in schedule order (inputs first).
+  for (int v = 0; v < n; ++v) r.storage[v] = v, r.last[v] = -1, r.output[v] = false, r.taker[v] = -1;
+  for (int s = 0; s < g.step_count; ++s) {
+    const int v = g.schedule[s];
+    const node_desc& d = g.nodes[v];
+    if (d.output != nullptr) {
+      tensor_desc in[max_inputs]{};
+      for (int k = 0; k < d.input_count; ++k) in[k] = g.nodes[d.inputs[k]].out;
+      const output_result o = d.output(std::span<const tensor_desc>(in, std::size_t(d.input_count)));
+      if (o.error != errc::ok || !(o.out == d.out)) return {plan_fault::wrong_output, v};
+    }
+    if (d.traits.view && d.input_count > 0) r.storage[v] = r.storage[d.inputs[0]];
+    for (int k = 0; k < d.input_count; ++k) {
+      const int u = r.storage[d.inputs[k]];
+      if (r.last[u] < s) r.last[u] = s;
+    }
+  }
+  for (int v = 0; v < n; ++v) {
+    if (g.owner[v] != r.storage[v]) return {plan_fault::view_rehomed, v, g.owner[v]};
+    if (g.is_output[v]) r.output[r.storage[v]] = true;
+  }
+  for (int v = 0; v < n; ++v)
+    if (r.output[v]) r.last[v] = g.step_count - 1;
+  return {};
+}
+
+template <std::size_t N>
+constexpr plan_violation check_memory(const flat_graph<N>& g, const recomputed<N>& r) {
+  const int n = g.node_count;
+  // What readers require first: it names the reader.
+  for (int v = 0; v < n; ++v) {
+    const node_desc& d = g.nodes[v];
+    if (d.kind != tensor_kind::node) continue;
+    for (int k = 0; k < d.input_count; ++k) {
+      const int u = r.storage[d.inputs[k]];
+      const buffer_desc& b = g.buffers[u];
+      if (d.traits.symmetric_inputs && (b.memory != memory_class::symmetric || b.opaque))
+        return {plan_fault::collective_not_symmetric, v, d.inputs[k]};
+      if (d.traits.where == executes_on::host && b.memory != memory_class::pinned_host && b.memory != memory_class::external)
+        return {plan_fault::host_reads_device, v, d.inputs[k]};
+    }
+  }
+  for (int v = 0; v < n; ++v) {
+    if (r.storage[v] != v) continue;
+    const node_desc& d = g.nodes[v];
+    const buffer_desc& b = g.buffers[v];
+    if (d.kind != tensor_kind::node) {
+      if (b.memory != memory_class::external) return {plan_fault::wrong_memory, v};
+      continue;
+    }
+    const memory_class declared = d.traits.output_memory;
+    const bool moved = declared == memory_class::device && b.memory == memory_class::symmetric;  // placement
+    if ((b.memory != declared && !moved) || b.memory == memory_class::external ||
+        b.opaque != (d.traits.result == op_result::opaque))
+      return {plan_fault::wrong_memory, v};
+  }
+  // Every tensor fits the storage it uses.
+  for (int v = 0; v < n; ++v)
+    if (g.buffers[r.storage[v]].bytes < g.nodes[v].out.bytes()) return {plan_fault::buffer_too_small, r.storage[v], v};
+  return {};
+}
+
+template <std::size_t N>
+constexpr plan_violation check_partitions(const flat_graph<N>& g, const recomputed<N>& r) {
+  int expect = 0;
+  for (int i = 0; i < g.partition_count; ++i) {
+    const partition_desc& q = g.partitions[i];
+    if (q.first_step != expect || q.last_step < q.first_step || q.last_step >= g.step_count) return {plan_fault::bad_partitions};
+    for (int s = q.first_step; s <= q.last_step; ++s) {
+      const int v = g.schedule[s];
+      if (g.partition_of[v] != i) return {plan_fault::bad_partitions, v};
+      if (g.nodes[v].traits.capturable != (q.kind == partition_kind::capturable)) return {plan_fault::uncapturable_in_graph, v};
+    }
+    if (i > 0 && g.partitions[i - 1].kind == q.kind) return {plan_fault::bad_partitions};  // not maximal
+    expect = q.last_step + 1;
+  }
+  if (expect != g.step_count) return {plan_fault::bad_partitions};
+  // Lifetimes from the schedule; hoisting to the capturable partition before a fallback region.
+  int prior_capturable = -1;
+  for (int i = 0; i < g.partition_count; ++i) {
+    const partition_desc& q = g.partitions[i];
+    if (q.kind == partition_kind::capturable) {
+      prior_capturable = i;
+      continue;
+    }
+    for (int s = q.first_step; s <= q.last_step; ++s) {
+      const int v = g.schedule[s];
+      const buffer_desc& b = g.buffers[v];
+      if (r.storage[v] != v || b.opaque) continue;
+      if (!b.hoisted || b.hoisted_to != prior_capturable) return {plan_fault::not_hoisted, v};
+    }
+  }
+  for (int v = 0; v < g.node_count; ++v) {
+    if (r.storage[v] != v || g.nodes[v].kind != tensor_kind::node) continue;
+    const lifetime want{g.step[v], r.last[v] < g.step[v] ? g.step[v] : r.last[v]};
+    if (!(g.buffers[v].lifetime == want)) return {plan_fault::wrong_lifetime, v};
+  }
+  return {};
+}
+
+//! Offsets, overlaps and in place. One sweep over the schedule per memory class keeps the live
+//! buffers ordered by offset; each step writes at most one new buffer, which must fit between
+//! its neighbours or take over its input's storage legally.
+template <std::size_t N>
+constexpr plan_violation check_offsets(const flat_graph<N>& g, recomputed<N>& r) {
+  auto planned = [&](int v) {
+    return g.nodes[v].kind == tensor_kind::node && r.storage[v] == v && !g.buffers[v].opaque &&
+           g.buffers[v].memory != memory_class::external;
+  };
+  auto end_of = [&](int v) { return g.buffers[v].offset + g.nodes[v].out.bytes(); };
+  for (int v = 0; v < g.node_count; ++v) {
+    if (!planned(v)) continue;
+    if (g.buffers[v].offset % arena_alignment != 0) return {plan_fault::misaligned, v};
+    if (end_of(v) > g.arena_bytes[int(g.buffers[v].memory)]) return {plan_fault::outside_arena, v};
+  }
+  // Why y, new at step s, may not share memory with x, alive at s (none: a legal hand-over).
+  auto judge = [&](int x, int y, int s) {
+    const node_desc& d = g.nodes[y];
+    bool reads_x = false;
+    for (int k = 0; k < d.input_count; ++k) reads_x = reads_x || r.storage[d.inputs[k]] == x;
+    if (reads_x && d.traits.reads_peers) return plan_fault::collective_writes_peer_input;
+    if (d.input_count == 0 || r.storage[d.inputs[0]] != x) return plan_fault::overlap;
+    if (!d.traits.in_place || d.traits.view) return plan_fault::in_place_not_allowed;
+    if (r.last[x] != s || r.output[x]) return plan_fault::in_place_early;
+    if (g.buffers[x].offset != g.buffers[y].offset || align_up(g.buffers[x].bytes) != align_up(g.buffers[y].bytes))
+      return plan_fault::overlap;
+    return plan_fault::none;
+  };
+  int live[N]{};
+  for (int c = 0; c < memory_class_count; ++c) {
+    int count = 0;  // live[0..count): disjoint, by offset
+    for (int s = 0; s < g.step_count; ++s) {
+      int keep = 0;
+      for (int i = 0; i < count; ++i)
+        if (r.last[live[i]] >= s) live[keep++] = live[i];
+      count = keep;
+      const int y = g.schedule[s];
+      if (!planned(y) || int(g.buffers[y].memory) != c) continue;
+      const std::size_t at = g.buffers[y].offset;
+      for (;;) {
+        int pos = 0;  // first live buffer at or after y's offset
+        while (pos < count && g.buffers[live[pos]].offset < at) ++pos;
+        int x = -1;
+        if (pos > 0 && end_of(live[pos - 1]) > at) x = pos - 1;
+        else if (pos < count && g.buffers[live[pos]].offset < end_of(y)) x = pos;
+        if (x < 0) {
+          for (int i = count; i > pos; --i) live[i] = live[i - 1];
+          live[pos] = y;
+          ++count;
+          break;
+        }
+        const plan_fault f = judge(live[x], y, s);
+        if (f != plan_fault::none) return {f, y, live[x]};
+        r.taker[live[x]] = y;  // its storage passes to y at this step
+        for (int i = x; i + 1 < count; ++i) live[i] = live[i + 1];
+        --count;
+      }
+    }
+  }
+  // Lower bounds: the peak of live (aligned) bytes; a hand-over step counts the storage once.
+  long long delta[N + 1]{};
+  for (int c = 0; c < memory_class_count; ++c) {
+    if (memory_class(c) == memory_class::external) continue;
+    for (int s = 0; s <= g.step_count; ++s) delta[s] = 0;
+    for (int v = 0; v < g.node_count; ++v) {
+      if (!planned(v) || int(g.buffers[v].memory) != c) continue;
+      const long long b = (long long)align_up(g.buffers[v].bytes);
+      const int first = g.step[v], last = r.last[v] < first ? first : r.last[v];
+      delta[first] += b;
+      delta[last + 1] -= b;
+      if (r.taker[v] >= 0) delta[last] -= b, delta[last + 1] += b;
+    }
+    long long live_bytes = 0, peak = 0;
+    for (int s = 0; s < g.step_count; ++s) {
+      live_bytes += delta[s];
+      if (live_bytes > peak) peak = live_bytes;
+    }
+    if (std::size_t(peak) != g.lower_bound[c]) return {plan_fault::wrong_lower_bound};
+    if (g.arena_bytes[c] < g.lower_bound[c]) return {plan_fault::arena_below_bound};
+  }
+  return {};
+}
+
+}  // namespace detail
 
 template <std::size_t N>
 constexpr plan_violation check_plan(const plan<N>& p) {
   const flat_graph<N>& g = p.graph;
-  if (g.error.code != errc::ok) return {"the plan carries an error", g.error.node};
-  const int n = g.node_count;
-  // Schedule
-  int scheduled = 0;
-  for (int v = 0; v < n; ++v) {
-    bool is_node = g.nodes[v].kind == tensor_kind::node;
-    if (!is_node) {
-      if (g.step[v] != -1) return {"a graph input or parameter is scheduled", v};
-      continue;
-    }
-    ++scheduled;
-    if (g.step[v] < 0 || g.step[v] >= g.step_count || g.schedule[g.step[v]] != v)
-      return {"a node is not in the schedule exactly once", v};
-    for (int k = 0; k < g.nodes[v].input_count; ++k) {
-      int u = g.nodes[v].inputs[k];
-      if (u < 0 || u >= n) return {"an input index is out of range", v};
-      if (g.nodes[u].kind == tensor_kind::node && g.step[u] >= g.step[v])
-        return {"the schedule is not topological", v, u};
-    }
-  }
-  if (scheduled != g.step_count) return {"the schedule length differs from the node count"};
-  // Partitions
-  int expect = 0;
-  for (int i = 0; i < g.partition_count; ++i) {
-    const partition_desc& q = g.partitions[i];
-    if (q.first_step != expect || q.last_step < q.first_step) return {"partitions do not tile the schedule"};
-    if (i > 0 && g.partitions[i - 1].kind == q.kind) return {"two neighbouring partitions have the same kind"};
-    for (int s = q.first_step; s <= q.last_step; ++s) {
-      int v = g.schedule[s];
-      if (g.partition_of[v] != i) return {"a node is not in the partition that holds its step", v};
-      if (g.nodes[v].traits.capturable != (q.kind == partition_kind::capturable))
-        return {"a node is in a partition of the wrong kind", v};
-    }
-    expect = q.last_step + 1;
-  }
-  if (expect != g.step_count) return {"partitions do not cover the schedule"};
-  // Lifetimes and offsets
-  auto planned = [&](int v) {
-    return g.nodes[v].kind == tensor_kind::node && g.owner[v] == v && !g.buffers[v].opaque &&
-           g.buffers[v].memory != memory_class::external;
-  };
-  for (int v = 0; v < n; ++v) {
-    if (g.nodes[v].kind != tensor_kind::node) continue;
-    const buffer_desc& b = g.buffers[g.owner[v]];
-    for (int k = 0; k < g.nodes[v].input_count; ++k) {
-      const buffer_desc& in = g.buffers[g.owner[g.nodes[v].inputs[k]]];
-      if (in.memory != memory_class::external && (in.lifetime.first > g.step[v] || in.lifetime.last < g.step[v]))
-        return {"a buffer is not alive at a step that reads it", v, g.owner[g.nodes[v].inputs[k]]};
-    }
-    if (g.is_output[v] && b.memory != memory_class::external && b.lifetime.last != g.step_count - 1)
-      return {"a graph output does not live to the end", v};
-    if (!planned(v)) continue;
-    if (b.lifetime.first != g.step[v]) return {"a buffer's lifetime does not start at its producer", v};
-    if (b.offset % arena_alignment != 0) return {"an offset is not aligned", v};
-    if (b.offset + b.bytes > g.arena_bytes[int(b.memory)]) return {"a buffer ends outside its arena", v};
-  }
-  // Placement and hoisting
-  for (int v = 0; v < n; ++v) {
-    const node_desc& d = g.nodes[v];
-    if (d.kind != tensor_kind::node) continue;
-    if (d.traits.symmetric_inputs)
-      for (int k = 0; k < d.input_count; ++k)
-        if (g.buffers[g.owner[d.inputs[k]]].memory != memory_class::symmetric)
-          return {"a collective reads memory that is not symmetric", v, d.inputs[k]};
-    bool in_fallback = g.partitions[g.partition_of[v]].kind == partition_kind::fallback;
-    if (in_fallback && planned(v) && (!g.buffers[v].hoisted || g.buffers[v].hoisted_to != g.partition_of[v] - 1))
-      return {"a buffer written in a fallback region is not hoisted to the partition before it", v};
-  }
-  // The in-place chain a buffer belongs to: its first buffer.
-  auto root = [&](int v) {
-    while (g.buffers[v].shares >= 0) v = g.buffers[v].shares;
-    return v;
-  };
-  for (int a = 0; a < n; ++a) {
-    if (!planned(a)) continue;
-    const buffer_desc& x = g.buffers[a];
-    if (x.shares >= 0) {
-      const buffer_desc& s = g.buffers[x.shares];
-      if (s.offset != x.offset || s.lifetime.last != x.lifetime.first)
-        return {"an in-place buffer does not take over its input at the input's last read", a, x.shares};
-    }
-    for (int b = a + 1; b < n; ++b) {
-      if (!planned(b)) continue;
-      const buffer_desc& y = g.buffers[b];
-      if (x.memory != y.memory || !x.lifetime.overlaps(y.lifetime)) continue;
-      bool disjoint = x.offset + x.bytes <= y.offset || y.offset + y.bytes <= x.offset;
-      if (disjoint) continue;
-      // Within one in-place chain, storage passes from buffer to buffer at one step.
-      bool handover = root(a) == root(b) && (x.lifetime.last == y.lifetime.first || y.lifetime.last == x.lifetime.first) &&
-                      (x.shares == b || y.shares == a);
-      if (!handover) return {"two buffers alive at one step overlap in memory", a, b};
-    }
-  }
-  // Lower bounds: recount the live bytes of every step, one in-place chain counted once.
-  int chain_last[N]{};
-  for (int v = 0; v < n; ++v) chain_last[v] = -1;
-  for (int v = 0; v < n; ++v)
-    if (planned(v) && chain_last[root(v)] < g.buffers[v].lifetime.last) chain_last[root(v)] = g.buffers[v].lifetime.last;
-  for (int c = 0; c < memory_class_count; ++c) {
-    if (memory_class(c) == memory_class::external) continue;
-    std::size_t peak = 0;
-    for (int s = 0; s < g.step_count; ++s) {
-      std::size_t live = 0;
-      for (int v = 0; v < n; ++v)
-        if (planned(v) && int(g.buffers[v].memory) == c && root(v) == v && g.buffers[v].lifetime.first <= s &&
-            s <= chain_last[v])
-          live += align_up(g.buffers[v].bytes);
-      if (live > peak) peak = live;
-    }
-    if (peak != g.lower_bound[c]) return {"the lower bound is not the peak of live bytes"};
-    if (g.arena_bytes[c] < g.lower_bound[c]) return {"an arena is smaller than its lower bound"};
-  }
-  return {};
+  if (g.error.code != errc::ok) return {plan_fault::carries_error, g.error.node};
+  detail::recomputed<N> r{};
+  if (plan_violation v = detail::check_structure(g, r)) return v;
+  if (plan_violation v = detail::check_memory(g, r)) return v;
+  if (plan_violation v = detail::check_partitions(g, r)) return v;
+  return detail::check_offsets(g, r);
 }
 
 }  // namespace ctg

@@ -1,6 +1,8 @@
 #pragma once
 //! make_plan<G>(): the compile-time entry point. Flattens G once, runs each pass in its own
 //! constant evaluation (its own compiler budget), and turns a pass's status into one error.
+#include <utility>
+
 #include <ctgraph/graph/graph.hpp>
 #include <ctgraph/passes/flatten.hpp>
 #include <ctgraph/passes/run_passes.hpp>
@@ -17,15 +19,17 @@ struct rejected_node {
   static_assert(Code != errc::unknown_tensor, "ctgraph: this node uses a tensor that is not in the graph (a ctg::ref<> whose name no reachable tensor has; see Other). Fix the name or make the tensor reachable from the graph's outputs.");
   static_assert(Code != errc::cycle, "ctgraph: this node is on a cycle closed by ctg::ref<>. A graph must be acyclic. Remove the ref that points forward.");
   static_assert(Code != errc::wrong_arity, "ctgraph: this node gives its op the wrong number of inputs. Check the op's arity (matmul, add and mul take 2; unary ops and copies take 1).");
-  static_assert(Code != errc::dtype_mismatch, "ctgraph: the input dtypes of this node do not fit its op. Its inputs must have the same dtype. Insert a cast or change a dtype.");
+  static_assert(Code != errc::dtype_mismatch, "ctgraph: the input dtypes of this node do not fit its op. Its inputs must have one dtype (ctgraph has no cast op). Declare the graph inputs and parameters with that dtype, or convert in a user op (see 'Writing an op' in the README).");
   static_assert(Code != errc::shape_mismatch, "ctgraph: the input shapes of this node do not fit its op. Elementwise inputs must have the same shape; matmul takes rank-2 tensors. Fix the shapes or reshape first.");
-  static_assert(Code != errc::inner_dim_mismatch, "ctgraph: matmul inner dimensions differ in this node. A[M,K] x B[K,N] needs the columns of A to equal the rows of B. Fix the shapes or transpose a parameter.");
+  static_assert(Code != errc::inner_dim_mismatch, "ctgraph: matmul inner dimensions differ in this node. A[M,K] x B[K,N] needs the columns of A to equal the rows of B. Fix the shapes: a weight stored as [N,K] is declared as a parameter of shape [K,N] only if its memory is in that order.");
   static_assert(Code != errc::element_count_mismatch, "ctgraph: reshape changes the number of elements in this node. A view cannot grow or shrink its source. Give ops::reshape a shape with as many elements.");
   static_assert(Code != errc::in_place_not_allowed, "ctgraph: in-place requested in this node, but its op does not allow it (op_traits::in_place is false). Remove ctg::in_place<> or use an op that can overwrite its input.");
   static_assert(Code != errc::collective_dtype, "ctgraph: this collective's dtype has no NCCL symmetric kernel. NCCL's symmetric kernels sum f32, f16 and bf16 (other dtypes fall back silently to slower kernels). Cast the input to f32, f16 or bf16.");
   static_assert(Code != errc::view_of_opaque, "ctgraph: this node is a view of an opaque op's output (Other). The planner does not own that storage, so it cannot alias it. Copy the output first or make the op an out-variant.");
   static_assert(Code != errc::not_capturable, "ctgraph: this node cannot be captured, but the graph was planned as one capturable partition (plan_options::one_partition). Move the node out of the graph or drop the option to get a fallback region.");
   static_assert(Code != errc::in_place_conflict, "ctgraph: in-place requested in this node, but its first input (Other) is read later, is a graph output or input, or differs in size or memory class. Remove ctg::in_place<> or make this node the input's last reader.");
+  static_assert(Code != errc::host_reads_device, "ctgraph: this host op reads a node's output (Other) that is not in pinned host memory. A host op dereferences its inputs on the host. Insert a ctg::ops::to_host node before it.");
+  // errc::ill_formed: the node's own static_assert has fired; nothing more to say.
   static constexpr bool value = Code == errc::ok;
 };
 
@@ -68,6 +72,12 @@ constexpr auto name_at() {
   else return fixed_string<G.nodes[I].name.size() + 1>(G.nodes[I].name);
 }
 
+//! One rejected_node per error found: every bad node of the graph in one compile.
+template <auto& G, std::size_t... E>
+constexpr bool reject_all(std::index_sequence<E...>) {
+  return (sizeof(rejected_node<name_at<G, G.errors[E].node>(), G.errors[E].code, name_at<G, G.errors[E].other>()>) + ...) > 0;
+}
+
 }  // namespace detail
 
 //! The plan of graph G, a constexpr value: `constexpr auto p = ctg::make_plan<g>();`
@@ -79,9 +89,9 @@ constexpr auto make_plan() {
     constexpr auto& g = detail::planner<G, Options>::planned;
     using P = plan<std::remove_cvref_t<decltype(g)>::capacity>;
     if constexpr (g.error.code != errc::ok) {
-      // Instantiating rejected_node fires exactly one of its static_asserts.
-      static_assert(sizeof(rejected_node<detail::name_at<g, g.error.node>(), g.error.code,
-                                         detail::name_at<g, g.error.other>()>) > 0);
+      // Each rejected_node fires exactly one of its static_asserts. The plan returned carries
+      // the error, so every query on it (and check_plan) fails to be a constant expression.
+      static_assert(detail::reject_all<g>(std::make_index_sequence<std::size_t(g.error_count)>{}));
     }
     return P{g};
   }

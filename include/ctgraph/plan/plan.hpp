@@ -22,17 +22,22 @@ struct plan {
   constexpr status error() const { return graph.error; }
 
   // Nodes
+  // The graph's tensors are there even when it was rejected (errors name them); everything
+  // the passes computed is refused then.
   constexpr int node_count() const { return graph.node_count; }
-  constexpr int step_count() const { return graph.step_count; }
+  constexpr int step_count() const { return checked().step_count; }
   constexpr const node_desc& node(int i) const { return graph.nodes[i]; }
   //! The node at a step of the schedule.
-  constexpr int node_at(int step) const { return graph.schedule[step]; }
+  constexpr int node_at(int step) const { return checked().schedule[step]; }
   //! The index of the tensor with this name, or -1.
   constexpr int index_of(std::string_view name) const {
     for (int i = 0; i < graph.node_count; ++i)
       if (graph.nodes[i].name == name) return i;
     return -1;
   }
+  //! Every error found (up to max_reported_errors); error() is the first.
+  constexpr int error_count() const { return graph.error_count; }
+  constexpr status error(int i) const { return graph.errors[i]; }
   template <class T>
   constexpr int index_of() const {
     int i = index_of(T::name.view());
@@ -40,46 +45,46 @@ struct plan {
     return i;
   }
   template <class T>
-  constexpr int step_of() const { return graph.step[index_of<T>()]; }
+  constexpr int step_of() const { return checked().step[index_of<T>()]; }
   template <class T>
-  constexpr const tensor_desc& output_of() const { return graph.nodes[index_of<T>()].out; }
+  constexpr const tensor_desc& output_of() const { return checked().nodes[index_of<T>()].out; }
 
   // Partitions
-  constexpr int partition_count() const { return graph.partition_count; }
-  constexpr const partition_desc& partition(int i) const { return graph.partitions[i]; }
+  constexpr int partition_count() const { return checked().partition_count; }
+  constexpr const partition_desc& partition(int i) const { return checked().partitions[i]; }
   constexpr int partition_count(partition_kind k) const {
     int c = 0;
-    for (int i = 0; i < graph.partition_count; ++i) c += graph.partitions[i].kind == k;
+    for (int i = 0; i < checked().partition_count; ++i) c += checked().partitions[i].kind == k;
     return c;
   }
   template <class T>
-  constexpr int partition_of() const { return graph.partition_of[index_of<T>()]; }
+  constexpr int partition_of() const { return checked().partition_of[index_of<T>()]; }
 
   // Buffers
   //! The buffer that holds T's output (a view's is its source's).
   template <class T>
   constexpr const buffer_desc& buffer_of() const { return buffer(index_of<T>()); }
-  constexpr const buffer_desc& buffer(int node) const { return graph.buffers[graph.owner[node]]; }
+  constexpr const buffer_desc& buffer(int node) const { return checked().buffers[checked().owner[node]]; }
   template <class T>
   constexpr memory_class memory_of() const { return buffer_of<T>().memory; }
   //! Buffers the run needs (planned and opaque; graph inputs and parameters are the user's).
   constexpr int buffer_count() const {
     int c = 0;
-    for (int i = 0; i < graph.node_count; ++i) c += owns_storage(i);
+    for (int i = 0; i < checked().node_count; ++i) c += owns_storage(i);
     return c;
   }
   constexpr int buffer_count(memory_class m) const {
     int c = 0;
-    for (int i = 0; i < graph.node_count; ++i) c += owns_storage(i) && graph.buffers[i].memory == m;
+    for (int i = 0; i < checked().node_count; ++i) c += owns_storage(i) && checked().buffers[i].memory == m;
     return c;
   }
   //! Buffers that start in memory an earlier, dead buffer used (including in-place outputs).
   constexpr int reuse_count() const {
     int c = 0;
-    for (int m = 0; m < memory_class_count; ++m) c += graph.reuse_count[m];
+    for (int m = 0; m < memory_class_count; ++m) c += checked().reuse_count[m];
     return c;
   }
-  constexpr int reuse_count(memory_class m) const { return graph.reuse_count[int(m)]; }
+  constexpr int reuse_count(memory_class m) const { return checked().reuse_count[int(m)]; }
   //! Distinct storage the run needs: buffers less reuses (an opaque buffer is its own storage).
   constexpr int storage_count(memory_class m) const { return buffer_count(m) - reuse_count(m); }
   constexpr int storage_count() const { return buffer_count() - reuse_count(); }
@@ -87,15 +92,15 @@ struct plan {
   // Inserted copies (placement)
   constexpr int copy_count() const {
     int c = 0;
-    for (int i = 0; i < graph.node_count; ++i) c += graph.nodes[i].inserted;
+    for (int i = 0; i < checked().node_count; ++i) c += checked().nodes[i].inserted;
     return c;
   }
   //! The inserted copy of tensor T into symmetric memory, or -1.
   template <class T>
   constexpr int copy_of() const {
     const int t = index_of<T>();
-    for (int i = 0; i < graph.node_count; ++i)
-      if (graph.nodes[i].inserted && graph.nodes[i].inputs[0] == t) return i;
+    for (int i = 0; i < checked().node_count; ++i)
+      if (checked().nodes[i].inserted && checked().nodes[i].inputs[0] == t) return i;
     return -1;
   }
 
@@ -103,13 +108,18 @@ struct plan {
   template <class T>
   constexpr bool is_hoisted() const { return buffer_of<T>().hoisted; }
   //! Hoisted buffers of a leading fallback region: allocated at instantiation.
-  constexpr int hoisted_at_instantiation() const { return graph.hoisted_at_instantiation; }
-  constexpr std::size_t arena_bytes(memory_class m) const { return graph.arena_bytes[int(m)]; }
-  constexpr std::size_t lower_bound(memory_class m) const { return graph.lower_bound[int(m)]; }
+  constexpr int hoisted_at_instantiation() const { return checked().hoisted_at_instantiation; }
+  constexpr std::size_t arena_bytes(memory_class m) const { return checked().arena_bytes[int(m)]; }
+  constexpr std::size_t lower_bound(memory_class m) const { return checked().lower_bound[int(m)]; }
 
  private:
+  //! Every query goes through here: a rejected graph has no plan a static_assert can pass.
+  constexpr const flat_graph<N>& checked() const {
+    detail::require(ok(), "the graph was rejected; its errors are reported above");
+    return graph;
+  }
   constexpr bool owns_storage(int i) const {
-    return graph.owner[i] == i && graph.nodes[i].kind == tensor_kind::node;
+    return checked().owner[i] == i && checked().nodes[i].kind == tensor_kind::node;
   }
 };
 

@@ -6,13 +6,14 @@
 namespace ctg::ops {
 
 namespace detail {
-inline constexpr op_traits collective_traits{.symmetric_inputs = true};
+inline constexpr op_traits collective_traits{.symmetric_inputs = true, .reads_peers = true};
 }  // namespace detail
 
 struct all_reduce {
   static constexpr std::string_view name = "all_reduce";
   static constexpr builtin_op builtin = builtin_op::all_reduce;
-  static constexpr op_traits traits = [] { op_traits t = detail::collective_traits; t.in_place = true; return t; }();
+  //! Not in place: the one-shot kernel writes its output while peers still read its input.
+  static constexpr op_traits traits = detail::collective_traits;
   static constexpr output_result output(std::span<const tensor_desc> in) {
     if (in.size() != 1) return output_result::fail(errc::wrong_arity);
     return {in[0]};
