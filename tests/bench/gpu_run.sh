@@ -5,13 +5,15 @@
 #   tests/bench/gpu_run.sh bench   runtime_bench, runtime_baseline and torch_bench.py one after the
 #                                  other, each merging its numbers into tests/bench/results/summary.json
 # Logs and results go to $OUT (default ./gpu_out); JSON results are named <tag>_<what>_<date>.json
-# (TAG, default h200; DATE, default today, UTC). NVLink multicast stays off.
+# (TAG, default h200; DATE, default today, UTC). BUILD is the build folder (default build/cuda; one
+# outside the checkout survives a re-sent working tree). NVLink multicast stays off.
 set -uo pipefail
 step=${1:?usage: gpu_run.sh test|bench}
 OUT=${OUT:-$PWD/gpu_out}
 TAG=${TAG:-h200}
 DATE=${DATE:-$(date -u +%F)}
 RESULTS=tests/bench/results
+BUILD=${BUILD:-build/cuda}
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1 PYTHONUNBUFFERED=1
 mkdir -p "$OUT" "$RESULTS"
 
@@ -23,8 +25,8 @@ build() {
     lib=$(ls /opt/torch/.venv/lib/python3.12/site-packages/nvidia/cu*/lib/libcupti.so* 2>/dev/null | head -1)
     [ -n "$lib" ] && cupti=(-DCUDA_cupti_LIBRARY="$lib")
   fi
-  cmake --preset cuda -DCMAKE_CUDA_ARCHITECTURES=90 "${cupti[@]}" >"$OUT/configure.txt" 2>&1 || { tail -30 "$OUT/configure.txt"; return 1; }
-  cmake --build build/cuda --target "$@" -- -k 0 2>&1 | tail -40
+  cmake --preset cuda -B "$BUILD" -DCMAKE_CUDA_ARCHITECTURES=90 "${cupti[@]}" >"$OUT/configure.txt" 2>&1 || { tail -30 "$OUT/configure.txt"; return 1; }
+  cmake --build "$BUILD" --target "$@" -- -k 0 2>&1 | tail -40
 }
 
 case "$step" in
@@ -32,23 +34,23 @@ case "$step" in
     nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --format=csv
     build ctgraph_gpu_tests 01_single_kernel 02_mlp 03_round_trip 04_user_op 05_tp_mlp all_reduce_bench \
       runtime_bench runtime_baseline
-    ctest --test-dir build/cuda -L gpu -V --timeout 240 >"$OUT/ctest_gpu.txt" 2>&1
+    ctest --test-dir "$BUILD" -L gpu -V --timeout 240 >"$OUT/ctest_gpu.txt" 2>&1
     grep -E "tests passed|Test +#|test cases|assertions|allocation calls|allocated|ncclMemAlloc|Passed|Failed|Skipped" \
       "$OUT/ctest_gpu.txt" | tail -40
     for e in 02_mlp 03_round_trip 05_tp_mlp; do
-      echo "== $e" && timeout 120 build/cuda/examples/$e --require-gpu | grep -v "^ \{2,\}[0-9]" | tail -8
+      echo "== $e" && timeout 120 "$BUILD"/examples/$e --require-gpu | grep -v "^ \{2,\}[0-9]" | tail -8
     done >"$OUT/examples.txt" 2>&1
     tail -30 "$OUT/examples.txt"
-    timeout 150 build/cuda/tests/bench/all_reduce_bench >"$RESULTS/${TAG}x1_all_reduce_$DATE.json" 2>"$OUT/all_reduce.txt"
+    timeout 150 "$BUILD"/tests/bench/all_reduce_bench >"$RESULTS/${TAG}x1_all_reduce_$DATE.json" 2>"$OUT/all_reduce.txt"
     echo "all_reduce_bench: $?"
     ;;
   bench)
     nvidia-smi --query-gpu=name,clocks.sm,clocks.mem,temperature.gpu,power.draw --format=csv
     build runtime_bench runtime_baseline >/dev/null
     S=$RESULTS/summary.json
-    timeout 150 build/cuda/tests/bench/runtime_bench --summary "$S" >"$RESULTS/${TAG}_runtime_$DATE.json" 2>"$OUT/bench_log.txt"
+    timeout 150 "$BUILD"/tests/bench/runtime_bench --summary "$S" >"$RESULTS/${TAG}_runtime_$DATE.json" 2>"$OUT/bench_log.txt"
     echo "runtime_bench: $?"
-    timeout 150 build/cuda/tests/bench/runtime_baseline --summary "$S" >"$RESULTS/${TAG}_runtime_baseline_$DATE.json" 2>>"$OUT/bench_log.txt"
+    timeout 150 "$BUILD"/tests/bench/runtime_baseline --summary "$S" >"$RESULTS/${TAG}_runtime_baseline_$DATE.json" 2>>"$OUT/bench_log.txt"
     echo "runtime_baseline: $?"
     timeout 300 python3 tests/bench/torch_bench.py --summary "$S" >"$RESULTS/${TAG}_torch_$DATE.json" 2>>"$OUT/bench_log.txt"
     echo "torch_bench: $?"
