@@ -210,5 +210,7 @@ int main(int argc, char** argv) {
   double err = 0, norm = 0;
   for (std::size_t i = 0; i < got.size(); ++i) err += (got[i] - y[i]) * double(got[i] - y[i]), norm += double(y[i]) * y[i];
   std::printf("relative L2 error against the unsharded model: %.3g\n", std::sqrt(err / norm));
-  return same && example::close(got, y, 5e-2) && std::sqrt(err / norm) < 2e-2 ? 0 : 1;
+  // bf16 through four blocks: accumulation order (cuBLAS vs the host loop, partial sums per rank)
+  // flips roundings that later blocks carry on; a wrong shard would give errors near 1.
+  return same && example::close(got, y, 0.1) && std::sqrt(err / norm) < 1e-2 ? 0 : 1;
 }

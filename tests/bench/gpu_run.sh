@@ -18,15 +18,16 @@ export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVL
 mkdir -p "$OUT" "$RESULTS"
 
 build() {
-  local cupti=()
-  # CUPTI ships with the CUDA toolkit; PyTorch's environment has one too.
-  if ! ls /usr/local/cuda/lib64/libcupti.so* /usr/local/cuda/extras/CUPTI/lib64/libcupti.so* >/dev/null 2>&1; then
-    local lib
-    lib=$(ls /opt/torch/.venv/lib/python3.12/site-packages/nvidia/cu*/lib/libcupti.so* 2>/dev/null | head -1)
-    [ -n "$lib" ] && cupti=(-DCUDA_cupti_LIBRARY="$lib")
-  fi
+  local cupti=() lib
+  # CUPTI ships with the CUDA toolkit (and in PyTorch's environment); name it if CMake may miss it.
+  lib=$(find /usr/local/cuda/ /usr/local/cuda/extras/ /opt/torch/.venv/lib/python3.12/site-packages/nvidia/ \
+          -name 'libcupti.so*' 2>/dev/null | sort | head -1)
+  echo "CUPTI: ${lib:-not found}"
+  [ -n "$lib" ] && cupti=(-DCTGRAPH_CUPTI_LIBRARY="$lib")
   cmake --preset cuda -B "$BUILD" -DCMAKE_CUDA_ARCHITECTURES=90 "${cupti[@]}" >"$OUT/configure.txt" 2>&1 || { tail -30 "$OUT/configure.txt"; return 1; }
-  cmake --build "$BUILD" --target "$@" -- -k 0 2>&1 | tail -40
+  cmake --build "$BUILD" --target "$@" -- -k 0 >"$OUT/build.txt" 2>&1
+  grep -E -B3 -A12 " error|FAILED" "$OUT/build.txt" | head -80
+  tail -3 "$OUT/build.txt"
 }
 
 case "$step" in
