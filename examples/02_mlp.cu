@@ -31,7 +31,7 @@ int main(int argc, char** argv) {
   using namespace mlp;
   std::cout << mlp::plan;
   if (auto v = ctg::check_plan(mlp::plan)) {
-    std::printf("unsound plan: %s\n", v.what);
+    std::printf("unsound plan: %.*s\n", int(v.what().size()), v.what().data());
     return 1;
   }
   if (!example::gpu_present(argc, argv)) return 0;

@@ -61,7 +61,7 @@ bool write(const std::filesystem::path& path, const std::string& text) {
 template <std::size_t N>
 bool draw(const std::filesystem::path& dir, const char* stem, const ctg::plan<N>& p) {
   if (auto v = ctg::check_plan(p)) {
-    std::printf("%s: unsound plan: %s\n", stem, v.what);
+    std::printf("%s: unsound plan: %.*s\n", stem, int(v.what().size()), v.what().data());
     return false;
   }
   bool ok = true;

@@ -17,8 +17,10 @@ Per block (12 compute nodes, b = the block's input, shape [T, D]):
    b' = reshape<[T, D]>(v)
 The node list is cut after exactly N nodes; every prefix is a valid graph.
 
-usage: gen_graph.py N OUT.cpp [--check] [--no-refs] [--tokens T] [--dim D]
+usage: gen_graph.py N OUT.cpp [--check] [--proof] [--no-refs] [--tokens T] [--dim D]
   --check    adds further static_asserts on the plan (node count, output shape, schedule order).
+  --proof    adds the proof: static_assert(!check_plan(p)). 492 nodes make 657 tensors, the size
+             of GPT-2 small exported from PyTorch.
   --no-refs  spells the y = add(s, h) skip edge with h's type instead of ref<"h"> (nvcc 13 does
              not match ctg::detail::is_ref<ref<N>>, so ref<> inputs fail there).
 """
@@ -26,7 +28,7 @@ import argparse
 import sys
 
 
-def generate(n, tokens=16, dim=1024, check=False, refs=True):
+def generate(n, tokens=16, dim=1024, check=False, refs=True, proof=False):
     T, D, F = tokens, dim, 4 * dim
     assert D % 2 == 0 and n >= 1
     lines = []
@@ -88,6 +90,8 @@ def generate(n, tokens=16, dim=1024, check=False, refs=True):
     lines.append("static_assert(p.ok());")
     lines.append(f"static_assert(p.step_count() == {n});")
     lines.append("static_assert(p.arena_bytes(memory_class::device) >= p.lower_bound(memory_class::device));")
+    if proof:
+        lines.append("static_assert(!check_plan(p));")
     if check:
         r, c = shape_of[out]
         lines.append(f"static_assert(p.node_count() == {n + len(params) + 1});")
@@ -108,13 +112,14 @@ def main(argv=None):
     ap.add_argument("nodes", type=int, help="number of compute nodes (ctg::node's)")
     ap.add_argument("out", help="the .cpp file to write")
     ap.add_argument("--check", action="store_true", help="add further static_asserts on the plan")
+    ap.add_argument("--proof", action="store_true", help="add static_assert(!check_plan(p))")
     ap.add_argument("--no-refs", dest="refs", action="store_false", help="skip edges by type, not ref<>")
     ap.add_argument("--tokens", type=int, default=16)
     ap.add_argument("--dim", type=int, default=1024)
     a = ap.parse_args(argv)
     if a.nodes < 1:
         ap.error("N must be >= 1")
-    text, _ = generate(a.nodes, a.tokens, a.dim, a.check, a.refs)
+    text, _ = generate(a.nodes, a.tokens, a.dim, a.check, a.refs, a.proof)
     with open(a.out, "w") as f:
         f.write(text)
     return 0

@@ -9,6 +9,8 @@ A compile that fails on a constant-evaluation budget is retried with the compile
 -fconstexpr-loop-limit=N), raised a step at a time; `flags` says what the last attempt used.
 A graph that nvcc rejects because of ref<> (see gen_graph.py --no-refs) is retried without refs
 (`refs: false`). nodes == 0 is the baseline: a file that only includes <ctgraph/ctgraph.hpp>.
+--proof adds, for every size, a row whose file also proves its plan (static_assert(!check_plan(p)));
+rows carry `proof`. --repeat R keeps the fastest of R compiles (this box is shared and noisy).
 
 peak_rss_mb is ru_maxrss from wait4 on the compiler driver: the largest single process of its
 tree (cc1plus, cudafe++, cicc, ...), not their sum.
@@ -91,15 +93,15 @@ def first_error(log):
     return lines[-1].strip()[:300] if lines else ""
 
 
-def measure(compiler, nodes, workdir, timeout, refs=True):
+def measure(compiler, nodes, workdir, timeout, refs=True, proof=False, repeat=1):
     if nodes == 0:
         src = os.path.join(workdir, "baseline.cpp")
         with open(src, "w") as f:
             f.write("#include <ctgraph/ctgraph.hpp>\nint main() {}\n")
         tensors = 0
     else:
-        src = os.path.join(workdir, f"graph_{nodes}{'' if refs else '_norefs'}.cpp")
-        text, params = gen_graph.generate(nodes, refs=refs)
+        src = os.path.join(workdir, f"graph_{nodes}{'' if refs else '_norefs'}{'_proof' if proof else ''}.cpp")
+        text, params = gen_graph.generate(nodes, refs=refs, proof=proof)
         with open(src, "w") as f:
             f.write(text)
         tensors = nodes + params + 1
@@ -113,6 +115,9 @@ def measure(compiler, nodes, workdir, timeout, refs=True):
             limits = [f"-fconstexpr-ops-limit={GXX_OPS_LIMITS[gxx - 1]}", f"-fconstexpr-loop-limit={GXX_LOOP_LIMITS[gxx - 1]}"]
             flags += limits if compiler == "g++" else ["-Xcompiler", ",".join(limits)]
         ok, secs, rss, log = compile_once(command(compiler, src, flags), timeout)
+        for _ in range(repeat - 1 if ok else 0):
+            _, again, rss2, _ = compile_once(command(compiler, src, flags), timeout)
+            secs, rss = min(secs, again), max(rss, rss2)
         att = {"flags": flags, "refs": refs, "seconds": round(secs, 3), "peak_rss_mb": round(rss, 1), "ok": ok}
         if not ok:
             att["error"] = first_error(log)
@@ -122,7 +127,7 @@ def measure(compiler, nodes, workdir, timeout, refs=True):
         if ok:
             break
         if compiler == "nvcc" and refs and REF_BUG.search(log):
-            return measure_retry_norefs(compiler, nodes, workdir, timeout, attempts)
+            return measure_retry_norefs(compiler, nodes, workdir, timeout, attempts, proof, repeat)
         if compiler == "nvcc" and NVCC_BUDGET.search(log) and edg < len(NVCC_COSTS):
             edg += 1
         elif (GXX_OPS.search(log) or GXX_LOOP.search(log)) and gxx < len(GXX_OPS_LIMITS):
@@ -132,25 +137,26 @@ def measure(compiler, nodes, workdir, timeout, refs=True):
     last = attempts[-1]
     return {"nodes": nodes, "tensors": tensors, "compiler": compiler, "seconds": last["seconds"],
             "peak_rss_mb": last["peak_rss_mb"], "ok": last["ok"], "flags": last["flags"], "refs": refs,
-            "error": last.get("error"), "attempts": attempts}
+            "error": last.get("error"), "attempts": attempts, "proof": proof}
 
 
-def measure_retry_norefs(compiler, nodes, workdir, timeout, attempts):
-    r = measure(compiler, nodes, workdir, timeout, refs=False)
+def measure_retry_norefs(compiler, nodes, workdir, timeout, attempts, proof, repeat):
+    r = measure(compiler, nodes, workdir, timeout, refs=False, proof=proof, repeat=repeat)
     r["attempts"] = attempts + r["attempts"]
     return r
 
 
 def markdown(results):
-    rows = ["| nodes | tensors | compiler | seconds | peak RSS (MB) | ok | flags / notes |",
-            "|---:|---:|---|---:|---:|---|---|"]
+    rows = ["| nodes | tensors | what | compiler | seconds | peak RSS (MB) | ok | flags / notes |",
+            "|---:|---:|---|---|---:|---:|---|---|"]
     for r in results:
+        what = "headers" if not r["nodes"] else ("plan + proof" if r.get("proof") else "plan")
         notes = " ".join(r["flags"]) or "-"
         if not r["refs"]:
             notes += " (graph without ref<>)"
         if not r["ok"]:
             notes += f"; error: {r['error']}"
-        rows.append(f"| {r['nodes'] or 'baseline'} | {r['tensors']} | {r['compiler']} | {r['seconds']:.2f} | "
+        rows.append(f"| {r['nodes'] or 'baseline'} | {r['tensors']} | {what} | {r['compiler']} | {r['seconds']:.2f} | "
                     f"{r['peak_rss_mb']:.0f} | {'yes' if r['ok'] else '**no**'} | {notes.replace('|', '/')} |")
     return "\n".join(rows) + "\n"
 
@@ -165,6 +171,8 @@ def main(argv=None):
     ap.add_argument("--out", help="also write the JSON here")
     ap.add_argument("--keep", help="write the generated sources into this directory and keep them")
     ap.add_argument("--markdown", help="also write a markdown table here")
+    ap.add_argument("--proof", action="store_true", help="also measure each size with its proof (check_plan)")
+    ap.add_argument("--repeat", type=int, default=1, help="keep the fastest of this many compiles")
     ap.add_argument("--include", default=None,
                     help="ctgraph's include directory (default: this checkout's; e.g. a `git archive` snapshot)")
     a = ap.parse_args(argv)
@@ -180,7 +188,9 @@ def main(argv=None):
         os.makedirs(workdir, exist_ok=True)
         for n in sizes:
             for c in compilers:
-                results.append(measure(c, n, workdir, a.timeout))
+                results.append(measure(c, n, workdir, a.timeout, repeat=a.repeat))
+                if a.proof and n > 0:
+                    results.append(measure(c, n, workdir, a.timeout, proof=True, repeat=a.repeat))
     text = json.dumps(results, indent=1)
     if a.out:
         with open(a.out, "w") as f:

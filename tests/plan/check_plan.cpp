@@ -293,6 +293,22 @@ bool read_by(const plan<cap>& p, int storage_of, bool (*pred)(const node_desc&))
   return false;
 }
 
+//! Moves a node's output onto its first input's storage: for an op that allows in place, only
+//! where that input is read later (in place too early); otherwise for an op that does not.
+bool onto_input(plan<cap>& p, std::mt19937& rng, bool in_place_op) {
+  auto& g = p.graph;
+  return first_of(p, rng, [&](int y) {
+    const node_desc& d = g.nodes[y];
+    if (!planned(p, y) || d.input_count == 0 || d.traits.in_place != in_place_op || d.traits.reads_peers) return false;
+    const int x = storage(p, d.inputs[0]);
+    if (!planned(p, x) || g.buffers[x].memory != g.buffers[y].memory) return false;
+    if (in_place_op && g.buffers[x].lifetime.last <= g.step[y]) return false;
+    if (g.buffers[x].offset + d.out.bytes() > g.arena_bytes[int(g.buffers[x].memory)]) return false;
+    g.buffers[y].offset = g.buffers[x].offset;
+    return true;
+  });
+}
+
 const std::vector<mutation>& mutations() {
   static const std::vector<mutation> all = {
     {"shrink a buffer", plan_fault::buffer_too_small, [](plan<cap>& p, std::mt19937& rng) {
@@ -380,30 +396,10 @@ const std::vector<mutation>& mutations() {
          return true;
        });
      }},
-    {"in place before the last read", plan_fault::in_place_early, [](plan<cap>& p, std::mt19937& rng) {
-       auto& g = p.graph;
-       return first_of(p, rng, [&](int y) {
-         const node_desc& d = g.nodes[y];
-         if (!planned(p, y) || d.input_count == 0 || !d.traits.in_place || d.traits.reads_peers) return false;
-         const int x = storage(p, d.inputs[0]);
-         if (!planned(p, x) || g.buffers[x].memory != g.buffers[y].memory || g.buffers[x].lifetime.last <= g.step[y]) return false;
-         if (g.buffers[x].offset + d.out.bytes() > g.arena_bytes[int(g.buffers[x].memory)]) return false;
-         g.buffers[y].offset = g.buffers[x].offset;
-         return true;
-       });
-     }},
-    {"in place where the op does not allow it", plan_fault::in_place_not_allowed, [](plan<cap>& p, std::mt19937& rng) {
-       auto& g = p.graph;
-       return first_of(p, rng, [&](int y) {
-         const node_desc& d = g.nodes[y];
-         if (!planned(p, y) || d.input_count == 0 || d.traits.in_place || d.traits.reads_peers) return false;
-         const int x = storage(p, d.inputs[0]);
-         if (!planned(p, x) || g.buffers[x].memory != g.buffers[y].memory) return false;
-         if (g.buffers[x].offset + d.out.bytes() > g.arena_bytes[int(g.buffers[x].memory)]) return false;
-         g.buffers[y].offset = g.buffers[x].offset;
-         return true;
-       });
-     }},
+    {"in place before the last read", plan_fault::in_place_early,
+     [](plan<cap>& p, std::mt19937& rng) { return onto_input(p, rng, true); }},
+    {"in place where the op does not allow it", plan_fault::in_place_not_allowed,
+     [](plan<cap>& p, std::mt19937& rng) { return onto_input(p, rng, false); }},
     {"a collective writing what peers read", plan_fault::collective_writes_peer_input, [](plan<cap>& p, std::mt19937& rng) {
        auto& g = p.graph;
        return first_of(p, rng, [&](int y) {
@@ -533,14 +529,14 @@ TEST_CASE("check_plan: the mutation test rejects every corruption with its own r
       ++total, ++applied[m];
       const plan_violation v = check_plan(p);
       if (v.fault == mutations()[m].expect) ++rejected;
-      else FAIL_CHECK("plan " << c << " (seed " << base << "), '" << mutations()[m].name << "': got '" << v.what() << "'");
+      else FAIL_CHECK("plan " << c << " (seed " << base << "), '" << std::string(mutations()[m].name) << "': got '" << v.what() << "'");
     }
   }
   std::printf("mutation score: %d/%d\n", rejected, total);
   MESSAGE("mutation score: " << rejected << "/" << total << " over " << corpus.size() << " plans, "
                              << mutations().size() << " kinds of corruption");
   CHECK(rejected == total);
-  for (std::size_t m = 0; m < mutations().size(); ++m) CHECK_MESSAGE(applied[m] > 0, mutations()[m].name << " never applied");
+  for (std::size_t m = 0; m < mutations().size(); ++m) CHECK_MESSAGE(applied[m] > 0, std::string(mutations()[m].name) << " never applied");
 }
 
 TEST_CASE("check_plan: a rejected graph has no plan a static_assert can pass") {

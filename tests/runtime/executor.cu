@@ -232,3 +232,29 @@ TEST_CASE("executor: an op that breaks capture is named, with the fix") {
   cudaStreamDestroy(st);
 }
 }  // namespace executor_test
+
+namespace executor_test {
+// A host op may read a graph input directly (the plan allows it: the user's memory); binding
+// device memory there is refused at bind time, host memory runs.
+using hin = input<"hin", f32, shape<256>>;
+struct host_direct : node<"host_direct", ops::host_op<plus_one>, hin> {};
+struct host_up : node<"host_up", ops::to_device, host_direct> {};
+TEST_CASE("executor: a graph input read by a host op must be bound to host memory") {
+  device_vector<float> dev(256);
+  std::string what;
+  try {
+    auto ex = instantiate<graph<host_up>>(nullptr, {bind("hin", dev.ptr, dev.n)});
+  } catch (const runtime_error& e) {
+    what = e.what();
+  }
+  CHECK(what.find("host op 'host_direct' reads this tensor on the host") != std::string::npos);
+  std::vector<float> host(256, 2.f);
+  auto ex = instantiate<graph<host_up>>(nullptr, {bind("hin", host.data(), host.size())});
+  ex.run();
+  REQUIRE(cudaDeviceSynchronize() == cudaSuccess);
+  std::vector<float> out(256);
+  REQUIRE(cudaMemcpy(out.data(), ex.data("host_up"), 256 * 4, cudaMemcpyDeviceToHost) == cudaSuccess);
+  CHECK(out[0] == 3.f);
+  CHECK(out[255] == 3.f);
+}
+}  // namespace executor_test

@@ -174,6 +174,18 @@ class executor {
       throw runtime_error(b.name, "bind", std::to_string(b.bytes) + " bytes bound to a tensor of " + std::to_string(d.out.bytes()) + " bytes");
     if (reinterpret_cast<std::uintptr_t>(b.data) % 16 != 0)
       throw runtime_error(b.name, "bind", "the pointer is not 16-byte aligned (kernels use 16-byte vector loads)");
+    // The plan lets a host op read a graph input or parameter directly: that memory must be the host's.
+    for (int w = 0; w < g.node_count; ++w) {
+      const node_desc& r = g.nodes[w];
+      if (r.kind != tensor_kind::node || r.traits.where != executes_on::host) continue;
+      for (int k = 0; k < r.input_count; ++k) {
+        if (g.owner[r.inputs[k]] != v) continue;
+        cudaPointerAttributes a{};
+        CTG_CHECK(b.name, cudaPointerGetAttributes(&a, b.data));
+        if (a.type == cudaMemoryTypeDevice)
+          throw runtime_error(b.name, "bind", "host op '" + std::string(r.name) + "' reads this tensor on the host, but device memory was bound; bind host memory (pinned or not)");
+      }
+    }
     pointers_[std::size_t(v)] = b.data;
     return v;
   }
