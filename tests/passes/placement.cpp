@@ -258,3 +258,14 @@ TEST_CASE("every bad node of a graph is reported at once") {
   CHECK_THROWS(p.arena_bytes(memory_class::device));
 }
 }  // namespace placement_test
+
+namespace placement_test {
+TEST_CASE("the dump lists every error") {
+  graph_builder<8> b;
+  const int in = b.input("x", tensor_desc{dtype_id::f32, 1, {64}}), y = b.input("y", tensor_desc{dtype_id::f32, 1, {8}});
+  b.output(b.add<ops::add>("e1", {in, y}));
+  b.output(b.add<ops::mul>("e2", {y, in}));
+  CHECK(to_string(b.build()) == "plan rejected: the inputs' shapes do not fit the op in node 'e1'\n"
+                                "plan rejected: the inputs' shapes do not fit the op in node 'e2'\n");
+}
+}  // namespace placement_test

@@ -32,11 +32,14 @@ template <std::size_t N>
 std::string to_string(const plan<N>& p) {
   const flat_graph<N>& g = p.graph;
   std::string s;
-  if (!p.ok()) {
-    s += "plan rejected: ";
-    s += describe(g.error.code);
-    if (g.error.node >= 0) s.append(" in node '").append(g.nodes[g.error.node].name).append("'");
-    s += '\n';
+  if (!p.ok()) {  // every error found, one line each
+    for (int i = 0; i < (g.error_count > 0 ? g.error_count : 1); ++i) {
+      const status& e = g.error_count > 0 ? g.errors[i] : g.error;
+      s += "plan rejected: ";
+      s += describe(e.code);
+      if (e.node >= 0) s.append(" in node '").append(g.nodes[e.node].name).append("'");
+      s += '\n';
+    }
     return s;
   }
   s += detail::format("plan: %d tensors, %d steps, %d partitions, %d buffers, %d reuses, %d inserted copies\n",
