@@ -53,7 +53,7 @@ case "$step" in
     echo "runtime_bench: $?"
     timeout 150 "$BUILD"/tests/bench/runtime_baseline --summary "$S" >"$RESULTS/${TAG}_runtime_baseline_$DATE.json" 2>>"$OUT/bench_log.txt"
     echo "runtime_baseline: $?"
-    timeout 300 python3 tests/bench/torch_bench.py --summary "$S" >"$RESULTS/${TAG}_torch_$DATE.json" 2>>"$OUT/bench_log.txt"
+    [ -n "${SKIP_TORCH:-}" ] || timeout 300 python3 tests/bench/torch_bench.py --summary "$S" >"$RESULTS/${TAG}_torch_$DATE.json" 2>>"$OUT/bench_log.txt"
     echo "torch_bench: $?"
     python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda)"
     grep -E "gpu_us|updated|rror|WARN" "$OUT/bench_log.txt" | tail -30

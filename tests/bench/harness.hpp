@@ -136,7 +136,7 @@ inline std::string number(double v) {
   return b;
 }
 
-inline std::string quoted(std::string_view v) {
+inline std::string json_string(std::string_view v) {
   std::string r = "\"";
   for (char c : v) {
     if (c == '"' || c == '\\') r += '\\', r += c;
@@ -228,7 +228,7 @@ inline void merge_summary(const std::string& path, const entries& update) {
   out << "{";
   bool first = true;
   for (const auto& [k, v] : e) {
-    out << (first ? "\n " : ",\n ") << quoted(k) << ": " << v;
+    out << (first ? "\n " : ",\n ") << json_string(k) << ": " << v;
     first = false;
   }
   out << "\n}\n";
@@ -267,10 +267,10 @@ inline void finish(const char* program, const cudaDeviceProp& prop, const std::s
   const std::string date = today();
   std::printf("{\"gpu\": %s, \"date\": \"%s\", \"program\": \"%s\", \"warmup_runs\": %d, \"trials\": %d, "
               "\"statistic\": \"median over trials, per run\",\n%s}\n",
-              quoted(prop.name).c_str(), date.c_str(), program, warmup_runs, trials, workloads_json.c_str());
+              json_string(prop.name).c_str(), date.c_str(), program, warmup_runs, trials, workloads_json.c_str());
   if (path.empty()) return;
-  s["gpu"] = quoted(prop.name);
-  s["date"] = quoted(date);
+  s["gpu"] = json_string(prop.name);
+  s["date"] = json_string(date);
   merge_summary(path, s);
   std::fprintf(stderr, "%s: updated %s\n", program, path.c_str());
 }
