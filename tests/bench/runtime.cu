@@ -80,7 +80,8 @@ struct square_on_host {
   void operator()(const host_args& a) const {
     const float* in = a.input<float>(0);
     float* out = a.out<float>();
-    for (std::int64_t i = 0; i < a.output_desc.elements(); ++i) out[i] = in[i] * in[i];
+    const std::int64_t n = a.output_desc.elements();  // once: as the baseline's constant bound
+    for (std::int64_t i = 0; i < n; ++i) out[i] = in[i] * in[i];
   }
 };
 using rt_x = input<"x", f32, shape<rt_m, rt_k>>;
