@@ -24,8 +24,8 @@ struct no_op_host {
 
 constexpr std::size_t cap = 96;
 
-//! Seeds of graphs that once failed; they run first, every time.
-constexpr std::uint32_t regressions[] = {1u};
+//! Seeds of graphs that once failed; they run first, every time (none yet).
+const std::vector<std::uint32_t> regressions = {};
 
 struct random_graph {
   graph_builder<cap> b;
@@ -94,11 +94,10 @@ struct gen {
         case 0: {  // unary elementwise, in place requested where it is legal
           const bool in_place = r.movable[std::size_t(t)] && r.readers[std::size_t(t)] == 0 && coin(0.5);
           const int k = pick(0, 2);
-          const int id = k == 0 ? node<ops::relu>(r, 0, {t}, d, true, in_place)
-                         : k == 1 ? node<ops::gelu>(r, 0, {t}, d, true, in_place)
-                                  : node<ops::scale<1, 8>>(r, 0, {t}, d, true, in_place);
+          if (k == 0) node<ops::relu>(r, 0, {t}, d, true, in_place);
+          else if (k == 1) node<ops::gelu>(r, 0, {t}, d, true, in_place);
+          else node<ops::scale<1, 8>>(r, 0, {t}, d, true, in_place);
           if (in_place) r.consumed[std::size_t(t)] = true;
-          (void)id;
           break;
         }
         case 1: {  // binary elementwise on two tensors of one description
@@ -219,7 +218,7 @@ TEST_CASE("check_plan: 10,000 random graphs plan soundly") {
   int planned = 0, at_bound = 0, copies = 0, hoisted = 0, shared = 0, nodes = 0;
   int ops[10]{};
   double worst = 1;
-  std::vector<std::uint32_t> seeds(std::begin(regressions), std::end(regressions));
+  std::vector<std::uint32_t> seeds = regressions;
   for (std::uint32_t i = 0; i < 10000; ++i) seeds.push_back(base + i);
   for (const std::uint32_t seed : seeds) {
     random_graph r;
