@@ -14,6 +14,8 @@ TAG=${TAG:-h200}
 DATE=${DATE:-$(date -u +%F)}
 RESULTS=tests/bench/results
 BUILD=${BUILD:-build/cuda}
+# The GPU machine's NCCL 2.28.9 is the one inside PyTorch's environment (the system one is older).
+export NCCL_ROOT=${NCCL_ROOT:-/opt/torch/.venv/lib/python3.12/site-packages/nvidia/nccl}
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1 PYTHONUNBUFFERED=1
 mkdir -p "$OUT" "$RESULTS"
 
