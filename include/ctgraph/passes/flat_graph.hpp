@@ -1,5 +1,6 @@
 #pragma once
-//! The arrays every pass reads and writes: the flattened graph and the passes' results.
+//! The flattened graph and each pass's results, in sections by the pass that writes them (which
+//! pass reads what: the table in run_passes.hpp). What the user declared (nodes' traits) stays.
 //! `N` is the capacity; `node_count` the number in use (the compile-time plan has N == node_count,
 //! run-time builders use a larger capacity).
 #include <cstddef>
@@ -61,18 +62,20 @@ struct flat_graph {
   static_assert(N > 0);
   static constexpr std::size_t capacity = N;
 
-  // The graph (flatten or a run-time builder)
+  // The graph (flatten or a run-time builder; insert_copies appends copies, validate infers `out`)
   int node_count = 0;
   bool one_partition = false;    // the user asked for a single capturable partition
   node_desc nodes[N]{};
   bool is_output[N]{};
 
+  // find_readers
+  int reader_begin[N + 1]{};     // readers of node i: readers[reader_begin[i] .. reader_begin[i+1])
+  int readers[N * max_inputs]{};
+
   // schedule: topological order of the nodes (graph inputs and parameters are not scheduled)
   int step_count = 0;
   int schedule[N]{};             // step -> node
   int step[N]{};                 // node -> step, -1 for graph inputs and parameters
-  int reader_begin[N + 1]{};     // readers of node i: readers[reader_begin[i] .. reader_begin[i+1])
-  int readers[N * max_inputs]{};
 
   // place_symmetric: each tensor's memory class (what its op declares, or symmetric where a
   // collective reads it); the op's declared traits stay as the user wrote them.
@@ -83,9 +86,11 @@ struct flat_graph {
   partition_desc partitions[N]{};
   int partition_of[N]{};         // -1 for graph inputs and parameters
 
-  // lifetimes, offsets, lower bound
+  // view_owners
   int owner[N]{};                // the node whose buffer holds node i's output (itself unless a view)
+  // lifetimes (shares: hand_over; hoisted: hoist; offset: plan_memory)
   buffer_desc buffers[N]{};      // indexed by node; meaningful where owner[i] == i
+  // plan_memory
   std::size_t arena_bytes[memory_class_count]{};
   std::size_t lower_bound[memory_class_count]{};
   int reuse_count[memory_class_count]{};

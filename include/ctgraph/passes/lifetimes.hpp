@@ -1,6 +1,8 @@
 #pragma once
-//! lifetimes: one buffer per node output (a view shares its source's buffer), its memory
-//! class, size and lifetime; then in-place reuse where the op allows it.
+//! lifetimes: one buffer per tensor that owns its storage: memory class (placement's), bytes,
+//! opaque or planned, and lifetime from its write to its last read (graph outputs to the last
+//! step). Reads the schedule, `owner`, `memory` and `is_output`; writes `buffers` (not `shares`,
+//! which hand_over decides).
 #include <ctgraph/passes/flat_graph.hpp>
 
 namespace ctg {
@@ -9,11 +11,6 @@ template <std::size_t N>
 constexpr status lifetimes(flat_graph<N>& g) {
   if (g.error.code != errc::ok) return g.error;
   const int n = g.node_count, last_step = g.step_count - 1;
-  for (int i = 0; i < n; ++i) g.owner[i] = i;
-  for (int s = 0; s < g.step_count; ++s) {
-    int v = g.schedule[s];
-    if (g.nodes[v].traits.view) g.owner[v] = g.owner[g.nodes[v].inputs[0]];
-  }
   for (int i = 0; i < n; ++i) {
     const node_desc& d = g.nodes[i];
     buffer_desc& b = g.buffers[i];
@@ -37,25 +34,8 @@ constexpr status lifetimes(flat_graph<N>& g) {
       if (b.lifetime.last < s) b.lifetime.last = s;
     }
   }
-  bool owns_output[N]{};
   for (int i = 0; i < n; ++i)
-    if (g.is_output[i]) {
-      owns_output[g.owner[i]] = true;
-      g.buffers[g.owner[i]].lifetime.last = last_step;
-    }
-  // In place: the output takes input 0's storage when that read is the input's last use.
-  for (int s = 0; s < g.step_count; ++s) {
-    int v = g.schedule[s];
-    const node_desc& d = g.nodes[v];
-    if (!d.traits.in_place || d.traits.reads_peers || d.traits.view || g.owner[v] != v || d.input_count == 0) continue;
-    int u = d.inputs[0];
-    const buffer_desc& src = g.buffers[u];
-    bool legal = g.owner[u] == u && g.nodes[u].kind == tensor_kind::node && !src.opaque &&
-                 !g.buffers[v].opaque && !owns_output[u] && src.lifetime.last == s &&
-                 src.memory == g.buffers[v].memory && align_up(src.bytes) == align_up(g.buffers[v].bytes);
-    if (legal) g.buffers[v].shares = u;
-    else if (d.in_place) report(g, {errc::in_place_conflict, v, u});
-  }
+    if (g.is_output[i]) g.buffers[g.owner[i]].lifetime.last = last_step;
   return g.error;
 }
 

@@ -7,6 +7,7 @@
 //!  - place_symmetric (after validate): otherwise the producer writes straight into the
 //!    symmetric arena, and so does the producer before it while that producer could hand its
 //!    buffer over in place (its output's only reader, same size): no copy, no extra buffer.
+//!    Reads the reader lists (find_readers); writes `memory`, never the ops' declared traits.
 #include <ctgraph/graph/ops/copy.hpp>
 #include <ctgraph/passes/flat_graph.hpp>
 

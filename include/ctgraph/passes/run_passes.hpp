@@ -1,26 +1,52 @@
 #pragma once
-//! All passes after flatten, in order, on one flat graph (its capacity must hold the copies
-//! that insert_copies adds): what `make_plan` does at compile time
-//! (there each pass gets its own constant evaluation) and what run-time builders call.
+//! The pass order, written once: make_plan runs `plan_structure` and `plan_memory` in two
+//! constant evaluations (each its own compiler budget); run-time builders call `run_passes`.
+//! The flat graph's capacity must hold the copies that insert_copies adds.
+//!
+//! pass             reads                                         writes
+//! insert_copies    nodes (traits, inputs)                        nodes (+ copies, inputs rewired)
+//! find_readers     nodes (inputs)                                reader_begin, readers
+//! schedule         nodes, readers                                schedule, step, step_count
+//! validate         schedule, nodes (output rules, traits)        nodes[].out (inferred)
+//! place_symmetric  nodes, is_output, readers                     memory (a decision; traits untouched)
+//! partition        schedule, nodes (capturable)                  partitions, partition_of
+//! view_owners      schedule, nodes (view)                        owner
+//! lifetimes        schedule, step, owner, memory, is_output      buffers (memory, bytes, opaque, lifetime)
+//! hand_over        schedule, owner, buffers, is_output           buffers[].shares (in place)
+//! hoist            partitions, schedule, owner, buffers          buffers[].hoisted(_to), partitions[] counts
+//! plan_memory      schedule, owner, buffers                      buffers[].offset, arena_bytes, lower_bound, reuse_count
+//! Every pass reads and writes `error` / `errors` and does nothing after an earlier error.
+#include <ctgraph/passes/hand_over.hpp>
 #include <ctgraph/passes/hoist.hpp>
 #include <ctgraph/passes/lifetimes.hpp>
 #include <ctgraph/passes/memory_plan.hpp>
 #include <ctgraph/passes/partition.hpp>
 #include <ctgraph/passes/placement.hpp>
+#include <ctgraph/passes/readers.hpp>
 #include <ctgraph/passes/schedule.hpp>
 #include <ctgraph/passes/validate.hpp>
+#include <ctgraph/passes/view_owners.hpp>
 
 namespace ctg {
 
+//! Everything but the memory plan.
 template <std::size_t N>
-constexpr status run_passes(flat_graph<N>& g) {
+constexpr status plan_structure(flat_graph<N>& g) {
   insert_copies(g);
+  find_readers(g);
   schedule(g);
   validate(g);
   place_symmetric(g);
   partition(g);
+  view_owners(g);
   lifetimes(g);
-  hoist(g);
+  hand_over(g);
+  return hoist(g);
+}
+
+template <std::size_t N>
+constexpr status run_passes(flat_graph<N>& g) {
+  plan_structure(g);
   return plan_memory(g);
 }
 

@@ -1,6 +1,7 @@
 #pragma once
 //! schedule: a topological order of the nodes. Deterministic: among ready nodes the one with
-//! the lowest index (post order from the outputs) runs first. Also fills the reader lists.
+//! the lowest index (post order from the outputs) runs first. Reads the nodes and the reader
+//! lists (find_readers); writes `schedule`, `step` and `step_count`.
 #include <ctgraph/passes/flat_graph.hpp>
 
 namespace ctg {
@@ -9,16 +10,6 @@ template <std::size_t N>
 constexpr status schedule(flat_graph<N>& g) {
   if (g.error.code != errc::ok) return g.error;
   const int n = g.node_count;
-  // Reader lists (CSR), counting each reading node once per input slot.
-  for (int i = 0; i <= n; ++i) g.reader_begin[i] = 0;
-  for (int i = 0; i < n; ++i)
-    for (int k = 0; k < g.nodes[i].input_count; ++k) ++g.reader_begin[g.nodes[i].inputs[k] + 1];
-  for (int i = 0; i < n; ++i) g.reader_begin[i + 1] += g.reader_begin[i];
-  int fill[N]{};
-  for (int i = 0; i < n; ++i) fill[i] = g.reader_begin[i];
-  for (int i = 0; i < n; ++i)
-    for (int k = 0; k < g.nodes[i].input_count; ++k) g.readers[fill[g.nodes[i].inputs[k]]++] = i;
-
   // Kahn's algorithm with a binary min-heap of ready indices.
   int pending[N]{};
   int heap[N]{};

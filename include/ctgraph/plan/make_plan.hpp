@@ -1,6 +1,7 @@
 #pragma once
-//! make_plan<G>(): the compile-time entry point. Flattens G once, runs each pass in its own
-//! constant evaluation (its own compiler budget), and turns a pass's status into one error.
+//! make_plan<G>(): the compile-time entry point. Flattens G once, runs the structural passes and
+//! the memory plan in constant evaluations of their own (each its own compiler budget), and
+//! turns every error found into one static_assert each.
 #include <utility>
 
 #include <ctgraph/graph/graph.hpp>
@@ -46,21 +47,11 @@ template <class G, plan_options Options>
 struct planner {
   static constexpr auto types = flatten<G>();
   static constexpr int copies = count_copies(types);
-  static constexpr auto flat = [] {
-    auto g = widen<decltype(types)::capacity + std::size_t(copies)>(types);
-    g.one_partition = Options.one_partition;
-    insert_copies(g);
-    return g;
-  }();
   // The structural passes are cheap next to a copy of the flat graph: one evaluation for all.
   static constexpr auto lived = [] {
-    auto g = flat;
-    schedule(g);
-    validate(g);
-    place_symmetric(g);
-    partition(g);
-    lifetimes(g);
-    hoist(g);
+    auto g = widen<decltype(types)::capacity + std::size_t(copies)>(types);
+    g.one_partition = Options.one_partition;
+    plan_structure(g);
     return g;
   }();
   static constexpr auto planned = [] { auto g = lived; plan_memory(g); return g; }();

@@ -1,0 +1,32 @@
+#pragma once
+//! hand_over: the in-place decision. An output takes over its first input's storage when its op
+//! allows in place (and reads no peer), and that read is the input's last: same memory class, same
+//! aligned size, neither opaque, the input not a graph output. A node that asked for in place and
+//! cannot have it is an error. Reads `owner`, `buffers` and `is_output`; writes `buffers[].shares`.
+#include <ctgraph/passes/flat_graph.hpp>
+
+namespace ctg {
+
+template <std::size_t N>
+constexpr status hand_over(flat_graph<N>& g) {
+  if (g.error.code != errc::ok) return g.error;
+  bool holds_output[N]{};
+  for (int i = 0; i < g.node_count; ++i)
+    if (g.is_output[i]) holds_output[g.owner[i]] = true;
+  for (int s = 0; s < g.step_count; ++s) {
+    const int v = g.schedule[s];
+    const node_desc& d = g.nodes[v];
+    g.buffers[v].shares = -1;
+    if (!d.traits.in_place || d.traits.reads_peers || d.traits.view || g.owner[v] != v || d.input_count == 0) continue;
+    const int u = d.inputs[0];
+    const buffer_desc &src = g.buffers[u], &out = g.buffers[v];
+    const bool legal = g.owner[u] == u && g.nodes[u].kind == tensor_kind::node && !src.opaque && !out.opaque &&
+                       !holds_output[u] && src.lifetime.last == s && src.memory == out.memory &&
+                       align_up(src.bytes) == align_up(out.bytes);
+    if (legal) g.buffers[v].shares = u;
+    else if (d.in_place) report(g, {errc::in_place_conflict, v, u});
+  }
+  return g.error;
+}
+
+}  // namespace ctg
