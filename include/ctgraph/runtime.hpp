@@ -4,6 +4,7 @@
 
 #include <ctgraph/runtime/binding.hpp>
 #include <ctgraph/runtime/capture.hpp>
+#include <ctgraph/runtime/dtype.hpp>
 #include <ctgraph/runtime/error.hpp>
 #include <ctgraph/runtime/executor.hpp>
 #include <ctgraph/runtime/handles.hpp>

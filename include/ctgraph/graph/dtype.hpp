@@ -6,29 +6,27 @@
 
 namespace ctg {
 
-enum class dtype_id : std::uint8_t { f32, f16, bf16, i32, i64, u8 };
+enum class dtype_id : std::uint8_t { f32, f16, bf16, i32, i64, u8 };  // the order of dtype_table
 
-constexpr std::size_t size_of(dtype_id d) {
-  switch (d) {
-    case dtype_id::f32: case dtype_id::i32: return 4;
-    case dtype_id::f16: case dtype_id::bf16: return 2;
-    case dtype_id::i64: return 8;
-    case dtype_id::u8: return 1;
-  }
-  return 0;
-}
+//! One row per dtype, indexed by its id: what every layer needs to know about it. (The runtime's
+//! CUDA, cuBLASLt and NCCL names are columns of its own tables, runtime/dtype.hpp.)
+struct dtype_info {
+  dtype_id id;
+  std::string_view name;
+  std::size_t bytes;
+  bool floating;  // the float types: matmuls, elementwise kernels and NCCL's symmetric sums
+};
 
-constexpr std::string_view name_of(dtype_id d) {
-  switch (d) {
-    case dtype_id::f32: return "f32";
-    case dtype_id::f16: return "f16";
-    case dtype_id::bf16: return "bf16";
-    case dtype_id::i32: return "i32";
-    case dtype_id::i64: return "i64";
-    case dtype_id::u8: return "u8";
-  }
-  return "?";
-}
+inline constexpr dtype_info dtype_table[] = {
+    {dtype_id::f32, "f32", 4, true},  {dtype_id::f16, "f16", 2, true}, {dtype_id::bf16, "bf16", 2, true},
+    {dtype_id::i32, "i32", 4, false}, {dtype_id::i64, "i64", 8, false}, {dtype_id::u8, "u8", 1, false},
+};
+inline constexpr int dtype_count = int(sizeof(dtype_table) / sizeof(dtype_table[0]));
+
+constexpr const dtype_info& info_of(dtype_id d) { return dtype_table[int(d)]; }
+constexpr std::size_t size_of(dtype_id d) { return info_of(d).bytes; }
+constexpr std::string_view name_of(dtype_id d) { return info_of(d).name; }
+constexpr bool is_floating(dtype_id d) { return info_of(d).floating; }
 
 template <dtype_id Id>
 struct dtype_tag {
@@ -41,6 +39,15 @@ struct bf16 : dtype_tag<dtype_id::bf16> {};
 struct i32 : dtype_tag<dtype_id::i32> {};
 struct i64 : dtype_tag<dtype_id::i64> {};
 struct u8 : dtype_tag<dtype_id::u8> {};
+
+namespace detail {
+constexpr bool dtype_table_in_id_order() {
+  for (int i = 0; i < dtype_count; ++i)
+    if (int(dtype_table[i].id) != i) return false;
+  return true;
+}
+static_assert(dtype_table_in_id_order(), "dtype_table lists the dtypes in dtype_id order");
+}  // namespace detail
 
 //! A dtype tag: a type with a `static constexpr dtype_id id`.
 template <class T>

@@ -45,8 +45,7 @@ constexpr status validate(flat_graph<N>& g) {
     // NCCL's symmetric kernels sum f32, f16 and bf16; other dtypes fall back silently.
     if (d.traits.symmetric_inputs)
       for (int k = 0; k < d.input_count; ++k) {
-        dtype_id t = g.nodes[d.inputs[k]].out.dtype;
-        if (t != dtype_id::f32 && t != dtype_id::f16 && t != dtype_id::bf16) {
+        if (!is_floating(g.nodes[d.inputs[k]].out.dtype)) {
           report(g, {errc::collective_dtype, v});
           break;
         }

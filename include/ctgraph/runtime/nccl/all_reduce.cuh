@@ -20,6 +20,7 @@
 #include <string>
 
 #include <ctgraph/runtime/ops/float_conversion.cuh>
+#include <ctgraph/runtime/dtype.hpp>
 #include <ctgraph/runtime/error.hpp>
 #include <ctgraph/runtime/launch_context.hpp>
 #include <ctgraph/runtime/nccl/collective_context.hpp>
@@ -119,14 +120,10 @@ inline void launch_all_reduce_one_shot(const launch_context& c, const collective
   if (c.input_count > 0 && (c.input_desc[0].elements() != n || c.input_desc[0].dtype != t))
     throw runtime_error(c.node->name, call, "input 0 and the output differ in dtype or element count");
   if (n == 0) return;
-  switch (t) {
-    case dtype_id::f32: return detail::one_shot::launch_typed<float>(c, cc, n);
-    case dtype_id::f16: return detail::one_shot::launch_typed<__half>(c, cc, n);
-    case dtype_id::bf16: return detail::one_shot::launch_typed<__nv_bfloat16>(c, cc, n);
-    default:
-      throw runtime_error(c.node->name, call,
-                          "dtype " + std::string(name_of(t)) + " is not supported; the all-reduce runs on f32, f16 and bf16");
-  }
+  const bool launched = with_float_type(t, [&](auto e) { detail::one_shot::launch_typed<typename decltype(e)::type>(c, cc, n); });
+  if (!launched)
+    throw runtime_error(c.node->name, call,
+                        "dtype " + std::string(name_of(t)) + " is not supported; the all-reduce runs on f32, f16 and bf16");
 }
 
 }  // namespace ctg::runtime_ops

@@ -25,16 +25,16 @@ struct collective_context {
 
 namespace detail {
 //! NCCL's data type for a ctgraph dtype; throws for those the collectives do not take.
+//! NCCL's data type, in dtype_id order.
+inline constexpr ncclDataType_t nccl_data_type[] = {ncclFloat32, ncclFloat16, ncclBfloat16, ncclInt32, ncclInt64, ncclUint8};
+static_assert(sizeof(nccl_data_type) / sizeof(nccl_data_type[0]) == std::size_t(dtype_count));
+
 inline ncclDataType_t nccl_dtype(dtype_id d, std::string_view node, const char* call) {
-  switch (d) {
-    case dtype_id::f32: return ncclFloat32;
-    case dtype_id::f16: return ncclFloat16;
-    case dtype_id::bf16: return ncclBfloat16;
-    default:
-      throw runtime_error(node, call,
-                          "dtype " + std::string(name_of(d)) + " is not supported; collectives run on f32, f16 and bf16 "
-                          "(NCCL's symmetric kernels cover sum on these)");
-  }
+  if (!is_floating(d))
+    throw runtime_error(node, call,
+                        "dtype " + std::string(name_of(d)) + " is not supported; collectives run on f32, f16 and bf16 "
+                        "(NCCL's symmetric kernels cover sum on these)");
+  return nccl_data_type[int(d)];
 }
 }  // namespace detail
 

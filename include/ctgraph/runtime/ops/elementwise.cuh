@@ -14,6 +14,7 @@
 #include <string>
 
 #include <ctgraph/runtime/ops/float_conversion.cuh>
+#include <ctgraph/runtime/dtype.hpp>
 #include <ctgraph/runtime/error.hpp>
 #include <ctgraph/runtime/launch_context.hpp>
 
@@ -120,15 +121,12 @@ void launch_elementwise_as(const launch_context& c, Fn fn) {
     if (c.inputs[k] == nullptr)
       throw runtime_error(c.node->name, "launch_elementwise", "input " + std::to_string(k) + " has no device pointer");
   if (c.output == nullptr) throw runtime_error(c.node->name, "launch_elementwise", "the output has no device pointer");
-  switch (c.node->out.dtype) {
-    case dtype_id::f32: return launch_elementwise_typed<float>(c, fn, n);
-    case dtype_id::f16: return launch_elementwise_typed<__half>(c, fn, n);
-    case dtype_id::bf16: return launch_elementwise_typed<__nv_bfloat16>(c, fn, n);
-    default:
-      throw runtime_error(c.node->name, "launch_elementwise",
-                          "dtype " + std::string(name_of(c.node->out.dtype)) +
-                              " is not supported; elementwise ops run on f32, f16 and bf16");
-  }
+  const bool launched = with_float_type(c.node->out.dtype, [&](auto t) {
+    launch_elementwise_typed<typename decltype(t)::type>(c, fn, n);
+  });
+  if (!launched)
+    throw runtime_error(c.node->name, "launch_elementwise",
+                        "dtype " + std::string(name_of(c.node->out.dtype)) + " is not supported; elementwise ops run on f32, f16 and bf16");
 }
 
 }  // namespace detail

@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 
+#include <ctgraph/runtime/dtype.hpp>
 #include <ctgraph/runtime/error.hpp>
 #include <ctgraph/runtime/launch_context.hpp>
 
@@ -49,12 +50,9 @@ inline std::uint32_t pointer_alignment(const void* p) {
 }
 
 inline bool matmul_data_type(dtype_id d, cudaDataType_t& out) {
-  switch (d) {
-    case dtype_id::f32: out = CUDA_R_32F; return true;
-    case dtype_id::f16: out = CUDA_R_16F; return true;
-    case dtype_id::bf16: out = CUDA_R_16BF; return true;
-    default: return false;
-  }
+  if (!is_floating(d)) return false;
+  out = cuda_type_of(d);
+  return true;
 }
 
 }  // namespace detail
