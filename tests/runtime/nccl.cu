@@ -158,7 +158,7 @@ TEST_CASE("nccl: errors carry NCCL's message and the call") {
 }
 
 TEST_CASE("nccl: the version check reads the library loaded at run time") {
-  CHECK(nccl_runtime_version() >= detail::nccl_version_code(2, 28, 9));
+  CHECK(nccl_runtime_version() >= NCCL_VERSION(2, 28, 9));
   CHECK_NOTHROW(require_nccl_symmetric("symmetric memory"));
   CHECK_NOTHROW(require_nccl(2, 8, 4, "an old feature"));
   try {

@@ -111,6 +111,14 @@ constexpr int storage_of(const flat_graph<N>& g, int v) {
 }
 }  // namespace detail
 
+//! A buffer the memory plan places in an arena: a node's own storage (not a view's), neither
+//! opaque nor the user's. Meaningful after lifetimes.
+template <std::size_t N>
+constexpr bool is_planned(const flat_graph<N>& g, int v) {
+  const buffer_desc& b = g.buffers[v];
+  return g.nodes[v].kind == tensor_kind::node && g.owner[v] == v && !b.opaque && b.memory != memory_class::external;
+}
+
 //! Records an error; the first one also stops the passes that follow.
 template <std::size_t N>
 constexpr status report(flat_graph<N>& g, status s) {

@@ -23,8 +23,8 @@ constexpr status hoist(flat_graph<N>& g) {
     for (int s = q.first_step; s <= q.last_step; ++s) {
       int v = g.schedule[s];
       if (q.kind == partition_kind::fallback) {
+        if (!is_planned(g, v)) continue;
         buffer_desc& b = g.buffers[v];
-        if (g.owner[v] != v || b.opaque || b.memory == memory_class::external) continue;
         b.hoisted = true;
         b.hoisted_to = p - 1;  // partitions alternate, so p - 1 is capturable (or none)
         if (p > 0) ++g.partitions[p - 1].hoisted;

@@ -99,7 +99,7 @@ std::string to_dot(const plan<N>& p) {
       if (g.is_output[v]) extra += ", penwidth=2";
     }
     label.append("\n").append(detail::placement_lines(p, v));
-    if (d.kind == tensor_kind::node && g.owner[v] == v && !b.opaque && b.memory != memory_class::external)
+    if (is_planned(g, v))
       label += detail::format("\nsteps %d..%d", b.lifetime.first, b.lifetime.last);
     if (b.hoisted && g.owner[v] == v)
       label += b.hoisted_to >= 0 ? detail::format("\nhoisted to #%d", b.hoisted_to) : "\nhoisted: at instantiation";

@@ -60,13 +60,6 @@ struct svg_layout {
 inline constexpr double svg_pad = 16, svg_header = 64, svg_heading = 34, svg_plot_h = 240, svg_axis = 54;
 inline constexpr double svg_left = 84, svg_right = 190, svg_font = 11;
 
-template <std::size_t N>
-bool svg_planned(const plan<N>& p, int v) {
-  const flat_graph<N>& g = p.graph;
-  return g.nodes[v].kind == tensor_kind::node && g.owner[v] == v && !g.buffers[v].opaque &&
-         g.buffers[v].memory != memory_class::external;
-}
-
 //! Where to_svg draws everything; the tests check the rectangles' geometry through it.
 template <std::size_t N>
 svg_layout layout_svg(const plan<N>& p) {
@@ -81,12 +74,12 @@ svg_layout layout_svg(const plan<N>& p) {
   // successor begins.
   std::vector<bool> handed(std::size_t(g.node_count), false);
   for (int v = 0; v < g.node_count; ++v)
-    if (svg_planned(p, v) && g.buffers[v].shares >= 0) handed[std::size_t(g.buffers[v].shares)] = true;
+    if (is_planned(g, v) && g.buffers[v].shares >= 0) handed[std::size_t(g.buffers[v].shares)] = true;
   for (int c = 0; c < memory_class_count; ++c) {
     const memory_class m = memory_class(c);
     if (m == memory_class::external) continue;
     bool any = false;
-    for (int v = 0; v < g.node_count; ++v) any = any || (svg_planned(p, v) && g.buffers[v].memory == m);
+    for (int v = 0; v < g.node_count; ++v) any = any || (is_planned(g, v) && g.buffers[v].memory == m);
     if (!any) continue;
     svg_panel q;
     q.memory = m;
@@ -98,7 +91,7 @@ svg_layout layout_svg(const plan<N>& p) {
     q.cell = plot_w / steps;
     q.y_max = std::max<std::size_t>(g.arena_bytes[c], 1);
     for (int v = 0; v < g.node_count; ++v) {
-      if (!svg_planned(p, v) || g.buffers[v].memory != m) continue;
+      if (!is_planned(g, v) || g.buffers[v].memory != m) continue;
       const buffer_desc& b = g.buffers[v];
       svg_rect r;
       r.node = v;

@@ -13,10 +13,7 @@
 namespace ctg {
 
 namespace detail {
-//! NCCL's version code (NCCL_VERSION: X*1000+Y*100+Z up to 2.8, X*10000+Y*100+Z after).
-constexpr int nccl_version_code(int major, int minor, int patch) {
-  return (major <= 2 && minor <= 8) ? major * 1000 + minor * 100 + patch : major * 10000 + minor * 100 + patch;
-}
+//! "2.28.9" from a version code (NCCL_VERSION: X*1000+Y*100+Z up to 2.8, X*10000+Y*100+Z after).
 inline std::string nccl_version_string(int code) {
   const bool old = code < 10000;
   const int major = old ? code / 1000 : code / 10000;
@@ -37,7 +34,7 @@ inline int nccl_runtime_version() {
 //! loaded at run time is at least major.minor.patch; `what` names the feature that needs it.
 inline void require_nccl(int major, int minor, int patch, std::string_view what) {
   const int found = nccl_runtime_version();
-  const int need = detail::nccl_version_code(major, minor, patch);
+  const int need = NCCL_VERSION(major, minor, patch);  // nccl.h's encoding of a version code
   if (found < need)
     throw runtime_error("instantiate", "ncclGetVersion",
                         std::string(what) + " needs NCCL " + detail::nccl_version_string(need) + " or newer; found " +

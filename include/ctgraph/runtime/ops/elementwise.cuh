@@ -9,6 +9,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -23,8 +24,21 @@ namespace ctg::runtime_ops {
 namespace detail {
 
 inline constexpr int elementwise_block = 256;
-//! Enough blocks to fill an H100 (132 SMs) several times over; the loop strides past the rest.
-inline constexpr std::int64_t elementwise_max_blocks = 132 * 8;
+//! Enough blocks to fill the current device several times over (8 per SM, SMs queried once per
+//! device); the loop strides past the rest.
+inline std::int64_t elementwise_max_blocks() {
+  constexpr int max_devices = 64;
+  static std::atomic<int> sms[max_devices]{};
+  int device = 0;
+  CTG_CHECK("elementwise", cudaGetDevice(&device));
+  const bool cached = device >= 0 && device < max_devices;
+  int n = cached ? sms[device].load(std::memory_order_relaxed) : 0;
+  if (n == 0) {
+    CTG_CHECK("elementwise", cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device));
+    if (cached) sms[device].store(n, std::memory_order_relaxed);
+  }
+  return std::int64_t(n) * 8;
+}
 
 
 //! `x < 0 ? 0 : x` rather than fmaxf, so that NaN propagates.
@@ -95,7 +109,7 @@ __global__ void elementwise_vector_kernel(const T* a, const T* b, T* y, std::int
 inline bool aligned_to_vector(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % vector_bytes == 0; }
 
 inline unsigned elementwise_grid(std::int64_t work) {
-  return unsigned(std::min((work + elementwise_block - 1) / elementwise_block, elementwise_max_blocks));
+  return unsigned(std::min((work + elementwise_block - 1) / elementwise_block, elementwise_max_blocks()));
 }
 
 template <class T, class Fn>
