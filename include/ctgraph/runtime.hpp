@@ -1,5 +1,6 @@
 #pragma once
-//! ctgraph's runtime (CUDA, cuBLASLt, NCCL, NVTX3): include from .cu files.
+//! ctgraph's runtime (CUDA, cuBLASLt, NVTX3; NCCL >= 2.28.9 for collectives, where the build has
+//! it: CTGRAPH_NCCL): include from .cu files.
 #include <ctgraph/ctgraph.hpp>
 
 #include <ctgraph/runtime/binding.hpp>
@@ -10,6 +11,10 @@
 #include <ctgraph/runtime/handles.hpp>
 #include <ctgraph/runtime/launch_context.hpp>
 #include <ctgraph/runtime/memory.hpp>
+#include <ctgraph/runtime/nccl/available.hpp>
+#if CTGRAPH_NCCL
 #include <ctgraph/runtime/nccl/device_comm.hpp>
 #include <ctgraph/runtime/nccl/symmetric_arena.hpp>
+#include <ctgraph/runtime/nccl/symmetric_collectives.hpp>
 #include <ctgraph/runtime/nccl/version.hpp>
+#endif

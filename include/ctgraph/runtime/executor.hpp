@@ -21,10 +21,11 @@
 #include <ctgraph/runtime/handles.hpp>
 #include <ctgraph/runtime/launch_context.hpp>
 #include <ctgraph/runtime/memory.hpp>
-#include <ctgraph/runtime/nccl/all_reduce.cuh>
-#include <ctgraph/runtime/nccl/collectives.hpp>
-#include <ctgraph/runtime/nccl/device_comm.hpp>
-#include <ctgraph/runtime/nccl/symmetric_arena.hpp>
+#include <ctgraph/runtime/communicator.hpp>
+#include <ctgraph/runtime/nccl/available.hpp>
+#if CTGRAPH_NCCL
+#include <ctgraph/runtime/nccl/symmetric_collectives.hpp>
+#endif
 #include <ctgraph/runtime/ops/launch_local.hpp>
 
 namespace ctg {
@@ -32,16 +33,14 @@ namespace ctg {
 //! cuBLASLt workspace per executor.
 inline constexpr std::size_t matmul_workspace_bytes = std::size_t{32} << 20;
 
-//! The user's NCCL communicator (initialised by the user, one GPU per rank; the executor never
-//! creates or destroys it) and how to run all_reduce.
-struct communicator {
-  ncclComm_t comm = nullptr;
-  int rank = -1;  // when set, checked against the communicator's rank
-  //! ncclAllReduce on the symmetric window (NCCL's symmetric kernels), a one-shot kernel on the
-  //! NCCL device API (sums in rank order: identical bits on every rank), or by size.
-  enum class all_reduce_algorithm { automatic, nccl, one_shot } all_reduce = all_reduce_algorithm::automatic;
-  std::size_t one_shot_max_bytes = std::size_t{256} << 10;  // automatic: one-shot up to this size
-};
+namespace detail {
+template <std::size_t N>
+constexpr bool has_collectives(const plan<N>& p) {
+  for (int v = 0; v < p.graph.node_count; ++v)
+    if (p.graph.nodes[v].traits.symmetric_inputs) return true;
+  return false;
+}
+}  // namespace detail
 
 template <std::size_t N>
 class executor {
@@ -49,7 +48,7 @@ class executor {
   //! Allocates the arenas, binds every graph input and parameter, captures each capturable
   //! partition. Throws ctg::runtime_error (naming the node and call) and leaks nothing.
   executor(const plan<N>& p, cudaStream_t stream, std::initializer_list<binding> bindings, communicator comm = {})
-      : plan_(std::make_unique<plan<N>>(p)), stream_(stream), comm_(comm) {
+      : plan_(std::make_unique<plan<N>>(p)), stream_(stream) {
     // Captures run on a stream of the executor's own: the legacy default stream (0) that users
     // may run on cannot be captured, and the graphs it makes replay on any stream.
     cudaStream_t cs = nullptr;
@@ -57,19 +56,20 @@ class executor {
     capture_stream_ = owned_stream(cs);
     const flat_graph<N>& g = plan_->graph;
     if (!plan_->ok()) throw runtime_error("instantiate", "make_plan", "the plan carries an error");
-    check_communicator();
+#if !CTGRAPH_NCCL
+    (void)comm;
+    if (detail::has_collectives(*plan_))
+      throw runtime_error("instantiate", "collectives", "this plan has collectives, but ctgraph was built without NCCL >= 2.28.9 (CTGRAPH_NCCL is 0)");
+#endif
     device_ = allocation(allocation_kind::device, plan_->arena_bytes(memory_class::device), "device arena");
     pinned_ = allocation(allocation_kind::pinned_host, plan_->arena_bytes(memory_class::pinned_host), "pinned host arena");
     cublasLtHandle_t h = nullptr;
     CTG_CHECK("instantiate", cublasLtCreate(&h));
     lt_ = cublas_lt(h);
     workspace_ = allocation(allocation_kind::device, matmul_workspace_bytes, "cuBLASLt workspace");
-    if (plan_->arena_bytes(memory_class::symmetric) > 0) {
-      // Registration is a collective call: every rank makes it here, in the same order, with the
-      // same (compile-time) size, outside capture. The device communicator probes support.
-      symmetric_ = symmetric_arena(comm_.comm, plan_->arena_bytes(memory_class::symmetric));
-      device_comm_ = device_comm(comm_.comm);
-    }
+#if CTGRAPH_NCCL
+    collectives_ = symmetric_collectives(*plan_, comm);
+#endif
     pointers_.assign(std::size_t(g.node_count), nullptr);
     for (const binding& b : bindings) bind_one(b);
     for (int v = 0; v < g.node_count; ++v) {
@@ -86,7 +86,7 @@ class executor {
         pointers_[std::size_t(v)] = opaque_.back().get();
       } else {
         std::byte* base = b.memory == memory_class::pinned_host ? pinned_.bytes()
-                          : b.memory == memory_class::symmetric ? static_cast<std::byte*>(symmetric_.get())
+                          : b.memory == memory_class::symmetric ? symmetric_arena_base()
                                                                 : device_.bytes();
         pointers_[std::size_t(v)] = base + b.offset;
       }
@@ -190,28 +190,6 @@ class executor {
     return v;
   }
 
-  //! A plan with collectives needs a communicator of the size its ops were planned for.
-  void check_communicator() {
-    const flat_graph<N>& g = plan_->graph;
-    int ranks = 0;
-    for (int v = 0; v < g.node_count; ++v) {
-      const node_desc& d = g.nodes[v];
-      if (!d.traits.symmetric_inputs) continue;
-      if (!comm_.comm)
-        throw runtime_error(d.name, "instantiate", "this plan has collectives: pass a ctg::communicator with an initialised ncclComm_t");
-      if (ranks == 0) CTG_CHECK(d.name, ncclCommCount(comm_.comm, &ranks));
-      if ((d.builtin == builtin_op::reduce_scatter || d.builtin == builtin_op::all_gather) && d.ranks != ranks)
-        throw runtime_error(d.name, "communicator", "planned for " + std::to_string(d.ranks) + " ranks, but the communicator has " + std::to_string(ranks));
-    }
-    if (comm_.comm && comm_.rank >= 0) {
-      int rank = -1;
-      CTG_CHECK("instantiate", ncclCommUserRank(comm_.comm, &rank));
-      if (rank != comm_.rank)
-        throw runtime_error("instantiate", "communicator", "rank " + std::to_string(comm_.rank) + " was given, but the communicator is rank " + std::to_string(rank));
-    }
-    ranks_ = ranks;
-  }
-
   static void check_launchable(const node_desc& d) {
     switch (d.builtin) {
       case builtin_op::custom:
@@ -239,30 +217,18 @@ class executor {
     const launch_context c =
         context_of(plan_->graph, v, pointers_.data(), stream, lt_.get(), workspace_.get(), matmul_workspace_bytes);
     if (runtime_ops::launch_local(c)) return;
-    const node_desc& d = *c.node;
-    switch (d.builtin) {
-      case builtin_op::all_reduce: {
-        const collective_context cc = collective_of(c);
-        const bool one_shot = comm_.all_reduce == communicator::all_reduce_algorithm::one_shot ||
-                              (comm_.all_reduce == communicator::all_reduce_algorithm::automatic && d.out.bytes() <= comm_.one_shot_max_bytes);
-        if (one_shot) runtime_ops::launch_all_reduce_one_shot(c, cc);
-        else runtime_ops::launch_all_reduce_nccl(c, cc);
-        return;
-      }
-      case builtin_op::reduce_scatter: runtime_ops::launch_reduce_scatter_nccl(c, collective_of(c)); return;
-      case builtin_op::all_gather: runtime_ops::launch_all_gather_nccl(c, collective_of(c)); return;
-      default: throw runtime_error(d.name, "launch", "no runtime implementation for this op");
-    }
+#if CTGRAPH_NCCL
+    if (collectives_.launch(c)) return;
+#endif
+    throw runtime_error(c.node->name, "launch", "no runtime implementation for this op");
   }
 
-  collective_context collective_of(const launch_context& c) const {
-    collective_context cc;
-    cc.comm = comm_.comm;
-    cc.ranks = ranks_;
-    cc.window = symmetric_.window();
-    cc.input_offset = std::size_t(static_cast<const std::byte*>(c.inputs[0]) - static_cast<const std::byte*>(symmetric_.get()));
-    cc.dev = device_comm_.get();
-    return cc;
+  std::byte* symmetric_arena_base() const noexcept {
+#if CTGRAPH_NCCL
+    return collectives_.arena();
+#else
+    return nullptr;  // no collectives, so no symmetric buffers
+#endif
   }
 
   //! Captures partition i into a new executable, or updates `update` in place when it can; keeps
@@ -294,17 +260,16 @@ class executor {
   }
 
   // Declaration order is teardown order, reversed: graph executables and graphs first, then the
-  // device communicator, the window's deregistration and the memory (NCCL's required order).
+  // collectives (device communicator, window deregistration, its memory: NCCL's required order).
   std::unique_ptr<plan<N>> plan_;
   cudaStream_t stream_ = nullptr;
-  communicator comm_;
-  int ranks_ = 0;
   owned_stream capture_stream_;
   allocation device_, pinned_, workspace_;
   std::vector<allocation> opaque_;
   cublas_lt lt_;
-  symmetric_arena symmetric_;
-  device_comm device_comm_;
+#if CTGRAPH_NCCL
+  symmetric_collectives collectives_;
+#endif
   std::vector<void*> pointers_;
   std::vector<std::string> names_;
   std::vector<graph_owner> graphs_;
@@ -316,6 +281,7 @@ class executor {
 template <class G, plan_options Options = plan_options{}>
 auto instantiate(cudaStream_t stream, std::initializer_list<binding> bindings, communicator comm = {}) {
   static constexpr auto p = make_plan<G, Options>();
+  static_assert(CTGRAPH_NCCL || !detail::has_collectives(p), "ctgraph: this plan has collectives, which need NCCL >= 2.28.9, and this build has none (CTGRAPH_NCCL is 0). Build with NCCL 2.28.9 or newer (CMake finds it through NCCL_ROOT), or plan without collectives.");
   return executor<std::remove_cvref_t<decltype(p)>::graph_capacity>(p, stream, bindings, comm);
 }
 
