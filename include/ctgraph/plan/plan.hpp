@@ -53,8 +53,9 @@ struct plan {
   constexpr int partition_count() const { return checked().partition_count; }
   constexpr const partition_desc& partition(int i) const { return checked().partitions[i]; }
   constexpr int partition_count(partition_kind k) const {
+    const flat_graph<N>& g = checked();
     int c = 0;
-    for (int i = 0; i < checked().partition_count; ++i) c += checked().partitions[i].kind == k;
+    for (int i = 0; i < g.partition_count; ++i) c += g.partitions[i].kind == k;
     return c;
   }
   template <class T>
@@ -64,7 +65,10 @@ struct plan {
   //! The buffer that holds T's output (a view's is its source's).
   template <class T>
   constexpr const buffer_desc& buffer_of() const { return buffer(index_of<T>()); }
-  constexpr const buffer_desc& buffer(int node) const { return checked().buffers[checked().owner[node]]; }
+  constexpr const buffer_desc& buffer(int node) const {
+    const flat_graph<N>& g = checked();
+    return g.buffers[g.owner[node]];
+  }
   template <class T>
   constexpr memory_class memory_of() const { return buffer_of<T>().memory; }
   //! Buffers the run needs (planned and opaque; graph inputs and parameters are the user's).
@@ -74,14 +78,16 @@ struct plan {
     return c;
   }
   constexpr int buffer_count(memory_class m) const {
+    const flat_graph<N>& g = checked();
     int c = 0;
-    for (int i = 0; i < checked().node_count; ++i) c += owns_storage(i) && checked().buffers[i].memory == m;
+    for (int i = 0; i < g.node_count; ++i) c += owns_storage(i) && g.buffers[i].memory == m;
     return c;
   }
   //! Buffers that start in memory an earlier, dead buffer used (including in-place outputs).
   constexpr int reuse_count() const {
     int c = 0;
-    for (int m = 0; m < memory_class_count; ++m) c += checked().reuse_count[m];
+    const flat_graph<N>& g = checked();
+    for (int m = 0; m < memory_class_count; ++m) c += g.reuse_count[m];
     return c;
   }
   constexpr int reuse_count(memory_class m) const { return checked().reuse_count[int(m)]; }
@@ -92,15 +98,17 @@ struct plan {
   // Inserted copies (placement)
   constexpr int copy_count() const {
     int c = 0;
-    for (int i = 0; i < checked().node_count; ++i) c += checked().nodes[i].inserted;
+    const flat_graph<N>& g = checked();
+    for (int i = 0; i < g.node_count; ++i) c += g.nodes[i].inserted;
     return c;
   }
   //! The inserted copy of tensor T into symmetric memory, or -1.
   template <class T>
   constexpr int copy_of() const {
     const int t = index_of<T>();
-    for (int i = 0; i < checked().node_count; ++i)
-      if (checked().nodes[i].inserted && checked().nodes[i].inputs[0] == t) return i;
+    const flat_graph<N>& g = checked();
+    for (int i = 0; i < g.node_count; ++i)
+      if (g.nodes[i].inserted && g.nodes[i].inputs[0] == t) return i;
     return -1;
   }
 
@@ -119,7 +127,7 @@ struct plan {
     return graph;
   }
   constexpr bool owns_storage(int i) const {
-    return checked().owner[i] == i && checked().nodes[i].kind == tensor_kind::node;
+    return graph.owner[i] == i && graph.nodes[i].kind == tensor_kind::node;  // callers checked()
   }
 };
 
