@@ -88,6 +88,10 @@ TEST_CASE("2. symmetric placement: one inserted copy per graph input, parameter 
   static_assert(copies.buffer(copies.copy_of<x>()).memory == memory_class::symmetric);
   CHECK(copies.copy_count() == 3);
   CHECK(copies.node(copies.copy_of<o>()).op_name == "to_symmetric");
+  // Each copy has its own name, so errors, dumps and NVTX ranges are unambiguous.
+  static_assert(copies.node(copies.copy_of<x>()).name == "x.to_symmetric");
+  static_assert(copies.index_of("x.to_symmetric") == copies.copy_of<x>() && copies.index_of("x") == copies.index_of<x>());
+  CHECK(copies.node(copies.copy_of<p>()).name == "p.to_symmetric");
   // The dump lists each inserted copy with its kind and readers.
   const std::string dump = to_string(copies);
   CHECK(dump.find("inserted copies:\n") != std::string::npos);
@@ -235,6 +239,7 @@ TEST_CASE("a host op reads pinned host memory or the user's, never a device buff
   const plan<8> q = c.build();
   REQUIRE(q.ok());
   CHECK(q.copy_count() == 1);
+  CHECK(q.index_of("cpu.to_symmetric") >= 0);  // run-time builders name copies the same way
   CHECK(q.buffer(q.index_of("cpu")).memory == memory_class::pinned_host);
   CHECK(!check_plan(q));
 }

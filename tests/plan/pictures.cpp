@@ -473,7 +473,7 @@ TEST_CASE("pictures: to_dot has a node per tensor, a cluster per partition, copi
   CHECK(r.find("in place of 'h0'") != std::string::npos);
   const std::string c = to_dot(copied);
   const int copy = copied.copy_of<x>();
-  CHECK(c.find(detail::format("n%d [label=\"x\\ncopy (dma): to_symmetric", copy)) != std::string::npos);
+  CHECK(c.find(detail::format("n%d [label=\"x.to_symmetric\\ncopy (dma): to_symmetric", copy)) != std::string::npos);
   CHECK(c.find(detail::format("n%d -> n%d", copy, copied.index_of<a1>())) != std::string::npos);
   CHECK(c.find(detail::format("n%d -> n%d", copy, copied.index_of<a2>())) != std::string::npos);
   CHECK(to_dot(trip).find("hoisted to #0") != std::string::npos);

@@ -8,6 +8,8 @@
 //!    symmetric arena, and so does the producer before it while that producer could hand its
 //!    buffer over in place (its output's only reader, same size): no copy, no extra buffer.
 //!    Reads the reader lists (find_readers); writes `memory`, never the ops' declared traits.
+#include <string_view>
+
 #include <ctgraph/graph/ops/copy.hpp>
 #include <ctgraph/passes/flat_graph.hpp>
 
@@ -24,24 +26,72 @@ constexpr bool needs_copy(const flat_graph<N>& g, int u) {
 }
 }  // namespace detail
 
-//! How many copies insert_copies will add (to size the flat graph at compile time).
+//! What an inserted copy of tensor `x` is called: "x.to_symmetric" (in errors, dumps, NVTX).
+inline constexpr std::string_view copy_suffix = ".to_symmetric";
+
+namespace detail {
+//! Marks the tensors that get an inserted copy; returns how many.
 template <std::size_t N>
-constexpr int count_copies(const flat_graph<N>& g) {
-  if (g.error.code != errc::ok) return 0;
-  bool copied[N]{};
+constexpr int mark_copy_sources(const flat_graph<N>& g, bool* source) {
   int count = 0;
   for (int v = 0; v < g.node_count; ++v) {
     if (!g.nodes[v].traits.symmetric_inputs) continue;
     for (int k = 0; k < g.nodes[v].input_count; ++k) {
-      int u = g.nodes[v].inputs[k];
-      if (u >= 0 && detail::needs_copy(g, u) && !copied[u]) copied[u] = true, ++count;
+      const int u = g.nodes[v].inputs[k];
+      if (u >= 0 && needs_copy(g, u) && !source[u]) source[u] = true, ++count;
     }
   }
   return count;
 }
+}  // namespace detail
+
+//! How many copies insert_copies will add (to size the flat graph at compile time).
+template <std::size_t N>
+constexpr int count_copies(const flat_graph<N>& g) {
+  if (g.error.code != errc::ok) return 0;
+  bool source[N]{};
+  return detail::mark_copy_sources(g, source);
+}
+
+//! The names of the copies insert_copies will add, in one buffer: at compile time a constexpr
+//! variable of its own, so the names have static storage. `Chars` from copy_name_chars.
+template <std::size_t N, std::size_t Chars>
+struct copy_names {
+  char chars[Chars + 1]{};
+  std::size_t begin[N]{}, size[N]{};
+  constexpr std::string_view name_of(int source) const { return {chars + begin[source], size[source]}; }
+};
 
 template <std::size_t N>
-constexpr status insert_copies(flat_graph<N>& g) {
+constexpr std::size_t copy_name_chars(const flat_graph<N>& g) {
+  bool source[N]{};
+  if (g.error.code == errc::ok) detail::mark_copy_sources(g, source);
+  std::size_t chars = 0;
+  for (int u = 0; u < g.node_count; ++u)
+    if (source[u]) chars += g.nodes[u].name.size() + copy_suffix.size();
+  return chars;
+}
+
+template <std::size_t Chars, std::size_t N>
+constexpr copy_names<N, Chars> name_copies(const flat_graph<N>& g) {
+  copy_names<N, Chars> names{};
+  bool source[N]{};
+  if (g.error.code == errc::ok) detail::mark_copy_sources(g, source);
+  std::size_t at = 0;
+  for (int u = 0; u < g.node_count; ++u) {
+    if (!source[u]) continue;
+    names.begin[u] = at;
+    for (char ch : g.nodes[u].name) names.chars[at++] = ch;
+    for (char ch : copy_suffix) names.chars[at++] = ch;
+    names.size[u] = at - names.begin[u];
+  }
+  return names;
+}
+
+//! Inserts the copies. `names[u]` names the copy of tensor u ("u.to_symmetric"); storage the
+//! caller keeps alive. Without names a copy carries its source's name.
+template <std::size_t N>
+constexpr status insert_copies(flat_graph<N>& g, const std::string_view* names = nullptr) {
   if (g.error.code != errc::ok) return g.error;
   const int n = g.node_count;
   int copy_of[N]{};
@@ -54,7 +104,7 @@ constexpr status insert_copies(flat_graph<N>& g) {
       if (copy_of[u] < 0) {
         if (g.node_count == int(N)) return report(g, {errc::capacity, v});
         node_desc c{};
-        c.name = g.nodes[u].name;
+        c.name = names ? names[u] : g.nodes[u].name;
         c.kind = tensor_kind::node;
         c.op_name = ops::to_symmetric::name;
         c.traits = ops::to_symmetric::traits;

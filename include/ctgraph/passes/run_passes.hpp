@@ -29,10 +29,10 @@
 
 namespace ctg {
 
-//! Everything but the memory plan.
+//! Everything but the memory plan. `copy_names` (optional) names the inserted copies by source.
 template <std::size_t N>
-constexpr status plan_structure(flat_graph<N>& g) {
-  insert_copies(g);
+constexpr status plan_structure(flat_graph<N>& g, const std::string_view* copy_names = nullptr) {
+  insert_copies(g, copy_names);
   find_readers(g);
   schedule(g);
   validate(g);
@@ -45,8 +45,8 @@ constexpr status plan_structure(flat_graph<N>& g) {
 }
 
 template <std::size_t N>
-constexpr status run_passes(flat_graph<N>& g) {
-  plan_structure(g);
+constexpr status run_passes(flat_graph<N>& g, const std::string_view* copy_names = nullptr) {
+  plan_structure(g, copy_names);
   return plan_memory(g);
 }
 

@@ -6,6 +6,7 @@
 #include <initializer_list>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include <ctgraph/graph/node.hpp>
 #include <ctgraph/passes/run_passes.hpp>
@@ -54,7 +55,12 @@ class graph_builder {
   //! Runs every pass; the plan's error() says whether the graph was rejected.
   plan<N> build() const {
     plan<N> p{g_};
-    run_passes(p.graph);
+    bool source[N]{};
+    std::vector<std::string_view> copy_names(N);
+    if (g_.error.code == errc::ok) detail::mark_copy_sources(g_, source);
+    for (int u = 0; u < g_.node_count; ++u)
+      if (source[u]) copy_names[std::size_t(u)] = copy_names_.emplace_back(std::string(g_.nodes[u].name).append(copy_suffix));
+    run_passes(p.graph, copy_names.data());
     return p;
   }
 
@@ -87,6 +93,7 @@ class graph_builder {
 
   flat_graph<N> g_{};
   std::deque<std::string> names_;
+  mutable std::deque<std::string> copy_names_;  // the inserted copies' names, one set per build()
 };
 
 }  // namespace ctg

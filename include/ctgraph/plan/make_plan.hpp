@@ -47,11 +47,16 @@ template <class G, plan_options Options>
 struct planner {
   static constexpr auto types = flatten<G>();
   static constexpr int copies = count_copies(types);
+  // "x.to_symmetric": the copies' names need static storage, so they get a variable of their own.
+  static constexpr auto copy_names = name_copies<copy_name_chars(types)>(types);
   // The structural passes are cheap next to a copy of the flat graph: one evaluation for all.
   static constexpr auto lived = [] {
-    auto g = widen<decltype(types)::capacity + std::size_t(copies)>(types);
+    constexpr std::size_t n = decltype(types)::capacity;
+    std::string_view names[n]{};
+    for (int u = 0; u < int(n); ++u) names[u] = copy_names.name_of(u);
+    auto g = widen<n + std::size_t(copies)>(types);
     g.one_partition = Options.one_partition;
-    plan_structure(g);
+    plan_structure(g, names);
     return g;
   }();
   static constexpr auto planned = [] { auto g = lived; plan_memory(g); return g; }();

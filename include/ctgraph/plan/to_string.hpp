@@ -83,7 +83,8 @@ std::string to_string(const plan<N>& p) {
       std::string readers;
       for (int r = g.reader_begin[v]; r < g.reader_begin[v + 1]; ++r)
         readers.append(readers.empty() ? "" : ", ").append(g.nodes[g.readers[r]].name);
-      s += detail::format("  %.*s -> symmetric (%s copy, step %d) for %s\n", int(d.name.size()), d.name.data(),
+      const std::string_view source = g.nodes[d.inputs[0]].name;  // the copy itself is "<source>.to_symmetric"
+      s += detail::format("  %.*s -> symmetric (%s copy, step %d) for %s\n", int(source.size()), source.data(),
                           d.traits.copy == copy_kind::dma ? "dma" : "kernel", g.step[v], readers.c_str());
     }
   }
