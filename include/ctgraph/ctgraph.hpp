@@ -1,11 +1,11 @@
 #pragma once
 //! ctgraph's host-only core: graphs as types, compile-time passes, the plan. No CUDA needed.
 #include <ctgraph/meta/fixed_string.hpp>
+#include <ctgraph/meta/host_device.hpp>
 
 #include <ctgraph/graph/dtype.hpp>
 #include <ctgraph/graph/errc.hpp>
 #include <ctgraph/graph/graph.hpp>
-#include <ctgraph/graph/launch.hpp>
 #include <ctgraph/graph/memory_class.hpp>
 #include <ctgraph/graph/node.hpp>
 #include <ctgraph/graph/op.hpp>
@@ -15,6 +15,7 @@
 #include <ctgraph/graph/ops/host_op.hpp>
 #include <ctgraph/graph/ops/matmul.hpp>
 #include <ctgraph/graph/ops/reshape.hpp>
+#include <ctgraph/graph/ops/silu.hpp>
 #include <ctgraph/graph/repeat.hpp>
 #include <ctgraph/graph/shape.hpp>
 #include <ctgraph/graph/tensor.hpp>

@@ -11,6 +11,7 @@
 #include <ctgraph/runtime/handles.hpp>
 #include <ctgraph/runtime/launch_context.hpp>
 #include <ctgraph/runtime/memory.hpp>
+#include <ctgraph/runtime/node_hook.hpp>
 #include <ctgraph/runtime/nccl/available.hpp>
 #if CTGRAPH_NCCL
 #include <ctgraph/runtime/nccl/device_comm.hpp>

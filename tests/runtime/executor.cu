@@ -231,6 +231,68 @@ TEST_CASE("executor: an op that breaks capture is named, with the fix") {
   CHECK(cudaStreamSynchronize(st) == cudaSuccess);
   cudaStreamDestroy(st);
 }
+
+// A typed launch hook sees its node's type: input types and static extents, as constants.
+struct typed_copy {
+  static constexpr std::string_view name = "typed_copy";
+  static constexpr op_traits traits{};
+  static constexpr output_result output(std::span<const tensor_desc> in) { return {in[0]}; }
+  template <class Launch>
+  static void launch(const Launch& l) {
+    using self = typename Launch::node_type;
+    static_assert(std::is_same_v<input_type<self, 0>, x>);
+    constexpr std::size_t bytes = static_desc<self>.bytes();  // a compile-time size
+    static_assert(bytes == std::size_t(n) * 4);
+    CTG_CHECK(l.node->name, cudaMemcpyAsync(l.output, l.inputs[0], bytes, cudaMemcpyDefault, l.stream));
+  }
+};
+//! x * f for a factor chosen at prepare: a user functor through the built-in elementwise launch.
+struct times {
+  static constexpr int arity = 1;
+  float f;
+  __host__ __device__ float operator()(float v) const { return v * f; }
+};
+// An op with state: `prepare` runs once per node at instantiation, and again for the nodes that
+// read a rebound input; `launch` gets what it returned.
+struct prepared_scale {
+  static constexpr std::string_view name = "prepared_scale";
+  static constexpr op_traits traits{};
+  static constexpr output_result output(std::span<const tensor_desc> in) { return {in[0]}; }
+  static inline int prepared = 0;
+  template <class Launch>
+  static times prepare(const Launch&) { return {float(++prepared)}; }
+  template <class Launch>
+  static void launch(const Launch& l, const times& s) { launch_elementwise(l, s); }
+};
+struct copied : node<"copied", typed_copy, x> {};
+struct scaled : node<"scaled", prepared_scale, x> {};
+struct both : node<"both", ops::add, copied, scaled> {};
+
+TEST_CASE("executor: typed hooks see static extents; prepare runs once, and again on rebind") {
+  auto h1 = test::random_floats(n, 21), h2 = test::random_floats(n, 22);
+  device_vector<float> d1(h1), d2(h2);
+  cudaStream_t st;
+  REQUIRE(cudaStreamCreate(&st) == cudaSuccess);
+  prepared_scale::prepared = 0;
+  {
+    auto ex = instantiate<graph<both>>(st, {bind("x", d1.ptr, d1.n)});
+    CHECK(prepared_scale::prepared == 1);
+    const auto check = [&](const std::vector<float>& hx, float f) {
+      ex.run();
+      REQUIRE(cudaStreamSynchronize(st) == cudaSuccess);
+      std::vector<float> out(n);
+      REQUIRE(cudaMemcpy(out.data(), ex.data("both"), n * 4, cudaMemcpyDeviceToHost) == cudaSuccess);
+      int bad = 0;
+      for (std::int64_t i = 0; i < n; ++i) bad += out[std::size_t(i)] != hx[std::size_t(i)] + hx[std::size_t(i)] * f;
+      CHECK(bad == 0);
+    };
+    check(h1, 1.f);
+    ex.rebind(bind("x", d2.ptr, d2.n));
+    CHECK(prepared_scale::prepared == 2);  // prepared again: its state now says 2
+    check(h2, 2.f);
+  }
+  cudaStreamDestroy(st);
+}
 }  // namespace executor_test
 
 namespace executor_test {

@@ -96,10 +96,9 @@ copy_check captured_copies(const Executor& ex) {
       if (d.traits.copy != copy_kind::dma) continue;
       ++r.planned;
       const void* src = ex.data(g.nodes[d.inputs[0]].name);
-      // An inserted copy carries its source's name, so its own buffer has no name to look up.
-      const void* dst = d.builtin == builtin_op::to_symmetric ? nullptr : ex.data(d.name);
+      const void* dst = ex.data(d.name);  // inserted copies too: "x.to_symmetric"
       for (const auto& c : nodes.copies)
-        if (c.src == src && c.bytes == d.out.bytes() && (!dst || c.dst == dst)) {
+        if (c.src == src && c.bytes == d.out.bytes() && c.dst == dst) {
           ++r.matched;
           break;
         }

@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include <ctgraph/graph/ops/elementwise.hpp>
+#include <ctgraph/graph/ops/silu.hpp>
 #include <ctgraph/runtime/capture.hpp>
 #include <ctgraph/runtime/ops/elementwise.cuh>
 #include <ctgraph/runtime/ops/matmul.hpp>
@@ -99,28 +101,41 @@ void check_close(const std::vector<T>& got, const std::vector<double>& want, dou
 
 // --- elementwise ----------------------------------------------------------------------------
 
-bool is_binary(builtin_op op) { return op == builtin_op::add || op == builtin_op::mul; }
+//! The elementwise ops under test, named here so that the reference below stays independent of
+//! the ops' own functors.
+enum class ew { relu, gelu, scale, add, mul, silu };
+constexpr ew elementwise_ops[] = {ew::relu, ew::gelu, ew::scale, ew::add, ew::mul, ew::silu};
+constexpr double scale_factor = 3.0 / 7.0;
 
-const char* op_name(builtin_op op) {
-  switch (op) {
-    case builtin_op::relu: return "relu";
-    case builtin_op::gelu: return "gelu";
-    case builtin_op::scale: return "scale";
-    case builtin_op::add: return "add";
-    case builtin_op::mul: return "mul";
-    default: return "?";
-  }
+bool is_binary(ew op) { return op == ew::add || op == ew::mul; }
+
+const char* op_name(ew op) {
+  constexpr const char* names[] = {"relu", "gelu", "scale", "add", "mul", "silu"};
+  return names[int(op)];
 }
 
 //! The device computes in float and rounds once to T; so does this.
-float reference_op(builtin_op op, float a, float b, float factor) {
+float reference_op(ew op, float a, float b) {
   switch (op) {
-    case builtin_op::relu: return a < 0.f ? 0.f : a;
-    case builtin_op::gelu: return 0.5f * a * (1.f + std::tanh(0.7978845608028654f * (a + 0.044715f * a * a * a)));
-    case builtin_op::scale: return a * factor;
-    case builtin_op::add: return a + b;
-    case builtin_op::mul: return a * b;
-    default: return 0.f;
+    case ew::relu: return a < 0.f ? 0.f : a;
+    case ew::gelu: return 0.5f * a * (1.f + std::tanh(0.7978845608028654f * (a + 0.044715f * a * a * a)));
+    case ew::scale: return a * float(scale_factor);
+    case ew::add: return a + b;
+    case ew::mul: return a * b;
+    case ew::silu: return a / (1.f + std::exp(-a));
+  }
+  return 0.f;
+}
+
+//! Runs op `op` through its own launch hook, as the executor does.
+void launch_op(ew op, const launch_context& c) {
+  switch (op) {
+    case ew::relu: return ops::relu::launch(c);
+    case ew::gelu: return ops::gelu::launch(c);
+    case ew::scale: return ops::scale<3, 7>::launch(c);
+    case ew::add: return ops::add::launch(c);
+    case ew::mul: return ops::mul::launch(c);
+    case ew::silu: return ops::silu::launch(c);
   }
 }
 
@@ -133,12 +148,11 @@ struct elementwise_case {
 };
 
 template <class T>
-void check_elementwise(builtin_op op, const elementwise_case& k) {
+void check_elementwise(ew op, const elementwise_case& k) {
   const bool binary = is_binary(op);
   if (k.out == alias::out_is_b && !binary) return;
   INFO("op ", op_name(op), ", dtype ", name_of(dtype_of<T>), ", n ", k.n, ", offsets ", k.offset_a, "/", k.offset_b, "/",
        k.offset_out, ", alias ", int(k.out));
-  const double factor = 3.0 / 7.0;
   const std::vector<T> a = random_values<T>(k.n, -4.f, 4.f, 1), b = random_values<T>(k.n, -4.f, 4.f, 2);
   device_buffer da(std::size_t(k.n + k.offset_a) * sizeof(T)), db(std::size_t(k.n + k.offset_b) * sizeof(T)),
       dout(std::size_t(k.n + k.offset_out) * sizeof(T));
@@ -150,9 +164,7 @@ void check_elementwise(builtin_op op, const elementwise_case& k) {
 
   node_desc d;
   d.name = "elementwise";
-  d.builtin = op;
   d.out = vector_desc(dtype_of<T>, k.n);
-  d.scalar = factor;
   d.input_count = binary ? 2 : 1;
   launch_context c;
   c.node = &d;
@@ -161,18 +173,15 @@ void check_elementwise(builtin_op op, const elementwise_case& k) {
   c.input_desc[0] = d.out;
   if (binary) c.inputs[1] = pb, c.input_desc[1] = d.out;
   c.output = out;
-  runtime_ops::launch_elementwise(c);
+  launch_op(op, c);
   cuda_ok(cudaDeviceSynchronize());
 
   std::vector<double> want(std::size_t(k.n));
   for (std::size_t i = 0; i < want.size(); ++i)
-    want[i] = host_float(host_round<T>(reference_op(op, host_float(a[i]), host_float(b[i]), float(factor))));
+    want[i] = host_float(host_round<T>(reference_op(op, host_float(a[i]), host_float(b[i]))));
   // atol covers gelu's tail, where 1 + tanh(...) cancels and tanhf's last bits show.
   check_close(download(out, k.n), want, rtol<T>, rtol<T> / 10);
 }
-
-constexpr builtin_op elementwise_ops[] = {builtin_op::relu, builtin_op::gelu, builtin_op::scale, builtin_op::add,
-                                          builtin_op::mul};
 
 // --- matmul ---------------------------------------------------------------------------------
 
@@ -180,6 +189,21 @@ struct matmul_case {
   std::int64_t m, k, n;
   std::int64_t offset_a = 0, offset_b = 0, offset_c = 0;  // in elements
 };
+
+//! The context of matmul node `d`: C = A x B, with A and B described by `ad` and `bd`.
+launch_context matmul_context(const node_desc& d, const void* a, tensor_desc ad, const void* b, tensor_desc bd, void* c_out,
+                              const lt_handle& lt, void* workspace = nullptr) {
+  launch_context c;
+  c.node = &d;
+  c.input_count = 2;
+  c.inputs[0] = a, c.inputs[1] = b;
+  c.input_desc[0] = ad, c.input_desc[1] = bd;
+  c.output = c_out;
+  c.cublas_lt = lt.h;
+  c.workspace = workspace;
+  c.workspace_bytes = workspace ? workspace_bytes : 0;
+  return c;
+}
 
 template <class T>
 void check_matmul(const lt_handle& lt, void* workspace, const matmul_case& s) {
@@ -194,21 +218,11 @@ void check_matmul(const lt_handle& lt, void* workspace, const matmul_case& s) {
 
   node_desc d;
   d.name = "matmul";
-  d.builtin = builtin_op::matmul;
   d.out = matrix_desc(dtype_of<T>, s.m, s.n);
   d.input_count = 2;
-  launch_context c;
-  c.node = &d;
-  c.input_count = 2;
-  c.inputs[0] = da.at<T>(s.offset_a);
-  c.inputs[1] = db.at<T>(s.offset_b);
-  c.input_desc[0] = matrix_desc(dtype_of<T>, s.m, s.k);
-  c.input_desc[1] = matrix_desc(dtype_of<T>, s.k, s.n);
-  c.output = dc.at<T>(s.offset_c);
-  c.cublas_lt = lt.h;
-  c.workspace = workspace;
-  c.workspace_bytes = workspace_bytes;
-  runtime_ops::launch_matmul(c);
+  const launch_context c = matmul_context(d, da.at<T>(s.offset_a), matrix_desc(dtype_of<T>, s.m, s.k), db.at<T>(s.offset_b),
+                                          matrix_desc(dtype_of<T>, s.k, s.n), dc.at<T>(s.offset_c), lt, workspace);
+  launch_matmul(c, prepare_matmul(c));
   cuda_ok(cudaDeviceSynchronize());
 
   // Row-major reference in double, from the rounded inputs.
@@ -253,7 +267,7 @@ TEST_CASE_TEMPLATE("runtime_ops: elementwise matches the host", T, float, __half
       {1001, 1, 0, 0, alias::out_is_a},     // in place, element path
       {1, 0, 0, 0},                         // one element
   };
-  for (builtin_op op : elementwise_ops)
+  for (ew op : elementwise_ops)
     for (const elementwise_case& k : cases) check_elementwise<T>(op, k);
 }
 
@@ -261,23 +275,18 @@ TEST_CASE("runtime_ops: elementwise refuses what it cannot run") {
   device_buffer buf(64);
   node_desc d;
   d.name = "bad";
-  d.builtin = builtin_op::relu;
   d.out = vector_desc(dtype_id::i32, 16);
   launch_context c;
   c.node = &d;
   c.input_count = 1;
   c.inputs[0] = buf.p;
   c.output = buf.p;
-  CHECK_THROWS_WITH_AS(runtime_ops::launch_elementwise(c), doctest::Contains("dtype i32 is not supported"), runtime_error);
+  CHECK_THROWS_WITH_AS(ops::relu::launch(c), doctest::Contains("dtype i32 is not supported"), runtime_error);
   d.out = vector_desc(dtype_id::f32, 16);
-  d.builtin = builtin_op::matmul;
-  CHECK_THROWS_WITH_AS(runtime_ops::launch_elementwise(c), doctest::Contains("not elementwise"), runtime_error);
-  d.builtin = builtin_op::add;  // input 1 missing
-  CHECK_THROWS_WITH_AS(runtime_ops::launch_elementwise(c), doctest::Contains("input 1"), runtime_error);
-  d.builtin = builtin_op::relu;
-  CHECK_NOTHROW(runtime_ops::launch_elementwise(c));
+  CHECK_THROWS_WITH_AS(ops::add::launch(c), doctest::Contains("input 1"), runtime_error);  // input 1 missing
+  CHECK_NOTHROW(ops::relu::launch(c));
   d.out = vector_desc(dtype_id::f32, 0);  // empty: nothing to launch
-  CHECK_NOTHROW(runtime_ops::launch_elementwise(c));
+  CHECK_NOTHROW(ops::relu::launch(c));
   cuda_ok(cudaDeviceSynchronize());
 }
 
@@ -291,17 +300,10 @@ TEST_CASE("runtime_ops: matmul with K = 0 writes zeros") {
   cuda_ok(cudaMemset(out.p, 0xff, 4 * 3 * sizeof(float)));
   node_desc d;
   d.name = "empty";
-  d.builtin = builtin_op::matmul;
   d.out = matrix_desc(dtype_id::f32, 4, 3);
-  launch_context c;
-  c.node = &d;
-  c.input_count = 2;
-  c.inputs[0] = c.inputs[1] = in.p;
-  c.input_desc[0] = matrix_desc(dtype_id::f32, 4, 0);
-  c.input_desc[1] = matrix_desc(dtype_id::f32, 0, 3);
-  c.output = out.p;
-  c.cublas_lt = lt.h;
-  runtime_ops::launch_matmul(c);
+  const launch_context c =
+      matmul_context(d, in.p, matrix_desc(dtype_id::f32, 4, 0), in.p, matrix_desc(dtype_id::f32, 0, 3), out.p, lt);
+  launch_matmul(c, prepare_matmul(c));
   cuda_ok(cudaDeviceSynchronize());
   check_close(download(static_cast<const float*>(out.p), 12), std::vector<double>(12, 0.0), 0.0, 0.0);
 }
@@ -311,27 +313,36 @@ TEST_CASE("runtime_ops: matmul refuses shapes and dtypes that do not fit") {
   device_buffer buf(1024);
   node_desc d;
   d.name = "bad";
-  d.builtin = builtin_op::matmul;
   d.out = matrix_desc(dtype_id::f32, 4, 3);
-  launch_context c;
-  c.node = &d;
-  c.input_count = 2;
-  c.inputs[0] = c.inputs[1] = c.output = buf.p;
-  c.cublas_lt = lt.h;
-  c.input_desc[0] = matrix_desc(dtype_id::f32, 4, 5);
-  c.input_desc[1] = matrix_desc(dtype_id::f32, 6, 3);  // inner dims 5 != 6
-  CHECK_THROWS_WITH_AS(runtime_ops::launch_matmul(c), doctest::Contains("shapes do not fit"), runtime_error);
+  // inner dims 5 != 6
+  launch_context c = matmul_context(d, buf.p, matrix_desc(dtype_id::f32, 4, 5), buf.p, matrix_desc(dtype_id::f32, 6, 3), buf.p, lt);
+  CHECK_THROWS_WITH_AS(prepare_matmul(c), doctest::Contains("shapes do not fit"), runtime_error);
   c.input_desc[1] = matrix_desc(dtype_id::f32, 5, 3);
   c.input_desc[0].dtype = dtype_id::bf16;
-  CHECK_THROWS_WITH_AS(runtime_ops::launch_matmul(c), doctest::Contains("one dtype"), runtime_error);
+  CHECK_THROWS_WITH_AS(prepare_matmul(c), doctest::Contains("one dtype"), runtime_error);
   c.input_desc[0] = matrix_desc(dtype_id::i32, 4, 5);
   c.input_desc[1] = matrix_desc(dtype_id::i32, 5, 3);
   d.out.dtype = dtype_id::i32;
-  CHECK_THROWS_WITH_AS(runtime_ops::launch_matmul(c), doctest::Contains("one dtype"), runtime_error);
+  CHECK_THROWS_WITH_AS(prepare_matmul(c), doctest::Contains("one dtype"), runtime_error);
   c.input_desc[0] = tensor_desc{dtype_id::f32, 1, {20}};  // not 2-d
   d.out.dtype = dtype_id::f32;
   c.input_desc[1].dtype = dtype_id::f32;
-  CHECK_THROWS_WITH_AS(runtime_ops::launch_matmul(c), doctest::Contains("2-d"), runtime_error);
+  CHECK_THROWS_WITH_AS(prepare_matmul(c), doctest::Contains("2-d"), runtime_error);
+}
+
+TEST_CASE("runtime_ops: a matmul prepared for aligned pointers refuses less aligned ones") {
+  lt_handle lt;
+  device_buffer buf(4096), workspace(workspace_bytes);
+  node_desc d;
+  d.name = "moved";
+  d.out = matrix_desc(dtype_id::f32, 8, 8);
+  launch_context c = matmul_context(d, buf.p, d.out, buf.p, d.out, static_cast<std::byte*>(buf.p) + 1024, lt, workspace.p);
+  const matmul_state s = prepare_matmul(c);
+  c.inputs[0] = static_cast<std::byte*>(buf.p) + 4;
+  CHECK_THROWS_WITH_AS(launch_matmul(c, s), doctest::Contains("less aligned"), runtime_error);
+  c.inputs[0] = buf.p;
+  CHECK_NOTHROW(launch_matmul(c, s));
+  cuda_ok(cudaDeviceSynchronize());
 }
 
 TEST_CASE("runtime_ops: matmul and elementwise capture into a CUDA graph") {
@@ -350,9 +361,9 @@ TEST_CASE("runtime_ops: matmul and elementwise capture into a CUDA graph") {
   const owned_stream owned(stream);
 
   node_desc mm, relu, add;
-  mm.name = "c", mm.builtin = builtin_op::matmul, mm.out = matrix_desc(dtype_id::f32, m, n), mm.input_count = 2;
-  relu.name = "c_relu", relu.builtin = builtin_op::relu, relu.out = mm.out, relu.input_count = 1, relu.in_place = true;
-  add.name = "y", add.builtin = builtin_op::add, add.out = mm.out, add.input_count = 2;
+  mm.name = "c", mm.out = matrix_desc(dtype_id::f32, m, n), mm.input_count = 2;
+  relu.name = "c_relu", relu.out = mm.out, relu.input_count = 1, relu.in_place = true;
+  add.name = "y", add.out = mm.out, add.input_count = 2;
   launch_context cm, cr, ca;
   cm.stream = cr.stream = ca.stream = stream;
   cm.node = &mm, cm.input_count = 2, cm.output = dc.p;
@@ -362,10 +373,11 @@ TEST_CASE("runtime_ops: matmul and elementwise capture into a CUDA graph") {
   cr.node = &relu, cr.input_count = 1, cr.inputs[0] = dc.p, cr.input_desc[0] = mm.out, cr.output = dc.p;
   ca.node = &add, ca.input_count = 2, ca.inputs[0] = dc.p, ca.inputs[1] = dz.p, ca.output = dy.p;
   ca.input_desc[0] = ca.input_desc[1] = mm.out;
+  const matmul_state prepared = prepare_matmul(cm);
   const auto enqueue = [&] {
-    runtime_ops::launch_matmul(cm);
-    runtime_ops::launch_elementwise(cr);
-    runtime_ops::launch_elementwise(ca);
+    launch_matmul(cm, prepared);
+    ops::relu::launch(cr);
+    ops::add::launch(ca);
   };
   enqueue();  // once eagerly, so that lazily loaded kernels are loaded before capture
   cuda_ok(cudaStreamSynchronize(stream));

@@ -68,10 +68,10 @@ std::vector<T> random_values(std::size_t n, unsigned seed) {
   return v;
 }
 
-node_desc make_node(std::string_view name, builtin_op op, dtype_id t, std::int64_t out_elements) {
+node_desc make_node(std::string_view name, std::string_view op, dtype_id t, std::int64_t out_elements) {
   node_desc d;
   d.name = name;
-  d.builtin = op;
+  d.op_name = op;
   d.out.dtype = t;
   d.out.rank = 1;
   d.out.dims[0] = out_elements;
@@ -118,7 +118,7 @@ bool same_bits(const std::vector<T>& a, const void* device, std::size_t n) {
 //! the output equals the input each time. The graph is destroyed on return, before its caller
 //! tears down the device communicator and the window.
 template <class T>
-void copy_case(launcher launch, builtin_op op, const symmetric_arena& arena, collective_context cc, cudaStream_t s,
+void copy_case(launcher launch, std::string_view op, const symmetric_arena& arena, collective_context cc, cudaStream_t s,
                std::size_t offset, std::size_t n) {
   INFO("dtype ", name_of(dtype_of<T>), ", ", n, " elements at window offset ", offset);
   REQUIRE(arena.contains(static_cast<std::byte*>(arena.get()) + offset, n * sizeof(T)));
@@ -216,31 +216,31 @@ TEST_CASE("nccl: one rank, symmetric window, device communicator, all collective
 
   constexpr std::size_t mib = std::size_t{1} << 20;
   SUBCASE("ncclAllReduce") {
-    copy_case<float>(runtime_ops::launch_all_reduce_nccl, builtin_op::all_reduce, arena, cc, s, 0, (1 << 18) + 3);
-    copy_case<__nv_bfloat16>(runtime_ops::launch_all_reduce_nccl, builtin_op::all_reduce, arena, cc, s, 2 * mib, 100003);
-    copy_case<__half>(runtime_ops::launch_all_reduce_nccl, builtin_op::all_reduce, arena, cc, s, 3 * mib, 4096);
+    copy_case<float>(runtime_ops::launch_all_reduce_nccl, "all_reduce", arena, cc, s, 0, (1 << 18) + 3);
+    copy_case<__nv_bfloat16>(runtime_ops::launch_all_reduce_nccl, "all_reduce", arena, cc, s, 2 * mib, 100003);
+    copy_case<__half>(runtime_ops::launch_all_reduce_nccl, "all_reduce", arena, cc, s, 3 * mib, 4096);
   }
   SUBCASE("one-shot all-reduce on the device API") {
     // 16-byte packs (aligned), and element by element (offset by one bf16); more elements than
     // the 8 CTAs x 512 threads cover in one pass.
-    copy_case<float>(runtime_ops::launch_all_reduce_one_shot, builtin_op::all_reduce, arena, cc, s, 0, (1 << 18) + 3);
-    copy_case<__nv_bfloat16>(runtime_ops::launch_all_reduce_one_shot, builtin_op::all_reduce, arena, cc, s, 2 * mib, 100003);
-    copy_case<__nv_bfloat16>(runtime_ops::launch_all_reduce_one_shot, builtin_op::all_reduce, arena, cc, s, 2 * mib + 2, 77777);
-    copy_case<__half>(runtime_ops::launch_all_reduce_one_shot, builtin_op::all_reduce, arena, cc, s, 3 * mib, 1);
+    copy_case<float>(runtime_ops::launch_all_reduce_one_shot, "all_reduce", arena, cc, s, 0, (1 << 18) + 3);
+    copy_case<__nv_bfloat16>(runtime_ops::launch_all_reduce_one_shot, "all_reduce", arena, cc, s, 2 * mib, 100003);
+    copy_case<__nv_bfloat16>(runtime_ops::launch_all_reduce_one_shot, "all_reduce", arena, cc, s, 2 * mib + 2, 77777);
+    copy_case<__half>(runtime_ops::launch_all_reduce_one_shot, "all_reduce", arena, cc, s, 3 * mib, 1);
   }
   SUBCASE("ncclReduceScatter and ncclAllGather") {
-    copy_case<float>(runtime_ops::launch_reduce_scatter_nccl, builtin_op::reduce_scatter, arena, cc, s, 0, 65536);
-    copy_case<__nv_bfloat16>(runtime_ops::launch_reduce_scatter_nccl, builtin_op::reduce_scatter, arena, cc, s, mib, 1001);
-    copy_case<float>(runtime_ops::launch_all_gather_nccl, builtin_op::all_gather, arena, cc, s, 0, 65536);
-    copy_case<__nv_bfloat16>(runtime_ops::launch_all_gather_nccl, builtin_op::all_gather, arena, cc, s, mib, 1001);
+    copy_case<float>(runtime_ops::launch_reduce_scatter_nccl, "reduce_scatter", arena, cc, s, 0, 65536);
+    copy_case<__nv_bfloat16>(runtime_ops::launch_reduce_scatter_nccl, "reduce_scatter", arena, cc, s, mib, 1001);
+    copy_case<float>(runtime_ops::launch_all_gather_nccl, "all_gather", arena, cc, s, 0, 65536);
+    copy_case<__nv_bfloat16>(runtime_ops::launch_all_gather_nccl, "all_gather", arena, cc, s, mib, 1001);
   }
   SUBCASE("misuse is reported, naming the node") {
     device_buffer out(16);
-    const node_desc d = make_node("ar", builtin_op::all_reduce, dtype_id::i32, 4);
+    const node_desc d = make_node("ar", "all_reduce", dtype_id::i32, 4);
     const launch_context c = make_context(d, s, arena.get(), 4, out.p);
     CHECK_THROWS_AS(runtime_ops::launch_all_reduce_nccl(c, cc), runtime_error);
     CHECK_THROWS_AS(runtime_ops::launch_all_reduce_one_shot(c, cc), runtime_error);
-    const node_desc f = make_node("ar", builtin_op::all_reduce, dtype_id::f32, 4);
+    const node_desc f = make_node("ar", "all_reduce", dtype_id::f32, 4);
     collective_context no_dev = cc;
     no_dev.dev = nullptr;
     CHECK_THROWS_AS(runtime_ops::launch_all_reduce_one_shot(make_context(f, s, arena.get(), 4, out.p), no_dev), runtime_error);

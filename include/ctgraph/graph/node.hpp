@@ -3,26 +3,31 @@
 //! Its output dtype and shape come from the op's output rule, evaluated by the `validate` pass.
 //! For deep graphs declare nodes as structs (`struct h0 : node<...> {};`): type names then stay
 //! flat, which keeps compile time and error messages small.
-#include <ctgraph/graph/launch.hpp>
+#include <array>
+
+#include <boost/hana/at.hpp>
+#include <boost/hana/tuple.hpp>
+#include <boost/hana/type.hpp>
+
 #include <ctgraph/graph/op.hpp>
 #include <ctgraph/graph/tensor.hpp>
 #include <ctgraph/meta/fixed_string.hpp>
 
 namespace ctg {
 
-//! Writes what an op says about itself into a node's record: name, traits, output rule, and how
-//! the runtime runs it (built-in kernel, scale factor, rank count, launch or host hook).
+//! Writes what the planner needs of an op into a node's record: name, traits, output rule.
 template <op Op>
 constexpr void describe_op(node_desc& d) {
   d.op_name = Op::name;
   d.traits = Op::traits;
   d.output = &Op::output;
-  if constexpr (requires { Op::builtin; }) d.builtin = Op::builtin;
-  if constexpr (requires { Op::factor; }) d.scalar = Op::factor;
-  if constexpr (requires { Op::ranks; }) d.ranks = Op::ranks;
-  if constexpr (requires(const launch_context& c) { Op::launch(c); }) d.launch = &Op::launch;
-  if constexpr (requires(const host_args& a) { Op::call(a); }) d.host = &Op::call;
 }
+
+//! The output of tensor type T as its types say it, for typed launch hooks that want static
+//! extents: a graph input's or parameter's declared tensor, a node's output rule applied to its
+//! inputs' (computed once per type, and only where a hook asks). A ref<> input has none.
+template <class T>
+constexpr tensor_desc static_desc_of();
 
 namespace detail {
 // Per input type, shared by every node that reads it (not per node and input). Partial
@@ -49,6 +54,8 @@ template <fixed_string Name, class Op, class... Inputs>
 struct node {
   static constexpr auto name = Name;
   using op_type = typename detail::unwrap_op<Op>::type;
+  //! The input types, for metaprograms over the graph (the runtime's walk, typed launch hooks).
+  static constexpr auto input_types = boost::hana::tuple_t<Inputs...>;
 
   //! One static_assert per cause, checked here so that the instantiation context names the node.
   static constexpr bool check() {
@@ -76,6 +83,17 @@ struct node {
     return e;
   }
 
+  //! The output as the input types say it: see `static_desc`.
+  static constexpr tensor_desc static_output() {
+    if constexpr (!(tensor<Inputs> && ...)) {
+      static_assert((tensor<Inputs> && ...), "ctgraph: static_desc<T> needs every input of T to be a tensor type; a ref<\"name\"> input has no static description. Name the input's type instead of a ref<>.");
+      return {};
+    } else {
+      const std::array<tensor_desc, sizeof...(Inputs)> descs{static_desc_of<Inputs>()...};
+      return op_type::output(std::span<const tensor_desc>(descs.data(), descs.size())).out;
+    }
+  }
+
   static constexpr node_desc describe() {
     node_desc d{};
     d.name = Name.view();
@@ -90,5 +108,17 @@ struct node {
     return d;
   }
 };
+
+template <class T>
+constexpr tensor_desc static_desc_of() {
+  if constexpr (requires { T::static_output(); }) return T::static_output();
+  else return T::describe().out;
+}
+template <class T>
+inline constexpr tensor_desc static_desc = static_desc_of<T>();
+
+//! The type of input K of node type Node: `ctg::input_type<typename Launch::node_type, 0>`.
+template <class Node, std::size_t K>
+using input_type = typename decltype(+boost::hana::at_c<K>(Node::input_types))::type;
 
 }  // namespace ctg

@@ -1,6 +1,7 @@
 #pragma once
 //! The flat, value-level record of one tensor of a graph (a graph input, a parameter or a node).
-//! Node types are turned into these exactly once, by `flatten`.
+//! Node types are turned into these exactly once, by `flatten`. It holds what the planner needs;
+//! how a node runs (its op's hooks) the runtime takes from the node's type.
 #include <span>
 #include <string_view>
 
@@ -8,9 +9,6 @@
 #include <ctgraph/graph/tensor_desc.hpp>
 
 namespace ctg {
-
-struct launch_context;  // runtime/launch_context.hpp
-struct host_args;       // graph/launch.hpp
 
 enum class tensor_kind : std::uint8_t { input, parameter, node };
 
@@ -26,14 +24,8 @@ struct node_desc {
   int input_count = 0;
   int inputs[max_inputs]{-1, -1, -1, -1};   // indices into the flat graph
   bool in_place = false;               // the user asked for the output to take input 0's buffer
-  bool inserted = false;               // a copy the placement pass inserted (named as its source)
+  bool inserted = false;               // a copy the placement pass inserted ("x.to_symmetric")
   bool ill_formed = false;             // the node's type failed a static_assert: no plan for it
-  // How to run it (runtime/): a built-in kernel, or the op's hooks.
-  builtin_op builtin = builtin_op::custom;
-  double scalar = 1.0;                 // ops::scale's factor
-  int ranks = 1;                       // reduce_scatter / all_gather
-  void (*launch)(const launch_context&) = nullptr;  // a custom op's launch hook
-  void (*host)(const host_args&) = nullptr;         // a host op's callable
 };
 
 //! A type-erased handle to a tensor type, so that `flatten` can walk node types with a loop.

@@ -5,8 +5,13 @@
 //!   static constexpr std::string_view name;                       // for plans and errors
 //!   static constexpr ctg::op_traits traits;                       // how the planner treats it
 //!   static constexpr ctg::output_result output(std::span<const ctg::tensor_desc> in);  // output rule
-//! and, for the runtime, a launch hook `template <class Launch> static void launch(Launch&)`
-//! (see `launchable_with`); the core never calls it.
+//! and, for the runtime, a launch hook: `static void launch(const ctg::launch_context&)`, or typed,
+//! `template <class Launch> static void launch(const Launch&)` where `Launch::node_type` is the
+//! node's type (its inputs and static extents: `ctg::static_desc<T>`). An op may also have
+//! `prepare(const Launch&)`, run once per node at instantiation (and again when a rebound input
+//! moves); what it returns is kept and passed to `launch(l, state)`. The core never calls these:
+//! built-in ops are ordinary ops, and their hooks name runtime functions that the runtime's
+//! headers define. Attributes (a factor, a rank count) are the op type's template arguments.
 #include <concepts>
 #include <cstdint>
 #include <span>
@@ -25,12 +30,6 @@ enum class op_result : std::uint8_t { out_variant, opaque };
 enum class executes_on : std::uint8_t { device, host };
 //! How a copy op moves bytes: a DMA memcpy (a memcpy node when captured) or a kernel.
 enum class copy_kind : std::uint8_t { none, dma, kernel };
-//! The runtime's built-in implementations; `custom` ops bring a launch hook.
-enum class builtin_op : std::uint8_t {
-  custom, matmul, relu, gelu, scale, add, mul, to_host, to_device, to_symmetric, host,
-  all_reduce, reduce_scatter, all_gather, view
-};
-
 struct op_traits {
   bool capturable = true;          // may be captured into a CUDA graph
   op_result result = op_result::out_variant;

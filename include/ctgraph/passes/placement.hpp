@@ -109,7 +109,6 @@ constexpr status insert_copies(flat_graph<N>& g, const std::string_view* names =
         c.op_name = ops::to_symmetric::name;
         c.traits = ops::to_symmetric::traits;
         c.output = &ops::to_symmetric::output;
-        c.builtin = ops::to_symmetric::builtin;
         c.input_count = 1;
         c.inputs[0] = u;
         c.inserted = true;

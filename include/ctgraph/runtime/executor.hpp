@@ -22,11 +22,16 @@
 #include <ctgraph/runtime/launch_context.hpp>
 #include <ctgraph/runtime/memory.hpp>
 #include <ctgraph/runtime/communicator.hpp>
+#include <ctgraph/runtime/node_hook.hpp>
 #include <ctgraph/runtime/nccl/available.hpp>
 #if CTGRAPH_NCCL
 #include <ctgraph/runtime/nccl/symmetric_collectives.hpp>
 #endif
-#include <ctgraph/runtime/ops/launch_local.hpp>
+// What the built-in ops' hooks call:
+#include <ctgraph/runtime/ops/copy.hpp>
+#include <ctgraph/runtime/ops/elementwise.cuh>
+#include <ctgraph/runtime/ops/host_call.hpp>
+#include <ctgraph/runtime/ops/matmul.hpp>
 
 namespace ctg {
 
@@ -45,10 +50,13 @@ constexpr bool has_collectives(const plan<N>& p) {
 template <std::size_t N>
 class executor {
  public:
-  //! Allocates the arenas, binds every graph input and parameter, captures each capturable
-  //! partition. Throws ctg::runtime_error (naming the node and call) and leaks nothing.
-  executor(const plan<N>& p, cudaStream_t stream, std::initializer_list<binding> bindings, communicator comm = {})
-      : plan_(std::make_unique<plan<N>>(p)), stream_(stream) {
+  //! Allocates the arenas, binds every graph input and parameter, prepares every node (its op's
+  //! `prepare` hook), captures each capturable partition. `hooks[v]` runs node v (`hooks_of<G>`;
+  //! inserted copies need none). Throws ctg::runtime_error (naming the node and call) and leaks
+  //! nothing.
+  executor(const plan<N>& p, std::vector<node_hook> hooks, cudaStream_t stream, std::initializer_list<binding> bindings,
+           communicator comm = {})
+      : plan_(std::make_unique<plan<N>>(p)), stream_(stream), hooks_(std::move(hooks)) {
     // Captures run on a stream of the executor's own: the legacy default stream (0) that users
     // may run on cannot be captured, and the graphs it makes replay on any stream.
     cudaStream_t cs = nullptr;
@@ -70,6 +78,7 @@ class executor {
 #if CTGRAPH_NCCL
     collectives_ = symmetric_collectives(*plan_, comm);
 #endif
+    hooks_.resize(std::size_t(g.node_count));
     pointers_.assign(std::size_t(g.node_count), nullptr);
     for (const binding& b : bindings) bind_one(b);
     for (int v = 0; v < g.node_count; ++v) {
@@ -78,7 +87,8 @@ class executor {
         if (!pointers_[std::size_t(v)]) throw runtime_error(d.name, "instantiate", "this graph input or parameter is not bound; pass ctg::bind(\"" + std::string(d.name) + "\", ptr, count)");
         continue;
       }
-      check_launchable(d);
+      if (d.inserted && !hooks_[std::size_t(v)]) hooks_[std::size_t(v)] = hook_of<ops::to_symmetric>();
+      if (!hooks_[std::size_t(v)]) throw runtime_error(d.name, "instantiate", "no launch hook for this node's op '" + std::string(d.op_name) + "'");
       const buffer_desc& b = g.buffers[v];
       if (g.owner[v] != v) continue;  // a view: resolved below, in schedule order
       if (b.opaque) {
@@ -95,6 +105,7 @@ class executor {
       const int v = g.schedule[s];
       if (g.owner[v] != v) pointers_[std::size_t(v)] = pointers_[std::size_t(g.owner[v])];
     }
+    for (int s = 0; s < g.step_count; ++s) prepare(g.schedule[s]);
     for (int i = 0; i < g.partition_count; ++i)
       names_.push_back("ctgraph " + std::string(g.partitions[i].kind == partition_kind::capturable ? "partition " : "fallback region ") + std::to_string(i));
     execs_.resize(std::size_t(g.partition_count));
@@ -125,9 +136,10 @@ class executor {
     }
   }
 
-  //! Points a graph input or parameter at new memory. The captured partitions that read it are
-  //! captured again and their executables updated in place (cudaGraphExecUpdate): a one-time
-  //! cost of one capture per such partition; `run()` stays one launch per partition.
+  //! Points a graph input or parameter at new memory. The nodes that read it are prepared again,
+  //! and the captured partitions that read it captured again and their executables updated in
+  //! place (cudaGraphExecUpdate): a one-time cost of one capture per such partition; `run()`
+  //! stays one launch per partition.
   void rebind(const binding& b) {
     const int v = bind_one(b);
     const flat_graph<N>& g = plan_->graph;
@@ -135,6 +147,8 @@ class executor {
       const int w = g.schedule[s];
       if (g.owner[w] != w) pointers_[std::size_t(w)] = pointers_[std::size_t(g.owner[w])];
     }
+    for (int s = 0; s < g.step_count; ++s)
+      if (reads(g.schedule[s], v)) prepare(g.schedule[s]);
     for (int i = 0; i < g.partition_count; ++i) {
       const partition_desc& q = g.partitions[i];
       if (q.kind != partition_kind::capturable || !reads(q, v)) continue;
@@ -190,38 +204,44 @@ class executor {
     return v;
   }
 
-  static void check_launchable(const node_desc& d) {
-    switch (d.builtin) {
-      case builtin_op::custom:
-        if (!d.launch) throw runtime_error(d.name, "instantiate", "this op has no launch hook; give it 'static void launch(const ctg::launch_context&)'");
-        return;
-      case builtin_op::host:
-        if (!d.host) throw runtime_error(d.name, "instantiate", "this host op has no callable");
-        return;
-      default:
-        return;
-    }
-  }
-
-  bool reads(const partition_desc& q, int v) const {
+  //! Whether node w reads tensor v (or a view of it).
+  bool reads(int w, int v) const {
     const flat_graph<N>& g = plan_->graph;
-    for (int s = q.first_step; s <= q.last_step; ++s) {
-      const node_desc& d = g.nodes[g.schedule[s]];
-      for (int k = 0; k < d.input_count; ++k)
-        if (g.owner[d.inputs[k]] == v) return true;
-    }
+    const node_desc& d = g.nodes[w];
+    for (int k = 0; k < d.input_count; ++k)
+      if (g.owner[d.inputs[k]] == v) return true;
+    return false;
+  }
+  bool reads(const partition_desc& q, int v) const {
+    for (int s = q.first_step; s <= q.last_step; ++s)
+      if (reads(plan_->graph.schedule[s], v)) return true;
     return false;
   }
 
-  void launch(int v, cudaStream_t stream) const {
-    const launch_context c =
-        context_of(plan_->graph, v, pointers_.data(), stream, lt_.get(), workspace_.get(), matmul_workspace_bytes);
-    if (runtime_ops::launch_local(c)) return;
+  //! What node v's hooks see, launching on `stream`.
+  launch_context context(int v, cudaStream_t stream) const {
+    const flat_graph<N>& g = plan_->graph;
+    const node_desc& d = g.nodes[v];
+    launch_context c;
+    c.stream = stream;
+    c.node = &d;
+    c.input_count = d.input_count;
+    for (int k = 0; k < d.input_count; ++k) {
+      c.inputs[k] = pointers_[std::size_t(d.inputs[k])];
+      c.input_desc[k] = g.nodes[d.inputs[k]].out;
+    }
+    c.output = pointers_[std::size_t(v)];
+    c.cublas_lt = lt_.get();
+    c.workspace = workspace_.get();
+    c.workspace_bytes = matmul_workspace_bytes;
 #if CTGRAPH_NCCL
-    if (collectives_.launch(c)) return;
+    c.collectives = &collectives_;
 #endif
-    throw runtime_error(c.node->name, "launch", "no runtime implementation for this op");
+    return c;
   }
+
+  void prepare(int v) { hooks_[std::size_t(v)].prepare(context(v, stream_)); }
+  void launch(int v, cudaStream_t stream) const { hooks_[std::size_t(v)].launch(context(v, stream)); }
 
   std::byte* symmetric_arena_base() const noexcept {
 #if CTGRAPH_NCCL
@@ -267,6 +287,7 @@ class executor {
   allocation device_, pinned_, workspace_;
   std::vector<allocation> opaque_;
   cublas_lt lt_;
+  std::vector<node_hook> hooks_;  // after lt_: prepared state goes before the handle it was made with
 #if CTGRAPH_NCCL
   symmetric_collectives collectives_;
 #endif
@@ -282,7 +303,7 @@ template <class G, plan_options Options = plan_options{}>
 auto instantiate(cudaStream_t stream, std::initializer_list<binding> bindings, communicator comm = {}) {
   static constexpr auto p = make_plan<G, Options>();
   static_assert(CTGRAPH_NCCL || !detail::has_collectives(p), "ctgraph: this plan has collectives, which need NCCL >= 2.28.9, and this build has none (CTGRAPH_NCCL is 0). Build with NCCL 2.28.9 or newer (CMake finds it through NCCL_ROOT), or plan without collectives.");
-  return executor<std::remove_cvref_t<decltype(p)>::graph_capacity>(p, stream, bindings, comm);
+  return executor<std::remove_cvref_t<decltype(p)>::graph_capacity>(p, hooks_of<G>(p), stream, bindings, comm);
 }
 
 }  // namespace ctg

@@ -1,6 +1,6 @@
 #pragma once
-//! Move-only owners of CUDA graph executables, graphs, streams and cuBLASLt handles: one
-//! template, one alias each.
+//! Move-only owners of CUDA graph executables, graphs, streams, cuBLASLt handles and cuBLASLt
+//! descriptors: one template, one alias each.
 #include <cublasLt.h>
 #include <cuda_runtime.h>
 
@@ -45,5 +45,8 @@ using graph_exec = unique_handle<cudaGraphExec_t, &cudaGraphExecDestroy>;
 using graph_owner = unique_handle<cudaGraph_t, &cudaGraphDestroy>;
 using owned_stream = unique_handle<cudaStream_t, &cudaStreamDestroy>;
 using cublas_lt = unique_handle<cublasLtHandle_t, &cublasLtDestroy>;
+using lt_matmul_desc = unique_handle<cublasLtMatmulDesc_t, &cublasLtMatmulDescDestroy>;
+using lt_layout = unique_handle<cublasLtMatrixLayout_t, &cublasLtMatrixLayoutDestroy>;
+using lt_preference = unique_handle<cublasLtMatmulPreference_t, &cublasLtMatmulPreferenceDestroy>;
 
 }  // namespace ctg

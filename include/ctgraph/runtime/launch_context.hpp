@@ -1,15 +1,18 @@
 #pragma once
-//! What a launch sees: the stream, the node (its output tensor, traits and scalar), device
-//! pointers of its inputs and output, and the cuBLASLt handle and workspace of the executor.
-//! Built-in ops launch from it, and so do user-defined ops' `static void launch(const
-//! ctg::launch_context&)` hooks.
+//! What a launch sees: the stream, the node (name, output tensor, traits), device pointers of
+//! its inputs and output, the cuBLASLt handle and workspace of the executor, and the executor's
+//! collectives (plans with collectives only). Launch hooks take it, built-in and user ops alike;
+//! typed hooks get a `node_launch<Node>`, the same context with the node's type.
 #include <cublasLt.h>
 #include <cuda_runtime.h>
 
-#include <ctgraph/graph/launch.hpp>
-#include <ctgraph/passes/flat_graph.hpp>
+#include <cstddef>
+
+#include <ctgraph/graph/node_desc.hpp>
 
 namespace ctg {
+
+class symmetric_collectives;  // runtime/nccl/symmetric_collectives.hpp (NCCL builds)
 
 struct launch_context {
   cudaStream_t stream = nullptr;
@@ -21,6 +24,7 @@ struct launch_context {
   cublasLtHandle_t cublas_lt = nullptr;
   void* workspace = nullptr;
   std::size_t workspace_bytes = 0;
+  const symmetric_collectives* collectives = nullptr;
 
   constexpr const tensor_desc& output_desc() const { return node->out; }
   template <class T>
@@ -29,24 +33,11 @@ struct launch_context {
   T* out() const { return static_cast<T*>(output); }
 };
 
-//! The context of node `v` of a planned graph whose tensors live at `pointers` (by node index).
-template <std::size_t N>
-launch_context context_of(const flat_graph<N>& g, int v, void* const* pointers, cudaStream_t stream,
-                          cublasLtHandle_t cublas_lt, void* workspace, std::size_t workspace_bytes) {
-  const node_desc& d = g.nodes[v];
-  launch_context c;
-  c.stream = stream;
-  c.node = &d;
-  c.input_count = d.input_count;
-  for (int k = 0; k < d.input_count; ++k) {
-    c.inputs[k] = pointers[d.inputs[k]];
-    c.input_desc[k] = g.nodes[d.inputs[k]].out;
-  }
-  c.output = pointers[v];
-  c.cublas_lt = cublas_lt;
-  c.workspace = workspace;
-  c.workspace_bytes = workspace_bytes;
-  return c;
-}
+//! The context a typed launch hook gets: `Launch::node_type` is the node's type (void for a copy
+//! the planner inserted), so a hook can read its inputs' types and `ctg::static_desc<...>`.
+template <class Node>
+struct node_launch : launch_context {
+  using node_type = Node;
+};
 
 }  // namespace ctg

@@ -33,8 +33,6 @@ class symmetric_collectives {
       if (!comm_.comm)
         throw runtime_error(d.name, "instantiate", "this plan has collectives: pass a ctg::communicator with an initialised ncclComm_t");
       if (ranks_ == 0) CTG_CHECK(d.name, ncclCommCount(comm_.comm, &ranks_));
-      if ((d.builtin == builtin_op::reduce_scatter || d.builtin == builtin_op::all_gather) && d.ranks != ranks_)
-        throw runtime_error(d.name, "communicator", "planned for " + std::to_string(d.ranks) + " ranks, but the communicator has " + std::to_string(ranks_));
     }
     if (comm_.comm && comm_.rank >= 0) {
       int rank = -1;
@@ -51,23 +49,20 @@ class symmetric_collectives {
   //! The symmetric arena's first byte (null when the plan has none).
   std::byte* arena() const noexcept { return static_cast<std::byte*>(symmetric_.get()); }
 
-  //! Launches the collective of `c` on `c.stream`; false when the node is no collective.
-  bool launch(const launch_context& c) const {
-    const node_desc& d = *c.node;
-    switch (d.builtin) {
-      case builtin_op::all_reduce: {
-        const collective_context cc = context_of(c);
-        const bool one_shot = comm_.all_reduce == communicator::all_reduce_algorithm::one_shot ||
-                              (comm_.all_reduce == communicator::all_reduce_algorithm::automatic && d.out.bytes() <= comm_.one_shot_max_bytes);
-        if (one_shot) runtime_ops::launch_all_reduce_one_shot(c, cc);
-        else runtime_ops::launch_all_reduce_nccl(c, cc);
-        return true;
-      }
-      case builtin_op::reduce_scatter: runtime_ops::launch_reduce_scatter_nccl(c, context_of(c)); return true;
-      case builtin_op::all_gather: runtime_ops::launch_all_gather_nccl(c, context_of(c)); return true;
-      default: return false;
-    }
+  //! The communicator's rank count (0 for a plan without collectives).
+  int ranks() const noexcept { return ranks_; }
+
+  //! The collectives' launches on `c.stream`. All-reduce runs the one-shot kernel up to the
+  //! communicator's size limit (or as it says), NCCL's all-reduce above.
+  void all_reduce(const launch_context& c) const {
+    const collective_context cc = context_of(c);
+    const bool one_shot = comm_.all_reduce == communicator::all_reduce_algorithm::one_shot ||
+                          (comm_.all_reduce == communicator::all_reduce_algorithm::automatic && c.output_desc().bytes() <= comm_.one_shot_max_bytes);
+    if (one_shot) runtime_ops::launch_all_reduce_one_shot(c, cc);
+    else runtime_ops::launch_all_reduce_nccl(c, cc);
   }
+  void reduce_scatter(const launch_context& c) const { runtime_ops::launch_reduce_scatter_nccl(c, context_of(c)); }
+  void all_gather(const launch_context& c) const { runtime_ops::launch_all_gather_nccl(c, context_of(c)); }
 
  private:
   collective_context context_of(const launch_context& c) const {
@@ -87,5 +82,23 @@ class symmetric_collectives {
   symmetric_arena symmetric_;
   device_comm device_comm_;
 };
+
+//! The collective ops' hooks (graph/ops/collectives.hpp) land here.
+namespace detail {
+inline const symmetric_collectives& collectives_of(const launch_context& c) {
+  if (c.collectives == nullptr) throw runtime_error(c.node->name, "launch", "a collective outside an executor with a communicator");
+  return *c.collectives;
+}
+}  // namespace detail
+
+//! At instantiation: a collective planned for `ranks` ranks (0: any) needs a communicator of as many.
+inline void check_ranks(const launch_context& c, int ranks) {
+  const int has = detail::collectives_of(c).ranks();
+  if (ranks != 0 && ranks != has)
+    throw runtime_error(c.node->name, "communicator", "planned for " + std::to_string(ranks) + " ranks, but the communicator has " + std::to_string(has));
+}
+inline void launch_all_reduce(const launch_context& c) { detail::collectives_of(c).all_reduce(c); }
+inline void launch_reduce_scatter(const launch_context& c) { detail::collectives_of(c).reduce_scatter(c); }
+inline void launch_all_gather(const launch_context& c) { detail::collectives_of(c).all_gather(c); }
 
 }  // namespace ctg

@@ -1,7 +1,7 @@
 #pragma once
-//! The built-in elementwise kernels (relu, gelu, scale, add, mul) for f32, f16 and bf16.
-//! Values are computed in float. One grid-stride kernel per op and dtype; 16-byte loads and
-//! stores when every pointer allows them, element by element otherwise.
+//! The elementwise kernels for f32, f16 and bf16: any elementwise op's functor (relu, gelu, scale,
+//! add, mul, silu, a user's), computed in float. One grid-stride kernel per op and dtype; 16-byte
+//! loads and stores when every pointer allows them, element by element otherwise.
 //! The output may be input 0's (or input 1's) buffer: each thread reads an element before it
 //! writes that same element, so in-place runs need no extra buffer. Hence no `__restrict__`.
 #include <cuda_bf16.h>
@@ -40,33 +40,6 @@ inline std::int64_t elementwise_max_blocks() {
   return std::int64_t(n) * 8;
 }
 
-
-//! `x < 0 ? 0 : x` rather than fmaxf, so that NaN propagates.
-struct relu_fn {
-  static constexpr int arity = 1;
-  __device__ float operator()(float x) const { return x < 0.f ? 0.f : x; }
-};
-//! The tanh approximation, as ops::gelu documents.
-struct gelu_fn {
-  static constexpr int arity = 1;
-  __device__ float operator()(float x) const {
-    constexpr float sqrt_2_over_pi = 0.7978845608028654f;
-    return 0.5f * x * (1.f + tanhf(sqrt_2_over_pi * (x + 0.044715f * x * x * x)));
-  }
-};
-struct scale_fn {
-  static constexpr int arity = 1;
-  float factor;
-  __device__ float operator()(float x) const { return x * factor; }
-};
-struct add_fn {
-  static constexpr int arity = 2;
-  __device__ float operator()(float x, float y) const { return x + y; }
-};
-struct mul_fn {
-  static constexpr int arity = 2;
-  __device__ float operator()(float x, float y) const { return x * y; }
-};
 
 template <class Fn, class T>
 __device__ inline T apply(const Fn& fn, T a, [[maybe_unused]] T b) {
@@ -127,8 +100,18 @@ void launch_elementwise_typed(const launch_context& c, Fn fn, std::int64_t n) {
   CTG_CHECK(c.node->name, cudaGetLastError());
 }
 
+}  // namespace detail
+}  // namespace ctg::runtime_ops
+
+namespace ctg {
+
+//! Runs elementwise op `fn` (a functor of `Fn::arity` floats, `CTG_HOST_DEVICE`) over the node on
+//! `c.stream`: unary ops read `c.inputs[0]`, binary ops `c.inputs[0]` and `c.inputs[1]`, all write
+//! `c.output` (`c.output_desc().elements()` elements of its dtype). No allocation and no
+//! synchronisation, so it can be captured into a CUDA graph. Throws ctg::runtime_error for
+//! another dtype, a missing pointer or a failed launch.
 template <class Fn>
-void launch_elementwise_as(const launch_context& c, Fn fn) {
+void launch_elementwise(const launch_context& c, const Fn& fn) {
   const std::int64_t n = c.node->out.elements();
   if (n == 0) return;
   for (int k = 0; k < Fn::arity; ++k)
@@ -136,31 +119,11 @@ void launch_elementwise_as(const launch_context& c, Fn fn) {
       throw runtime_error(c.node->name, "launch_elementwise", "input " + std::to_string(k) + " has no device pointer");
   if (c.output == nullptr) throw runtime_error(c.node->name, "launch_elementwise", "the output has no device pointer");
   const bool launched = with_float_type(c.node->out.dtype, [&](auto t) {
-    launch_elementwise_typed<typename decltype(t)::type>(c, fn, n);
+    runtime_ops::detail::launch_elementwise_typed<typename decltype(t)::type>(c, fn, n);
   });
   if (!launched)
     throw runtime_error(c.node->name, "launch_elementwise",
                         "dtype " + std::string(name_of(c.node->out.dtype)) + " is not supported; elementwise ops run on f32, f16 and bf16");
 }
 
-}  // namespace detail
-
-//! Runs the node's built-in elementwise op (relu, gelu, scale, add, mul) on `c.stream`:
-//! unary ops read `c.inputs[0]`, binary ops `c.inputs[0]` and `c.inputs[1]`, all write
-//! `c.output` (`c.node->out.elements()` elements of `c.node->out.dtype`). No allocation and no
-//! synchronisation, so it can be captured into a CUDA graph. Throws ctg::runtime_error for
-//! another op, another dtype, a missing pointer or a failed launch.
-inline void launch_elementwise(const launch_context& c) {
-  switch (c.node->builtin) {
-    case builtin_op::relu: return detail::launch_elementwise_as(c, detail::relu_fn{});
-    case builtin_op::gelu: return detail::launch_elementwise_as(c, detail::gelu_fn{});
-    case builtin_op::scale: return detail::launch_elementwise_as(c, detail::scale_fn{float(c.node->scalar)});
-    case builtin_op::add: return detail::launch_elementwise_as(c, detail::add_fn{});
-    case builtin_op::mul: return detail::launch_elementwise_as(c, detail::mul_fn{});
-    default:
-      throw runtime_error(c.node->name, "launch_elementwise",
-                          "this op is not elementwise; launch_elementwise runs relu, gelu, scale, add and mul");
-  }
-}
-
-}  // namespace ctg::runtime_ops
+}  // namespace ctg

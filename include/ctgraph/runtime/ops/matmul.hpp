@@ -1,8 +1,9 @@
 #pragma once
-//! The built-in matmul through cuBLASLt: C[M,N] = A[M,K] x B[K,N], all row-major, one dtype
+//! The matmul op's runtime, through cuBLASLt: C[M,N] = A[M,K] x B[K,N], all row-major, one dtype
 //! (f32, f16 or bf16), accumulated in f32 (plain f32 for f32, never TF32, so results are exact
-//! to f32 rounding). Host-only code: it enqueues one cuBLASLt kernel and allocates no device
-//! memory, so it can be captured into a CUDA graph.
+//! to f32 rounding). `prepare_matmul` checks the shapes and chooses descriptors and algorithm once
+//! per node, at instantiation; `launch_matmul` then enqueues one cuBLASLt kernel and allocates
+//! no device memory, so it can be captured into a CUDA graph.
 #include <cublasLt.h>
 #include <cuda_runtime.h>
 
@@ -12,34 +13,22 @@
 
 #include <ctgraph/runtime/dtype.hpp>
 #include <ctgraph/runtime/error.hpp>
+#include <ctgraph/runtime/handles.hpp>
 #include <ctgraph/runtime/launch_context.hpp>
 
-namespace ctg::runtime_ops {
+namespace ctg {
 
-namespace detail {
-
-//! Owns one cuBLASLt descriptor, so that every path out of launch_matmul, throws included,
-//! destroys what it created.
-template <class Handle, cublasStatus_t (*Destroy)(Handle)>
-class lt_descriptor {
- public:
-  lt_descriptor() = default;
-  lt_descriptor(const lt_descriptor&) = delete;
-  lt_descriptor& operator=(const lt_descriptor&) = delete;
-  ~lt_descriptor() {
-    if (h_ != nullptr) Destroy(h_);
-  }
-  Handle get() const { return h_; }
-  Handle* out() { return &h_; }  // for the Create call; filled at most once
-
- private:
-  Handle h_ = nullptr;
+//! What `prepare_matmul` chose for one node.
+struct matmul_state {
+  std::int64_t m = 0, n = 0, k = 0;
+  lt_matmul_desc op;
+  lt_layout b_layout, a_layout, c_layout;  // cuBLASLt's A, B and C/D (see prepare_matmul)
+  cublasLtMatmulAlgo_t algo{};
+  std::size_t workspace_bytes = 0;
+  std::uint32_t align_a = 0, align_b = 0, align_c = 0;  // what the algorithm may assume
 };
 
-using lt_matmul_desc = lt_descriptor<cublasLtMatmulDesc_t, cublasLtMatmulDescDestroy>;
-using lt_layout = lt_descriptor<cublasLtMatrixLayout_t, cublasLtMatrixLayoutDestroy>;
-using lt_preference = lt_descriptor<cublasLtMatmulPreference_t, cublasLtMatmulPreferenceDestroy>;
-
+namespace detail {
 //! The largest power of two (at most 256) that divides the address. cuBLASLt's heuristic assumes
 //! 256-byte aligned buffers unless told otherwise, and may pick a kernel that needs it.
 inline std::uint32_t pointer_alignment(const void* p) {
@@ -49,88 +38,103 @@ inline std::uint32_t pointer_alignment(const void* p) {
   return align;
 }
 
-inline bool matmul_data_type(dtype_id d, cudaDataType_t& out) {
-  if (!is_floating(d)) return false;
-  out = cuda_type_of(d);
-  return true;
+template <class Handle>
+void set_preference(const lt_preference& pref, cublasLtMatmulPreferenceAttributes_t attribute, Handle value,
+                    std::string_view name) {
+  CTG_CHECK(name, cublasLtMatmulPreferenceSetAttribute(pref.get(), attribute, &value, sizeof(value)));
 }
-
 }  // namespace detail
 
-//! Runs the node's matmul on `c.stream`: inputs[0] = A [M,K], inputs[1] = B [K,N], output = C
-//! [M,N], all row-major and of one dtype (f32, f16, bf16); shapes from `c.input_desc` and
-//! `c.node->out`. Uses `c.cublas_lt` and at most `c.workspace_bytes` of `c.workspace`.
-//! Throws ctg::runtime_error for shapes or dtypes that do not fit, when cuBLASLt has no
-//! algorithm, and when a cuBLASLt call fails; it leaks nothing on any path.
-inline void launch_matmul(const launch_context& c) {
+//! Checks the node's shapes and dtypes and chooses its cuBLASLt descriptors and algorithm for the
+//! pointers it has now: inputs[0] = A [M,K], inputs[1] = B [K,N], output = C [M,N]; at most
+//! `c.workspace_bytes` of workspace. Throws ctg::runtime_error for shapes or dtypes that do not
+//! fit, when cuBLASLt has no algorithm, and when a cuBLASLt call fails; it leaks nothing.
+inline matmul_state prepare_matmul(const launch_context& c) {
   const std::string_view name = c.node->name;
-  constexpr const char* call = "launch_matmul";
-  const tensor_desc &a = c.input_desc[0], &b = c.input_desc[1], &out = c.node->out;
+  constexpr const char* call = "prepare_matmul";
+  const tensor_desc &a = c.input_desc[0], &b = c.input_desc[1], &out = c.output_desc();
   if (a.rank != 2 || b.rank != 2 || out.rank != 2)
     throw runtime_error(name, call, "A, B and C must be 2-d; got ranks " + std::to_string(a.rank) + ", " +
                                         std::to_string(b.rank) + " and " + std::to_string(out.rank));
-  const std::int64_t m = a.dims[0], k = a.dims[1], n = b.dims[1];
-  if (b.dims[0] != k || out.dims[0] != m || out.dims[1] != n)
+  matmul_state s;
+  s.m = a.dims[0], s.k = a.dims[1], s.n = b.dims[1];
+  if (b.dims[0] != s.k || out.dims[0] != s.m || out.dims[1] != s.n)
     throw runtime_error(name, call, "shapes do not fit C[M,N] = A[M,K] x B[K,N]: A is " + std::to_string(a.dims[0]) + "x" +
                                         std::to_string(a.dims[1]) + ", B " + std::to_string(b.dims[0]) + "x" +
                                         std::to_string(b.dims[1]) + ", C " + std::to_string(out.dims[0]) + "x" +
                                         std::to_string(out.dims[1]));
-  cudaDataType_t type{};
-  if (a.dtype != out.dtype || b.dtype != out.dtype || !detail::matmul_data_type(out.dtype, type))
+  if (a.dtype != out.dtype || b.dtype != out.dtype || !is_floating(out.dtype))
     throw runtime_error(name, call, "A, B and C must share one dtype of f32, f16 or bf16; got " +
                                         std::string(name_of(a.dtype)) + ", " + std::string(name_of(b.dtype)) +
                                         " and " + std::string(name_of(out.dtype)));
-  if (m == 0 || n == 0) return;
-  if (c.output == nullptr) throw runtime_error(name, call, "C has no device pointer");
-  if (k == 0) {  // an empty sum: C = 0 (cuBLASLt does not take k = 0)
-    CTG_CHECK(name, cudaMemsetAsync(c.output, 0, out.bytes(), c.stream));
-    return;
-  }
-  if (c.inputs[0] == nullptr || c.inputs[1] == nullptr) throw runtime_error(name, call, "A or B has no device pointer");
+  if (s.m == 0 || s.n == 0 || s.k == 0) return s;  // nothing to multiply; k = 0 is C = 0
   if (c.cublas_lt == nullptr) throw runtime_error(name, call, "the launch context has no cuBLASLt handle");
+  const cudaDataType_t type = cuda_type_of(out.dtype);
 
   // Row-major C = A x B is column-major C^T = B^T x A^T, with the same buffers: B^T is N x K
   // (ld N), A^T is K x M (ld K), C^T is N x M (ld N). So cuBLASLt gets (B, A), m = N, n = M.
-  detail::lt_matmul_desc op;
-  CTG_CHECK(name, cublasLtMatmulDescCreate(op.out(), CUBLAS_COMPUTE_32F, CUDA_R_32F));
-  detail::lt_layout b_layout, a_layout, c_layout;
-  CTG_CHECK(name, cublasLtMatrixLayoutCreate(b_layout.out(), type, std::uint64_t(n), std::uint64_t(k), n));
-  CTG_CHECK(name, cublasLtMatrixLayoutCreate(a_layout.out(), type, std::uint64_t(k), std::uint64_t(m), k));
-  CTG_CHECK(name, cublasLtMatrixLayoutCreate(c_layout.out(), type, std::uint64_t(n), std::uint64_t(m), n));
+  cublasLtMatmulDesc_t op = nullptr;
+  CTG_CHECK(name, cublasLtMatmulDescCreate(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+  s.op = lt_matmul_desc(op);
+  const auto layout = [&](std::int64_t rows, std::int64_t cols) {
+    cublasLtMatrixLayout_t l = nullptr;
+    CTG_CHECK(name, cublasLtMatrixLayoutCreate(&l, type, std::uint64_t(rows), std::uint64_t(cols), rows));
+    return lt_layout(l);
+  };
+  s.b_layout = layout(s.n, s.k);
+  s.a_layout = layout(s.k, s.m);
+  s.c_layout = layout(s.n, s.m);
 
-  detail::lt_preference pref;
-  CTG_CHECK(name, cublasLtMatmulPreferenceCreate(pref.out()));
+  cublasLtMatmulPreference_t raw_pref = nullptr;
+  CTG_CHECK(name, cublasLtMatmulPreferenceCreate(&raw_pref));
+  const lt_preference pref(raw_pref);
   const std::uint64_t workspace_bytes = c.workspace != nullptr ? c.workspace_bytes : 0;
-  CTG_CHECK(name, cublasLtMatmulPreferenceSetAttribute(pref.get(), CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
-                                                       &workspace_bytes, sizeof(workspace_bytes)));
+  detail::set_preference(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, workspace_bytes, name);
   // cuBLASLt's "A" is our B and its "B" is our A.
-  const std::uint32_t align_a = detail::pointer_alignment(c.inputs[1]), align_b = detail::pointer_alignment(c.inputs[0]),
-                      align_c = detail::pointer_alignment(c.output);
-  CTG_CHECK(name, cublasLtMatmulPreferenceSetAttribute(pref.get(), CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &align_a,
-                                                       sizeof(align_a)));
-  CTG_CHECK(name, cublasLtMatmulPreferenceSetAttribute(pref.get(), CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &align_b,
-                                                       sizeof(align_b)));
-  CTG_CHECK(name, cublasLtMatmulPreferenceSetAttribute(pref.get(), CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &align_c,
-                                                       sizeof(align_c)));
-  CTG_CHECK(name, cublasLtMatmulPreferenceSetAttribute(pref.get(), CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &align_c,
-                                                       sizeof(align_c)));
+  s.align_a = detail::pointer_alignment(c.inputs[1]);
+  s.align_b = detail::pointer_alignment(c.inputs[0]);
+  s.align_c = detail::pointer_alignment(c.output);
+  detail::set_preference(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, s.align_a, name);
+  detail::set_preference(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, s.align_b, name);
+  detail::set_preference(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, s.align_c, name);
+  detail::set_preference(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, s.align_c, name);
 
   cublasLtMatmulHeuristicResult_t heuristic{};
   int found = 0;
-  const cublasStatus_t searched = cublasLtMatmulAlgoGetHeuristic(c.cublas_lt, op.get(), b_layout.get(), a_layout.get(),
-                                                                 c_layout.get(), c_layout.get(), pref.get(), 1, &heuristic, &found);
+  const cublasStatus_t searched = cublasLtMatmulAlgoGetHeuristic(c.cublas_lt, s.op.get(), s.b_layout.get(), s.a_layout.get(),
+                                                                 s.c_layout.get(), s.c_layout.get(), pref.get(), 1, &heuristic, &found);
   if (searched != CUBLAS_STATUS_NOT_SUPPORTED)  // "not supported" is how it says that none fits
-    ::ctg::detail::check(searched, name, "cublasLtMatmulAlgoGetHeuristic");  // what CTG_CHECK does, naming the call
+    detail::check(searched, name, "cublasLtMatmulAlgoGetHeuristic");  // what CTG_CHECK does, naming the call
   if (searched == CUBLAS_STATUS_NOT_SUPPORTED || found == 0)
     throw runtime_error(name, call, "cuBLASLt has no algorithm for " + std::string(name_of(out.dtype)) + " " +
-                                        std::to_string(m) + "x" + std::to_string(k) + " x " + std::to_string(k) + "x" +
-                                        std::to_string(n) + " with " + std::to_string(workspace_bytes) +
+                                        std::to_string(s.m) + "x" + std::to_string(s.k) + " x " + std::to_string(s.k) + "x" +
+                                        std::to_string(s.n) + " with " + std::to_string(workspace_bytes) +
                                         " bytes of workspace");
-
-  const float alpha = 1.f, beta = 0.f;  // host scalars: read when the call is made (or captured)
-  CTG_CHECK(name, cublasLtMatmul(c.cublas_lt, op.get(), &alpha, c.inputs[1], b_layout.get(), c.inputs[0], a_layout.get(),
-                                 &beta, c.output, c_layout.get(), c.output, c_layout.get(), &heuristic.algo,
-                                 c.workspace, heuristic.workspaceSize, c.stream));
+  s.algo = heuristic.algo;
+  s.workspace_bytes = heuristic.workspaceSize;
+  return s;
 }
 
-}  // namespace ctg::runtime_ops
+//! Runs the node's matmul on `c.stream` as `s` prepared it. Throws ctg::runtime_error when a
+//! pointer is missing or less aligned than the algorithm assumes (the executor prepares again
+//! when a rebound input moves), and when the cuBLASLt call fails.
+inline void launch_matmul(const launch_context& c, const matmul_state& s) {
+  const std::string_view name = c.node->name;
+  constexpr const char* call = "launch_matmul";
+  if (s.m == 0 || s.n == 0) return;
+  if (c.output == nullptr) throw runtime_error(name, call, "C has no device pointer");
+  if (s.k == 0) {  // an empty sum: C = 0 (cuBLASLt does not take k = 0)
+    CTG_CHECK(name, cudaMemsetAsync(c.output, 0, c.output_desc().bytes(), c.stream));
+    return;
+  }
+  if (c.inputs[0] == nullptr || c.inputs[1] == nullptr) throw runtime_error(name, call, "A or B has no device pointer");
+  if (detail::pointer_alignment(c.inputs[1]) < s.align_a || detail::pointer_alignment(c.inputs[0]) < s.align_b ||
+      detail::pointer_alignment(c.output) < s.align_c)
+    throw runtime_error(name, call, "a pointer is less aligned than when the matmul was prepared; prepare it again");
+  const float alpha = 1.f, beta = 0.f;  // host scalars: read when the call is made (or captured)
+  CTG_CHECK(name, cublasLtMatmul(c.cublas_lt, s.op.get(), &alpha, c.inputs[1], s.b_layout.get(), c.inputs[0], s.a_layout.get(),
+                                 &beta, c.output, s.c_layout.get(), c.output, s.c_layout.get(), &s.algo,
+                                 c.workspace, s.workspace_bytes, c.stream));
+}
+
+}  // namespace ctg

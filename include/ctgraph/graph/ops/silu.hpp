@@ -1,0 +1,17 @@
+#pragma once
+//! ops::silu: x * sigmoid(x) (SiLU, "swish"), the activation of Llama's gated MLP. A built-in op
+//! in one struct: its traits, output rule and launch hook come with `elementwise`; it adds its
+//! name and its functor.
+#include <cmath>
+
+#include <ctgraph/graph/ops/elementwise.hpp>
+
+namespace ctg::ops {
+
+struct silu : elementwise<silu, 1> {
+  static constexpr std::string_view name = "silu";
+  //! x / (1 + e^-x): e^-x overflows to inf for x < -88, and x / inf = -0, the limit.
+  CTG_HOST_DEVICE float operator()(float x) const { return x / (1.f + expf(-x)); }
+};
+
+}  // namespace ctg::ops
