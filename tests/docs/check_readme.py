@@ -90,11 +90,7 @@ def check_errors(root, text):
     """Each table entry is the start of a header message (its words in order; a leading '...' continues
     the entry before it) that a compile-fail test expects."""
     include, fail_dir = os.path.join(root, "include"), os.path.join(root, "tests", "fail")
-    messages = set()
-    for dirpath, _, files in os.walk(include):
-        for name in files:
-            if name.endswith((".hpp", ".cuh", ".h")):
-                messages.update(check_catalogue.static_assert_messages(open(os.path.join(dirpath, name)).read()))
+    messages = set(check_catalogue.all_messages(include))
     expects = []
     for name in os.listdir(fail_dir):
         if name.endswith((".cpp", ".cu")):

@@ -2,7 +2,8 @@
 """Every compile-time error message has a compile-fail test.
 
 Lists the messages of the `static_assert`s under INCLUDE (string literals starting with
-"ctgraph:", adjacent literals joined, C escapes undone) and the `// expect: ` regexes of
+"ctgraph:", adjacent literals joined, C escapes undone) and of the error catalogue's rows (the
+third column of `X(code, "brief", "message")` in `#define CTGRAPH_ERRORS(X)`) and the `// expect: ` regexes of
 FAIL_DIR/*.cpp (CMake regexes, read as Python regexes: the syntax they share). Fails, naming
 the message, when no regex matches a message, and, naming the test, when a regex that starts
 with "ctgraph:" matches no message (a test left behind by a reworded message).
@@ -48,15 +49,36 @@ def static_assert_messages(text):
             yield message
 
 
-def main():
-    include, fail_dir = sys.argv[1], sys.argv[2]
-    messages = {}  # message -> first header that has it
+ROW = re.compile(r'X\(\s*(\w+)\s*,\s*((?:"(?:[^"\\]|\\.)*"\s*)+),\s*((?:"(?:[^"\\]|\\.)*"\s*)+)\)')
+
+
+def catalogue_messages(text):
+    """The compile-time message of each row of the CTGRAPH_ERRORS catalogue in `text`."""
+    m = re.search(r"#define CTGRAPH_ERRORS\(X\)((?:[^\n]*\\\n)*[^\n]*)", text)
+    if not m:
+        return
+    for row in ROW.finditer(m.group(1).replace("\\\n", " ")):
+        message = unescape("".join(LITERAL.findall(row.group(3))))
+        if message.startswith("ctgraph:"):
+            yield message
+
+
+def all_messages(include):
+    """message -> the first header under `include` that has it (static_asserts and catalogue rows)."""
+    messages = {}
     for dirpath, _, files in os.walk(include):
         for name in sorted(files):
             if name.endswith((".hpp", ".cuh", ".h")):
                 path = os.path.join(dirpath, name)
-                for msg in static_assert_messages(open(path, encoding="utf-8").read()):
+                text = open(path, encoding="utf-8").read()
+                for msg in [*static_assert_messages(text), *catalogue_messages(text)]:
                     messages.setdefault(msg, os.path.relpath(path, include))
+    return messages
+
+
+def main():
+    include, fail_dir = sys.argv[1], sys.argv[2]
+    messages = all_messages(include)
     expects = []  # (test, regex)
     for name in sorted(os.listdir(fail_dir)):
         if name.endswith((".cpp", ".cu")):

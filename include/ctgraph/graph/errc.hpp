@@ -4,27 +4,55 @@
 #include <cstdint>
 #include <string_view>
 
+//! The error catalogue: every reason a graph is rejected, once. Per row: the code; what a plan
+//! says at run time (`describe`); the message make_plan's static_assert prints, which says the
+//! fix (the instantiation context above it names the node). Empty: no compile-time message (the
+//! run-time builder's capacity; an ill-formed node's own static_assert has spoken). The README's
+//! "Errors" table and the compile-fail tests' expectations are checked against these rows
+//! (tests/fail/check_catalogue.py).
+#define CTGRAPH_ERRORS(X) \
+  X(empty_graph, "the graph has no node to run", \
+    "ctgraph: the graph has no node to run; its outputs are all graph inputs or parameters. Make an output a ctg::node.") \
+  X(duplicate_name, "two different tensors have the same name", \
+    "ctgraph: two different tensors share the name of this node. Names must be unique in a graph. Rename one (ctg::indexed<\"h\", I> makes numbered names).") \
+  X(unknown_tensor, "a ref<> names no tensor of the graph", \
+    "ctgraph: this node uses a tensor that is not in the graph (a ctg::ref<> whose name no reachable tensor has; see Other). Fix the name or make the tensor reachable from the graph's outputs.") \
+  X(cycle, "the graph has a cycle", \
+    "ctgraph: this node is on a cycle closed by ctg::ref<>. A graph must be acyclic. Remove the ref that points forward.") \
+  X(wrong_arity, "the op got the wrong number of inputs", \
+    "ctgraph: this node gives its op the wrong number of inputs. Check the op's arity (matmul, add and mul take 2; unary ops and copies take 1).") \
+  X(dtype_mismatch, "the inputs' dtypes do not fit the op", \
+    "ctgraph: the input dtypes of this node do not fit its op. Its inputs must have one dtype (ctgraph has no cast op). Declare the graph inputs and parameters with that dtype, or convert in a user op (see 'Writing an op' in the README).") \
+  X(shape_mismatch, "the inputs' shapes do not fit the op", \
+    "ctgraph: the input shapes of this node do not fit its op. Elementwise inputs must have the same shape; matmul takes rank-2 tensors. Fix the shapes or reshape first.") \
+  X(inner_dim_mismatch, "matmul inner dimensions differ", \
+    "ctgraph: matmul inner dimensions differ in this node. A[M,K] x B[K,N] needs the columns of A to equal the rows of B. Fix the shapes: a weight stored as [N,K] is declared as a parameter of shape [K,N] only if its memory is in that order.") \
+  X(element_count_mismatch, "reshape changes the number of elements", \
+    "ctgraph: reshape changes the number of elements in this node. A view cannot grow or shrink its source. Give ops::reshape a shape with as many elements.") \
+  X(in_place_not_allowed, "in-place requested on an op that does not allow it", \
+    "ctgraph: in-place requested in this node, but its op does not allow it (op_traits::in_place is false). Remove ctg::in_place<> or use an op that can overwrite its input.") \
+  X(in_place_conflict, "in-place requested, but its input is read later or not planned", \
+    "ctgraph: in-place requested in this node, but its first input (Other) is read later, is a graph output or input, or differs in size or memory class. Remove ctg::in_place<> or make this node the input's last reader.") \
+  X(collective_dtype, "the collective's dtype has no NCCL symmetric kernel (sum: f32, f16, bf16)", \
+    "ctgraph: this collective's dtype has no NCCL symmetric kernel. NCCL's symmetric kernels sum f32, f16 and bf16 (other dtypes fall back silently to slower kernels). Declare the tensor as f32, f16 or bf16 (ctgraph has no cast op), or convert it in a user op.") \
+  X(view_of_opaque, "a view of an opaque op's output", \
+    "ctgraph: this node is a view of an opaque op's output (Other). The planner does not own that storage, so it cannot alias it. Copy the output first or make the op an out-variant.") \
+  X(not_capturable, "a node that cannot be captured, in a graph planned as one capturable partition", \
+    "ctgraph: this node cannot be captured, but the graph was planned as one capturable partition (plan_options::one_partition). Move the node out of the graph or drop the option to get a fallback region.") \
+  X(capacity, "the graph builder's capacity is too small for the inserted copies", \
+    "") \
+  X(host_reads_device, "a host op reads a tensor that is not in pinned host memory", \
+    "ctgraph: this host op reads a node's output (Other) that is not in pinned host memory. A host op dereferences its inputs on the host. Insert a ctg::ops::to_host node before it.") \
+  X(ill_formed, "the node's type is ill-formed", \
+    "")
+
 namespace ctg {
 
 enum class errc : std::uint8_t {
   ok,
-  empty_graph,         // no node to run
-  duplicate_name,      // two different tensors with one name
-  unknown_tensor,      // ref<"name"> names no tensor of the graph
-  cycle,               // refs close a loop
-  wrong_arity,         // op got the wrong number of inputs
-  dtype_mismatch,      // inputs' dtypes do not fit the op
-  shape_mismatch,      // inputs' shapes do not fit the op
-  inner_dim_mismatch,  // matmul: A[M,K] x B[K',N] with K != K'
-  element_count_mismatch,  // reshape changes the number of elements
-  in_place_not_allowed,    // in-place requested, op does not allow it
-  in_place_conflict,       // in-place requested, but the input is read later or not planned
-  collective_dtype,        // a collective's dtype has no NCCL symmetric kernel
-  view_of_opaque,          // a view of an opaque op's output
-  not_capturable,          // a non-capturable node where the user asked for one capturable partition
-  capacity,                // a run-time builder has no room for the inserted copies
-  host_reads_device,       // a host op reads a tensor that is not in pinned host memory
-  ill_formed,              // the node's type was rejected by a static_assert already
+#define CTGRAPH_ERRC_CODE(code, brief, message) code,
+  CTGRAPH_ERRORS(CTGRAPH_ERRC_CODE)
+#undef CTGRAPH_ERRC_CODE
 };
 
 //! A pass result: what went wrong and at which node (index into the flat graph).
@@ -38,23 +66,10 @@ struct status {
 constexpr std::string_view describe(errc e) {
   switch (e) {
     case errc::ok: return "ok";
-    case errc::empty_graph: return "the graph has no node to run";
-    case errc::duplicate_name: return "two different tensors have the same name";
-    case errc::unknown_tensor: return "a ref<> names no tensor of the graph";
-    case errc::cycle: return "the graph has a cycle";
-    case errc::wrong_arity: return "the op got the wrong number of inputs";
-    case errc::dtype_mismatch: return "the inputs' dtypes do not fit the op";
-    case errc::shape_mismatch: return "the inputs' shapes do not fit the op";
-    case errc::inner_dim_mismatch: return "matmul inner dimensions differ";
-    case errc::element_count_mismatch: return "reshape changes the number of elements";
-    case errc::in_place_not_allowed: return "in-place requested on an op that does not allow it";
-    case errc::in_place_conflict: return "in-place requested, but its input is read later or not planned";
-    case errc::collective_dtype: return "the collective's dtype has no NCCL symmetric kernel (sum: f32, f16, bf16)";
-    case errc::view_of_opaque: return "a view of an opaque op's output";
-    case errc::not_capturable: return "a node that cannot be captured, in a graph planned as one capturable partition";
-    case errc::capacity: return "the graph builder's capacity is too small for the inserted copies";
-    case errc::host_reads_device: return "a host op reads a tensor that is not in pinned host memory";
-    case errc::ill_formed: return "the node's type is ill-formed";
+#define CTGRAPH_ERRC_BRIEF(code, brief, message) \
+  case errc::code: return brief;
+    CTGRAPH_ERRORS(CTGRAPH_ERRC_BRIEF)
+#undef CTGRAPH_ERRC_BRIEF
   }
   return "?";
 }

@@ -15,22 +15,10 @@ namespace ctg {
 //! `rejected_node<"h0", errc::..., "other">`.
 template <fixed_string Node, errc Code, fixed_string Other>
 struct rejected_node {
-  static_assert(Code != errc::empty_graph, "ctgraph: the graph has no node to run; its outputs are all graph inputs or parameters. Make an output a ctg::node.");
-  static_assert(Code != errc::duplicate_name, "ctgraph: two different tensors share the name of this node. Names must be unique in a graph. Rename one (ctg::indexed<\"h\", I> makes numbered names).");
-  static_assert(Code != errc::unknown_tensor, "ctgraph: this node uses a tensor that is not in the graph (a ctg::ref<> whose name no reachable tensor has; see Other). Fix the name or make the tensor reachable from the graph's outputs.");
-  static_assert(Code != errc::cycle, "ctgraph: this node is on a cycle closed by ctg::ref<>. A graph must be acyclic. Remove the ref that points forward.");
-  static_assert(Code != errc::wrong_arity, "ctgraph: this node gives its op the wrong number of inputs. Check the op's arity (matmul, add and mul take 2; unary ops and copies take 1).");
-  static_assert(Code != errc::dtype_mismatch, "ctgraph: the input dtypes of this node do not fit its op. Its inputs must have one dtype (ctgraph has no cast op). Declare the graph inputs and parameters with that dtype, or convert in a user op (see 'Writing an op' in the README).");
-  static_assert(Code != errc::shape_mismatch, "ctgraph: the input shapes of this node do not fit its op. Elementwise inputs must have the same shape; matmul takes rank-2 tensors. Fix the shapes or reshape first.");
-  static_assert(Code != errc::inner_dim_mismatch, "ctgraph: matmul inner dimensions differ in this node. A[M,K] x B[K,N] needs the columns of A to equal the rows of B. Fix the shapes: a weight stored as [N,K] is declared as a parameter of shape [K,N] only if its memory is in that order.");
-  static_assert(Code != errc::element_count_mismatch, "ctgraph: reshape changes the number of elements in this node. A view cannot grow or shrink its source. Give ops::reshape a shape with as many elements.");
-  static_assert(Code != errc::in_place_not_allowed, "ctgraph: in-place requested in this node, but its op does not allow it (op_traits::in_place is false). Remove ctg::in_place<> or use an op that can overwrite its input.");
-  static_assert(Code != errc::collective_dtype, "ctgraph: this collective's dtype has no NCCL symmetric kernel. NCCL's symmetric kernels sum f32, f16 and bf16 (other dtypes fall back silently to slower kernels). Declare the tensor as f32, f16 or bf16 (ctgraph has no cast op), or convert it in a user op.");
-  static_assert(Code != errc::view_of_opaque, "ctgraph: this node is a view of an opaque op's output (Other). The planner does not own that storage, so it cannot alias it. Copy the output first or make the op an out-variant.");
-  static_assert(Code != errc::not_capturable, "ctgraph: this node cannot be captured, but the graph was planned as one capturable partition (plan_options::one_partition). Move the node out of the graph or drop the option to get a fallback region.");
-  static_assert(Code != errc::in_place_conflict, "ctgraph: in-place requested in this node, but its first input (Other) is read later, is a graph output or input, or differs in size or memory class. Remove ctg::in_place<> or make this node the input's last reader.");
-  static_assert(Code != errc::host_reads_device, "ctgraph: this host op reads a node's output (Other) that is not in pinned host memory. A host op dereferences its inputs on the host. Insert a ctg::ops::to_host node before it.");
-  // errc::ill_formed: the node's own static_assert has fired; nothing more to say.
+  // One static_assert per row of the catalogue; a row without a message asserts nothing.
+#define CTGRAPH_REJECT(code, brief, message) static_assert(Code != errc::code || sizeof(message) == 1, message);
+  CTGRAPH_ERRORS(CTGRAPH_REJECT)
+#undef CTGRAPH_REJECT
   static constexpr bool value = Code == errc::ok;
 };
 
