@@ -27,6 +27,8 @@
 #include <type_traits>
 #include <vector>
 
+#include "../models.hpp"
+#include "../runtime/gpu_util.hpp"
 #include "harness.hpp"
 
 namespace bench {
@@ -42,11 +44,7 @@ constexpr std::size_t mlp_layers = 8;
 template <std::int64_t Tokens>
 struct mlp {
   using x = input<"x", bf16, shape<Tokens, hidden>>;
-  template <class X, std::size_t I>
-  struct layer : node<indexed<"y", I>, ops::relu,
-                      node<indexed<"h", I>, ops::matmul, X, parameter<indexed<"w", I>, bf16, shape<hidden, hidden>>>> {
-  };
-  using model = graph<repeat<mlp_layers, layer, x>>;
+  using model = graph<repeat<mlp_layers, test_models::mlp<bf16, hidden>::layer, x>>;
 };
 
 constexpr std::int64_t ew_elements = std::int64_t{1} << 20;
@@ -86,26 +84,12 @@ struct square_on_host {
 };
 using rt_x = input<"x", f32, shape<rt_m, rt_k>>;
 using rt_w = parameter<"w", f32, shape<rt_k, rt_k>>;
-struct rt_h : node<"h", ops::matmul, rt_x, rt_w> {};
-struct rt_on_host : node<"on_host", ops::to_host, rt_h> {};
-struct rt_squared : node<"squared", ops::host_op<square_on_host>, rt_on_host> {};
-struct rt_back : node<"back", ops::to_device, rt_squared> {};
-struct rt_y : node<"y", ops::matmul, rt_back, rt_w> {};
-using rt_model = graph<rt_y>;
+using rt_model = graph<test_models::round_trip<rt_x, rt_w, square_on_host>::m1>;
 
 // ---------------------------------------------------------------------------------------------
 // One workload: run once and describe the output, then time
 // ---------------------------------------------------------------------------------------------
-//! A device buffer owned here (cudaMalloc is 256-byte aligned).
-struct device_buffer {
-  void* ptr = nullptr;
-  explicit device_buffer(std::size_t n) { CTG_CHECK("bench", cudaMalloc(&ptr, n)); }
-  device_buffer(const device_buffer&) = delete;
-  device_buffer& operator=(const device_buffer&) = delete;
-  ~device_buffer() { cudaFree(ptr); }
-  template <class T>
-  T* as() const { return static_cast<T*>(ptr); }
-};
+using test::device_buffer;  // cudaMalloc: 256-byte aligned
 
 entries summary;
 
@@ -133,11 +117,11 @@ template <std::int64_t Tokens>
 std::string bench_mlp(const char* name, cudaStream_t st, int k) {
   const std::size_t nx = std::size_t(Tokens) * hidden, nw = std::size_t(hidden) * hidden;
   device_buffer x(nx * 2), w(nw * mlp_layers * 2);
-  upload_random_bf16(x.ptr, nx, 7, 1.f);
-  upload_random_bf16(w.ptr, nw * mlp_layers, 11, 0.03f);
-  auto* dw = w.as<__nv_bfloat16>();
+  upload_random_bf16(x.p, nx, 7, 1.f);
+  upload_random_bf16(w.p, nw * mlp_layers, 11, 0.03f);
+  auto* dw = w.at<__nv_bfloat16>(0);
   auto ex = instantiate<typename mlp<Tokens>::model>(
-      st, {bind("x", x.as<__nv_bfloat16>(), nx), bind("w0", dw, nw), bind("w1", dw + nw, nw), bind("w2", dw + 2 * nw, nw),
+      st, {bind("x", x.at<__nv_bfloat16>(0), nx), bind("w0", dw, nw), bind("w1", dw + nw, nw), bind("w2", dw + 2 * nw, nw),
            bind("w3", dw + 3 * nw, nw), bind("w4", dw + 4 * nw, nw), bind("w5", dw + 5 * nw, nw),
            bind("w6", dw + 6 * nw, nw), bind("w7", dw + 7 * nw, nw)});
   return bench_workload(name, ex, st, "y7", k);
@@ -145,18 +129,18 @@ std::string bench_mlp(const char* name, cudaStream_t st, int k) {
 
 std::string bench_ew(cudaStream_t st, int k) {
   device_buffer x(std::size_t(ew_elements) * 4);
-  upload_random_f32(x.ptr, std::size_t(ew_elements), 5, 1.f);
-  auto ex = instantiate<ew_model>(st, {bind("x", x.as<float>(), std::size_t(ew_elements))});
+  upload_random_f32(x.p, std::size_t(ew_elements), 5, 1.f);
+  auto ex = instantiate<ew_model>(st, {bind("x", x.at<float>(0), std::size_t(ew_elements))});
   return bench_workload("ew64", ex, st, "e63", k);
 }
 
 std::string bench_round_trip(cudaStream_t st, int k) {
   device_buffer x(std::size_t(rt_m * rt_k) * 4), w(std::size_t(rt_k * rt_k) * 4);
-  upload_random_f32(x.ptr, std::size_t(rt_m * rt_k), 3, 1.f);
-  upload_random_f32(w.ptr, std::size_t(rt_k * rt_k), 13, 0.05f);
-  auto ex = instantiate<rt_model>(st, {bind("x", x.as<float>(), std::size_t(rt_m * rt_k)),
-                                       bind("w", w.as<float>(), std::size_t(rt_k * rt_k))});
-  return bench_workload("roundtrip", ex, st, "y", k);
+  upload_random_f32(x.p, std::size_t(rt_m * rt_k), 3, 1.f);
+  upload_random_f32(w.p, std::size_t(rt_k * rt_k), 13, 0.05f);
+  auto ex = instantiate<rt_model>(st, {bind("x", x.at<float>(0), std::size_t(rt_m * rt_k)),
+                                       bind("w", w.at<float>(0), std::size_t(rt_k * rt_k))});
+  return bench_workload("roundtrip", ex, st, "m1", k);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -167,7 +151,7 @@ constexpr std::int64_t chain_elements = 64 * 1024;
 
 std::string bench_instantiate(cudaStream_t st) {
   device_buffer x(std::size_t(chain_elements) * 4);
-  upload_random_f32(x.ptr, std::size_t(chain_elements), 9, 1.f);
+  upload_random_f32(x.p, std::size_t(chain_elements), 9, 1.f);
   std::ostringstream o;
   o << "[";
   bool first = true;
@@ -194,7 +178,7 @@ std::string bench_instantiate(cudaStream_t st) {
         std::vector<node_hook> hooks(std::size_t(p->node_count()));
         for (int v : relus) hooks[std::size_t(v)] = hook_of<ops::relu>();
         for (int v : scales) hooks[std::size_t(v)] = hook_of<ops::scale<1, 2>>();
-        executor<builder_capacity> ex(*p, std::move(hooks), st, {bind("x", x.as<float>(), std::size_t(chain_elements))});
+        executor<builder_capacity> ex(*p, std::move(hooks), st, {bind("x", x.at<float>(0), std::size_t(chain_elements))});
         const auto z = clock_type::now();
         ms.push_back(us_since(a, z) / 1000.0);
         if (rep == 0) {  // it runs

@@ -2,12 +2,11 @@
 
 #include <doctest/doctest.h>
 
+#include "../models.hpp"
+
 namespace {
 using namespace ctg;
-
-struct no_op_host {
-  void operator()(const host_args&) const {}
-};
+using test_models::no_op_host;
 
 constexpr tensor_desc t(dtype_id d, std::initializer_list<std::int64_t> dims) {
   tensor_desc r{d, int(dims.size()), {}};

@@ -4,6 +4,8 @@
 
 #include <doctest/doctest.h>
 
+#include "../models.hpp"
+
 namespace passes_test {
 using namespace ctg;
 
@@ -41,13 +43,11 @@ TEST_CASE("schedule: orders nodes reached by ref") {
 }
 
 // Partition: device, device, host, host, device -> capturable, fallback, capturable.
-struct host_fn {
-  void operator()(const host_args&) const {}
-};
+using test_models::no_op_host;
 struct d0 : node<"d0", ops::matmul, x, w> {};
 struct d1 : node<"d1", ops::to_host, d0> {};
-struct d2 : node<"d2", ops::host_op<host_fn>, d1> {};
-struct d3 : node<"d3", ops::host_op<host_fn>, d2> {};
+struct d2 : node<"d2", ops::host_op<no_op_host>, d1> {};
+struct d3 : node<"d3", ops::host_op<no_op_host>, d2> {};
 struct d4 : node<"d4", ops::to_device, d3> {};
 struct d5 : node<"d5", ops::matmul, d4, w> {};
 constexpr auto trip = make_plan<graph<d5>>();

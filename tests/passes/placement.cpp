@@ -7,27 +7,17 @@
 
 #include <string>
 
+#include "../models.hpp"
+
 namespace placement_test {
 using namespace ctg;
 
 constexpr std::int64_t tokens = 16, hidden = 4096;
 using x = input<"x", bf16, shape<tokens, hidden>>;
 
-// An all_reduce that allocates its own output, like a functional collective.
-struct opaque_all_reduce : ops::all_reduce {
-  static constexpr op_traits traits = [] {
-    op_traits t = ops::all_reduce::traits;
-    t.result = op_result::opaque;
-    return t;
-  }();
-};
-
+using test_models::opaque_all_reduce;
 template <class AllReduce>
-struct tp {
-  template <class X, std::size_t I>
-  struct layer : node<indexed<"y", I>, AllReduce,
-                      node<indexed<"h", I>, ops::matmul, X, parameter<indexed<"w", I>, bf16, shape<hidden, hidden>>>> {};
-};
+using tp = test_models::tp<AllReduce, bf16, hidden>;
 
 constexpr auto opaque = make_plan<graph<repeat<8, tp<opaque_all_reduce>::layer, x>>>();
 constexpr auto out_variant = make_plan<graph<repeat<8, tp<ops::all_reduce>::layer, x>>>();
@@ -108,16 +98,12 @@ TEST_CASE("3. captured partitions use symmetric buffers in place") {
 }
 
 // The device-copy round trip: matmul -> to_host -> host op -> to_device -> matmul.
-struct host_fn {
-  void operator()(const host_args&) const {}
-};
 using w = parameter<"w", bf16, shape<hidden, hidden>>;
-struct m0 : node<"m0", ops::matmul, x, w> {};
-struct d2h : node<"d2h", ops::to_host, m0> {};
-struct cpu : node<"cpu", ops::host_op<host_fn>, d2h> {};
-struct h2d : node<"h2d", ops::to_device, cpu> {};
-struct m1 : node<"m1", ops::matmul, h2d, w> {};
-constexpr auto trip = make_plan<graph<m1>>();
+using round_trip = test_models::round_trip<x, w>;
+using m0 = round_trip::m0;
+using cpu = round_trip::cpu;
+using h2d = round_trip::h2d;
+constexpr auto trip = make_plan<graph<round_trip::m1>>();
 
 TEST_CASE("4. hoisting: a fallback region's buffers are owned by the partition before it") {
   static_assert(trip.partition_count() == 3);
@@ -133,9 +119,9 @@ TEST_CASE("4. hoisting: a fallback region's buffers are owned by the partition b
 // A fallback region first: no partition before it, so its buffers are allocated at
 // instantiation, with the arenas.
 using hx = input<"hx", f32, shape<1024>>;
-struct first : node<"first", ops::host_op<host_fn>, hx> {};
-struct up : node<"up", ops::to_device, first> {};
-struct after : node<"after", ops::relu, up> {};
+using leading = test_models::leading_fallback<hx>;
+using first = leading::first;
+struct after : node<"after", ops::relu, leading::up> {};
 constexpr auto lead = make_plan<graph<after>>();
 
 TEST_CASE("4. hoisting: a leading fallback region hoists to instantiation") {
@@ -174,7 +160,7 @@ TEST_CASE("one capturable partition on request") {
   static_assert(one.partition_count() == 1);
   graph_builder<8> b;
   int in = b.input("x", tensor_desc{dtype_id::f32, 1, {8}});
-  int cpu = b.add<ops::host_op<host_fn>>("cpu", {in});
+  int cpu = b.add<ops::host_op<test_models::no_op_host>>("cpu", {in});
   b.output(b.add<ops::relu>("r", {cpu}));
   CHECK(b.build().ok());
   b.require_one_partition();
@@ -226,7 +212,7 @@ TEST_CASE("a host op reads pinned host memory or the user's, never a device buff
   graph_builder<8> b;
   const int in = b.input("x", tensor_desc{dtype_id::f32, 1, {64}});
   const int r = b.add<ops::relu>("r", {in});
-  b.output(b.add<ops::host_op<host_fn>>("cpu", {r}));
+  b.output(b.add<ops::host_op<test_models::no_op_host>>("cpu", {r}));
   const plan<8> p = b.build();
   CHECK(p.error().code == errc::host_reads_device);
   CHECK(p.node(p.error().node).name == "cpu");
@@ -235,7 +221,7 @@ TEST_CASE("a host op reads pinned host memory or the user's, never a device buff
   graph_builder<8> c;
   const int cin = c.input("x", tensor_desc{dtype_id::f32, 1, {64}});
   const int h = c.add<ops::to_host>("h", {c.add<ops::relu>("r", {cin})});
-  c.output(c.add<ops::all_reduce>("a", {c.add<ops::host_op<host_fn>>("cpu", {h})}));
+  c.output(c.add<ops::all_reduce>("a", {c.add<ops::host_op<test_models::no_op_host>>("cpu", {h})}));
   const plan<8> q = c.build();
   REQUIRE(q.ok());
   CHECK(q.copy_count() == 1);

@@ -15,12 +15,11 @@
 #include <string>
 #include <vector>
 
+#include "../models.hpp"
+
 namespace check_plan_test {
 using namespace ctg;
-
-struct no_op_host {
-  void operator()(const host_args&) const {}
-};
+using test_models::no_op_host;
 
 constexpr std::size_t cap = 96;
 
@@ -474,22 +473,13 @@ plan<cap> widen_plan(const plan<N>& from) {
 // (example 03), the tensor-parallel MLP (example 05, opaque and out-variant), chained
 // collectives, inserted copies and a leading fallback region.
 using x = input<"x", bf16, shape<16, 256>>;
-template <class X, std::size_t I>
-struct mlp_layer : node<indexed<"r", I>, ops::relu, node<indexed<"h", I>, ops::matmul, X, parameter<indexed<"w", I>, bf16, shape<256, 256>>>> {};
-template <class X, std::size_t I>
-struct tp_layer : node<indexed<"y", I>, ops::all_reduce, node<indexed<"h", I>, ops::matmul, X, parameter<indexed<"w", I>, bf16, shape<256, 256>>>> {};
-struct opaque_all_reduce : ops::all_reduce {
-  static constexpr op_traits traits = [] { op_traits t = ops::all_reduce::traits; t.result = op_result::opaque; return t; }();
-};
-template <class X, std::size_t I>
-struct tp_opaque_layer : node<indexed<"y", I>, opaque_all_reduce, node<indexed<"h", I>, ops::matmul, X, parameter<indexed<"w", I>, bf16, shape<256, 256>>>> {};
+using mlp = test_models::mlp<bf16, 256>;
+using tp = test_models::tp<ops::all_reduce, bf16, 256>;
+using tp_opaque = test_models::tp<test_models::opaque_all_reduce, bf16, 256>;
 using w = parameter<"w", bf16, shape<256, 256>>;
-struct m0 : node<"m0", ops::matmul, x, w> {};
-struct d2h : node<"d2h", ops::to_host, m0> {};
-struct cpu : node<"cpu", ops::host_op<no_op_host>, d2h> {};
-struct h2d : node<"h2d", ops::to_device, cpu> {};
-struct m1 : node<"m1", ops::matmul, h2d, w> {};
-struct r1 : node<"r1", ops::gelu, m1> {};
+using trip = test_models::round_trip<x, w>;
+using m0 = trip::m0;
+struct r1 : node<"r1", ops::gelu, trip::m1> {};
 struct c0 : node<"c0", ops::relu, m0> {};
 struct c1 : node<"c1", ops::all_reduce, c0> {};
 struct c2 : node<"c2", ops::all_reduce, c1> {};
@@ -500,10 +490,10 @@ struct lead_dev : node<"lead_dev", ops::to_device, lead_host> {};
 struct lead_out : node<"lead_out", in_place<ops::relu>, lead_dev> {};
 
 constexpr auto readme_plan = make_plan<graph<node<"r0", ops::relu, node<"h0", ops::matmul, x, w>>>>();
-constexpr auto mlp_plan = make_plan<graph<repeat<8, mlp_layer, x>>>();
+constexpr auto mlp_plan = make_plan<graph<repeat<8, mlp::layer, x>>>();
 constexpr auto trip_plan = make_plan<graph<r1>>();
-constexpr auto tp_plan = make_plan<graph<repeat<8, tp_layer, x>>>();
-constexpr auto tp_opaque_plan = make_plan<graph<repeat<8, tp_opaque_layer, x>>>();
+constexpr auto tp_plan = make_plan<graph<repeat<8, tp::layer, x>>>();
+constexpr auto tp_opaque_plan = make_plan<graph<repeat<8, tp_opaque::layer, x>>>();
 constexpr auto collective_plan = make_plan<graph<c4>>();
 constexpr auto lead_plan = make_plan<graph<lead_out, r1>>();
 

@@ -14,6 +14,8 @@
 #include <string_view>
 #include <vector>
 
+#include "../models.hpp"
+
 namespace pictures_test {
 using namespace ctg;
 
@@ -279,23 +281,17 @@ constexpr auto copied = make_plan<graph<sum>>();
 static_assert(copied.copy_count() == 1);
 
 // The device-copy round trip: a fallback region between two CUDA graphs, its buffer hoisted.
-struct host_fn {
-  void operator()(const host_args&) const {}
-};
 using w = parameter<"w", f32, shape<1024, 1024>>;
 using xf = input<"xf", f32, shape<16, 1024>>;
-struct m0 : node<"m0", ops::matmul, xf, w> {};
-struct d2h : node<"d2h", ops::to_host, m0> {};
-struct cpu : node<"cpu", ops::host_op<host_fn>, d2h> {};
-struct h2d : node<"h2d", ops::to_device, cpu> {};
-struct m1 : node<"m1", ops::matmul, h2d, w> {};
-constexpr auto trip = make_plan<graph<m1>>();
+using round_trip = test_models::round_trip<xf, w>;
+using cpu = round_trip::cpu;
+constexpr auto trip = make_plan<graph<round_trip::m1>>();
 static_assert(trip.partition_count() == 3 && trip.buffer_of<cpu>().hoisted_to == 0);
 
 // A fallback region first: its buffer is allocated at instantiation.
-struct first : node<"first", ops::host_op<host_fn>, xf> {};
-struct up : node<"up", ops::to_device, first> {};
-struct after : node<"after", ops::matmul, up, w> {};
+using leading_region = test_models::leading_fallback<xf>;
+using first = leading_region::first;
+struct after : node<"after", ops::matmul, leading_region::up, w> {};
 constexpr auto leading = make_plan<graph<after>>();
 static_assert(leading.hoisted_at_instantiation() == 1 && leading.buffer_of<first>().hoisted_to == -1);
 

@@ -5,6 +5,8 @@
 
 #include <string>
 
+#include "../models.hpp"
+
 namespace plan_test {
 using namespace ctg;
 
@@ -28,9 +30,8 @@ TEST_CASE("plan: the README example") {
 
 // An 8-layer MLP in one line; each layer is a struct so type names stay flat.
 template <class X, std::size_t I>
-struct layer : node<indexed<"y", I>, ops::relu,
-                    node<indexed<"h", I>, ops::matmul, X, parameter<indexed<"w", I>, bf16, shape<4096, 4096>>>> {};
-using mlp = graph<repeat<8, layer, x>>;
+using layer = test_models::mlp<bf16, 4096>::layer<X, I>;
+using mlp = graph<repeat<8, test_models::mlp<bf16, 4096>::layer, x>>;
 constexpr auto q = make_plan<mlp>();
 
 TEST_CASE("plan: 8-layer MLP") {
@@ -45,7 +46,7 @@ TEST_CASE("plan: 8-layer MLP") {
 }
 
 TEST_CASE("plan: a 96-layer model is one line too") {
-  constexpr auto big = make_plan<graph<repeat<96, layer, x>>>();
+  constexpr auto big = make_plan<graph<repeat<96, test_models::mlp<bf16, 4096>::layer, x>>>();
   static_assert(big.step_count() == 192 && big.arena_bytes(memory_class::device) == 2 * 16 * 4096 * 2);
   CHECK(big.buffer_count() == 192);
 }

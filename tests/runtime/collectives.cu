@@ -27,13 +27,7 @@ using tp = graph<y1>;
 constexpr auto tp_plan = make_plan<tp>();
 static_assert(tp_plan.memory_of<h0>() == memory_class::symmetric && tp_plan.copy_count() == 0);
 
-std::vector<float> host_matmul(const std::vector<float>& A, const std::vector<float>& B) {
-  std::vector<float> C(std::size_t(m * k), 0.f);
-  for (std::int64_t i = 0; i < m; ++i)
-    for (std::int64_t kk = 0; kk < k; ++kk)
-      for (std::int64_t j = 0; j < k; ++j) C[std::size_t(i * k + j)] += A[std::size_t(i * k + kk)] * B[std::size_t(kk * k + j)];
-  return C;
-}
+std::vector<float> host_matmul(const std::vector<float>& A, const std::vector<float>& B) { return test::host_matmul(A, B, m, k, k); }
 
 TEST_CASE("collectives: matmul -> all_reduce on every rank, both algorithms, captured") {
   const int ranks = test::ranks_to_use();

@@ -60,13 +60,7 @@ struct cpu2 : node<"cpu2", ops::host_op<plus_one>, d2h2> {};
 struct h2d2 : node<"h2d2", ops::to_device, cpu2> {};
 struct out : node<"out", ops::relu, h2d2> {};
 
-std::vector<float> host_matmul(const std::vector<float>& A, const std::vector<float>& B, int M, int K, int N) {
-  std::vector<float> C(std::size_t(M) * N, 0.f);
-  for (int i = 0; i < M; ++i)
-    for (int kk = 0; kk < K; ++kk)
-      for (int j = 0; j < N; ++j) C[std::size_t(i) * N + j] += A[std::size_t(i) * K + kk] * B[std::size_t(kk) * N + j];
-  return C;
-}
+using test::host_matmul;
 
 TEST_CASE("executor: round trip through two fallback regions, rebinding, 1,000 replays") {
   constexpr auto p = make_plan<graph<out>>();

@@ -1,8 +1,11 @@
 #pragma once
-// Small helpers for GPU tests and examples: device buffers from host vectors and back, and what
-// a captured graph holds.
+// The GPU tests' helpers, defined once: device buffers from host vectors and back, random
+// values of every float dtype, the host reference matmul, and what a captured graph holds.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include <cstdint>
 #include <random>
 #include <vector>
 
@@ -27,12 +30,49 @@ struct device_vector {
   }
 };
 
-inline std::vector<float> random_floats(std::size_t n, unsigned seed, float lo = -1, float hi = 1) {
+//! Raw device memory, freed at scope exit; `at<T>(i)` is element i of T (offsets misalign on purpose).
+struct device_buffer {
+  void* p = nullptr;
+  explicit device_buffer(std::size_t bytes) { CTG_CHECK("test", cudaMalloc(&p, bytes)); }
+  device_buffer(const device_buffer&) = delete;
+  device_buffer& operator=(const device_buffer&) = delete;
+  ~device_buffer() { cudaFree(p); }
+  template <class T>
+  T* at(std::int64_t offset) const { return static_cast<T*>(p) + offset; }
+};
+
+inline float host_float(float x) { return x; }
+inline float host_float(__half x) { return __half2float(x); }
+inline float host_float(__nv_bfloat16 x) { return __bfloat162float(x); }
+//! x rounded to T, to nearest even, as the device rounds.
+template <class T>
+T host_round(float x) {
+  if constexpr (std::is_same_v<T, __half>) return __float2half_rn(x);
+  else if constexpr (std::is_same_v<T, __nv_bfloat16>) return __float2bfloat16_rn(x);
+  else return x;
+}
+
+//! n values of T, uniform in [lo, hi), rounded to T; the same for the same seed.
+template <class T>
+std::vector<T> random_values(std::size_t n, float lo, float hi, unsigned seed) {
   std::mt19937 rng(seed);
   std::uniform_real_distribution<float> u(lo, hi);
-  std::vector<float> v(n);
-  for (float& x : v) x = u(rng);
+  std::vector<T> v(n);
+  for (T& x : v) x = host_round<T>(u(rng));
   return v;
+}
+inline std::vector<float> random_floats(std::size_t n, unsigned seed, float lo = -1, float hi = 1) {
+  return random_values<float>(n, lo, hi, seed);
+}
+
+//! The host reference: C[M,N] = A[M,K] x B[K,N], row-major, summed in float in k order.
+inline std::vector<float> host_matmul(const std::vector<float>& A, const std::vector<float>& B, std::int64_t M,
+                                      std::int64_t K, std::int64_t N) {
+  std::vector<float> C(std::size_t(M * N), 0.f);
+  for (std::int64_t i = 0; i < M; ++i)
+    for (std::int64_t kk = 0; kk < K; ++kk)
+      for (std::int64_t j = 0; j < N; ++j) C[std::size_t(i * N + j)] += A[std::size_t(i * K + kk)] * B[std::size_t(kk * N + j)];
+  return C;
 }
 
 //! The nodes of a captured graph by type, and the memcpy nodes' parameters (a captured

@@ -19,22 +19,16 @@
 #include <ctgraph/runtime/capture.hpp>
 #include <ctgraph/runtime/ops/elementwise.cuh>
 #include <ctgraph/runtime/ops/matmul.hpp>
+#include <ctgraph/runtime/binding.hpp>
+
+#include "gpu_util.hpp"
 
 namespace {
 using namespace ctg;
+using test::device_buffer, test::host_float, test::host_round;
 
 void cuda_ok(cudaError_t e) { REQUIRE_MESSAGE(e == cudaSuccess, cudaGetErrorName(e), ": ", cudaGetErrorString(e)); }
 void cublas_ok(cublasStatus_t s) { REQUIRE_MESSAGE(s == CUBLAS_STATUS_SUCCESS, cublasGetStatusString(s)); }
-
-struct device_buffer {
-  void* p = nullptr;
-  explicit device_buffer(std::size_t bytes) { cuda_ok(cudaMalloc(&p, bytes)); }
-  device_buffer(const device_buffer&) = delete;
-  device_buffer& operator=(const device_buffer&) = delete;
-  ~device_buffer() { cudaFree(p); }
-  template <class T>
-  T* at(std::int64_t offset) const { return static_cast<T*>(p) + offset; }
-};
 
 struct lt_handle {
   cublasLtHandle_t h = nullptr;
@@ -46,17 +40,6 @@ struct lt_handle {
 
 constexpr std::size_t workspace_bytes = std::size_t{32} << 20;
 
-float host_float(float x) { return x; }
-float host_float(__half x) { return __half2float(x); }
-float host_float(__nv_bfloat16 x) { return __bfloat162float(x); }
-template <class T> T host_round(float x);
-template <> float host_round<float>(float x) { return x; }
-template <> __half host_round<__half>(float x) { return __float2half_rn(x); }
-template <> __nv_bfloat16 host_round<__nv_bfloat16>(float x) { return __float2bfloat16_rn(x); }
-
-template <class T> constexpr dtype_id dtype_of = dtype_id::f32;
-template <> constexpr dtype_id dtype_of<__half> = dtype_id::f16;
-template <> constexpr dtype_id dtype_of<__nv_bfloat16> = dtype_id::bf16;
 
 //! Relative tolerance of one dtype: a few units in its last place.
 template <class T> constexpr double rtol = 1e-5;
@@ -65,11 +48,7 @@ template <> constexpr double rtol<__nv_bfloat16> = 1e-2;
 
 template <class T>
 std::vector<T> random_values(std::int64_t n, float lo, float hi, unsigned seed) {
-  std::mt19937 gen(seed);
-  std::uniform_real_distribution<float> dist(lo, hi);
-  std::vector<T> v(static_cast<std::size_t>(n));
-  for (T& x : v) x = host_round<T>(dist(gen));
-  return v;
+  return test::random_values<T>(std::size_t(n), lo, hi, seed);
 }
 
 template <class T>
@@ -151,7 +130,7 @@ template <class T>
 void check_elementwise(ew op, const elementwise_case& k) {
   const bool binary = is_binary(op);
   if (k.out == alias::out_is_b && !binary) return;
-  INFO("op ", op_name(op), ", dtype ", name_of(dtype_of<T>), ", n ", k.n, ", offsets ", k.offset_a, "/", k.offset_b, "/",
+  INFO("op ", op_name(op), ", dtype ", name_of(dtype_of<T>()), ", n ", k.n, ", offsets ", k.offset_a, "/", k.offset_b, "/",
        k.offset_out, ", alias ", int(k.out));
   const std::vector<T> a = random_values<T>(k.n, -4.f, 4.f, 1), b = random_values<T>(k.n, -4.f, 4.f, 2);
   device_buffer da(std::size_t(k.n + k.offset_a) * sizeof(T)), db(std::size_t(k.n + k.offset_b) * sizeof(T)),
@@ -164,7 +143,7 @@ void check_elementwise(ew op, const elementwise_case& k) {
 
   node_desc d;
   d.name = "elementwise";
-  d.out = vector_desc(dtype_of<T>, k.n);
+  d.out = vector_desc(dtype_of<T>(), k.n);
   d.input_count = binary ? 2 : 1;
   launch_context c;
   c.node = &d;
@@ -207,7 +186,7 @@ launch_context matmul_context(const node_desc& d, const void* a, tensor_desc ad,
 
 template <class T>
 void check_matmul(const lt_handle& lt, void* workspace, const matmul_case& s) {
-  INFO("dtype ", name_of(dtype_of<T>), ", M ", s.m, ", K ", s.k, ", N ", s.n, ", offsets ", s.offset_a, "/",
+  INFO("dtype ", name_of(dtype_of<T>()), ", M ", s.m, ", K ", s.k, ", N ", s.n, ", offsets ", s.offset_a, "/",
        s.offset_b, "/", s.offset_c);
   const std::vector<T> a = random_values<T>(s.m * s.k, -1.f, 1.f, 3), b = random_values<T>(s.k * s.n, -1.f, 1.f, 4);
   device_buffer da(std::size_t(s.m * s.k + s.offset_a) * sizeof(T)), db(std::size_t(s.k * s.n + s.offset_b) * sizeof(T)),
@@ -218,10 +197,10 @@ void check_matmul(const lt_handle& lt, void* workspace, const matmul_case& s) {
 
   node_desc d;
   d.name = "matmul";
-  d.out = matrix_desc(dtype_of<T>, s.m, s.n);
+  d.out = matrix_desc(dtype_of<T>(), s.m, s.n);
   d.input_count = 2;
-  const launch_context c = matmul_context(d, da.at<T>(s.offset_a), matrix_desc(dtype_of<T>, s.m, s.k), db.at<T>(s.offset_b),
-                                          matrix_desc(dtype_of<T>, s.k, s.n), dc.at<T>(s.offset_c), lt, workspace);
+  const launch_context c = matmul_context(d, da.at<T>(s.offset_a), matrix_desc(dtype_of<T>(), s.m, s.k), db.at<T>(s.offset_b),
+                                          matrix_desc(dtype_of<T>(), s.k, s.n), dc.at<T>(s.offset_c), lt, workspace);
   launch_matmul(c, prepare_matmul(c));
   cuda_ok(cudaDeviceSynchronize());
 

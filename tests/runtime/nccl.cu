@@ -28,6 +28,9 @@
 #include <ctgraph/runtime/nccl/device_comm.hpp>
 #include <ctgraph/runtime/nccl/symmetric_arena.hpp>
 #include <ctgraph/runtime/nccl/version.hpp>
+#include <ctgraph/runtime/binding.hpp>
+
+#include "gpu_util.hpp"
 
 namespace nccl_test {
 using namespace ctg;
@@ -50,20 +53,9 @@ struct communicator {
   }
 };
 
-template <class T> constexpr dtype_id dtype_of = dtype_id::f32;
-template <> constexpr dtype_id dtype_of<__half> = dtype_id::f16;
-template <> constexpr dtype_id dtype_of<__nv_bfloat16> = dtype_id::bf16;
-
 template <class T>
 std::vector<T> random_values(std::size_t n, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> u(-4.f, 4.f);
-  std::vector<T> v(n);
-  for (T& x : v) {
-    if constexpr (std::is_same_v<T, float>) x = u(rng);
-    else if constexpr (std::is_same_v<T, __half>) x = __float2half_rn(u(rng));
-    else x = __float2bfloat16_rn(u(rng));
-  }
+  std::vector<T> v = test::random_values<T>(n, -4.f, 4.f, seed);
   if (n > 1) v[1] = T(-0.0f);  // a sum that starts from +0 would lose the sign
   return v;
 }
@@ -97,14 +89,7 @@ graph_exec capture(cudaStream_t s, launcher launch, const launch_context& c, con
   return instantiate_graph(ctg::capture(s, "test", [&] { launch(c, cc); }), "test");
 }
 
-//! Device memory for an output, freed at scope exit.
-struct device_buffer {
-  void* p = nullptr;
-  explicit device_buffer(std::size_t bytes) { CTG_CHECK("test", cudaMalloc(&p, bytes)); }
-  device_buffer(const device_buffer&) = delete;
-  device_buffer& operator=(const device_buffer&) = delete;
-  ~device_buffer() { cudaFree(p); }
-};
+using test::device_buffer;
 
 template <class T>
 bool same_bits(const std::vector<T>& a, const void* device, std::size_t n) {
@@ -120,12 +105,12 @@ bool same_bits(const std::vector<T>& a, const void* device, std::size_t n) {
 template <class T>
 void copy_case(launcher launch, std::string_view op, const symmetric_arena& arena, collective_context cc, cudaStream_t s,
                std::size_t offset, std::size_t n) {
-  INFO("dtype ", name_of(dtype_of<T>), ", ", n, " elements at window offset ", offset);
+  INFO("dtype ", name_of(dtype_of<T>()), ", ", n, " elements at window offset ", offset);
   REQUIRE(arena.contains(static_cast<std::byte*>(arena.get()) + offset, n * sizeof(T)));
   void* in = static_cast<std::byte*>(arena.get()) + offset;
   cc.input_offset = arena.offset_of(in);
   device_buffer out(n * sizeof(T));
-  const node_desc d = make_node("collective", op, dtype_of<T>, std::int64_t(n));
+  const node_desc d = make_node("collective", op, dtype_of<T>(), std::int64_t(n));
   const launch_context c = make_context(d, s, in, std::int64_t(n), out.p);
 
   auto h = random_values<T>(n, unsigned(n + offset));

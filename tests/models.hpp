@@ -1,0 +1,61 @@
+#pragma once
+//! The test models, each defined once: the tests and benchmarks that plan or run them include
+//! this (examples stay self-contained, as they are read alone).
+#include <cstddef>
+#include <cstdint>
+
+#include <ctgraph/ctgraph.hpp>
+
+namespace test_models {
+
+//! A host callable that does nothing, for plans that are not run.
+struct no_op_host {
+  void operator()(const ctg::host_args&) const {}
+};
+
+//! An all_reduce that allocates its own output, like a functional collective.
+struct opaque_all_reduce : ctg::ops::all_reduce {
+  static constexpr ctg::op_traits traits = [] {
+    ctg::op_traits t = ctg::ops::all_reduce::traits;
+    t.result = ctg::op_result::opaque;
+    return t;
+  }();
+};
+
+//! Layer I of an MLP (`repeat<8, mlp<bf16, 4096>::layer, x>`): y_I = relu(h_I), h_I = X x w_I.
+template <class DT, std::int64_t Hidden>
+struct mlp {
+  template <class X, std::size_t I>
+  struct layer : ctg::node<ctg::indexed<"y", I>, ctg::ops::relu,
+                           ctg::node<ctg::indexed<"h", I>, ctg::ops::matmul, X,
+                                     ctg::parameter<ctg::indexed<"w", I>, DT, ctg::shape<Hidden, Hidden>>>> {};
+};
+
+//! Layer I of a tensor-parallel block: y_I = Collective(h_I), h_I = X x w_I.
+template <class Collective, class DT, std::int64_t Hidden>
+struct tp {
+  template <class X, std::size_t I>
+  struct layer : ctg::node<ctg::indexed<"y", I>, Collective,
+                           ctg::node<ctg::indexed<"h", I>, ctg::ops::matmul, X,
+                                     ctg::parameter<ctg::indexed<"w", I>, DT, ctg::shape<Hidden, Hidden>>>> {};
+};
+
+//! The device-copy round trip, a fallback region between two CUDA graphs:
+//! m0 = X x W -> d2h (to host) -> cpu (HostFn) -> h2d (to device) -> m1 = h2d x W.
+template <class X, class W, class HostFn = no_op_host>
+struct round_trip {
+  struct m0 : ctg::node<"m0", ctg::ops::matmul, X, W> {};
+  struct d2h : ctg::node<"d2h", ctg::ops::to_host, m0> {};
+  struct cpu : ctg::node<"cpu", ctg::ops::host_op<HostFn>, d2h> {};
+  struct h2d : ctg::node<"h2d", ctg::ops::to_device, cpu> {};
+  struct m1 : ctg::node<"m1", ctg::ops::matmul, h2d, W> {};
+};
+
+//! A fallback region first: first = HostFn(X) on the host -> up (to device).
+template <class X, class HostFn = no_op_host>
+struct leading_fallback {
+  struct first : ctg::node<"first", ctg::ops::host_op<HostFn>, X> {};
+  struct up : ctg::node<"up", ctg::ops::to_device, first> {};
+};
+
+}  // namespace test_models
