@@ -167,13 +167,16 @@ TEST_CASE("nccl: one rank, symmetric window, device communicator, all collective
   }
   const long long before = allocation_count();
   allocation_counter seen;
-  symmetric_arena arena(world.comm, (std::size_t{3} << 20) + 1);  // rounds up to 4 MiB
+  const std::size_t granularity = symmetric_granularity();
+  MESSAGE("allocation granularity of device memory: " << granularity << " bytes");
+  CHECK(granularity % NCCL_WIN_REQUIRED_ALIGNMENT == 0);
+  symmetric_arena arena(world.comm, (std::size_t{3} << 20) + 1);  // rounds up: 4 MiB at a 2 MiB granularity
   CHECK(allocation_count() == before + 1);
   // ncclMemAlloc reaches the driver (cuMemCreate) through entry points NCCL looks up itself;
   // the counter sees it there.
   MESSAGE("ncclMemAlloc made these allocation calls: " << seen.calls());
   CHECK(seen.count() >= 1);
-  CHECK(arena.bytes() == std::size_t{4} << 20);
+  CHECK(arena.bytes() == ((std::size_t{3} << 20) + granularity) / granularity * granularity);
   CHECK(reinterpret_cast<std::uintptr_t>(arena.get()) % NCCL_WIN_REQUIRED_ALIGNMENT == 0);
   REQUIRE(arena.window() != nullptr);
 

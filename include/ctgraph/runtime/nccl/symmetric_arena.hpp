@@ -8,12 +8,15 @@
 //! must make them in the same order with the same size, outside any stream capture.
 //! Destroy CUDA graphs that use the window, and the device communicator, before the arena.
 //!
-//! Sizes: `ncclMemAlloc` rounds an allocation up to its granularity (2 MiB on H100) and returns
-//! a 2 MiB-aligned start; windows must start 4096-byte aligned (NCCL_WIN_REQUIRED_ALIGNMENT).
-//! The arena asks for, and registers, the requested size rounded up to 2 MiB, so `bytes()` is
-//! the whole usable window.
+//! Sizes: `ncclMemAlloc` rounds an allocation up to the device's allocation granularity (2 MiB on
+//! H100 and H200) and returns a start aligned to it; windows must start 4096-byte aligned
+//! (NCCL_WIN_REQUIRED_ALIGNMENT). The arena asks for, and registers, the requested size rounded
+//! up to that granularity, queried from the driver, so `bytes()` is the whole usable window.
+#include <cuda.h>
+#include <cuda_runtime.h>
 #include <nccl.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -25,13 +28,31 @@
 
 namespace ctg {
 
-//! The granularity the symmetric arena rounds its size to (ncclMemAlloc's on H100).
-inline constexpr std::size_t symmetric_granularity = std::size_t{2} << 20;
-static_assert(symmetric_granularity % NCCL_WIN_REQUIRED_ALIGNMENT == 0);
+//! The granularity ncclMemAlloc rounds to on the current device: the driver's recommended
+//! granularity for device memory (cuMemGetAllocationGranularity, reached through the runtime's
+//! driver entry point, so nothing links libcuda), and at least a window's alignment.
+inline std::size_t symmetric_granularity() {
+  using query_fn = CUresult (*)(std::size_t*, const CUmemAllocationProp*, CUmemAllocationGranularity_flags);
+  void* entry = nullptr;
+  cudaDriverEntryPointQueryResult found{};
+  CTG_CHECK("instantiate", cudaGetDriverEntryPointByVersion("cuMemGetAllocationGranularity", &entry, 12000, cudaEnableDefault, &found));
+  if (found != cudaDriverEntryPointSuccess || entry == nullptr)
+    throw runtime_error("instantiate", "cudaGetDriverEntryPointByVersion", "the driver has no cuMemGetAllocationGranularity");
+  int device = 0;
+  CTG_CHECK("instantiate", cudaGetDevice(&device));
+  CUmemAllocationProp prop{};
+  prop.type = CU_MEM_ALLOCATION_TYPE_PINNED;
+  prop.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
+  prop.location.id = device;
+  std::size_t granularity = 0;
+  if (reinterpret_cast<query_fn>(entry)(&granularity, &prop, CU_MEM_ALLOC_GRANULARITY_RECOMMENDED) != CUDA_SUCCESS || granularity == 0)
+    throw runtime_error("instantiate", "cuMemGetAllocationGranularity", "no granularity for device memory on device " + std::to_string(device));
+  return std::max<std::size_t>(granularity, NCCL_WIN_REQUIRED_ALIGNMENT);
+}
 
-//! `bytes` rounded up to `symmetric_granularity`.
-constexpr std::size_t symmetric_arena_size(std::size_t bytes) {
-  return (bytes + symmetric_granularity - 1) / symmetric_granularity * symmetric_granularity;
+//! `bytes` rounded up to `granularity`.
+constexpr std::size_t symmetric_arena_size(std::size_t bytes, std::size_t granularity) {
+  return (bytes + granularity - 1) / granularity * granularity;
 }
 
 //! Move-only owner of one symmetric window and its memory (nothing for zero bytes).
@@ -41,8 +62,9 @@ class symmetric_arena {
   //! ncclMemAlloc, then ncclCommWindowRegister(..., NCCL_WIN_COLL_SYMMETRIC). Collective: call it
   //! on every rank, in the same order, with the same size. Throws ctg::runtime_error naming
   //! "instantiate" and the call; leaks nothing. Counts one allocation.
-  symmetric_arena(ncclComm_t comm, std::size_t bytes) : comm_(comm), bytes_(symmetric_arena_size(bytes)) {
-    if (bytes_ == 0) return;
+  symmetric_arena(ncclComm_t comm, std::size_t bytes) : comm_(comm) {
+    if (bytes == 0) return;
+    bytes_ = symmetric_arena_size(bytes, symmetric_granularity());
     if (comm == nullptr) throw runtime_error("instantiate", "symmetric_arena", "the communicator is null");
     require_nccl_symmetric("symmetric memory (ncclCommWindowRegister with NCCL_WIN_COLL_SYMMETRIC)");
     CTG_CHECK("instantiate", ncclMemAlloc(&ptr_, bytes_));
@@ -83,7 +105,7 @@ class symmetric_arena {
 
   //! The local start of the window (device memory of this rank).
   void* get() const noexcept { return ptr_; }
-  //! The window's size: the requested size rounded up to symmetric_granularity.
+  //! The window's size: the requested size rounded up to symmetric_granularity().
   std::size_t bytes() const noexcept { return bytes_; }
   //! The window handle, for ncclGetLsaPointer / ncclGetLocalPointer in kernels (pass by value).
   ncclWindow_t window() const noexcept { return window_; }
