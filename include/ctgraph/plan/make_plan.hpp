@@ -41,25 +41,44 @@ struct plan_options {
 
 namespace detail {
 
-// Each pass is its own constexpr variable, so each gets its own constant-evaluation budget.
-// (Plain functions, not lambdas as template arguments, which nvcc 13 rejects.)
+// The plan is evaluated once, in a few constexpr variables (each its own constant-evaluation
+// budget), and only two hold a flat graph: `lived` here and the user's plan. (Plain functions,
+// not lambdas as template arguments, which nvcc 13 rejects.)
 template <class G, plan_options Options>
 struct planner {
-  static constexpr auto types = flatten<G>();
-  static constexpr int copies = count_copies(types);
+  static constexpr graph_size size = size_of<G>;
+  static constexpr std::size_t capacity = std::size_t(size.tensors + size.copies) == 0 ? 1 : std::size_t(size.tensors + size.copies);
   // "x.to_symmetric": the copies' names need static storage, so they get a variable of their own.
-  static constexpr auto copy_names = name_copies<copy_name_chars(types)>(types);
-  // The structural passes are cheap next to a copy of the flat graph: one evaluation for all.
-  static constexpr auto lived = [] {
-    constexpr std::size_t n = decltype(types)::capacity;
-    std::string_view names[n]{};
-    for (int u = 0; u < int(n); ++u) names[u] = copy_names.name_of(u);
-    auto g = widen<n + std::size_t(copies)>(types);
-    g.one_partition = Options.one_partition;
-    plan_structure(g, names);
+  static constexpr auto copy_names = [] {
+    flat_graph<capacity> g{};
+    if (size.copies > 0) flatten_into<G>(g);
+    return name_copies<std::size_t(size.copies), size.copy_chars>(g);
+  }();
+  //! The graph, flattened straight into room for the copies. (With the structural passes in
+  //! the same evaluation g++ exceeds its default budget at 4096 nodes.)
+  static constexpr auto types = [] {
+    flat_graph<capacity> g{};
+    flatten_into<G>(g);
     return g;
   }();
-  static constexpr auto planned = [] { auto g = lived; plan_memory(g); return g; }();
+  //! The structural passes.
+  static constexpr auto lived = [] {
+    flat_graph<capacity> g = types;
+    g.one_partition = Options.one_partition;
+    if constexpr (size.copies > 0) {
+      std::string_view names[capacity]{};
+      copy_names.spread(names);
+      plan_structure(g, names);
+    } else {
+      plan_structure(g);
+    }
+    return g;
+  }();
+  //! The memory plan: offsets and arena sizes only, not another copy of the graph.
+  static constexpr memory_layout<capacity> laid_out = lay_out_memory(lived, false);
+  //! The reuse counts, in an evaluation of their own (with the offsets, nvcc exceeds its default
+  //! budget at 4096 nodes).
+  static constexpr memory_layout<capacity> memory = count_memory_reuses(lived, laid_out);
 };
 
 template <auto& G, int I>
@@ -82,14 +101,17 @@ constexpr auto make_plan() {
   if constexpr (G::output_count == 0) {
     return plan<1>{};  // graph<> has reported the empty graph already
   } else {
-    constexpr auto& g = detail::planner<G, Options>::planned;
-    using P = plan<std::remove_cvref_t<decltype(g)>::capacity>;
+    using planner = detail::planner<G, Options>;
+    constexpr auto& g = planner::lived;
+    using P = plan<planner::capacity>;
     if constexpr (g.error.code != errc::ok) {
       // Each rejected_node fires exactly one of its static_asserts. The plan returned carries
       // the error, so every query on it (and check_plan) fails to be a constant expression.
       static_assert(detail::reject_all<g>(std::make_index_sequence<std::size_t(g.error_count)>{}));
     }
-    return P{g};
+    P p{g};
+    apply_memory(p.graph, planner::memory);
+    return p;
   }
 }
 
