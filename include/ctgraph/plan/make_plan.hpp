@@ -34,6 +34,15 @@ struct rejected_node {
   static constexpr bool value = Code == errc::ok;
 };
 
+//! The largest graph, in tensors (graph inputs and parameters included), that make_plan and
+//! check_plan were measured to fit in the compilers' default constant-evaluation budgets: the
+//! compile-time benchmark's 4096-node graph (tests/compile_time/RESULTS.md, g++ 12 and nvcc 13).
+//! Above it make_plan stops with a message naming the flags that raise the budgets; define
+//! CTG_RAISED_CONSTEXPR_LIMITS after raising them (or this macro to a measured count).
+#ifndef CTG_DEFAULT_BUDGET_TENSORS
+#define CTG_DEFAULT_BUDGET_TENSORS 5463
+#endif
+
 //! How to plan: `make_plan<g, plan_options{.one_partition = true}>()`.
 struct plan_options {
   bool one_partition = false;  // reject any node that cannot be captured (one CUDA graph)
@@ -96,10 +105,27 @@ constexpr bool reject_all(std::index_sequence<E...>) {
 }  // namespace detail
 
 //! The plan of graph G, a constexpr value: `constexpr auto p = ctg::make_plan<g>();`
+namespace detail {
+template <class G>
+constexpr bool within_default_budget() {
+#ifdef CTG_RAISED_CONSTEXPR_LIMITS
+  return true;
+#else
+  constexpr bool fits = tensor_count<G> <= std::size_t(CTG_DEFAULT_BUDGET_TENSORS);
+  static_assert(fits, "ctgraph: the graph has more tensors than plan within the compilers' default constexpr budgets (CTG_DEFAULT_BUDGET_TENSORS, 5463 as measured with g++ 12 and nvcc 13). Raise the budgets and define CTG_RAISED_CONSTEXPR_LIMITS: g++ -fconstexpr-ops-limit=2147483648 -fconstexpr-loop-limit=67108864; nvcc -Xcudafe --max_cost_constexpr_call=100000000 -Xcompiler -fconstexpr-ops-limit=2147483648,-fconstexpr-loop-limit=67108864; clang++ -fconstexpr-steps=2147483647.");
+  return fits;
+#endif
+}
+}  // namespace detail
+
 template <class G, plan_options Options = plan_options{}>
 constexpr auto make_plan() {
   if constexpr (G::output_count == 0) {
     return plan<1>{};  // graph<> has reported the empty graph already
+  } else if constexpr (!detail::within_default_budget<G>()) {
+    plan<1> p{};  // reported above; nothing is planned, and the plan says so to every query
+    p.graph.error = {errc::capacity, -1};
+    return p;
   } else {
     using planner = detail::planner<G, Options>;
     constexpr auto& g = planner::lived;
