@@ -53,29 +53,36 @@ namespace detail {
 // The plan is evaluated once, in a few constexpr variables (each its own constant-evaluation
 // budget), and only two hold a flat graph: `lived` here and the user's plan. (Plain functions,
 // not lambdas as template arguments, which nvcc 13 rejects.)
+//! The flat graph's capacity: the tensors and the copies placement inserts. A variable of G
+//! alone: nvcc 13 re-emits a type that names planner<G, Options>::capacity with an undeclared
+//! name for the class-type Options.
+template <class G>
+inline constexpr std::size_t plan_capacity =
+    std::size_t(size_of<G>.tensors + size_of<G>.copies) == 0 ? 1 : std::size_t(size_of<G>.tensors + size_of<G>.copies);
+
 template <class G, plan_options Options>
 struct planner {
   static constexpr graph_size size = size_of<G>;
-  static constexpr std::size_t capacity = std::size_t(size.tensors + size.copies) == 0 ? 1 : std::size_t(size.tensors + size.copies);
+  static constexpr std::size_t capacity = plan_capacity<G>;
   // "x.to_symmetric": the copies' names need static storage, so they get a variable of their own.
   static constexpr auto copy_names = [] {
-    flat_graph<capacity> g{};
+    flat_graph<plan_capacity<G>> g{};
     if (size.copies > 0) flatten_into<G>(g);
     return name_copies<std::size_t(size.copies), size.copy_chars>(g);
   }();
   //! The graph, flattened straight into room for the copies. (With the structural passes in
   //! the same evaluation g++ exceeds its default budget at 4096 nodes.)
   static constexpr auto types = [] {
-    flat_graph<capacity> g{};
+    flat_graph<plan_capacity<G>> g{};
     flatten_into<G>(g);
     return g;
   }();
   //! The structural passes.
   static constexpr auto lived = [] {
-    flat_graph<capacity> g = types;
+    flat_graph<plan_capacity<G>> g = types;
     g.one_partition = Options.one_partition;
     if constexpr (size.copies > 0) {
-      std::string_view names[capacity]{};
+      std::string_view names[plan_capacity<G>]{};
       copy_names.spread(names);
       plan_structure(g, names);
     } else {
@@ -84,10 +91,10 @@ struct planner {
     return g;
   }();
   //! The memory plan: offsets and arena sizes only, not another copy of the graph.
-  static constexpr memory_layout<capacity> laid_out = lay_out_memory(lived, false);
+  static constexpr memory_layout<plan_capacity<G>> laid_out = lay_out_memory(lived, false);
   //! The reuse counts, in an evaluation of their own (with the offsets, nvcc exceeds its default
   //! budget at 4096 nodes).
-  static constexpr memory_layout<capacity> memory = count_memory_reuses(lived, laid_out);
+  static constexpr memory_layout<plan_capacity<G>> memory = count_memory_reuses(lived, laid_out);
 };
 
 template <auto& G, int I>
@@ -106,6 +113,13 @@ constexpr bool reject_all(std::index_sequence<E...>) {
 
 //! The plan of graph G, a constexpr value: `constexpr auto p = ctg::make_plan<g>();`
 namespace detail {
+//! What make_plan returns when it stopped before planning: every query on it fails.
+constexpr plan<1> unplanned() {
+  plan<1> r{};
+  r.graph.error = {errc::capacity, -1};
+  return r;
+}
+
 template <class G>
 constexpr bool within_default_budget() {
 #ifdef CTG_RAISED_CONSTEXPR_LIMITS
@@ -123,21 +137,19 @@ constexpr auto make_plan() {
   if constexpr (G::output_count == 0) {
     return plan<1>{};  // graph<> has reported the empty graph already
   } else if constexpr (!detail::within_default_budget<G>()) {
-    plan<1> p{};  // reported above; nothing is planned, and the plan says so to every query
-    p.graph.error = {errc::capacity, -1};
-    return p;
+    return detail::unplanned();  // reported above
   } else {
-    using planner = detail::planner<G, Options>;
-    constexpr auto& g = planner::lived;
-    using P = plan<planner::capacity>;
+    using planned = detail::planner<G, Options>;
+    constexpr auto& g = planned::lived;
+    using P = plan<detail::plan_capacity<G>>;
     if constexpr (g.error.code != errc::ok) {
       // Each rejected_node fires exactly one of its static_asserts. The plan returned carries
       // the error, so every query on it (and check_plan) fails to be a constant expression.
       static_assert(detail::reject_all<g>(std::make_index_sequence<std::size_t(g.error_count)>{}));
     }
-    P p{g};
-    apply_memory(p.graph, planner::memory);
-    return p;
+    P r{g};
+    apply_memory(r.graph, planned::memory);
+    return r;
   }
 }
 
