@@ -32,6 +32,7 @@ import gen_graph  # noqa: E402
 NVCC_BUDGET = re.compile(r"excessive constexpr function call complexity")
 GXX_OPS = re.compile(r"evaluation operation count exceeds limit")  # g++ quotes ‘constexpr’
 GXX_LOOP = re.compile(r"loop iteration count exceeds limit")
+CTG_BUDGET = re.compile(r"more tensors than plan within the compilers' default constexpr budgets")
 REF_BUG = re.compile(r"an input of this node is not a tensor of the graph")
 
 # Escape-hatch ladders (defaults: nvcc's EDG budget is internal; g++ 2^25 ops, 2^18 iterations).
@@ -108,7 +109,7 @@ def measure(compiler, nodes, workdir, timeout, refs=True, proof=False, repeat=1)
     # Escape-hatch levels: EDG (cudafe++/cicc, nvcc only) and g++ (g++ itself, or nvcc's host compiler).
     edg, gxx, attempts = 0, 0, []
     while True:
-        flags = []
+        flags = ["-DCTG_RAISED_CONSTEXPR_LIMITS"] if edg or gxx else []
         if edg:
             flags += ["-Xcudafe", f"--max_cost_constexpr_call={NVCC_COSTS[edg - 1]}"]
         if gxx:
@@ -128,7 +129,9 @@ def measure(compiler, nodes, workdir, timeout, refs=True, proof=False, repeat=1)
             break
         if compiler == "nvcc" and refs and REF_BUG.search(log):
             return measure_retry_norefs(compiler, nodes, workdir, timeout, attempts, proof, repeat)
-        if compiler == "nvcc" and NVCC_BUDGET.search(log) and edg < len(NVCC_COSTS):
+        if CTG_BUDGET.search(log) and not edg and not gxx:  # ctgraph's own guard: raise both
+            edg, gxx = (1 if compiler == "nvcc" else 0), 1
+        elif compiler == "nvcc" and NVCC_BUDGET.search(log) and edg < len(NVCC_COSTS):
             edg += 1
         elif (GXX_OPS.search(log) or GXX_LOOP.search(log)) and gxx < len(GXX_OPS_LIMITS):
             gxx += 1

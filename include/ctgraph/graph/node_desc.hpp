@@ -31,7 +31,8 @@ struct node_desc {
 //! A type-erased handle to a tensor type, so that `flatten` can walk node types with a loop.
 //! (A virtual call instead of a function pointer: nvcc instantiates a constexpr function whose
 //! address is taken at once, which recurses through the whole graph; a virtual member is not.)
-//! The walk reads only the small `edges`; `describe` runs once per tensor.
+//! One virtual function per tensor type: each is an instantiation, which costs more than
+//! evaluating it.
 struct tensor_handle {
   struct edges {
     std::string_view name;
@@ -39,15 +40,17 @@ struct tensor_handle {
     const tensor_handle* in[max_inputs]{};  // null where the input is a ref<"name">
     std::string_view ref[max_inputs];        // the name a ref<> input refers to
   };
-  virtual constexpr edges inputs() const = 0;
-  virtual constexpr node_desc describe() const = 0;
+  struct record {
+    edges e;
+    node_desc d;
+  };
+  virtual constexpr record describe() const = 0;
 };
 
 namespace detail {
 template <class T>
 struct handle_impl final : tensor_handle {
-  constexpr edges inputs() const override { return T::inputs(); }
-  constexpr node_desc describe() const override { return T::describe(); }
+  constexpr record describe() const override { return {T::inputs(), T::describe()}; }
 };
 }  // namespace detail
 

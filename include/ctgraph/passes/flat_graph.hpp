@@ -103,11 +103,14 @@ struct flat_graph {
 
 namespace detail {
 //! The tensor whose storage `v` uses, following views (from the graph alone).
+constexpr int storage_of(const node_desc* nodes, int v) {
+  while (nodes[v].kind == tensor_kind::node && nodes[v].traits.view && nodes[v].input_count > 0 && nodes[v].inputs[0] >= 0)
+    v = nodes[v].inputs[0];
+  return v;
+}
 template <std::size_t N>
 constexpr int storage_of(const flat_graph<N>& g, int v) {
-  while (g.nodes[v].kind == tensor_kind::node && g.nodes[v].traits.view && g.nodes[v].input_count > 0)
-    v = g.nodes[v].inputs[0];
-  return v;
+  return storage_of(g.nodes, v);
 }
 }  // namespace detail
 

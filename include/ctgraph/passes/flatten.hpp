@@ -7,6 +7,7 @@
 #include <vector>
 
 #include <ctgraph/passes/flat_graph.hpp>
+#include <ctgraph/passes/placement.hpp>
 
 namespace ctg {
 
@@ -18,12 +19,11 @@ constexpr std::uint32_t name_hash(std::string_view s) {
   return h;
 }
 
-//! The walk's result: tensors in post order and their inputs as post-order indices.
+//! The walk's result: every tensor's record in post order, its inputs as post-order indices.
 struct walked {
-  std::vector<const tensor_handle*> handles;
-  std::vector<int> inputs;  // max_inputs per tensor
+  std::vector<node_desc> nodes;
   std::vector<int> outputs;
-  std::vector<status> errors;  // node (and other) as discovery ids until the end of the walk
+  std::vector<status> errors;  // node (and other) as post-order indices
 };
 
 //! A growable array on raw storage: compilers' constant evaluators charge much more for
@@ -49,19 +49,20 @@ struct grow_array {
 };
 
 //! Walks the graph from its outputs with an explicit stack; each tensor type is visited once
-//! (found again by name through a hash table; two types with one name are an error).
+//! (found again by name through a hash table; two types with one name are an error) and
+//! described once, by its handle's one virtual call.
 template <class G>
 constexpr walked walk() {
   struct visit_rec {
     const tensor_handle* handle;
     tensor_handle::edges e;
     int next, post;
-    int in[max_inputs];  // discovery ids
   };
   walked w;
-  grow_array<visit_rec> rec;  // by discovery
-  grow_array<int> stack;      // discovery ids
-  grow_array<int> order;      // post-order index -> discovery id
+  grow_array<visit_rec> rec;   // by discovery
+  grow_array<node_desc> desc;  // by discovery; inputs as discovery ids until the end
+  grow_array<int> stack;       // discovery ids
+  grow_array<int> order;       // post-order index -> discovery id
   std::uint32_t mask = 255;
   int* slots = new int[mask + 1];
   for (std::uint32_t i = 0; i <= mask; ++i) slots[i] = -1;
@@ -71,8 +72,8 @@ constexpr walked walk() {
     return h;
   };
   auto visit = [&](const tensor_handle* h) {  // the discovery id; a new tensor is pushed
-    tensor_handle::edges e = h->inputs();
-    std::uint32_t s = find(e.name);
+    tensor_handle::record r = h->describe();
+    std::uint32_t s = find(r.e.name);
     if (slots[s] >= 0) {
       const int d = slots[s];
       if (rec.data[d].handle != h) {  // once per name, however often the second type is read
@@ -83,14 +84,16 @@ constexpr walked walk() {
       return d;
     }
     const int d = rec.size;
-    rec.push(visit_rec{h, e, 0, -1, {-1, -1, -1, -1}});
+    rec.push(visit_rec{h, r.e, 0, -1});
+    for (int k = 0; k < max_inputs; ++k) r.d.inputs[k] = -1;
+    desc.push(r.d);
     if (std::uint32_t(rec.size) * 2 > mask + 1) {  // grow and rehash
       delete[] slots;
       mask = mask * 2 + 1;
       slots = new int[mask + 1];
       for (std::uint32_t i = 0; i <= mask; ++i) slots[i] = -1;
       for (int i = 0; i < d; ++i) slots[find(rec.data[i].e.name)] = i;
-      s = find(e.name);
+      s = find(r.e.name);
     }
     slots[s] = d;
     stack.push(d);
@@ -103,8 +106,8 @@ constexpr walked walk() {
       if (rec.data[d].next < rec.data[d].e.count) {
         const int k = rec.data[d].next++;
         if (const tensor_handle* h = rec.data[d].e.in[k]) {
-          const int i = visit(h);  // may grow `rec`: index it again afterwards
-          rec.data[d].in[k] = i;
+          const int i = visit(h);  // may grow `desc`: index it again afterwards
+          desc.data[d].inputs[k] = i;
         }
         continue;
       }
@@ -121,42 +124,78 @@ constexpr walked walk() {
       if (i < 0) {
         w.errors.push_back({errc::unknown_tensor, d});
       } else {
-        rec.data[d].in[k] = i;
+        desc.data[d].inputs[k] = i;
       }
     }
   delete[] slots;
   // Everything in post order.
   const int n = order.size;
-  w.handles.resize(std::size_t(n));
-  w.inputs.resize(std::size_t(n) * max_inputs);
+  w.nodes.resize(std::size_t(n));
+  node_desc* out = w.nodes.data();
   for (int p = 0; p < n; ++p) {
-    const visit_rec& r = rec.data[order.data[p]];
-    w.handles[std::size_t(p)] = r.handle;
-    for (int k = 0; k < max_inputs; ++k) w.inputs[std::size_t(p * max_inputs + k)] = r.in[k] < 0 ? -1 : rec.data[r.in[k]].post;
+    node_desc& d = out[p];
+    d = desc.data[order.data[p]];
+    for (int k = 0; k < max_inputs; ++k)
+      if (d.inputs[k] >= 0) d.inputs[k] = rec.data[d.inputs[k]].post;
   }
   for (int& o : w.outputs) o = rec.data[o].post;
   for (status& e : w.errors) e.node = rec.data[e.node].post;
   return w;
 }
 
+//! What sizes the compile-time plan: the tensors reachable from the outputs and the copies that
+//! insert_copies will add (with their names' characters).
+struct graph_size {
+  int tensors = 0;
+  int copies = 0;
+  std::size_t copy_chars = 0;
+};
+
+template <class G>
+constexpr graph_size measure() {
+  walked w = walk<G>();
+  graph_size s{int(w.nodes.size())};
+  if (!w.errors.empty() || s.tensors == 0) return s;
+  std::vector<bool> source(w.nodes.size());
+  const node_desc* nodes = w.nodes.data();
+  for (int v = 0; v < s.tensors; ++v) {
+    if (!nodes[v].traits.symmetric_inputs) continue;
+    for (int k = 0; k < nodes[v].input_count; ++k) {
+      const int u = nodes[v].inputs[k];
+      if (u >= 0 && needs_copy(nodes, u) && !source[std::size_t(u)]) {
+        source[std::size_t(u)] = true, ++s.copies;
+        s.copy_chars += nodes[u].name.size() + copy_suffix.size();
+      }
+    }
+  }
+  return s;
+}
+
+template <class G>
+inline constexpr graph_size size_of = measure<G>();
+
 }  // namespace detail
 
 //! The number of tensors reachable from G's outputs.
 template <class G>
-constexpr std::size_t tensor_count = detail::walk<G>().handles.size();
+constexpr std::size_t tensor_count = std::size_t(detail::size_of<G>.tensors);
+
+//! Flattens G into `g` (capacity at least tensor_count<G>); the passes have not run.
+template <class G, std::size_t N>
+constexpr void flatten_into(flat_graph<N>& g) {
+  detail::walked w = detail::walk<G>();
+  g.node_count = int(w.nodes.size());
+  const node_desc* nodes = w.nodes.data();
+  for (int i = 0; i < g.node_count; ++i) g.nodes[i] = nodes[i];
+  for (int o : w.outputs) g.is_output[o] = true;
+  for (const status& e : w.errors) report(g, e);
+}
 
 //! The flat graph of G: every tensor type described once.
 template <class G>
 constexpr auto flatten() {
-  detail::walked w = detail::walk<G>();
   flat_graph<tensor_count<G> == 0 ? 1 : tensor_count<G>> g{};
-  g.node_count = int(w.handles.size());
-  for (int i = 0; i < g.node_count; ++i) {
-    g.nodes[i] = w.handles[std::size_t(i)]->describe();
-    for (int k = 0; k < max_inputs; ++k) g.nodes[i].inputs[k] = w.inputs[std::size_t(i * max_inputs + k)];
-  }
-  for (int o : w.outputs) g.is_output[o] = true;
-  for (const status& e : w.errors) report(g, e);
+  flatten_into<G>(g);
   return g;
 }
 

@@ -23,8 +23,8 @@ constexpr int count_reuses(std::span<const interval> xs) {
   std::size_t* hi = hi_v.data();
   const interval* x = xs.data();
   for (int i = 0; i < n; ++i) by_first[i] = by_last[i] = i;
-  std::sort(by_first, by_first + n, [&](int a, int b) { return x[a].first < x[b].first; });
-  std::sort(by_last, by_last + n, [&](int a, int b) { return x[a].last < x[b].last; });
+  sort_indices(by_first, n, [&](int a, int b) { return x[a].first < x[b].first; });
+  sort_indices(by_last, n, [&](int a, int b) { return x[a].last < x[b].last; });
   int ranges = 0, dead = 0, reuses = 0;
   auto first_ending_after = [&](std::size_t v) {  // first range with hi > v
     int l = 0, r = ranges;
@@ -58,44 +58,110 @@ constexpr int count_reuses(std::span<const interval> xs) {
 }
 }  // namespace detail
 
+//! The memory plan's results, apart from the graph: at compile time a constexpr variable much
+//! smaller than a copy of the flat graph.
 template <std::size_t N>
-constexpr status plan_memory(flat_graph<N>& g) {
-  if (g.error.code != errc::ok) return g.error;
-  const int n = g.node_count;
-  int root[N]{};
-  for (int i = 0; i < n; ++i) root[i] = -1;
-  // Chains are built in schedule order, so a member's `shares` already has its root.
+struct memory_layout {
+  std::size_t offset[N]{};  // by node; meaningful for planned buffers (and their in-place takers)
+  std::size_t arena_bytes[memory_class_count]{};
+  std::size_t lower_bound[memory_class_count]{};
+  int reuse_count[memory_class_count]{};
+};
+
+namespace detail {
+//! The root of each buffer's in-place chain (-1 for views, graph inputs and parameters).
+//! Chains are built in schedule order, so a member's `shares` already has its root.
+template <std::size_t N>
+constexpr void chain_roots(const flat_graph<N>& g, int* root) {
+  for (int i = 0; i < g.node_count; ++i) root[i] = -1;
   for (int s = 0; s < g.step_count; ++s) {
     int v = g.schedule[s];
     if (g.owner[v] != v) continue;
     root[v] = g.buffers[v].shares >= 0 ? root[g.buffers[v].shares] : v;
   }
-  for (int c = 0; c < memory_class_count; ++c) {
-    int in_place = 0;
-    g.arena_bytes[c] = g.lower_bound[c] = 0;
-    if (memory_class(c) == memory_class::external) continue;
-    std::vector<interval> xs;
-    std::vector<int> slot_of(static_cast<std::size_t>(n), -1);
-    for (int s = 0; s < g.step_count; ++s) {
-      int v = g.schedule[s];
-      const buffer_desc& b = g.buffers[v];
-      if (root[v] < 0 || b.memory != memory_class(c) || b.opaque) continue;
-      if (root[v] == v) {
-        slot_of[std::size_t(v)] = int(xs.size());
-        xs.push_back({b.lifetime.first, b.lifetime.last, align_up(b.bytes), 0});
-      } else {
-        interval& x = xs[std::size_t(slot_of[std::size_t(root[v])])];
-        if (b.lifetime.last > x.last) x.last = b.lifetime.last;
-        ++in_place;
-      }
+}
+
+//! The intervals of memory class c, in schedule order (an in-place chain is one interval), with
+//! offsets from `offset` where given; `slot_of` maps a chain's root to its interval. Returns how
+//! many outputs took over their input's storage.
+template <std::size_t N>
+constexpr int class_intervals(const flat_graph<N>& g, int c, const int* root, int* slot_of, std::vector<interval>& xs,
+                              const std::size_t* offset = nullptr) {
+  int in_place = 0;
+  xs.clear();
+  for (int s = 0; s < g.step_count; ++s) {
+    int v = g.schedule[s];
+    const buffer_desc& b = g.buffers[v];
+    if (root[v] < 0 || b.memory != memory_class(c) || b.opaque) continue;
+    if (root[v] == v) {
+      slot_of[v] = int(xs.size());
+      xs.push_back({b.lifetime.first, b.lifetime.last, align_up(b.bytes), offset ? offset[v] : 0});
+    } else {
+      interval& x = xs[std::size_t(slot_of[root[v]])];
+      if (b.lifetime.last > x.last) x.last = b.lifetime.last;
+      ++in_place;
     }
-    g.arena_bytes[c] = assign_offsets(xs);
-    g.lower_bound[c] = lower_bound(xs);
-    g.reuse_count[c] = detail::count_reuses(xs) + in_place;
-    for (int i = 0; i < n; ++i)
-      if (root[i] >= 0 && slot_of[std::size_t(root[i])] >= 0)
-        g.buffers[i].offset = xs[std::size_t(slot_of[std::size_t(root[i])])].offset;
   }
+  return in_place;
+}
+}  // namespace detail
+
+//! What plan_memory computes, without writing it. Without `reuses` the reuse counts stay 0
+//! (make_plan counts them in an evaluation of their own: count_memory_reuses).
+template <std::size_t N>
+constexpr memory_layout<N> lay_out_memory(const flat_graph<N>& g, bool reuses = true) {
+  memory_layout<N> m{};
+  if (g.error.code != errc::ok) return m;
+  std::vector<int> root_v(std::size_t(g.node_count) + 1), slot_v(std::size_t(g.node_count) + 1, -1);
+  int* root = root_v.data();
+  int* slot_of = slot_v.data();
+  detail::chain_roots(g, root);
+  std::vector<interval> xs;
+  for (int c = 0; c < memory_class_count; ++c) {
+    if (memory_class(c) == memory_class::external) continue;
+    const int in_place = detail::class_intervals(g, c, root, slot_of, xs);
+    if (xs.empty()) continue;
+    m.arena_bytes[c] = assign_offsets(xs, -1, &m.lower_bound[c]);
+    if (reuses) m.reuse_count[c] = detail::count_reuses(xs) + in_place;
+    for (int i = 0; i < g.node_count; ++i)
+      if (root[i] >= 0 && g.buffers[root[i]].memory == memory_class(c) && slot_of[root[i]] >= 0)
+        m.offset[i] = xs[std::size_t(slot_of[root[i]])].offset;
+  }
+  return m;
+}
+
+//! The reuse counts of a layout (lay_out_memory without them), written into it.
+template <std::size_t N>
+constexpr memory_layout<N> count_memory_reuses(const flat_graph<N>& g, memory_layout<N> m) {
+  if (g.error.code != errc::ok) return m;
+  std::vector<int> root_v(std::size_t(g.node_count) + 1), slot_v(std::size_t(g.node_count) + 1, -1);
+  int* root = root_v.data();
+  int* slot_of = slot_v.data();
+  detail::chain_roots(g, root);
+  std::vector<interval> xs;
+  for (int c = 0; c < memory_class_count; ++c) {
+    if (memory_class(c) == memory_class::external) continue;
+    const int in_place = detail::class_intervals(g, c, root, slot_of, xs, m.offset);
+    m.reuse_count[c] = xs.empty() ? 0 : detail::count_reuses(xs) + in_place;
+  }
+  return m;
+}
+
+//! Writes a memory layout into the graph's buffers and arenas.
+template <std::size_t N>
+constexpr void apply_memory(flat_graph<N>& g, const memory_layout<N>& m) {
+  for (int i = 0; i < g.node_count; ++i) g.buffers[i].offset = m.offset[i];
+  for (int c = 0; c < memory_class_count; ++c) {
+    g.arena_bytes[c] = m.arena_bytes[c];
+    g.lower_bound[c] = m.lower_bound[c];
+    g.reuse_count[c] = m.reuse_count[c];
+  }
+}
+
+template <std::size_t N>
+constexpr status plan_memory(flat_graph<N>& g) {
+  if (g.error.code != errc::ok) return g.error;
+  apply_memory(g, lay_out_memory(g));
   return g.error;
 }
 

@@ -33,7 +33,7 @@ constexpr conflict_lists find_conflicts(std::span<const interval> xs) {
   int* by_first = by_first_v.data();
   int* active = active_v.data();
   for (int i = 0; i < n; ++i) by_first[i] = i;
-  std::sort(by_first, by_first + n, [&](int a, int b) { return xs[std::size_t(a)].first < xs[std::size_t(b)].first; });
+  sort_indices(by_first, n, [&](int a, int b) { return xs[std::size_t(a)].first < xs[std::size_t(b)].first; });
   conflict_lists c;
   c.begin.assign(static_cast<std::size_t>(n) + 1, 0);
   int* deg = c.begin.data();
@@ -87,7 +87,11 @@ constexpr std::size_t place(const interval* xs, const conflict_lists& c, const i
       const int j = list[e];
       if (offset[j] != none) busy[m++] = range{offset[j], offset[j] + xs[j].bytes};
     }
-    std::sort(busy, busy + m, [](const range& a, const range& b) { return a.begin < b.begin; });
+    for (int r = 1; r < m; ++r)  // few neighbours: insertion sort
+      for (int q = r; q > 0 && busy[q].begin < busy[q - 1].begin; --q) {
+        const range t = busy[q];
+        busy[q] = busy[q - 1], busy[q - 1] = t;
+      }
     std::size_t best = none, best_gap = none, cursor = 0;
     for (int r = 0; r < m; ++r) {
       if (busy[r].begin > cursor && busy[r].begin - cursor >= bytes && busy[r].begin - cursor < best_gap)
@@ -107,7 +111,7 @@ constexpr std::size_t place(const interval* xs, const conflict_lists& c, const i
 template <class Before>
 constexpr void order_by(int* order, int n, Before before) {  // ties: by index
   for (int i = 0; i < n; ++i) order[i] = i;
-  std::sort(order, order + n, [&](int a, int b) { return before(a, b) || (!before(b, a) && a < b); });
+  sort_indices(order, n, before);  // stable: ties stay by index
 }
 
 }  // namespace detail
@@ -134,11 +138,13 @@ inline constexpr int run_time_search_steps = 256;
 //! Sets every interval's offset; returns the arena size. `search_steps` bounds the improvement
 //! search (each step is one greedy pass; 0 keeps the best ordering; -1 picks the budget for
 //! compile time or run time).
-constexpr std::size_t assign_offsets(std::span<interval> xs, int search_steps = -1) {
+//! `bound_out`, when given, receives lower_bound(xs), which the search computes anyway.
+constexpr std::size_t assign_offsets(std::span<interval> xs, int search_steps = -1, std::size_t* bound_out = nullptr) {
   if (search_steps < 0) search_steps = std::is_constant_evaluated() ? compile_time_search_steps : run_time_search_steps;
   const int n = int(xs.size());
   if (n == 0) return 0;
   const std::size_t bound = lower_bound(xs);
+  if (bound_out) *bound_out = bound;
   const auto c = detail::find_conflicts(xs);
   const interval* x = xs.data();
   const int* cb = c.begin.data();

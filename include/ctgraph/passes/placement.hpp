@@ -18,11 +18,14 @@ namespace ctg {
 namespace detail {
 //! Storage the planner cannot move into the window: the user's, an opaque op's own, or host
 //! memory that a host op or a copy to the host must keep writing.
-template <std::size_t N>
-constexpr bool needs_copy(const flat_graph<N>& g, int u) {
-  const node_desc& s = g.nodes[storage_of(g, u)];
+constexpr bool needs_copy(const node_desc* nodes, int u) {
+  const node_desc& s = nodes[storage_of(nodes, u)];
   return s.kind != tensor_kind::node || s.traits.result == op_result::opaque ||
          s.traits.output_memory == memory_class::pinned_host;
+}
+template <std::size_t N>
+constexpr bool needs_copy(const flat_graph<N>& g, int u) {
+  return needs_copy(g.nodes, u);
 }
 }  // namespace detail
 
@@ -54,36 +57,32 @@ constexpr int count_copies(const flat_graph<N>& g) {
 }
 
 //! The names of the copies insert_copies will add, in one buffer: at compile time a constexpr
-//! variable of its own, so the names have static storage. `Chars` from copy_name_chars.
-template <std::size_t N, std::size_t Chars>
+//! variable of its own, so the names have static storage. Sized by the copies, not the graph.
+template <std::size_t Copies, std::size_t Chars>
 struct copy_names {
   char chars[Chars + 1]{};
-  std::size_t begin[N]{}, size[N]{};
-  constexpr std::string_view name_of(int source) const { return {chars + begin[source], size[source]}; }
+  int source[Copies + 1]{};
+  std::size_t begin[Copies + 1]{}, size[Copies + 1]{};
+  //! names[u] = the name of the copy of tensor u (the rest untouched).
+  constexpr void spread(std::string_view* names) const {
+    for (std::size_t c = 0; c < Copies; ++c) names[source[c]] = {chars + begin[c], size[c]};
+  }
 };
 
-template <std::size_t N>
-constexpr std::size_t copy_name_chars(const flat_graph<N>& g) {
+template <std::size_t Copies, std::size_t Chars, std::size_t N>
+constexpr copy_names<Copies, Chars> name_copies(const flat_graph<N>& g) {
+  copy_names<Copies, Chars> names{};
   bool source[N]{};
   if (g.error.code == errc::ok) detail::mark_copy_sources(g, source);
-  std::size_t chars = 0;
-  for (int u = 0; u < g.node_count; ++u)
-    if (source[u]) chars += g.nodes[u].name.size() + copy_suffix.size();
-  return chars;
-}
-
-template <std::size_t Chars, std::size_t N>
-constexpr copy_names<N, Chars> name_copies(const flat_graph<N>& g) {
-  copy_names<N, Chars> names{};
-  bool source[N]{};
-  if (g.error.code == errc::ok) detail::mark_copy_sources(g, source);
-  std::size_t at = 0;
+  std::size_t at = 0, c = 0;
   for (int u = 0; u < g.node_count; ++u) {
     if (!source[u]) continue;
-    names.begin[u] = at;
+    names.source[c] = u;
+    names.begin[c] = at;
     for (char ch : g.nodes[u].name) names.chars[at++] = ch;
     for (char ch : copy_suffix) names.chars[at++] = ch;
-    names.size[u] = at - names.begin[u];
+    names.size[c] = at - names.begin[c];
+    ++c;
   }
   return names;
 }

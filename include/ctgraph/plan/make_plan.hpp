@@ -22,6 +22,15 @@ struct rejected_node {
   static constexpr bool value = Code == errc::ok;
 };
 
+//! The largest graph, in tensors (graph inputs and parameters included), that make_plan and
+//! check_plan were measured to fit in the compilers' default constant-evaluation budgets: the
+//! compile-time benchmark's 4096-node graph (tests/compile_time/RESULTS.md, g++ 12 and nvcc 13).
+//! Above it make_plan stops with a message naming the flags that raise the budgets; define
+//! CTG_RAISED_CONSTEXPR_LIMITS after raising them (or this macro to a measured count).
+#ifndef CTG_DEFAULT_BUDGET_TENSORS
+#define CTG_DEFAULT_BUDGET_TENSORS 5463
+#endif
+
 //! How to plan: `make_plan<g, plan_options{.one_partition = true}>()`.
 struct plan_options {
   bool one_partition = false;  // reject any node that cannot be captured (one CUDA graph)
@@ -29,25 +38,51 @@ struct plan_options {
 
 namespace detail {
 
-// Each pass is its own constexpr variable, so each gets its own constant-evaluation budget.
-// (Plain functions, not lambdas as template arguments, which nvcc 13 rejects.)
+// The plan is evaluated once, in a few constexpr variables (each its own constant-evaluation
+// budget), and only two hold a flat graph: `lived` here and the user's plan. (Plain functions,
+// not lambdas as template arguments, which nvcc 13 rejects.)
+//! The flat graph's capacity: the tensors and the copies placement inserts. A variable of G
+//! alone: nvcc 13 re-emits a type that names planner<G, Options>::capacity with an undeclared
+//! name for the class-type Options.
+template <class G>
+inline constexpr std::size_t plan_capacity =
+    std::size_t(size_of<G>.tensors + size_of<G>.copies) == 0 ? 1 : std::size_t(size_of<G>.tensors + size_of<G>.copies);
+
 template <class G, plan_options Options>
 struct planner {
-  static constexpr auto types = flatten<G>();
-  static constexpr int copies = count_copies(types);
+  static constexpr graph_size size = size_of<G>;
+  static constexpr std::size_t capacity = plan_capacity<G>;
   // "x.to_symmetric": the copies' names need static storage, so they get a variable of their own.
-  static constexpr auto copy_names = name_copies<copy_name_chars(types)>(types);
-  // The structural passes are cheap next to a copy of the flat graph: one evaluation for all.
-  static constexpr auto lived = [] {
-    constexpr std::size_t n = decltype(types)::capacity;
-    std::string_view names[n]{};
-    for (int u = 0; u < int(n); ++u) names[u] = copy_names.name_of(u);
-    auto g = widen<n + std::size_t(copies)>(types);
-    g.one_partition = Options.one_partition;
-    plan_structure(g, names);
+  static constexpr auto copy_names = [] {
+    flat_graph<plan_capacity<G>> g{};
+    if (size.copies > 0) flatten_into<G>(g);
+    return name_copies<std::size_t(size.copies), size.copy_chars>(g);
+  }();
+  //! The graph, flattened straight into room for the copies. (With the structural passes in
+  //! the same evaluation g++ exceeds its default budget at 4096 nodes.)
+  static constexpr auto types = [] {
+    flat_graph<plan_capacity<G>> g{};
+    flatten_into<G>(g);
     return g;
   }();
-  static constexpr auto planned = [] { auto g = lived; plan_memory(g); return g; }();
+  //! The structural passes.
+  static constexpr auto lived = [] {
+    flat_graph<plan_capacity<G>> g = types;
+    g.one_partition = Options.one_partition;
+    if constexpr (size.copies > 0) {
+      std::string_view names[plan_capacity<G>]{};
+      copy_names.spread(names);
+      plan_structure(g, names);
+    } else {
+      plan_structure(g);
+    }
+    return g;
+  }();
+  //! The memory plan: offsets and arena sizes only, not another copy of the graph.
+  static constexpr memory_layout<plan_capacity<G>> laid_out = lay_out_memory(lived, false);
+  //! The reuse counts, in an evaluation of their own (with the offsets, nvcc exceeds its default
+  //! budget at 4096 nodes).
+  static constexpr memory_layout<plan_capacity<G>> memory = count_memory_reuses(lived, laid_out);
 };
 
 template <auto& G, int I>
@@ -65,19 +100,44 @@ constexpr bool reject_all(std::index_sequence<E...>) {
 }  // namespace detail
 
 //! The plan of graph G, a constexpr value: `constexpr auto p = ctg::make_plan<g>();`
+namespace detail {
+//! What make_plan returns when it stopped before planning: every query on it fails.
+constexpr plan<1> unplanned() {
+  plan<1> r{};
+  r.graph.error = {errc::capacity, -1};
+  return r;
+}
+
+template <class G>
+constexpr bool within_default_budget() {
+#ifdef CTG_RAISED_CONSTEXPR_LIMITS
+  return true;
+#else
+  constexpr bool fits = tensor_count<G> <= std::size_t(CTG_DEFAULT_BUDGET_TENSORS);
+  static_assert(fits, "ctgraph: the graph has more tensors than plan within the compilers' default constexpr budgets (CTG_DEFAULT_BUDGET_TENSORS, 5463 as measured with g++ 12 and nvcc 13). Raise the budgets and define CTG_RAISED_CONSTEXPR_LIMITS: g++ -fconstexpr-ops-limit=2147483648 -fconstexpr-loop-limit=67108864; nvcc -Xcudafe --max_cost_constexpr_call=100000000 -Xcompiler -fconstexpr-ops-limit=2147483648,-fconstexpr-loop-limit=67108864; clang++ -fconstexpr-steps=2147483647.");
+  return fits;
+#endif
+}
+}  // namespace detail
+
 template <class G, plan_options Options = plan_options{}>
 constexpr auto make_plan() {
   if constexpr (G::output_count == 0) {
     return plan<1>{};  // graph<> has reported the empty graph already
+  } else if constexpr (!detail::within_default_budget<G>()) {
+    return detail::unplanned();  // reported above
   } else {
-    constexpr auto& g = detail::planner<G, Options>::planned;
-    using P = plan<std::remove_cvref_t<decltype(g)>::capacity>;
+    using planned = detail::planner<G, Options>;
+    constexpr auto& g = planned::lived;
+    using P = plan<detail::plan_capacity<G>>;
     if constexpr (g.error.code != errc::ok) {
       // Each rejected_node fires exactly one of its static_asserts. The plan returned carries
       // the error, so every query on it (and check_plan) fails to be a constant expression.
       static_assert(detail::reject_all<g>(std::make_index_sequence<std::size_t(g.error_count)>{}));
     }
-    return P{g};
+    P r{g};
+    apply_memory(r.graph, planned::memory);
+    return r;
   }
 }
 
