@@ -1,6 +1,7 @@
 #pragma once
 //! ctgraph's runtime (CUDA, cuBLASLt, NVTX3; NCCL >= 2.28.9 for collectives, where the build has
-//! it: CTGRAPH_NCCL): include from .cu files.
+//! it: CTGRAPH_NCCL): include from .cu files. Weights from safetensors files are
+//! <ctgraph/runtime/weights.hpp> (needs nlohmann_json: ctgraph::safetensors).
 #include <ctgraph/ctgraph.hpp>
 
 #include <ctgraph/runtime/binding.hpp>

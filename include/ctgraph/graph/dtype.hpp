@@ -14,12 +14,13 @@ struct dtype_info {
   dtype_id id;
   std::string_view name;
   std::size_t bytes;
-  bool floating;  // the float types: matmuls, elementwise kernels and NCCL's symmetric sums
+  bool floating;                // the float types: matmuls, elementwise kernels and NCCL's symmetric sums
+  std::string_view safetensors;  // its name in a safetensors header
 };
 
 inline constexpr dtype_info dtype_table[] = {
-    {dtype_id::f32, "f32", 4, true},  {dtype_id::f16, "f16", 2, true}, {dtype_id::bf16, "bf16", 2, true},
-    {dtype_id::i32, "i32", 4, false}, {dtype_id::i64, "i64", 8, false}, {dtype_id::u8, "u8", 1, false},
+    {dtype_id::f32, "f32", 4, true, "F32"},  {dtype_id::f16, "f16", 2, true, "F16"}, {dtype_id::bf16, "bf16", 2, true, "BF16"},
+    {dtype_id::i32, "i32", 4, false, "I32"}, {dtype_id::i64, "i64", 8, false, "I64"}, {dtype_id::u8, "u8", 1, false, "U8"},
 };
 inline constexpr int dtype_count = int(sizeof(dtype_table) / sizeof(dtype_table[0]));
 

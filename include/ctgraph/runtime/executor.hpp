@@ -54,7 +54,7 @@ class executor {
   //! `prepare` hook), captures each capturable partition. `hooks[v]` runs node v (`hooks_of<G>`;
   //! inserted copies need none). Throws ctg::runtime_error (naming the node and call) and leaks
   //! nothing.
-  executor(const plan<N>& p, std::vector<node_hook> hooks, cudaStream_t stream, std::initializer_list<binding> bindings,
+  executor(const plan<N>& p, std::vector<node_hook> hooks, cudaStream_t stream, const std::vector<binding>& bindings,
            communicator comm = {})
       : plan_(std::make_unique<plan<N>>(p)), stream_(stream), hooks_(std::move(hooks)) {
     // Captures run on a stream of the executor's own: the legacy default stream (0) that users
@@ -300,10 +300,14 @@ class executor {
 //! The executor of graph G: `auto ex = ctg::instantiate<g>(stream, {ctg::bind("x", x, n), ...});`
 //! Graphs with collectives also take a `ctg::communicator{comm}`.
 template <class G, plan_options Options = plan_options{}>
-auto instantiate(cudaStream_t stream, std::initializer_list<binding> bindings, communicator comm = {}) {
+auto instantiate(cudaStream_t stream, const std::vector<binding>& bindings, communicator comm = {}) {
   static constexpr auto p = make_plan<G, Options>();
   static_assert(CTGRAPH_NCCL || !detail::has_collectives(p), "ctgraph: this plan has collectives, which need NCCL >= 2.28.9, and this build has none (CTGRAPH_NCCL is 0). Build with NCCL 2.28.9 or newer (CMake finds it through NCCL_ROOT), or plan without collectives.");
   return executor<std::remove_cvref_t<decltype(p)>::graph_capacity>(p, hooks_of<G>(p), stream, bindings, comm);
+}
+template <class G, plan_options Options = plan_options{}>
+auto instantiate(cudaStream_t stream, std::initializer_list<binding> bindings, communicator comm = {}) {
+  return instantiate<G, Options>(stream, std::vector<binding>(bindings), comm);
 }
 
 }  // namespace ctg

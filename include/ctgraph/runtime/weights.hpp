@@ -1,0 +1,67 @@
+#pragma once
+//! device_weights: a plan's parameters loaded from a safetensors file, checked against the plan
+//! (each present with its dtype and shape; `ctg::load_error` names the first that is not), and
+//! uploaded once into one device allocation, each tensor 256-byte aligned. `bindings()` binds them
+//! all: `ctg::instantiate<g>(stream, weights.bindings(...inputs...))`.
+#include <cuda_runtime.h>
+
+#include <initializer_list>
+#include <string>
+#include <vector>
+
+#include <ctgraph/io/safetensors.hpp>
+#include <ctgraph/passes/flat_graph.hpp>
+#include <ctgraph/plan/plan.hpp>
+#include <ctgraph/runtime/binding.hpp>
+#include <ctgraph/runtime/error.hpp>
+#include <ctgraph/runtime/memory.hpp>
+
+namespace ctg {
+
+class device_weights {
+ public:
+  device_weights() = default;
+
+  //! Reads `path`'s header, matches every parameter of `p` (extra_tensors::allow skips tensors
+  //! the graph does not name), and uploads them through one pinned staging buffer.
+  template <std::size_t N>
+  device_weights(const plan<N>& p, const std::string& path, extra_tensors extra = extra_tensors::reject) {
+    const safetensors_file file(path);
+    const std::vector<const stored_tensor*> found = match_parameters(p, file, extra);
+    std::vector<std::size_t> offset(found.size());
+    std::size_t total = 0, largest = 0;
+    for (std::size_t v = 0; v < found.size(); ++v) {
+      if (!found[v]) continue;
+      offset[v] = total;
+      total = align_up(total + found[v]->bytes);
+      largest = std::max<std::size_t>(largest, found[v]->bytes);
+    }
+    memory_ = allocation(allocation_kind::device, total, "device_weights");
+    bytes_ = total;
+    const allocation staging(allocation_kind::pinned_host, largest, "device_weights");
+    for (std::size_t v = 0; v < found.size(); ++v) {
+      if (!found[v]) continue;
+      const stored_tensor& t = *found[v];
+      std::byte* to = memory_.bytes() + offset[v];
+      file.read(t, staging.get());
+      CTG_CHECK(t.name, cudaMemcpy(to, staging.get(), t.bytes, cudaMemcpyHostToDevice));
+      bindings_.push_back({p.node(int(v)).name, to, t.desc.dtype, std::size_t(t.bytes)});
+    }
+  }
+
+  //! A binding per parameter, then `more` (the graph inputs).
+  std::vector<binding> bindings(std::initializer_list<binding> more = {}) const {
+    std::vector<binding> all = bindings_;
+    all.insert(all.end(), more.begin(), more.end());
+    return all;
+  }
+  //! Device bytes held (the tensors, each 256-byte aligned).
+  std::size_t bytes() const noexcept { return bytes_; }
+
+ private:
+  allocation memory_;
+  std::size_t bytes_ = 0;
+  std::vector<binding> bindings_;  // names are the plan's: keep the plan alive (a constexpr plan is)
+};
+
+}  // namespace ctg
