@@ -65,7 +65,6 @@ import json
 import math
 import os
 import sys
-import time
 import traceback
 
 try:
@@ -80,7 +79,7 @@ except ImportError as e:  # pragma: no cover
     sys.exit(1)
 
 # The same timing, summary merge and helpers as the other PyTorch benchmark (same folder).
-from torch_bench import TRIALS, WARMUP, cudagraph_skips, finite_or_none, measure, merge_summary, ratio
+from torch_bench import TRIALS, WARMUP, finite_or_none, measure, merge_summary, ratio, time_compiled
 
 GPT2_SMALL = dict(n_layer=12, n_embd=768, n_head=12, vocab_size=50257, n_positions=1024)
 TINY = dict(n_layer=2, n_embd=64, n_head=4, vocab_size=1000, n_positions=64)  # --cpu-smoke
@@ -364,7 +363,6 @@ def activation_memory(fn):
 def bench_compiled(prefill, ids, mode, k, eager_logits):
     """torch.compile(prefill, mode=mode): first call (the compile) and 3 more, then measured."""
     torch._dynamo.reset()
-    skips_before = cudagraph_skips()
     compiled = torch.compile(prefill, mode=mode, dynamic=False)
     if mode == "reduce-overhead":
         def once():
@@ -373,21 +371,7 @@ def bench_compiled(prefill, ids, mode, k, eager_logits):
     else:
         def once():
             return compiled(ids)
-    t0 = time.perf_counter()
-    once()
-    torch.cuda.synchronize()
-    compile_s = time.perf_counter() - t0
-    for _ in range(3):  # cudagraph trees warm up, then record
-        once()
-    out = once().float()
-    torch.cuda.synchronize()
-    timing = measure(once, k)
-    timing["first_call_s"] = round(compile_s, 3)
-    skips_after = cudagraph_skips()
-    if skips_before is not None and skips_after is not None:
-        timing["cudagraph_skips"] = skips_after - skips_before
-    timing["max_abs_diff_vs_eager"] = finite_or_none((out - eager_logits).abs().max().item())
-    return timing
+    return time_compiled(once, k, eager_logits)
 
 
 def bench(model, ids, k):

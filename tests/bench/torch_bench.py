@@ -195,6 +195,27 @@ def ratio(a, b):
     return round(a / b, 4) if b > 0 else None
 
 
+def time_compiled(once, k, reference):
+    """Times a compiled callable: its first (compiling) call alone, 3 more calls (cudagraph trees
+    warm up, then record), then measure(); its output's largest difference from `reference`."""
+    skips_before = cudagraph_skips()
+    t0 = time.perf_counter()
+    once()
+    torch.cuda.synchronize()
+    compile_s = time.perf_counter() - t0
+    for _ in range(3):
+        once()
+    out = once().float().clone()
+    torch.cuda.synchronize()
+    timing = measure(once, k)
+    timing["first_call_s"] = round(compile_s, 3)
+    skips_after = cudagraph_skips()
+    if skips_before is not None and skips_after is not None:
+        timing["cudagraph_skips"] = skips_after - skips_before
+    timing["max_abs_diff_vs_eager"] = finite_or_none((out - reference.float()).abs().max().item())
+    return timing
+
+
 def bench(name, module, k, careful=None):
     log(f"[{name}] eager")
     module.eval()
@@ -212,28 +233,13 @@ def bench(name, module, k, careful=None):
 
     log(f"[{name}] torch.compile(mode='reduce-overhead')")
     try:
-        skips_before = cudagraph_skips()
         compiled = torch.compile(module, mode="reduce-overhead", dynamic=False)
 
         def once():
             torch.compiler.cudagraph_mark_step_begin()
             return compiled()
 
-        t0 = time.perf_counter()
-        once()
-        torch.cuda.synchronize()
-        compile_s = time.perf_counter() - t0
-        for _ in range(3):  # cudagraph trees warm up, then record
-            once()
-        out = once().clone()
-        torch.cuda.synchronize()
-        timing = measure(once, k)
-        timing["first_call_s"] = round(compile_s, 3)
-        skips_after = cudagraph_skips()
-        if skips_before is not None and skips_after is not None:
-            timing["cudagraph_skips"] = skips_after - skips_before
-        diff = (out.float() - eager_out.float()).abs().max().item()
-        timing["max_abs_diff_vs_eager"] = finite_or_none(diff)
+        timing = time_compiled(once, k, eager_out)
         result["compile"] = timing
         result["compile_over_eager"] = {key: ratio(timing[key], result["eager"][key])
                                         for key in ("gpu_us", "host_us", "wall_us")}
