@@ -175,7 +175,7 @@ std::string bench_instantiate(cudaStream_t st) {
       CTG_CHECK("bench", cudaDeviceSynchronize());
       const auto a = clock_type::now();
       {
-        std::vector<node_hook> hooks(std::size_t(p->node_count()));
+        std::vector<node_hook> hooks(std::size_t(p->tensor_count()));
         for (int v : relus) hooks[std::size_t(v)] = hook_of<ops::relu>();
         for (int v : scales) hooks[std::size_t(v)] = hook_of<ops::scale<1, 2>>();
         executor<builder_capacity> ex(*p, std::move(hooks), st, {bind("x", x.at<float>(0), std::size_t(chain_elements))});

@@ -94,7 +94,7 @@ def generate(n, tokens=16, dim=1024, check=False, refs=True, proof=False):
         lines.append("static_assert(!check_plan(p));")
     if check:
         r, c = shape_of[out]
-        lines.append(f"static_assert(p.node_count() == {n + len(params) + 1});")
+        lines.append(f"static_assert(p.tensor_count() == {n + len(params) + 1});")
         lines.append(f"static_assert(p.output_of<{out}>().rank == 2 && p.output_of<{out}>().dims[0] == {r} && p.output_of<{out}>().dims[1] == {c});")
         lines.append(f"static_assert(p.step_of<{out}>() == {n - 1});")
         lines.append(f"static_assert(p.step_of<n1>() == 0);")

@@ -19,9 +19,9 @@ struct c : node<"c", ops::add, b, ref<"a">> {};
 constexpr auto skip = make_plan<graph<c>>();
 
 TEST_CASE("flatten: post order, each tensor once, refs resolved") {
-  static_assert(skip.node_count() == 5);
+  static_assert(skip.tensor_count() == 5);
   static_assert(skip.node(skip.index_of<c>()).inputs[1] == skip.index_of<a>());
-  CHECK(skip.node_count() == 5);
+  CHECK(skip.tensor_count() == 5);
   CHECK(skip.index_of("nope") == -1);
 }
 

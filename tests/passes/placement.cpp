@@ -126,7 +126,7 @@ constexpr auto lead = make_plan<graph<after>>();
 
 TEST_CASE("4. hoisting: a leading fallback region hoists to instantiation") {
   static_assert(lead.partition(0).kind == partition_kind::fallback);
-  static_assert(lead.is_hoisted<first>() && lead.buffer_of<first>().hoisted_to == -1);
+  static_assert(lead.is_hoisted<first>() && lead.buffer_of<first>().hoisted_to == no_index);
   static_assert(lead.hoisted_at_instantiation() == 1);
   CHECK(lead.hoisted_at_instantiation() == 1);
   CHECK(!check_plan(lead));

@@ -228,7 +228,7 @@ TEST_CASE("check_plan: 10,000 random graphs plan soundly") {
     copies += p.copy_count();
     nodes += p.step_count();
     for (int k = 0; k < 10; ++k) ops[k] += r.ops[k];
-    for (int t = 0; t < p.node_count(); ++t) hoisted += p.graph.buffers[t].hoisted, shared += p.graph.buffers[t].shares >= 0;
+    for (int t = 0; t < p.tensor_count(); ++t) hoisted += p.graph.buffers[t].hoisted, shared += p.graph.buffers[t].shares >= 0;
     for (int c = 0; c < 3; ++c) {
       const std::size_t a = p.arena_bytes(memory_class(c)), lb = p.lower_bound(memory_class(c));
       if (lb == 0) continue;
@@ -275,15 +275,15 @@ bool reads_storage_of_class(const plan<cap>& p, int y, memory_class m) {
 //! Calls f on candidates in a random order until one applies.
 template <class F>
 bool first_of(const plan<cap>& p, std::mt19937& rng, F f) {
-  std::vector<int> order(std::size_t(p.graph.node_count));
-  for (int i = 0; i < p.graph.node_count; ++i) order[std::size_t(i)] = i;
+  std::vector<int> order(std::size_t(p.graph.tensor_count));
+  for (int i = 0; i < p.graph.tensor_count; ++i) order[std::size_t(i)] = i;
   std::shuffle(order.begin(), order.end(), rng);
   for (int v : order)
     if (f(v)) return true;
   return false;
 }
 bool read_by(const plan<cap>& p, int storage_of, bool (*pred)(const node_desc&)) {
-  for (int v = 0; v < p.graph.node_count; ++v) {
+  for (int v = 0; v < p.graph.tensor_count; ++v) {
     const node_desc& d = p.graph.nodes[v];
     for (int k = 0; k < d.input_count; ++k)
       if (storage(p, d.inputs[k]) == storage_of && pred(d)) return true;
@@ -320,7 +320,7 @@ const std::vector<mutation>& mutations() {
        auto& g = p.graph;
        return first_of(p, rng, [&](int y) {
          if (!planned(p, y) || reads_storage_of_class(p, y, g.buffers[y].memory)) return false;
-         for (int x = 0; x < g.node_count; ++x) {
+         for (int x = 0; x < g.tensor_count; ++x) {
            if (x == y || !planned(p, x) || g.buffers[x].memory != g.buffers[y].memory) continue;
            const auto &bx = g.buffers[x], &by = g.buffers[y];
            if (!(bx.lifetime.first < by.lifetime.first && by.lifetime.first <= bx.lifetime.last)) continue;
@@ -335,7 +335,7 @@ const std::vector<mutation>& mutations() {
        auto& g = p.graph;
        return first_of(p, rng, [&](int v) {
          if (g.owner[v] == v) return false;  // a view
-         for (int o = 0; o < g.node_count; ++o)
+         for (int o = 0; o < g.tensor_count; ++o)
            if (o != g.owner[v] && planned(p, o)) return g.owner[v] = o, true;
          return false;
        });
@@ -456,10 +456,10 @@ plan<cap> widen_plan(const plan<N>& from) {
   plan<cap> p{};
   auto& g = p.graph;
   const auto& f = from.graph;
-  g.node_count = f.node_count, g.one_partition = f.one_partition, g.step_count = f.step_count;
+  g.tensor_count = f.tensor_count, g.one_partition = f.one_partition, g.step_count = f.step_count;
   g.partition_count = f.partition_count, g.error = f.error, g.error_count = f.error_count;
   g.hoisted_at_instantiation = f.hoisted_at_instantiation;
-  for (int i = 0; i < f.node_count; ++i) {
+  for (int i = 0; i < f.tensor_count; ++i) {
     g.nodes[i] = f.nodes[i], g.is_output[i] = f.is_output[i], g.schedule[i] = f.schedule[i], g.step[i] = f.step[i];
     g.partitions[i] = f.partitions[i], g.partition_of[i] = f.partition_of[i], g.owner[i] = f.owner[i];
     g.buffers[i] = f.buffers[i], g.memory[i] = f.memory[i];

@@ -230,9 +230,9 @@ void check_svg(const plan<N>& p) {
   const detail::svg_layout l = detail::layout_svg(p);
   const std::vector<detail::svg_rect>& rects = l.rects;
   // Exactly one rectangle per planned buffer, and none for anything else.
-  std::vector<int> count(std::size_t(p.node_count()), 0);
+  std::vector<int> count(std::size_t(p.tensor_count()), 0);
   for (const auto& r : rects) ++count[std::size_t(r.node)];
-  for (int v = 0; v < p.node_count(); ++v) CHECK(count[std::size_t(v)] == (planned(p, v) ? 1 : 0));
+  for (int v = 0; v < p.tensor_count(); ++v) CHECK(count[std::size_t(v)] == (planned(p, v) ? 1 : 0));
   // The document draws exactly those rectangles, at the reported geometry.
   const std::vector<drawn_rect> drawn = buffer_rects(svg);
   REQUIRE(drawn.size() == rects.size());
@@ -293,7 +293,7 @@ using leading_region = test_models::leading_fallback<xf>;
 using first = leading_region::first;
 struct after : node<"after", ops::matmul, leading_region::up, w> {};
 constexpr auto leading = make_plan<graph<after>>();
-static_assert(leading.hoisted_at_instantiation() == 1 && leading.buffer_of<first>().hoisted_to == -1);
+static_assert(leading.hoisted_at_instantiation() == 1 && leading.buffer_of<first>().hoisted_to == no_index);
 
 TEST_CASE("pictures: to_svg of the README example, a copy, the round trip and a leading fallback") {
   check_svg(readme);
@@ -383,7 +383,7 @@ TEST_CASE("pictures: random graphs draw without overlaps") {
     REQUIRE(!check_plan(p));
     check_svg(p);
     rects += int(detail::svg_rects(p).size());
-    for (int v = 0; v < p.node_count(); ++v) handovers += planned(p, v) && p.graph.buffers[v].shares >= 0;
+    for (int v = 0; v < p.tensor_count(); ++v) handovers += planned(p, v) && p.graph.buffers[v].shares >= 0;
   }
   CHECK(rects > 1000);
   CHECK(handovers > 50);
@@ -433,8 +433,8 @@ void check_dot(const plan<N>& p) {
   const std::string dot = to_dot(p);
   CHECK(dot_balanced(dot));
   const auto nodes = dot_nodes(dot);
-  CHECK(int(nodes.size()) == p.node_count());
-  for (int v = 0; v < p.node_count(); ++v) {
+  CHECK(int(nodes.size()) == p.tensor_count());
+  for (int v = 0; v < p.tensor_count(); ++v) {
     REQUIRE(nodes.count(v) == 1);
     const auto& [line, cluster] = nodes.at(v);
     CHECK(cluster == (p.node(v).kind == tensor_kind::node ? p.graph.partition_of[v] : -1));
@@ -454,7 +454,7 @@ void check_dot(const plan<N>& p) {
   int edges = 0, inputs = 0;  // edge lines: "  nU -> nV [label=...]" (labels hold " -> " too)
   for (std::size_t i = dot.find("\n  n"); i != std::string::npos; i = dot.find("\n  n", i + 1))
     edges += dot.compare(dot.find_first_not_of("0123456789", i + 4), 4, " -> ") == 0;
-  for (int v = 0; v < p.node_count(); ++v) inputs += p.node(v).input_count;
+  for (int v = 0; v < p.tensor_count(); ++v) inputs += p.node(v).input_count;
   CHECK(edges == inputs);
 }
 

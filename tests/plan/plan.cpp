@@ -35,7 +35,7 @@ using mlp = graph<repeat<8, test_models::mlp<bf16, 4096>::layer, x>>;
 constexpr auto q = make_plan<mlp>();
 
 TEST_CASE("plan: 8-layer MLP") {
-  static_assert(q.node_count() == 1 + 8 * 3 && q.step_count() == 16);
+  static_assert(q.tensor_count() == 1 + 8 * 3 && q.step_count() == 16);
   static_assert(q.partition_count() == 1);
   static_assert(q.arena_bytes(memory_class::device) == q.lower_bound(memory_class::device));
   static_assert(q.arena_bytes(memory_class::device) == 2 * 16 * 4096 * 2);

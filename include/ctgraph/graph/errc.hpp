@@ -58,7 +58,7 @@ enum class errc : std::uint8_t {
 //! A pass result: what went wrong and at which node (index into the flat graph).
 struct status {
   errc code = errc::ok;
-  int node = -1;
+  int node = -1;   // no_index (graph/node_desc.hpp): none
   int other = -1;  // a second node involved (the earlier tensor of a duplicate name, a later reader)
   constexpr explicit operator bool() const { return code == errc::ok; }
 };

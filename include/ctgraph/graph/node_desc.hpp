@@ -12,6 +12,10 @@ namespace ctg {
 
 enum class tensor_kind : std::uint8_t { input, parameter, node };
 
+//! The one meaning of -1 wherever ctgraph stores an index (of a tensor, a step or a partition):
+//! there is none.
+inline constexpr int no_index = -1;
+
 inline constexpr int max_inputs = 4;
 
 struct node_desc {
@@ -22,7 +26,7 @@ struct node_desc {
   output_rule output = nullptr;        // null: `out` is given (graph inputs, run-time builders)
   tensor_desc out{};                   // inferred by `validate` when `output` is set
   int input_count = 0;
-  int inputs[max_inputs]{-1, -1, -1, -1};   // indices into the flat graph
+  int inputs[max_inputs]{no_index, no_index, no_index, no_index};  // indices into the flat graph
   bool in_place = false;               // the user asked for the output to take input 0's buffer
   bool inserted = false;               // a copy the placement pass inserted ("x.to_symmetric")
   bool ill_formed = false;             // the node's type failed a static_assert: no plan for it

@@ -125,9 +125,9 @@ class safetensors_file {
 template <std::size_t N>
 std::vector<const stored_tensor*> match_parameters(const plan<N>& p, const safetensors_file& f,
                                                    extra_tensors extra = extra_tensors::reject) {
-  std::vector<const stored_tensor*> found(std::size_t(p.node_count()), nullptr);
+  std::vector<const stored_tensor*> found(std::size_t(p.tensor_count()), nullptr);
   std::unordered_map<std::string_view, bool> taken;
-  for (int v = 0; v < p.node_count(); ++v) {
+  for (int v = 0; v < p.tensor_count(); ++v) {
     const node_desc& d = p.node(v);
     if (d.kind != tensor_kind::parameter) continue;
     const stored_tensor* t = f.find(d.name);

@@ -1,7 +1,7 @@
 #pragma once
 //! The flattened graph and each pass's results, in sections by the pass that writes them (which
 //! pass reads what: the table in run_passes.hpp). What the user declared (nodes' traits) stays.
-//! `N` is the capacity; `node_count` the number in use (the compile-time plan has N == node_count,
+//! `N` is the capacity; `tensor_count` the number in use (the compile-time plan has N == tensor_count,
 //! run-time builders use a larger capacity).
 #include <cstddef>
 
@@ -13,26 +13,26 @@ namespace ctg {
 
 //! Steps from a buffer's first write to its last read, both inclusive.
 struct lifetime {
-  int first = -1;
-  int last = -1;
+  int first = no_index;
+  int last = no_index;
   constexpr bool overlaps(const lifetime& o) const { return first <= o.last && o.first <= last; }
   friend constexpr bool operator==(const lifetime&, const lifetime&) = default;
 };
 
 //! Storage for one node's output.
 struct buffer_desc {
-  int node = -1;                 // the producer
+  int node = no_index;           // the producer
   memory_class memory = memory_class::external;
   std::size_t bytes = 0;         // the tensor's bytes
   std::size_t offset = 0;        // in its arena; 0 for external and opaque buffers
   struct lifetime lifetime {};
   bool opaque = false;           // the op allocates it itself; not in an arena, never reused
-  int shares = -1;               // in place: the buffer whose storage this one takes over
+  int shares = no_index;         // in place: the buffer whose storage this one takes over
   //! Written in a fallback region, so owned by the capturable partition before it (its address
-  //! is fixed across replays); `hoisted_to` is that partition, or -1 when the fallback region
-  //! comes first and the buffer is allocated at instantiation with the arenas.
+  //! is fixed across replays); `hoisted_to` is that partition, or no_index when no partition
+  //! comes before the fallback region: then it is allocated at instantiation with the arenas.
   bool hoisted = false;
-  int hoisted_to = -1;
+  int hoisted_to = no_index;
 };
 
 enum class partition_kind : std::uint8_t { capturable, fallback };
@@ -41,7 +41,7 @@ enum class partition_kind : std::uint8_t { capturable, fallback };
 struct partition_desc {
   partition_kind kind = partition_kind::capturable;
   int first_step = 0;
-  int last_step = -1;
+  int last_step = no_index;      // first_step = 0, last_step = no_index: an empty partition
   int hoisted = 0;               // buffers of the next fallback region that this partition owns
   int static_inputs = 0;         // buffers it reads that were written before it (or are the user's)
   int static_input_copies = 0;   // of those, how many must be copied into partition-owned memory
@@ -63,7 +63,7 @@ struct flat_graph {
   static constexpr std::size_t capacity = N;
 
   // The graph (flatten or a run-time builder; insert_copies appends copies, validate infers `out`)
-  int node_count = 0;
+  int tensor_count = 0;
   bool one_partition = false;    // the user asked for a single capturable partition
   node_desc nodes[N]{};
   bool is_output[N]{};
@@ -75,7 +75,7 @@ struct flat_graph {
   // schedule: topological order of the nodes (graph inputs and parameters are not scheduled)
   int step_count = 0;
   int schedule[N]{};             // step -> node
-  int step[N]{};                 // node -> step, -1 for graph inputs and parameters
+  int step[N]{};                 // node -> step, no_index for graph inputs and parameters
 
   // place_symmetric: each tensor's memory class (what its op declares, or symmetric where a
   // collective reads it); the op's declared traits stay as the user wrote them.
@@ -84,7 +84,7 @@ struct flat_graph {
   // partition
   int partition_count = 0;
   partition_desc partitions[N]{};
-  int partition_of[N]{};         // -1 for graph inputs and parameters
+  int partition_of[N]{};         // no_index for graph inputs and parameters
 
   // view_owners
   int owner[N]{};                // the node whose buffer holds node i's output (itself unless a view)

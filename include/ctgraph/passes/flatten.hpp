@@ -65,7 +65,7 @@ constexpr walked walk() {
   grow_array<int> order;       // post-order index -> discovery id
   std::uint32_t mask = 255;
   int* slots = new int[mask + 1];
-  for (std::uint32_t i = 0; i <= mask; ++i) slots[i] = -1;
+  for (std::uint32_t i = 0; i <= mask; ++i) slots[i] = no_index;
   auto find = [&](std::string_view name) {
     std::uint32_t h = name_hash(name) & mask;
     while (slots[h] >= 0 && rec.data[slots[h]].e.name != name) h = (h + 1) & mask;
@@ -85,13 +85,13 @@ constexpr walked walk() {
     }
     const int d = rec.size;
     rec.push(visit_rec{h, r.e, 0, -1});
-    for (int k = 0; k < max_inputs; ++k) r.d.inputs[k] = -1;
+    for (int k = 0; k < max_inputs; ++k) r.d.inputs[k] = no_index;
     desc.push(r.d);
     if (std::uint32_t(rec.size) * 2 > mask + 1) {  // grow and rehash
       delete[] slots;
       mask = mask * 2 + 1;
       slots = new int[mask + 1];
-      for (std::uint32_t i = 0; i <= mask; ++i) slots[i] = -1;
+      for (std::uint32_t i = 0; i <= mask; ++i) slots[i] = no_index;
       for (int i = 0; i < d; ++i) slots[find(rec.data[i].e.name)] = i;
       s = find(r.e.name);
     }
@@ -184,9 +184,9 @@ constexpr std::size_t tensor_count = std::size_t(detail::size_of<G>.tensors);
 template <class G, std::size_t N>
 constexpr void flatten_into(flat_graph<N>& g) {
   detail::walked w = detail::walk<G>();
-  g.node_count = int(w.nodes.size());
+  g.tensor_count = int(w.nodes.size());
   const node_desc* nodes = w.nodes.data();
-  for (int i = 0; i < g.node_count; ++i) g.nodes[i] = nodes[i];
+  for (int i = 0; i < g.tensor_count; ++i) g.nodes[i] = nodes[i];
   for (int o : w.outputs) g.is_output[o] = true;
   for (const status& e : w.errors) report(g, e);
 }
@@ -204,12 +204,12 @@ template <std::size_t M, std::size_t N>
 constexpr flat_graph<M> widen(const flat_graph<N>& from) {
   static_assert(M >= N);
   flat_graph<M> g{};
-  g.node_count = from.node_count;
+  g.tensor_count = from.tensor_count;
   g.one_partition = from.one_partition;
   g.error = from.error;
   g.error_count = from.error_count;
   for (int e = 0; e < from.error_count; ++e) g.errors[e] = from.errors[e];
-  for (int i = 0; i < from.node_count; ++i) g.nodes[i] = from.nodes[i], g.is_output[i] = from.is_output[i];
+  for (int i = 0; i < from.tensor_count; ++i) g.nodes[i] = from.nodes[i], g.is_output[i] = from.is_output[i];
   return g;
 }
 

@@ -11,12 +11,12 @@ template <std::size_t N>
 constexpr status hand_over(flat_graph<N>& g) {
   if (g.error.code != errc::ok) return g.error;
   bool holds_output[N]{};
-  for (int i = 0; i < g.node_count; ++i)
+  for (int i = 0; i < g.tensor_count; ++i)
     if (g.is_output[i]) holds_output[g.owner[i]] = true;
   for (int s = 0; s < g.step_count; ++s) {
     const int v = g.schedule[s];
     const node_desc& d = g.nodes[v];
-    g.buffers[v].shares = -1;
+    g.buffers[v].shares = no_index;
     if (!d.traits.in_place || d.traits.reads_peers || d.traits.view || g.owner[v] != v || d.input_count == 0) continue;
     const int u = d.inputs[0];
     const buffer_desc &src = g.buffers[u], &out = g.buffers[v];

@@ -10,7 +10,7 @@ namespace ctg {
 template <std::size_t N>
 constexpr status lifetimes(flat_graph<N>& g) {
   if (g.error.code != errc::ok) return g.error;
-  const int n = g.node_count, last_step = g.step_count - 1;
+  const int n = g.tensor_count, last_step = g.step_count - 1;
   for (int i = 0; i < n; ++i) {
     const node_desc& d = g.nodes[i];
     buffer_desc& b = g.buffers[i];

@@ -73,7 +73,7 @@ namespace detail {
 //! Chains are built in schedule order, so a member's `shares` already has its root.
 template <std::size_t N>
 constexpr void chain_roots(const flat_graph<N>& g, int* root) {
-  for (int i = 0; i < g.node_count; ++i) root[i] = -1;
+  for (int i = 0; i < g.tensor_count; ++i) root[i] = no_index;
   for (int s = 0; s < g.step_count; ++s) {
     int v = g.schedule[s];
     if (g.owner[v] != v) continue;
@@ -112,7 +112,7 @@ template <std::size_t N>
 constexpr memory_layout<N> lay_out_memory(const flat_graph<N>& g, bool reuses = true) {
   memory_layout<N> m{};
   if (g.error.code != errc::ok) return m;
-  std::vector<int> root_v(std::size_t(g.node_count) + 1), slot_v(std::size_t(g.node_count) + 1, -1);
+  std::vector<int> root_v(std::size_t(g.tensor_count) + 1), slot_v(std::size_t(g.tensor_count) + 1, -1);
   int* root = root_v.data();
   int* slot_of = slot_v.data();
   detail::chain_roots(g, root);
@@ -121,9 +121,9 @@ constexpr memory_layout<N> lay_out_memory(const flat_graph<N>& g, bool reuses = 
     if (memory_class(c) == memory_class::external) continue;
     const int in_place = detail::class_intervals(g, c, root, slot_of, xs);
     if (xs.empty()) continue;
-    m.arena_bytes[c] = assign_offsets(xs, -1, &m.lower_bound[c]);
+    m.arena_bytes[c] = assign_offsets(xs, search_budget(), &m.lower_bound[c]);
     if (reuses) m.reuse_count[c] = detail::count_reuses(xs) + in_place;
-    for (int i = 0; i < g.node_count; ++i)
+    for (int i = 0; i < g.tensor_count; ++i)
       if (root[i] >= 0 && g.buffers[root[i]].memory == memory_class(c) && slot_of[root[i]] >= 0)
         m.offset[i] = xs[std::size_t(slot_of[root[i]])].offset;
   }
@@ -134,7 +134,7 @@ constexpr memory_layout<N> lay_out_memory(const flat_graph<N>& g, bool reuses = 
 template <std::size_t N>
 constexpr memory_layout<N> count_memory_reuses(const flat_graph<N>& g, memory_layout<N> m) {
   if (g.error.code != errc::ok) return m;
-  std::vector<int> root_v(std::size_t(g.node_count) + 1), slot_v(std::size_t(g.node_count) + 1, -1);
+  std::vector<int> root_v(std::size_t(g.tensor_count) + 1), slot_v(std::size_t(g.tensor_count) + 1, -1);
   int* root = root_v.data();
   int* slot_of = slot_v.data();
   detail::chain_roots(g, root);
@@ -150,7 +150,7 @@ constexpr memory_layout<N> count_memory_reuses(const flat_graph<N>& g, memory_la
 //! Writes a memory layout into the graph's buffers and arenas.
 template <std::size_t N>
 constexpr void apply_memory(flat_graph<N>& g, const memory_layout<N>& m) {
-  for (int i = 0; i < g.node_count; ++i) g.buffers[i].offset = m.offset[i];
+  for (int i = 0; i < g.tensor_count; ++i) g.buffers[i].offset = m.offset[i];
   for (int c = 0; c < memory_class_count; ++c) {
     g.arena_bytes[c] = m.arena_bytes[c];
     g.lower_bound[c] = m.lower_bound[c];

@@ -134,13 +134,13 @@ constexpr std::size_t greedy_by_size(std::span<interval> xs) {
 //! 450 hard intervals in well under 10 s on a 2-core box (its constexpr cost limit must be raised).
 inline constexpr int compile_time_search_steps = 12;
 inline constexpr int run_time_search_steps = 256;
+//! The budget where it is evaluated: at compile time, or at run time.
+constexpr int search_budget() { return std::is_constant_evaluated() ? compile_time_search_steps : run_time_search_steps; }
 
 //! Sets every interval's offset; returns the arena size. `search_steps` bounds the improvement
-//! search (each step is one greedy pass; 0 keeps the best ordering; -1 picks the budget for
-//! compile time or run time).
+//! search (each step is one greedy pass; 0 keeps the best ordering).
 //! `bound_out`, when given, receives lower_bound(xs), which the search computes anyway.
-constexpr std::size_t assign_offsets(std::span<interval> xs, int search_steps = -1, std::size_t* bound_out = nullptr) {
-  if (search_steps < 0) search_steps = std::is_constant_evaluated() ? compile_time_search_steps : run_time_search_steps;
+constexpr std::size_t assign_offsets(std::span<interval> xs, int search_steps = search_budget(), std::size_t* bound_out = nullptr) {
   const int n = int(xs.size());
   if (n == 0) return 0;
   const std::size_t bound = lower_bound(xs);

@@ -9,7 +9,7 @@ template <std::size_t N>
 constexpr status partition(flat_graph<N>& g) {
   if (g.error.code != errc::ok) return g.error;
   g.partition_count = 0;
-  for (int i = 0; i < g.node_count; ++i) g.partition_of[i] = -1;
+  for (int i = 0; i < g.tensor_count; ++i) g.partition_of[i] = no_index;
   for (int s = 0; s < g.step_count; ++s) {
     int v = g.schedule[s];
     partition_kind k = g.nodes[v].traits.capturable ? partition_kind::capturable : partition_kind::fallback;

@@ -37,7 +37,7 @@ namespace detail {
 template <std::size_t N>
 constexpr int mark_copy_sources(const flat_graph<N>& g, bool* source) {
   int count = 0;
-  for (int v = 0; v < g.node_count; ++v) {
+  for (int v = 0; v < g.tensor_count; ++v) {
     if (!g.nodes[v].traits.symmetric_inputs) continue;
     for (int k = 0; k < g.nodes[v].input_count; ++k) {
       const int u = g.nodes[v].inputs[k];
@@ -75,7 +75,7 @@ constexpr copy_names<Copies, Chars> name_copies(const flat_graph<N>& g) {
   bool source[N]{};
   if (g.error.code == errc::ok) detail::mark_copy_sources(g, source);
   std::size_t at = 0, c = 0;
-  for (int u = 0; u < g.node_count; ++u) {
+  for (int u = 0; u < g.tensor_count; ++u) {
     if (!source[u]) continue;
     names.source[c] = u;
     names.begin[c] = at;
@@ -92,16 +92,16 @@ constexpr copy_names<Copies, Chars> name_copies(const flat_graph<N>& g) {
 template <std::size_t N>
 constexpr status insert_copies(flat_graph<N>& g, const std::string_view* names = nullptr) {
   if (g.error.code != errc::ok) return g.error;
-  const int n = g.node_count;
+  const int n = g.tensor_count;
   int copy_of[N]{};
-  for (int i = 0; i < n; ++i) copy_of[i] = -1;
+  for (int i = 0; i < n; ++i) copy_of[i] = no_index;
   for (int v = 0; v < n; ++v) {
     if (!g.nodes[v].traits.symmetric_inputs) continue;
     for (int k = 0; k < g.nodes[v].input_count; ++k) {
       int u = g.nodes[v].inputs[k];
       if (!detail::needs_copy(g, u)) continue;
       if (copy_of[u] < 0) {
-        if (g.node_count == int(N)) return report(g, {errc::capacity, v});
+        if (g.tensor_count == int(N)) return report(g, {errc::capacity, v});
         node_desc c{};
         c.name = names ? names[u] : g.nodes[u].name;
         c.kind = tensor_kind::node;
@@ -111,8 +111,8 @@ constexpr status insert_copies(flat_graph<N>& g, const std::string_view* names =
         c.input_count = 1;
         c.inputs[0] = u;
         c.inserted = true;
-        copy_of[u] = g.node_count;
-        g.nodes[g.node_count++] = c;
+        copy_of[u] = g.tensor_count;
+        g.nodes[g.tensor_count++] = c;
       }
       g.nodes[v].inputs[k] = copy_of[u];
     }
@@ -123,8 +123,8 @@ constexpr status insert_copies(flat_graph<N>& g, const std::string_view* names =
 template <std::size_t N>
 constexpr status place_symmetric(flat_graph<N>& g) {
   if (g.error.code != errc::ok) return g.error;
-  for (int v = 0; v < g.node_count; ++v) g.memory[v] = g.nodes[v].traits.output_memory;
-  for (int v = 0; v < g.node_count; ++v) {
+  for (int v = 0; v < g.tensor_count; ++v) g.memory[v] = g.nodes[v].traits.output_memory;
+  for (int v = 0; v < g.tensor_count; ++v) {
     if (!g.nodes[v].traits.symmetric_inputs) continue;
     for (int k = 0; k < g.nodes[v].input_count; ++k) {
       int s = detail::storage_of(g, g.nodes[v].inputs[k]);

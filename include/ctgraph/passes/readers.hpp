@@ -9,7 +9,7 @@ namespace ctg {
 template <std::size_t N>
 constexpr status find_readers(flat_graph<N>& g) {
   if (g.error.code != errc::ok) return g.error;
-  const int n = g.node_count;
+  const int n = g.tensor_count;
   for (int i = 0; i <= n; ++i) g.reader_begin[i] = 0;
   for (int i = 0; i < n; ++i)
     for (int k = 0; k < g.nodes[i].input_count; ++k) ++g.reader_begin[g.nodes[i].inputs[k] + 1];

@@ -9,7 +9,7 @@ namespace ctg {
 template <std::size_t N>
 constexpr status schedule(flat_graph<N>& g) {
   if (g.error.code != errc::ok) return g.error;
-  const int n = g.node_count;
+  const int n = g.tensor_count;
   // Kahn's algorithm with a binary min-heap of ready indices.
   int pending[N]{};
   int heap[N]{};
@@ -36,7 +36,7 @@ constexpr status schedule(flat_graph<N>& g) {
     return top;
   };
   for (int i = 0; i < n; ++i) {
-    g.step[i] = -1;
+    g.step[i] = no_index;
     pending[i] = g.nodes[i].input_count;
     if (pending[i] == 0) push(i);
   }

@@ -95,7 +95,7 @@ struct recomputed {
 
 template <std::size_t N>
 constexpr plan_violation check_structure(const flat_graph<N>& g, recomputed<N>& r) {
-  const int n = g.node_count;
+  const int n = g.tensor_count;
   // Schedule: every node once, every input earlier.
   if (g.step_count < 0 || g.step_count > n) return {plan_fault::bad_schedule};
   int scheduled = 0;
@@ -143,7 +143,7 @@ constexpr plan_violation check_structure(const flat_graph<N>& g, recomputed<N>& 
 
 template <std::size_t N>
 constexpr plan_violation check_memory(const flat_graph<N>& g, const recomputed<N>& r) {
-  const int n = g.node_count;
+  const int n = g.tensor_count;
   // What readers require first: it names the reader.
   for (int v = 0; v < n; ++v) {
     const node_desc& d = g.nodes[v];
@@ -207,7 +207,7 @@ constexpr plan_violation check_partitions(const flat_graph<N>& g, const recomput
       if (!b.hoisted || b.hoisted_to != prior_capturable) return {plan_fault::not_hoisted, v};
     }
   }
-  for (int v = 0; v < g.node_count; ++v) {
+  for (int v = 0; v < g.tensor_count; ++v) {
     if (r.storage[v] != v || g.nodes[v].kind != tensor_kind::node) continue;
     const lifetime want{g.step[v], r.last[v] < g.step[v] ? g.step[v] : r.last[v]};
     if (!(g.buffers[v].lifetime == want)) return {plan_fault::wrong_lifetime, v};
@@ -225,7 +225,7 @@ constexpr plan_violation check_offsets(const flat_graph<N>& g, recomputed<N>& r)
            g.buffers[v].memory != memory_class::external;
   };
   auto end_of = [&](int v) { return g.buffers[v].offset + g.nodes[v].out.bytes(); };
-  for (int v = 0; v < g.node_count; ++v) {
+  for (int v = 0; v < g.tensor_count; ++v) {
     if (!planned(v)) continue;
     if (g.buffers[v].offset % arena_alignment != 0) return {plan_fault::misaligned, v};
     if (end_of(v) > g.arena_bytes[int(g.buffers[v].memory)]) return {plan_fault::outside_arena, v};
@@ -279,7 +279,7 @@ constexpr plan_violation check_offsets(const flat_graph<N>& g, recomputed<N>& r)
   for (int c = 0; c < memory_class_count; ++c) {
     if (memory_class(c) == memory_class::external) continue;
     for (int s = 0; s <= g.step_count; ++s) delta[s] = 0;
-    for (int v = 0; v < g.node_count; ++v) {
+    for (int v = 0; v < g.tensor_count; ++v) {
       if (!planned(v) || int(g.buffers[v].memory) != c) continue;
       const long long b = (long long)align_up(g.buffers[v].bytes);
       const int first = g.step[v], last = r.last[v] < first ? first : r.last[v];

@@ -58,7 +58,7 @@ class graph_builder {
     bool source[N]{};
     std::vector<std::string_view> copy_names(N);
     if (g_.error.code == errc::ok) detail::mark_copy_sources(g_, source);
-    for (int u = 0; u < g_.node_count; ++u)
+    for (int u = 0; u < g_.tensor_count; ++u)
       if (source[u]) copy_names[std::size_t(u)] = copy_names_.emplace_back(std::string(g_.nodes[u].name).append(copy_suffix));
     run_passes(p.graph, copy_names.data());
     return p;
@@ -79,16 +79,16 @@ class graph_builder {
     d.name = names_.back();
     int k = 0;
     for (int i : inputs) {
-      if (i < 0 || i >= g_.node_count) throw std::invalid_argument("ctgraph: a node input names no earlier tensor");
+      if (i < 0 || i >= g_.tensor_count) throw std::invalid_argument("ctgraph: a node input names no earlier tensor");
       d.inputs[k++] = i;
     }
     d.input_count = k;
     return d;
   }
   int push(const node_desc& d) {
-    if (g_.node_count == int(N)) throw std::length_error("ctgraph: graph_builder capacity exceeded");
-    g_.nodes[g_.node_count] = d;
-    return g_.node_count++;
+    if (g_.tensor_count == int(N)) throw std::length_error("ctgraph: graph_builder capacity exceeded");
+    g_.nodes[g_.tensor_count] = d;
+    return g_.tensor_count++;
   }
 
   flat_graph<N> g_{};

@@ -24,16 +24,16 @@ struct plan {
   // Nodes
   // The graph's tensors are there even when it was rejected (errors name them); everything
   // the passes computed is refused then.
-  constexpr int node_count() const { return graph.node_count; }
+  constexpr int tensor_count() const { return graph.tensor_count; }
   constexpr int step_count() const { return checked().step_count; }
   constexpr const node_desc& node(int i) const { return graph.nodes[i]; }
   //! The node at a step of the schedule.
   constexpr int node_at(int step) const { return checked().schedule[step]; }
-  //! The index of the tensor with this name, or -1.
+  //! The index of the tensor with this name, or no_index.
   constexpr int index_of(std::string_view name) const {
-    for (int i = 0; i < graph.node_count; ++i)
+    for (int i = 0; i < graph.tensor_count; ++i)
       if (graph.nodes[i].name == name) return i;
-    return -1;
+    return no_index;
   }
   //! Every error found (up to max_reported_errors); error() is the first.
   constexpr int error_count() const { return graph.error_count; }
@@ -74,13 +74,13 @@ struct plan {
   //! Buffers the run needs (planned and opaque; graph inputs and parameters are the user's).
   constexpr int buffer_count() const {
     int c = 0;
-    for (int i = 0; i < checked().node_count; ++i) c += owns_storage(i);
+    for (int i = 0; i < checked().tensor_count; ++i) c += owns_storage(i);
     return c;
   }
   constexpr int buffer_count(memory_class m) const {
     const flat_graph<N>& g = checked();
     int c = 0;
-    for (int i = 0; i < g.node_count; ++i) c += owns_storage(i) && g.buffers[i].memory == m;
+    for (int i = 0; i < g.tensor_count; ++i) c += owns_storage(i) && g.buffers[i].memory == m;
     return c;
   }
   //! Buffers that start in memory an earlier, dead buffer used (including in-place outputs).
@@ -99,17 +99,17 @@ struct plan {
   constexpr int copy_count() const {
     int c = 0;
     const flat_graph<N>& g = checked();
-    for (int i = 0; i < g.node_count; ++i) c += g.nodes[i].inserted;
+    for (int i = 0; i < g.tensor_count; ++i) c += g.nodes[i].inserted;
     return c;
   }
-  //! The inserted copy of tensor T into symmetric memory, or -1.
+  //! The inserted copy of tensor T into symmetric memory, or no_index.
   template <class T>
   constexpr int copy_of() const {
     const int t = index_of<T>();
     const flat_graph<N>& g = checked();
-    for (int i = 0; i < g.node_count; ++i)
+    for (int i = 0; i < g.tensor_count; ++i)
       if (g.nodes[i].inserted && g.nodes[i].inputs[0] == t) return i;
-    return -1;
+    return no_index;
   }
 
   // Hoisting

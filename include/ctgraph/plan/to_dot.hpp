@@ -107,7 +107,7 @@ std::string to_dot(const plan<N>& p) {
     return detail::format("n%d [label=\"", v) + dot_escape(label) + "\", style=\"" + style + "\"" + extra + "];\n";
   };
   // Graph inputs and parameters outside every cluster; dot puts each near its first reader.
-  for (int v = 0; v < g.node_count; ++v)
+  for (int v = 0; v < g.tensor_count; ++v)
     if (g.nodes[v].kind != tensor_kind::node) s += "  " + node_line(v);
   for (int i = 0; i < g.partition_count; ++i) {
     const partition_desc& q = g.partitions[i];

@@ -43,7 +43,7 @@ std::string to_string(const plan<N>& p) {
     return s;
   }
   s += detail::format("plan: %d tensors, %d steps, %d partitions, %d buffers, %d reuses, %d inserted copies\n",
-                      g.node_count, g.step_count, g.partition_count, p.buffer_count(), p.reuse_count(),
+                      g.tensor_count, g.step_count, g.partition_count, p.buffer_count(), p.reuse_count(),
                       p.copy_count());
   s += "partitions:\n";
   for (int i = 0; i < g.partition_count; ++i) {
@@ -77,7 +77,7 @@ std::string to_string(const plan<N>& p) {
   }
   if (p.copy_count() > 0) {
     s += "inserted copies:\n";
-    for (int v = 0; v < g.node_count; ++v) {
+    for (int v = 0; v < g.tensor_count; ++v) {
       const node_desc& d = g.nodes[v];
       if (!d.inserted) continue;
       std::string readers;

@@ -72,14 +72,14 @@ svg_layout layout_svg(const plan<N>& p) {
   if (!p.ok()) return l;
   // A buffer handed over in place at its last step ends in the middle of that step, where its
   // successor begins.
-  std::vector<bool> handed(std::size_t(g.node_count), false);
-  for (int v = 0; v < g.node_count; ++v)
+  std::vector<bool> handed(std::size_t(g.tensor_count), false);
+  for (int v = 0; v < g.tensor_count; ++v)
     if (is_planned(g, v) && g.buffers[v].shares >= 0) handed[std::size_t(g.buffers[v].shares)] = true;
   for (int c = 0; c < memory_class_count; ++c) {
     const memory_class m = memory_class(c);
     if (m == memory_class::external) continue;
     bool any = false;
-    for (int v = 0; v < g.node_count; ++v) any = any || (is_planned(g, v) && g.buffers[v].memory == m);
+    for (int v = 0; v < g.tensor_count; ++v) any = any || (is_planned(g, v) && g.buffers[v].memory == m);
     if (!any) continue;
     svg_panel q;
     q.memory = m;
@@ -90,7 +90,7 @@ svg_layout layout_svg(const plan<N>& p) {
     q.plot_h = svg_plot_h;
     q.cell = plot_w / steps;
     q.y_max = std::max<std::size_t>(g.arena_bytes[c], 1);
-    for (int v = 0; v < g.node_count; ++v) {
+    for (int v = 0; v < g.tensor_count; ++v) {
       if (!is_planned(g, v) || g.buffers[v].memory != m) continue;
       const buffer_desc& b = g.buffers[v];
       svg_rect r;

@@ -5,6 +5,8 @@
 
 #include <ctgraph/runtime/nccl/available.hpp>
 
+#include <optional>
+
 #if CTGRAPH_NCCL
 #include <nccl.h>
 #endif
@@ -16,7 +18,7 @@ namespace ctg {
 //! creates or destroys it) and how to run all_reduce.
 struct communicator {
   ncclComm_t comm = nullptr;
-  int rank = -1;  // when set, checked against the communicator's rank
+  std::optional<int> rank;  // when given, checked against the communicator's rank
   //! ncclAllReduce on the symmetric window (NCCL's symmetric kernels), a one-shot kernel on the
   //! NCCL device API (sums in rank order: identical bits on every rank), or by size.
   enum class all_reduce_algorithm { automatic, nccl, one_shot } all_reduce = all_reduce_algorithm::automatic;

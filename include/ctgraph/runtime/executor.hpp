@@ -41,7 +41,7 @@ inline constexpr std::size_t matmul_workspace_bytes = std::size_t{32} << 20;
 namespace detail {
 template <std::size_t N>
 constexpr bool has_collectives(const plan<N>& p) {
-  for (int v = 0; v < p.graph.node_count; ++v)
+  for (int v = 0; v < p.graph.tensor_count; ++v)
     if (p.graph.nodes[v].traits.symmetric_inputs) return true;
   return false;
 }
@@ -78,10 +78,10 @@ class executor {
 #if CTGRAPH_NCCL
     collectives_ = symmetric_collectives(*plan_, comm);
 #endif
-    hooks_.resize(std::size_t(g.node_count));
-    pointers_.assign(std::size_t(g.node_count), nullptr);
+    hooks_.resize(std::size_t(g.tensor_count));
+    pointers_.assign(std::size_t(g.tensor_count), nullptr);
     for (const binding& b : bindings) bind_one(b);
-    for (int v = 0; v < g.node_count; ++v) {
+    for (int v = 0; v < g.tensor_count; ++v) {
       const node_desc& d = g.nodes[v];
       if (d.kind != tensor_kind::node) {
         if (!pointers_[std::size_t(v)]) throw runtime_error(d.name, "instantiate", "this graph input or parameter is not bound; pass ctg::bind(\"" + std::string(d.name) + "\", ptr, count)");
@@ -189,7 +189,7 @@ class executor {
     if (reinterpret_cast<std::uintptr_t>(b.data) % 16 != 0)
       throw runtime_error(b.name, "bind", "the pointer is not 16-byte aligned (kernels use 16-byte vector loads)");
     // The plan lets a host op read a graph input or parameter directly: that memory must be the host's.
-    for (int w = 0; w < g.node_count; ++w) {
+    for (int w = 0; w < g.tensor_count; ++w) {
       const node_desc& r = g.nodes[w];
       if (r.kind != tensor_kind::node || r.traits.where != executes_on::host) continue;
       for (int k = 0; k < r.input_count; ++k) {

@@ -101,9 +101,9 @@ template <class G, std::size_t N>
 std::vector<node_hook> hooks_of(const plan<N>& p) {
   const flat_graph<N>& g = p.graph;
   std::unordered_map<std::string_view, int> index;
-  for (int v = 0; v < g.node_count; ++v) index.emplace(g.nodes[v].name, v);
-  std::vector<node_hook> hooks(std::size_t(g.node_count));
-  std::vector<bool> seen(std::size_t(g.node_count));
+  for (int v = 0; v < g.tensor_count; ++v) index.emplace(g.nodes[v].name, v);
+  std::vector<node_hook> hooks(std::size_t(g.tensor_count));
+  std::vector<bool> seen(std::size_t(g.tensor_count));
   std::vector<const detail::hook_source*> todo;
   boost::hana::for_each(G::outputs, [&](auto t) { todo.push_back(detail::source_of<typename decltype(t)::type>()); });
   while (!todo.empty()) {

@@ -27,18 +27,18 @@ class symmetric_collectives {
   template <std::size_t N>
   symmetric_collectives(const plan<N>& p, communicator comm) : comm_(comm) {
     const flat_graph<N>& g = p.graph;
-    for (int v = 0; v < g.node_count; ++v) {
+    for (int v = 0; v < g.tensor_count; ++v) {
       const node_desc& d = g.nodes[v];
       if (!d.traits.symmetric_inputs) continue;
       if (!comm_.comm)
         throw runtime_error(d.name, "instantiate", "this plan has collectives: pass a ctg::communicator with an initialised ncclComm_t");
       if (ranks_ == 0) CTG_CHECK(d.name, ncclCommCount(comm_.comm, &ranks_));
     }
-    if (comm_.comm && comm_.rank >= 0) {
-      int rank = -1;
+    if (comm_.comm && comm_.rank) {
+      int rank = 0;
       CTG_CHECK("instantiate", ncclCommUserRank(comm_.comm, &rank));
-      if (rank != comm_.rank)
-        throw runtime_error("instantiate", "communicator", "rank " + std::to_string(comm_.rank) + " was given, but the communicator is rank " + std::to_string(rank));
+      if (rank != *comm_.rank)
+        throw runtime_error("instantiate", "communicator", "rank " + std::to_string(*comm_.rank) + " was given, but the communicator is rank " + std::to_string(rank));
     }
     if (p.arena_bytes(memory_class::symmetric) > 0) {
       symmetric_ = symmetric_arena(comm_.comm, p.arena_bytes(memory_class::symmetric));
