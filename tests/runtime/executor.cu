@@ -9,6 +9,7 @@
 #include <cmath>
 #include <string>
 
+#include "../models.hpp"
 #include "gpu_util.hpp"
 
 namespace executor_test {
@@ -312,5 +313,37 @@ TEST_CASE("executor: a graph input read by a host op must be bound to host memor
   REQUIRE(cudaMemcpy(out.data(), ex.data("host_up"), 256 * 4, cudaMemcpyDeviceToHost) == cudaSuccess);
   CHECK(out[0] == 3.f);
   CHECK(out[255] == 3.f);
+}
+}  // namespace executor_test
+
+namespace executor_test {
+// Bindings checked at compile time: a tensor type, and one name per layer from a loop.
+using tx = input<"x", f32, shape<16, 64>>;
+using typed_mlp = graph<repeat<4, test_models::mlp<f32, 64>::layer, tx>>;
+
+TEST_CASE("executor: bindings checked at compile time, bound in a loop") {
+  constexpr std::size_t nx = 16 * 64, nw = 64 * 64;
+  const auto hx = test::random_floats(nx, 41), hw = test::random_floats(4 * nw, 42, -0.2f, 0.2f);
+  device_vector<float> dx(hx), dw(hw);
+  cudaStream_t st;
+  REQUIRE(cudaStreamCreate(&st) == cudaSuccess);
+  {
+    auto ex = instantiate<typed_mlp>(st, bindings(bind<tx>(dx.ptr), bind_each<4>([&](auto i) {
+                                                  return bind<indexed<"w", decltype(i)::value>>(dw.ptr + i * nw);
+                                                })));
+    ex.run();
+    REQUIRE(cudaStreamSynchronize(st) == cudaSuccess);
+    std::vector<float> want = hx;
+    for (std::size_t l = 0; l < 4; ++l) {
+      want = test::host_matmul(want, std::vector<float>(hw.begin() + std::ptrdiff_t(l * nw), hw.begin() + std::ptrdiff_t((l + 1) * nw)), 16, 64, 64);
+      for (float& v : want) v = std::max(v, 0.f);
+    }
+    std::vector<float> out(nx);
+    REQUIRE(cudaMemcpy(out.data(), ex.data("y3"), nx * 4, cudaMemcpyDeviceToHost) == cudaSuccess);
+    int bad = 0;
+    for (std::size_t i = 0; i < nx; ++i) bad += std::fabs(out[i] - want[i]) > 1e-4f * (1.f + std::fabs(want[i]));
+    CHECK(bad == 0);
+  }
+  cudaStreamDestroy(st);
 }
 }  // namespace executor_test

@@ -54,8 +54,9 @@ template <fixed_string Name, class Op, class... Inputs>
 struct node {
   static constexpr auto name = Name;
   using op_type = typename detail::unwrap_op<Op>::type;
-  //! The input types, for metaprograms over the graph (the runtime's walk, typed launch hooks).
-  static constexpr auto input_types = boost::hana::tuple_t<Inputs...>;
+  //! The input types, for metaprograms over the graph (the runtime's walk, typed launch hooks):
+  //! a type, so that planning alone instantiates nothing for it.
+  using input_types = boost::hana::tuple<boost::hana::basic_type<Inputs>...>;
 
   //! One static_assert per cause, checked here so that the instantiation context names the node.
   static constexpr bool check() {
@@ -119,6 +120,6 @@ inline constexpr tensor_desc static_desc = static_desc_of<T>();
 
 //! The type of input K of node type Node: `ctg::input_type<typename Launch::node_type, 0>`.
 template <class Node, std::size_t K>
-using input_type = typename decltype(+boost::hana::at_c<K>(Node::input_types))::type;
+using input_type = typename std::remove_cvref_t<decltype(boost::hana::at_c<K>(typename Node::input_types{}))>::type;
 
 }  // namespace ctg

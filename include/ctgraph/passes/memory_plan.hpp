@@ -69,7 +69,7 @@ struct memory_layout {
 };
 
 namespace detail {
-//! The root of each buffer's in-place chain (-1 for views, graph inputs and parameters).
+//! The root of each buffer's in-place chain (no_index for views, graph inputs and parameters).
 //! Chains are built in schedule order, so a member's `shares` already has its root.
 template <std::size_t N>
 constexpr void chain_roots(const flat_graph<N>& g, int* root) {
@@ -106,27 +106,36 @@ constexpr int class_intervals(const flat_graph<N>& g, int c, const int* root, in
 }
 }  // namespace detail
 
+namespace detail {
+//! Calls fn(c, xs, in_place, root, slot_of) for each planned memory class c with its intervals
+//! (see class_intervals; offsets from `offset` where given).
+template <std::size_t N, class Fn>
+constexpr void for_each_class(const flat_graph<N>& g, const std::size_t* offset, Fn fn) {
+  std::vector<int> root(std::size_t(g.tensor_count) + 1), slot_of(std::size_t(g.tensor_count) + 1, no_index);
+  chain_roots(g, root.data());
+  std::vector<interval> xs;
+  for (int c = 0; c < memory_class_count; ++c) {
+    if (memory_class(c) == memory_class::external) continue;
+    const int in_place = class_intervals(g, c, root.data(), slot_of.data(), xs, offset);
+    fn(c, xs, in_place, root.data(), slot_of.data());
+  }
+}
+}  // namespace detail
+
 //! What plan_memory computes, without writing it. Without `reuses` the reuse counts stay 0
 //! (make_plan counts them in an evaluation of their own: count_memory_reuses).
 template <std::size_t N>
 constexpr memory_layout<N> lay_out_memory(const flat_graph<N>& g, bool reuses = true) {
   memory_layout<N> m{};
   if (g.error.code != errc::ok) return m;
-  std::vector<int> root_v(std::size_t(g.tensor_count) + 1), slot_v(std::size_t(g.tensor_count) + 1, -1);
-  int* root = root_v.data();
-  int* slot_of = slot_v.data();
-  detail::chain_roots(g, root);
-  std::vector<interval> xs;
-  for (int c = 0; c < memory_class_count; ++c) {
-    if (memory_class(c) == memory_class::external) continue;
-    const int in_place = detail::class_intervals(g, c, root, slot_of, xs);
-    if (xs.empty()) continue;
+  detail::for_each_class(g, nullptr, [&](int c, std::vector<interval>& xs, int in_place, const int* root, const int* slot_of) {
+    if (xs.empty()) return;
     m.arena_bytes[c] = assign_offsets(xs, search_budget(), &m.lower_bound[c]);
     if (reuses) m.reuse_count[c] = detail::count_reuses(xs) + in_place;
     for (int i = 0; i < g.tensor_count; ++i)
       if (root[i] >= 0 && g.buffers[root[i]].memory == memory_class(c) && slot_of[root[i]] >= 0)
         m.offset[i] = xs[std::size_t(slot_of[root[i]])].offset;
-  }
+  });
   return m;
 }
 
@@ -134,16 +143,9 @@ constexpr memory_layout<N> lay_out_memory(const flat_graph<N>& g, bool reuses = 
 template <std::size_t N>
 constexpr memory_layout<N> count_memory_reuses(const flat_graph<N>& g, memory_layout<N> m) {
   if (g.error.code != errc::ok) return m;
-  std::vector<int> root_v(std::size_t(g.tensor_count) + 1), slot_v(std::size_t(g.tensor_count) + 1, -1);
-  int* root = root_v.data();
-  int* slot_of = slot_v.data();
-  detail::chain_roots(g, root);
-  std::vector<interval> xs;
-  for (int c = 0; c < memory_class_count; ++c) {
-    if (memory_class(c) == memory_class::external) continue;
-    const int in_place = detail::class_intervals(g, c, root, slot_of, xs, m.offset);
+  detail::for_each_class(g, m.offset, [&](int c, std::vector<interval>& xs, int in_place, const int*, const int*) {
     m.reuse_count[c] = xs.empty() ? 0 : detail::count_reuses(xs) + in_place;
-  }
+  });
   return m;
 }
 

@@ -8,6 +8,9 @@
 #include <cuda_runtime.h>
 #include <nvtx3/nvtx3.hpp>
 
+#include <boost/hana/for_each.hpp>
+#include <boost/hana/tuple.hpp>
+
 #include <initializer_list>
 #include <memory>
 #include <string>
@@ -308,6 +311,80 @@ auto instantiate(cudaStream_t stream, const std::vector<binding>& bindings, comm
 template <class G, plan_options Options = plan_options{}>
 auto instantiate(cudaStream_t stream, std::initializer_list<binding> bindings, communicator comm = {}) {
   return instantiate<G, Options>(stream, std::vector<binding>(bindings), comm);
+}
+
+namespace detail {
+//! The index of the tensor named `name` in flat graph g, or no_index.
+template <class Graph>
+constexpr int index_in(const Graph& g, std::string_view name) {
+  for (int v = 0; v < g.tensor_count; ++v)
+    if (g.nodes[v].name == name) return v;
+  return no_index;
+}
+
+//! One static_assert per cause for binding B of graph G.
+template <auto& G, class B, class... All>
+constexpr bool check_binding() {
+  constexpr int v = index_in(G, B::name.view());
+  constexpr int times = ((All::name.view() == B::name.view() ? 1 : 0) + ...);
+  if constexpr (v < 0) {
+    static_assert(v >= 0, "ctgraph: this binding names no tensor of the graph (its name is in named_binding<\"...\"> above). Check the name, or bind a tensor type: ctg::bind<T>(ptr).");
+    return false;
+  } else if constexpr (G.nodes[v].kind == tensor_kind::node) {
+    static_assert(G.nodes[v].kind != tensor_kind::node, "ctgraph: this binding names a node's output (named_binding<\"...\"> above); only graph inputs and parameters are bound.");
+    return false;
+  } else if constexpr (G.nodes[v].out.dtype != dtype_of<typename B::element>()) {
+    static_assert(G.nodes[v].out.dtype == dtype_of<typename B::element>(), "ctgraph: the pointer's element type is not the dtype of the graph input or parameter it binds (named_binding<\"...\", T> above). Pass a pointer to its dtype.");
+    return false;
+  } else if constexpr (times > 1) {
+    static_assert(times == 1, "ctgraph: this graph input or parameter is bound twice (named_binding<\"...\"> above). Bind each once.");
+    return false;
+  } else {
+    return true;
+  }
+}
+
+template <fixed_string Name>
+struct unbound_tensor {
+  static_assert(Name.size() == 0 && Name.size() != 0, "ctgraph: a graph input or parameter is not bound (its name is in unbound_tensor<\"...\"> above). Bind it: ctg::bind<T>(ptr) or ctg::bind<\"name\">(ptr).");
+};
+
+//! The graph inputs and parameters of G that no binding names.
+template <auto& G, class... B>
+constexpr auto unbound() {
+  struct list {
+    int count = 0;
+    int index[std::remove_cvref_t<decltype(G)>::capacity]{};
+  } r;
+  for (int v = 0; v < G.tensor_count; ++v)
+    if (G.nodes[v].kind != tensor_kind::node && ((B::name.view() != G.nodes[v].name) && ...)) r.index[r.count++] = v;
+  return r;
+}
+template <auto& G, class... B, std::size_t... U>
+constexpr bool all_bound(std::index_sequence<U...>) {
+  constexpr auto missing = unbound<G, B...>();
+  return ((sizeof(unbound_tensor<name_at<G, missing.index[U]>()>) > 0) && ... && true);
+}
+}  // namespace detail
+
+//! The executor of graph G with bindings checked at compile time:
+//! `ctg::instantiate<g>(stream, ctg::bindings(ctg::bind<x>(dx), ctg::bind<w>(dw)))`. Each binding
+//! must name a graph input or parameter of G with the pointer's dtype, once; none may be left out.
+template <class G, plan_options Options = plan_options{}, class... B>
+auto instantiate(cudaStream_t stream, const boost::hana::tuple<B...>& bound, communicator comm = {}) {
+  constexpr auto& g = detail::planner<G, Options>::lived;
+  std::vector<binding> list;
+  // A check that fails has asserted already (one error per mistake); the unbound ones are
+  // looked for only when every binding names a tensor.
+  constexpr bool valid = g.error.code == errc::ok && (detail::check_binding<g, B, B...>() && ... && true);
+  if constexpr (valid) {
+    static_assert(detail::all_bound<g, B...>(std::make_index_sequence<std::size_t(detail::unbound<g, B...>().count)>{}));
+    boost::hana::for_each(bound, [&](const auto& b) {
+      constexpr int v = detail::index_in(g, std::remove_cvref_t<decltype(b)>::name.view());
+      list.push_back({g.nodes[v].name, b.data, g.nodes[v].out.dtype, g.nodes[v].out.bytes()});
+    });
+  }
+  return instantiate<G, Options>(stream, list, comm);
 }
 
 }  // namespace ctg

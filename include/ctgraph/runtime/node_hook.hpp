@@ -80,8 +80,8 @@ struct hook_source_of final : hook_source {
     else return {};  // a graph input or parameter
   }
   void push_inputs(std::vector<const hook_source*>& to) const override {
-    if constexpr (requires { T::input_types; })
-      boost::hana::for_each(T::input_types, [&](auto t) {
+    if constexpr (requires { typename T::input_types; })
+      boost::hana::for_each(typename T::input_types{}, [&](auto t) {
         using In = typename decltype(t)::type;
         if constexpr (tensor<In>) to.push_back(source_of<In>());  // a ref<> names a type reached elsewhere
       });
