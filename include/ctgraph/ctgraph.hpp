@@ -14,6 +14,7 @@
 #include <ctgraph/graph/ops/elementwise.hpp>
 #include <ctgraph/graph/ops/host_op.hpp>
 #include <ctgraph/graph/ops/matmul.hpp>
+#include <ctgraph/graph/ops/norm.hpp>
 #include <ctgraph/graph/ops/reshape.hpp>
 #include <ctgraph/graph/ops/silu.hpp>
 #include <ctgraph/graph/repeat.hpp>

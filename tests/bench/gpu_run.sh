@@ -26,7 +26,10 @@ build() {
           -name 'libcupti.so*' 2>/dev/null | sort | head -1)
   echo "CUPTI: ${lib:-not found}"
   [ -n "$lib" ] && cupti=(-DCTGRAPH_CUPTI_LIBRARY="$lib")
-  cmake --preset cuda -B "$BUILD" -DCMAKE_CUDA_ARCHITECTURES=90 "${cupti[@]}" >"$OUT/configure.txt" 2>&1 || { tail -30 "$OUT/configure.txt"; return 1; }
+  # nlohmann_json (for the safetensors tests) may be carried in .deps/usr (see the README).
+  local deps=()
+  [ -d .deps/usr ] && deps=(-DCMAKE_PREFIX_PATH="$PWD/.deps/usr")
+  cmake --preset cuda -B "$BUILD" -DCMAKE_CUDA_ARCHITECTURES=90 "${cupti[@]}" "${deps[@]}" >"$OUT/configure.txt" 2>&1 || { tail -30 "$OUT/configure.txt"; return 1; }
   cmake --build "$BUILD" --target "$@" -- -k 0 >"$OUT/build.txt" 2>&1
   grep -E -B3 -A12 " error|FAILED" "$OUT/build.txt" | head -80
   tail -3 "$OUT/build.txt"

@@ -53,6 +53,19 @@ TEST_CASE("ops: matmul output rule") {
   CHECK(apply<ops::matmul>({t(dtype_id::f32, {16, 8})}).error == errc::wrong_arity);
 }
 
+TEST_CASE("ops: layer_norm and rms_norm output rules") {
+  const auto x = t(dtype_id::bf16, {512, 768}), w = t(dtype_id::bf16, {768});
+  static_assert(ops::layer_norm<1e-5f>::epsilon == 1e-5f && ops::rms_norm<>::epsilon == 1e-6f);
+  CHECK(apply<ops::layer_norm<>>({x, w, w}).out == x);
+  CHECK(apply<ops::layer_norm<>>({x, w}).out == x);  // the bias is optional
+  CHECK(apply<ops::rms_norm<>>({x, w}).out == x);
+  CHECK(apply<ops::rms_norm<>>({x, w, w}).error == errc::wrong_arity);
+  CHECK(apply<ops::layer_norm<>>({x}).error == errc::wrong_arity);
+  CHECK(apply<ops::layer_norm<>>({x, t(dtype_id::bf16, {512})}).error == errc::shape_mismatch);
+  CHECK(apply<ops::layer_norm<>>({x, w, t(dtype_id::bf16, {1, 768})}).error == errc::shape_mismatch);
+  CHECK(apply<ops::rms_norm<>>({x, t(dtype_id::f32, {768})}).error == errc::dtype_mismatch);
+}
+
 TEST_CASE("ops: elementwise, copies, collectives, reshape") {
   auto a = t(dtype_id::f16, {4, 8});
   CHECK(apply<ops::add>({a, a}).out == a);

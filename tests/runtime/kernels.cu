@@ -15,10 +15,12 @@
 #include <vector>
 
 #include <ctgraph/graph/ops/elementwise.hpp>
+#include <ctgraph/graph/ops/norm.hpp>
 #include <ctgraph/graph/ops/silu.hpp>
 #include <ctgraph/runtime/capture.hpp>
 #include <ctgraph/runtime/ops/elementwise.cuh>
 #include <ctgraph/runtime/ops/matmul.hpp>
+#include <ctgraph/runtime/ops/norm.cuh>
 #include <ctgraph/runtime/binding.hpp>
 
 #include "gpu_util.hpp"
@@ -380,4 +382,68 @@ TEST_CASE("runtime_ops: matmul and elementwise capture into a CUDA graph") {
       want[std::size_t(i * n + j)] = (c < 0.f ? 0.f : c) + z[std::size_t(i * n + j)];
     }
   check_close(y, want, rtol<float>, rtol<float> * std::sqrt(double(k)));
+}
+
+namespace {
+// --- layer_norm and rms_norm --------------------------------------------------------------------
+
+//! Each row normalised in double: the reference, written from the definition.
+std::vector<double> host_norm(const std::vector<double>& x, const std::vector<double>& w, const std::vector<double>* b,
+                              std::int64_t rows, std::int64_t d, double eps, bool center) {
+  std::vector<double> y(x.size());
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const double* row = x.data() + r * d;
+    double mean = 0, var = 0;
+    if (center) {
+      for (std::int64_t i = 0; i < d; ++i) mean += row[i];
+      mean /= double(d);
+    }
+    for (std::int64_t i = 0; i < d; ++i) var += (row[i] - mean) * (row[i] - mean);
+    const double rstd = 1.0 / std::sqrt(var / double(d) + eps);
+    for (std::int64_t i = 0; i < d; ++i)
+      y[std::size_t(r * d + i)] = (row[i] - mean) * rstd * w[std::size_t(i)] + (b ? (*b)[std::size_t(i)] : 0.0);
+  }
+  return y;
+}
+
+template <class T>
+void check_norm(std::int64_t rows, std::int64_t d, bool layer, bool with_bias) {
+  INFO("dtype ", name_of(dtype_of<T>()), ", ", rows, " rows of ", d, layer ? ", layer_norm" : ", rms_norm", with_bias ? " with bias" : "");
+  const auto x = random_values<T>(rows * d, -3.f, 5.f, 11), w = random_values<T>(d, 0.5f, 1.5f, 12), b = random_values<T>(d, -1.f, 1.f, 13);
+  device_buffer dx(x.size() * sizeof(T)), dw(w.size() * sizeof(T)), db(b.size() * sizeof(T)), dy(x.size() * sizeof(T));
+  upload(dx.at<T>(0), x);
+  upload(dw.at<T>(0), w);
+  upload(db.at<T>(0), b);
+  node_desc n;
+  n.name = "norm";
+  n.out = matrix_desc(dtype_of<T>(), rows, d);
+  launch_context c;
+  c.node = &n;
+  c.input_count = layer && with_bias ? 3 : 2;
+  c.inputs[0] = dx.p, c.inputs[1] = dw.p, c.inputs[2] = db.p;
+  c.input_desc[0] = n.out, c.input_desc[1] = c.input_desc[2] = vector_desc(dtype_of<T>(), d);
+  c.output = dy.p;
+  if (layer) ops::layer_norm<1e-5f>::launch(c);
+  else ops::rms_norm<1e-6f>::launch(c);
+  cuda_ok(cudaDeviceSynchronize());
+  const auto as_double = [](const std::vector<T>& v) {
+    std::vector<double> r(v.size());
+    for (std::size_t i = 0; i < v.size(); ++i) r[i] = host_float(v[i]);
+    return r;
+  };
+  const std::vector<double> bd = as_double(b);
+  std::vector<double> want = host_norm(as_double(x), as_double(w), layer && with_bias ? &bd : nullptr, rows, d,
+                                       layer ? double(1e-5f) : double(1e-6f), layer);
+  for (double& v : want) v = host_float(host_round<T>(float(v)));  // the device rounds once to T
+  check_close(download(dy.at<T>(0), rows * d), want, rtol<T>, rtol<T>);
+}
+}  // namespace
+
+TEST_CASE_TEMPLATE("runtime_ops: layer_norm and rms_norm match the host", T, float, __half, __nv_bfloat16) {
+  const std::pair<std::int64_t, std::int64_t> shapes[] = {{5, 768}, {3, 1000}, {2, 1}, {7, 4096}, {1, 33}};
+  for (const auto& [rows, d] : shapes) {
+    check_norm<T>(rows, d, true, true);
+    check_norm<T>(rows, d, true, false);
+    check_norm<T>(rows, d, false, false);
+  }
 }

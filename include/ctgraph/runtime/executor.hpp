@@ -35,6 +35,7 @@
 #include <ctgraph/runtime/ops/elementwise.cuh>
 #include <ctgraph/runtime/ops/host_call.hpp>
 #include <ctgraph/runtime/ops/matmul.hpp>
+#include <ctgraph/runtime/ops/norm.cuh>
 
 namespace ctg {
 
