@@ -17,6 +17,7 @@
 #include <ctgraph/graph/ops/norm.hpp>
 #include <ctgraph/graph/ops/reshape.hpp>
 #include <ctgraph/graph/ops/silu.hpp>
+#include <ctgraph/graph/ops/softmax.hpp>
 #include <ctgraph/graph/repeat.hpp>
 #include <ctgraph/graph/shape.hpp>
 #include <ctgraph/graph/tensor.hpp>

@@ -66,6 +66,14 @@ TEST_CASE("ops: layer_norm and rms_norm output rules") {
   CHECK(apply<ops::rms_norm<>>({x, t(dtype_id::f32, {768})}).error == errc::dtype_mismatch);
 }
 
+TEST_CASE("ops: softmax output rule") {
+  const auto x = t(dtype_id::f16, {12, 512, 512});
+  CHECK(apply<ops::softmax>({x}).out == x);
+  CHECK(apply<ops::softmax>({x, x}).error == errc::wrong_arity);
+  CHECK(apply<ops::softmax>({t(dtype_id::i32, {4, 8})}).error == errc::dtype_mismatch);
+  CHECK(apply<ops::softmax>({t(dtype_id::f32, {})}).error == errc::shape_mismatch);
+}
+
 TEST_CASE("ops: elementwise, copies, collectives, reshape") {
   auto a = t(dtype_id::f16, {4, 8});
   CHECK(apply<ops::add>({a, a}).out == a);

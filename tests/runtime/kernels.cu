@@ -17,10 +17,12 @@
 #include <ctgraph/graph/ops/elementwise.hpp>
 #include <ctgraph/graph/ops/norm.hpp>
 #include <ctgraph/graph/ops/silu.hpp>
+#include <ctgraph/graph/ops/softmax.hpp>
 #include <ctgraph/runtime/capture.hpp>
 #include <ctgraph/runtime/ops/elementwise.cuh>
 #include <ctgraph/runtime/ops/matmul.hpp>
 #include <ctgraph/runtime/ops/norm.cuh>
+#include <ctgraph/runtime/ops/softmax.cuh>
 #include <ctgraph/runtime/binding.hpp>
 
 #include "gpu_util.hpp"
@@ -385,6 +387,15 @@ TEST_CASE("runtime_ops: matmul and elementwise capture into a CUDA graph") {
 }
 
 namespace {
+//! The context of node `n` reading `inputs` (pointer and description each) and writing `out`.
+launch_context context_for(const node_desc& n, std::initializer_list<std::pair<const void*, tensor_desc>> inputs, void* out) {
+  launch_context c;
+  c.node = &n;
+  for (const auto& [p, d] : inputs) c.inputs[c.input_count] = p, c.input_desc[c.input_count++] = d;
+  c.output = out;
+  return c;
+}
+
 // --- layer_norm and rms_norm --------------------------------------------------------------------
 
 //! Each row normalised in double: the reference, written from the definition.
@@ -417,12 +428,9 @@ void check_norm(std::int64_t rows, std::int64_t d, bool layer, bool with_bias) {
   node_desc n;
   n.name = "norm";
   n.out = matrix_desc(dtype_of<T>(), rows, d);
-  launch_context c;
-  c.node = &n;
-  c.input_count = layer && with_bias ? 3 : 2;
-  c.inputs[0] = dx.p, c.inputs[1] = dw.p, c.inputs[2] = db.p;
-  c.input_desc[0] = n.out, c.input_desc[1] = c.input_desc[2] = vector_desc(dtype_of<T>(), d);
-  c.output = dy.p;
+  const tensor_desc vd = vector_desc(dtype_of<T>(), d);
+  const launch_context c = layer && with_bias ? context_for(n, {{dx.p, n.out}, {dw.p, vd}, {db.p, vd}}, dy.p)
+                                              : context_for(n, {{dx.p, n.out}, {dw.p, vd}}, dy.p);
   if (layer) ops::layer_norm<1e-5f>::launch(c);
   else ops::rms_norm<1e-6f>::launch(c);
   cuda_ok(cudaDeviceSynchronize());
@@ -445,5 +453,40 @@ TEST_CASE_TEMPLATE("runtime_ops: layer_norm and rms_norm match the host", T, flo
     check_norm<T>(rows, d, true, true);
     check_norm<T>(rows, d, true, false);
     check_norm<T>(rows, d, false, false);
+  }
+}
+
+namespace {
+// --- softmax -------------------------------------------------------------------------------------
+
+template <class T>
+void check_softmax(std::int64_t rows, std::int64_t d, bool in_place) {
+  INFO("dtype ", name_of(dtype_of<T>()), ", ", rows, " rows of ", d, in_place ? ", in place" : "");
+  const auto x = random_values<T>(rows * d, -8.f, 8.f, 21);
+  device_buffer dx(x.size() * sizeof(T)), dy(x.size() * sizeof(T));
+  upload(dx.at<T>(0), x);
+  node_desc n;
+  n.name = "softmax";
+  n.out = matrix_desc(dtype_of<T>(), rows, d);
+  const launch_context c = context_for(n, {{dx.p, n.out}}, in_place ? dx.p : dy.p);
+  ops::softmax::launch(c);
+  cuda_ok(cudaDeviceSynchronize());
+  std::vector<double> want(x.size());
+  for (std::int64_t r = 0; r < rows; ++r) {
+    double m = -1e300, s = 0;
+    for (std::int64_t i = 0; i < d; ++i) m = std::max(m, double(host_float(x[std::size_t(r * d + i)])));
+    for (std::int64_t i = 0; i < d; ++i) s += std::exp(double(host_float(x[std::size_t(r * d + i)])) - m);
+    for (std::int64_t i = 0; i < d; ++i)
+      want[std::size_t(r * d + i)] = host_float(host_round<T>(float(std::exp(double(host_float(x[std::size_t(r * d + i)])) - m) / s)));
+  }
+  check_close(download(static_cast<const T*>(c.output), rows * d), want, rtol<T>, rtol<T> / 100);
+}
+}  // namespace
+
+TEST_CASE_TEMPLATE("runtime_ops: softmax matches the host", T, float, __half, __nv_bfloat16) {
+  const std::pair<std::int64_t, std::int64_t> shapes[] = {{12 * 512, 512}, {3, 50257}, {4, 1}, {2, 33}};
+  for (const auto& [rows, d] : shapes) {
+    check_softmax<T>(rows, d, false);
+    check_softmax<T>(rows, d, true);
   }
 }

@@ -12,23 +12,12 @@
 #include <ctgraph/runtime/error.hpp>
 #include <ctgraph/runtime/launch_context.hpp>
 #include <ctgraph/runtime/ops/float_conversion.cuh>
+#include <ctgraph/runtime/ops/block_reduce.cuh>
 
 namespace ctg::runtime_ops {
 namespace detail {
 
 inline constexpr int norm_block = 256;
-
-//! The sum of v over the block (every thread gets it). `scratch` holds one float per warp.
-__device__ inline float block_sum(float v, float* scratch) {
-  for (int o = 16; o > 0; o /= 2) v += __shfl_xor_sync(0xffffffffu, v, o);
-  const int warp = int(threadIdx.x) / 32, lane = int(threadIdx.x) % 32;
-  __syncthreads();  // scratch may still be read from a previous call
-  if (lane == 0) scratch[warp] = v;
-  __syncthreads();
-  float s = 0.f;
-  for (int w = 0; w < int(blockDim.x) / 32; ++w) s += scratch[w];
-  return s;
-}
 
 template <class T>
 __global__ void norm_kernel(const T* x, const T* weight, const T* bias, T* y, std::int64_t d, float eps, bool center) {
