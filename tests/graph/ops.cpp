@@ -66,6 +66,16 @@ TEST_CASE("ops: layer_norm and rms_norm output rules") {
   CHECK(apply<ops::rms_norm<>>({x, t(dtype_id::f32, {768})}).error == errc::dtype_mismatch);
 }
 
+TEST_CASE("ops: linear output rule") {
+  const auto x = t(dtype_id::bf16, {512, 768}), w = t(dtype_id::bf16, {768, 2304}), wt = t(dtype_id::bf16, {50257, 768});
+  CHECK(apply<ops::linear<>>({x, w, t(dtype_id::bf16, {2304})}).out == t(dtype_id::bf16, {512, 2304}));
+  CHECK(apply<ops::linear<true>>({x, wt}).out == t(dtype_id::bf16, {512, 50257}));  // a tied embedding
+  CHECK(apply<ops::linear<>>({x, wt}).error == errc::inner_dim_mismatch);
+  CHECK(apply<ops::linear<>>({x, w, t(dtype_id::bf16, {768})}).error == errc::shape_mismatch);
+  CHECK(apply<ops::linear<>>({x, w, t(dtype_id::f32, {2304})}).error == errc::dtype_mismatch);
+  CHECK(apply<ops::matmul>({x, w, t(dtype_id::bf16, {2304})}).error == errc::wrong_arity);  // no bias for matmul
+}
+
 TEST_CASE("ops: softmax output rule") {
   const auto x = t(dtype_id::f16, {12, 512, 512});
   CHECK(apply<ops::softmax>({x}).out == x);

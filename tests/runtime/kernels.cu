@@ -490,3 +490,50 @@ TEST_CASE_TEMPLATE("runtime_ops: softmax matches the host", T, float, __half, __
     check_softmax<T>(rows, d, true);
   }
 }
+
+namespace {
+// --- linear: transposed weights, bias and activation in cuBLASLt's epilogue ----------------------
+
+template <class T>
+void check_linear(std::int64_t m, std::int64_t k, std::int64_t n, bool transpose_w, bool bias, ops::epilogue act) {
+  INFO("dtype ", name_of(dtype_of<T>()), ", ", m, "x", k, "x", n, transpose_w ? ", W transposed" : "", bias ? ", bias" : "",
+       ", activation ", int(act));
+  const auto x = random_values<T>(m * k, -1.f, 1.f, 31), w = random_values<T>(k * n, -1.f, 1.f, 32), b = random_values<T>(n, -1.f, 1.f, 33);
+  device_buffer dx(x.size() * sizeof(T)), dw(w.size() * sizeof(T)), db(b.size() * sizeof(T)), dy(std::size_t(m * n) * sizeof(T)),
+      workspace(workspace_bytes);
+  upload(dx.at<T>(0), x);
+  upload(dw.at<T>(0), w);
+  upload(db.at<T>(0), b);
+  node_desc d;
+  d.name = "linear";
+  d.out = matrix_desc(dtype_of<T>(), m, n);
+  const tensor_desc wd = transpose_w ? matrix_desc(dtype_of<T>(), n, k) : matrix_desc(dtype_of<T>(), k, n);
+  lt_handle lt;
+  launch_context c = bias ? context_for(d, {{dx.p, matrix_desc(dtype_of<T>(), m, k)}, {dw.p, wd}, {db.p, vector_desc(dtype_of<T>(), n)}}, dy.p)
+                          : context_for(d, {{dx.p, matrix_desc(dtype_of<T>(), m, k)}, {dw.p, wd}}, dy.p);
+  c.cublas_lt = lt.h, c.workspace = workspace.p, c.workspace_bytes = workspace_bytes;
+  launch_matmul(c, prepare_matmul(c, ops::matmul_options{transpose_w, act}));
+  cuda_ok(cudaDeviceSynchronize());
+  std::vector<double> want(std::size_t(m * n));
+  for (std::int64_t i = 0; i < m; ++i)
+    for (std::int64_t j = 0; j < n; ++j) {
+      double v = bias ? host_float(b[std::size_t(j)]) : 0.0;
+      for (std::int64_t p = 0; p < k; ++p)
+        v += double(host_float(x[std::size_t(i * k + p)])) * host_float(w[std::size_t(transpose_w ? j * k + p : p * n + j)]);
+      if (act == ops::epilogue::relu) v = v < 0 ? 0 : v;
+      if (act == ops::epilogue::gelu) v = 0.5 * v * (1 + std::tanh(0.7978845608028654 * (v + 0.044715 * v * v * v)));
+      want[std::size_t(i * n + j)] = v;
+    }
+  const double scale = std::sqrt(double(k));
+  check_close(download(dy.at<T>(0), m * n), want, rtol<T> * 2, rtol<T> * scale);
+}
+}  // namespace
+
+TEST_CASE_TEMPLATE("runtime_ops: linear with transposed weights, bias and activation matches the host", T, float, __nv_bfloat16) {
+  for (bool transpose_w : {false, true})
+    for (bool bias : {false, true})
+      for (ops::epilogue act : {ops::epilogue::none, ops::epilogue::relu, ops::epilogue::gelu}) {
+        check_linear<T>(16, 256, 96, transpose_w, bias, act);
+        check_linear<T>(33, 64, 40, transpose_w, bias, act);
+      }
+}

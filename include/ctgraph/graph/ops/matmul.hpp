@@ -1,26 +1,61 @@
 #pragma once
-//! ops::matmul: C[M,N] = A[M,K] x B[K,N]; same dtype in and out. The runtime runs it through
-//! cuBLASLt (runtime/ops/matmul.hpp): descriptors and algorithm chosen once per node, when the
-//! executor is instantiated, then one cuBLASLt call per launch.
+//! Matrix products through cuBLASLt (runtime/ops/matmul.hpp): descriptors and algorithm chosen once
+//! per node, when the executor is instantiated, then one cuBLASLt call per launch.
+//!  - ops::matmul: C[M,N] = A[M,K] x B[K,N]; one dtype in and out.
+//!  - ops::linear<TransposeW, Act>: y[M,N] = act(x[M,K] W + bias), with W [K,N], or [N,K] when
+//!    TransposeW (nn.Linear's layout, a tied embedding); the bias [N] is optional; the bias and the
+//!    activation run in cuBLASLt's epilogue (one kernel).
+#include <cstddef>
+#include <cstdint>
+
 #include <ctgraph/graph/op.hpp>
 
 namespace ctg::ops {
 
-struct matmul {
-  static constexpr std::string_view name = "matmul";
-  static constexpr op_traits traits{};
-  static constexpr output_result output(std::span<const tensor_desc> in) {
-    if (in.size() != 2) return output_result::fail(errc::wrong_arity);
-    const tensor_desc &a = in[0], &b = in[1];
-    if (a.dtype != b.dtype) return output_result::fail(errc::dtype_mismatch);
-    if (a.rank != 2 || b.rank != 2) return output_result::fail(errc::shape_mismatch);
-    if (a.dims[1] != b.dims[0]) return output_result::fail(errc::inner_dim_mismatch);
-    return {tensor_desc{a.dtype, 2, {a.dims[0], b.dims[1]}}};
-  }
+//! The activation a matmul's epilogue applies: none, relu, or gelu (tanh approximation).
+enum class epilogue : std::uint8_t { none, relu, gelu };
+
+//! What the runtime needs to know of a matrix product besides its tensors.
+struct matmul_options {
+  bool transpose_w = false;
+  epilogue act = epilogue::none;
+};
+
+namespace detail {
+//! A[M,K] x W (W [K,N], or [N,K] when transposed) [+ bias [N]]: output [M,N] of A's dtype.
+constexpr output_result matmul_output(std::span<const tensor_desc> in, bool transpose_w, bool bias_allowed) {
+  if (in.size() != 2 && !(bias_allowed && in.size() == 3)) return output_result::fail(errc::wrong_arity);
+  const tensor_desc &a = in[0], &w = in[1];
+  for (const tensor_desc& t : in)
+    if (t.dtype != a.dtype) return output_result::fail(errc::dtype_mismatch);
+  if (a.rank != 2 || w.rank != 2) return output_result::fail(errc::shape_mismatch);
+  const std::int64_t k = transpose_w ? w.dims[1] : w.dims[0], n = transpose_w ? w.dims[0] : w.dims[1];
+  if (a.dims[1] != k) return output_result::fail(errc::inner_dim_mismatch);
+  if (in.size() == 3 && (in[2].rank != 1 || in[2].dims[0] != n)) return output_result::fail(errc::shape_mismatch);
+  return {tensor_desc{a.dtype, 2, {a.dims[0], n}}};
+}
+
+//! The hooks every matrix product shares.
+template <matmul_options Options>
+struct matmul_hooks {
   template <class Launch>
-  static auto prepare(const Launch& l) { return prepare_matmul(l); }
+  static auto prepare(const Launch& l) { return prepare_matmul(l, Options); }
   template <class Launch, class State>
   static void launch(const Launch& l, const State& s) { launch_matmul(l, s); }
+};
+}  // namespace detail
+
+struct matmul : detail::matmul_hooks<matmul_options{}> {
+  static constexpr std::string_view name = "matmul";
+  static constexpr op_traits traits{};
+  static constexpr output_result output(std::span<const tensor_desc> in) { return detail::matmul_output(in, false, false); }
+};
+
+template <bool TransposeW = false, epilogue Act = epilogue::none>
+struct linear : detail::matmul_hooks<matmul_options{TransposeW, Act}> {
+  static constexpr std::string_view name = "linear";
+  static constexpr op_traits traits{};
+  static constexpr output_result output(std::span<const tensor_desc> in) { return detail::matmul_output(in, TransposeW, true); }
 };
 
 }  // namespace ctg::ops

@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 
+#include <ctgraph/graph/ops/matmul.hpp>
 #include <ctgraph/runtime/dtype.hpp>
 #include <ctgraph/runtime/error.hpp>
 #include <ctgraph/runtime/handles.hpp>
@@ -26,6 +27,7 @@ struct matmul_state {
   cublasLtMatmulAlgo_t algo{};
   std::size_t workspace_bytes = 0;
   std::uint32_t align_a = 0, align_b = 0, align_c = 0;  // what the algorithm may assume
+  const void* bias = nullptr;  // the epilogue's bias, fixed in `op`
 };
 
 namespace detail {
@@ -46,10 +48,12 @@ void set_preference(const lt_preference& pref, cublasLtMatmulPreferenceAttribute
 }  // namespace detail
 
 //! Checks the node's shapes and dtypes and chooses its cuBLASLt descriptors and algorithm for the
-//! pointers it has now: inputs[0] = A [M,K], inputs[1] = B [K,N], output = C [M,N]; at most
-//! `c.workspace_bytes` of workspace. Throws ctg::runtime_error for shapes or dtypes that do not
-//! fit, when cuBLASLt has no algorithm, and when a cuBLASLt call fails; it leaks nothing.
-inline matmul_state prepare_matmul(const launch_context& c) {
+//! pointers it has now: inputs[0] = A [M,K], inputs[1] = B [K,N] (or [N,K] with
+//! `o.transpose_w`), inputs[2] = bias [N] where given, output = C [M,N]; the bias and `o.act` in
+//! the epilogue; at most `c.workspace_bytes` of workspace. Throws ctg::runtime_error for shapes or
+//! dtypes that do not fit, when cuBLASLt has no algorithm, and when a cuBLASLt call fails; it
+//! leaks nothing.
+inline matmul_state prepare_matmul(const launch_context& c, ops::matmul_options o = {}) {
   const std::string_view name = c.node->name;
   constexpr const char* call = "prepare_matmul";
   const tensor_desc &a = c.input_desc[0], &b = c.input_desc[1], &out = c.output_desc();
@@ -57,31 +61,51 @@ inline matmul_state prepare_matmul(const launch_context& c) {
     throw runtime_error(name, call, "A, B and C must be 2-d; got ranks " + std::to_string(a.rank) + ", " +
                                         std::to_string(b.rank) + " and " + std::to_string(out.rank));
   matmul_state s;
-  s.m = a.dims[0], s.k = a.dims[1], s.n = b.dims[1];
-  if (b.dims[0] != s.k || out.dims[0] != s.m || out.dims[1] != s.n)
+  s.m = a.dims[0], s.k = a.dims[1], s.n = o.transpose_w ? b.dims[0] : b.dims[1];
+  const bool has_bias = c.input_count > 2;
+  if ((o.transpose_w ? b.dims[1] : b.dims[0]) != s.k || out.dims[0] != s.m || out.dims[1] != s.n ||
+      (has_bias && (c.input_desc[2].rank != 1 || c.input_desc[2].dims[0] != s.n)))
     throw runtime_error(name, call, "shapes do not fit C[M,N] = A[M,K] x B[K,N]: A is " + std::to_string(a.dims[0]) + "x" +
                                         std::to_string(a.dims[1]) + ", B " + std::to_string(b.dims[0]) + "x" +
                                         std::to_string(b.dims[1]) + ", C " + std::to_string(out.dims[0]) + "x" +
                                         std::to_string(out.dims[1]));
-  if (a.dtype != out.dtype || b.dtype != out.dtype || !is_floating(out.dtype))
+  if (a.dtype != out.dtype || b.dtype != out.dtype || (has_bias && c.input_desc[2].dtype != out.dtype) || !is_floating(out.dtype))
     throw runtime_error(name, call, "A, B and C must share one dtype of f32, f16 or bf16; got " +
                                         std::string(name_of(a.dtype)) + ", " + std::string(name_of(b.dtype)) +
                                         " and " + std::string(name_of(out.dtype)));
+  if (s.k == 0 && s.m > 0 && s.n > 0 && (has_bias || o.act != ops::epilogue::none))
+    throw runtime_error(name, call, "K = 0 with a bias or an activation: cuBLASLt takes no empty sum, and C = 0 would be wrong");
   if (s.m == 0 || s.n == 0 || s.k == 0) return s;  // nothing to multiply; k = 0 is C = 0
   if (c.cublas_lt == nullptr) throw runtime_error(name, call, "the launch context has no cuBLASLt handle");
   const cudaDataType_t type = cuda_type_of(out.dtype);
 
   // Row-major C = A x B is column-major C^T = B^T x A^T, with the same buffers: B^T is N x K
   // (ld N), A^T is K x M (ld K), C^T is N x M (ld N). So cuBLASLt gets (B, A), m = N, n = M.
+  // A transposed B ([N,K] row-major) is K x N column-major (ld K), which cuBLASLt transposes.
+  // The bias [N] is per row of C^T: the epilogue's bias vector.
   cublasLtMatmulDesc_t op = nullptr;
   CTG_CHECK(name, cublasLtMatmulDescCreate(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
   s.op = lt_matmul_desc(op);
+  if (o.transpose_w) {
+    const cublasOperation_t t = CUBLAS_OP_T;
+    CTG_CHECK(name, cublasLtMatmulDescSetAttribute(s.op.get(), CUBLASLT_MATMUL_DESC_TRANSA, &t, sizeof(t)));
+  }
+  constexpr cublasLtEpilogue_t epilogues[3][2] = {{CUBLASLT_EPILOGUE_DEFAULT, CUBLASLT_EPILOGUE_BIAS},
+                                                  {CUBLASLT_EPILOGUE_RELU, CUBLASLT_EPILOGUE_RELU_BIAS},
+                                                  {CUBLASLT_EPILOGUE_GELU, CUBLASLT_EPILOGUE_GELU_BIAS}};
+  const cublasLtEpilogue_t epilogue = epilogues[int(o.act)][has_bias ? 1 : 0];
+  CTG_CHECK(name, cublasLtMatmulDescSetAttribute(s.op.get(), CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof(epilogue)));
+  if (has_bias) {
+    if (c.inputs[2] == nullptr) throw runtime_error(name, call, "the bias has no device pointer");
+    s.bias = c.inputs[2];
+    CTG_CHECK(name, cublasLtMatmulDescSetAttribute(s.op.get(), CUBLASLT_MATMUL_DESC_BIAS_POINTER, &s.bias, sizeof(s.bias)));
+  }
   const auto layout = [&](std::int64_t rows, std::int64_t cols) {
     cublasLtMatrixLayout_t l = nullptr;
     CTG_CHECK(name, cublasLtMatrixLayoutCreate(&l, type, std::uint64_t(rows), std::uint64_t(cols), rows));
     return lt_layout(l);
   };
-  s.b_layout = layout(s.n, s.k);
+  s.b_layout = o.transpose_w ? layout(s.k, s.n) : layout(s.n, s.k);
   s.a_layout = layout(s.k, s.m);
   s.c_layout = layout(s.n, s.m);
 
@@ -131,6 +155,8 @@ inline void launch_matmul(const launch_context& c, const matmul_state& s) {
   if (detail::pointer_alignment(c.inputs[1]) < s.align_a || detail::pointer_alignment(c.inputs[0]) < s.align_b ||
       detail::pointer_alignment(c.output) < s.align_c)
     throw runtime_error(name, call, "a pointer is less aligned than when the matmul was prepared; prepare it again");
+  if (c.input_count > 2 && c.inputs[2] != s.bias)
+    throw runtime_error(name, call, "the bias moved since the matmul was prepared; prepare it again");
   const float alpha = 1.f, beta = 0.f;  // host scalars: read when the call is made (or captured)
   CTG_CHECK(name, cublasLtMatmul(c.cublas_lt, s.op.get(), &alpha, c.inputs[1], s.b_layout.get(), c.inputs[0], s.a_layout.get(),
                                  &beta, c.output, s.c_layout.get(), c.output, s.c_layout.get(), &s.algo,
