@@ -34,6 +34,11 @@ struct device_vector {
 struct device_buffer {
   void* p = nullptr;
   explicit device_buffer(std::size_t bytes) { CTG_CHECK("test", cudaMalloc(&p, bytes)); }
+  //! A copy of `host` on the device.
+  template <class T>
+  explicit device_buffer(const std::vector<T>& host) : device_buffer(host.size() * sizeof(T)) {
+    CTG_CHECK("test", cudaMemcpy(p, host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice));
+  }
   device_buffer(const device_buffer&) = delete;
   device_buffer& operator=(const device_buffer&) = delete;
   ~device_buffer() { cudaFree(p); }

@@ -421,10 +421,7 @@ template <class T>
 void check_norm(std::int64_t rows, std::int64_t d, bool layer, bool with_bias) {
   INFO("dtype ", name_of(dtype_of<T>()), ", ", rows, " rows of ", d, layer ? ", layer_norm" : ", rms_norm", with_bias ? " with bias" : "");
   const auto x = random_values<T>(rows * d, -3.f, 5.f, 11), w = random_values<T>(d, 0.5f, 1.5f, 12), b = random_values<T>(d, -1.f, 1.f, 13);
-  device_buffer dx(x.size() * sizeof(T)), dw(w.size() * sizeof(T)), db(b.size() * sizeof(T)), dy(x.size() * sizeof(T));
-  upload(dx.at<T>(0), x);
-  upload(dw.at<T>(0), w);
-  upload(db.at<T>(0), b);
+  device_buffer dx(x), dw(w), db(b), dy(x.size() * sizeof(T));
   node_desc n;
   n.name = "norm";
   n.out = matrix_desc(dtype_of<T>(), rows, d);
@@ -463,8 +460,7 @@ template <class T>
 void check_softmax(std::int64_t rows, std::int64_t d, bool in_place) {
   INFO("dtype ", name_of(dtype_of<T>()), ", ", rows, " rows of ", d, in_place ? ", in place" : "");
   const auto x = random_values<T>(rows * d, -8.f, 8.f, 21);
-  device_buffer dx(x.size() * sizeof(T)), dy(x.size() * sizeof(T));
-  upload(dx.at<T>(0), x);
+  device_buffer dx(x), dy(x.size() * sizeof(T));
   node_desc n;
   n.name = "softmax";
   n.out = matrix_desc(dtype_of<T>(), rows, d);
@@ -499,11 +495,7 @@ void check_linear(std::int64_t m, std::int64_t k, std::int64_t n, bool transpose
   INFO("dtype ", name_of(dtype_of<T>()), ", ", m, "x", k, "x", n, transpose_w ? ", W transposed" : "", bias ? ", bias" : "",
        ", activation ", int(act));
   const auto x = random_values<T>(m * k, -1.f, 1.f, 31), w = random_values<T>(k * n, -1.f, 1.f, 32), b = random_values<T>(n, -1.f, 1.f, 33);
-  device_buffer dx(x.size() * sizeof(T)), dw(w.size() * sizeof(T)), db(b.size() * sizeof(T)), dy(std::size_t(m * n) * sizeof(T)),
-      workspace(workspace_bytes);
-  upload(dx.at<T>(0), x);
-  upload(dw.at<T>(0), w);
-  upload(db.at<T>(0), b);
+  device_buffer dx(x), dw(w), db(b), dy(std::size_t(m * n) * sizeof(T)), workspace(workspace_bytes);
   node_desc d;
   d.name = "linear";
   d.out = matrix_desc(dtype_of<T>(), m, n);
