@@ -12,6 +12,7 @@
 #include <ctgraph/graph/ops/collectives.hpp>
 #include <ctgraph/graph/ops/copy.hpp>
 #include <ctgraph/graph/ops/elementwise.hpp>
+#include <ctgraph/graph/ops/embedding.hpp>
 #include <ctgraph/graph/ops/host_op.hpp>
 #include <ctgraph/graph/ops/matmul.hpp>
 #include <ctgraph/graph/ops/norm.hpp>

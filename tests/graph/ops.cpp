@@ -76,6 +76,15 @@ TEST_CASE("ops: linear output rule") {
   CHECK(apply<ops::matmul>({x, w, t(dtype_id::bf16, {2304})}).error == errc::wrong_arity);  // no bias for matmul
 }
 
+TEST_CASE("ops: embedding output rule") {
+  const auto ids = t(dtype_id::i32, {512}), table = t(dtype_id::bf16, {50257, 768});
+  CHECK(apply<ops::embedding>({ids, table}).out == t(dtype_id::bf16, {512, 768}));
+  CHECK(apply<ops::embedding>({t(dtype_id::i64, {512}), table}).out == t(dtype_id::bf16, {512, 768}));
+  CHECK(apply<ops::embedding>({t(dtype_id::f32, {512}), table}).error == errc::dtype_mismatch);
+  CHECK(apply<ops::embedding>({t(dtype_id::i32, {1, 512}), table}).error == errc::shape_mismatch);
+  CHECK(apply<ops::embedding>({ids}).error == errc::wrong_arity);
+}
+
 TEST_CASE("ops: softmax output rule") {
   const auto x = t(dtype_id::f16, {12, 512, 512});
   CHECK(apply<ops::softmax>({x}).out == x);

@@ -347,3 +347,57 @@ TEST_CASE("executor: bindings checked at compile time, bound in a loop") {
   cudaStreamDestroy(st);
 }
 }  // namespace executor_test
+
+namespace executor_test {
+// Token ids outside the table are never read; executor::check() reports the first one and clears it.
+using ids = input<"ids", i32, shape<6>>;
+using table = parameter<"table", bf16, shape<10, 64>>;
+struct rows : node<"rows", ops::embedding, ids, table> {};
+
+TEST_CASE("executor: embedding gathers rows; a bad token id is reported by check(), never read") {
+  std::vector<std::int32_t> hid = {3, 0, 9, 3, 7, 1};
+  std::vector<__nv_bfloat16> htab(10 * 64);
+  for (std::size_t i = 0; i < htab.size(); ++i) htab[i] = __float2bfloat16(float(i % 251) - 100.f);
+  device_vector<std::int32_t> did(hid);
+  device_vector<__nv_bfloat16> dtab(htab);
+  cudaStream_t st;
+  REQUIRE(cudaStreamCreate(&st) == cudaSuccess);
+  {
+    auto ex = instantiate<graph<rows>>(st, bindings(bind<ids>(did.ptr), bind<table>(dtab.ptr)));
+    const auto rows_now = [&] {
+      std::vector<__nv_bfloat16> out(6 * 64);
+      REQUIRE(cudaMemcpy(out.data(), ex.data("rows"), out.size() * 2, cudaMemcpyDeviceToHost) == cudaSuccess);
+      return out;
+    };
+    const auto row_is = [](const std::vector<__nv_bfloat16>& out, int t, const __nv_bfloat16* want) {
+      for (int i = 0; i < 64; ++i)
+        if (__bfloat162float(out[std::size_t(t * 64 + i)]) != (want ? __bfloat162float(want[i]) : 0.f)) return false;
+      return true;
+    };
+    ex.run();
+    CHECK_NOTHROW(ex.check());
+    auto out = rows_now();
+    for (int t = 0; t < 6; ++t) CHECK(row_is(out, t, htab.data() + hid[std::size_t(t)] * 64));
+    // Two bad ids: the first (by position) is reported, with its position; their rows are zeros.
+    did.upload({3, 0, 9, 10, 7, -1});
+    ex.run();
+    try {
+      ex.check();
+      FAIL("no error");
+    } catch (const runtime_error& e) {
+      CHECK(e.node() == "rows");
+      CHECK(std::string(e.what()).find("token id 10 at position 3 is outside the table's 10 rows") != std::string::npos);
+    }
+    out = rows_now();
+    CHECK(row_is(out, 3, nullptr));
+    CHECK(row_is(out, 5, nullptr));
+    CHECK(row_is(out, 2, htab.data() + 9 * 64));
+    CHECK_NOTHROW(ex.check());  // cleared: the executor goes on
+    did.upload(hid);
+    ex.run();
+    CHECK_NOTHROW(ex.check());
+    CHECK(row_is(rows_now(), 3, htab.data() + 3 * 64));
+  }
+  cudaStreamDestroy(st);
+}
+}  // namespace executor_test

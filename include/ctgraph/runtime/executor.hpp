@@ -33,6 +33,7 @@
 // What the built-in ops' hooks call:
 #include <ctgraph/runtime/ops/copy.hpp>
 #include <ctgraph/runtime/ops/elementwise.cuh>
+#include <ctgraph/runtime/ops/embedding.cuh>
 #include <ctgraph/runtime/ops/host_call.hpp>
 #include <ctgraph/runtime/ops/matmul.hpp>
 #include <ctgraph/runtime/ops/norm.cuh>
@@ -139,6 +140,15 @@ class executor {
         }
       }
     }
+  }
+
+  //! Waits for the stream, then asks every node whose op can find bad input on the device (an
+  //! embedding's out-of-range token id) what the runs so far found: throws ctg::runtime_error naming
+  //! the first such node and what it saw, and clears it, so the executor stays usable.
+  void check() const {
+    CTG_CHECK("check", cudaStreamSynchronize(stream_));
+    const flat_graph<N>& g = plan_->graph;
+    for (int s = 0; s < g.step_count; ++s) hooks_[std::size_t(g.schedule[s])].check(context(g.schedule[s], stream_));
   }
 
   //! Points a graph input or parameter at new memory. The nodes that read it are prepared again,

@@ -1,6 +1,7 @@
 #pragma once
 //! How the runtime runs each node: its op's launch hook, taken from the node's type (the plan
-//! holds values only), and the state the op's `prepare` hook made at instantiation.
+//! holds values only), the state the op's `prepare` hook made at instantiation, and its `check`
+//! hook (what a run found wrong on the device, reported by `executor::check()`).
 //! `hooks_of<G>(plan)` walks G's node types once, as `flatten` does, with a loop over type-erased
 //! sources rather than a recursive template (graphs thousands of nodes deep).
 #include <memory>
@@ -23,9 +24,11 @@ class node_hook {
  public:
   using launch_fn = void (*)(const launch_context&, const void* state);
   using prepare_fn = std::shared_ptr<const void> (*)(const launch_context&);
+  using check_fn = void (*)(const launch_context&, const void* state);
 
   node_hook() = default;
-  node_hook(launch_fn launch, prepare_fn prepare) : launch_(launch), prepare_(prepare) {}
+  node_hook(launch_fn launch, prepare_fn prepare, check_fn check = nullptr)
+      : launch_(launch), prepare_(prepare), check_(check) {}
 
   //! False for a node with nothing to run it (a collective in a build without NCCL).
   explicit operator bool() const noexcept { return launch_ != nullptr; }
@@ -34,10 +37,15 @@ class node_hook {
     if (prepare_) state_ = prepare_(c);
   }
   void launch(const launch_context& c) const { launch_(c, state_.get()); }
+  //! Runs the op's `check` hook, if it has one (after the stream has caught up).
+  void check(const launch_context& c) const {
+    if (check_) check_(c, state_.get());
+  }
 
  private:
   launch_fn launch_ = nullptr;
   prepare_fn prepare_ = nullptr;
+  check_fn check_ = nullptr;
   std::shared_ptr<const void> state_;
 };
 
@@ -53,8 +61,12 @@ node_hook hook_of() {
       return {[](const launch_context& c, const void*) { Op::launch(L{c}); },
               [](const launch_context& c) -> std::shared_ptr<const void> { Op::prepare(L{c}); return nullptr; }};
     } else {
+      node_hook::check_fn check = nullptr;
+      if constexpr (requires(const L& l, const S& s) { Op::check(l, s); })
+        check = [](const launch_context& c, const void* s) { Op::check(L{c}, *static_cast<const S*>(s)); };
       return {[](const launch_context& c, const void* s) { Op::launch(L{c}, *static_cast<const S*>(s)); },
-              [](const launch_context& c) -> std::shared_ptr<const void> { return std::make_shared<const S>(Op::prepare(L{c})); }};
+              [](const launch_context& c) -> std::shared_ptr<const void> { return std::make_shared<const S>(Op::prepare(L{c})); },
+              check};
     }
   } else {
     static_assert(requires(const L& l) { Op::launch(l); }, "ctgraph: the op of this node has no launch hook, so the runtime cannot run it. Give the op 'static void launch(const ctg::launch_context&)' (or a typed 'template <class Launch> static void launch(const Launch&)').");
