@@ -1,0 +1,106 @@
+// Single-op benchmark (GPU): each transformer op ctgraph has, alone in a graph, on GPT-2-prefill
+// shapes (bf16; 512 tokens, hidden 768, 12 heads, vocabulary 50,257); tests/bench/torch_ops.py
+// times the PyTorch op on the same shapes. GPU µs per run (a captured graph of one node), timed by
+// harness.hpp. Prints JSON; `--summary FILE` merges "op.<name>.ctgraph.<metric>"; exits 77
+// without a GPU.
+#include <ctgraph/runtime.hpp>
+
+#include <cstdio>
+#include <string>
+
+#include "../runtime/gpu_util.hpp"
+#include "harness.hpp"
+
+namespace ops_bench {
+using namespace ctg;
+using namespace bench_harness;
+using test::device_buffer;
+
+constexpr std::int64_t tokens = 512, hidden = 768, ffn = 3072, heads = 12, vocab = 50257;
+using x = input<"x", bf16, shape<tokens, hidden>>;
+using scores = input<"scores", bf16, shape<heads * tokens, tokens>>;
+using ids = input<"ids", i32, shape<tokens>>;
+using gamma = parameter<"gamma", bf16, shape<hidden>>;
+using beta = parameter<"beta", bf16, shape<hidden>>;
+using w_fc = parameter<"w_fc", bf16, shape<hidden, ffn>>;
+using b_fc = parameter<"b_fc", bf16, shape<ffn>>;
+using wte = parameter<"wte", bf16, shape<vocab, hidden>>;
+struct ln : node<"ln", ops::layer_norm<1e-5f>, x, gamma, beta> {};
+struct probs : node<"probs", ops::softmax, scores> {};
+struct fc : node<"fc", ops::linear<false, ops::epilogue::gelu>, x, w_fc, b_fc> {};
+struct logits : node<"logits", ops::linear<true>, x, wte> {};
+struct emb : node<"emb", ops::embedding, ids, wte> {};
+
+entries summary;
+
+template <class Executor>
+std::string time_op(const char* name, Executor& ex, cudaStream_t st, int k) {
+  const timing t = measure(st, k, [&] { ex.run(); });
+  ex.check();
+  std::fprintf(stderr, "[op.%s] ctgraph %.2f us\n", name, t.gpu_us);
+  summarise(summary, std::string("op.") + name, "ctgraph", t);
+  return std::string("\"") + name + "\": " + to_json(t);
+}
+
+std::string run_all(cudaStream_t st) {
+  device_buffer dx(std::size_t(tokens * hidden) * 2), ds(std::size_t(heads * tokens * tokens) * 2), dg(hidden * 2), db(hidden * 2),
+      dw(std::size_t(hidden * ffn) * 2), dbf(ffn * 2), dwte(std::size_t(vocab * hidden) * 2);
+  upload_random_bf16(dx.p, std::size_t(tokens * hidden), 1, 1.f);
+  upload_random_bf16(ds.p, std::size_t(heads * tokens * tokens), 2, 4.f);
+  upload_random_bf16(dg.p, hidden, 3, 1.f);
+  upload_random_bf16(db.p, hidden, 4, 1.f);
+  upload_random_bf16(dw.p, std::size_t(hidden * ffn), 5, 0.05f);
+  upload_random_bf16(dbf.p, ffn, 6, 0.1f);
+  upload_random_bf16(dwte.p, std::size_t(vocab * hidden), 7, 0.05f);
+  std::vector<std::int32_t> hid(tokens);
+  for (std::int64_t t = 0; t < tokens; ++t) hid[std::size_t(t)] = std::int32_t((t * 7919) % vocab);
+  device_buffer did(hid);
+  const auto bf = [](const device_buffer& b) { return b.at<__nv_bfloat16>(0); };
+  std::string o;
+  {
+    auto ex = instantiate<graph<ln>>(st, bindings(bind<x>(bf(dx)), bind<gamma>(bf(dg)), bind<beta>(bf(db))));
+    o += time_op("layer_norm", ex, st, 200);
+  }
+  {
+    auto ex = instantiate<graph<probs>>(st, bindings(bind<scores>(bf(ds))));
+    o += ",\n  " + time_op("softmax", ex, st, 200);
+  }
+  {
+    auto ex = instantiate<graph<fc>>(st, bindings(bind<x>(bf(dx)), bind<w_fc>(bf(dw)), bind<b_fc>(bf(dbf))));
+    o += ",\n  " + time_op("linear_gelu", ex, st, 200);
+  }
+  {
+    auto ex = instantiate<graph<logits>>(st, bindings(bind<x>(bf(dx)), bind<wte>(bf(dwte))));
+    o += ",\n  " + time_op("lm_head", ex, st, 50);
+  }
+  {
+    auto ex = instantiate<graph<emb>>(st, bindings(bind<ids>(did.at<std::int32_t>(0)), bind<wte>(bf(dwte))));
+    o += ",\n  " + time_op("embedding", ex, st, 200);
+  }
+  return o;
+}
+}  // namespace ops_bench
+
+int main(int argc, char** argv) {
+  int devices = 0;
+  if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
+    (void)cudaGetLastError();
+    std::fprintf(stderr, "ops_bench: no GPU: skipped\n");
+    return 77;
+  }
+  try {
+    using namespace ops_bench;
+    cudaDeviceProp prop{};
+    BENCH_CHECK(cudaGetDeviceProperties(&prop, 0));
+    cudaStream_t st = nullptr;
+    BENCH_CHECK(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
+    const std::string ops = run_all(st);
+    BENCH_CHECK(cudaStreamDestroy(st));
+    finish("ops_bench", prop, " \"shapes\": \"GPT-2 prefill: 512 tokens, hidden 768, ffn 3072, 12 heads, vocab 50257, bf16\",\n \"ops\": {\n  " + ops + "}",
+           summary, summary_path(argc, argv));
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "ops_bench: %s\n", e.what());
+    return 1;
+  }
+}

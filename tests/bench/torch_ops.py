@@ -1,0 +1,73 @@
+#!/usr/bin/env python3
+"""PyTorch counterpart of tests/bench/ops.cu: each op alone on the same GPT-2-prefill shapes (bf16;
+512 tokens, hidden 768, ffn 3072, 12 heads, vocabulary 50,257), called the way a PyTorch user
+calls it, into a preallocated output where PyTorch offers one, timed like torch_bench.py (CUDA
+events over pipelined runs; medians). Prints one JSON object; `--summary PATH` merges
+"op.<name>.torch.<metric>"; exits 77 where no GPU is present.
+
+  layer_norm   F.layer_norm(x [512,768], (768,), weight, bias, 1e-5)
+  softmax      torch.softmax(scores [6144,512], dim=-1)
+  linear_gelu  F.gelu(F.linear(x, w_fc^T [3072,768], b_fc), approximate="tanh")  (eager: two kernels)
+  lm_head      F.linear(x, wte [50257,768])
+  embedding    F.embedding(ids [512], wte)
+"""
+import argparse
+import datetime
+import json
+import sys
+
+from torch_bench import finite_or_none, log, measure, merge_summary
+
+try:
+    import torch
+    import torch.nn.functional as F
+except ImportError as e:  # pragma: no cover
+    print(f"torch_ops: PyTorch is not installed ({e})", file=sys.stderr)
+    sys.exit(1)
+
+TOKENS, HIDDEN, FFN, HEADS, VOCAB = 512, 768, 3072, 12, 50257
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--summary", help="merge op.<name>.torch.<metric> into this flat JSON file")
+    args = parser.parse_args()
+    if not torch.cuda.is_available():
+        log("torch_ops: no GPU: skipped")
+        sys.exit(77)
+    torch.manual_seed(0)
+    dev, bf = "cuda", torch.bfloat16
+    x = torch.randn(TOKENS, HIDDEN, device=dev, dtype=bf)
+    scores = torch.randn(HEADS * TOKENS, TOKENS, device=dev, dtype=bf) * 4
+    gamma, beta = torch.randn(HIDDEN, device=dev, dtype=bf), torch.randn(HIDDEN, device=dev, dtype=bf)
+    w_fc = torch.randn(FFN, HIDDEN, device=dev, dtype=bf) * 0.05
+    b_fc = torch.randn(FFN, device=dev, dtype=bf) * 0.1
+    wte = torch.randn(VOCAB, HIDDEN, device=dev, dtype=bf) * 0.05
+    ids = (torch.arange(TOKENS, device=dev) * 7919 % VOCAB).to(torch.int32)
+    softmax_out = torch.empty_like(scores)
+    ops = {
+        "layer_norm": (lambda: F.layer_norm(x, (HIDDEN,), gamma, beta, 1e-5), 200),
+        "softmax": (lambda: torch.softmax(scores, dim=-1, out=softmax_out), 200),
+        "linear_gelu": (lambda: F.gelu(F.linear(x, w_fc, b_fc), approximate="tanh"), 200),
+        "lm_head": (lambda: F.linear(x, wte), 50),
+        "embedding": (lambda: F.embedding(ids, wte), 200),
+    }
+    out, summary = {}, {}
+    with torch.inference_mode():
+        for name, (fn, k) in ops.items():
+            t = measure(fn, k)
+            log(f"[op.{name}] torch {t['gpu_us']} us")
+            out[name] = t
+            for metric in ("gpu_us", "host_us", "wall_us"):
+                summary[f"op.{name}.torch.{metric.replace('gpu_us', 'us')}"] = finite_or_none(t[metric])
+    result = {"gpu": torch.cuda.get_device_name(), "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
+              "torch": torch.__version__, "shapes": "GPT-2 prefill: 512 tokens, hidden 768, ffn 3072, 12 heads, vocab 50257, bf16",
+              "ops": out}
+    print(json.dumps(result, indent=1))
+    if args.summary:
+        summary["gpu"], summary["date"] = result["gpu"], result["date"]
+        merge_summary(args.summary, summary)
+
+
+if __name__ == "__main__":
+    main()
