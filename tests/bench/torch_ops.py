@@ -2,8 +2,10 @@
 """PyTorch counterpart of tests/bench/ops.cu: each op alone on the same GPT-2-prefill shapes (bf16;
 512 tokens, hidden 768, ffn 3072, 12 heads, vocabulary 50,257), called the way a PyTorch user
 calls it, into a preallocated output where PyTorch offers one, timed like torch_bench.py (CUDA
-events over pipelined runs; medians). Prints one JSON object; `--summary PATH` merges
-"op.<name>.torch.<metric>"; exits 77 where no GPU is present.
+events over pipelined runs; medians): eager ("torch": small ops are bound by the launch rate
+there), and the same call captured in a torch.cuda.CUDAGraph and replayed ("torch_graph": kernel
+time, as ctgraph's one-node graph). Prints one JSON object; `--summary PATH` merges
+"op.<name>.torch[_graph].<metric>"; exits 77 where no GPU is present.
 
   layer_norm   F.layer_norm(x [512,768], (768,), weight, bias, 1e-5)
   softmax      torch.softmax(scores [6144,512], dim=-1)
@@ -26,6 +28,20 @@ except ImportError as e:  # pragma: no cover
     sys.exit(1)
 
 TOKENS, HIDDEN, FFN, HEADS, VOCAB = 512, 768, 3072, 12, 50257
+
+
+def graphed(fn):
+    """fn captured once in a CUDA graph (after warm-up on a side stream); returns its replay."""
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(3):
+            fn()
+    torch.cuda.current_stream().wait_stream(side)
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g):
+        fn()
+    return g.replay
 
 
 def main():
@@ -55,11 +71,11 @@ def main():
     out, summary = {}, {}
     with torch.inference_mode():
         for name, (fn, k) in ops.items():
-            t = measure(fn, k)
-            log(f"[op.{name}] torch {t['gpu_us']} us")
-            out[name] = t
-            for metric in ("gpu_us", "host_us", "wall_us"):
-                summary[f"op.{name}.torch.{metric.replace('gpu_us', 'us')}"] = finite_or_none(t[metric])
+            out[name] = {"torch": measure(fn, k), "torch_graph": measure(graphed(fn), k)}
+            log(f"[op.{name}] torch {out[name]['torch']['gpu_us']} us, graphed {out[name]['torch_graph']['gpu_us']} us")
+            for variant, t in out[name].items():
+                for metric in ("gpu_us", "host_us", "wall_us"):
+                    summary[f"op.{name}.{variant}.{metric.replace('gpu_us', 'us')}"] = finite_or_none(t[metric])
     result = {"gpu": torch.cuda.get_device_name(), "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
               "torch": torch.__version__, "shapes": "GPT-2 prefill: 512 tokens, hidden 768, ffn 3072, 12 heads, vocab 50257, bf16",
               "ops": out}
