@@ -275,4 +275,30 @@ inline void finish(const char* program, const cudaDeviceProp& prop, const std::s
   std::fprintf(stderr, "%s: updated %s\n", program, path.c_str());
 }
 
+//! A benchmark's main: exits 77 (skipped) without a GPU; else runs body(prop, stream) on a
+//! non-blocking stream of GPU 0 and returns 0, or says what it threw and returns 1.
+template <class Body>
+int gpu_main(const char* program, Body&& body) {
+  int devices = 0;
+  if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
+    (void)cudaGetLastError();
+    std::fprintf(stderr, "%s: no GPU: skipped\n", program);
+    return 77;
+  }
+  try {
+    cudaDeviceProp prop{};
+    BENCH_CHECK(cudaGetDeviceProperties(&prop, 0));
+    cudaStream_t st = nullptr;
+    BENCH_CHECK(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
+    std::fprintf(stderr, "%s on %s\n", program, prop.name);
+    body(prop, st);
+    BENCH_CHECK(cudaStreamSynchronize(st));
+    BENCH_CHECK(cudaStreamDestroy(st));
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: %s\n", program, e.what());
+    return 1;
+  }
+}
+
 }  // namespace bench_harness

@@ -82,25 +82,10 @@ std::string run_all(cudaStream_t st) {
 }  // namespace ops_bench
 
 int main(int argc, char** argv) {
-  int devices = 0;
-  if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
-    (void)cudaGetLastError();
-    std::fprintf(stderr, "ops_bench: no GPU: skipped\n");
-    return 77;
-  }
-  try {
-    using namespace ops_bench;
-    cudaDeviceProp prop{};
-    BENCH_CHECK(cudaGetDeviceProperties(&prop, 0));
-    cudaStream_t st = nullptr;
-    BENCH_CHECK(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
+  using namespace ops_bench;
+  return gpu_main("ops_bench", [&](const cudaDeviceProp& prop, cudaStream_t st) {
     const std::string ops = run_all(st);
-    BENCH_CHECK(cudaStreamDestroy(st));
     finish("ops_bench", prop, " \"shapes\": \"GPT-2 prefill: 512 tokens, hidden 768, ffn 3072, 12 heads, vocab 50257, bf16\",\n \"ops\": {\n  " + ops + "}",
            summary, summary_path(argc, argv));
-    return 0;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "ops_bench: %s\n", e.what());
-    return 1;
-  }
+  });
 }

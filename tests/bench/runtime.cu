@@ -199,35 +199,16 @@ std::string bench_instantiate(cudaStream_t st) {
 }  // namespace bench
 
 int main(int argc, char** argv) {
-  int devices = 0;
-  if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
-    (void)cudaGetLastError();
-    std::fprintf(stderr, "runtime_bench: no GPU: skipped\n");
-    return 77;
-  }
-  try {
-    using namespace bench;
-    int dev = 0;
-    CTG_CHECK("bench", cudaGetDevice(&dev));
-    cudaDeviceProp prop{};
-    CTG_CHECK("bench", cudaGetDeviceProperties(&prop, dev));
-    cudaStream_t st = nullptr;
-    CTG_CHECK("bench", cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
-    std::fprintf(stderr, "runtime_bench on %s\n", prop.name);
+  using namespace bench;
+  return gpu_main("runtime_bench", [&](const cudaDeviceProp& prop, cudaStream_t st) {
     const std::string mlp16 = bench_mlp<16>("mlp16", st, 200);
     const std::string mlp4096 = bench_mlp<4096>("mlp4096", st, 20);
     const std::string ew64 = bench_ew(st, 200);
     const std::string roundtrip = bench_round_trip(st, 200);
     const std::string inst = bench_instantiate(st);
-    CTG_CHECK("bench", cudaStreamSynchronize(st));
-    CTG_CHECK("bench", cudaStreamDestroy(st));
     finish("runtime_bench", prop,
            " \"workloads\": {\n  \"mlp16\": " + mlp16 + ",\n  \"mlp4096\": " + mlp4096 + ",\n  \"ew64\": " + ew64 +
                ",\n  \"roundtrip\": " + roundtrip + "},\n \"instantiate\": " + inst,
            summary, summary_path(argc, argv));
-    return 0;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "runtime_bench: %s\n", e.what());
-    return 1;
-  }
+  });
 }

@@ -338,21 +338,10 @@ std::string bench_round_trip(cublasLtHandle_t lt, void* workspace, cudaStream_t 
 }  // namespace baseline
 
 int main(int argc, char** argv) {
-  int devices = 0;
-  if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
-    (void)cudaGetLastError();
-    std::fprintf(stderr, "runtime_baseline: no GPU: skipped\n");
-    return 77;
-  }
-  try {
-    using namespace baseline;
-    cudaDeviceProp prop{};
-    BASELINE_CHECK(cudaGetDeviceProperties(&prop, 0));
-    cudaStream_t st = nullptr;
-    BASELINE_CHECK(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
+  using namespace baseline;
+  return gpu_main("runtime_baseline", [&](const cudaDeviceProp& prop, cudaStream_t st) {
     cublasLtHandle_t lt = nullptr;
     BASELINE_CHECK(cublasLtCreate(&lt));
-    std::fprintf(stderr, "runtime_baseline on %s\n", prop.name);
     entries summary;
     std::string json;
     {
@@ -364,11 +353,6 @@ int main(int argc, char** argv) {
       BASELINE_CHECK(cudaStreamSynchronize(st));
     }
     cublasLtDestroy(lt);
-    BASELINE_CHECK(cudaStreamDestroy(st));
     finish("runtime_baseline", prop, json, summary, summary_path(argc, argv));
-    return 0;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "runtime_baseline: %s\n", e.what());
-    return 1;
-  }
+  });
 }
