@@ -1,7 +1,9 @@
 #pragma once
 //! launch_softmax: softmax over the last dimension (ops::softmax) for f32, f16 and bf16, in float.
-//! One block per row: the row's maximum, then the sum of exp(x - max), then each element. Each
-//! element is read before it is written, so the output may be the input's buffer. Capturable.
+//! One warp per row, no shared memory or block barriers: one pass keeps a running maximum and the
+//! sum of exp(x - max) rescaled as the maximum grows (the warp then merges its lanes' pairs), a
+//! second pass writes each element. Each element is read and written by the same lane, so the
+//! output may be the input's buffer. Capturable.
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -10,40 +12,60 @@
 #include <ctgraph/runtime/dtype.hpp>
 #include <ctgraph/runtime/error.hpp>
 #include <ctgraph/runtime/launch_context.hpp>
-#include <ctgraph/runtime/ops/block_reduce.cuh>
 #include <ctgraph/runtime/ops/float_conversion.cuh>
 
 namespace ctg::runtime_ops::detail {
 
-inline constexpr int softmax_block = 256;
+inline constexpr int softmax_block = 256;  // 8 rows per block
+
+//! (m, s) merged with (m2, s2): the larger maximum, each sum rescaled to it (-inf: nothing seen).
+__device__ inline void merge_softmax(float& m, float& s, float m2, float s2) {
+  const float mn = fmaxf(m, m2);
+  s = (m == -INFINITY ? 0.f : s * expf(m - mn)) + (m2 == -INFINITY ? 0.f : s2 * expf(m2 - mn));
+  m = mn;
+}
+
+//! (m, s) after one more element v: one exp per element.
+__device__ inline void add_softmax(float& m, float& s, float v) {
+  if (v == -INFINITY) return;  // exp(-inf) = 0 (and -inf - -inf would be NaN)
+  if (v > m) {
+    s = s * expf(m - v) + 1.f;
+    m = v;
+  } else {
+    s += expf(v - m);
+  }
+}
 
 template <class T>
-__global__ void softmax_kernel(const T* x, T* y, std::int64_t d) {
-  __shared__ float scratch[softmax_block / 32];
-  const T* row = x + std::int64_t(blockIdx.x) * d;
-  T* out = y + std::int64_t(blockIdx.x) * d;
-  float m = -INFINITY;
-  for (std::int64_t i = threadIdx.x; i < d; i += blockDim.x) m = fmaxf(m, to_float(row[i]));
-  m = block_max(m, scratch);
-  float s = 0.f;
-  for (std::int64_t i = threadIdx.x; i < d; i += blockDim.x) s += expf(to_float(row[i]) - m);
-  const float inv = 1.f / block_sum(s, scratch);
-  for (std::int64_t i = threadIdx.x; i < d; i += blockDim.x) out[i] = from_float<T>(expf(to_float(row[i]) - m) * inv);
+__global__ void softmax_kernel(const T* x, T* y, std::int64_t rows, std::int64_t d) {
+  const std::int64_t row = std::int64_t(blockIdx.x) * (softmax_block / 32) + threadIdx.x / 32;
+  if (row >= rows) return;
+  const int lane = int(threadIdx.x % 32);
+  const T* in = x + row * d;
+  T* out = y + row * d;
+  float m = -INFINITY, s = 0.f;
+  for (std::int64_t i = lane; i < d; i += 32) add_softmax(m, s, to_float(in[i]));
+  for (int o = 16; o > 0; o /= 2) merge_softmax(m, s, __shfl_xor_sync(0xffffffffu, m, o), __shfl_xor_sync(0xffffffffu, s, o));
+  const float inv = 1.f / s;
+  for (std::int64_t i = lane; i < d; i += 32) out[i] = from_float<T>(expf(to_float(in[i]) - m) * inv);
 }
 
 }  // namespace ctg::runtime_ops::detail
 
 namespace ctg {
 
+inline constexpr std::int64_t softmax_rows_per_block = runtime_ops::detail::softmax_block / 32;
+
 inline void launch_softmax(const launch_context& c) {
   const tensor_desc& x = c.output_desc();
   const std::int64_t d = x.rank > 0 ? x.dims[x.rank - 1] : 0, rows = d > 0 ? x.elements() / d : 0;
   if (rows == 0) return;
   if (c.inputs[0] == nullptr || c.output == nullptr) throw runtime_error(c.node->name, "launch_softmax", "a buffer has no device pointer");
-  if (rows > std::int64_t(0x7fffffff)) throw runtime_error(c.node->name, "launch_softmax", "more rows than one grid holds");
+  const std::int64_t blocks = (rows + softmax_rows_per_block - 1) / softmax_rows_per_block;
+  if (blocks > std::int64_t(0x7fffffff)) throw runtime_error(c.node->name, "launch_softmax", "more rows than one grid holds");
   const bool launched = with_float_type(x.dtype, [&](auto t) {
     using T = typename decltype(t)::type;
-    runtime_ops::detail::softmax_kernel<T><<<unsigned(rows), runtime_ops::detail::softmax_block, 0, c.stream>>>(c.input<T>(0), c.out<T>(), d);
+    runtime_ops::detail::softmax_kernel<T><<<unsigned(blocks), runtime_ops::detail::softmax_block, 0, c.stream>>>(c.input<T>(0), c.out<T>(), rows, d);
   });
   if (!launched)
     throw runtime_error(c.node->name, "launch_softmax", "dtype " + std::string(name_of(x.dtype)) + " is not supported; softmax runs on f32, f16 and bf16");
