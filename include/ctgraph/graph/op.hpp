@@ -70,10 +70,6 @@ concept has_output_rule = requires(std::span<const tensor_desc> in) {
 template <class Op>
 concept op = has_op_name<Op> && has_op_traits<Op> && has_output_rule<Op>;
 
-//! The launch hook the runtime calls with its launch context.
-template <class Op, class Launch>
-concept launchable_with = requires(Launch& l) { Op::launch(l); };
-
 //! Requests that a node's output take its first input's buffer: `node<"y", in_place<ops::relu>, h>`.
 template <class Op>
 struct in_place {};

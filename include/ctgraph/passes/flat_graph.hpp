@@ -96,6 +96,13 @@ struct flat_graph {
   int reuse_count[memory_class_count]{};
   int hoisted_at_instantiation = 0;  // hoisted buffers of a leading fallback region
 
+  //! The index of the tensor named `name`, or no_index.
+  constexpr int index_of(std::string_view name) const {
+    for (int i = 0; i < tensor_count; ++i)
+      if (nodes[i].name == name) return i;
+    return no_index;
+  }
+
   status error{};                // the first error; passes after a failed one do not run
   int error_count = 0;           // every error found (a pass goes on past a bad node where it can)
   status errors[max_reported_errors]{};

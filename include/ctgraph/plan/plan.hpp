@@ -30,11 +30,7 @@ struct plan {
   //! The node at a step of the schedule.
   constexpr int node_at(int step) const { return checked().schedule[step]; }
   //! The index of the tensor with this name, or no_index.
-  constexpr int index_of(std::string_view name) const {
-    for (int i = 0; i < graph.tensor_count; ++i)
-      if (graph.nodes[i].name == name) return i;
-    return no_index;
-  }
+  constexpr int index_of(std::string_view name) const { return graph.index_of(name); }
   //! Every error found (up to max_reported_errors); error() is the first.
   constexpr int error_count() const { return graph.error_count; }
   constexpr status error(int i) const { return graph.errors[i]; }

@@ -326,18 +326,10 @@ auto instantiate(cudaStream_t stream, std::initializer_list<binding> bindings, c
 }
 
 namespace detail {
-//! The index of the tensor named `name` in flat graph g, or no_index.
-template <class Graph>
-constexpr int index_in(const Graph& g, std::string_view name) {
-  for (int v = 0; v < g.tensor_count; ++v)
-    if (g.nodes[v].name == name) return v;
-  return no_index;
-}
-
 //! One static_assert per cause for binding B of graph G.
 template <auto& G, class B, class... All>
 constexpr bool check_binding() {
-  constexpr int v = index_in(G, B::name.view());
+  constexpr int v = G.index_of(B::name.view());
   constexpr int times = ((All::name.view() == B::name.view() ? 1 : 0) + ...);
   if constexpr (v < 0) {
     static_assert(v >= 0, "ctgraph: this binding names no tensor of the graph (its name is in named_binding<\"...\"> above). Check the name, or bind a tensor type: ctg::bind<T>(ptr).");
@@ -392,7 +384,7 @@ auto instantiate(cudaStream_t stream, const boost::hana::tuple<B...>& bound, com
   if constexpr (valid) {
     static_assert(detail::all_bound<g, B...>(std::make_index_sequence<std::size_t(detail::unbound<g, B...>().count)>{}));
     boost::hana::for_each(bound, [&](const auto& b) {
-      constexpr int v = detail::index_in(g, std::remove_cvref_t<decltype(b)>::name.view());
+      constexpr int v = g.index_of(std::remove_cvref_t<decltype(b)>::name.view());
       list.push_back({g.nodes[v].name, b.data, g.nodes[v].out.dtype, g.nodes[v].out.bytes()});
     });
   }
