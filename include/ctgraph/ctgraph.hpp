@@ -9,6 +9,7 @@
 #include <ctgraph/graph/memory_class.hpp>
 #include <ctgraph/graph/node.hpp>
 #include <ctgraph/graph/op.hpp>
+#include <ctgraph/graph/ops/attention.hpp>
 #include <ctgraph/graph/ops/collectives.hpp>
 #include <ctgraph/graph/ops/copy.hpp>
 #include <ctgraph/graph/ops/elementwise.hpp>

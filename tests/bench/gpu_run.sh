@@ -4,6 +4,10 @@
 #                                  output), examples 02/03/05, all_reduce_bench
 #   tests/bench/gpu_run.sh bench   runtime_bench, runtime_baseline and torch_bench.py one after the
 #                                  other, each merging its numbers into tests/bench/results/summary.json
+#   tests/bench/gpu_run.sh gpt2    the GPT-2 reference files (gpt2_reference.py; its PyTorch timings
+#                                  unless SKIP_TORCH is set), examples/07_gpt2 against them, then
+#                                  ops_bench and torch_ops.py; all merge into summary.json. TESTS, a
+#                                  doctest filter (e.g. "*attention*"), first runs those GPU tests.
 # Logs and results go to $OUT (default ./gpu_out); JSON results are named <tag>_<what>_<date>.json
 # (TAG, default h200; DATE, default today, UTC). BUILD is the build folder (default build/cuda; one
 # outside the checkout survives a re-sent working tree). NVLink multicast stays off.
@@ -63,6 +67,25 @@ case "$step" in
     python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda)"
     grep -E "gpu_us|updated|rror|WARN" "$OUT/bench_log.txt" | tail -30
     cat "$S"
+    ;;
+  gpt2)
+    nvidia-smi --query-gpu=name,clocks.sm,clocks.mem,temperature.gpu,power.draw --format=csv
+    build 07_gpt2 ops_bench ${TESTS:+ctgraph_gpu_tests}
+    S=$RESULTS/summary.json
+    [ -n "${TESTS:-}" ] && "$BUILD"/tests/ctgraph_gpu_tests -tc="$TESTS" 2>&1 | tail -15
+    GPT2_DIR=${GPT2_DIR:-/tmp/gpt2}
+    timeout 400 python3 tests/bench/gpt2_reference.py --out "$GPT2_DIR" ${SKIP_TORCH:+--skip-bench} --summary "$S" \
+      >"$RESULTS/${TAG}_gpt2_reference_$DATE.json" 2>"$OUT/gpt2_reference_log.txt"
+    echo "gpt2_reference: $?"; tail -5 "$OUT/gpt2_reference_log.txt"
+    timeout 120 "$BUILD"/examples/07_gpt2 --require-gpu --dir "$GPT2_DIR" --json "$RESULTS/${TAG}_gpt2_ctgraph_$DATE.json" \
+      | grep -v "^ \{2,\}[0-9]" | tail -12
+    echo "07_gpt2: ${PIPESTATUS[0]}"
+    [ -f "$RESULTS/${TAG}_gpt2_ctgraph_$DATE.json" ] && python3 -c "import sys, json; sys.path.insert(0, 'tests/bench')
+from torch_bench import merge_summary; merge_summary('$S', json.load(open('$RESULTS/${TAG}_gpt2_ctgraph_$DATE.json')))"
+    timeout 120 "$BUILD"/tests/bench/ops_bench --summary "$S" >"$RESULTS/${TAG}_ops_$DATE.json" 2>"$OUT/ops_log.txt"
+    echo "ops_bench: $?"; grep "\[op" "$OUT/ops_log.txt"
+    (cd tests/bench && timeout 150 python3 torch_ops.py --summary "../../$S") >"$RESULTS/${TAG}_torch_ops_$DATE.json" 2>>"$OUT/ops_log.txt"
+    echo "torch_ops: $?"; grep -A4 "\[op\|Error" "$OUT/ops_log.txt" | tail -30
     ;;
 esac
 cp "$RESULTS"/*"$DATE"*.json "$OUT"/ 2>/dev/null

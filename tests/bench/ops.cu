@@ -20,16 +20,20 @@ constexpr std::int64_t tokens = 512, hidden = 768, ffn = 3072, heads = 12, vocab
 using x = input<"x", bf16, shape<tokens, hidden>>;
 using scores = input<"scores", bf16, shape<heads * tokens, tokens>>;
 using ids = input<"ids", i32, shape<tokens>>;
+using qkv = input<"qkv", bf16, shape<tokens, 3 * hidden>>;
 using gamma = parameter<"gamma", bf16, shape<hidden>>;
 using beta = parameter<"beta", bf16, shape<hidden>>;
 using w_fc = parameter<"w_fc", bf16, shape<hidden, ffn>>;
 using b_fc = parameter<"b_fc", bf16, shape<ffn>>;
 using wte = parameter<"wte", bf16, shape<vocab, hidden>>;
+using wte_padded = parameter<"wte_padded", bf16, shape<vocab + 7, hidden>>;  // rows of logits 16-byte aligned
 struct ln : node<"ln", ops::layer_norm<1e-5f>, x, gamma, beta> {};
 struct probs : node<"probs", ops::softmax, scores> {};
 struct fc : node<"fc", ops::linear<false, ops::epilogue::gelu>, x, w_fc, b_fc> {};
 struct logits : node<"logits", ops::linear<true>, x, wte> {};
 struct emb : node<"emb", ops::embedding, ids, wte> {};
+struct attn : node<"attn", ops::attention<heads>, qkv> {};  // causal, packed q k v
+struct logits_padded : node<"logits_padded", ops::linear<true>, x, wte_padded> {};
 
 entries summary;
 
@@ -44,14 +48,16 @@ std::string time_op(const char* name, Executor& ex, cudaStream_t st, int k) {
 
 std::string run_all(cudaStream_t st) {
   device_buffer dx(std::size_t(tokens * hidden) * 2), ds(std::size_t(heads * tokens * tokens) * 2), dg(hidden * 2), db(hidden * 2),
-      dw(std::size_t(hidden * ffn) * 2), dbf(ffn * 2), dwte(std::size_t(vocab * hidden) * 2);
+      dw(std::size_t(hidden * ffn) * 2), dbf(ffn * 2), dwte(std::size_t((vocab + 7) * hidden) * 2),
+      dqkv(std::size_t(tokens * 3 * hidden) * 2);
   upload_random_bf16(dx.p, std::size_t(tokens * hidden), 1, 1.f);
   upload_random_bf16(ds.p, std::size_t(heads * tokens * tokens), 2, 4.f);
   upload_random_bf16(dg.p, hidden, 3, 1.f);
   upload_random_bf16(db.p, hidden, 4, 1.f);
   upload_random_bf16(dw.p, std::size_t(hidden * ffn), 5, 0.05f);
   upload_random_bf16(dbf.p, ffn, 6, 0.1f);
-  upload_random_bf16(dwte.p, std::size_t(vocab * hidden), 7, 0.05f);
+  upload_random_bf16(dwte.p, std::size_t((vocab + 7) * hidden), 7, 0.05f);
+  upload_random_bf16(dqkv.p, std::size_t(tokens * 3 * hidden), 8, 1.f);
   std::vector<std::int32_t> hid(tokens);
   for (std::int64_t t = 0; t < tokens; ++t) hid[std::size_t(t)] = std::int32_t((t * 7919) % vocab);
   device_buffer did(hid);
@@ -76,6 +82,14 @@ std::string run_all(cudaStream_t st) {
   {
     auto ex = instantiate<graph<emb>>(st, bindings(bind<ids>(did.at<std::int32_t>(0)), bind<wte>(bf(dwte))));
     o += ",\n  " + time_op("embedding", ex, st, 200);
+  }
+  {
+    auto ex = instantiate<graph<attn>>(st, bindings(bind<qkv>(bf(dqkv))));
+    o += ",\n  " + time_op("attention", ex, st, 200);
+  }
+  {
+    auto ex = instantiate<graph<logits_padded>>(st, bindings(bind<x>(bf(dx)), bind<wte_padded>(bf(dwte))));
+    o += ",\n  " + time_op("lm_head_padded", ex, st, 50);
   }
   return o;
 }

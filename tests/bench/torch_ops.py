@@ -12,11 +12,18 @@ time, as ctgraph's one-node graph). Prints one JSON object; `--summary PATH` mer
   linear_gelu  F.gelu(F.linear(x, w_fc^T [3072,768], b_fc), approximate="tanh")  (eager: two kernels)
   lm_head      F.linear(x, wte [50257,768])
   embedding    F.embedding(ids [512], wte)
+  attention    F.scaled_dot_product_attention(q, k, v, is_causal=True), each [1,12,512,64] contiguous
+               (PyTorch's best layout; its flash kernel)
+  attention_packed  the same from one [512, 2304] c_attn output, as Hugging Face's GPT-2 writes it:
+               views of q, k, v, SDPA, then the heads back to [512, 768] (a copy)
+  lm_head_padded  F.linear(x, wte padded to 50264 rows): the vocabulary rounded up to 8, whose
+               rows of logits are 16-byte aligned (what lm_head costs with an aligned output)
 """
 import argparse
 import datetime
 import json
 import sys
+import traceback
 
 from torch_bench import finite_or_none, log, measure, merge_summary
 
@@ -61,17 +68,33 @@ def main():
     wte = torch.randn(VOCAB, HIDDEN, device=dev, dtype=bf) * 0.05
     ids = (torch.arange(TOKENS, device=dev) * 7919 % VOCAB).to(torch.int32)
     softmax_out = torch.empty_like(scores)
+    q, k, v = (torch.randn(1, HEADS, TOKENS, HIDDEN // HEADS, device=dev, dtype=bf) for _ in range(3))
+    qkv = torch.randn(TOKENS, 3 * HIDDEN, device=dev, dtype=bf)
+    wte_padded = torch.randn(VOCAB + 7, HIDDEN, device=dev, dtype=bf) * 0.05
+
+    def attention_packed():
+        q, k, v = qkv.view(1, TOKENS, 3, HEADS, HIDDEN // HEADS).permute(2, 0, 3, 1, 4).unbind(0)
+        o = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        return o.transpose(1, 2).reshape(TOKENS, HIDDEN)
     ops = {
         "layer_norm": (lambda: F.layer_norm(x, (HIDDEN,), gamma, beta, 1e-5), 200),
         "softmax": (lambda: torch.softmax(scores, dim=-1, out=softmax_out), 200),
         "linear_gelu": (lambda: F.gelu(F.linear(x, w_fc, b_fc), approximate="tanh"), 200),
         "lm_head": (lambda: F.linear(x, wte), 50),
         "embedding": (lambda: F.embedding(ids, wte), 200),
+        "attention": (lambda: F.scaled_dot_product_attention(q, k, v, is_causal=True), 200),
+        "attention_packed": (attention_packed, 200),
+        "lm_head_padded": (lambda: F.linear(x, wte_padded), 50),
     }
     out, summary = {}, {}
     with torch.inference_mode():
         for name, (fn, k) in ops.items():
-            out[name] = {"torch": measure(fn, k), "torch_graph": measure(graphed(fn), k)}
+            try:
+                out[name] = {"torch": measure(fn, k), "torch_graph": measure(graphed(fn), k)}
+            except Exception as e:  # recorded, not fatal: the other rows still count
+                log(f"[op.{name}] failed: {traceback.format_exc()}")
+                out[name] = {"error": f"{type(e).__name__}: {e}"[:2000]}
+                continue
             log(f"[op.{name}] torch {out[name]['torch']['gpu_us']} us, graphed {out[name]['torch_graph']['gpu_us']} us")
             for variant, t in out[name].items():
                 for metric in ("gpu_us", "host_us", "wall_us"):

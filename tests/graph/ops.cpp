@@ -74,6 +74,15 @@ TEST_CASE("ops: linear output rule") {
   CHECK(apply<ops::linear<>>({x, w, t(dtype_id::bf16, {768})}).error == errc::shape_mismatch);
   CHECK(apply<ops::linear<>>({x, w, t(dtype_id::f32, {2304})}).error == errc::dtype_mismatch);
   CHECK(apply<ops::matmul>({x, w, t(dtype_id::bf16, {2304})}).error == errc::wrong_arity);  // no bias for matmul
+  // A residual [M,N] after the optional bias: y = x W + b + r.
+  const auto r = t(dtype_id::bf16, {512, 2304}), b = t(dtype_id::bf16, {2304});
+  CHECK(apply<ops::linear<>>({x, w, b, r}).out == r);
+  CHECK(apply<ops::linear<>>({x, w, r}).out == r);
+  CHECK(apply<ops::linear<>>({x, w, r, b}).error == errc::wrong_arity);  // the bias comes first
+  CHECK(apply<ops::linear<>>({x, w, b, b}).error == errc::shape_mismatch);
+  CHECK(apply<ops::linear<>>({x, w, t(dtype_id::bf16, {512, 768})}).error == errc::shape_mismatch);
+  CHECK(apply<ops::linear<false, ops::epilogue::gelu>>({x, w, b, r}).error == errc::shape_mismatch);  // act(x W + b + r)
+  CHECK(apply<ops::matmul>({x, w, r}).error == errc::wrong_arity);
 }
 
 TEST_CASE("ops: embedding output rule") {
@@ -92,6 +101,28 @@ TEST_CASE("ops: softmax output rule") {
   CHECK(apply<ops::softmax>({t(dtype_id::i32, {4, 8})}).error == errc::dtype_mismatch);
   CHECK(apply<ops::softmax>({t(dtype_id::f32, {})}).error == errc::shape_mismatch);
 }
+
+TEST_CASE("ops: attention output rule") {
+  using op = ops::attention<12>;
+  const tensor_desc packed[] = {{dtype_id::bf16, 2, {512, 3 * 768}}};
+  CHECK(op::output(packed).out == tensor_desc{dtype_id::bf16, 2, {512, 768}});
+  const tensor_desc odd[] = {{dtype_id::bf16, 2, {512, 3 * 12 * 48}}};  // head dimension 48
+  CHECK(op::output(odd).error == errc::shape_mismatch);
+  const tensor_desc f32[] = {{dtype_id::f32, 2, {512, 3 * 768}}};
+  CHECK(op::output(f32).error == errc::dtype_mismatch);
+  using gqa = ops::attention<32, 4>;
+  const tensor_desc sep[] = {{dtype_id::f16, 3, {2, 7, 32 * 64}}, {dtype_id::f16, 3, {2, 7, 4 * 64}}, {dtype_id::f16, 3, {2, 7, 4 * 64}}};
+  CHECK(gqa::output(sep).out == tensor_desc{dtype_id::f16, 3, {2, 7, 32 * 64}});
+  const tensor_desc short_k[] = {{dtype_id::f16, 3, {2, 7, 32 * 64}}, {dtype_id::f16, 3, {2, 6, 4 * 64}}, {dtype_id::f16, 3, {2, 7, 4 * 64}}};
+  CHECK(gqa::output(short_k).error == errc::shape_mismatch);
+}
+
+namespace attention_plan {
+using qkv = ctg::input<"qkv", ctg::bf16, ctg::shape<512, 3 * 768>>;
+struct attn : ctg::node<"attn", ctg::ops::attention<12>, qkv> {};
+constexpr auto p = ctg::make_plan<ctg::graph<attn>>();
+static_assert(p.partition_count() == 1 && p.output_of<attn>().dims[1] == 768);
+}  // namespace attention_plan
 
 TEST_CASE("ops: elementwise, copies, collectives, reshape") {
   auto a = t(dtype_id::f16, {4, 8});

@@ -14,11 +14,13 @@
 #include <string>
 #include <vector>
 
+#include <ctgraph/graph/ops/attention.hpp>
 #include <ctgraph/graph/ops/elementwise.hpp>
 #include <ctgraph/graph/ops/norm.hpp>
 #include <ctgraph/graph/ops/silu.hpp>
 #include <ctgraph/graph/ops/softmax.hpp>
 #include <ctgraph/runtime/capture.hpp>
+#include <ctgraph/runtime/ops/attention.cuh>
 #include <ctgraph/runtime/ops/elementwise.cuh>
 #include <ctgraph/runtime/ops/matmul.hpp>
 #include <ctgraph/runtime/ops/norm.cuh>
@@ -493,11 +495,12 @@ namespace {
 // --- linear: transposed weights, bias and activation in cuBLASLt's epilogue ----------------------
 
 template <class T>
-void check_linear(std::int64_t m, std::int64_t k, std::int64_t n, bool transpose_w, bool bias, ops::epilogue act) {
+void check_linear(std::int64_t m, std::int64_t k, std::int64_t n, bool transpose_w, bool bias, ops::epilogue act, bool residual = false) {
   INFO("dtype ", name_of(dtype_of<T>()), ", ", m, "x", k, "x", n, transpose_w ? ", W transposed" : "", bias ? ", bias" : "",
-       ", activation ", int(act));
+       ", activation ", int(act), residual ? ", residual" : "");
   const auto x = random_values<T>(m * k, -1.f, 1.f, 31), w = random_values<T>(k * n, -1.f, 1.f, 32), b = random_values<T>(n, -1.f, 1.f, 33);
-  device_buffer dx(x), dw(w), db(b), dy(std::size_t(m * n) * sizeof(T)), workspace(workspace_bytes);
+  const auto r = random_values<T>(m * n, -4.f, 4.f, 34);
+  device_buffer dx(x), dw(w), db(b), dr(r), dy(std::size_t(m * n) * sizeof(T)), workspace(workspace_bytes);
   node_desc d;
   d.name = "linear";
   d.out = matrix_desc(dtype_of<T>(), m, n);
@@ -505,13 +508,14 @@ void check_linear(std::int64_t m, std::int64_t k, std::int64_t n, bool transpose
   lt_handle lt;
   launch_context c = bias ? context_for(d, {{dx.p, matrix_desc(dtype_of<T>(), m, k)}, {dw.p, wd}, {db.p, vector_desc(dtype_of<T>(), n)}}, dy.p)
                           : context_for(d, {{dx.p, matrix_desc(dtype_of<T>(), m, k)}, {dw.p, wd}}, dy.p);
+  if (residual) c.inputs[c.input_count] = dr.p, c.input_desc[c.input_count++] = d.out;
   c.cublas_lt = lt.h, c.workspace = workspace.p, c.workspace_bytes = workspace_bytes;
   launch_matmul(c, prepare_matmul(c, ops::matmul_options{transpose_w, act}));
   cuda_ok(cudaDeviceSynchronize());
   std::vector<double> want(std::size_t(m * n));
   for (std::int64_t i = 0; i < m; ++i)
     for (std::int64_t j = 0; j < n; ++j) {
-      double v = bias ? host_float(b[std::size_t(j)]) : 0.0;
+      double v = (bias ? host_float(b[std::size_t(j)]) : 0.0) + (residual ? host_float(r[std::size_t(i * n + j)]) : 0.0);
       for (std::int64_t p = 0; p < k; ++p)
         v += double(host_float(x[std::size_t(i * k + p)])) * host_float(w[std::size_t(transpose_w ? j * k + p : p * n + j)]);
       if (act == ops::epilogue::relu) v = v < 0 ? 0 : v;
@@ -529,5 +533,102 @@ TEST_CASE_TEMPLATE("runtime_ops: linear with transposed weights, bias and activa
       for (ops::epilogue act : {ops::epilogue::none, ops::epilogue::relu, ops::epilogue::gelu}) {
         check_linear<T>(16, 256, 96, transpose_w, bias, act);
         check_linear<T>(33, 64, 40, transpose_w, bias, act);
+        check_linear<T>(33, 64, 37, transpose_w, bias, act);  // rows of C not 16-byte aligned: the packed copy
       }
+}
+
+TEST_CASE_TEMPLATE("runtime_ops: linear with a residual in cuBLASLt's C matches the host", T, float, __nv_bfloat16) {
+  for (bool transpose_w : {false, true})
+    for (bool bias : {false, true}) {
+      check_linear<T>(16, 256, 96, transpose_w, bias, ops::epilogue::none, true);
+      check_linear<T>(33, 64, 37, transpose_w, bias, ops::epilogue::none, true);
+      check_linear<T>(1, 64, 37, transpose_w, bias, ops::epilogue::none, true);
+    }
+}
+
+namespace {
+// --- attention: causal and full, grouped K/V heads, packed or separate q, k, v --------------------
+
+//! Attention of [B, T, H*D] queries over [B, T, KVH*D] keys and values, in double, from the rounded
+//! inputs: the reference, written from the definition.
+template <class T>
+std::vector<double> host_attention(const std::vector<T>& q, const std::vector<T>& k, const std::vector<T>& v, std::int64_t batch,
+                                   std::int64_t tokens, int heads, int kv_heads, std::int64_t d, bool causal) {
+  std::vector<double> o(std::size_t(batch * tokens * heads * d));
+  std::vector<double> weights(static_cast<std::size_t>(tokens));  // one query's weights over the keys
+  double* w = weights.data();
+  for (std::int64_t b = 0; b < batch; ++b)
+    for (int h = 0; h < heads; ++h) {
+      const int kh = h / (heads / kv_heads);
+      for (std::int64_t i = 0; i < tokens; ++i) {
+        const std::int64_t keys = causal ? i + 1 : tokens;
+        double m = -1e300, sum = 0;
+        for (std::int64_t j = 0; j < keys; ++j) {
+          double s = 0;
+          for (std::int64_t e = 0; e < d; ++e)
+            s += double(host_float(q[std::size_t(((b * tokens + i) * heads + h) * d + e)])) *
+                 double(host_float(k[std::size_t(((b * tokens + j) * kv_heads + kh) * d + e)]));
+          s /= std::sqrt(double(d));
+          w[j] = s;
+          m = std::max(m, s);
+        }
+        for (std::int64_t j = 0; j < keys; ++j) {
+          w[j] = std::exp(w[j] - m);
+          sum += w[j];
+        }
+        for (std::int64_t e = 0; e < d; ++e) {
+          double acc = 0;
+          for (std::int64_t j = 0; j < keys; ++j)
+            acc += w[j] * double(host_float(v[std::size_t(((b * tokens + j) * kv_heads + kh) * d + e)]));
+          o[std::size_t(((b * tokens + i) * heads + h) * d + e)] = acc / sum;
+        }
+      }
+    }
+  return o;
+}
+
+//! One attention node run by its launch hook against host_attention: packed inputs are built by
+//! interleaving q, k and v rows, as GPT-2's c_attn output lays them out.
+template <class T, int H, int KVH, bool Causal>
+void check_attention(std::int64_t batch, std::int64_t tokens, std::int64_t d, bool packed) {
+  INFO("dtype ", name_of(dtype_of<T>()), ", batch ", batch, ", ", tokens, " tokens, ", H, "/", KVH, " heads of ", d,
+       Causal ? ", causal" : ", full", packed ? ", packed" : "");
+  using op = ops::attention<H, KVH, Causal>;
+  const std::int64_t qc = H * d, kc = KVH * d;
+  const auto q = random_values<T>(batch * tokens * qc, -1.f, 1.f, 41), k = random_values<T>(batch * tokens * kc, -1.f, 1.f, 42),
+             v = random_values<T>(batch * tokens * kc, -1.f, 1.f, 43);
+  const auto desc = [&](std::int64_t cols) {
+    return batch > 1 ? tensor_desc{dtype_of<T>(), 3, {batch, tokens, cols}} : matrix_desc(dtype_of<T>(), tokens, cols);
+  };
+  std::vector<T> qkv;
+  for (std::int64_t r = 0; r < batch * tokens; ++r) {
+    qkv.insert(qkv.end(), q.begin() + r * qc, q.begin() + (r + 1) * qc);
+    qkv.insert(qkv.end(), k.begin() + r * kc, k.begin() + (r + 1) * kc);
+    qkv.insert(qkv.end(), v.begin() + r * kc, v.begin() + (r + 1) * kc);
+  }
+  device_buffer dq(q), dk(k), dv(v), dqkv(qkv), dout(std::size_t(batch * tokens * qc) * sizeof(T));
+  const tensor_desc in[] = {desc(qc), desc(kc), desc(kc)}, in_packed[] = {desc(qc + 2 * kc)};
+  const output_result r = packed ? op::output(in_packed) : op::output(in);
+  REQUIRE(r.error == errc::ok);
+  CHECK(r.out == desc(qc));
+  node_desc n;
+  n.name = "attention";
+  n.out = r.out;
+  const launch_context c = packed ? context_for(n, {{dqkv.p, in_packed[0]}}, dout.p)
+                                  : context_for(n, {{dq.p, in[0]}, {dk.p, in[1]}, {dv.p, in[2]}}, dout.p);
+  op::launch(c);
+  cuda_ok(cudaDeviceSynchronize());
+  check_close(download(dout.at<T>(0), batch * tokens * qc), host_attention(q, k, v, batch, tokens, H, KVH, d, Causal), rtol<T> * 2,
+              rtol<T> * 2);
+}
+}  // namespace
+
+TEST_CASE_TEMPLATE("runtime_ops: attention matches the host", T, __half, __nv_bfloat16) {
+  check_attention<T, 4, 2, true>(1, 100, 64, false);   // grouped K/V, a partial last tile
+  check_attention<T, 4, 2, true>(1, 100, 64, true);
+  check_attention<T, 2, 2, true>(2, 64, 128, true);    // batch 2, head dimension 128
+  check_attention<T, 3, 1, false>(1, 130, 64, true);   // full attention, one K/V head
+  check_attention<T, 2, 1, false>(2, 200, 128, false);
+  check_attention<T, 12, 12, true>(1, 1, 64, true);    // one token
+  check_attention<T, 12, 12, true>(1, 512, 64, true);  // GPT-2's shape
 }

@@ -20,11 +20,11 @@
   X(cycle, "the graph has a cycle", \
     "ctgraph: this node is on a cycle closed by ctg::ref<>. A graph must be acyclic. Remove the ref that points forward.") \
   X(wrong_arity, "the op got the wrong number of inputs", \
-    "ctgraph: this node gives its op the wrong number of inputs. Check the op's arity (matmul, add and mul take 2; unary ops and copies take 1).") \
+    "ctgraph: this node gives its op the wrong number of inputs. Check the op's arity (matmul, add and mul take 2; unary ops and copies take 1; linear takes x, W, then an optional bias [N] and an optional residual [M,N]; attention takes packed qkv or q, k, v).") \
   X(dtype_mismatch, "the inputs' dtypes do not fit the op", \
     "ctgraph: the input dtypes of this node do not fit its op. Its inputs must have one dtype (ctgraph has no cast op). Declare the graph inputs and parameters with that dtype, or convert in a user op (see 'Writing an op' in the README).") \
   X(shape_mismatch, "the inputs' shapes do not fit the op", \
-    "ctgraph: the input shapes of this node do not fit its op. Elementwise inputs must have the same shape; matmul takes rank-2 tensors. Fix the shapes or reshape first.") \
+    "ctgraph: the input shapes of this node do not fit its op. Elementwise inputs must have the same shape; matmul takes rank-2 tensors; attention takes [T, ...] or [B, T, ...] with a head dimension of 64 or 128; a linear's residual is [M,N], without activation. Fix the shapes or reshape first.") \
   X(inner_dim_mismatch, "matmul inner dimensions differ", \
     "ctgraph: matmul inner dimensions differ in this node. A[M,K] x B[K,N] needs the columns of A to equal the rows of B. Fix the shapes: a weight stored as [N,K] is declared as a parameter of shape [K,N] only if its memory is in that order.") \
   X(element_count_mismatch, "reshape changes the number of elements", \

@@ -32,14 +32,16 @@ constexpr std::size_t decimal_digits(std::size_t v) {
 }
 }  // namespace detail
 
-//! `indexed<"w", 3>` is "w3": names for repeated layers.
-template <fixed_string Prefix, std::size_t I>
+//! `indexed<"w", 3>` is "w3", `indexed<"h.", 3, ".ln_1.weight">` is "h.3.ln_1.weight": names for
+//! repeated layers.
+template <fixed_string Prefix, std::size_t I, fixed_string Suffix = fixed_string<1>{}>
 inline constexpr auto indexed = [] {
-  constexpr std::size_t p = Prefix.size(), d = detail::decimal_digits(I);
-  fixed_string<p + d + 1> s;
+  constexpr std::size_t p = Prefix.size(), d = detail::decimal_digits(I), n = Suffix.size();
+  fixed_string<p + d + n + 1> s;
   for (std::size_t k = 0; k < p; ++k) s.data[k] = Prefix.data[k];
   std::size_t v = I;
   for (std::size_t k = 0; k < d; ++k, v /= 10) s.data[p + d - 1 - k] = char('0' + v % 10);
+  for (std::size_t k = 0; k < n; ++k) s.data[p + d + k] = Suffix.data[k];
   return s;
 }();
 

@@ -31,6 +31,7 @@
 #include <ctgraph/runtime/nccl/symmetric_collectives.hpp>
 #endif
 // What the built-in ops' hooks call:
+#include <ctgraph/runtime/ops/attention.cuh>
 #include <ctgraph/runtime/ops/copy.hpp>
 #include <ctgraph/runtime/ops/elementwise.cuh>
 #include <ctgraph/runtime/ops/embedding.cuh>

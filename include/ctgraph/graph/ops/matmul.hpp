@@ -2,9 +2,10 @@
 //! Matrix products through cuBLASLt (runtime/ops/matmul.hpp): descriptors and algorithm chosen once
 //! per node, when the executor is instantiated, then one cuBLASLt call per launch.
 //!  - ops::matmul: C[M,N] = A[M,K] x B[K,N]; one dtype in and out.
-//!  - ops::linear<TransposeW, Act>: y[M,N] = act(x[M,K] W + bias), with W [K,N], or [N,K] when
-//!    TransposeW (nn.Linear's layout, a tied embedding); the bias [N] is optional; the bias and the
-//!    activation run in cuBLASLt's epilogue (one kernel).
+//!  - ops::linear<TransposeW, Act>: y[M,N] = act(x[M,K] W + bias) [+ residual], with W [K,N], or
+//!    [N,K] when TransposeW (nn.Linear's layout, a tied embedding); inputs x, W, then an optional
+//!    bias [N] and an optional residual [M,N] (only without activation: a transformer's
+//!    `h + proj(...)`). Bias, activation and residual run in the cuBLASLt call (one kernel).
 #include <cstddef>
 #include <cstdint>
 
@@ -22,17 +23,23 @@ struct matmul_options {
 };
 
 namespace detail {
-//! A[M,K] x W (W [K,N], or [N,K] when transposed) [+ bias [N]]: output [M,N] of A's dtype.
-constexpr output_result matmul_output(std::span<const tensor_desc> in, bool transpose_w, bool bias_allowed) {
-  if (in.size() != 2 && !(bias_allowed && in.size() == 3)) return output_result::fail(errc::wrong_arity);
+//! A[M,K] x W (W [K,N], or [N,K] when transposed) [+ bias [N]] [+ residual [M,N]]: output [M,N] of
+//! A's dtype. `extras`: whether the bias and residual inputs are allowed (linear) or not (matmul);
+//! a residual goes with no activation (cuBLASLt would apply it to the sum).
+constexpr output_result matmul_output(std::span<const tensor_desc> in, bool transpose_w, bool extras, bool activation) {
+  if (in.size() < 2 || in.size() > (extras ? 4u : 2u)) return output_result::fail(errc::wrong_arity);
   const tensor_desc &a = in[0], &w = in[1];
   for (const tensor_desc& t : in)
     if (t.dtype != a.dtype) return output_result::fail(errc::dtype_mismatch);
   if (a.rank != 2 || w.rank != 2) return output_result::fail(errc::shape_mismatch);
   const std::int64_t k = transpose_w ? w.dims[1] : w.dims[0], n = transpose_w ? w.dims[0] : w.dims[1];
   if (a.dims[1] != k) return output_result::fail(errc::inner_dim_mismatch);
-  if (in.size() == 3 && (in[2].rank != 1 || in[2].dims[0] != n)) return output_result::fail(errc::shape_mismatch);
-  return {tensor_desc{a.dtype, 2, {a.dims[0], n}}};
+  const tensor_desc out{a.dtype, 2, {a.dims[0], n}};
+  const bool bias = in.size() > 2 && in[2].rank == 1, residual = in.size() > (bias ? 3u : 2u);
+  if (in.size() > 2 + std::size_t(bias) + std::size_t(residual)) return output_result::fail(errc::wrong_arity);  // two biases
+  if (bias && in[2].dims[0] != n) return output_result::fail(errc::shape_mismatch);
+  if (residual && (activation || !in.back().same_shape(out))) return output_result::fail(errc::shape_mismatch);
+  return {out};
 }
 
 //! The hooks every matrix product shares.
@@ -48,14 +55,14 @@ struct matmul_hooks {
 struct matmul : detail::matmul_hooks<matmul_options{}> {
   static constexpr std::string_view name = "matmul";
   static constexpr op_traits traits{};
-  static constexpr output_result output(std::span<const tensor_desc> in) { return detail::matmul_output(in, false, false); }
+  static constexpr output_result output(std::span<const tensor_desc> in) { return detail::matmul_output(in, false, false, false); }
 };
 
 template <bool TransposeW = false, epilogue Act = epilogue::none>
 struct linear : detail::matmul_hooks<matmul_options{TransposeW, Act}> {
   static constexpr std::string_view name = "linear";
   static constexpr op_traits traits{};
-  static constexpr output_result output(std::span<const tensor_desc> in) { return detail::matmul_output(in, TransposeW, true); }
+  static constexpr output_result output(std::span<const tensor_desc> in) { return detail::matmul_output(in, TransposeW, true, Act != epilogue::none); }
 };
 
 }  // namespace ctg::ops

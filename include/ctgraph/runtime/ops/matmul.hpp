@@ -16,6 +16,7 @@
 #include <ctgraph/runtime/error.hpp>
 #include <ctgraph/runtime/handles.hpp>
 #include <ctgraph/runtime/launch_context.hpp>
+#include <ctgraph/runtime/memory.hpp>
 
 namespace ctg {
 
@@ -26,8 +27,15 @@ struct matmul_state {
   lt_layout b_layout, a_layout, c_layout;  // cuBLASLt's A, B and C/D (see prepare_matmul)
   cublasLtMatmulAlgo_t algo{};
   std::size_t workspace_bytes = 0;
-  std::uint32_t align_a = 0, align_b = 0, align_c = 0;  // what the algorithm may assume
+  std::uint32_t align_a = 0, align_b = 0, align_c = 0, align_d = 0;  // what the algorithm may assume
   const void* bias = nullptr;  // the epilogue's bias, fixed in `op`
+  int residual = -1;           // the input added to the product (cuBLASLt's C, beta = 1), or -1
+  //! Where C's rows are not 16-byte aligned (an odd vocabulary: GPT-2's 50,257), cuBLASLt's fast
+  //! kernels do not apply (6.6x slower for GPT-2's logits on an H200). The product then goes to
+  //! `aligned_c`, rows `pitch` elements apart, and one 2-d copy packs it into C.
+  std::int64_t pitch = 0;
+  lt_layout d_layout;  // D: C's layout, or aligned_c's
+  allocation aligned_c;
 };
 
 namespace detail {
@@ -49,8 +57,10 @@ void set_preference(const lt_preference& pref, cublasLtMatmulPreferenceAttribute
 
 //! Checks the node's shapes and dtypes and chooses its cuBLASLt descriptors and algorithm for the
 //! pointers it has now: inputs[0] = A [M,K], inputs[1] = B [K,N] (or [N,K] with
-//! `o.transpose_w`), inputs[2] = bias [N] where given, output = C [M,N]; the bias and `o.act` in
-//! the epilogue; at most `c.workspace_bytes` of workspace. Throws ctg::runtime_error for shapes or
+//! `o.transpose_w`), then a bias [N] and a residual [M,N] where given, output = C [M,N]; the bias
+//! and `o.act` in the epilogue, the residual as cuBLASLt's C (beta = 1); at most
+//! `c.workspace_bytes` of workspace. Where C's rows are not 16-byte aligned (and M > 1) it also
+//! allocates the aligned product's buffer, once. Throws ctg::runtime_error for shapes or
 //! dtypes that do not fit, when cuBLASLt has no algorithm, and when a cuBLASLt call fails; it
 //! leaks nothing.
 inline matmul_state prepare_matmul(const launch_context& c, ops::matmul_options o = {}) {
@@ -62,15 +72,21 @@ inline matmul_state prepare_matmul(const launch_context& c, ops::matmul_options 
                                         std::to_string(b.rank) + " and " + std::to_string(out.rank));
   matmul_state s;
   s.m = a.dims[0], s.k = a.dims[1], s.n = o.transpose_w ? b.dims[0] : b.dims[1];
-  const bool has_bias = c.input_count > 2;
+  const bool has_bias = c.input_count > 2 && c.input_desc[2].rank == 1;
+  if (c.input_count > 2 + int(has_bias)) s.residual = 2 + int(has_bias);
   if ((o.transpose_w ? b.dims[1] : b.dims[0]) != s.k || out.dims[0] != s.m || out.dims[1] != s.n ||
-      (has_bias && (c.input_desc[2].rank != 1 || c.input_desc[2].dims[0] != s.n)))
+      (has_bias && c.input_desc[2].dims[0] != s.n) || c.input_count > 3 + int(has_bias) ||
+      (s.residual >= 0 && !c.input_desc[s.residual].same_shape(out)))
     throw runtime_error(name, call, "shapes do not fit C[M,N] = A[M,K] x B[K,N]: A is " + std::to_string(a.dims[0]) + "x" +
                                         std::to_string(a.dims[1]) + ", B " + std::to_string(b.dims[0]) + "x" +
                                         std::to_string(b.dims[1]) + ", C " + std::to_string(out.dims[0]) + "x" +
                                         std::to_string(out.dims[1]));
-  if (a.dtype != out.dtype || b.dtype != out.dtype || (has_bias && c.input_desc[2].dtype != out.dtype) || !is_floating(out.dtype))
-    throw runtime_error(name, call, "A, B and C must share one dtype of f32, f16 or bf16; got " +
+  if (s.residual >= 0 && o.act != ops::epilogue::none)
+    throw runtime_error(name, call, "a residual with an activation: cuBLASLt would apply the activation to the sum");
+  bool same_dtype = true;
+  for (int i = 0; i < c.input_count; ++i) same_dtype = same_dtype && c.input_desc[i].dtype == out.dtype;
+  if (!same_dtype || !is_floating(out.dtype))
+    throw runtime_error(name, call, "A, B, bias, residual and C must share one dtype of f32, f16 or bf16; got " +
                                         std::string(name_of(a.dtype)) + ", " + std::string(name_of(b.dtype)) +
                                         " and " + std::string(name_of(out.dtype)));
   if (s.k == 0 && s.m > 0 && s.n > 0 && (has_bias || o.act != ops::epilogue::none))
@@ -100,14 +116,21 @@ inline matmul_state prepare_matmul(const launch_context& c, ops::matmul_options 
     s.bias = c.inputs[2];
     CTG_CHECK(name, cublasLtMatmulDescSetAttribute(s.op.get(), CUBLASLT_MATMUL_DESC_BIAS_POINTER, &s.bias, sizeof(s.bias)));
   }
-  const auto layout = [&](std::int64_t rows, std::int64_t cols) {
+  const auto layout = [&](std::int64_t rows, std::int64_t cols, std::int64_t ld) {
     cublasLtMatrixLayout_t l = nullptr;
-    CTG_CHECK(name, cublasLtMatrixLayoutCreate(&l, type, std::uint64_t(rows), std::uint64_t(cols), rows));
+    CTG_CHECK(name, cublasLtMatrixLayoutCreate(&l, type, std::uint64_t(rows), std::uint64_t(cols), ld));
     return lt_layout(l);
   };
-  s.b_layout = o.transpose_w ? layout(s.k, s.n) : layout(s.n, s.k);
-  s.a_layout = layout(s.k, s.m);
-  s.c_layout = layout(s.n, s.m);
+  s.b_layout = o.transpose_w ? layout(s.k, s.n, s.k) : layout(s.n, s.k, s.n);
+  s.a_layout = layout(s.k, s.m, s.k);
+  s.c_layout = layout(s.n, s.m, s.n);
+  const std::int64_t per_vector = 16 / std::int64_t(size_of(out.dtype));
+  if (s.m > 1 && s.n % per_vector != 0) {
+    s.pitch = (s.n + per_vector - 1) / per_vector * per_vector;
+    s.aligned_c = allocation(allocation_kind::device, std::size_t(s.m * s.pitch) * size_of(out.dtype), name);
+  }
+  s.d_layout = s.pitch ? layout(s.n, s.m, s.pitch) : layout(s.n, s.m, s.n);
+  void* d = s.pitch ? s.aligned_c.get() : c.output;
 
   cublasLtMatmulPreference_t raw_pref = nullptr;
   CTG_CHECK(name, cublasLtMatmulPreferenceCreate(&raw_pref));
@@ -117,16 +140,17 @@ inline matmul_state prepare_matmul(const launch_context& c, ops::matmul_options 
   // cuBLASLt's "A" is our B and its "B" is our A.
   s.align_a = detail::pointer_alignment(c.inputs[1]);
   s.align_b = detail::pointer_alignment(c.inputs[0]);
-  s.align_c = detail::pointer_alignment(c.output);
+  s.align_c = s.residual >= 0 ? detail::pointer_alignment(c.inputs[s.residual]) : detail::pointer_alignment(d);
+  s.align_d = detail::pointer_alignment(d);
   detail::set_preference(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, s.align_a, name);
   detail::set_preference(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, s.align_b, name);
   detail::set_preference(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, s.align_c, name);
-  detail::set_preference(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, s.align_c, name);
+  detail::set_preference(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, s.align_d, name);
 
   cublasLtMatmulHeuristicResult_t heuristic{};
   int found = 0;
   const cublasStatus_t searched = cublasLtMatmulAlgoGetHeuristic(c.cublas_lt, s.op.get(), s.b_layout.get(), s.a_layout.get(),
-                                                                 s.c_layout.get(), s.c_layout.get(), pref.get(), 1, &heuristic, &found);
+                                                                 s.c_layout.get(), s.d_layout.get(), pref.get(), 1, &heuristic, &found);
   if (searched != CUBLAS_STATUS_NOT_SUPPORTED)  // "not supported" is how it says that none fits
     detail::check(searched, name, "cublasLtMatmulAlgoGetHeuristic");  // what CTG_CHECK does, naming the call
   if (searched == CUBLAS_STATUS_NOT_SUPPORTED || found == 0)
@@ -152,15 +176,23 @@ inline void launch_matmul(const launch_context& c, const matmul_state& s) {
     return;
   }
   if (c.inputs[0] == nullptr || c.inputs[1] == nullptr) throw runtime_error(name, call, "A or B has no device pointer");
+  const void* residual = s.residual >= 0 ? c.inputs[s.residual] : nullptr;
+  void* d = s.pitch ? s.aligned_c.get() : c.output;
+  if (s.residual >= 0 && residual == nullptr) throw runtime_error(name, call, "the residual has no device pointer");
   if (detail::pointer_alignment(c.inputs[1]) < s.align_a || detail::pointer_alignment(c.inputs[0]) < s.align_b ||
-      detail::pointer_alignment(c.output) < s.align_c)
+      detail::pointer_alignment(residual ? residual : d) < s.align_c || detail::pointer_alignment(d) < s.align_d)
     throw runtime_error(name, call, "a pointer is less aligned than when the matmul was prepared; prepare it again");
-  if (c.input_count > 2 && c.inputs[2] != s.bias)
+  if (c.input_count > 2 && s.bias != nullptr && c.inputs[2] != s.bias)
     throw runtime_error(name, call, "the bias moved since the matmul was prepared; prepare it again");
-  const float alpha = 1.f, beta = 0.f;  // host scalars: read when the call is made (or captured)
+  const float alpha = 1.f, beta = residual ? 1.f : 0.f;  // host scalars: read when the call is made (or captured)
   CTG_CHECK(name, cublasLtMatmul(c.cublas_lt, s.op.get(), &alpha, c.inputs[1], s.b_layout.get(), c.inputs[0], s.a_layout.get(),
-                                 &beta, c.output, s.c_layout.get(), c.output, s.c_layout.get(), &s.algo,
+                                 &beta, residual ? residual : d, s.c_layout.get(), d, s.d_layout.get(), &s.algo,
                                  c.workspace, s.workspace_bytes, c.stream));
+  if (s.pitch) {
+    const std::size_t e = size_of(c.output_desc().dtype);
+    CTG_CHECK(name, cudaMemcpy2DAsync(c.output, std::size_t(s.n) * e, d, std::size_t(s.pitch) * e, std::size_t(s.n) * e, std::size_t(s.m),
+                                      cudaMemcpyDeviceToDevice, c.stream));
+  }
 }
 
 }  // namespace ctg

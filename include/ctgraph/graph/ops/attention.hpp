@@ -1,0 +1,61 @@
+#pragma once
+//! ops::attention<Heads, KVHeads, Causal>: scaled dot-product attention over a sequence,
+//! softmax(q k^T / sqrt(D)) v per head, with grouped K/V heads (query head h reads K/V head
+//! h / (Heads / KVHeads)); computed in float, output in the inputs' dtype (f16 or bf16).
+//! Inputs, each [T, ...] or [B, T, ...] with heads side by side in the last dimension:
+//!  - one packed tensor [.., T, (Heads + 2 KVHeads) D]: q, then k, then v (GPT-2's c_attn output);
+//!  - or q [.., T, Heads D], k and v [.., T, KVHeads D].
+//! Output [.., T, Heads D], heads side by side (the layout the output projection reads). The head
+//! dimension D is 64 or 128. The runtime runs it with `launch_attention`
+//! (runtime/ops/attention.cuh): one kernel, no T x T scores in memory.
+#include <cstddef>
+
+#include <ctgraph/graph/op.hpp>
+
+namespace ctg::ops {
+
+namespace detail {
+//! The head dimension of an attention node's inputs, or 0 where they do not fit.
+constexpr std::int64_t attention_head_dim(std::span<const tensor_desc> in, int heads, int kv_heads) {
+  const tensor_desc& q = in[0];
+  const std::int64_t cols = q.dims[q.rank - 1];
+  if (in.size() == 1) return cols % (heads + 2 * kv_heads) == 0 ? cols / (heads + 2 * kv_heads) : 0;
+  if (cols % heads != 0) return 0;
+  const std::int64_t d = cols / heads;
+  for (std::size_t k = 1; k < 3; ++k) {
+    if (in[k].rank != q.rank || in[k].dims[q.rank - 1] != kv_heads * d) return 0;
+    for (int i = 0; i + 1 < q.rank; ++i)
+      if (in[k].dims[i] != q.dims[i]) return 0;
+  }
+  return d;
+}
+}  // namespace detail
+
+template <int Heads, int KVHeads = Heads, bool Causal = true>
+struct attention {
+  static_assert(Heads > 0 && KVHeads > 0 && Heads % KVHeads == 0,
+                "ctgraph: ops::attention needs Heads to be a positive multiple of KVHeads. Write e.g. ops::attention<32, 4> (32 query heads sharing 4 K/V heads).");
+  static constexpr std::string_view name = "attention";
+  static constexpr op_traits traits{};
+  static constexpr int heads = Heads, kv_heads = KVHeads;
+  static constexpr bool causal = Causal;
+  static constexpr output_result output(std::span<const tensor_desc> in) {
+    if (in.size() != 1 && in.size() != 3) return output_result::fail(errc::wrong_arity);
+    for (const tensor_desc& t : in)
+      if (t.dtype != in[0].dtype || (t.dtype != dtype_id::bf16 && t.dtype != dtype_id::f16)) return output_result::fail(errc::dtype_mismatch);
+    if (in[0].rank != 2 && in[0].rank != 3) return output_result::fail(errc::shape_mismatch);
+    if constexpr (Heads > 0 && KVHeads > 0 && Heads % KVHeads == 0) {  // asserted above
+      const std::int64_t d = detail::attention_head_dim(in, Heads, KVHeads);
+      if (d != 64 && d != 128) return output_result::fail(errc::shape_mismatch);
+      tensor_desc out = in[0];
+      out.dims[out.rank - 1] = Heads * d;
+      return {out};
+    } else {
+      return {in[0]};
+    }
+  }
+  template <class Launch>
+  static void launch(const Launch& l) { launch_attention(l, Heads, KVHeads, Causal); }
+};
+
+}  // namespace ctg::ops

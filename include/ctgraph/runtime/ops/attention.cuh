@@ -1,0 +1,272 @@
+#pragma once
+//! launch_attention: causal or full scaled dot-product attention (ops::attention) for f16 and
+//! bf16, one kernel in the manner of FlashAttention-2. A block of 4 warps owns 64 query rows of one
+//! head (16 per warp, kept in registers); it streams K and V in tiles of 64 keys through shared
+//! memory (cp.async, double-buffered), computes scores and the output with tensor-core mma
+//! (m16n8k16, float accumulators) and keeps a running maximum and sum per row, so the T x T scores
+//! never reach memory. Causal blocks stop at the diagonal; the longest run first. Capturable.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <type_traits>
+
+#include <ctgraph/runtime/dtype.hpp>
+#include <ctgraph/runtime/error.hpp>
+#include <ctgraph/runtime/launch_context.hpp>
+
+namespace ctg::runtime_ops::detail {
+
+inline constexpr int attention_rows = 64;  // query rows per block (16 per warp)
+inline constexpr int attention_keys = 64;  // keys per shared-memory tile
+inline constexpr int attention_threads = 128;
+
+//! Where one attention node's tensors are: element strides per token and per batch entry.
+template <class T>
+struct attention_args {
+  const T *q, *k, *v;
+  T* o;
+  std::int64_t q_row, kv_row, o_row;        // elements between consecutive tokens
+  std::int64_t q_batch, kv_batch, o_batch;  // elements between batch entries
+  int tokens, group;                        // group: query heads per K/V head
+  float scale_log2;                         // 1/sqrt(D) * log2(e): scores in base 2
+  bool causal;
+};
+
+template <class T> struct mma_type;
+template <> struct mma_type<__nv_bfloat16> { static constexpr bool bf16 = true; };
+template <> struct mma_type<__half> { static constexpr bool bf16 = false; };
+
+//! d += a * b for one 16x8x16 tile (row-major A, column-major B, float accumulators).
+template <class T>
+__device__ inline void mma16816(float (&d)[4], const std::uint32_t (&a)[4], std::uint32_t b0, std::uint32_t b1) {
+  if constexpr (mma_type<T>::bf16)
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  else
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+template <class T>
+__device__ inline std::uint32_t pack2(float lo, float hi) {
+  if constexpr (mma_type<T>::bf16) {
+    const __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
+    return *reinterpret_cast<const std::uint32_t*>(&h);
+  } else {
+    const __half2 h = __floats2half2_rn(lo, hi);
+    return *reinterpret_cast<const std::uint32_t*>(&h);
+  }
+}
+
+//! 16 bytes global -> shared without registers; `bytes` 0 writes zeros (rows past the sequence).
+__device__ inline void copy16_async(void* smem, const void* gmem, int bytes) {
+  const unsigned s = unsigned(__cvta_generic_to_shared(smem));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(gmem), "r"(bytes));
+}
+
+//! Four 8x8 tiles of V, transposed on the way: the B operands of two 16x8 mma tiles.
+__device__ inline void load_matrix_x4_trans(std::uint32_t (&r)[4], const void* smem) {
+  const unsigned s = unsigned(__cvta_generic_to_shared(smem));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(s));
+}
+
+template <class T, int D>
+__global__ void __launch_bounds__(attention_threads) attention_kernel(attention_args<T> a) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
+  __trap();  // bf16 mma, ldmatrix and cp.async need sm_80; run_attention refuses older devices
+#else
+  constexpr int stride = D + 8;  // padded shared rows: conflict-free fragment and ldmatrix reads
+  extern __shared__ __align__(16) unsigned char attention_smem[];
+  T* tiles = reinterpret_cast<T*>(attention_smem);  // [2 buffers][K, V][attention_keys][stride]
+
+  const int warp = int(threadIdx.x) / 32, lane = int(threadIdx.x) % 32, g = lane / 4, t = lane % 4;
+  const int row_blocks = int(gridDim.x);
+  const int qb = a.causal ? row_blocks - 1 - int(blockIdx.x) : int(blockIdx.x);  // longest first
+  const int head = int(blockIdx.y), kv_head = head / a.group, batch = int(blockIdx.z);
+  const T* q = a.q + batch * a.q_batch + std::int64_t(head) * D;
+  const T* k = a.k + batch * a.kv_batch + std::int64_t(kv_head) * D;
+  const T* v = a.v + batch * a.kv_batch + std::int64_t(kv_head) * D;
+  const int row0 = qb * attention_rows + warp * 16;  // this warp's first query row
+
+  // The warp's 16 query rows as A fragments (rows g and g + 8; columns t*2 and t*2 + 8).
+  std::uint32_t qf[D / 16][4];
+  for (int kk = 0; kk < D / 16; ++kk)
+    for (int r = 0; r < 4; ++r) {
+      const int row = row0 + g + (r % 2) * 8, col = kk * 16 + t * 2 + (r / 2) * 8;
+      qf[kk][r] = row < a.tokens ? *reinterpret_cast<const std::uint32_t*>(q + row * a.q_row + col) : 0u;
+    }
+
+  const auto load_tile = [&](int kb, int buf) {
+    T* kt = tiles + buf * 2 * attention_keys * stride;
+    T* vt = kt + attention_keys * stride;
+    for (int c = int(threadIdx.x); c < attention_keys * D / 8; c += attention_threads) {
+      const int r = c / (D / 8), col = (c % (D / 8)) * 8, key = kb * attention_keys + r;
+      const bool in = key < a.tokens;
+      const std::int64_t off = in ? key * a.kv_row + col : 0;
+      copy16_async(kt + r * stride + col, k + off, in ? 16 : 0);
+      copy16_async(vt + r * stride + col, v + off, in ? 16 : 0);
+    }
+    asm volatile("cp.async.commit_group;\n" ::);
+  };
+
+  float o[D / 8][4] = {};
+  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};  // rows g and g + 8, base-2 scores
+  const int key_blocks = a.causal ? qb + 1 : (a.tokens + attention_keys - 1) / attention_keys;
+  load_tile(0, 0);
+  for (int kb = 0; kb < key_blocks; ++kb) {
+    if (kb + 1 < key_blocks) {
+      load_tile(kb + 1, (kb + 1) % 2);
+      asm volatile("cp.async.wait_group 1;\n" ::);
+    } else {
+      asm volatile("cp.async.wait_group 0;\n" ::);
+    }
+    __syncthreads();
+    const T* kt = tiles + (kb % 2) * 2 * attention_keys * stride;
+    const T* vt = kt + attention_keys * stride;
+
+    // Scores of 16 rows x 64 keys: 8 tiles of 8 keys.
+    float s[attention_keys / 8][4] = {};
+    for (int n = 0; n < attention_keys / 8; ++n)
+      for (int kk = 0; kk < D / 16; ++kk) {
+        const T* kr = kt + (n * 8 + g) * stride + kk * 16 + t * 2;
+        mma16816<T>(s[n], qf[kk], *reinterpret_cast<const std::uint32_t*>(kr), *reinterpret_cast<const std::uint32_t*>(kr + 8));
+      }
+    // Scale, mask (future keys, keys past the sequence), and the rows' new maxima.
+    const bool edge = (a.causal && kb == qb) || (kb + 1) * attention_keys > a.tokens;
+    float mx[2] = {m[0], m[1]};
+    for (int n = 0; n < attention_keys / 8; ++n)
+      for (int e = 0; e < 4; ++e) {
+        float x = s[n][e] * a.scale_log2;
+        if (edge) {
+          const int key = kb * attention_keys + n * 8 + t * 2 + e % 2, row = row0 + g + (e / 2) * 8;
+          if (key >= a.tokens || (a.causal && key > row)) x = -INFINITY;
+        }
+        s[n][e] = x;
+        mx[e / 2] = fmaxf(mx[e / 2], x);
+      }
+    float corr[2], sum[2] = {0.f, 0.f};
+    for (int r = 0; r < 2; ++r) {
+      mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
+      mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
+      const float base = mx[r] == -INFINITY ? 0.f : mx[r];  // a row with nothing seen yet
+      corr[r] = exp2f(m[r] - base);
+      m[r] = mx[r];
+      mx[r] = base;
+    }
+    // Probabilities, packed as the A fragments of P x V (two score tiles per 16 keys).
+    std::uint32_t p[attention_keys / 16][4];
+    for (int n = 0; n < attention_keys / 8; ++n) {
+      const float p0 = exp2f(s[n][0] - mx[0]), p1 = exp2f(s[n][1] - mx[0]);
+      const float p2 = exp2f(s[n][2] - mx[1]), p3 = exp2f(s[n][3] - mx[1]);
+      sum[0] += p0 + p1;
+      sum[1] += p2 + p3;
+      p[n / 2][(n % 2) * 2] = pack2<T>(p0, p1);
+      p[n / 2][(n % 2) * 2 + 1] = pack2<T>(p2, p3);
+    }
+    for (int r = 0; r < 2; ++r) l[r] = l[r] * corr[r] + sum[r];
+    for (int n = 0; n < D / 8; ++n) {
+      o[n][0] *= corr[0], o[n][1] *= corr[0];
+      o[n][2] *= corr[1], o[n][3] *= corr[1];
+    }
+    // O += P x V: V's tiles transposed by ldmatrix, two 8-column output tiles per load.
+    for (int kk = 0; kk < attention_keys / 16; ++kk)
+      for (int n = 0; n < D / 8; n += 2) {
+        std::uint32_t b[4];
+        load_matrix_x4_trans(b, vt + (kk * 16 + lane % 8 + ((lane / 8) % 2) * 8) * stride + n * 8 + (lane / 16) * 8);
+        mma16816<T>(o[n], p[kk], b[0], b[1]);
+        mma16816<T>(o[n + 1], p[kk], b[2], b[3]);
+      }
+    __syncthreads();  // the next iteration's load overwrites this buffer
+  }
+
+  // The sums are per lane so far: add the quad's four lanes, then normalise and store.
+  for (int r = 0; r < 2; ++r) {
+    l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
+    l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
+    l[r] = l[r] > 0.f ? 1.f / l[r] : 0.f;
+  }
+  T* out = a.o + batch * a.o_batch + std::int64_t(head) * D;
+  for (int r = 0; r < 2; ++r) {
+    const int row = row0 + g + r * 8;
+    if (row >= a.tokens) continue;
+    for (int n = 0; n < D / 8; ++n)
+      *reinterpret_cast<std::uint32_t*>(out + row * a.o_row + n * 8 + t * 2) = pack2<T>(o[n][2 * r] * l[r], o[n][2 * r + 1] * l[r]);
+  }
+#endif
+}
+
+template <int D>
+inline constexpr int attention_smem_bytes = 2 * 2 * attention_keys * (D + 8) * 2;
+
+template <class T, int D>
+void run_attention(const launch_context& c, const attention_args<T>& a, int heads, int batch) {
+  int device = 0, major = 0;
+  CTG_CHECK(c.node->name, cudaGetDevice(&device));
+  CTG_CHECK(c.node->name, cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+  if (major < 8) throw runtime_error(c.node->name, "launch_attention", "attention needs a GPU of compute capability 8.0 or newer");
+  static const cudaError_t opted = cudaFuncSetAttribute(attention_kernel<T, D>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                                        attention_smem_bytes<D>);  // once per kernel
+  CTG_CHECK(c.node->name, opted);
+  const dim3 grid(unsigned((a.tokens + attention_rows - 1) / attention_rows), unsigned(heads), unsigned(batch));
+  attention_kernel<T, D><<<grid, attention_threads, attention_smem_bytes<D>, c.stream>>>(a);
+}
+
+}  // namespace ctg::runtime_ops::detail
+
+namespace ctg {
+
+//! Runs one attention node: the packed [.., T, (H + 2 KVH) D] form or separate q, k, v.
+inline void launch_attention(const launch_context& c, int heads, int kv_heads, bool causal) {
+  const tensor_desc& out = c.output_desc();
+  const bool packed = c.input_count == 1;
+  const int rank = out.rank;
+  const std::int64_t tokens = out.dims[rank - 2], batch = rank == 3 ? out.dims[0] : 1;
+  const std::int64_t d = out.dims[rank - 1] / heads;
+  if (tokens == 0 || batch == 0) return;
+  for (int i = 0; i < c.input_count; ++i)
+    if (c.inputs[i] == nullptr) throw runtime_error(c.node->name, "launch_attention", "an input has no device pointer");
+  if (c.output == nullptr) throw runtime_error(c.node->name, "launch_attention", "the output has no device pointer");
+  const std::int64_t q_cols = c.input_desc[0].dims[rank - 1], kv_cols = packed ? q_cols : c.input_desc[1].dims[rank - 1];
+  const auto aligned = [](const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; };
+  for (int i = 0; i < c.input_count; ++i)
+    if (!aligned(c.inputs[i])) throw runtime_error(c.node->name, "launch_attention", "an input is not 16-byte aligned");
+  if (!aligned(c.output)) throw runtime_error(c.node->name, "launch_attention", "the output is not 16-byte aligned");
+  if (tokens > std::int64_t(0x7fffffff) / 2 || batch > 65535 || heads > 65535)
+    throw runtime_error(c.node->name, "launch_attention", "more tokens, heads or batch entries than one grid holds");
+  const auto run = [&](auto type) {
+    using T = typename decltype(type)::type;
+    const T* q = c.input<T>(0);
+    runtime_ops::detail::attention_args<T> a{};
+    a.q = q;
+    a.k = packed ? q + heads * d : c.input<T>(1);
+    a.v = packed ? q + (heads + kv_heads) * d : c.input<T>(2);
+    a.o = c.out<T>();
+    a.q_row = q_cols, a.kv_row = kv_cols, a.o_row = heads * d;
+    a.q_batch = tokens * q_cols, a.kv_batch = tokens * kv_cols, a.o_batch = tokens * heads * d;
+    a.tokens = int(tokens), a.group = heads / kv_heads, a.causal = causal;
+    a.scale_log2 = float(1.0 / std::sqrt(double(d)) * 1.4426950408889634);
+    if (d == 64)
+      runtime_ops::detail::run_attention<T, 64>(c, a, heads, int(batch));
+    else if (d == 128)
+      runtime_ops::detail::run_attention<T, 128>(c, a, heads, int(batch));
+    else
+      throw runtime_error(c.node->name, "launch_attention", "head dimension " + std::to_string(d) + " is not 64 or 128");
+  };
+  if (out.dtype == dtype_id::bf16)
+    run(std::type_identity<__nv_bfloat16>{});
+  else if (out.dtype == dtype_id::f16)
+    run(std::type_identity<__half>{});
+  else
+    throw runtime_error(c.node->name, "launch_attention", "dtype " + std::string(name_of(out.dtype)) + " is not supported; attention runs on f16 and bf16");
+  CTG_CHECK(c.node->name, cudaGetLastError());
+}
+
+}  // namespace ctg
