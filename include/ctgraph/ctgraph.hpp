@@ -18,6 +18,7 @@
 #include <ctgraph/graph/ops/matmul.hpp>
 #include <ctgraph/graph/ops/norm.hpp>
 #include <ctgraph/graph/ops/reshape.hpp>
+#include <ctgraph/graph/ops/rotary.hpp>
 #include <ctgraph/graph/ops/silu.hpp>
 #include <ctgraph/graph/ops/softmax.hpp>
 #include <ctgraph/graph/repeat.hpp>

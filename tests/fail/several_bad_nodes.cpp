@@ -1,5 +1,5 @@
 // Three bad nodes, three errors, each naming its node; the plan made is refused by any query.
-// expect: ctgraph: the input shapes of this node do not fit its op
+// expect: ctgraph: input 1 of this elementwise node does not broadcast to input 0's shape
 // expect: ctgraph: matmul inner dimensions differ in this node
 // expect: ctgraph: the input dtypes of this node do not fit its op
 // expect-node: bad_add

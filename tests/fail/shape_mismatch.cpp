@@ -1,9 +1,9 @@
 // expect: ctgraph: the input shapes of this node do not fit its op
-// expect-node: sum
+// expect-node: proj
 #include <ctgraph/ctgraph.hpp>
 using namespace ctg;
-using a = input<"a", f32, shape<16, 32>>;
-using b = input<"b", f32, shape<16, 64>>;
-using sum = node<"sum", ops::add, a, b>;
-constexpr auto p = make_plan<graph<sum>>();
+using a = input<"a", f32, shape<64>>;  // matmul takes rank-2 tensors: reshape to [1, 64] first
+using w = parameter<"w", f32, shape<64, 32>>;
+using proj = node<"proj", ops::matmul, a, w>;
+constexpr auto p = make_plan<graph<proj>>();
 int main() {}

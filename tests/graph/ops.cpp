@@ -127,7 +127,7 @@ static_assert(p.partition_count() == 1 && p.output_of<attn>().dims[1] == 768);
 TEST_CASE("ops: elementwise, copies, collectives, reshape") {
   auto a = t(dtype_id::f16, {4, 8});
   CHECK(apply<ops::add>({a, a}).out == a);
-  CHECK(apply<ops::mul>({a, t(dtype_id::f16, {8, 4})}).error == errc::shape_mismatch);
+  CHECK(apply<ops::mul>({a, t(dtype_id::f16, {8, 4})}).error == errc::broadcast_shape);
   CHECK(apply<ops::add>({a, t(dtype_id::f32, {4, 8})}).error == errc::dtype_mismatch);
   CHECK(apply<ops::gelu>({a}).out == a);
   CHECK(ops::scale<1, 4>::factor == 0.25);
@@ -142,9 +142,94 @@ TEST_CASE("ops: elementwise, copies, collectives, reshape") {
   CHECK(apply<concat>({t(dtype_id::i32, {3}), t(dtype_id::i32, {5})}).out == t(dtype_id::i32, {8}));
 }
 
+TEST_CASE("ops: add and mul broadcast input 1 over leading dimensions") {
+  const auto x = t(dtype_id::bf16, {2, 16, 768});
+  CHECK(apply<ops::add>({x, t(dtype_id::bf16, {768})}).out == x);           // a bias
+  CHECK(apply<ops::add>({x, t(dtype_id::bf16, {16, 768})}).out == x);       // [B,T,D] + [T,D]
+  CHECK(apply<ops::mul>({x, t(dtype_id::bf16, {1, 768})}).out == x);        // leading 1s
+  CHECK(apply<ops::mul>({x, t(dtype_id::bf16, {1, 1, 768})}).out == x);
+  CHECK(apply<ops::mul>({x, t(dtype_id::bf16, {1})}).out == x);             // a scalar
+  CHECK(apply<ops::add>({x, x}).out == x);
+  // Input 0 gives the output its shape, so it must be the larger.
+  CHECK(apply<ops::add>({t(dtype_id::bf16, {768}), x}).error == errc::broadcast_order);
+  CHECK(apply<ops::mul>({t(dtype_id::bf16, {1, 768}), t(dtype_id::bf16, {16, 768})}).error == errc::broadcast_order);
+  // Only leading dimensions broadcast: inner ones, a higher rank, or extents that differ do not.
+  CHECK(apply<ops::mul>({t(dtype_id::f32, {16, 768}), t(dtype_id::f32, {16, 1})}).error == errc::broadcast_shape);
+  CHECK(apply<ops::add>({x, t(dtype_id::bf16, {2, 1, 768})}).error == errc::broadcast_shape);
+  CHECK(apply<ops::add>({t(dtype_id::f32, {768}), t(dtype_id::f32, {1, 768})}).error == errc::broadcast_order);  // higher rank
+  CHECK(apply<ops::add>({x, t(dtype_id::bf16, {767})}).error == errc::broadcast_shape);
+  CHECK(apply<ops::add>({x, t(dtype_id::f32, {768})}).error == errc::dtype_mismatch);
+  CHECK(describe(errc::broadcast_order) == "input 1 of an elementwise op is larger than input 0");
+}
+
+namespace {
+using bx = input<"x", f32, shape<4, 8, 32>>;
+using bias = parameter<"bias", f32, shape<32>>;
+struct bh : node<"bh", ops::relu, bx> {};
+struct by : node<"by", in_place<ops::add>, bh, bias> {};  // in place on input 0
+constexpr auto broadcast_plan = make_plan<graph<by>>();
+}  // namespace
+
+TEST_CASE("ops: a broadcast add plans in place on input 0") {
+  static_assert(broadcast_plan.output_of<by>() == static_desc<bx>);
+  static_assert(broadcast_plan.buffer_of<by>().shares == broadcast_plan.index_of<bh>());
+  static_assert(!check_plan(broadcast_plan));
+  CHECK(broadcast_plan.reuse_count() == 1);
+}
+
+TEST_CASE("ops: gelu is the tanh form, gelu_erf the exact one") {
+  static_assert(ops::gelu::name == "gelu" && ops::gelu_erf::name == "gelu_erf");
+  CHECK(apply<ops::gelu_erf>({t(dtype_id::bf16, {4, 8})}).out == t(dtype_id::bf16, {4, 8}));
+  // 0.5 x (1 + erf(x / sqrt 2)) and 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), at 1 and -2.7
+  // (near their largest difference, 4.7e-4).
+  CHECK(ops::gelu_erf{}(1.f) == doctest::Approx(0.8413447460685429).epsilon(1e-6));
+  CHECK(ops::gelu{}(1.f) == doctest::Approx(0.8411919906082768).epsilon(1e-6));
+  CHECK(ops::gelu_erf{}(-2.7f) == doctest::Approx(-0.00936082926820982).epsilon(1e-4));
+  CHECK(ops::gelu{}(-2.7f) == doctest::Approx(-0.008887594639467884).epsilon(1e-4));
+  CHECK(ops::gelu_erf{}(0.f) == 0.f);
+}
+
+TEST_CASE("ops: rotary output rule") {
+  using rope = ops::rotary<128>;
+  static_assert(rope::head_dim == 128 && rope::theta == 10000.f && ops::rotary<64, 500000.f>::theta == 500000.f);
+  static_assert(rope::traits.in_place);
+  const auto q = t(dtype_id::bf16, {512, 32 * 128}), pos = t(dtype_id::i32, {512});
+  CHECK(apply<rope>({q, pos}).out == q);
+  CHECK(apply<rope>({q, t(dtype_id::i64, {512})}).out == q);
+  const auto bq = t(dtype_id::f16, {2, 512, 8 * 128});  // [B, T, H*D]: positions shared by the batch
+  CHECK(apply<rope>({bq, pos}).out == bq);
+  CHECK(apply<rope>({q, t(dtype_id::f32, {512})}).error == errc::dtype_mismatch);  // positions are integers
+  CHECK(apply<rope>({t(dtype_id::i32, {512, 128}), pos}).error == errc::dtype_mismatch);
+  CHECK(apply<rope>({q, t(dtype_id::i32, {511})}).error == errc::shape_mismatch);  // one position per token
+  CHECK(apply<rope>({q, t(dtype_id::i32, {1, 512})}).error == errc::shape_mismatch);
+  CHECK(apply<rope>({t(dtype_id::bf16, {512, 100}), pos}).error == errc::shape_mismatch);  // not whole heads
+  CHECK(apply<rope>({t(dtype_id::bf16, {4096}), t(dtype_id::i32, {1})}).error == errc::shape_mismatch);
+  CHECK(apply<rope>({q}).error == errc::wrong_arity);
+}
+
 TEST_CASE("dtypes") {
   static_assert(size_of(dtype_id::bf16) == 2 && size_of(dtype_id::i64) == 8 && size_of(dtype_id::u8) == 1);
+  static_assert(size_of(boolean::id) == 1 && !is_floating(dtype_id::boolean));
   CHECK(name_of(dtype_id::bf16) == "bf16");
+  CHECK(name_of(dtype_id::boolean) == "bool");
+  CHECK(info_of(dtype_id::boolean).safetensors == "BOOL");
   CHECK(size_of(f32::id) == 4);
   CHECK(size_of(i32::id) == 4);
+  // Every row has a distinct name and safetensors name.
+  for (int i = 0; i < dtype_count; ++i)
+    for (int j = 0; j < i; ++j) {
+      CHECK(dtype_table[i].name != dtype_table[j].name);
+      CHECK(dtype_table[i].safetensors != dtype_table[j].safetensors);
+    }
+}
+
+namespace {
+using mask = input<"mask", boolean, shape<8, 8>>;
+struct mask_host : node<"mask_host", ops::to_host, mask> {};
+constexpr auto mask_plan = make_plan<graph<mask_host>>();
+}  // namespace
+
+TEST_CASE("dtypes: a bool tensor plans and prints") {
+  static_assert(mask_plan.output_of<mask_host>().bytes() == 64);
+  CHECK(to_string(mask_plan).find("bool[8,8]") != std::string::npos);
 }

@@ -70,6 +70,20 @@ TEST_CASE("safetensors: a matching file gives each parameter its bytes") {
   CHECK(std::memcmp(got.data(), all.data() + 48, 16) == 0);
 }
 
+using mask = parameter<"mask", boolean, shape<2, 8>>;
+constexpr auto with_mask = make_plan<graph<h, mask>>();
+
+TEST_CASE("safetensors: BOOL is the boolean dtype") {
+  const std::string header = std::string("{") + good_w + R"(, "mask": {"dtype": "BOOL", "shape": [2, 8], "data_offsets": [48, 64]}})";
+  const safetensors_file f(write_file("bool", header, bytes(64)));
+  const auto found = match_parameters(with_mask, f);
+  const stored_tensor* tm = found[std::size_t(with_mask.index_of<mask>())];
+  REQUIRE(tm != nullptr);
+  CHECK(tm->desc.dtype == dtype_id::boolean);
+  CHECK(tm->desc == with_mask.output_of<mask>());
+  CHECK(tm->bytes == 16);
+}
+
 TEST_CASE("safetensors: every mismatch names the tensor") {
   const auto has = [](const std::string& what, const char* part) {
     INFO(what);
@@ -88,7 +102,7 @@ TEST_CASE("safetensors: every mismatch names the tensor") {
   has(failure("size", std::string("{") + good_w + R"(, "layer.0.e": {"dtype": "BF16", "shape": [8], "data_offsets": [48, 62]}})"),
       "its data_offsets hold 14 bytes, but its dtype and shape need 16");
   has(failure("f64", std::string("{") + good_w + R"(, "layer.0.e": {"dtype": "F64", "shape": [2], "data_offsets": [48, 64]}})"),
-      "tensor 'layer.0.e': dtype \"F64\" is not one ctgraph has");
+      "tensor 'layer.0.e': dtype \"F64\" is not one ctgraph has (F32, F16, BF16, I32, I64, U8, BOOL)");
   has(failure("json", "{not json"), "its header is not a JSON object");
   // A header size that runs past the end of the file.
   const std::string path = "/tmp/ctgraph_test_short.safetensors";

@@ -256,7 +256,7 @@ TEST_CASE("the dump lists every error") {
   const int in = b.input("x", tensor_desc{dtype_id::f32, 1, {64}}), y = b.input("y", tensor_desc{dtype_id::f32, 1, {8}});
   b.output(b.add<ops::add>("e1", {in, y}));
   b.output(b.add<ops::mul>("e2", {y, in}));
-  CHECK(to_string(b.build()) == "plan rejected: the inputs' shapes do not fit the op in node 'e1'\n"
-                                "plan rejected: the inputs' shapes do not fit the op in node 'e2'\n");
+  CHECK(to_string(b.build()) == "plan rejected: input 1 of an elementwise op does not broadcast to input 0 in node 'e1'\n"
+                                "plan rejected: input 1 of an elementwise op does not broadcast to input 0 in node 'e2'\n");
 }
 }  // namespace placement_test

@@ -47,7 +47,7 @@ struct gen {
     for (int i = 0; i < d.rank; ++i) d.dims[i] = coin(0.2) ? pick(1, 4096) : std::int64_t(1) << pick(0, 6);
     return d;
   }
-  dtype_id any_dtype() { return dtype_id(pick(0, 5)); }
+  dtype_id any_dtype() { return dtype_id(pick(0, dtype_count - 1)); }
   static bool floating(dtype_id t) { return t == dtype_id::f32 || t == dtype_id::f16 || t == dtype_id::bf16; }
 
   int leaf(random_graph& r, tensor_desc t) {
@@ -99,10 +99,15 @@ struct gen {
           if (in_place) r.consumed[std::size_t(t)] = true;
           break;
         }
-        case 1: {  // binary elementwise on two tensors of one description
+        case 1: {  // binary elementwise on two tensors of one description, or input 1 broadcast
           int u = t;
           for (int j = int(r.out.size()) - 1; j >= 0; --j)
             if (!r.consumed[std::size_t(j)] && r.out[std::size_t(j)] == d && j != t && coin(0.5)) { u = j; break; }
+          if (u == t && d.rank > 1 && coin(0.3)) {  // a new leaf of d's trailing extents, e.g. a bias
+            tensor_desc s{d.dtype, d.rank - 1, {}};
+            for (int i = 1; i < d.rank; ++i) s.dims[i - 1] = d.dims[i];
+            u = leaf(r, s);
+          }
           if (coin(0.5)) node<ops::add>(r, 1, {t, u}, d, true);
           else node<ops::mul>(r, 1, {t, u}, d, true);
           break;

@@ -1,6 +1,7 @@
-// The built-in kernels (runtime/ops/elementwise.cuh, runtime/ops/matmul.hpp) against host
-// references, per op and dtype: the 16-byte path, the element path (odd sizes, misaligned
-// pointers), in-place runs, matmul shapes from 1x1x1 to 16x4096x4096, and a CUDA-graph capture.
+// The built-in kernels (runtime/ops/elementwise.cuh, runtime/ops/matmul.hpp, norms, softmax,
+// rotary) against host references, per op and dtype: the 16-byte path, the element path (odd
+// sizes, misaligned pointers), broadcast input 1, in-place runs, matmul shapes from 1x1x1 to
+// 16x4096x4096, and a CUDA-graph capture.
 // Needs a GPU: the test binary's main exits with 77 (skipped) when there is none.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -17,6 +18,7 @@
 #include <ctgraph/graph/ops/attention.hpp>
 #include <ctgraph/graph/ops/elementwise.hpp>
 #include <ctgraph/graph/ops/norm.hpp>
+#include <ctgraph/graph/ops/rotary.hpp>
 #include <ctgraph/graph/ops/silu.hpp>
 #include <ctgraph/graph/ops/softmax.hpp>
 #include <ctgraph/runtime/capture.hpp>
@@ -24,6 +26,7 @@
 #include <ctgraph/runtime/ops/elementwise.cuh>
 #include <ctgraph/runtime/ops/matmul.hpp>
 #include <ctgraph/runtime/ops/norm.cuh>
+#include <ctgraph/runtime/ops/rotary.cuh>
 #include <ctgraph/runtime/ops/softmax.cuh>
 #include <ctgraph/runtime/binding.hpp>
 
@@ -71,31 +74,36 @@ std::vector<T> download(const T* src, std::int64_t n) {
 tensor_desc vector_desc(dtype_id d, std::int64_t n) { return tensor_desc{d, 1, {n}}; }
 tensor_desc matrix_desc(dtype_id d, std::int64_t rows, std::int64_t cols) { return tensor_desc{d, 2, {rows, cols}}; }
 
-//! Counts elements outside |got - want| <= atol + rtol |want| and names the first one.
-template <class T>
-void check_close(const std::vector<T>& got, const std::vector<double>& want, double rel, double abs) {
+//! Counts elements outside |got - want| <= tol(i) + rtol |want| and names the first one.
+template <class T, class Tolerance>
+void check_within(const std::vector<T>& got, const std::vector<double>& want, double rel, const Tolerance& tol) {
   REQUIRE(got.size() == want.size());
   std::size_t bad = 0, first = 0;
   for (std::size_t i = 0; i < got.size(); ++i) {
     const double g = host_float(got[i]);
-    if (!(std::abs(g - want[i]) <= abs + rel * std::abs(want[i])) && bad++ == 0) first = i;
+    if (!(std::abs(g - want[i]) <= tol(i) + rel * std::abs(want[i])) && bad++ == 0) first = i;
   }
-  INFO("first mismatch at ", first, ": got ", double(host_float(got[first])), ", want ", want[first]);
+  INFO("first mismatch at ", first, ": got ", double(host_float(got[first])), ", want ", want[first], ", tolerance ", tol(first));
   CHECK_MESSAGE(bad == 0, bad, " of ", got.size(), " elements differ");
+}
+//! The same with one absolute tolerance for every element.
+template <class T>
+void check_close(const std::vector<T>& got, const std::vector<double>& want, double rel, double abs) {
+  check_within(got, want, rel, [abs](std::size_t) { return abs; });
 }
 
 // --- elementwise ----------------------------------------------------------------------------
 
 //! The elementwise ops under test, named here so that the reference below stays independent of
 //! the ops' own functors.
-enum class ew { relu, gelu, scale, add, mul, silu };
-constexpr ew elementwise_ops[] = {ew::relu, ew::gelu, ew::scale, ew::add, ew::mul, ew::silu};
+enum class ew { relu, gelu, scale, add, mul, silu, gelu_erf };
+constexpr ew elementwise_ops[] = {ew::relu, ew::gelu, ew::scale, ew::add, ew::mul, ew::silu, ew::gelu_erf};
 constexpr double scale_factor = 3.0 / 7.0;
 
 bool is_binary(ew op) { return op == ew::add || op == ew::mul; }
 
 const char* op_name(ew op) {
-  constexpr const char* names[] = {"relu", "gelu", "scale", "add", "mul", "silu"};
+  constexpr const char* names[] = {"relu", "gelu", "scale", "add", "mul", "silu", "gelu_erf"};
   return names[int(op)];
 }
 
@@ -108,6 +116,7 @@ float reference_op(ew op, float a, float b) {
     case ew::add: return a + b;
     case ew::mul: return a * b;
     case ew::silu: return a / (1.f + std::exp(-a));
+    case ew::gelu_erf: return 0.5f * a * (1.f + std::erf(a * 0.7071067811865476f));
   }
   return 0.f;
 }
@@ -121,6 +130,7 @@ void launch_op(ew op, const launch_context& c) {
     case ew::add: return ops::add::launch(c);
     case ew::mul: return ops::mul::launch(c);
     case ew::silu: return ops::silu::launch(c);
+    case ew::gelu_erf: return ops::gelu_erf::launch(c);
   }
 }
 
@@ -130,16 +140,19 @@ struct elementwise_case {
   std::int64_t n;
   std::int64_t offset_a = 0, offset_b = 0, offset_out = 0;  // in elements: 1 misaligns
   alias out = alias::none;
+  std::int64_t broadcast = 0;  // elements of input 1 when it broadcasts (divides n); 0: n
 };
 
 template <class T>
 void check_elementwise(ew op, const elementwise_case& k) {
   const bool binary = is_binary(op);
-  if (k.out == alias::out_is_b && !binary) return;
+  const std::int64_t nb = k.broadcast > 0 ? k.broadcast : k.n;
+  if ((k.out == alias::out_is_b || k.broadcast > 0) && !binary) return;
+  if (k.out == alias::out_is_b && nb != k.n) return;  // the output may take input 0's buffer only
   INFO("op ", op_name(op), ", dtype ", name_of(dtype_of<T>()), ", n ", k.n, ", offsets ", k.offset_a, "/", k.offset_b, "/",
-       k.offset_out, ", alias ", int(k.out));
-  const std::vector<T> a = random_values<T>(k.n, -4.f, 4.f, 1), b = random_values<T>(k.n, -4.f, 4.f, 2);
-  device_buffer da(std::size_t(k.n + k.offset_a) * sizeof(T)), db(std::size_t(k.n + k.offset_b) * sizeof(T)),
+       k.offset_out, ", alias ", int(k.out), ", input 1 of ", nb);
+  const std::vector<T> a = random_values<T>(k.n, -4.f, 4.f, 1), b = random_values<T>(nb, -4.f, 4.f, 2);
+  device_buffer da(std::size_t(k.n + k.offset_a) * sizeof(T)), db(std::size_t(nb + k.offset_b) * sizeof(T)),
       dout(std::size_t(k.n + k.offset_out) * sizeof(T));
   T* pa = da.at<T>(k.offset_a);
   T* pb = db.at<T>(k.offset_b);
@@ -149,21 +162,21 @@ void check_elementwise(ew op, const elementwise_case& k) {
 
   node_desc d;
   d.name = "elementwise";
-  d.out = vector_desc(dtype_of<T>(), k.n);
+  d.out = matrix_desc(dtype_of<T>(), k.n / nb, nb);  // [n / nb, nb] + [nb]
   d.input_count = binary ? 2 : 1;
   launch_context c;
   c.node = &d;
   c.input_count = d.input_count;
   c.inputs[0] = pa;
   c.input_desc[0] = d.out;
-  if (binary) c.inputs[1] = pb, c.input_desc[1] = d.out;
+  if (binary) c.inputs[1] = pb, c.input_desc[1] = vector_desc(dtype_of<T>(), nb);
   c.output = out;
   launch_op(op, c);
   cuda_ok(cudaDeviceSynchronize());
 
   std::vector<double> want(std::size_t(k.n));
   for (std::size_t i = 0; i < want.size(); ++i)
-    want[i] = host_float(host_round<T>(reference_op(op, host_float(a[i]), host_float(b[i]))));
+    want[i] = host_float(host_round<T>(reference_op(op, host_float(a[i]), host_float(b[i % std::size_t(nb)]))));
   // atol covers gelu's tail, where 1 + tanh(...) cancels and tanhf's last bits show.
   check_close(download(out, k.n), want, rtol<T>, rtol<T> / 10);
 }
@@ -251,6 +264,16 @@ TEST_CASE_TEMPLATE("runtime_ops: elementwise matches the host", T, float, __half
       {big, 0, 0, 0, alias::out_is_b},      // in place on input 1
       {1001, 1, 0, 0, alias::out_is_a},     // in place, element path
       {1, 0, 0, 0},                         // one element
+      // Input 1 broadcast (binary ops): element i reads b[i % nb].
+      {big, 0, 0, 0, alias::none, 768},         // a bias row: 16-byte path
+      {big, 0, 0, 0, alias::none, big / 2},     // 16-byte path, b larger than the grid's stride
+      {big, 1, 0, 0, alias::none, 768},         // input 0 misaligned: element path, striding
+      {big, 0, 0, 0, alias::none, 3},           // b not a whole pack: element path
+      {7 * 1001, 0, 0, 0, alias::none, 1001},   // odd sizes
+      {4096, 0, 1, 0, alias::none, 256},        // b misaligned: element path
+      {4096, 0, 0, 0, alias::out_is_a, 256},    // in place on input 0
+      {1001, 1, 0, 0, alias::out_is_a, 7},      // in place, element path
+      {4096, 0, 0, 0, alias::none, 1},          // a scalar
   };
   for (ew op : elementwise_ops)
     for (const elementwise_case& k : cases) check_elementwise<T>(op, k);
@@ -269,6 +292,11 @@ TEST_CASE("runtime_ops: elementwise refuses what it cannot run") {
   CHECK_THROWS_WITH_AS(ops::relu::launch(c), doctest::Contains("dtype i32 is not supported"), runtime_error);
   d.out = vector_desc(dtype_id::f32, 16);
   CHECK_THROWS_WITH_AS(ops::add::launch(c), doctest::Contains("input 1"), runtime_error);  // input 1 missing
+  c.input_count = 2, c.inputs[1] = buf.p, c.input_desc[1] = vector_desc(dtype_id::f32, 5);  // 5 does not divide 16
+  CHECK_THROWS_WITH_AS(ops::add::launch(c), doctest::Contains("do not broadcast"), runtime_error);
+  c.input_desc[1] = vector_desc(dtype_id::f32, 4);
+  CHECK_NOTHROW(ops::add::launch(c));
+  c.input_count = 1;
   CHECK_NOTHROW(ops::relu::launch(c));
   d.out = vector_desc(dtype_id::f32, 0);  // empty: nothing to launch
   CHECK_NOTHROW(ops::relu::launch(c));
@@ -631,4 +659,76 @@ TEST_CASE_TEMPLATE("runtime_ops: attention matches the host", T, __half, __nv_bf
   check_attention<T, 2, 1, false>(2, 200, 128, false);
   check_attention<T, 12, 12, true>(1, 1, 64, true);    // one token
   check_attention<T, 12, 12, true>(1, 512, 64, true);  // GPT-2's shape
+}
+
+namespace {
+// --- rotary --------------------------------------------------------------------------------------
+
+//! Rope (an ops::rotary) on x [batch, tokens, heads * D] at positions first + (7 t mod tokens)
+//! (not in order, as nothing requires them to be), against rotate-half written out in double.
+template <class Rope, class T, class Pos>
+void check_rotary(std::int64_t batch, std::int64_t tokens, std::int64_t heads, std::int64_t first, bool in_place) {
+  constexpr std::int64_t d = Rope::head_dim, half = d / 2;
+  const std::int64_t cols = heads * d, n = batch * tokens * cols;
+  INFO("dtype ", name_of(dtype_of<T>()), ", positions ", name_of(dtype_of<Pos>()), ", D ", d, ", theta ", Rope::theta, ", [", batch,
+       ", ", tokens, ", ", heads, "*D], first position ", first, in_place ? ", in place" : "");
+  const auto x = random_values<T>(n, -2.f, 2.f, 41);
+  std::vector<Pos> pos(static_cast<std::size_t>(tokens));
+  for (std::int64_t t = 0; t < tokens; ++t) pos[std::size_t(t)] = Pos(first + (7 * t) % tokens);
+  device_buffer dx(x), dpos(pos), dy(x.size() * sizeof(T));
+  node_desc nd;
+  nd.name = "rotary";
+  nd.out = tensor_desc{dtype_of<T>(), 3, {batch, tokens, cols}};
+  const launch_context c = context_for(nd, {{dx.p, nd.out}, {dpos.p, vector_desc(dtype_of<Pos>(), tokens)}}, in_place ? dx.p : dy.p);
+  Rope::launch(c);
+  cuda_ok(cudaDeviceSynchronize());
+
+  // y[i] = x[i] cos - x[i + D/2] sin, y[i + D/2] = x[i + D/2] cos + x[i] sin, angle pos theta^(-2i/D).
+  // The device's angle is a float product (as Hugging Face's): off by a few float ulps of the angle,
+  // which turns the pair by that much; the tolerance allows it (and float rounding) per element.
+  std::vector<double> want(x.size()), tol(x.size());
+  for (std::int64_t r = 0; r < batch * tokens; ++r)
+    for (std::int64_t h = 0; h < heads; ++h)
+      for (std::int64_t i = 0; i < half; ++i) {
+        const std::size_t k = std::size_t(r * cols + h * d + i), k2 = k + std::size_t(half);
+        const double angle = double(pos[std::size_t(r % tokens)]) * std::pow(double(Rope::theta), -2.0 * double(i) / double(d));
+        const double co = std::cos(angle), si = std::sin(angle), a = host_float(x[k]), b = host_float(x[k2]);
+        want[k] = host_float(host_round<T>(float(a * co - b * si)));
+        want[k2] = host_float(host_round<T>(float(b * co + a * si)));
+        tol[k] = tol[k2] = (std::abs(a) + std::abs(b)) * (1e-6 * std::abs(angle) + 1e-6);
+      }
+  check_within(download(static_cast<const T*>(c.output), n), want, rtol<T>, [&](std::size_t i) { return tol[i]; });
+}
+
+template <class T, class Pos>
+void check_rotary_shapes() {
+  check_rotary<ops::rotary<64>, T, Pos>(1, 7, 3, 0, false);
+  check_rotary<ops::rotary<64>, T, Pos>(2, 33, 12, 0, true);             // a batch shares the positions
+  check_rotary<ops::rotary<64>, T, Pos>(1, 1, 32, 4000, false);         // one decode step, far along
+  check_rotary<ops::rotary<128>, T, Pos>(1, 512, 8, 0, true);           // Llama's head dimension
+  check_rotary<ops::rotary<128, 500000.f>, T, Pos>(2, 16, 4, 1000, false);  // Llama 3's theta
+  check_rotary<ops::rotary<8>, T, Pos>(3, 5, 70, 3, false);             // more heads than one block's
+  check_rotary<ops::rotary<2>, T, Pos>(1, 3, 5, 0, true);               // one pair per head
+  check_rotary<ops::rotary<1024>, T, Pos>(1, 2, 2, 9, false);           // more pairs than threads
+}
+}  // namespace
+
+TEST_CASE_TEMPLATE("runtime_ops: rotary matches the host", T, float, __half, __nv_bfloat16) {
+  check_rotary_shapes<T, std::int32_t>();
+  check_rotary_shapes<T, std::int64_t>();
+}
+
+TEST_CASE("runtime_ops: rotary refuses what it cannot run") {
+  device_buffer buf(4096);
+  node_desc nd;
+  nd.name = "bad";
+  nd.out = matrix_desc(dtype_id::f32, 4, 128);
+  launch_context c = context_for(nd, {{buf.p, nd.out}, {buf.p, vector_desc(dtype_id::f32, 4)}}, buf.p);
+  CHECK_THROWS_WITH_AS(ops::rotary<64>::launch(c), doctest::Contains("not supported"), runtime_error);  // float positions
+  c.input_desc[1] = vector_desc(dtype_id::i32, 3);
+  CHECK_THROWS_WITH_AS(ops::rotary<64>::launch(c), doctest::Contains("positions [T]"), runtime_error);  // 3 positions, 4 tokens
+  c.input_desc[1] = vector_desc(dtype_id::i32, 4);
+  CHECK_THROWS_WITH_AS(ops::rotary<48>::launch(c), doctest::Contains("positions [T]"), runtime_error);  // 128 is not whole heads of 48
+  nd.out.dtype = dtype_id::i32;
+  CHECK_THROWS_WITH_AS(ops::rotary<64>::launch(c), doctest::Contains("not supported"), runtime_error);
 }

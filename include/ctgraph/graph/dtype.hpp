@@ -6,7 +6,7 @@
 
 namespace ctg {
 
-enum class dtype_id : std::uint8_t { f32, f16, bf16, i32, i64, u8 };  // the order of dtype_table
+enum class dtype_id : std::uint8_t { f32, f16, bf16, i32, i64, u8, boolean };  // the order of dtype_table
 
 //! One row per dtype, indexed by its id: what every layer needs to know about it. (The runtime's
 //! CUDA, cuBLASLt and NCCL names are columns of its own tables, runtime/dtype.hpp.)
@@ -21,6 +21,7 @@ struct dtype_info {
 inline constexpr dtype_info dtype_table[] = {
     {dtype_id::f32, "f32", 4, true, "F32"},  {dtype_id::f16, "f16", 2, true, "F16"}, {dtype_id::bf16, "bf16", 2, true, "BF16"},
     {dtype_id::i32, "i32", 4, false, "I32"}, {dtype_id::i64, "i64", 8, false, "I64"}, {dtype_id::u8, "u8", 1, false, "U8"},
+    {dtype_id::boolean, "bool", 1, false, "BOOL"},  // one byte, 0 or 1, as PyTorch stores it
 };
 inline constexpr int dtype_count = int(sizeof(dtype_table) / sizeof(dtype_table[0]));
 
@@ -40,6 +41,9 @@ struct bf16 : dtype_tag<dtype_id::bf16> {};
 struct i32 : dtype_tag<dtype_id::i32> {};
 struct i64 : dtype_tag<dtype_id::i64> {};
 struct u8 : dtype_tag<dtype_id::u8> {};
+//! Masks (`torch.bool`): one byte per element; the C++ element type is `bool`. (Its name is
+//! "bool" in plans; `bool` itself is a keyword.)
+struct boolean : dtype_tag<dtype_id::boolean> {};
 
 namespace detail {
 constexpr bool dtype_table_in_id_order() {

@@ -24,7 +24,11 @@
   X(dtype_mismatch, "the inputs' dtypes do not fit the op", \
     "ctgraph: the input dtypes of this node do not fit its op. Its inputs must have one dtype (ctgraph has no cast op). Declare the graph inputs and parameters with that dtype, or convert in a user op (see 'Writing an op' in the README).") \
   X(shape_mismatch, "the inputs' shapes do not fit the op", \
-    "ctgraph: the input shapes of this node do not fit its op. Elementwise inputs must have the same shape; matmul takes rank-2 tensors; attention takes [T, ...] or [B, T, ...] with a head dimension of 64 or 128; a linear's residual is [M,N], without activation. Fix the shapes or reshape first.") \
+    "ctgraph: the input shapes of this node do not fit its op. Each op's rule is in its header (graph/ops/): matmul takes rank-2 tensors, a norm's weight is x's last dimension, rotary takes x [..., T, H*D] and positions [T], attention [T, ...] or [B, T, ...] with a head dimension of 64 or 128, a linear's residual is [M,N] without activation. Fix the shapes or reshape first.") \
+  X(broadcast_order, "input 1 of an elementwise op is larger than input 0", \
+    "ctgraph: input 1 of this elementwise node is larger than input 0. Only input 1 broadcasts, and the output takes input 0's shape, so input 0 must be the larger. Swap the inputs (add and mul commute).") \
+  X(broadcast_shape, "input 1 of an elementwise op does not broadcast to input 0", \
+    "ctgraph: input 1 of this elementwise node does not broadcast to input 0's shape. Input 1 must have input 0's shape or broadcast over leading dimensions: after its leading 1s, its extents are input 0's last ones ([M,N] + [N], [B,T,D] + [T,D], [M,N] * [1,N]; not [M,N] * [M,1]). Fix the shapes or reshape first.") \
   X(inner_dim_mismatch, "matmul inner dimensions differ", \
     "ctgraph: matmul inner dimensions differ in this node. A[M,K] x B[K,N] needs the columns of A to equal the rows of B. Fix the shapes: a weight stored as [N,K] is declared as a parameter of shape [K,N] only if its memory is in that order.") \
   X(element_count_mismatch, "reshape changes the number of elements", \

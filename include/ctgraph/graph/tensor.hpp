@@ -9,7 +9,7 @@ namespace ctg {
 namespace detail {
 template <tensor_kind Kind, fixed_string Name, class DT, class Shape>
 struct leaf_tensor {
-  static_assert(dtype<DT>, "ctgraph: the dtype of a graph input or parameter is not a dtype. Use ctg::f32, f16, bf16, i32, i64 or u8.");
+  static_assert(dtype<DT>, "ctgraph: the dtype of a graph input or parameter is not a dtype. Use ctg::f32, f16, bf16, i32, i64, u8 or boolean.");
   static_assert(!dtype<DT> || static_shape<Shape>, "ctgraph: the shape of a graph input or parameter is not a ctg::shape<...>. Write e.g. ctg::shape<16, 4096>.");
   static constexpr auto name = Name;
   static constexpr tensor_handle::edges inputs() { return {Name.view()}; }

@@ -94,7 +94,11 @@ class safetensors_file {
     bool known = false;
     for (const dtype_info& d : dtype_table)
       if (dt.is_string() && dt.get<std::string>() == d.safetensors) t.desc.dtype = d.id, known = true;
-    if (!known) throw load_error(path_, name, "dtype " + dt.dump() + " is not one ctgraph has (F32, F16, BF16, I32, I64, U8)");
+    if (!known) {
+      std::string names;  // from the table, so a new dtype is listed without another edit
+      for (const dtype_info& d : dtype_table) names += (names.empty() ? "" : ", ") + std::string(d.safetensors);
+      throw load_error(path_, name, "dtype " + dt.dump() + " is not one ctgraph has (" + names + ")");
+    }
     const auto& shape = e["shape"];
     if (!shape.is_array() || shape.size() > std::size_t(max_rank)) throw load_error(path_, name, "its shape is not a list of at most 6 extents");
     t.desc.rank = int(shape.size());

@@ -38,8 +38,9 @@ constexpr dtype_id dtype_of() {
   else if constexpr (std::is_same_v<T, std::int32_t>) return dtype_id::i32;
   else if constexpr (std::is_same_v<T, std::int64_t>) return dtype_id::i64;
   else if constexpr (std::is_same_v<T, std::uint8_t>) return dtype_id::u8;
+  else if constexpr (std::is_same_v<T, bool>) return dtype_id::boolean;
   else {
-    static_assert(std::is_same_v<T, float>, "ctgraph: bind() takes float, __half, __nv_bfloat16, int32_t, int64_t or uint8_t pointers.");
+    static_assert(std::is_same_v<T, float>, "ctgraph: bind() takes float, __half, __nv_bfloat16, int32_t, int64_t, uint8_t or bool pointers.");
     return dtype_id::f32;  // unreached: keeps nvcc from adding a missing-return warning to the error
   }
 }

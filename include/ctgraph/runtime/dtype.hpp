@@ -11,8 +11,9 @@
 
 namespace ctg {
 
-//! CUDA's (and cuBLASLt's) data type, in dtype_id order.
-inline constexpr cudaDataType_t cuda_data_type[] = {CUDA_R_32F, CUDA_R_16F, CUDA_R_16BF, CUDA_R_32I, CUDA_R_64I, CUDA_R_8U};
+//! CUDA's (and cuBLASLt's) data type, in dtype_id order. CUDA has no boolean type: bool travels
+//! as its byte, CUDA_R_8U (as PyTorch maps it).
+inline constexpr cudaDataType_t cuda_data_type[] = {CUDA_R_32F, CUDA_R_16F, CUDA_R_16BF, CUDA_R_32I, CUDA_R_64I, CUDA_R_8U, CUDA_R_8U};
 static_assert(sizeof(cuda_data_type) / sizeof(cuda_data_type[0]) == std::size_t(dtype_count));
 
 constexpr cudaDataType_t cuda_type_of(dtype_id d) { return cuda_data_type[int(d)]; }

@@ -38,6 +38,7 @@
 #include <ctgraph/runtime/ops/host_call.hpp>
 #include <ctgraph/runtime/ops/matmul.hpp>
 #include <ctgraph/runtime/ops/norm.cuh>
+#include <ctgraph/runtime/ops/rotary.cuh>
 #include <ctgraph/runtime/ops/softmax.cuh>
 
 namespace ctg {

@@ -1,6 +1,9 @@
 #pragma once
-//! Elementwise ops: unary (relu, gelu, scale) and binary (add, mul). Output = input 0's shape
-//! and dtype; all may run in place. Each op is its own functor: `float operator()(float...)`,
+//! Elementwise ops: unary (relu, gelu, gelu_erf, scale) and binary (add, mul). Output = input 0's
+//! shape and dtype; all may run in place (on input 0). Input 1 of a binary op has input 0's shape
+//! or broadcasts over leading dimensions, numpy-style aligned at the end ([M,N] + [N],
+//! [B,T,D] + [T,D], [M,N] * [1,N]): then it is a trailing part of input 0, and element i of the
+//! output reads its element i % size. Each op is its own functor: `float operator()(float...)`,
 //! computed in float for every dtype. The runtime runs it with `launch_elementwise`
 //! (runtime/ops/elementwise.cuh), and fusion can compose the same functors.
 #include <cmath>
@@ -11,6 +14,19 @@
 
 namespace ctg::ops {
 
+namespace detail {
+//! Whether `b` broadcasts to `a`'s shape with one index modulo b's size: b is no higher in rank,
+//! and after its leading 1s its extents are a's last ones (b = a included).
+constexpr bool broadcasts_to(const tensor_desc& b, const tensor_desc& a) {
+  if (b.rank > a.rank) return false;  // numpy's output would gain b's leading dimensions
+  int lead = 0;
+  while (lead < b.rank && b.dims[lead] == 1) ++lead;
+  for (int i = lead; i < b.rank; ++i)
+    if (b.dims[i] != a.dims[a.rank - b.rank + i]) return false;
+  return true;
+}
+}  // namespace detail
+
 //! What every elementwise op shares: traits, the output rule and the launch hook. `Op` is the
 //! op itself, a functor of `Arity` floats.
 template <class Op, int Arity>
@@ -19,10 +35,10 @@ struct elementwise {
   static constexpr op_traits traits{.in_place = true};
   static constexpr output_result output(std::span<const tensor_desc> in) {
     if (in.size() != std::size_t(Arity)) return output_result::fail(errc::wrong_arity);
-    for (const tensor_desc& t : in) {
+    for (const tensor_desc& t : in)
       if (t.dtype != in[0].dtype) return output_result::fail(errc::dtype_mismatch);
-      if (!t.same_shape(in[0])) return output_result::fail(errc::shape_mismatch);
-    }
+    if (Arity == 2 && !detail::broadcasts_to(in[1], in[0]))
+      return output_result::fail(detail::broadcasts_to(in[0], in[1]) ? errc::broadcast_order : errc::broadcast_shape);
     return {in[0]};
   }
   template <class Launch>
@@ -34,12 +50,24 @@ struct relu : elementwise<relu, 1> {
   static constexpr std::string_view name = "relu";
   CTG_HOST_DEVICE float operator()(float x) const { return x < 0.f ? 0.f : x; }
 };
-//! GELU, tanh approximation.
+//! GELU, tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). GPT-2's `gelu_new`,
+//! PyTorch's `GELU(approximate="tanh")`, and the form cuBLASLt's GELU epilogue computes
+//! (`ops::epilogue::gelu`).
 struct gelu : elementwise<gelu, 1> {
   static constexpr std::string_view name = "gelu";
   CTG_HOST_DEVICE float operator()(float x) const {
     constexpr float sqrt_2_over_pi = 0.7978845608028654f;
     return 0.5f * x * (1.f + tanhf(sqrt_2_over_pi * (x + 0.044715f * x * x * x)));
+  }
+};
+//! GELU, exact: 0.5 x (1 + erf(x / sqrt(2))). PyTorch's default `nn.GELU()` (BERT, ViT); it
+//! differs from the tanh form by up to about 5e-4, more than bf16 hides, so pick the one the
+//! model was trained with. cuBLASLt has no epilogue for it: run it after the matmul.
+struct gelu_erf : elementwise<gelu_erf, 1> {
+  static constexpr std::string_view name = "gelu_erf";
+  CTG_HOST_DEVICE float operator()(float x) const {
+    constexpr float one_over_sqrt_2 = 0.7071067811865476f;
+    return 0.5f * x * (1.f + erff(x * one_over_sqrt_2));
   }
 };
 //! y = x * Num / Den (integers, so the factor is an exact template argument on every compiler).

@@ -26,7 +26,7 @@ struct collective_context {
 namespace detail {
 //! NCCL's data type for a ctgraph dtype; throws for those the collectives do not take.
 //! NCCL's data type, in dtype_id order.
-inline constexpr ncclDataType_t nccl_data_type[] = {ncclFloat32, ncclFloat16, ncclBfloat16, ncclInt32, ncclInt64, ncclUint8};
+inline constexpr ncclDataType_t nccl_data_type[] = {ncclFloat32, ncclFloat16, ncclBfloat16, ncclInt32, ncclInt64, ncclUint8, ncclUint8};  // bool: its byte
 static_assert(sizeof(nccl_data_type) / sizeof(nccl_data_type[0]) == std::size_t(dtype_count));
 
 inline ncclDataType_t nccl_dtype(dtype_id d, std::string_view node, const char* call) {

@@ -1,0 +1,81 @@
+#pragma once
+//! launch_rotary: rotary position embedding (ops::rotary) for f32, f16 and bf16, positions i32 or
+//! i64. Grid: one row (a token of one batch entry) by groups of heads. Thread x owns frequency i,
+//! so it computes its angle's sincosf once per row and reuses it for every head it visits (thread
+//! y picks the head); consecutive threads touch consecutive elements. Each thread reads both
+//! elements of its pair before it writes them, so the output may be x's buffer. Capturable.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+
+#include <ctgraph/runtime/dtype.hpp>
+#include <ctgraph/runtime/error.hpp>
+#include <ctgraph/runtime/launch_context.hpp>
+#include <ctgraph/runtime/ops/float_conversion.cuh>
+
+namespace ctg::runtime_ops::detail {
+
+inline constexpr int rotary_threads = 256;
+
+//! Rows of `heads * 2 * half` elements; row r is token r % tokens.
+template <class T, class Pos>
+__global__ void rotary_kernel(const T* x, const Pos* positions, T* y, std::int64_t tokens, int heads, int half, float theta) {
+  const std::int64_t row = blockIdx.x;
+  const float pos = float(positions[row % tokens]);
+  const std::int64_t first = row * heads * 2 * half;
+  for (int i = threadIdx.x; i < half; i += blockDim.x) {
+    // As Hugging Face: 1 / theta^(2i/D) and its product with the position, both in float.
+    const float inv_freq = 1.f / powf(theta, float(2 * i) / float(2 * half));
+    float s, c;
+    sincosf(pos * inv_freq, &s, &c);
+    for (int h = int(blockIdx.y * blockDim.y + threadIdx.y); h < heads; h += int(gridDim.y * blockDim.y)) {
+      const std::int64_t k = first + std::int64_t(h) * 2 * half + i;
+      const float a = to_float(x[k]), b = to_float(x[k + half]);
+      y[k] = from_float<T>(a * c - b * s);
+      y[k + half] = from_float<T>(b * c + a * s);
+    }
+  }
+}
+
+}  // namespace ctg::runtime_ops::detail
+
+namespace ctg {
+
+//! Runs ops::rotary<head_dim, theta> on the node: x = `c.inputs[0]` (the output's shape),
+//! positions = `c.inputs[1]` (`c.input_desc[1]`: [T], i32 or i64). Throws ctg::runtime_error for
+//! shapes or dtypes that do not fit, a missing pointer or a failed launch.
+inline void launch_rotary(const launch_context& c, int head_dim, float theta) {
+  const tensor_desc &x = c.output_desc(), &pos = c.input_desc[1];
+  const std::int64_t cols = x.rank >= 2 ? x.dims[x.rank - 1] : 0, tokens = x.rank >= 2 ? x.dims[x.rank - 2] : 0;
+  if (x.rank < 2 || head_dim <= 0 || head_dim % 2 != 0 || cols % head_dim != 0 || pos.rank != 1 || pos.dims[0] != tokens)
+    throw runtime_error(c.node->name, "launch_rotary", "x is not [..., T, H*" + std::to_string(head_dim) + "] with positions [T]");
+  if (x.elements() == 0) return;
+  if (c.inputs[0] == nullptr || c.inputs[1] == nullptr || c.output == nullptr)
+    throw runtime_error(c.node->name, "launch_rotary", "a buffer has no device pointer");
+  const std::int64_t rows = x.elements() / cols, heads = cols / head_dim, half = head_dim / 2;
+  const int bx = int(std::min<std::int64_t>(half, runtime_ops::detail::rotary_threads));
+  const int by = int(std::min<std::int64_t>(heads, std::max(1, runtime_ops::detail::rotary_threads / bx)));
+  const std::int64_t head_groups = (heads + by - 1) / by;
+  if (rows > std::int64_t(0x7fffffff) || head_groups > 65535 || heads > 0x7fffffff)
+    throw runtime_error(c.node->name, "launch_rotary", "more rows or heads than one grid holds");
+  const dim3 grid{unsigned(rows), unsigned(head_groups)}, block{unsigned(bx), unsigned(by)};
+  bool positions_ok = true;
+  const bool launched = with_float_type(x.dtype, [&](auto t) {
+    using T = typename decltype(t)::type;
+    if (pos.dtype == dtype_id::i32)
+      runtime_ops::detail::rotary_kernel<T, std::int32_t><<<grid, block, 0, c.stream>>>(c.input<T>(0), c.input<std::int32_t>(1), c.out<T>(), tokens, int(heads), int(half), theta);
+    else if (pos.dtype == dtype_id::i64)
+      runtime_ops::detail::rotary_kernel<T, std::int64_t><<<grid, block, 0, c.stream>>>(c.input<T>(0), c.input<std::int64_t>(1), c.out<T>(), tokens, int(heads), int(half), theta);
+    else
+      positions_ok = false;
+  });
+  if (!launched || !positions_ok)
+    throw runtime_error(c.node->name, "launch_rotary",
+                        "dtypes " + std::string(name_of(x.dtype)) + " and " + std::string(name_of(pos.dtype)) +
+                            " are not supported; rotary runs on f32, f16 and bf16 with i32 or i64 positions");
+  CTG_CHECK(c.node->name, cudaGetLastError());
+}
+
+}  // namespace ctg
