@@ -42,7 +42,7 @@ build() {
 case "$step" in
   test)
     nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --format=csv
-    build ctgraph_gpu_tests 01_single_kernel 02_mlp 03_round_trip 04_user_op 05_tp_mlp all_reduce_bench \
+    build ctgraph_gpu_tests 01_single_kernel 02_mlp 03_round_trip 04_user_op 05_tp_mlp 07_gpt2 all_reduce_bench \
       runtime_bench runtime_baseline
     ctest --test-dir "$BUILD" -L gpu -V --timeout 240 >"$OUT/ctest_gpu.txt" 2>&1
     grep -E "tests passed|Test +#|test cases|assertions|allocation calls|allocated|ncclMemAlloc|Passed|Failed|Skipped" \
@@ -86,6 +86,15 @@ from torch_bench import merge_summary; merge_summary('$S', json.load(open('$RESU
     echo "ops_bench: $?"; grep "\[op" "$OUT/ops_log.txt"
     (cd tests/bench && timeout 150 python3 torch_ops.py --summary "../../$S") >"$RESULTS/${TAG}_torch_ops_$DATE.json" 2>>"$OUT/ops_log.txt"
     echo "torch_ops: $?"; grep -A4 "\[op\|Error" "$OUT/ops_log.txt" | tail -30
+    # Where the prefill's time goes, per kernel, where Nsight Systems is installed.
+    NSYS=$(command -v nsys || ls /usr/local/cuda/bin/nsys /opt/nvidia/nsight-systems*/bin/nsys 2>/dev/null | head -1)
+    if [ -n "$NSYS" ]; then
+      "$NSYS" profile -t cuda --cuda-graph-trace=node -f true -o /tmp/gpt2_prof "$BUILD"/examples/07_gpt2 --dir "$GPT2_DIR" >/dev/null 2>&1
+      "$NSYS" stats -q -r cuda_gpu_kern_sum,cuda_gpu_mem_time_sum --format csv /tmp/gpt2_prof.nsys-rep >"$OUT/gpt2_kernels.csv" 2>&1
+      echo "nsys: $?"; cut -c1-220 "$OUT/gpt2_kernels.csv" | head -40
+    else
+      echo "nsys: not installed"
+    fi
     ;;
 esac
 cp "$RESULTS"/*"$DATE"*.json "$OUT"/ 2>/dev/null

@@ -34,6 +34,14 @@ struct logits : node<"logits", ops::linear<true>, x, wte> {};
 struct emb : node<"emb", ops::embedding, ids, wte> {};
 struct attn : node<"attn", ops::attention<heads>, qkv> {};  // causal, packed q k v
 struct logits_padded : node<"logits_padded", ops::linear<true>, x, wte_padded> {};
+// The rest of a GPT-2 block's matmuls: c_attn (768 -> 2304), mlp.c_proj with its residual in the call.
+using w_attn = parameter<"w_attn", bf16, shape<hidden, 3 * hidden>>;
+using b_attn = parameter<"b_attn", bf16, shape<3 * hidden>>;
+using h_ffn = input<"h_ffn", bf16, shape<tokens, ffn>>;
+using w_proj = parameter<"w_proj", bf16, shape<ffn, hidden>>;
+using b_proj = parameter<"b_proj", bf16, shape<hidden>>;
+struct c_attn : node<"c_attn", ops::linear<>, x, w_attn, b_attn> {};
+struct mlp_proj : node<"mlp_proj", ops::linear<>, h_ffn, w_proj, b_proj, x> {};  // + residual x
 
 entries summary;
 
@@ -90,6 +98,14 @@ std::string run_all(cudaStream_t st) {
   {
     auto ex = instantiate<graph<logits_padded>>(st, bindings(bind<x>(bf(dx)), bind<wte_padded>(bf(dwte))));
     o += ",\n  " + time_op("lm_head_padded", ex, st, 50);
+  }
+  {
+    auto ex = instantiate<graph<c_attn>>(st, bindings(bind<x>(bf(dx)), bind<w_attn>(bf(dw)), bind<b_attn>(bf(dbf))));
+    o += ",\n  " + time_op("c_attn", ex, st, 200);
+  }
+  {
+    auto ex = instantiate<graph<mlp_proj>>(st, bindings(bind<h_ffn>(bf(ds)), bind<w_proj>(bf(dw)), bind<b_proj>(bf(dbf)), bind<x>(bf(dx))));
+    o += ",\n  " + time_op("mlp_proj_residual", ex, st, 200);
   }
   return o;
 }

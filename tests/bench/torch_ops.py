@@ -18,6 +18,8 @@ time, as ctgraph's one-node graph). Prints one JSON object; `--summary PATH` mer
                views of q, k, v, SDPA, then the heads back to [512, 768] (a copy)
   lm_head_padded  F.linear(x, wte padded to 50264 rows): the vocabulary rounded up to 8, whose
                rows of logits are 16-byte aligned (what lm_head costs with an aligned output)
+  c_attn       F.linear(x, w_attn [2304,768], b_attn)
+  mlp_proj_residual  F.linear(h [512,3072], w_proj [768,3072], b_proj) + x (two kernels)
 """
 import argparse
 import datetime
@@ -68,9 +70,12 @@ def main():
     wte = torch.randn(VOCAB, HIDDEN, device=dev, dtype=bf) * 0.05
     ids = (torch.arange(TOKENS, device=dev) * 7919 % VOCAB).to(torch.int32)
     softmax_out = torch.empty_like(scores)
-    q, k, v = (torch.randn(1, HEADS, TOKENS, HIDDEN // HEADS, device=dev, dtype=bf) for _ in range(3))
+    qh, kh, vh = (torch.randn(1, HEADS, TOKENS, HIDDEN // HEADS, device=dev, dtype=bf) for _ in range(3))
     qkv = torch.randn(TOKENS, 3 * HIDDEN, device=dev, dtype=bf)
     wte_padded = torch.randn(VOCAB + 7, HIDDEN, device=dev, dtype=bf) * 0.05
+    w_attn, b_attn = torch.randn(3 * HIDDEN, HIDDEN, device=dev, dtype=bf) * 0.05, torch.randn(3 * HIDDEN, device=dev, dtype=bf)
+    h_ffn = torch.randn(TOKENS, FFN, device=dev, dtype=bf)
+    w_proj, b_proj = torch.randn(HIDDEN, FFN, device=dev, dtype=bf) * 0.05, torch.randn(HIDDEN, device=dev, dtype=bf)
 
     def attention_packed():
         q, k, v = qkv.view(1, TOKENS, 3, HEADS, HIDDEN // HEADS).permute(2, 0, 3, 1, 4).unbind(0)
@@ -82,15 +87,17 @@ def main():
         "linear_gelu": (lambda: F.gelu(F.linear(x, w_fc, b_fc), approximate="tanh"), 200),
         "lm_head": (lambda: F.linear(x, wte), 50),
         "embedding": (lambda: F.embedding(ids, wte), 200),
-        "attention": (lambda: F.scaled_dot_product_attention(q, k, v, is_causal=True), 200),
+        "attention": (lambda: F.scaled_dot_product_attention(qh, kh, vh, is_causal=True), 200),
         "attention_packed": (attention_packed, 200),
         "lm_head_padded": (lambda: F.linear(x, wte_padded), 50),
+        "c_attn": (lambda: F.linear(x, w_attn, b_attn), 200),
+        "mlp_proj_residual": (lambda: F.linear(h_ffn, w_proj, b_proj) + x, 200),
     }
     out, summary = {}, {}
     with torch.inference_mode():
-        for name, (fn, k) in ops.items():
+        for name, (fn, runs) in ops.items():
             try:
-                out[name] = {"torch": measure(fn, k), "torch_graph": measure(graphed(fn), k)}
+                out[name] = {"torch": measure(fn, runs), "torch_graph": measure(graphed(fn), runs)}
             except Exception as e:  # recorded, not fatal: the other rows still count
                 log(f"[op.{name}] failed: {traceback.format_exc()}")
                 out[name] = {"error": f"{type(e).__name__}: {e}"[:2000]}

@@ -41,7 +41,7 @@ inline constexpr auto indexed = [] {
   for (std::size_t k = 0; k < p; ++k) s.data[k] = Prefix.data[k];
   std::size_t v = I;
   for (std::size_t k = 0; k < d; ++k, v /= 10) s.data[p + d - 1 - k] = char('0' + v % 10);
-  for (std::size_t k = 0; k < n; ++k) s.data[p + d + k] = Suffix.data[k];
+  for (std::size_t k = 0; Suffix.data[k] != '\0'; ++k) s.data[p + d + k] = Suffix.data[k];  // (k < n warns when n is 0)
   return s;
 }();
 

@@ -1,10 +1,13 @@
 #pragma once
 //! launch_attention: causal or full scaled dot-product attention (ops::attention) for f16 and
-//! bf16, one kernel in the manner of FlashAttention-2. A block of 4 warps owns 64 query rows of one
-//! head (16 per warp, kept in registers); it streams K and V in tiles of 64 keys through shared
-//! memory (cp.async, double-buffered), computes scores and the output with tensor-core mma
-//! (m16n8k16, float accumulators) and keeps a running maximum and sum per row, so the T x T scores
-//! never reach memory. Causal blocks stop at the diagonal; the longest run first. Capturable.
+//! bf16, one kernel in the manner of FlashAttention-2. A block owns 64 query rows of one head, in
+//! two groups of 4 warps (16 rows per warp, kept in registers): the groups take alternate tiles of
+//! 64 keys, which halves the longest chain of dependent tiles (GPT-2's prefill has only 96 blocks
+//! for 132 SMs), and merge their partial results at the end. Each group streams its K and V tiles
+//! through shared memory (cp.async, double-buffered), computes scores and output with tensor-core
+//! mma (m16n8k16, float accumulators) and keeps a running maximum and sum per row, so the T x T
+//! scores never reach memory. Causal blocks stop at the diagonal; the longest run first.
+//! Capturable.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -22,7 +25,8 @@ namespace ctg::runtime_ops::detail {
 
 inline constexpr int attention_rows = 64;  // query rows per block (16 per warp)
 inline constexpr int attention_keys = 64;  // keys per shared-memory tile
-inline constexpr int attention_threads = 128;
+inline constexpr int attention_groups = 2;  // warp groups, each taking every other key tile
+inline constexpr int attention_threads = 128 * attention_groups;
 
 //! Where one attention node's tensors are: element strides per token and per batch entry.
 template <class T>
@@ -85,9 +89,12 @@ __global__ void __launch_bounds__(attention_threads) attention_kernel(attention_
 #else
   constexpr int stride = D + 8;  // padded shared rows: conflict-free fragment and ldmatrix reads
   extern __shared__ __align__(16) unsigned char attention_smem[];
-  T* tiles = reinterpret_cast<T*>(attention_smem);  // [2 buffers][K, V][attention_keys][stride]
+  const int group = int(threadIdx.x) / 128, member = int(threadIdx.x) % 128;
+  // This group's tiles: [2 buffers][K, V][attention_keys][stride].
+  T* tiles = reinterpret_cast<T*>(attention_smem) + group * 2 * 2 * attention_keys * stride;
+  const auto group_sync = [&] { asm volatile("bar.sync %0, 128;\n" ::"r"(group + 1)); };  // 0 is __syncthreads
 
-  const int warp = int(threadIdx.x) / 32, lane = int(threadIdx.x) % 32, g = lane / 4, t = lane % 4;
+  const int warp = member / 32, lane = int(threadIdx.x) % 32, g = lane / 4, t = lane % 4;
   const int row_blocks = int(gridDim.x);
   const int qb = a.causal ? row_blocks - 1 - int(blockIdx.x) : int(blockIdx.x);  // longest first
   const int head = int(blockIdx.y), kv_head = head / a.group, batch = int(blockIdx.z);
@@ -107,7 +114,7 @@ __global__ void __launch_bounds__(attention_threads) attention_kernel(attention_
   const auto load_tile = [&](int kb, int buf) {
     T* kt = tiles + buf * 2 * attention_keys * stride;
     T* vt = kt + attention_keys * stride;
-    for (int c = int(threadIdx.x); c < attention_keys * D / 8; c += attention_threads) {
+    for (int c = member; c < attention_keys * D / 8; c += 128) {
       const int r = c / (D / 8), col = (c % (D / 8)) * 8, key = kb * attention_keys + r;
       const bool in = key < a.tokens;
       const std::int64_t off = in ? key * a.kv_row + col : 0;
@@ -120,16 +127,16 @@ __global__ void __launch_bounds__(attention_threads) attention_kernel(attention_
   float o[D / 8][4] = {};
   float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};  // rows g and g + 8, base-2 scores
   const int key_blocks = a.causal ? qb + 1 : (a.tokens + attention_keys - 1) / attention_keys;
-  load_tile(0, 0);
-  for (int kb = 0; kb < key_blocks; ++kb) {
-    if (kb + 1 < key_blocks) {
-      load_tile(kb + 1, (kb + 1) % 2);
+  if (group < key_blocks) load_tile(group, 0);
+  for (int kb = group, step = 0; kb < key_blocks; kb += attention_groups, ++step) {
+    if (kb + attention_groups < key_blocks) {
+      load_tile(kb + attention_groups, (step + 1) % 2);
       asm volatile("cp.async.wait_group 1;\n" ::);
     } else {
       asm volatile("cp.async.wait_group 0;\n" ::);
     }
-    __syncthreads();
-    const T* kt = tiles + (kb % 2) * 2 * attention_keys * stride;
+    group_sync();
+    const T* kt = tiles + (step % 2) * 2 * attention_keys * stride;
     const T* vt = kt + attention_keys * stride;
 
     // Scores of 16 rows x 64 keys: 8 tiles of 8 keys.
@@ -184,13 +191,32 @@ __global__ void __launch_bounds__(attention_threads) attention_kernel(attention_
         mma16816<T>(o[n], p[kk], b[0], b[1]);
         mma16816<T>(o[n + 1], p[kk], b[2], b[3]);
       }
-    __syncthreads();  // the next iteration's load overwrites this buffer
+    group_sync();  // the next iteration's load overwrites this buffer
   }
 
-  // The sums are per lane so far: add the quad's four lanes, then normalise and store.
+  // The sums are per lane so far: add the quad's four lanes.
   for (int r = 0; r < 2; ++r) {
     l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
     l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
+  }
+  // Group 1 hands its rows' maxima, sums and outputs to group 0 through shared memory (the tiles'
+  // space, free once both groups are done), lane by lane in the same fragment layout.
+  constexpr int per_lane = D / 8 * 4 + 4;
+  float* handover = reinterpret_cast<float*>(attention_smem) + (warp * 32 + lane) * per_lane;
+  __syncthreads();
+  if (group == 1) {
+    for (int n = 0; n < D / 8; ++n)
+      for (int e = 0; e < 4; ++e) handover[n * 4 + e] = o[n][e];
+    handover[D / 2] = m[0], handover[D / 2 + 1] = m[1], handover[D / 2 + 2] = l[0], handover[D / 2 + 3] = l[1];
+  }
+  __syncthreads();
+  if (group == 1) return;
+  for (int r = 0; r < 2; ++r) {
+    const float m1 = handover[D / 2 + r], l1 = handover[D / 2 + 2 + r], mn = fmaxf(m[r], m1);
+    const float c0 = m[r] == -INFINITY ? 0.f : exp2f(m[r] - mn), c1 = m1 == -INFINITY ? 0.f : exp2f(m1 - mn);
+    for (int n = 0; n < D / 8; ++n)
+      for (int e = 2 * r; e < 2 * r + 2; ++e) o[n][e] = o[n][e] * c0 + handover[n * 4 + e] * c1;
+    l[r] = l[r] * c0 + l1 * c1;
     l[r] = l[r] > 0.f ? 1.f / l[r] : 0.f;
   }
   T* out = a.o + batch * a.o_batch + std::int64_t(head) * D;
@@ -204,7 +230,9 @@ __global__ void __launch_bounds__(attention_threads) attention_kernel(attention_
 }
 
 template <int D>
-inline constexpr int attention_smem_bytes = 2 * 2 * attention_keys * (D + 8) * 2;
+inline constexpr int attention_smem_bytes = attention_groups * 2 * 2 * attention_keys * (D + 8) * 2;
+static_assert(attention_smem_bytes<64> >= 128 * (64 / 2 + 4) * 4 && attention_smem_bytes<128> >= 128 * (128 / 2 + 4) * 4,
+              "the hand-over of group 1's rows fits in the tiles' space");
 
 template <class T, int D>
 void run_attention(const launch_context& c, const attention_args<T>& a, int heads, int batch) {

@@ -100,7 +100,6 @@ __global__ void elementwise_vector_kernel(const T* a, const T* b, T* y, std::int
   }
 }
 
-inline bool aligned_to_vector(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % vector_bytes == 0; }
 
 inline unsigned elementwise_grid(std::int64_t work) {
   return unsigned(std::min((work + elementwise_block - 1) / elementwise_block, elementwise_max_blocks()));

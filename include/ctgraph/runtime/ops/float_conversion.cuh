@@ -4,10 +4,13 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include <cstdint>
+
 namespace ctg::runtime_ops::detail {
 
 //! Bytes moved by one vectorised load or store.
 inline constexpr int vector_bytes = 16;
+inline bool aligned_to_vector(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % vector_bytes == 0; }
 
 template <class T> __device__ inline float to_float(T x);
 template <> __device__ inline float to_float<float>(float x) { return x; }

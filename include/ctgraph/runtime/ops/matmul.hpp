@@ -17,6 +17,7 @@
 #include <ctgraph/runtime/handles.hpp>
 #include <ctgraph/runtime/launch_context.hpp>
 #include <ctgraph/runtime/memory.hpp>
+#include <ctgraph/runtime/ops/pack_rows.cuh>
 
 namespace ctg {
 
@@ -32,7 +33,7 @@ struct matmul_state {
   int residual = -1;           // the input added to the product (cuBLASLt's C, beta = 1), or -1
   //! Where C's rows are not 16-byte aligned (an odd vocabulary: GPT-2's 50,257), cuBLASLt's fast
   //! kernels do not apply (6.6x slower for GPT-2's logits on an H200). The product then goes to
-  //! `aligned_c`, rows `pitch` elements apart, and one 2-d copy packs it into C.
+  //! `aligned_c`, rows `pitch` elements apart, and `pack_rows` packs it into C.
   std::int64_t pitch = 0;
   lt_layout d_layout;  // D: C's layout, or aligned_c's
   allocation aligned_c;
@@ -123,13 +124,15 @@ inline matmul_state prepare_matmul(const launch_context& c, ops::matmul_options 
   };
   s.b_layout = o.transpose_w ? layout(s.k, s.n, s.k) : layout(s.n, s.k, s.n);
   s.a_layout = layout(s.k, s.m, s.k);
-  s.c_layout = layout(s.n, s.m, s.n);
   const std::int64_t per_vector = 16 / std::int64_t(size_of(out.dtype));
-  if (s.m > 1 && s.n % per_vector != 0) {
+  if (s.m > 1 && s.m <= 65535 && s.n % per_vector != 0) {  // (pack_rows: one row per grid row)
     s.pitch = (s.n + per_vector - 1) / per_vector * per_vector;
     s.aligned_c = allocation(allocation_kind::device, std::size_t(s.m * s.pitch) * size_of(out.dtype), name);
   }
-  s.d_layout = s.pitch ? layout(s.n, s.m, s.pitch) : layout(s.n, s.m, s.n);
+  s.d_layout = layout(s.n, s.m, s.pitch ? s.pitch : s.n);
+  // C is the residual (packed, like the output) or, with beta = 0, D itself: cuBLASLt wants D's
+  // layout for a C that is D.
+  s.c_layout = layout(s.n, s.m, s.residual >= 0 || !s.pitch ? s.n : s.pitch);
   void* d = s.pitch ? s.aligned_c.get() : c.output;
 
   cublasLtMatmulPreference_t raw_pref = nullptr;
@@ -190,8 +193,7 @@ inline void launch_matmul(const launch_context& c, const matmul_state& s) {
                                  c.workspace, s.workspace_bytes, c.stream));
   if (s.pitch) {
     const std::size_t e = size_of(c.output_desc().dtype);
-    CTG_CHECK(name, cudaMemcpy2DAsync(c.output, std::size_t(s.n) * e, d, std::size_t(s.pitch) * e, std::size_t(s.n) * e, std::size_t(s.m),
-                                      cudaMemcpyDeviceToDevice, c.stream));
+    CTG_CHECK(name, pack_rows(d, std::size_t(s.pitch) * e, c.output, std::size_t(s.n), std::size_t(s.m), e, c.stream));
   }
 }
 
