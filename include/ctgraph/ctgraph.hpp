@@ -10,6 +10,7 @@
 #include <ctgraph/graph/node.hpp>
 #include <ctgraph/graph/op.hpp>
 #include <ctgraph/graph/ops/attention.hpp>
+#include <ctgraph/graph/ops/cat.hpp>
 #include <ctgraph/graph/ops/collectives.hpp>
 #include <ctgraph/graph/ops/copy.hpp>
 #include <ctgraph/graph/ops/elementwise.hpp>
@@ -17,9 +18,11 @@
 #include <ctgraph/graph/ops/host_op.hpp>
 #include <ctgraph/graph/ops/matmul.hpp>
 #include <ctgraph/graph/ops/norm.hpp>
+#include <ctgraph/graph/ops/permute.hpp>
 #include <ctgraph/graph/ops/reshape.hpp>
 #include <ctgraph/graph/ops/rotary.hpp>
 #include <ctgraph/graph/ops/silu.hpp>
+#include <ctgraph/graph/ops/slice.hpp>
 #include <ctgraph/graph/ops/softmax.hpp>
 #include <ctgraph/graph/repeat.hpp>
 #include <ctgraph/graph/shape.hpp>

@@ -233,3 +233,87 @@ TEST_CASE("dtypes: a bool tensor plans and prints") {
   static_assert(mask_plan.output_of<mask_host>().bytes() == 64);
   CHECK(to_string(mask_plan).find("bool[8,8]") != std::string::npos);
 }
+
+TEST_CASE("ops: scale takes a float or a ratio of integers") {
+  static_assert(ops::scale<0.125f>::factor == 0.125 && ops::scale<1, 8>::factor == 0.125 && ops::scale<1.f, 4>::factor == 0.25);
+  static_assert(op<ops::scale<0.125f>>);
+  CHECK(ops::scale<0.125f>{}(2.f) == 0.25f);
+  CHECK(ops::scale<-3>{}(2.f) == -6.f);
+  CHECK(apply<ops::scale<0.5f>>({t(dtype_id::bf16, {4, 8})}).out == t(dtype_id::bf16, {4, 8}));
+}
+
+TEST_CASE("ops: permute and transpose output rules; the identity is a view") {
+  const auto x = t(dtype_id::bf16, {2, 3, 4, 5});
+  CHECK(apply<ops::permute<0, 2, 1, 3>>({x}).out == t(dtype_id::bf16, {2, 4, 3, 5}));
+  CHECK(apply<ops::permute<3, 2, 1, 0>>({x}).out == t(dtype_id::bf16, {5, 4, 3, 2}));
+  CHECK(apply<ops::permute<1, 0>>({x}).error == errc::shape_mismatch);  // rank 2 for a rank-4 tensor
+  CHECK(apply<ops::permute<1, 0>>({x, x}).error == errc::wrong_arity);
+  CHECK(apply<ops::transpose<-2, -1>>({x}).out == t(dtype_id::bf16, {2, 3, 5, 4}));
+  CHECK(apply<ops::transpose<0, 3>>({x}).out == t(dtype_id::bf16, {5, 3, 4, 2}));
+  CHECK(apply<ops::transpose<1, -3>>({x}).out == x);
+  CHECK(apply<ops::transpose<0, 4>>({x}).error == errc::shape_mismatch);
+  CHECK(apply<ops::transpose<-5, 0>>({x}).error == errc::shape_mismatch);
+  CHECK(apply<ops::transpose<0, 1>>({t(dtype_id::i64, {7})}).error == errc::shape_mismatch);
+  static_assert(ops::permute<0, 1, 2>::traits.view && ops::transpose<2, 2>::traits.view);
+  static_assert(!ops::permute<0, 2, 1>::traits.view && !ops::transpose<-2, -1>::traits.view);
+  static_assert(ops::detail::is_permutation<2, 0, 1>() && !ops::detail::is_permutation<0, 0>() && !ops::detail::is_permutation<1, 2>());
+}
+
+TEST_CASE("ops: slice output rule; a slice of leading rows is a view") {
+  const auto x = t(dtype_id::f32, {8, 6, 4});
+  CHECK(apply<ops::slice<0, 0, 3>>({x}).out == t(dtype_id::f32, {3, 6, 4}));
+  CHECK(apply<ops::slice<1, 2, 6>>({x}).out == t(dtype_id::f32, {8, 4, 4}));
+  CHECK(apply<ops::slice<-1, 1, 2>>({x}).out == t(dtype_id::f32, {8, 6, 1}));
+  CHECK(apply<ops::slice<-1, 1, 5>>({x}).error == errc::shape_mismatch);  // past the end
+  CHECK(apply<ops::slice<3, 0, 1>>({x}).error == errc::shape_mismatch);   // no such dimension
+  CHECK(apply<ops::slice<0, 0, 1>>({x, x}).error == errc::wrong_arity);
+  static_assert(ops::slice<0, 0, 3>::traits.view);
+  static_assert(!ops::slice<0, 1, 3>::traits.view && !ops::slice<1, 0, 3>::traits.view && !ops::slice<-1, 0, 3>::traits.view);
+}
+
+TEST_CASE("ops: cat output rule") {
+  const auto a = t(dtype_id::bf16, {4, 3}), b = t(dtype_id::bf16, {4, 5});
+  CHECK(apply<ops::cat<1>>({a, b, a}).out == t(dtype_id::bf16, {4, 11}));
+  CHECK(apply<ops::cat<-1>>({a, b}).out == t(dtype_id::bf16, {4, 8}));
+  CHECK(apply<ops::cat<0>>({a, a}).out == t(dtype_id::bf16, {8, 3}));
+  CHECK(apply<ops::cat<0>>({a}).out == a);
+  CHECK(apply<ops::cat<0>>({a, b}).error == errc::shape_mismatch);  // columns differ
+  CHECK(apply<ops::cat<1>>({a, t(dtype_id::bf16, {4, 3, 1})}).error == errc::shape_mismatch);
+  CHECK(apply<ops::cat<2>>({a, a}).error == errc::shape_mismatch);
+  CHECK(apply<ops::cat<1>>({a, t(dtype_id::f32, {4, 3})}).error == errc::dtype_mismatch);
+  CHECK(apply<ops::cat<1>>({}).error == errc::wrong_arity);
+  static_assert(!ops::cat<0>::traits.view);
+}
+
+TEST_CASE("ops: batched_matmul output rule") {
+  const auto a = t(dtype_id::bf16, {12, 64, 32}), b = t(dtype_id::bf16, {12, 32, 48});
+  CHECK(apply<ops::batched_matmul<>>({a, b}).out == t(dtype_id::bf16, {12, 64, 48}));
+  CHECK(apply<ops::batched_matmul<true>>({a, t(dtype_id::bf16, {12, 48, 32})}).out == t(dtype_id::bf16, {12, 64, 48}));
+  CHECK(apply<ops::batched_matmul<true>>({a, a}).out == t(dtype_id::bf16, {12, 64, 64}));  // q k^T
+  CHECK(apply<ops::batched_matmul<>>({a, a}).error == errc::inner_dim_mismatch);
+  CHECK(apply<ops::batched_matmul<>>({a, t(dtype_id::bf16, {11, 32, 48})}).error == errc::shape_mismatch);  // batches differ
+  CHECK(apply<ops::batched_matmul<>>({t(dtype_id::bf16, {64, 32}), t(dtype_id::bf16, {32, 48})}).error == errc::shape_mismatch);
+  CHECK(apply<ops::batched_matmul<>>({a, t(dtype_id::f16, {12, 32, 48})}).error == errc::dtype_mismatch);
+  CHECK(apply<ops::batched_matmul<>>({a, b, b}).error == errc::wrong_arity);
+}
+
+namespace layout_plan {
+using x = ctg::input<"x", ctg::f32, ctg::shape<8, 4, 16>>;
+struct first : ctg::node<"first", ctg::ops::slice<0, 0, 2>, x> {};        // a view of x
+struct same : ctg::node<"same", ctg::ops::permute<0, 1, 2>, first> {};    // a view of x too
+struct swapped : ctg::node<"swapped", ctg::ops::transpose<-2, -1>, same> {};  // a copy
+struct middle : ctg::node<"middle", ctg::ops::slice<1, 1, 3>, x> {};      // a copy
+struct joined : ctg::node<"joined", ctg::ops::cat<0>, middle, middle> {};
+constexpr auto p = ctg::make_plan<ctg::graph<swapped, joined>>();
+static_assert(p.buffer_of<first>().memory == ctg::memory_class::external && p.buffer_of<same>().memory == ctg::memory_class::external);
+static_assert(p.buffer_of<swapped>().memory == ctg::memory_class::device && p.output_of<swapped>() == ctg::tensor_desc{ctg::dtype_id::f32, 3, {2, 16, 4}});
+static_assert(p.output_of<joined>() == ctg::tensor_desc{ctg::dtype_id::f32, 3, {16, 2, 16}});
+static_assert(!ctg::check_plan(p));
+}  // namespace layout_plan
+
+TEST_CASE("ops: the plan says which layout op is a view") {
+  const std::string dump = to_string(layout_plan::p);
+  CHECK(dump.find("view of 'x'") != std::string::npos);
+  CHECK(dump.find("view of 'x'") != dump.rfind("view of 'x'"));  // first and same
+  CHECK(layout_plan::p.buffer_count() == 3);  // swapped, middle and joined; none for either view
+}

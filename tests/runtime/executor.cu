@@ -451,3 +451,51 @@ TEST_CASE("executor: a broadcast add, then rotary in place at device positions, 
   cudaStreamDestroy(st);
 }
 }  // namespace executor_test
+
+namespace executor_test {
+// Layout ops in a captured graph: a view of a graph input's first rows (no kernel, the input's
+// pointer), a transposed copy, a batched product with it, a float scale, and a cat that reads
+// the view again. Against a host reference in double.
+constexpr std::int64_t lay_b = 6, lay_m = 8, lay_k = 4;
+using lay_x = input<"lay_x", f32, shape<lay_b, lay_m, lay_k>>;
+struct lay_first : node<"lay_first", ops::slice<0, 0, 4>, lay_x> {};             // [4, 8, 4], a view
+struct lay_t : node<"lay_t", ops::transpose<-2, -1>, lay_first> {};              // [4, 4, 8]
+struct lay_p : node<"lay_p", ops::batched_matmul<>, lay_first, lay_t> {};       // [4, 8, 8]
+struct lay_s : node<"lay_s", ops::scale<0.5f>, lay_p> {};
+struct lay_c : node<"lay_c", ops::cat<-1>, lay_s, lay_first> {};                // [4, 8, 12]
+using lay_graph = graph<lay_c>;
+constexpr auto lay_plan = make_plan<lay_graph>();
+static_assert(lay_plan.buffer_of<lay_first>().memory == memory_class::external && lay_plan.partition_count() == 1);
+static_assert(lay_plan.output_of<lay_c>() == tensor_desc{dtype_id::f32, 3, {4, lay_m, lay_m + lay_k}});
+static_assert(!check_plan(lay_plan));
+
+TEST_CASE("executor: a slice view, transpose, batched_matmul, scale<0.5f> and cat in one captured graph") {
+  const auto hx = test::random_floats(std::size_t(lay_b * lay_m * lay_k), 61);
+  device_vector<float> dx(hx);
+  cudaStream_t st;
+  REQUIRE(cudaStreamCreate(&st) == cudaSuccess);
+  {
+    auto ex = instantiate<lay_graph>(st, bindings(bind<lay_x>(dx.ptr)));
+    CHECK(ex.data("lay_first") == static_cast<void*>(dx.ptr));  // the view is the input's storage
+    ex.run();
+    REQUIRE(cudaStreamSynchronize(st) == cudaSuccess);
+    constexpr std::int64_t cols = lay_m + lay_k;
+    std::vector<float> out(std::size_t(4 * lay_m * cols));
+    REQUIRE(cudaMemcpy(out.data(), ex.data("lay_c"), out.size() * 4, cudaMemcpyDeviceToHost) == cudaSuccess);
+    int bad = 0;
+    const auto x = [&](std::int64_t b, std::int64_t i, std::int64_t j) { return double(hx[std::size_t((b * lay_m + i) * lay_k + j)]); };
+    for (std::int64_t b = 0; b < 4; ++b)
+      for (std::int64_t i = 0; i < lay_m; ++i)
+        for (std::int64_t c = 0; c < cols; ++c) {
+          double want = 0;
+          if (c < lay_m)
+            for (std::int64_t j = 0; j < lay_k; ++j) want += 0.5 * x(b, i, j) * x(b, c, j);
+          else
+            want = x(b, i, c - lay_m);
+          bad += std::fabs(out[std::size_t((b * lay_m + i) * cols + c)] - want) > 1e-5;
+        }
+    CHECK_MESSAGE(bad == 0, bad, " of ", out.size(), " elements differ");
+  }
+  cudaStreamDestroy(st);
+}
+}  // namespace executor_test

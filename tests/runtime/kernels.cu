@@ -11,15 +11,21 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
 
 #include <ctgraph/graph/ops/attention.hpp>
+#include <ctgraph/graph/ops/cat.hpp>
 #include <ctgraph/graph/ops/elementwise.hpp>
+#include <ctgraph/graph/ops/matmul.hpp>
 #include <ctgraph/graph/ops/norm.hpp>
+#include <ctgraph/graph/ops/permute.hpp>
 #include <ctgraph/graph/ops/rotary.hpp>
 #include <ctgraph/graph/ops/silu.hpp>
+#include <ctgraph/graph/ops/slice.hpp>
 #include <ctgraph/graph/ops/softmax.hpp>
 #include <ctgraph/runtime/capture.hpp>
 #include <ctgraph/runtime/ops/attention.cuh>
@@ -28,6 +34,7 @@
 #include <ctgraph/runtime/ops/norm.cuh>
 #include <ctgraph/runtime/ops/rotary.cuh>
 #include <ctgraph/runtime/ops/softmax.cuh>
+#include <ctgraph/runtime/ops/strided_copy.cuh>
 #include <ctgraph/runtime/binding.hpp>
 
 #include "gpu_util.hpp"
@@ -731,4 +738,224 @@ TEST_CASE("runtime_ops: rotary refuses what it cannot run") {
   CHECK_THROWS_WITH_AS(ops::rotary<48>::launch(c), doctest::Contains("positions [T]"), runtime_error);  // 128 is not whole heads of 48
   nd.out.dtype = dtype_id::i32;
   CHECK_THROWS_WITH_AS(ops::rotary<64>::launch(c), doctest::Contains("not supported"), runtime_error);
+}
+
+namespace {
+// --- layout ops: permute, transpose, slice, cat --------------------------------------------------
+
+tensor_desc dims_desc(std::initializer_list<std::int64_t> dims) {
+  tensor_desc t{dtype_id::f32, int(dims.size()), {}};
+  int i = 0;
+  for (std::int64_t d : dims) t.dims[i++] = d;
+  return t;
+}
+std::vector<std::int64_t> coords_of(std::int64_t i, const tensor_desc& t) {
+  std::vector<std::int64_t> c(std::size_t(t.rank));
+  for (int k = t.rank - 1; k >= 0; --k) c[std::size_t(k)] = i % t.dims[k], i /= t.dims[k];
+  return c;
+}
+std::int64_t linear_index(const std::vector<std::int64_t>& c, const tensor_desc& t) {
+  std::int64_t i = 0;
+  for (int k = 0; k < t.rank; ++k) i = i * t.dims[k] + c[std::size_t(k)];
+  return i;
+}
+
+//! Where output element (coords) comes from: which input, and its coords there.
+struct source_element {
+  int input = 0;
+  std::vector<std::int64_t> coords;
+};
+
+//! Runs layout op Op through its launch hook on inputs of dtype `d` and shapes `shapes` filled with
+//! random bytes, each buffer (and the output) `offset` bytes past 256-byte alignment, and checks
+//! that every output element has the bytes of the input element `source(coords)` names: the host
+//! reference, written from the op's definition. Bytes, not values: a copy moves bits (NaNs too).
+template <class Op, class Source>
+void check_layout(dtype_id d, std::initializer_list<tensor_desc> shapes, std::size_t offset, const Source& source) {
+  std::vector<tensor_desc> in(shapes);
+  for (tensor_desc& t : in) t.dtype = d;
+  const output_result r = Op::output(std::span<const tensor_desc>(in.data(), in.size()));
+  REQUIRE(r.error == errc::ok);
+  std::string shape_text;
+  for (const tensor_desc& t : in) {
+    shape_text += " [";
+    for (int k = 0; k < t.rank; ++k) shape_text += (k ? "," : "") + std::to_string(t.dims[k]);
+    shape_text += "]";
+  }
+  INFO(Op::name, " of dtype ", name_of(d), " on", shape_text, ", pointers ", offset, " bytes off alignment");
+  const std::size_t e = size_of(d);
+  std::mt19937 rng(unsigned(11 + offset));
+  std::vector<std::vector<unsigned char>> host;
+  std::vector<std::unique_ptr<device_buffer>> dev;
+  node_desc n;
+  n.name = Op::name;
+  n.out = r.out;
+  launch_context c;
+  c.node = &n;
+  for (const tensor_desc& t : in) {
+    std::vector<unsigned char> bytes(t.bytes());
+    for (unsigned char& b : bytes) b = static_cast<unsigned char>(rng());
+    dev.push_back(std::make_unique<device_buffer>(bytes.size() + offset));
+    cuda_ok(cudaMemcpy(dev.back()->at<unsigned char>(std::int64_t(offset)), bytes.data(), bytes.size(), cudaMemcpyHostToDevice));
+    c.inputs[c.input_count] = dev.back()->at<unsigned char>(std::int64_t(offset));
+    c.input_desc[c.input_count++] = t;
+    host.push_back(std::move(bytes));
+  }
+  device_buffer out(r.out.bytes() + offset);
+  cuda_ok(cudaMemset(out.p, 0xab, r.out.bytes() + offset));
+  c.output = out.at<unsigned char>(std::int64_t(offset));
+  Op::launch(c);
+  cuda_ok(cudaDeviceSynchronize());
+  std::vector<unsigned char> got(r.out.bytes());
+  cuda_ok(cudaMemcpy(got.data(), c.output, got.size(), cudaMemcpyDeviceToHost));
+  std::int64_t bad = 0, first = -1;
+  for (std::int64_t i = 0; i < r.out.elements(); ++i) {
+    const source_element from = source(coords_of(i, r.out));
+    const std::int64_t j = linear_index(from.coords, in[std::size_t(from.input)]);
+    if (std::memcmp(got.data() + std::size_t(i) * e, host[std::size_t(from.input)].data() + std::size_t(j) * e, e) != 0 && bad++ == 0) first = i;
+  }
+  CHECK_MESSAGE(bad == 0, bad, " of ", r.out.elements(), " elements differ, the first at output element ", first);
+}
+
+//! The source of a permutation's output element: input dimension perm[i] is output dimension i.
+auto permuted(std::vector<int> perm) {
+  return [perm](const std::vector<std::int64_t>& c) {
+    source_element s{0, c};
+    for (std::size_t i = 0; i < perm.size(); ++i) s.coords[std::size_t(perm[i])] = c[i];
+    return s;
+  };
+}
+auto sliced(int dim, std::int64_t begin) {
+  return [dim, begin](const std::vector<std::int64_t>& c) {
+    source_element s{0, c};
+    s.coords[std::size_t(dim)] += begin;
+    return s;
+  };
+}
+auto concatenated(int dim, std::vector<std::int64_t> extents) {
+  return [dim, extents](const std::vector<std::int64_t>& c) {
+    source_element s{0, c};
+    while (s.coords[std::size_t(dim)] >= extents[std::size_t(s.input)]) s.coords[std::size_t(dim)] -= extents[std::size_t(s.input++)];
+    return s;
+  };
+}
+
+void check_layout_ops(dtype_id d, std::size_t offset) {
+  // Transposes of the last two dimensions: the tiled kernel, with partial tiles and a batch.
+  check_layout<ops::transpose<-2, -1>>(d, {dims_desc({3, 37, 45})}, offset, permuted({0, 2, 1}));
+  check_layout<ops::transpose<0, 1>>(d, {dims_desc({64, 64})}, offset, permuted({1, 0}));
+  check_layout<ops::transpose<1, 0>>(d, {dims_desc({5, 70000})}, offset, permuted({1, 0}));      // many tiles along one side
+  check_layout<ops::transpose<-1, -2>>(d, {dims_desc({2, 1, 5})}, offset, permuted({0, 2, 1}));  // moves a size-1 dimension only
+  // The heads of [B, T, H, D] to [B, H, T, D]: rows of D stay whole (wide moves where aligned).
+  check_layout<ops::permute<0, 2, 1, 3>>(d, {dims_desc({2, 5, 3, 64})}, offset, permuted({0, 2, 1, 3}));
+  check_layout<ops::permute<0, 2, 1, 3>>(d, {dims_desc({2, 5, 3, 7})}, offset, permuted({0, 2, 1, 3}));
+  // A rotation (tiled, with a batch dimension between the tile's two) and a full reversal.
+  check_layout<ops::permute<2, 0, 1>>(d, {dims_desc({3, 4, 5})}, offset, permuted({2, 0, 1}));
+  check_layout<ops::permute<3, 2, 1, 0>>(d, {dims_desc({2, 3, 4, 5})}, offset, permuted({3, 2, 1, 0}));
+  check_layout<ops::permute<1, 0, 2>>(d, {dims_desc({40, 3, 33})}, offset, permuted({1, 0, 2}));
+  // Slices: inner (strided), of a middle dimension, and of rows not at the start (one contiguous run).
+  check_layout<ops::slice<-1, 1, 4>>(d, {dims_desc({5, 7})}, offset, sliced(1, 1));
+  check_layout<ops::slice<1, 2, 5>>(d, {dims_desc({4, 8, 6})}, offset, sliced(1, 2));
+  check_layout<ops::slice<0, 3, 7>>(d, {dims_desc({10, 16})}, offset, sliced(0, 3));
+  check_layout<ops::slice<2, 64, 128>>(d, {dims_desc({3, 2, 192})}, offset, sliced(2, 64));  // k of a packed qkv
+  // Cat along the last, first and middle dimension, up to max_inputs inputs.
+  check_layout<ops::cat<1>>(d, {dims_desc({4, 3}), dims_desc({4, 5}), dims_desc({4, 1})}, offset, concatenated(1, {3, 5, 1}));
+  check_layout<ops::cat<0>>(d, {dims_desc({2, 8}), dims_desc({3, 8})}, offset, concatenated(0, {2, 3}));
+  check_layout<ops::cat<-2>>(d, {dims_desc({2, 3, 64}), dims_desc({2, 1, 64}), dims_desc({2, 2, 64}), dims_desc({2, 5, 64})}, offset,
+                             concatenated(1, {3, 1, 2, 5}));
+  check_layout<ops::cat<0>>(d, {dims_desc({6, 2})}, offset, concatenated(0, {6}));
+}
+}  // namespace
+
+TEST_CASE("runtime_ops: permute, transpose, slice and cat match the host") {
+  for (dtype_id d : {dtype_id::f32, dtype_id::f16, dtype_id::bf16, dtype_id::i32, dtype_id::i64, dtype_id::u8}) {
+    check_layout_ops(d, 0);
+    check_layout_ops(d, size_of(d));  // one element off: no wide moves
+  }
+}
+
+TEST_CASE("runtime_ops: the layout ops refuse what they cannot run") {
+  device_buffer buf(4096);
+  node_desc nd;
+  nd.name = "bad";
+  nd.out = matrix_desc(dtype_id::f32, 4, 8);
+  launch_context c = context_for(nd, {{buf.p, matrix_desc(dtype_id::f16, 8, 4)}}, buf.p);
+  CHECK_THROWS_WITH_AS((ops::transpose<0, 1>::launch(c)), doctest::Contains("input 0 is f16"), runtime_error);
+  c.input_desc[0] = matrix_desc(dtype_id::f32, 8, 5);
+  CHECK_THROWS_WITH_AS((ops::transpose<0, 1>::launch(c)), doctest::Contains("permuted"), runtime_error);
+  c.input_desc[0] = matrix_desc(dtype_id::f32, 4, 9);
+  CHECK_THROWS_WITH_AS((ops::slice<1, 2, 10>::launch(c)), doctest::Contains("not a slice"), runtime_error);  // 2 + 8 > 9
+  c.input_desc[0] = matrix_desc(dtype_id::f32, 4, 7);
+  CHECK_THROWS_WITH_AS(ops::cat<1>::launch(c), doctest::Contains("side by side"), runtime_error);
+  c.inputs[0] = nullptr;
+  c.input_desc[0] = matrix_desc(dtype_id::f32, 8, 4);
+  CHECK_THROWS_WITH_AS((ops::transpose<0, 1>::launch(c)), doctest::Contains("no device pointer"), runtime_error);
+}
+
+namespace {
+// --- batched_matmul: one strided-batch cuBLASLt call ---------------------------------------------
+
+template <class T, bool TransposeB>
+void check_batched_matmul(std::int64_t batch, std::int64_t m, std::int64_t k, std::int64_t n, std::int64_t offset = 0) {
+  INFO("dtype ", name_of(dtype_of<T>()), ", batch ", batch, ", ", m, "x", k, " x ", k, "x", n, TransposeB ? ", B transposed" : "",
+       ", pointers ", offset, " elements off alignment");
+  using op = ops::batched_matmul<TransposeB>;
+  const auto a = random_values<T>(batch * m * k, -1.f, 1.f, 51), b = random_values<T>(batch * k * n, -1.f, 1.f, 52);
+  device_buffer da((a.size() + std::size_t(offset)) * sizeof(T)), db((b.size() + std::size_t(offset)) * sizeof(T)),
+      dc(std::size_t(batch * m * n + offset) * sizeof(T)), workspace(workspace_bytes);
+  upload(da.at<T>(offset), a);
+  upload(db.at<T>(offset), b);
+  cuda_ok(cudaMemset(dc.p, 0xff, std::size_t(batch * m * n + offset) * sizeof(T)));  // NaN in every dtype
+  const tensor_desc in[] = {{dtype_of<T>(), 3, {batch, m, k}}, {dtype_of<T>(), 3, {batch, TransposeB ? n : k, TransposeB ? k : n}}};
+  const output_result r = op::output(in);
+  REQUIRE(r.error == errc::ok);
+  REQUIRE(r.out == tensor_desc{dtype_of<T>(), 3, {batch, m, n}});
+  node_desc nd;
+  nd.name = "batched_matmul";
+  nd.out = r.out;
+  lt_handle lt;
+  launch_context c = context_for(nd, {{da.at<T>(offset), in[0]}, {db.at<T>(offset), in[1]}}, dc.at<T>(offset));
+  c.cublas_lt = lt.h, c.workspace = workspace.p, c.workspace_bytes = workspace_bytes;
+  const auto state = op::prepare(c);
+  op::launch(c, state);
+  cuda_ok(cudaDeviceSynchronize());
+  std::vector<double> want(std::size_t(batch * m * n), 0.0);
+  for (std::int64_t q = 0; q < batch; ++q)
+    for (std::int64_t i = 0; i < m; ++i)
+      for (std::int64_t j = 0; j < n; ++j) {
+        double v = 0;
+        for (std::int64_t p = 0; p < k; ++p)
+          v += double(host_float(a[std::size_t((q * m + i) * k + p)])) *
+               host_float(b[std::size_t(TransposeB ? (q * n + j) * k + p : (q * k + p) * n + j)]);
+        want[std::size_t((q * m + i) * n + j)] = v;
+      }
+  check_close(download(dc.at<T>(offset), batch * m * n), want, rtol<T>, rtol<T> * std::sqrt(double(k)));
+}
+
+template <class T, bool TransposeB>
+void check_batched_matmul_shapes() {
+  check_batched_matmul<T, TransposeB>(4, 16, 64, 32);
+  check_batched_matmul<T, TransposeB>(12, 64, 64, 64);   // attention's q k^T per head, GPT-2 sized heads
+  check_batched_matmul<T, TransposeB>(3, 5, 7, 9);       // matrices that start off 16-byte alignment
+  check_batched_matmul<T, TransposeB>(3, 5, 7, 9, 1);    // and pointers one element off
+  check_batched_matmul<T, TransposeB>(2, 33, 17, 37);    // rows of C not 16-byte aligned: the packed copy
+  check_batched_matmul<T, TransposeB>(5, 1, 64, 37);     // one row per matrix, batches packed after
+  check_batched_matmul<T, TransposeB>(1, 8, 8, 8);       // a batch of one
+}
+}  // namespace
+
+TEST_CASE_TEMPLATE("runtime_ops: batched_matmul matches the host", T, float, __half, __nv_bfloat16) {
+  check_batched_matmul_shapes<T, false>();
+  check_batched_matmul_shapes<T, true>();
+}
+
+TEST_CASE("runtime_ops: batched_matmul refuses batches that differ") {
+  lt_handle lt;
+  device_buffer buf(4096);
+  node_desc nd;
+  nd.name = "bad";
+  nd.out = tensor_desc{dtype_id::f32, 3, {2, 4, 4}};
+  launch_context c = context_for(nd, {{buf.p, nd.out}, {buf.p, tensor_desc{dtype_id::f32, 3, {3, 4, 4}}}}, buf.p);
+  c.cublas_lt = lt.h;
+  CHECK_THROWS_WITH_AS(ops::batched_matmul<>::prepare(c), doctest::Contains("of one batch"), runtime_error);
 }

@@ -20,11 +20,11 @@
   X(cycle, "the graph has a cycle", \
     "ctgraph: this node is on a cycle closed by ctg::ref<>. A graph must be acyclic. Remove the ref that points forward.") \
   X(wrong_arity, "the op got the wrong number of inputs", \
-    "ctgraph: this node gives its op the wrong number of inputs. Check the op's arity (matmul, add and mul take 2; unary ops and copies take 1; linear takes x, W, then an optional bias [N] and an optional residual [M,N]; attention takes packed qkv or q, k, v).") \
+    "ctgraph: this node gives its op the wrong number of inputs. Check the op's arity (matmul, batched_matmul, add and mul take 2; unary ops, copies, permute, transpose and slice take 1; cat takes 1 to ctg::max_inputs; linear takes x, W, then an optional bias [N] and an optional residual [M,N]; attention takes packed qkv or q, k, v).") \
   X(dtype_mismatch, "the inputs' dtypes do not fit the op", \
     "ctgraph: the input dtypes of this node do not fit its op. Its inputs must have one dtype (ctgraph has no cast op). Declare the graph inputs and parameters with that dtype, or convert in a user op (see 'Writing an op' in the README).") \
   X(shape_mismatch, "the inputs' shapes do not fit the op", \
-    "ctgraph: the input shapes of this node do not fit its op. Each op's rule is in its header (graph/ops/): matmul takes rank-2 tensors, a norm's weight is x's last dimension, rotary takes x [..., T, H*D] and positions [T], attention [T, ...] or [B, T, ...] with a head dimension of 64 or 128, a linear's residual is [M,N] without activation. Fix the shapes or reshape first.") \
+    "ctgraph: the input shapes of this node do not fit its op. Each op's rule is in its header (graph/ops/): matmul takes rank-2 tensors, a norm's weight is x's last dimension, rotary takes x [..., T, H*D] and positions [T], attention [T, ...] or [B, T, ...] with a head dimension of 64 or 128, a linear's residual is [M,N] without activation, batched_matmul takes [B,M,K] and [B,K,N] of one batch B, permute names every dimension once, a slice ends within its dimension, cat's inputs agree in every dimension but its own. Fix the shapes or reshape first.") \
   X(broadcast_order, "input 1 of an elementwise op is larger than input 0", \
     "ctgraph: input 1 of this elementwise node is larger than input 0. Only input 1 broadcasts, and the output takes input 0's shape, so input 0 must be the larger. Swap the inputs (add and mul commute).") \
   X(broadcast_shape, "input 1 of an elementwise op does not broadcast to input 0", \

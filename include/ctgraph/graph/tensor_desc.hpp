@@ -31,4 +31,13 @@ struct tensor_desc {
   }
 };
 
+namespace detail {
+//! Dimension `d` of a rank-`rank` tensor, counting from the end where negative (as PyTorch's
+//! dim=-1); -1 where it is outside the tensor.
+constexpr int normalize_dim(int d, int rank) {
+  const int r = d < 0 ? d + rank : d;
+  return r >= 0 && r < rank ? r : -1;
+}
+}  // namespace detail
+
 }  // namespace ctg

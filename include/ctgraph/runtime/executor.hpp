@@ -40,6 +40,7 @@
 #include <ctgraph/runtime/ops/norm.cuh>
 #include <ctgraph/runtime/ops/rotary.cuh>
 #include <ctgraph/runtime/ops/softmax.cuh>
+#include <ctgraph/runtime/ops/strided_copy.cuh>
 
 namespace ctg {
 

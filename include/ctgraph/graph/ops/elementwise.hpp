@@ -8,6 +8,7 @@
 //! (runtime/ops/elementwise.cuh), and fusion can compose the same functors.
 #include <cmath>
 #include <cstddef>
+#include <type_traits>
 
 #include <ctgraph/graph/op.hpp>
 #include <ctgraph/meta/host_device.hpp>
@@ -70,12 +71,25 @@ struct gelu_erf : elementwise<gelu_erf, 1> {
     return 0.5f * x * (1.f + erff(x * one_over_sqrt_2));
   }
 };
-//! y = x * Num / Den (integers, so the factor is an exact template argument on every compiler).
-template <int Num, int Den = 1>
+namespace detail {
+//! Num / Den, or 0 where a static_assert of ops::scale has spoken (so that it is the only error).
+template <auto Num, auto Den>
+constexpr double scale_factor() {
+  if constexpr (std::is_arithmetic_v<decltype(Num)> && std::is_arithmetic_v<decltype(Den)>) return Den != 0 ? double(Num) / double(Den) : 0.0;
+  else return 0.0;
+}
+}  // namespace detail
+
+//! y = x * Num / Den. Each a number of any type: `scale<0.125f>` (a float template argument),
+//! `scale<1, 8>` (integers, exact on every compiler), `scale<1.f, 3>`.
+template <auto Num, auto Den = 1>
 struct scale : elementwise<scale<Num, Den>, 1> {
-  static_assert(Den != 0, "ctgraph: ops::scale has a zero denominator. Use scale<Num, Den> with Den != 0.");
+  static constexpr bool numbers = std::is_arithmetic_v<decltype(Num)> && std::is_arithmetic_v<decltype(Den)>;
+  static_assert(numbers, "ctgraph: ops::scale takes numbers. Write e.g. ops::scale<0.125f> or ops::scale<1, 8>.");
+  static_assert(!numbers || detail::scale_factor<1, Den>() != 0.0,
+                "ctgraph: ops::scale has a zero denominator. Use scale<Num, Den> with Den != 0.");
   static constexpr std::string_view name = "scale";
-  static constexpr double factor = Den != 0 ? double(Num) / double(Den) : 0.0;  // 0: asserted above
+  static constexpr double factor = detail::scale_factor<Num, Den>();
   CTG_HOST_DEVICE float operator()(float x) const { return x * float(factor); }
 };
 struct add : elementwise<add, 2> {

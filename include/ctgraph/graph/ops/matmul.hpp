@@ -6,6 +6,9 @@
 //!    [N,K] when TransposeW (nn.Linear's layout, a tied embedding); inputs x, W, then an optional
 //!    bias [N] and an optional residual [M,N] (only without activation: a transformer's
 //!    `h + proj(...)`). Bias, activation and residual run in the cuBLASLt call (one kernel).
+//!  - ops::batched_matmul<TransposeB>: C[b] = A[b] x B[b] for every b of a batch, A [Bt,M,K],
+//!    B [Bt,K,N] (or [Bt,N,K] when TransposeB: attention's q k^T), C [Bt,M,N]; one strided-batch
+//!    cuBLASLt call.
 #include <cstddef>
 #include <cstdint>
 
@@ -42,6 +45,16 @@ constexpr output_result matmul_output(std::span<const tensor_desc> in, bool tran
   return {out};
 }
 
+//! A[Bt,M,K] x B[Bt,K,N] (B [Bt,N,K] when transposed): output [Bt,M,N] of A's dtype.
+constexpr output_result batched_matmul_output(std::span<const tensor_desc> in, bool transpose_b) {
+  if (in.size() != 2) return output_result::fail(errc::wrong_arity);
+  const tensor_desc &a = in[0], &b = in[1];
+  if (a.dtype != b.dtype) return output_result::fail(errc::dtype_mismatch);
+  if (a.rank != 3 || b.rank != 3 || a.dims[0] != b.dims[0]) return output_result::fail(errc::shape_mismatch);
+  if (a.dims[2] != (transpose_b ? b.dims[2] : b.dims[1])) return output_result::fail(errc::inner_dim_mismatch);
+  return {tensor_desc{a.dtype, 3, {a.dims[0], a.dims[1], transpose_b ? b.dims[1] : b.dims[2]}}};
+}
+
 //! The hooks every matrix product shares.
 template <matmul_options Options>
 struct matmul_hooks {
@@ -63,6 +76,13 @@ struct linear : detail::matmul_hooks<matmul_options{TransposeW, Act}> {
   static constexpr std::string_view name = "linear";
   static constexpr op_traits traits{};
   static constexpr output_result output(std::span<const tensor_desc> in) { return detail::matmul_output(in, TransposeW, true, Act != epilogue::none); }
+};
+
+template <bool TransposeB = false>
+struct batched_matmul : detail::matmul_hooks<matmul_options{TransposeB}> {
+  static constexpr std::string_view name = "batched_matmul";
+  static constexpr op_traits traits{};
+  static constexpr output_result output(std::span<const tensor_desc> in) { return detail::batched_matmul_output(in, TransposeB); }
 };
 
 }  // namespace ctg::ops

@@ -1,6 +1,7 @@
 #pragma once
 //! The matmul op's runtime, through cuBLASLt: C[M,N] = A[M,K] x B[K,N], all row-major, one dtype
-//! (f32, f16 or bf16), accumulated in f32 (plain f32 for f32, never TF32, so results are exact
+//! (f32, f16 or bf16), accumulated in f32; batched (A [Bt,M,K], B [Bt,K,N], C [Bt,M,N]) as one
+//! strided-batch call (plain f32 for f32, never TF32, so results are exact
 //! to f32 rounding). `prepare_matmul` checks the shapes and chooses descriptors and algorithm once
 //! per node, at instantiation; `launch_matmul` then enqueues one cuBLASLt kernel and allocates
 //! no device memory, so it can be captured into a CUDA graph.
@@ -23,7 +24,10 @@ namespace ctg {
 
 //! What `prepare_matmul` chose for one node.
 struct matmul_state {
-  std::int64_t m = 0, n = 0, k = 0;
+  std::int64_t m = 0, n = 0, k = 0, batch = 1;
+  //! Bytes from one matrix of a batch to the next (cuBLASLt's A, B and D; 0 without a batch):
+  //! every matrix but the first is only as aligned as its pointer and these allow.
+  std::uint64_t stride_a = 0, stride_b = 0, stride_d = 0;
   lt_matmul_desc op;
   lt_layout b_layout, a_layout, c_layout;  // cuBLASLt's A, B and C/D (see prepare_matmul)
   cublasLtMatmulAlgo_t algo{};
@@ -40,10 +44,11 @@ struct matmul_state {
 };
 
 namespace detail {
-//! The largest power of two (at most 256) that divides the address. cuBLASLt's heuristic assumes
-//! 256-byte aligned buffers unless told otherwise, and may pick a kernel that needs it.
-inline std::uint32_t pointer_alignment(const void* p) {
-  const auto a = reinterpret_cast<std::uintptr_t>(p);
+//! The largest power of two (at most 256) that divides the address (and the batch stride in bytes,
+//! where given). cuBLASLt's heuristic assumes 256-byte aligned buffers unless told otherwise, and
+//! may pick a kernel that needs it.
+inline std::uint32_t pointer_alignment(const void* p, std::uint64_t stride_bytes = 0) {
+  const auto a = reinterpret_cast<std::uintptr_t>(p) | stride_bytes;
   std::uint32_t align = 256;
   while (align > 1 && a % align != 0) align /= 2;
   return align;
@@ -58,7 +63,8 @@ void set_preference(const lt_preference& pref, cublasLtMatmulPreferenceAttribute
 
 //! Checks the node's shapes and dtypes and chooses its cuBLASLt descriptors and algorithm for the
 //! pointers it has now: inputs[0] = A [M,K], inputs[1] = B [K,N] (or [N,K] with
-//! `o.transpose_w`), then a bias [N] and a residual [M,N] where given, output = C [M,N]; the bias
+//! `o.transpose_w`), then a bias [N] and a residual [M,N] where given, output = C [M,N] (or, batched,
+//! A [Bt,M,K], B [Bt,K,N] or [Bt,N,K], C [Bt,M,N], nothing else); the bias
 //! and `o.act` in the epilogue, the residual as cuBLASLt's C (beta = 1); at most
 //! `c.workspace_bytes` of workspace. Where C's rows are not 16-byte aligned (and M > 1) it also
 //! allocates the aligned product's buffer, once. Throws ctg::runtime_error for shapes or
@@ -68,20 +74,26 @@ inline matmul_state prepare_matmul(const launch_context& c, ops::matmul_options 
   const std::string_view name = c.node->name;
   constexpr const char* call = "prepare_matmul";
   const tensor_desc &a = c.input_desc[0], &b = c.input_desc[1], &out = c.output_desc();
-  if (a.rank != 2 || b.rank != 2 || out.rank != 2)
-    throw runtime_error(name, call, "A, B and C must be 2-d; got ranks " + std::to_string(a.rank) + ", " +
+  const bool batched = a.rank == 3 && b.rank == 3 && out.rank == 3;
+  if (!batched && (a.rank != 2 || b.rank != 2 || out.rank != 2))
+    throw runtime_error(name, call, "A, B and C must be 2-d (or 3-d, batched); got ranks " + std::to_string(a.rank) + ", " +
                                         std::to_string(b.rank) + " and " + std::to_string(out.rank));
   matmul_state s;
-  s.m = a.dims[0], s.k = a.dims[1], s.n = o.transpose_w ? b.dims[0] : b.dims[1];
+  const int r = a.rank - 2;  // the first matrix dimension
+  s.batch = batched ? a.dims[0] : 1;
+  if (batched && (b.dims[0] != s.batch || out.dims[0] != s.batch || c.input_count != 2 || s.batch > 0x7fffffff))
+    throw runtime_error(name, call, "a batched matmul takes A [Bt,M,K], B [Bt,K,N] and C [Bt,M,N] of one batch (at most 2^31-1), and no bias or residual; got batches " +
+                                        std::to_string(a.dims[0]) + ", " + std::to_string(b.dims[0]) + " and " + std::to_string(out.dims[0]));
+  s.m = a.dims[r], s.k = a.dims[r + 1], s.n = o.transpose_w ? b.dims[r] : b.dims[r + 1];
   const bool has_bias = c.input_count > 2 && c.input_desc[2].rank == 1;
   if (c.input_count > 2 + int(has_bias)) s.residual = 2 + int(has_bias);
-  if ((o.transpose_w ? b.dims[1] : b.dims[0]) != s.k || out.dims[0] != s.m || out.dims[1] != s.n ||
+  if ((o.transpose_w ? b.dims[r + 1] : b.dims[r]) != s.k || out.dims[r] != s.m || out.dims[r + 1] != s.n ||
       (has_bias && c.input_desc[2].dims[0] != s.n) || c.input_count > 3 + int(has_bias) ||
       (s.residual >= 0 && !c.input_desc[s.residual].same_shape(out)))
-    throw runtime_error(name, call, "shapes do not fit C[M,N] = A[M,K] x B[K,N]: A is " + std::to_string(a.dims[0]) + "x" +
-                                        std::to_string(a.dims[1]) + ", B " + std::to_string(b.dims[0]) + "x" +
-                                        std::to_string(b.dims[1]) + ", C " + std::to_string(out.dims[0]) + "x" +
-                                        std::to_string(out.dims[1]));
+    throw runtime_error(name, call, "shapes do not fit C[M,N] = A[M,K] x B[K,N]: A is " + std::to_string(a.dims[r]) + "x" +
+                                        std::to_string(a.dims[r + 1]) + ", B " + std::to_string(b.dims[r]) + "x" +
+                                        std::to_string(b.dims[r + 1]) + ", C " + std::to_string(out.dims[r]) + "x" +
+                                        std::to_string(out.dims[r + 1]));
   if (s.residual >= 0 && o.act != ops::epilogue::none)
     throw runtime_error(name, call, "a residual with an activation: cuBLASLt would apply the activation to the sum");
   bool same_dtype = true;
@@ -92,7 +104,7 @@ inline matmul_state prepare_matmul(const launch_context& c, ops::matmul_options 
                                         " and " + std::string(name_of(out.dtype)));
   if (s.k == 0 && s.m > 0 && s.n > 0 && (has_bias || o.act != ops::epilogue::none))
     throw runtime_error(name, call, "K = 0 with a bias or an activation: cuBLASLt takes no empty sum, and C = 0 would be wrong");
-  if (s.m == 0 || s.n == 0 || s.k == 0) return s;  // nothing to multiply; k = 0 is C = 0
+  if (s.batch == 0 || s.m == 0 || s.n == 0 || s.k == 0) return s;  // nothing to multiply; k = 0 is C = 0
   if (c.cublas_lt == nullptr) throw runtime_error(name, call, "the launch context has no cuBLASLt handle");
   const cudaDataType_t type = cuda_type_of(out.dtype);
 
@@ -124,16 +136,30 @@ inline matmul_state prepare_matmul(const launch_context& c, ops::matmul_options 
   };
   s.b_layout = o.transpose_w ? layout(s.k, s.n, s.k) : layout(s.n, s.k, s.n);
   s.a_layout = layout(s.k, s.m, s.k);
-  const std::int64_t per_vector = 16 / std::int64_t(size_of(out.dtype));
-  if (s.m > 1 && s.m <= 65535 && s.n % per_vector != 0) {  // (pack_rows: one row per grid row)
+  const std::int64_t per_vector = 16 / std::int64_t(size_of(out.dtype)), rows = s.batch * s.m;
+  if (rows > 1 && rows <= 65535 && s.n % per_vector != 0) {  // (pack_rows: one row per grid row)
     s.pitch = (s.n + per_vector - 1) / per_vector * per_vector;
-    s.aligned_c = allocation(allocation_kind::device, std::size_t(s.m * s.pitch) * size_of(out.dtype), name);
+    s.aligned_c = allocation(allocation_kind::device, std::size_t(rows * s.pitch) * size_of(out.dtype), name);
   }
   s.d_layout = layout(s.n, s.m, s.pitch ? s.pitch : s.n);
   // C is the residual (packed, like the output) or, with beta = 0, D itself: cuBLASLt wants D's
   // layout for a C that is D.
   s.c_layout = layout(s.n, s.m, s.residual >= 0 || !s.pitch ? s.n : s.pitch);
   void* d = s.pitch ? s.aligned_c.get() : c.output;
+  if (batched) {  // one strided-batch call: each layout's matrices lie `stride` elements apart
+    const auto batch = [&](const lt_layout& l, std::int64_t stride) {
+      const std::int32_t count = std::int32_t(s.batch);
+      CTG_CHECK(name, cublasLtMatrixLayoutSetAttribute(l.get(), CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &count, sizeof(count)));
+      CTG_CHECK(name, cublasLtMatrixLayoutSetAttribute(l.get(), CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &stride, sizeof(stride)));
+      return std::uint64_t(stride) * size_of(out.dtype);
+    };
+    s.stride_a = batch(s.b_layout, s.k * s.n);
+    s.stride_b = batch(s.a_layout, s.m * s.k);
+    const std::int64_t ld = s.pitch ? s.pitch : s.n;
+    s.c_layout = layout(s.n, s.m, ld);  // C is D (no residual, beta = 0): the same layout
+    batch(s.c_layout, s.m * ld);
+    s.stride_d = batch(s.d_layout, s.m * ld);
+  }
 
   cublasLtMatmulPreference_t raw_pref = nullptr;
   CTG_CHECK(name, cublasLtMatmulPreferenceCreate(&raw_pref));
@@ -141,10 +167,10 @@ inline matmul_state prepare_matmul(const launch_context& c, ops::matmul_options 
   const std::uint64_t workspace_bytes = c.workspace != nullptr ? c.workspace_bytes : 0;
   detail::set_preference(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, workspace_bytes, name);
   // cuBLASLt's "A" is our B and its "B" is our A.
-  s.align_a = detail::pointer_alignment(c.inputs[1]);
-  s.align_b = detail::pointer_alignment(c.inputs[0]);
-  s.align_c = s.residual >= 0 ? detail::pointer_alignment(c.inputs[s.residual]) : detail::pointer_alignment(d);
-  s.align_d = detail::pointer_alignment(d);
+  s.align_a = detail::pointer_alignment(c.inputs[1], s.stride_a);
+  s.align_b = detail::pointer_alignment(c.inputs[0], s.stride_b);
+  s.align_c = s.residual >= 0 ? detail::pointer_alignment(c.inputs[s.residual]) : detail::pointer_alignment(d, s.stride_d);
+  s.align_d = detail::pointer_alignment(d, s.stride_d);
   detail::set_preference(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, s.align_a, name);
   detail::set_preference(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, s.align_b, name);
   detail::set_preference(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, s.align_c, name);
@@ -172,7 +198,7 @@ inline matmul_state prepare_matmul(const launch_context& c, ops::matmul_options 
 inline void launch_matmul(const launch_context& c, const matmul_state& s) {
   const std::string_view name = c.node->name;
   constexpr const char* call = "launch_matmul";
-  if (s.m == 0 || s.n == 0) return;
+  if (s.batch == 0 || s.m == 0 || s.n == 0) return;
   if (c.output == nullptr) throw runtime_error(name, call, "C has no device pointer");
   if (s.k == 0) {  // an empty sum: C = 0 (cuBLASLt does not take k = 0)
     CTG_CHECK(name, cudaMemsetAsync(c.output, 0, c.output_desc().bytes(), c.stream));
@@ -182,8 +208,9 @@ inline void launch_matmul(const launch_context& c, const matmul_state& s) {
   const void* residual = s.residual >= 0 ? c.inputs[s.residual] : nullptr;
   void* d = s.pitch ? s.aligned_c.get() : c.output;
   if (s.residual >= 0 && residual == nullptr) throw runtime_error(name, call, "the residual has no device pointer");
-  if (detail::pointer_alignment(c.inputs[1]) < s.align_a || detail::pointer_alignment(c.inputs[0]) < s.align_b ||
-      detail::pointer_alignment(residual ? residual : d) < s.align_c || detail::pointer_alignment(d) < s.align_d)
+  if (detail::pointer_alignment(c.inputs[1], s.stride_a) < s.align_a || detail::pointer_alignment(c.inputs[0], s.stride_b) < s.align_b ||
+      (residual ? detail::pointer_alignment(residual) : detail::pointer_alignment(d, s.stride_d)) < s.align_c ||
+      detail::pointer_alignment(d, s.stride_d) < s.align_d)
     throw runtime_error(name, call, "a pointer is less aligned than when the matmul was prepared; prepare it again");
   if (c.input_count > 2 && s.bias != nullptr && c.inputs[2] != s.bias)
     throw runtime_error(name, call, "the bias moved since the matmul was prepared; prepare it again");
@@ -193,7 +220,7 @@ inline void launch_matmul(const launch_context& c, const matmul_state& s) {
                                  c.workspace, s.workspace_bytes, c.stream));
   if (s.pitch) {
     const std::size_t e = size_of(c.output_desc().dtype);
-    CTG_CHECK(name, pack_rows(d, std::size_t(s.pitch) * e, c.output, std::size_t(s.n), std::size_t(s.m), e, c.stream));
+    CTG_CHECK(name, pack_rows(d, std::size_t(s.pitch) * e, c.output, std::size_t(s.n), std::size_t(s.batch * s.m), e, c.stream));
   }
 }
 
