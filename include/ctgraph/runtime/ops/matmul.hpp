@@ -36,11 +36,20 @@ struct matmul_state {
   const void* bias = nullptr;  // the epilogue's bias, fixed in `op`
   int residual = -1;           // the input added to the product (cuBLASLt's C, beta = 1), or -1
   //! Where C's rows are not 16-byte aligned (an odd vocabulary: GPT-2's 50,257), cuBLASLt's fast
-  //! kernels do not apply (6.6x slower for GPT-2's logits on an H200). The product then goes to
-  //! `aligned_c`, rows `pitch` elements apart, and `pack_rows` packs it into C.
+  //! kernels do not apply. The product then goes to `aligned_c`, rows `pitch` elements apart, and
+  //! `pack_rows` packs it into C.
   std::int64_t pitch = 0;
   lt_layout d_layout;  // D: C's layout, or aligned_c's
   allocation aligned_c;
+  //! With a transposed W (a tied LM head), an output width that is not a whole number of 16-byte
+  //! packs stays slow with an aligned pitch too (GPT-2's lm_head on an H200: 462 us with the
+  //! aligned pitch and a 2-d copy, 65 us for a width of 50,264): the last `tail` (< 8) rows of W
+  //! then go through a second, tiny call.
+  std::int64_t tail = 0;
+  lt_matmul_desc tail_op;
+  lt_layout tail_b_layout, tail_d_layout;
+  cublasLtMatmulAlgo_t tail_algo{};
+  std::size_t tail_workspace_bytes = 0;
 };
 
 namespace detail {
@@ -112,23 +121,25 @@ inline matmul_state prepare_matmul(const launch_context& c, ops::matmul_options 
   // (ld N), A^T is K x M (ld K), C^T is N x M (ld N). So cuBLASLt gets (B, A), m = N, n = M.
   // A transposed B ([N,K] row-major) is K x N column-major (ld K), which cuBLASLt transposes.
   // The bias [N] is per row of C^T: the epilogue's bias vector.
-  cublasLtMatmulDesc_t op = nullptr;
-  CTG_CHECK(name, cublasLtMatmulDescCreate(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
-  s.op = lt_matmul_desc(op);
-  if (o.transpose_w) {
-    const cublasOperation_t t = CUBLAS_OP_T;
-    CTG_CHECK(name, cublasLtMatmulDescSetAttribute(s.op.get(), CUBLASLT_MATMUL_DESC_TRANSA, &t, sizeof(t)));
-  }
   constexpr cublasLtEpilogue_t epilogues[3][2] = {{CUBLASLT_EPILOGUE_DEFAULT, CUBLASLT_EPILOGUE_BIAS},
                                                   {CUBLASLT_EPILOGUE_RELU, CUBLASLT_EPILOGUE_RELU_BIAS},
                                                   {CUBLASLT_EPILOGUE_GELU, CUBLASLT_EPILOGUE_GELU_BIAS}};
   const cublasLtEpilogue_t epilogue = epilogues[int(o.act)][has_bias ? 1 : 0];
-  CTG_CHECK(name, cublasLtMatmulDescSetAttribute(s.op.get(), CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof(epilogue)));
-  if (has_bias) {
-    if (c.inputs[2] == nullptr) throw runtime_error(name, call, "the bias has no device pointer");
-    s.bias = c.inputs[2];
-    CTG_CHECK(name, cublasLtMatmulDescSetAttribute(s.op.get(), CUBLASLT_MATMUL_DESC_BIAS_POINTER, &s.bias, sizeof(s.bias)));
-  }
+  if (has_bias && c.inputs[2] == nullptr) throw runtime_error(name, call, "the bias has no device pointer");
+  const auto make_op = [&](const void* bias) {  // bias: its first element for this call
+    cublasLtMatmulDesc_t raw = nullptr;
+    CTG_CHECK(name, cublasLtMatmulDescCreate(&raw, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+    lt_matmul_desc op(raw);
+    if (o.transpose_w) {
+      const cublasOperation_t t = CUBLAS_OP_T;
+      CTG_CHECK(name, cublasLtMatmulDescSetAttribute(op.get(), CUBLASLT_MATMUL_DESC_TRANSA, &t, sizeof(t)));
+    }
+    CTG_CHECK(name, cublasLtMatmulDescSetAttribute(op.get(), CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof(epilogue)));
+    if (bias) CTG_CHECK(name, cublasLtMatmulDescSetAttribute(op.get(), CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
+    return op;
+  };
+  if (has_bias) s.bias = c.inputs[2];
+  s.op = make_op(s.bias);
   const auto layout = [&](std::int64_t rows, std::int64_t cols, std::int64_t ld) {
     cublasLtMatrixLayout_t l = nullptr;
     CTG_CHECK(name, cublasLtMatrixLayoutCreate(&l, type, std::uint64_t(rows), std::uint64_t(cols), ld));
@@ -141,10 +152,15 @@ inline matmul_state prepare_matmul(const launch_context& c, ops::matmul_options 
     s.pitch = (s.n + per_vector - 1) / per_vector * per_vector;
     s.aligned_c = allocation(allocation_kind::device, std::size_t(rows * s.pitch) * size_of(out.dtype), name);
   }
-  s.d_layout = layout(s.n, s.m, s.pitch ? s.pitch : s.n);
+  if (s.pitch && o.transpose_w && !batched && s.residual < 0) {
+    s.tail = s.n % per_vector;
+    s.b_layout = layout(s.k, s.n - s.tail, s.k);
+  }
+  const std::int64_t main_n = s.n - s.tail;
+  s.d_layout = layout(main_n, s.m, s.pitch ? s.pitch : s.n);
   // C is the residual (packed, like the output) or, with beta = 0, D itself: cuBLASLt wants D's
   // layout for a C that is D.
-  s.c_layout = layout(s.n, s.m, s.residual >= 0 || !s.pitch ? s.n : s.pitch);
+  s.c_layout = layout(main_n, s.m, s.residual >= 0 || !s.pitch ? s.n : s.pitch);
   void* d = s.pitch ? s.aligned_c.get() : c.output;
   if (batched) {  // one strided-batch call: each layout's matrices lie `stride` elements apart
     const auto batch = [&](const lt_layout& l, std::int64_t stride) {
@@ -176,19 +192,32 @@ inline matmul_state prepare_matmul(const launch_context& c, ops::matmul_options 
   detail::set_preference(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, s.align_c, name);
   detail::set_preference(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, s.align_d, name);
 
-  cublasLtMatmulHeuristicResult_t heuristic{};
-  int found = 0;
-  const cublasStatus_t searched = cublasLtMatmulAlgoGetHeuristic(c.cublas_lt, s.op.get(), s.b_layout.get(), s.a_layout.get(),
-                                                                 s.c_layout.get(), s.d_layout.get(), pref.get(), 1, &heuristic, &found);
-  if (searched != CUBLAS_STATUS_NOT_SUPPORTED)  // "not supported" is how it says that none fits
-    detail::check(searched, name, "cublasLtMatmulAlgoGetHeuristic");  // what CTG_CHECK does, naming the call
-  if (searched == CUBLAS_STATUS_NOT_SUPPORTED || found == 0)
-    throw runtime_error(name, call, "cuBLASLt has no algorithm for " + std::string(name_of(out.dtype)) + " " +
-                                        std::to_string(s.m) + "x" + std::to_string(s.k) + " x " + std::to_string(s.k) + "x" +
-                                        std::to_string(s.n) + " with " + std::to_string(workspace_bytes) +
-                                        " bytes of workspace");
-  s.algo = heuristic.algo;
-  s.workspace_bytes = heuristic.workspaceSize;
+  const auto choose = [&](const lt_matmul_desc& op, const lt_layout& b_layout, const lt_layout& c_layout, const lt_layout& d_layout,
+                          std::int64_t n) {
+    cublasLtMatmulHeuristicResult_t heuristic{};
+    int found = 0;
+    const cublasStatus_t searched = cublasLtMatmulAlgoGetHeuristic(c.cublas_lt, op.get(), b_layout.get(), s.a_layout.get(), c_layout.get(),
+                                                                   d_layout.get(), pref.get(), 1, &heuristic, &found);
+    if (searched != CUBLAS_STATUS_NOT_SUPPORTED)  // "not supported" is how it says that none fits
+      detail::check(searched, name, "cublasLtMatmulAlgoGetHeuristic");  // what CTG_CHECK does, naming the call
+    if (searched == CUBLAS_STATUS_NOT_SUPPORTED || found == 0)
+      throw runtime_error(name, call, "cuBLASLt has no algorithm for " + std::string(name_of(out.dtype)) + " " + std::to_string(s.m) +
+                                          "x" + std::to_string(s.k) + " x " + std::to_string(s.k) + "x" + std::to_string(n) + " with " +
+                                          std::to_string(workspace_bytes) + " bytes of workspace");
+    return heuristic;
+  };
+  const cublasLtMatmulHeuristicResult_t main = choose(s.op, s.b_layout, s.c_layout, s.d_layout, main_n);
+  s.algo = main.algo;
+  s.workspace_bytes = main.workspaceSize;
+  if (s.tail) {  // rows [main_n, n) of W, into columns [main_n, n) of the aligned product (16-byte aligned)
+    const std::size_t e = size_of(out.dtype);
+    s.tail_op = make_op(s.bias ? static_cast<const std::byte*>(s.bias) + std::size_t(main_n) * e : nullptr);
+    s.tail_b_layout = layout(s.k, s.tail, s.k);
+    s.tail_d_layout = layout(s.tail, s.m, s.pitch);
+    const cublasLtMatmulHeuristicResult_t tail = choose(s.tail_op, s.tail_b_layout, s.tail_d_layout, s.tail_d_layout, s.tail);
+    s.tail_algo = tail.algo;
+    s.tail_workspace_bytes = tail.workspaceSize;
+  }
   return s;
 }
 
@@ -218,6 +247,14 @@ inline void launch_matmul(const launch_context& c, const matmul_state& s) {
   CTG_CHECK(name, cublasLtMatmul(c.cublas_lt, s.op.get(), &alpha, c.inputs[1], s.b_layout.get(), c.inputs[0], s.a_layout.get(),
                                  &beta, residual ? residual : d, s.c_layout.get(), d, s.d_layout.get(), &s.algo,
                                  c.workspace, s.workspace_bytes, c.stream));
+  if (s.tail) {
+    const std::size_t e = size_of(c.output_desc().dtype), main_n = std::size_t(s.n - s.tail);
+    const void* w = static_cast<const std::byte*>(c.inputs[1]) + main_n * std::size_t(s.k) * e;
+    void* dt = static_cast<std::byte*>(d) + main_n * e;
+    CTG_CHECK(name, cublasLtMatmul(c.cublas_lt, s.tail_op.get(), &alpha, w, s.tail_b_layout.get(), c.inputs[0], s.a_layout.get(), &beta,
+                                   dt, s.tail_d_layout.get(), dt, s.tail_d_layout.get(), &s.tail_algo, c.workspace,
+                                   s.tail_workspace_bytes, c.stream));
+  }
   if (s.pitch) {
     const std::size_t e = size_of(c.output_desc().dtype);
     CTG_CHECK(name, pack_rows(d, std::size_t(s.pitch) * e, c.output, std::size_t(s.n), std::size_t(s.batch * s.m), e, c.stream));
