@@ -107,5 +107,21 @@ TEST_CASE("graph_builder: rejected graphs name the node") {
     b.input("y", v);
     CHECK_THROWS_AS(b.input("z", v), std::length_error);
   }
+  {  // every add overload takes the in-place flag, and the builder owns the names it is given
+    graph_builder<8> b;
+    int xi = b.input(std::string("x"), v);
+    const op_traits relu_traits{.in_place = true};
+    const int x_in[] = {xi};
+    int a = b.add("a", "relu", relu_traits, x_in, 1, v);
+    const int a_in[] = {a};
+    int r = b.add(std::string("r") + "1", "relu", relu_traits, a_in, 1, v, /*in_place=*/true);  // a temporary name
+    const int bad[] = {7};
+    CHECK_THROWS_AS(b.add("q", "relu", relu_traits, bad, 1, v), std::invalid_argument);
+    b.output(r);
+    auto pl = b.build();
+    REQUIRE(pl.ok());
+    CHECK(pl.node(r).name == "r1");
+    CHECK(pl.buffer(r).shares == a);  // r took a's buffer, as asked
+  }
 }
 }  // namespace plan_test

@@ -39,13 +39,12 @@ class graph_builder {
     return push(d);
   }
   int add(std::string name, std::string_view op_name, op_traits traits, const int* inputs, int count,
-          tensor_desc out) {
-    node_desc d = base(std::move(name), {});
-    for (int k = 0; k < count; ++k) d.inputs[k] = inputs[k];
-    d.input_count = count;
+          tensor_desc out, bool in_place = false) {
+    node_desc d = base(std::move(name), inputs, count);
     d.op_name = op_name;
     d.traits = traits;
     d.out = out;
+    d.in_place = in_place;
     return push(d);
   }
   void output(int id) { g_.is_output[id] = true; }
@@ -72,17 +71,16 @@ class graph_builder {
     d.out = t;
     return push(d);
   }
-  node_desc base(std::string name, std::initializer_list<int> inputs) {
-    if (inputs.size() > std::size_t(max_inputs)) throw std::invalid_argument("ctgraph: too many inputs for a node");
+  node_desc base(std::string name, std::initializer_list<int> inputs) { return base(std::move(name), inputs.begin(), int(inputs.size())); }
+  node_desc base(std::string name, const int* inputs, int count) {
+    if (count < 0 || count > max_inputs) throw std::invalid_argument("ctgraph: too many inputs for a node");
+    for (int k = 0; k < count; ++k)
+      if (inputs[k] < 0 || inputs[k] >= g_.tensor_count) throw std::invalid_argument("ctgraph: a node input names no earlier tensor");
     names_.push_back(std::move(name));
     node_desc d{};
     d.name = names_.back();
-    int k = 0;
-    for (int i : inputs) {
-      if (i < 0 || i >= g_.tensor_count) throw std::invalid_argument("ctgraph: a node input names no earlier tensor");
-      d.inputs[k++] = i;
-    }
-    d.input_count = k;
+    for (int k = 0; k < count; ++k) d.inputs[k] = inputs[k];
+    d.input_count = count;
     return d;
   }
   int push(const node_desc& d) {
