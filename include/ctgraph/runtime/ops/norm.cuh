@@ -16,6 +16,7 @@
 #include <ctgraph/runtime/launch_context.hpp>
 #include <ctgraph/runtime/ops/float_conversion.cuh>
 #include <ctgraph/runtime/ops/block_reduce.cuh>
+#include <ctgraph/runtime/ops/warp_row.cuh>
 
 namespace ctg::runtime_ops {
 namespace detail {
@@ -46,68 +47,39 @@ __global__ void norm_kernel(const T* x, const T* weight, const T* bias, T* y, st
   }
 }
 
-//! The same with one warp per row held in registers, for rows of at most 32 * Vectors 16-byte
-//! packs (bf16: 4,096 elements) whose pointers and length allow 16-byte packs: one read of the
-//! row, warp shuffles instead of block barriers (GPT-2's [512, 768] layer norm: 128 blocks of
-//! 4 rows rather than 512 blocks that each wait on two block reductions).
-inline constexpr int norm_warp_rows = 4;  // rows (warps) per block
+//! The same with one warp per row held in registers (warp_row): one read of the row, shuffles
+//! instead of block barriers (GPT-2's [512, 768] layer norm: 128 blocks of 4 rows rather than 512
+//! blocks that each wait on two block reductions).
 template <class T, int Vectors>
 __global__ void norm_warp_kernel(const T* x, const T* weight, const T* bias, T* y, std::int64_t rows, int d, float eps, bool center) {
-  constexpr int per = vector_bytes / int(sizeof(T));
-  const std::int64_t row = std::int64_t(blockIdx.x) * norm_warp_rows + threadIdx.x / 32;
+  using row_t = warp_row<T, Vectors>;
+  const std::int64_t row = std::int64_t(blockIdx.x) * warp_row_rows + threadIdx.x / 32;
   if (row >= rows) return;
-  const int lane = int(threadIdx.x % 32), packs = d / per;
-  const uint4* in = reinterpret_cast<const uint4*>(x + row * d);
-  float v[Vectors][per];
+  const int lane = int(threadIdx.x % 32), packs = d / row_t::per;
+  row_t r;
+  r.load(x + row * d, packs, lane, 0.f);
   float sum = 0.f;
 #pragma unroll
-  for (int j = 0; j < Vectors; ++j) {
-    const int p = lane + 32 * j;
-    T e[per];
-    if (p < packs) {
-      const uint4 pack = in[p];
-      memcpy(e, &pack, vector_bytes);
-    }
+  for (int j = 0; j < Vectors; ++j)
 #pragma unroll
-    for (int k = 0; k < per; ++k) {
-      v[j][k] = p < packs ? to_float(e[k]) : 0.f;
-      sum += v[j][k];
-    }
-  }
-  const auto warp_sum = [](float a) {
-    for (int o = 16; o > 0; o /= 2) a += __shfl_xor_sync(0xffffffffu, a, o);
-    return a;
-  };
+    for (int k = 0; k < row_t::per; ++k) sum += r.v[j][k];
   const float mean = center ? warp_sum(sum) / float(d) : 0.f;
   float s2 = 0.f;
 #pragma unroll
   for (int j = 0; j < Vectors; ++j)
 #pragma unroll
-    for (int k = 0; k < per; ++k) {
-      const float c = lane + 32 * j < packs ? v[j][k] - mean : 0.f;
+    for (int k = 0; k < row_t::per; ++k) {
+      const float c = lane + 32 * j < packs ? r.v[j][k] - mean : 0.f;
       s2 += c * c;
     }
   const float rstd = rsqrtf(warp_sum(s2) / float(d) + eps);
-  const uint4* w4 = reinterpret_cast<const uint4*>(weight);
-  const uint4* b4 = reinterpret_cast<const uint4*>(bias);
-  uint4* out = reinterpret_cast<uint4*>(y + row * d);
+  r.store(y + row * d, packs, lane, [&](float (&x)[row_t::per], int p) {
+    float w[row_t::per], b[row_t::per] = {};
+    row_t::read_pack(weight, p, w);
+    if (bias) row_t::read_pack(bias, p, b);
 #pragma unroll
-  for (int j = 0; j < Vectors; ++j) {
-    const int p = lane + 32 * j;
-    if (p >= packs) break;
-    T w[per], b[per], r[per];
-    const uint4 wp = w4[p];
-    memcpy(w, &wp, vector_bytes);
-    if (bias) {
-      const uint4 bp = b4[p];
-      memcpy(b, &bp, vector_bytes);
-    }
-#pragma unroll
-    for (int k = 0; k < per; ++k) r[k] = from_float<T>((v[j][k] - mean) * rstd * to_float(w[k]) + (bias ? to_float(b[k]) : 0.f));
-    uint4 rp;
-    memcpy(&rp, r, vector_bytes);
-    out[p] = rp;
-  }
+    for (int k = 0; k < row_t::per; ++k) x[k] = (x[k] - mean) * rstd * w[k] + b[k];
+  });
 }
 
 }  // namespace detail
@@ -131,17 +103,14 @@ inline void launch_norm(const launch_context& c, float eps, bool center) {
     T* out = c.out<T>();
     constexpr std::int64_t per = rd::vector_bytes / std::int64_t(sizeof(T));
     const std::int64_t packs = d % per == 0 ? d / per : 0;
-    const bool vectors = packs > 0 && rd::aligned_to_vector(in) && rd::aligned_to_vector(w) && rd::aligned_to_vector(out) &&
+    const bool aligned = rd::aligned_to_vector(in) && rd::aligned_to_vector(w) && rd::aligned_to_vector(out) &&
                          (b == nullptr || rd::aligned_to_vector(b));
-    const unsigned warp_blocks = unsigned((rows + rd::norm_warp_rows - 1) / rd::norm_warp_rows);
-    const auto warp_kernel = [&](auto vectors_per_lane) {
-      rd::norm_warp_kernel<T, decltype(vectors_per_lane)::value>
-          <<<warp_blocks, 32 * rd::norm_warp_rows, 0, c.stream>>>(in, w, b, out, rows, int(d), eps, center);
-    };
-    if (vectors && packs <= 32 * 4)
-      warp_kernel(std::integral_constant<int, 4>{});
-    else if (vectors && packs <= 32 * 16)
-      warp_kernel(std::integral_constant<int, 16>{});
+    const unsigned warp_blocks = unsigned((rows + rd::warp_row_rows - 1) / rd::warp_row_rows);
+    const int vectors = rd::warp_row_vectors(packs, aligned);
+    if (vectors == 4)
+      rd::norm_warp_kernel<T, 4><<<warp_blocks, 32 * rd::warp_row_rows, 0, c.stream>>>(in, w, b, out, rows, int(d), eps, center);
+    else if (vectors == 16)
+      rd::norm_warp_kernel<T, 16><<<warp_blocks, 32 * rd::warp_row_rows, 0, c.stream>>>(in, w, b, out, rows, int(d), eps, center);
     else
       rd::norm_kernel<T><<<unsigned(rows), rd::norm_block, 0, c.stream>>>(in, w, b, out, d, eps, center);
   });

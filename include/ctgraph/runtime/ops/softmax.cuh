@@ -1,9 +1,10 @@
 #pragma once
 //! launch_softmax: softmax over the last dimension (ops::softmax) for f32, f16 and bf16, in float.
-//! One warp per row, no shared memory or block barriers: one pass keeps a running maximum and the
-//! sum of exp(x - max) rescaled as the maximum grows (the warp then merges its lanes' pairs), a
-//! second pass writes each element. Each element is read and written by the same lane, so the
-//! output may be the input's buffer. Capturable.
+//! One warp per row, no shared memory or block barriers. Rows that fit a warp's registers in
+//! 16-byte packs are read once (warp_row); longer ones take two passes: a running maximum and the
+//! sum of exp(x - max) rescaled as the maximum grows (the warp then merges its lanes' pairs), then
+//! each element written. Each element is read and written by the same lane, so the output may be
+//! the input's buffer. Capturable.
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -13,6 +14,7 @@
 #include <ctgraph/runtime/error.hpp>
 #include <ctgraph/runtime/launch_context.hpp>
 #include <ctgraph/runtime/ops/float_conversion.cuh>
+#include <ctgraph/runtime/ops/warp_row.cuh>
 
 namespace ctg::runtime_ops::detail {
 
@@ -50,6 +52,37 @@ __global__ void softmax_kernel(const T* x, T* y, std::int64_t rows, std::int64_t
   for (std::int64_t i = lane; i < d; i += 32) out[i] = from_float<T>(expf(to_float(in[i]) - m) * inv);
 }
 
+//! The same with the row in registers (warp_row, rows that fit in 16-byte packs): one read, the
+//! maximum and the sum by shuffles, one write.
+template <class T, int Vectors>
+__global__ void softmax_warp_kernel(const T* x, T* y, std::int64_t rows, int d) {
+  using row_t = warp_row<T, Vectors>;
+  const std::int64_t row = std::int64_t(blockIdx.x) * warp_row_rows + threadIdx.x / 32;
+  if (row >= rows) return;
+  const int lane = int(threadIdx.x % 32), packs = d / row_t::per;
+  row_t r;
+  r.load(x + row * d, packs, lane, -INFINITY);
+  float m = -INFINITY;
+#pragma unroll
+  for (int j = 0; j < Vectors; ++j)
+#pragma unroll
+    for (int k = 0; k < row_t::per; ++k) m = fmaxf(m, r.v[j][k]);
+  m = warp_max(m);
+  float s = 0.f;
+#pragma unroll
+  for (int j = 0; j < Vectors; ++j)
+#pragma unroll
+    for (int k = 0; k < row_t::per; ++k) {
+      r.v[j][k] = r.v[j][k] == -INFINITY ? 0.f : expf(r.v[j][k] - m);  // masked: 0 (and no -inf - -inf)
+      s += r.v[j][k];
+    }
+  const float inv = 1.f / warp_sum(s);
+  r.store(y + row * d, packs, lane, [&](float (&e)[row_t::per], int) {
+#pragma unroll
+    for (int k = 0; k < row_t::per; ++k) e[k] *= inv;
+  });
+}
+
 }  // namespace ctg::runtime_ops::detail
 
 namespace ctg {
@@ -65,7 +98,18 @@ inline void launch_softmax(const launch_context& c) {
   if (blocks > std::int64_t(0x7fffffff)) throw runtime_error(c.node->name, "launch_softmax", "more rows than one grid holds");
   const bool launched = with_float_type(x.dtype, [&](auto t) {
     using T = typename decltype(t)::type;
-    runtime_ops::detail::softmax_kernel<T><<<unsigned(blocks), runtime_ops::detail::softmax_block, 0, c.stream>>>(c.input<T>(0), c.out<T>(), rows, d);
+    namespace rd = runtime_ops::detail;
+    const T* in = c.input<T>(0);
+    T* out = c.out<T>();
+    constexpr std::int64_t per = rd::vector_bytes / std::int64_t(sizeof(T));
+    const int vectors = rd::warp_row_vectors(d % per == 0 ? d / per : 0, rd::aligned_to_vector(in) && rd::aligned_to_vector(out));
+    const unsigned warp_blocks = unsigned((rows + rd::warp_row_rows - 1) / rd::warp_row_rows);
+    if (vectors == 4)
+      rd::softmax_warp_kernel<T, 4><<<warp_blocks, 32 * rd::warp_row_rows, 0, c.stream>>>(in, out, rows, int(d));
+    else if (vectors == 16)
+      rd::softmax_warp_kernel<T, 16><<<warp_blocks, 32 * rd::warp_row_rows, 0, c.stream>>>(in, out, rows, int(d));
+    else
+      rd::softmax_kernel<T><<<unsigned(blocks), rd::softmax_block, 0, c.stream>>>(in, out, rows, d);
   });
   if (!launched)
     throw runtime_error(c.node->name, "launch_softmax", "dtype " + std::string(name_of(x.dtype)) + " is not supported; softmax runs on f32, f16 and bf16");
