@@ -95,7 +95,9 @@ struct hook_source_of final : hook_source {
     if constexpr (requires { typename T::input_types; })
       boost::hana::for_each(typename T::input_types{}, [&](auto t) {
         using In = typename decltype(t)::type;
-        if constexpr (tensor<In>) to.push_back(source_of<In>());  // a ref<> names a type reached elsewhere
+        // Nodes only: graph inputs and parameters have no hook (and no source class to compile);
+        // a ref<> names a type reached elsewhere.
+        if constexpr (tensor<In> && requires { typename In::op_type; }) to.push_back(source_of<In>());
       });
   }
 };

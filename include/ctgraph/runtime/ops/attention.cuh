@@ -252,7 +252,8 @@ void run_attention(const launch_context& c, const attention_args<T>& a, int head
 namespace ctg {
 
 //! Runs one attention node: the packed [.., T, (H + 2 KVH) D] form or separate q, k, v.
-inline void launch_attention(const launch_context& c, int heads, int kv_heads, bool causal) {
+template <class = void>  // compiled (with its kernels) only where a graph uses the op
+void launch_attention(const launch_context& c, int heads, int kv_heads, bool causal) {
   const tensor_desc& out = c.output_desc();
   const bool packed = c.input_count == 1;
   const int rank = out.rank;

@@ -43,13 +43,15 @@ __global__ void embedding_kernel(const Id* ids, const unsigned char* table, unsi
 }
 }  // namespace runtime_ops::detail
 
-inline embedding_state prepare_embedding(const launch_context& c) {
+template <class = void>  // compiled (with its kernels) only where a graph uses the op
+embedding_state prepare_embedding(const launch_context& c) {
   embedding_state s{allocation(allocation_kind::device, sizeof(unsigned long long), c.node->name)};
   CTG_CHECK(c.node->name, cudaMemset(s.first_bad.get(), 0xff, sizeof(unsigned long long)));
   return s;
 }
 
-inline void launch_embedding(const launch_context& c, const embedding_state& s) {
+template <class = void>  // compiled (with its kernels) only where a graph uses the op
+void launch_embedding(const launch_context& c, const embedding_state& s) {
   const tensor_desc &ids = c.input_desc[0], &table = c.input_desc[1];
   const std::int64_t tokens = ids.dims[0], rows = table.dims[0], row_bytes = std::int64_t(table.bytes()) / (rows > 0 ? rows : 1);
   if (tokens == 0) return;
@@ -67,7 +69,8 @@ inline void launch_embedding(const launch_context& c, const embedding_state& s) 
 
 //! After the stream has caught up: throws naming the first out-of-range id and its position since
 //! the last check, and clears it.
-inline void check_embedding(const launch_context& c, const embedding_state& s) {
+template <class = void>  // compiled (with its kernels) only where a graph uses the op
+void check_embedding(const launch_context& c, const embedding_state& s) {
   unsigned long long word = runtime_ops::detail::no_bad_id;
   CTG_CHECK(c.node->name, cudaMemcpy(&word, s.first_bad.get(), sizeof(word), cudaMemcpyDeviceToHost));
   if (word == runtime_ops::detail::no_bad_id) return;

@@ -224,7 +224,8 @@ inline matmul_state prepare_matmul(const launch_context& c, ops::matmul_options 
 //! Runs the node's matmul on `c.stream` as `s` prepared it. Throws ctg::runtime_error when a
 //! pointer is missing or less aligned than the algorithm assumes (the executor prepares again
 //! when a rebound input moves), and when the cuBLASLt call fails.
-inline void launch_matmul(const launch_context& c, const matmul_state& s) {
+template <class = void>  // compiled only where a graph multiplies (it may launch pack_rows)
+void launch_matmul(const launch_context& c, const matmul_state& s) {
   const std::string_view name = c.node->name;
   constexpr const char* call = "launch_matmul";
   if (s.batch == 0 || s.m == 0 || s.n == 0) return;

@@ -89,7 +89,8 @@ namespace ctg {
 
 //! Normalises each row of input 0 (its last dimension) with weight input 1 and, for
 //! layer_norm, bias input 2 where given; `center` subtracts the mean (layer norm), else not (RMS).
-inline void launch_norm(const launch_context& c, float eps, bool center) {
+template <class = void>  // compiled (with its kernels) only where a graph uses the op
+void launch_norm(const launch_context& c, float eps, bool center) {
   const tensor_desc& x = c.input_desc[0];
   const std::int64_t d = x.rank > 0 ? x.dims[x.rank - 1] : 0, rows = d > 0 ? x.elements() / d : 0;
   if (rows == 0) return;

@@ -30,7 +30,8 @@ namespace ctg {
 
 //! Enqueues the packing copy on `stream`; `element` is 2 or 4 bytes, `pitch_bytes` a multiple of
 //! 16 at least `row_elements * element`, `src` 16-byte aligned. Returns the launch's error.
-inline cudaError_t pack_rows(const void* src, std::size_t pitch_bytes, void* dst, std::size_t row_elements, std::size_t rows,
+template <class = void>  // compiled (with its kernels) only where a matmul needs it
+cudaError_t pack_rows(const void* src, std::size_t pitch_bytes, void* dst, std::size_t row_elements, std::size_t rows,
                              std::size_t element, cudaStream_t stream) {
   if (rows == 0 || row_elements == 0) return cudaSuccess;
   if (rows > 65535) return cudaErrorInvalidValue;  // one row per grid row

@@ -46,7 +46,8 @@ namespace ctg {
 //! Runs ops::rotary<head_dim, theta> on the node: x = `c.inputs[0]` (the output's shape),
 //! positions = `c.inputs[1]` (`c.input_desc[1]`: [T], i32 or i64). Throws ctg::runtime_error for
 //! shapes or dtypes that do not fit, a missing pointer or a failed launch.
-inline void launch_rotary(const launch_context& c, int head_dim, float theta) {
+template <class = void>  // compiled (with its kernels) only where a graph uses the op
+void launch_rotary(const launch_context& c, int head_dim, float theta) {
   const tensor_desc &x = c.output_desc(), &pos = c.input_desc[1];
   const std::int64_t cols = x.rank >= 2 ? x.dims[x.rank - 1] : 0, tokens = x.rank >= 2 ? x.dims[x.rank - 2] : 0;
   if (x.rank < 2 || head_dim <= 0 || head_dim % 2 != 0 || cols % head_dim != 0 || pos.rank != 1 || pos.dims[0] != tokens)

@@ -89,7 +89,8 @@ namespace ctg {
 
 inline constexpr std::int64_t softmax_rows_per_block = runtime_ops::detail::softmax_block / 32;
 
-inline void launch_softmax(const launch_context& c) {
+template <class = void>  // compiled (with its kernels) only where a graph uses the op
+void launch_softmax(const launch_context& c) {
   const tensor_desc& x = c.output_desc();
   const std::int64_t d = x.rank > 0 ? x.dims[x.rank - 1] : 0, rows = d > 0 ? x.elements() / d : 0;
   if (rows == 0) return;

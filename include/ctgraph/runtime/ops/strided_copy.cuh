@@ -157,7 +157,8 @@ inline void contiguous_strides(const tensor_desc& t, std::int64_t* stride) {
 
 //! Copies box `b` of `bytes`-byte elements from `src` to `dst` on `stream`. Throws
 //! ctg::runtime_error naming `node` and `call` for a missing pointer or a failed launch.
-inline void launch_strided_copy(std::string_view node, const char* call, const void* src, void* dst, const copy_box& b, std::size_t bytes,
+template <class = void>  // compiled (with its kernels) only where a graph copies
+void launch_strided_copy(std::string_view node, const char* call, const void* src, void* dst, const copy_box& b, std::size_t bytes,
                                 cudaStream_t stream) {
   namespace d = runtime_ops::detail;
   for (int k = 0; k < b.rank; ++k)
@@ -185,7 +186,8 @@ inline void check_same_dtype(const launch_context& c, int k, const char* call) {
 }  // namespace runtime_ops::detail
 
 //! Runs ops::permute / ops::transpose: output dimension i is input dimension perm[i].
-inline void launch_permute(const launch_context& c, const int* perm) {
+template <class = void>  // compiled (with its kernels) only where a graph uses the op
+void launch_permute(const launch_context& c, const int* perm) {
   const tensor_desc &in = c.input_desc[0], &out = c.output_desc();
   runtime_ops::detail::check_same_dtype(c, 0, "launch_permute");
   copy_box b{out.rank};
@@ -204,7 +206,8 @@ inline void launch_permute(const launch_context& c, const int* perm) {
 
 //! Runs ops::slice: the output is elements begin .. begin + out.dims[dim] - 1 of the input's
 //! dimension `dim`.
-inline void launch_slice(const launch_context& c, int dim, std::int64_t begin) {
+template <class = void>  // compiled (with its kernels) only where a graph uses the op
+void launch_slice(const launch_context& c, int dim, std::int64_t begin) {
   const tensor_desc &in = c.input_desc[0], &out = c.output_desc();
   runtime_ops::detail::check_same_dtype(c, 0, "launch_slice");
   bool fits = in.rank == out.rank && dim >= 0 && dim < in.rank && begin >= 0 && begin + out.dims[dim] <= in.dims[dim];
@@ -220,7 +223,8 @@ inline void launch_slice(const launch_context& c, int dim, std::int64_t begin) {
 }
 
 //! Runs ops::cat: each input into its part of the output along dimension `dim`, in order.
-inline void launch_cat(const launch_context& c, int dim) {
+template <class = void>  // compiled (with its kernels) only where a graph uses the op
+void launch_cat(const launch_context& c, int dim) {
   const tensor_desc& out = c.output_desc();
   std::int64_t offset = 0;
   bool fits = dim >= 0 && dim < out.rank && c.input_count > 0;
