@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -80,12 +81,6 @@ std::string arg(int argc, char** argv, std::string_view flag, std::string fallba
   return fallback;
 }
 
-bool exists(const std::string& path) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (f) std::fclose(f);
-  return f != nullptr;
-}
-
 //! A tensor of a safetensors file, widened to float (f32, bf16) or copied (i32), on the host.
 template <class T>
 std::vector<T> read_tensor(const ctg::safetensors_file& f, std::string_view name) {
@@ -144,7 +139,7 @@ int main(int argc, char** argv) {
   }
   if (!example::gpu_present(argc, argv)) return 0;
   const std::string dir = arg(argc, argv, "--dir", "gpt2_out"), json = arg(argc, argv, "--json", "");
-  if (!exists(dir + "/gpt2_weights.safetensors")) {
+  if (!std::filesystem::exists(dir + "/gpt2_weights.safetensors")) {
     std::printf("no reference files in %s: write them with tests/bench/gpt2_reference.py --out %s; skipped\n", dir.c_str(), dir.c_str());
     return 77;
   }
