@@ -40,14 +40,10 @@ struct attention_args {
   bool causal;
 };
 
-template <class T> struct mma_type;
-template <> struct mma_type<__nv_bfloat16> { static constexpr bool bf16 = true; };
-template <> struct mma_type<__half> { static constexpr bool bf16 = false; };
-
 //! d += a * b for one 16x8x16 tile (row-major A, column-major B, float accumulators).
 template <class T>
 __device__ inline void mma16816(float (&d)[4], const std::uint32_t (&a)[4], std::uint32_t b0, std::uint32_t b1) {
-  if constexpr (mma_type<T>::bf16)
+  if constexpr (std::is_same_v<T, __nv_bfloat16>)
     asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
                  : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
@@ -59,7 +55,7 @@ __device__ inline void mma16816(float (&d)[4], const std::uint32_t (&a)[4], std:
 
 template <class T>
 __device__ inline std::uint32_t pack2(float lo, float hi) {
-  if constexpr (mma_type<T>::bf16) {
+  if constexpr (std::is_same_v<T, __nv_bfloat16>) {
     const __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
     return *reinterpret_cast<const std::uint32_t*>(&h);
   } else {

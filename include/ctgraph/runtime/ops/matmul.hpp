@@ -41,6 +41,8 @@ struct matmul_state {
   std::int64_t pitch = 0;
   lt_layout d_layout;  // D: C's layout, or aligned_c's
   allocation aligned_c;
+  //! Where cuBLASLt writes the product (D): the output, or the aligned buffer.
+  void* product(void* output) const { return pitch ? aligned_c.get() : output; }
   //! With a transposed W (a tied LM head), an output width that is not a whole number of 16-byte
   //! packs stays slow with an aligned pitch too (GPT-2's lm_head on an H200: 462 us with the
   //! aligned pitch and a 2-d copy, 65 us for a width of 50,264): the last `tail` (< 8) rows of W
@@ -148,7 +150,7 @@ inline matmul_state prepare_matmul(const launch_context& c, ops::matmul_options 
   s.b_layout = o.transpose_w ? layout(s.k, s.n, s.k) : layout(s.n, s.k, s.n);
   s.a_layout = layout(s.k, s.m, s.k);
   const std::int64_t per_vector = 16 / std::int64_t(size_of(out.dtype)), rows = s.batch * s.m;
-  if (rows > 1 && rows <= 65535 && s.n % per_vector != 0) {  // (pack_rows: one row per grid row)
+  if (rows > 1 && std::size_t(rows) <= pack_rows_max_rows && s.n % per_vector != 0) {
     s.pitch = (s.n + per_vector - 1) / per_vector * per_vector;
     s.aligned_c = allocation(allocation_kind::device, std::size_t(rows * s.pitch) * size_of(out.dtype), name);
   }
@@ -161,7 +163,7 @@ inline matmul_state prepare_matmul(const launch_context& c, ops::matmul_options 
   // C is the residual (packed, like the output) or, with beta = 0, D itself: cuBLASLt wants D's
   // layout for a C that is D.
   s.c_layout = layout(main_n, s.m, s.residual >= 0 || !s.pitch ? s.n : s.pitch);
-  void* d = s.pitch ? s.aligned_c.get() : c.output;
+  void* d = s.product(c.output);
   if (batched) {  // one strided-batch call: each layout's matrices lie `stride` elements apart
     const auto batch = [&](const lt_layout& l, std::int64_t stride) {
       const std::int32_t count = std::int32_t(s.batch);
@@ -236,7 +238,7 @@ void launch_matmul(const launch_context& c, const matmul_state& s) {
   }
   if (c.inputs[0] == nullptr || c.inputs[1] == nullptr) throw runtime_error(name, call, "A or B has no device pointer");
   const void* residual = s.residual >= 0 ? c.inputs[s.residual] : nullptr;
-  void* d = s.pitch ? s.aligned_c.get() : c.output;
+  void* d = s.product(c.output);
   if (s.residual >= 0 && residual == nullptr) throw runtime_error(name, call, "the residual has no device pointer");
   if (detail::pointer_alignment(c.inputs[1], s.stride_a) < s.align_a || detail::pointer_alignment(c.inputs[0], s.stride_b) < s.align_b ||
       (residual ? detail::pointer_alignment(residual) : detail::pointer_alignment(d, s.stride_d)) < s.align_c ||

@@ -28,13 +28,16 @@ __global__ void pack_rows_kernel(const std::byte* src, std::size_t pitch_bytes, 
 
 namespace ctg {
 
+//! The most rows one pack_rows call takes (one row per grid row).
+inline constexpr std::size_t pack_rows_max_rows = 65535;
+
 //! Enqueues the packing copy on `stream`; `element` is 2 or 4 bytes, `pitch_bytes` a multiple of
 //! 16 at least `row_elements * element`, `src` 16-byte aligned. Returns the launch's error.
 template <class = void>  // compiled (with its kernels) only where a matmul needs it
 cudaError_t pack_rows(const void* src, std::size_t pitch_bytes, void* dst, std::size_t row_elements, std::size_t rows,
                              std::size_t element, cudaStream_t stream) {
   if (rows == 0 || row_elements == 0) return cudaSuccess;
-  if (rows > 65535) return cudaErrorInvalidValue;  // one row per grid row
+  if (rows > pack_rows_max_rows) return cudaErrorInvalidValue;
   const dim3 grid(unsigned(row_elements > 8 * 256 ? 8 : (row_elements + 255) / 256), unsigned(rows));
   const auto* s = static_cast<const std::byte*>(src);
   if (element == 2)
