@@ -15,6 +15,7 @@
 #include <ctgraph/graph/ops/copy.hpp>
 #include <ctgraph/graph/ops/elementwise.hpp>
 #include <ctgraph/graph/ops/embedding.hpp>
+#include <ctgraph/graph/ops/extra_output.hpp>
 #include <ctgraph/graph/ops/host_op.hpp>
 #include <ctgraph/graph/ops/matmul.hpp>
 #include <ctgraph/graph/ops/norm.hpp>
@@ -24,6 +25,7 @@
 #include <ctgraph/graph/ops/silu.hpp>
 #include <ctgraph/graph/ops/slice.hpp>
 #include <ctgraph/graph/ops/softmax.hpp>
+#include <ctgraph/graph/ops/split.hpp>
 #include <ctgraph/graph/repeat.hpp>
 #include <ctgraph/graph/shape.hpp>
 #include <ctgraph/graph/tensor.hpp>

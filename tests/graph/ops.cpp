@@ -317,3 +317,61 @@ TEST_CASE("ops: the plan says which layout op is a view") {
   CHECK(dump.find("view of 'x'") != dump.rfind("view of 'x'"));  // first and same
   CHECK(layout_plan::p.buffer_count() == 3);  // swapped, middle and joined; none for either view
 }
+
+TEST_CASE("ops: split and layer_norm_stats output rules, one per output") {
+  const auto x = t(dtype_id::bf16, {6, 2304});
+  using qkv = ops::split<-1, 768, 768, 768>;
+  CHECK(qkv::output(std::span<const tensor_desc>(&x, 1), 0).out == t(dtype_id::bf16, {6, 768}));
+  CHECK(qkv::output(std::span<const tensor_desc>(&x, 1), 2).out == t(dtype_id::bf16, {6, 768}));
+  CHECK(ops::split<0, 2, 4>::output(std::span<const tensor_desc>(&x, 1), 1).out == t(dtype_id::bf16, {4, 2304}));
+  CHECK(ops::split<-1, 768, 768>::output(std::span<const tensor_desc>(&x, 1), 0).error == errc::shape_mismatch);  // 1536 of 2304
+  CHECK(ops::split<2, 1, 1>::output(std::span<const tensor_desc>(&x, 1), 0).error == errc::shape_mismatch);     // no dimension 2
+  // The node's rule: output 0, with the storage of all three, each 256-byte aligned.
+  const output_result all = detail::node_output<qkv>(std::span<const tensor_desc>(&x, 1));
+  CHECK(all.out == t(dtype_id::bf16, {6, 768}));
+  CHECK(all.storage_bytes == 3 * align_up(6 * 768 * 2));
+  CHECK(output_offset<qkv>(std::span<const tensor_desc>(&x, 1), 2) == 2 * align_up(6 * 768 * 2));
+
+  const auto h = t(dtype_id::f16, {3, 5, 8}), w = t(dtype_id::f16, {8});
+  const tensor_desc in[] = {h, w};
+  using ln = ops::layer_norm_stats<1e-5f>;
+  CHECK(ln::output(in, 0).out == h);
+  CHECK(ln::output(in, 1).out == t(dtype_id::f32, {3, 5, 1}));
+  CHECK(ln::output(in, 2).out == t(dtype_id::f32, {3, 5, 1}));
+  CHECK(ln::output(std::span<const tensor_desc>(in, 1), 1).error == errc::wrong_arity);
+  static_assert(multi_output_op<ln> && multi_output_op<qkv> && !multi_output_op<ops::layer_norm<>>);
+}
+
+namespace multi_output_plan {
+using x = ctg::input<"x", ctg::f32, ctg::shape<4, 96>>;
+using w = ctg::parameter<"w", ctg::f32, ctg::shape<32>>;
+struct parts : ctg::node<"parts", ctg::ops::split<-1, 32, 32, 32>, x> {};
+struct second : ctg::output<"second", parts, 1> {};
+struct third : ctg::output<"third", parts, 2> {};
+struct ln : ctg::node<"ln", ctg::ops::layer_norm_stats<1e-5f>, second, w> {};
+struct rstd : ctg::output<"ln.rstd", ln, 2> {};
+struct y : ctg::node<"y", ctg::ops::add, parts, third> {};  // reads outputs 0 and 2 after ln
+constexpr auto p = ctg::make_plan<ctg::graph<y, rstd>>();
+// One buffer per node, holding all its outputs; the named outputs are views into it.
+static_assert(p.buffer_of<parts>().bytes == 3 * 512 && p.buffer_of<third>().node == p.index_of<parts>());
+static_assert(p.output_of<third>() == ctg::tensor_desc{ctg::dtype_id::f32, 2, {4, 32}});
+static_assert(p.graph.owner_offset[p.index_of<third>()] == 1024 && p.graph.owner_offset[p.index_of<second>()] == 512);
+static_assert(p.output_of<rstd>() == ctg::tensor_desc{ctg::dtype_id::f32, 2, {4, 1}});
+static_assert(p.buffer_of<ln>().bytes == 512 + 256 + 256 && p.graph.owner_offset[p.index_of<rstd>()] == 768);
+// `parts` lives until the last reader of any of its outputs (y reads outputs 0 and 2, ln output 1).
+static_assert(p.buffer_of<parts>().lifetime.last == (p.step_of<y>() > p.step_of<ln>() ? p.step_of<y>() : p.step_of<ln>()));
+static_assert(!ctg::check_plan(p));
+}  // namespace multi_output_plan
+
+TEST_CASE("ops: a multi-output node's outputs share its buffer; check_plan proves it") {
+  using namespace multi_output_plan;
+  const std::string dump = to_string(p);
+  CHECK(dump.find("view of 'parts' at +1024") != std::string::npos);
+  CHECK(dump.find("view of 'ln' at +768") != std::string::npos);
+  auto bad = p;  // an extra output moved inside its node's buffer: caught
+  bad.graph.owner_offset[p.index_of<third>()] = 512;
+  CHECK(check_plan(bad).fault == plan_fault::view_rehomed);
+  auto small = p;  // the node's buffer holding only output 0: caught
+  small.graph.buffers[p.index_of<parts>()].bytes = 512;
+  CHECK(check_plan(small).fault == plan_fault::buffer_too_small);
+}

@@ -498,4 +498,57 @@ TEST_CASE("executor: a slice view, transpose, batched_matmul, scale<0.5f> and ca
   }
   cudaStreamDestroy(st);
 }
+// Multi-output nodes: a split into three parts (outputs 1 and 2 named), a layer norm of part 1
+// with its statistics, and an add of parts 0 and 2 read after it: each output where the plan put
+// it, in one captured graph.
+constexpr std::int64_t mo_rows = 6, mo_d = 40;
+using mo_x = input<"mo_x", f32, shape<mo_rows, 3 * mo_d>>;
+using mo_w = parameter<"mo_w", f32, shape<mo_d>>;
+struct mo_parts : node<"mo_parts", ops::split<-1, mo_d, mo_d, mo_d>, mo_x> {};
+struct mo_second : output<"mo_parts.1", mo_parts, 1> {};
+struct mo_third : output<"mo_parts.2", mo_parts, 2> {};
+struct mo_ln : node<"mo_ln", ops::layer_norm_stats<1e-5f>, mo_second, mo_w> {};
+struct mo_mean : output<"mo_ln.mean", mo_ln, 1> {};
+struct mo_rstd : output<"mo_ln.rstd", mo_ln, 2> {};
+struct mo_sum : node<"mo_sum", ops::add, mo_parts, mo_third> {};
+using mo_graph = graph<mo_sum, mo_ln, mo_mean, mo_rstd>;
+constexpr auto mo_plan = make_plan<mo_graph>();
+static_assert(mo_plan.partition_count() == 1 && !check_plan(mo_plan));
+
+TEST_CASE("executor: multi-output nodes (split, layer_norm_stats) write each output where the plan put it") {
+  const auto hx = test::random_floats(std::size_t(mo_rows * 3 * mo_d), 71, -2.f, 3.f), hw = test::random_floats(std::size_t(mo_d), 72, 0.5f, 1.5f);
+  device_vector<float> dx(hx), dw(hw);
+  cudaStream_t st;
+  REQUIRE(cudaStreamCreate(&st) == cudaSuccess);
+  {
+    auto ex = instantiate<mo_graph>(st, bindings(bind<mo_x>(dx.ptr), bind<mo_w>(dw.ptr)));
+    CHECK(static_cast<std::byte*>(ex.data("mo_ln.rstd")) == static_cast<std::byte*>(ex.data("mo_ln")) + mo_plan.graph.owner_offset[mo_plan.index_of<mo_rstd>()]);
+    ex.run();
+    REQUIRE(cudaStreamSynchronize(st) == cudaSuccess);
+    const auto fetch = [&](const char* name, std::size_t count) {
+      std::vector<float> v(count);
+      REQUIRE(cudaMemcpy(v.data(), ex.data(name), count * 4, cudaMemcpyDeviceToHost) == cudaSuccess);
+      return v;
+    };
+    const auto sum = fetch("mo_sum", mo_rows * mo_d), y = fetch("mo_ln", mo_rows * mo_d), mean = fetch("mo_ln.mean", mo_rows),
+               rstd = fetch("mo_ln.rstd", mo_rows), third = fetch("mo_parts.2", mo_rows * mo_d);
+    const auto x = [&](std::int64_t r, std::int64_t c) { return double(hx[std::size_t(r * 3 * mo_d + c)]); };
+    int bad = 0;
+    for (std::int64_t r = 0; r < mo_rows; ++r) {
+      double mu = 0, var = 0;
+      for (std::int64_t c = 0; c < mo_d; ++c) mu += x(r, mo_d + c) / double(mo_d);
+      for (std::int64_t c = 0; c < mo_d; ++c) var += (x(r, mo_d + c) - mu) * (x(r, mo_d + c) - mu) / double(mo_d);
+      const double rs = 1.0 / std::sqrt(var + 1e-5);
+      bad += std::fabs(mean[std::size_t(r)] - mu) > 1e-5 || std::fabs(rstd[std::size_t(r)] - rs) > 1e-5 * rs;
+      for (std::int64_t c = 0; c < mo_d; ++c) {
+        const std::size_t i = std::size_t(r * mo_d + c);
+        bad += std::fabs(y[i] - (x(r, mo_d + c) - mu) * rs * hw[std::size_t(c)]) > 1e-4;
+        bad += third[i] != float(x(r, 2 * mo_d + c));
+        bad += std::fabs(sum[i] - (x(r, c) + x(r, 2 * mo_d + c))) > 1e-6;
+      }
+    }
+    CHECK_MESSAGE(bad == 0, bad, " values differ");
+  }
+  cudaStreamDestroy(st);
+}
 }  // namespace executor_test

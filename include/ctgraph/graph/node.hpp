@@ -20,7 +20,8 @@ template <op Op>
 constexpr void describe_op(node_desc& d) {
   d.op_name = Op::name;
   d.traits = Op::traits;
-  d.output = &Op::output;
+  if constexpr (has_output_rules<Op>) d.output = &detail::node_output<Op>;
+  else d.output = &Op::output;
 }
 
 //! The output of tensor type T as its types say it, for typed launch hooks that want static

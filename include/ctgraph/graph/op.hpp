@@ -5,6 +5,13 @@
 //!   static constexpr std::string_view name;                       // for plans and errors
 //!   static constexpr ctg::op_traits traits;                       // how the planner treats it
 //!   static constexpr ctg::output_result output(std::span<const ctg::tensor_desc> in);  // output rule
+//! or, for an op with several outputs (layer norm's statistics, split), their number and a rule
+//! for each:
+//!   static constexpr int outputs = 3;
+//!   static constexpr ctg::output_result output(std::span<const ctg::tensor_desc> in, int k);
+//! Such a node's own tensor is output 0; output k > 0 is a tensor of its own, named by a
+//! `ctg::output<"name", Node, k>` node. The node's buffer holds all its outputs, one after the
+//! other (`output_offset`), so the op writes each through its output pointer.
 //! and, for the runtime, a launch hook: `static void launch(const ctg::launch_context&)`, or typed,
 //! `template <class Launch> static void launch(const Launch&)` where `Launch::node_type` is the
 //! node's type (its inputs and static extents: `ctg::static_desc<T>`). An op may also have
@@ -41,13 +48,20 @@ struct op_traits {
   executes_on where = executes_on::device;
   memory_class output_memory = memory_class::device;
   bool view = false;               // output aliases input 0 (no buffer of its own)
+  //! A view that is output k > 0 of its input 0's node (ops::extra_output): its output rule reads
+  //! that node's inputs, not its own.
+  bool extra_output = false;
   copy_kind copy = copy_kind::none;  // a copy op, and how it copies
 };
 
-//! What an output rule returns: the output tensor, or why the inputs do not fit.
+//! What an output rule returns: the output tensor, or why the inputs do not fit. A node with
+//! several outputs needs more storage than its own tensor (`storage_bytes`, 0: the tensor's
+//! bytes); a view may start past its source's first byte (`view_offset`).
 struct output_result {
   tensor_desc out{};
   errc error = errc::ok;
+  std::size_t storage_bytes = 0;
+  std::size_t view_offset = 0;
   static constexpr output_result fail(errc e) { return {tensor_desc{}, e}; }
 };
 
@@ -62,13 +76,48 @@ concept has_op_traits = requires {
   { Op::traits } -> std::convertible_to<op_traits>;
 };
 template <class Op>
-concept has_output_rule = requires(std::span<const tensor_desc> in) {
+concept has_output_rules = requires(std::span<const tensor_desc> in, int k) {
+  { Op::outputs } -> std::convertible_to<int>;
+  { Op::output(in, k) } -> std::same_as<output_result>;
+};
+template <class Op>
+concept has_output_rule = has_output_rules<Op> || requires(std::span<const tensor_desc> in) {
   { Op::output(in) } -> std::same_as<output_result>;
 };
 
-//! An op: name, traits and output rule. `check_op<Op>()` says which one is missing.
+//! An op: name, traits and output rule(s). `check_op<Op>()` says which one is missing.
 template <class Op>
 concept op = has_op_name<Op> && has_op_traits<Op> && has_output_rule<Op>;
+
+//! An op with several outputs.
+template <class Op>
+concept multi_output_op = op<Op> && has_output_rules<Op>;
+
+//! Where output k of a multi-output op starts in its node's buffer: after outputs 0 .. k-1, each
+//! aligned to 256 bytes (arena alignment), so every output is as aligned as a buffer of its own.
+template <multi_output_op Op>
+constexpr std::size_t output_offset(std::span<const tensor_desc> in, int k) {
+  std::size_t at = 0;
+  for (int j = 0; j < k; ++j) at += (Op::output(in, j).out.bytes() + 255) / 256 * 256;
+  return at;
+}
+
+namespace detail {
+//! The rule the planner calls for a node: the op's, or for a multi-output op its output 0 with
+//! the storage of all its outputs.
+template <class Op>
+constexpr output_result node_output(std::span<const tensor_desc> in) {
+  if constexpr (has_output_rules<Op>) {
+    output_result r = Op::output(in, 0);
+    for (int k = 1; r.error == errc::ok && k < Op::outputs; ++k)
+      if (const output_result o = Op::output(in, k); o.error != errc::ok) r.error = o.error;
+    r.storage_bytes = output_offset<Op>(in, Op::outputs);
+    return r;
+  } else {
+    return Op::output(in);
+  }
+}
+}  // namespace detail
 
 //! Requests that a node's output take its first input's buffer: `node<"y", in_place<ops::relu>, h>`.
 template <class Op>
@@ -90,7 +139,7 @@ constexpr bool check_op() {
     static_assert(detail::always_false<Op>, "ctgraph: the op of this node has no traits. An op needs 'static constexpr ctg::op_traits traits'. Add it to the op type.");
     return false;
   } else if constexpr (!has_output_rule<Op>) {
-    static_assert(detail::always_false<Op>, "ctgraph: the op of this node has no output rule. An op needs 'static constexpr ctg::output_result output(std::span<const ctg::tensor_desc>)'. Add it to the op type.");
+    static_assert(detail::always_false<Op>, "ctgraph: the op of this node has no output rule. An op needs 'static constexpr ctg::output_result output(std::span<const ctg::tensor_desc>)' (or, with several outputs, 'static constexpr int outputs' and 'output(std::span<const ctg::tensor_desc>, int k)'). Add it to the op type.");
     return false;
   } else {
     return true;

@@ -77,6 +77,12 @@ struct flat_graph {
   int schedule[N]{};             // step -> node
   int step[N]{};                 // node -> step, no_index for graph inputs and parameters
 
+  // validate (with nodes[].out): where an output rule said so, the storage a node needs beyond
+  // its tensor (a multi-output node's outputs; 0: its tensor's bytes) and where a view starts in
+  // its source's storage
+  std::size_t storage_bytes[N]{};
+  std::size_t view_offset[N]{};
+
   // place_symmetric: each tensor's memory class (what its op declares, or symmetric where a
   // collective reads it); the op's declared traits stay as the user wrote them.
   memory_class memory[N]{};
@@ -88,6 +94,7 @@ struct flat_graph {
 
   // view_owners
   int owner[N]{};                // the node whose buffer holds node i's output (itself unless a view)
+  std::size_t owner_offset[N]{}; // where node i's output starts in its owner's buffer, in bytes
   // lifetimes (shares: hand_over; hoisted: hoist; offset: plan_memory)
   buffer_desc buffers[N]{};      // indexed by node; meaningful where owner[i] == i
   // plan_memory
@@ -118,6 +125,14 @@ constexpr int storage_of(const node_desc* nodes, int v) {
 template <std::size_t N>
 constexpr int storage_of(const flat_graph<N>& g, int v) {
   return storage_of(g.nodes, v);
+}
+//! The tensors node v's output rule reads, copied into `in`: its inputs', or for an extra output
+//! (output k > 0 of a multi-output node) that node's inputs'.
+constexpr std::span<const tensor_desc> rule_inputs(const node_desc* nodes, int v, tensor_desc (&in)[max_inputs]) {
+  const node_desc* d = &nodes[v];
+  if (d->traits.extra_output && d->input_count > 0) d = &nodes[d->inputs[0]];
+  for (int k = 0; k < d->input_count; ++k) in[k] = nodes[d->inputs[k]].out;
+  return {in, std::size_t(d->input_count)};
 }
 }  // namespace detail
 

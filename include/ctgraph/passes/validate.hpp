@@ -13,6 +13,7 @@ constexpr status validate(flat_graph<N>& g) {
   if (g.error.code != errc::ok) return g.error;
   if (g.step_count == 0) return report(g, {errc::empty_graph, -1});
   bool unknown[N]{};  // the output could not be inferred
+  for (int i = 0; i < g.tensor_count; ++i) g.storage_bytes[i] = 0, g.view_offset[i] = 0;
   for (int s = 0; s < g.step_count; ++s) {
     const int v = g.schedule[s];
     node_desc& d = g.nodes[v];
@@ -27,10 +28,9 @@ constexpr status validate(flat_graph<N>& g) {
     else if (d.in_place && (!d.traits.in_place || d.traits.reads_peers)) e = errc::in_place_not_allowed;
     else if (d.output != nullptr) {  // null: the output was given by a run-time builder
       tensor_desc in[max_inputs]{};
-      for (int k = 0; k < d.input_count; ++k) in[k] = g.nodes[d.inputs[k]].out;
-      output_result r = d.output(std::span<const tensor_desc>(in, std::size_t(d.input_count)));
+      output_result r = d.output(detail::rule_inputs(g.nodes, v, in));
       e = r.error;
-      if (e == errc::ok) d.out = r.out;
+      if (e == errc::ok) d.out = r.out, g.storage_bytes[v] = r.storage_bytes, g.view_offset[v] = r.view_offset;
     }
     if (e != errc::ok) {
       report(g, {e, v});

@@ -56,9 +56,12 @@ std::string placement_lines(const plan<N>& p, int v) {
   const std::string size = human_bytes(g.nodes[v].out.bytes());
   if (g.nodes[v].kind != tensor_kind::node) return "external (user-owned): " + size;
   std::string s(name_of(b.memory));
-  if (g.owner[v] != v) return s.append(": view of '").append(g.nodes[g.owner[v]].name).append("'");
+  if (g.owner[v] != v) {
+    s.append(": view of '").append(g.nodes[g.owner[v]].name).append("'");
+    return g.owner_offset[v] > 0 ? s.append(" at +").append(human_bytes(g.owner_offset[v])) : s;
+  }
   if (b.opaque) return "opaque: " + size + " the op allocates in " + s;
-  s.append(": ").append(size).append(" at offset ").append(human_bytes(b.offset));
+  s.append(": ").append(human_bytes(b.bytes)).append(" at offset ").append(human_bytes(b.offset));
   if (b.shares >= 0) s.append("\nin place of '").append(g.nodes[b.shares].name).append("'");
   return s;
 }

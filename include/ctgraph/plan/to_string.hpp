@@ -65,7 +65,10 @@ std::string to_string(const plan<N>& p) {
     const buffer_desc& b = p.buffer(v);
     std::string where = b.opaque ? "opaque" : std::string(name_of(b.memory));
     std::string note;
-    if (g.owner[v] != v) note.append(" view of '").append(g.nodes[g.owner[v]].name).append("'");
+    if (g.owner[v] != v) {
+      note.append(" view of '").append(g.nodes[g.owner[v]].name).append("'");
+      if (g.owner_offset[v] > 0) note += detail::format(" at +%zu", g.owner_offset[v]);
+    }
     else if (b.shares >= 0) note.append(" in place of '").append(g.nodes[b.shares].name).append("'");
     if (d.inserted) note.append(" inserted copy (dma) for a collective");
     if (b.hoisted && g.owner[v] == v) note += detail::format(" hoisted to #%d", b.hoisted_to);

@@ -112,7 +112,7 @@ class executor {
     }
     for (int s = 0; s < g.step_count; ++s) {
       const int v = g.schedule[s];
-      if (g.owner[v] != v) pointers_[std::size_t(v)] = pointers_[std::size_t(g.owner[v])];
+      if (g.owner[v] != v) pointers_[std::size_t(v)] = view_pointer(v);
     }
     for (int s = 0; s < g.step_count; ++s) prepare(g.schedule[s]);
     for (int i = 0; i < g.partition_count; ++i)
@@ -163,7 +163,7 @@ class executor {
     const flat_graph<N>& g = plan_->graph;
     for (int s = 0; s < g.step_count; ++s) {  // views of the rebound tensor follow it
       const int w = g.schedule[s];
-      if (g.owner[w] != w) pointers_[std::size_t(w)] = pointers_[std::size_t(g.owner[w])];
+      if (g.owner[w] != w) pointers_[std::size_t(w)] = view_pointer(w);
     }
     for (int s = 0; s < g.step_count; ++s)
       if (reads(g.schedule[s], v)) prepare(g.schedule[s]);
@@ -220,6 +220,14 @@ class executor {
     }
     pointers_[std::size_t(v)] = b.data;
     return v;
+  }
+
+  //! Where view v starts: in its owner's storage, at its offset there (a multi-output node's
+  //! later outputs).
+  void* view_pointer(int v) const {
+    const flat_graph<N>& g = plan_->graph;
+    std::byte* base = static_cast<std::byte*>(pointers_[std::size_t(g.owner[v])]);
+    return base ? base + g.owner_offset[v] : nullptr;
   }
 
   //! Whether node w reads tensor v (or a view of it).

@@ -31,6 +31,12 @@ struct launch_context {
   const T* input(int i) const { return static_cast<const T*>(inputs[i]); }
   template <class T>
   T* out() const { return static_cast<T*>(output); }
+  //! Output k of a node whose op (Op) has several outputs: they share the node's buffer.
+  template <class Op, class T>
+  T* out(int k) const {
+    if (output == nullptr) return nullptr;
+    return reinterpret_cast<T*>(static_cast<std::byte*>(output) + output_offset<Op>(std::span<const tensor_desc>(input_desc, std::size_t(input_count)), k));
+  }
 };
 
 //! The context a typed launch hook gets: `Launch::node_type` is the node's type (void for a copy

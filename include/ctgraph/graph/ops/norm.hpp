@@ -3,7 +3,8 @@
 //! ops::rms_norm<Eps> (x, weight). y = (x - mean) / sqrt(var + Eps) * weight (+ bias), or
 //! y = x / sqrt(mean(x^2) + Eps) * weight; computed in float, output in x's dtype and shape.
 //! Epsilon is the op's template argument (a float, as written: layer_norm<1e-5f>). The runtime
-//! runs both with `launch_norm` (runtime/ops/norm.cuh).
+//! runs both with `launch_norm` (runtime/ops/norm.cuh). ops::layer_norm_stats<Eps> also gives
+//! each row's mean and 1/sqrt(var + Eps) (PyTorch's native_layer_norm): three outputs.
 #include <cstddef>
 
 #include <ctgraph/graph/op.hpp>
@@ -40,6 +41,29 @@ template <float Eps = 1e-5f>
 struct layer_norm : detail::norm<Eps, /*center=*/true, /*max_params=*/2> {
   static_assert(Eps > 0.f, "ctgraph: ops::layer_norm needs a positive epsilon. Write e.g. ops::layer_norm<1e-5f>.");
   static constexpr std::string_view name = "layer_norm";
+};
+
+//! Layer normalisation with its statistics, for a backward pass or a fused consumer: output 0 is
+//! y, output 1 each row's mean and output 2 its 1/sqrt(var + Eps), both f32 [..., 1] (name them
+//! with ctg::output<"ln.mean", ln, 1>).
+template <float Eps = 1e-5f>
+struct layer_norm_stats {
+  static_assert(Eps > 0.f, "ctgraph: ops::layer_norm_stats needs a positive epsilon. Write e.g. ops::layer_norm_stats<1e-5f>.");
+  static constexpr std::string_view name = "layer_norm_stats";
+  static constexpr float epsilon = Eps;
+  static constexpr op_traits traits{};
+  static constexpr int outputs = 3;
+  static constexpr output_result output(std::span<const tensor_desc> in, int k) {
+    output_result r = detail::norm_output(in, 1, 2);
+    if (r.error != errc::ok || k == 0) return r;
+    r.out.dtype = dtype_id::f32;
+    r.out.dims[r.out.rank - 1] = 1;
+    return r;
+  }
+  template <class Launch>
+  static void launch(const Launch& l) {
+    launch_norm(l, Eps, true, l.template out<layer_norm_stats, float>(1), l.template out<layer_norm_stats, float>(2));
+  }
 };
 
 //! Root-mean-square normalisation (Llama): weight only.

@@ -24,7 +24,8 @@ namespace detail {
 inline constexpr int norm_block = 256;
 
 template <class T>
-__global__ void norm_kernel(const T* x, const T* weight, const T* bias, T* y, std::int64_t d, float eps, bool center) {
+__global__ void norm_kernel(const T* x, const T* weight, const T* bias, T* y, std::int64_t d, float eps, bool center,
+                            float* mean_out, float* rstd_out) {
   __shared__ float scratch[norm_block / 32];
   const T* row = x + std::int64_t(blockIdx.x) * d;
   T* out = y + std::int64_t(blockIdx.x) * d;
@@ -40,6 +41,7 @@ __global__ void norm_kernel(const T* x, const T* weight, const T* bias, T* y, st
     s2 += v * v;
   }
   const float rstd = rsqrtf(block_sum(s2, scratch) / float(d) + eps);
+  if (mean_out && threadIdx.x == 0) mean_out[blockIdx.x] = mean, rstd_out[blockIdx.x] = rstd;
   for (std::int64_t i = threadIdx.x; i < d; i += blockDim.x) {
     float v = (to_float(row[i]) - mean) * rstd * to_float(weight[i]);
     if (bias) v += to_float(bias[i]);
@@ -51,7 +53,8 @@ __global__ void norm_kernel(const T* x, const T* weight, const T* bias, T* y, st
 //! instead of block barriers (GPT-2's [512, 768] layer norm: 128 blocks of 4 rows rather than 512
 //! blocks that each wait on two block reductions).
 template <class T, int Vectors>
-__global__ void norm_warp_kernel(const T* x, const T* weight, const T* bias, T* y, std::int64_t rows, int d, float eps, bool center) {
+__global__ void norm_warp_kernel(const T* x, const T* weight, const T* bias, T* y, std::int64_t rows, int d, float eps, bool center,
+                                 float* mean_out, float* rstd_out) {
   using row_t = warp_row<T, Vectors>;
   const std::int64_t row = std::int64_t(blockIdx.x) * warp_row_rows + threadIdx.x / 32;
   if (row >= rows) return;
@@ -73,6 +76,7 @@ __global__ void norm_warp_kernel(const T* x, const T* weight, const T* bias, T* 
       s2 += c * c;
     }
   const float rstd = rsqrtf(warp_sum(s2) / float(d) + eps);
+  if (mean_out && lane == 0) mean_out[row] = mean, rstd_out[row] = rstd;
   r.store(y + row * d, packs, lane, [&](float (&x)[row_t::per], int p) {
     float w[row_t::per], b[row_t::per] = {};
     row_t::read_pack(weight, p, w);
@@ -89,8 +93,9 @@ namespace ctg {
 
 //! Normalises each row of input 0 (its last dimension) with weight input 1 and, for
 //! layer_norm, bias input 2 where given; `center` subtracts the mean (layer norm), else not (RMS).
+//! Where `mean` and `rstd` are given, each row's mean and 1/sqrt(var + eps) go there (f32).
 template <class = void>  // compiled (with its kernels) only where a graph uses the op
-void launch_norm(const launch_context& c, float eps, bool center) {
+void launch_norm(const launch_context& c, float eps, bool center, float* mean = nullptr, float* rstd = nullptr) {
   const tensor_desc& x = c.input_desc[0];
   const std::int64_t d = x.rank > 0 ? x.dims[x.rank - 1] : 0, rows = d > 0 ? x.elements() / d : 0;
   if (rows == 0) return;
@@ -109,11 +114,11 @@ void launch_norm(const launch_context& c, float eps, bool center) {
     const unsigned warp_blocks = unsigned((rows + rd::warp_row_rows - 1) / rd::warp_row_rows);
     const int vectors = rd::warp_row_vectors(packs, aligned);
     if (vectors == 4)
-      rd::norm_warp_kernel<T, 4><<<warp_blocks, 32 * rd::warp_row_rows, 0, c.stream>>>(in, w, b, out, rows, int(d), eps, center);
+      rd::norm_warp_kernel<T, 4><<<warp_blocks, 32 * rd::warp_row_rows, 0, c.stream>>>(in, w, b, out, rows, int(d), eps, center, mean, rstd);
     else if (vectors == 16)
-      rd::norm_warp_kernel<T, 16><<<warp_blocks, 32 * rd::warp_row_rows, 0, c.stream>>>(in, w, b, out, rows, int(d), eps, center);
+      rd::norm_warp_kernel<T, 16><<<warp_blocks, 32 * rd::warp_row_rows, 0, c.stream>>>(in, w, b, out, rows, int(d), eps, center, mean, rstd);
     else
-      rd::norm_kernel<T><<<unsigned(rows), rd::norm_block, 0, c.stream>>>(in, w, b, out, d, eps, center);
+      rd::norm_kernel<T><<<unsigned(rows), rd::norm_block, 0, c.stream>>>(in, w, b, out, d, eps, center, mean, rstd);
   });
   if (!launched)
     throw runtime_error(c.node->name, "launch_norm", "dtype " + std::string(name_of(x.dtype)) + " is not supported; norms run on f32, f16 and bf16");

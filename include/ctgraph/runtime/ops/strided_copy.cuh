@@ -204,22 +204,30 @@ void launch_permute(const launch_context& c, const int* perm) {
   launch_strided_copy(c.node->name, "launch_permute", c.inputs[0], c.output, b, size_of(out.dtype), c.stream);
 }
 
-//! Runs ops::slice: the output is elements begin .. begin + out.dims[dim] - 1 of the input's
-//! dimension `dim`.
-template <class = void>  // compiled (with its kernels) only where a graph uses the op
-void launch_slice(const launch_context& c, int dim, std::int64_t begin) {
-  const tensor_desc &in = c.input_desc[0], &out = c.output_desc();
-  runtime_ops::detail::check_same_dtype(c, 0, "launch_slice");
+//! Copies elements begin .. begin + out.dims[dim] - 1 of input 0's dimension `dim` to `dst`, a
+//! contiguous tensor `out` (a slice's output, or one of a split's).
+template <class = void>
+void copy_slice(const launch_context& c, const char* call, void* dst, const tensor_desc& out, int dim, std::int64_t begin) {
+  const tensor_desc& in = c.input_desc[0];
+  if (in.dtype != out.dtype)
+    throw runtime_error(c.node->name, call, "the input is " + std::string(name_of(in.dtype)) + ", the output " + std::string(name_of(out.dtype)));
   bool fits = in.rank == out.rank && dim >= 0 && dim < in.rank && begin >= 0 && begin + out.dims[dim] <= in.dims[dim];
   for (int i = 0; fits && i < in.rank; ++i) fits = i == dim || in.dims[i] == out.dims[i];
-  if (!fits) throw runtime_error(c.node->name, "launch_slice", "the output is not a slice of the input at dimension " + std::to_string(dim));
+  if (!fits) throw runtime_error(c.node->name, call, "the output is not a slice of the input at dimension " + std::to_string(dim));
   copy_box b{out.rank};
   for (int i = 0; i < out.rank; ++i) b.dims[i] = out.dims[i];
   runtime_ops::detail::contiguous_strides(in, b.src_stride);
   runtime_ops::detail::contiguous_strides(out, b.dst_stride);
   const std::size_t e = size_of(out.dtype);
   const auto* src = c.inputs[0] ? static_cast<const std::byte*>(c.inputs[0]) + std::size_t(begin * b.src_stride[dim]) * e : nullptr;
-  launch_strided_copy(c.node->name, "launch_slice", src, c.output, b, e, c.stream);
+  launch_strided_copy(c.node->name, call, src, dst, b, e, c.stream);
+}
+
+//! Runs ops::slice: the output is elements begin .. begin + out.dims[dim] - 1 of the input's
+//! dimension `dim`.
+template <class = void>  // compiled (with its kernels) only where a graph uses the op
+void launch_slice(const launch_context& c, int dim, std::int64_t begin) {
+  copy_slice(c, "launch_slice", c.output, c.output_desc(), dim, begin);
 }
 
 //! Runs ops::cat: each input into its part of the output along dimension `dim`, in order.
