@@ -10,7 +10,6 @@
 
 #include <ctgraph/runtime/error.hpp>
 #include <ctgraph/runtime/launch_context.hpp>
-#include <ctgraph/runtime/ops/launch_kernel.cuh>
 #include <ctgraph/runtime/memory.hpp>
 
 namespace ctg {
@@ -26,7 +25,6 @@ inline constexpr unsigned long long no_bad_id = ~0ull;
 template <class Id>
 __global__ void embedding_kernel(const Id* ids, const unsigned char* table, unsigned char* out, std::int64_t rows,
                                  std::int64_t row_bytes, unsigned long long* first_bad) {
-  wait_for_prior_grids();  // launched early (launch_kernel): inputs are ready after this
   const std::int64_t t = blockIdx.x;
   const Id id = ids[t];
   unsigned char* dst = out + t * row_bytes;
@@ -63,9 +61,9 @@ void launch_embedding(const launch_context& c, const embedding_state& s) {
   const auto* tab = static_cast<const unsigned char*>(c.inputs[1]);
   auto* out = static_cast<unsigned char*>(c.output);
   if (ids.dtype == dtype_id::i32)
-    runtime_ops::detail::launch_kernel(&runtime_ops::detail::embedding_kernel<std::int32_t>, unsigned(tokens), 128, 0, c.stream, c.input<std::int32_t>(0), tab, out, rows, row_bytes, first_bad);
+    runtime_ops::detail::embedding_kernel<std::int32_t><<<unsigned(tokens), 128, 0, c.stream>>>(c.input<std::int32_t>(0), tab, out, rows, row_bytes, first_bad);
   else
-    runtime_ops::detail::launch_kernel(&runtime_ops::detail::embedding_kernel<std::int64_t>, unsigned(tokens), 128, 0, c.stream, c.input<std::int64_t>(0), tab, out, rows, row_bytes, first_bad);
+    runtime_ops::detail::embedding_kernel<std::int64_t><<<unsigned(tokens), 128, 0, c.stream>>>(c.input<std::int64_t>(0), tab, out, rows, row_bytes, first_bad);
   CTG_CHECK(c.node->name, cudaGetLastError());
 }
 

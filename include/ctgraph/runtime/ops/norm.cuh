@@ -14,7 +14,6 @@
 #include <ctgraph/runtime/dtype.hpp>
 #include <ctgraph/runtime/error.hpp>
 #include <ctgraph/runtime/launch_context.hpp>
-#include <ctgraph/runtime/ops/launch_kernel.cuh>
 #include <ctgraph/runtime/ops/float_conversion.cuh>
 #include <ctgraph/runtime/ops/block_reduce.cuh>
 #include <ctgraph/runtime/ops/warp_row.cuh>
@@ -27,7 +26,6 @@ inline constexpr int norm_block = 256;
 template <class T>
 __global__ void norm_kernel(const T* x, const T* weight, const T* bias, T* y, std::int64_t d, float eps, bool center,
                             float* mean_out, float* rstd_out) {
-  wait_for_prior_grids();  // launched early (launch_kernel): inputs are ready after this
   __shared__ float scratch[norm_block / 32];
   const T* row = x + std::int64_t(blockIdx.x) * d;
   T* out = y + std::int64_t(blockIdx.x) * d;
@@ -57,7 +55,6 @@ __global__ void norm_kernel(const T* x, const T* weight, const T* bias, T* y, st
 template <class T, int Vectors>
 __global__ void norm_warp_kernel(const T* x, const T* weight, const T* bias, T* y, std::int64_t rows, int d, float eps, bool center,
                                  float* mean_out, float* rstd_out) {
-  wait_for_prior_grids();  // launched early (launch_kernel): inputs are ready after this
   using row_t = warp_row<T, Vectors>;
   const std::int64_t row = std::int64_t(blockIdx.x) * warp_row_rows + threadIdx.x / 32;
   if (row >= rows) return;
@@ -117,11 +114,11 @@ void launch_norm(const launch_context& c, float eps, bool center, float* mean = 
     const unsigned warp_blocks = unsigned((rows + rd::warp_row_rows - 1) / rd::warp_row_rows);
     const int vectors = rd::warp_row_vectors(packs, aligned);
     if (vectors == 4)
-      rd::launch_kernel(&rd::norm_warp_kernel<T, 4>, warp_blocks, 32 * rd::warp_row_rows, 0, c.stream, in, w, b, out, rows, int(d), eps, center, mean, rstd);
+      rd::norm_warp_kernel<T, 4><<<warp_blocks, 32 * rd::warp_row_rows, 0, c.stream>>>(in, w, b, out, rows, int(d), eps, center, mean, rstd);
     else if (vectors == 16)
-      rd::launch_kernel(&rd::norm_warp_kernel<T, 16>, warp_blocks, 32 * rd::warp_row_rows, 0, c.stream, in, w, b, out, rows, int(d), eps, center, mean, rstd);
+      rd::norm_warp_kernel<T, 16><<<warp_blocks, 32 * rd::warp_row_rows, 0, c.stream>>>(in, w, b, out, rows, int(d), eps, center, mean, rstd);
     else
-      rd::launch_kernel(&rd::norm_kernel<T>, unsigned(rows), rd::norm_block, 0, c.stream, in, w, b, out, d, eps, center, mean, rstd);
+      rd::norm_kernel<T><<<unsigned(rows), rd::norm_block, 0, c.stream>>>(in, w, b, out, d, eps, center, mean, rstd);
   });
   if (!launched)
     throw runtime_error(c.node->name, "launch_norm", "dtype " + std::string(name_of(x.dtype)) + " is not supported; norms run on f32, f16 and bf16");

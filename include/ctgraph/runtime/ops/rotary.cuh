@@ -13,7 +13,6 @@
 #include <ctgraph/runtime/dtype.hpp>
 #include <ctgraph/runtime/error.hpp>
 #include <ctgraph/runtime/launch_context.hpp>
-#include <ctgraph/runtime/ops/launch_kernel.cuh>
 #include <ctgraph/runtime/ops/float_conversion.cuh>
 
 namespace ctg::runtime_ops::detail {
@@ -23,7 +22,6 @@ inline constexpr int rotary_threads = 256;
 //! Rows of `heads * 2 * half` elements; row r is token r % tokens.
 template <class T, class Pos>
 __global__ void rotary_kernel(const T* x, const Pos* positions, T* y, std::int64_t tokens, int heads, int half, float theta) {
-  wait_for_prior_grids();  // launched early (launch_kernel): inputs are ready after this
   const std::int64_t row = blockIdx.x;
   const float pos = float(positions[row % tokens]);
   const std::int64_t first = row * heads * 2 * half;
@@ -68,9 +66,9 @@ void launch_rotary(const launch_context& c, int head_dim, float theta) {
   const bool launched = with_float_type(x.dtype, [&](auto t) {
     using T = typename decltype(t)::type;
     if (pos.dtype == dtype_id::i32)
-      runtime_ops::detail::launch_kernel(&runtime_ops::detail::rotary_kernel<T, std::int32_t>, grid, block, 0, c.stream, c.input<T>(0), c.input<std::int32_t>(1), c.out<T>(), tokens, int(heads), int(half), theta);
+      runtime_ops::detail::rotary_kernel<T, std::int32_t><<<grid, block, 0, c.stream>>>(c.input<T>(0), c.input<std::int32_t>(1), c.out<T>(), tokens, int(heads), int(half), theta);
     else if (pos.dtype == dtype_id::i64)
-      runtime_ops::detail::launch_kernel(&runtime_ops::detail::rotary_kernel<T, std::int64_t>, grid, block, 0, c.stream, c.input<T>(0), c.input<std::int64_t>(1), c.out<T>(), tokens, int(heads), int(half), theta);
+      runtime_ops::detail::rotary_kernel<T, std::int64_t><<<grid, block, 0, c.stream>>>(c.input<T>(0), c.input<std::int64_t>(1), c.out<T>(), tokens, int(heads), int(half), theta);
     else
       positions_ok = false;
   });

@@ -13,7 +13,6 @@
 #include <ctgraph/runtime/dtype.hpp>
 #include <ctgraph/runtime/error.hpp>
 #include <ctgraph/runtime/launch_context.hpp>
-#include <ctgraph/runtime/ops/launch_kernel.cuh>
 #include <ctgraph/runtime/ops/float_conversion.cuh>
 #include <ctgraph/runtime/ops/warp_row.cuh>
 
@@ -41,7 +40,6 @@ __device__ inline void add_softmax(float& m, float& s, float v) {
 
 template <class T>
 __global__ void softmax_kernel(const T* x, T* y, std::int64_t rows, std::int64_t d) {
-  wait_for_prior_grids();  // launched early (launch_kernel): inputs are ready after this
   const std::int64_t row = std::int64_t(blockIdx.x) * (softmax_block / 32) + threadIdx.x / 32;
   if (row >= rows) return;
   const int lane = int(threadIdx.x % 32);
@@ -58,7 +56,6 @@ __global__ void softmax_kernel(const T* x, T* y, std::int64_t rows, std::int64_t
 //! maximum and the sum by shuffles, one write.
 template <class T, int Vectors>
 __global__ void softmax_warp_kernel(const T* x, T* y, std::int64_t rows, int d) {
-  wait_for_prior_grids();  // launched early (launch_kernel): inputs are ready after this
   using row_t = warp_row<T, Vectors>;
   const std::int64_t row = std::int64_t(blockIdx.x) * warp_row_rows + threadIdx.x / 32;
   if (row >= rows) return;
@@ -109,11 +106,11 @@ void launch_softmax(const launch_context& c) {
     const int vectors = rd::warp_row_vectors(d % per == 0 ? d / per : 0, rd::aligned_to_vector(in) && rd::aligned_to_vector(out));
     const unsigned warp_blocks = unsigned((rows + rd::warp_row_rows - 1) / rd::warp_row_rows);
     if (vectors == 4)
-      rd::launch_kernel(&rd::softmax_warp_kernel<T, 4>, warp_blocks, 32 * rd::warp_row_rows, 0, c.stream, in, out, rows, int(d));
+      rd::softmax_warp_kernel<T, 4><<<warp_blocks, 32 * rd::warp_row_rows, 0, c.stream>>>(in, out, rows, int(d));
     else if (vectors == 16)
-      rd::launch_kernel(&rd::softmax_warp_kernel<T, 16>, warp_blocks, 32 * rd::warp_row_rows, 0, c.stream, in, out, rows, int(d));
+      rd::softmax_warp_kernel<T, 16><<<warp_blocks, 32 * rd::warp_row_rows, 0, c.stream>>>(in, out, rows, int(d));
     else
-      rd::launch_kernel(&rd::softmax_kernel<T>, unsigned(blocks), rd::softmax_block, 0, c.stream, in, out, rows, d);
+      rd::softmax_kernel<T><<<unsigned(blocks), rd::softmax_block, 0, c.stream>>>(in, out, rows, d);
   });
   if (!launched)
     throw runtime_error(c.node->name, "launch_softmax", "dtype " + std::string(name_of(x.dtype)) + " is not supported; softmax runs on f32, f16 and bf16");

@@ -17,7 +17,6 @@
 #include <ctgraph/runtime/dtype.hpp>
 #include <ctgraph/runtime/error.hpp>
 #include <ctgraph/runtime/launch_context.hpp>
-#include <ctgraph/runtime/ops/launch_kernel.cuh>
 
 namespace ctg {
 
@@ -51,7 +50,6 @@ __device__ inline void box_offsets(const copy_box& b, std::int64_t i, std::int64
 
 template <class T>
 __global__ void strided_copy_kernel(const T* __restrict__ src, T* __restrict__ dst, copy_box b, std::int64_t n) {
-  wait_for_prior_grids();  // launched early (launch_kernel): inputs are ready after this
   for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n; i += std::int64_t(gridDim.x) * blockDim.x) {
     std::int64_t s, d;
     box_offsets(b, i, s, d);
@@ -64,7 +62,6 @@ __global__ void strided_copy_kernel(const T* __restrict__ src, T* __restrict__ d
 template <class T>
 __global__ void tiled_copy_kernel(const T* __restrict__ src, T* __restrict__ dst, copy_box batch, std::int64_t batches,
                                   std::int64_t rows, std::int64_t cols, std::int64_t src_col_stride, std::int64_t dst_row_stride) {
-  wait_for_prior_grids();  // launched early (launch_kernel): inputs are ready after this
   __shared__ T t[tile][tile + 1];  // +1: the column reads hit 32 different banks
   const std::int64_t r0 = std::int64_t(blockIdx.y) * tile, c0 = std::int64_t(blockIdx.x) * tile;
   for (std::int64_t z = blockIdx.z; z < batches; z += gridDim.z) {
@@ -140,14 +137,14 @@ void copy_as(const void* src, void* dst, const copy_box& b, cudaStream_t stream)
       }
     const dim3 grid{unsigned((b.dims[last] + tile - 1) / tile), unsigned((b.dims[t] + tile - 1) / tile),
                     unsigned(std::min<std::int64_t>(batches, 65535))};
-    launch_kernel(&tiled_copy_kernel<T>, grid, dim3{tile, tile_rows}, 0, stream, s, d, batch, batches, b.dims[t], b.dims[last],
-                  b.src_stride[last], b.dst_stride[t]);
+    tiled_copy_kernel<T><<<grid, dim3{tile, tile_rows}, 0, stream>>>(s, d, batch, batches, b.dims[t], b.dims[last], b.src_stride[last],
+                                                                     b.dst_stride[t]);
     return;
   }
   std::int64_t n = 1;
   for (int k = 0; k < b.rank; ++k) n *= b.dims[k];
   const unsigned blocks = unsigned(std::min<std::int64_t>((n + copy_threads - 1) / copy_threads, 65536));
-  launch_kernel(&strided_copy_kernel<T>, blocks, copy_threads, 0, stream, s, d, b, n);
+  strided_copy_kernel<T><<<blocks, copy_threads, 0, stream>>>(s, d, b, n);
 }
 
 //! Row-major strides (in elements) of a contiguous tensor.
