@@ -3,6 +3,6 @@
 #include <ctgraph/ctgraph.hpp>
 using namespace ctg;
 using x = input<"x", f32, shape<8>>;
-using sum = node<"sum", ops::add, x, x, x, x, x>;
+using sum = node<"sum", ops::add, x, x, x, x, x, x, x, x, x>;  // 9 inputs
 constexpr auto p = make_plan<graph<sum>>();
 int main() {}

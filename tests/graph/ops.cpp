@@ -285,6 +285,17 @@ TEST_CASE("ops: cat output rule") {
   static_assert(!ops::cat<0>::traits.view);
 }
 
+namespace wide_cat {  // max_inputs (8) inputs, one of them a ref<>
+using a = ctg::input<"a", ctg::f32, ctg::shape<4, 2>>;
+using b = ctg::input<"b", ctg::f32, ctg::shape<4, 3>>;
+struct r : ctg::node<"r", ctg::ops::relu, a> {};
+struct c : ctg::node<"c", ctg::ops::cat<-1>, a, b, r, a, b, ctg::ref<"r">, a, r> {};
+constexpr auto p = ctg::make_plan<ctg::graph<c>>();
+static_assert(p.output_of<c>() == ctg::tensor_desc{ctg::dtype_id::f32, 2, {4, 2 + 3 + 2 + 2 + 3 + 2 + 2 + 2}});
+static_assert(p.graph.nodes[p.index_of<c>()].input_count == 8 && p.graph.nodes[p.index_of<c>()].inputs[5] == p.index_of<r>());
+static_assert(!ctg::check_plan(p));
+}  // namespace wide_cat
+
 TEST_CASE("ops: batched_matmul output rule") {
   const auto a = t(dtype_id::bf16, {12, 64, 32}), b = t(dtype_id::bf16, {12, 32, 48});
   CHECK(apply<ops::batched_matmul<>>({a, b}).out == t(dtype_id::bf16, {12, 64, 48}));

@@ -858,12 +858,15 @@ void check_layout_ops(dtype_id d, std::size_t offset) {
   check_layout<ops::slice<1, 2, 5>>(d, {dims_desc({4, 8, 6})}, offset, sliced(1, 2));
   check_layout<ops::slice<0, 3, 7>>(d, {dims_desc({10, 16})}, offset, sliced(0, 3));
   check_layout<ops::slice<2, 64, 128>>(d, {dims_desc({3, 2, 192})}, offset, sliced(2, 64));  // k of a packed qkv
-  // Cat along the last, first and middle dimension, up to max_inputs inputs.
+  // Cat along the last, first and middle dimension, up to max_inputs (8) inputs.
   check_layout<ops::cat<1>>(d, {dims_desc({4, 3}), dims_desc({4, 5}), dims_desc({4, 1})}, offset, concatenated(1, {3, 5, 1}));
   check_layout<ops::cat<0>>(d, {dims_desc({2, 8}), dims_desc({3, 8})}, offset, concatenated(0, {2, 3}));
   check_layout<ops::cat<-2>>(d, {dims_desc({2, 3, 64}), dims_desc({2, 1, 64}), dims_desc({2, 2, 64}), dims_desc({2, 5, 64})}, offset,
                              concatenated(1, {3, 1, 2, 5}));
   check_layout<ops::cat<0>>(d, {dims_desc({6, 2})}, offset, concatenated(0, {6}));
+  check_layout<ops::cat<-1>>(d, {dims_desc({3, 1}), dims_desc({3, 4}), dims_desc({3, 2}), dims_desc({3, 5}), dims_desc({3, 1}),
+                                 dims_desc({3, 3}), dims_desc({3, 8}), dims_desc({3, 2})},
+                             offset, concatenated(1, {1, 4, 2, 5, 1, 3, 8, 2}));  // max_inputs inputs
 }
 }  // namespace
 

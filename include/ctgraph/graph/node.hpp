@@ -45,8 +45,19 @@ template <class In>
 constexpr void add_edge(tensor_handle::edges& e) {
   if constexpr (tensor<In> || is_ref<In>::value) {
     if (e.count == max_inputs) return;
-    e.in[e.count] = input_handle<In>;
-    e.ref[e.count++] = input_ref<In>;
+    e.in[e.count++] = input_handle<In>;
+  }
+}
+//! The names a node's ref<> inputs refer to, by edge slot; only nodes with refs instantiate it.
+template <class... Inputs>
+inline constexpr std::string_view ref_names[] = {input_ref<Inputs>...};
+template <class... Inputs>
+constexpr const std::string_view* refs_of() {
+  if constexpr ((is_ref<Inputs>::value || ...)) {
+    static_assert(((tensor<Inputs> || is_ref<Inputs>::value) && ...));  // slots are the inputs, in order
+    return ref_names<Inputs...>;
+  } else {
+    return nullptr;
   }
 }
 }  // namespace detail
@@ -64,7 +75,7 @@ struct node {
     if constexpr (!check_op<op_type>()) {
       return false;
     } else if constexpr (sizeof...(Inputs) > max_inputs) {
-      static_assert(sizeof...(Inputs) <= max_inputs, "ctgraph: too many inputs in this node. The limit is ctg::max_inputs (4). Split the op or pack inputs.");
+      static_assert(sizeof...(Inputs) <= max_inputs, "ctgraph: too many inputs in this node. The limit is ctg::max_inputs (8). Split the op or pack inputs.");
       return false;
     } else if constexpr (!((tensor<Inputs> || detail::is_ref<Inputs>::value) && ...)) {
       static_assert(((tensor<Inputs> || detail::is_ref<Inputs>::value) && ...), "ctgraph: an input of this node is not a tensor of the graph. Inputs must be ctg::input, ctg::parameter, ctg::node types or ctg::ref<\"name\">.");
@@ -82,6 +93,7 @@ struct node {
   static constexpr tensor_handle::edges inputs() {
     tensor_handle::edges e{Name.view()};
     ((detail::add_edge<Inputs>(e)), ...);
+    if constexpr (((tensor<Inputs> || detail::is_ref<Inputs>::value) && ...)) e.ref = detail::refs_of<Inputs...>();
     return e;
   }
 

@@ -16,7 +16,7 @@ enum class tensor_kind : std::uint8_t { input, parameter, node };
 //! there is none.
 inline constexpr int no_index = -1;
 
-inline constexpr int max_inputs = 4;
+inline constexpr int max_inputs = 8;
 
 struct node_desc {
   std::string_view name;
@@ -26,7 +26,7 @@ struct node_desc {
   output_rule output = nullptr;        // null: `out` is given (graph inputs, run-time builders)
   tensor_desc out{};                   // inferred by `validate` when `output` is set
   int input_count = 0;
-  int inputs[max_inputs]{no_index, no_index, no_index, no_index};  // indices into the flat graph
+  int inputs[max_inputs]{no_index, no_index, no_index, no_index, no_index, no_index, no_index, no_index};  // indices into the flat graph
   bool in_place = false;               // the user asked for the output to take input 0's buffer
   bool inserted = false;               // a copy the placement pass inserted ("x.to_symmetric")
   bool ill_formed = false;             // the node's type failed a static_assert: no plan for it
@@ -42,7 +42,9 @@ struct tensor_handle {
     std::string_view name;
     int count = 0;
     const tensor_handle* in[max_inputs]{};  // null where the input is a ref<"name">
-    std::string_view ref[max_inputs];        // the name a ref<> input refers to
+    //! Where a node has ref<> inputs: the names they refer to, by slot (a per-type array, so that
+    //! nodes without refs carry one null pointer instead of a name per slot).
+    const std::string_view* ref = nullptr;
   };
   struct record {
     edges e;

@@ -119,7 +119,7 @@ constexpr walked walk() {
   // Refs by name.
   for (int d = 0; d < rec.size; ++d)
     for (int k = 0; k < rec.data[d].e.count; ++k) {
-      if (rec.data[d].e.in[k] != nullptr) continue;
+      if (rec.data[d].e.in[k] != nullptr || rec.data[d].e.ref == nullptr) continue;  // no ref: an ill-formed node, reported
       const int i = slots[find(rec.data[d].e.ref[k])];
       if (i < 0) {
         w.errors.push_back({errc::unknown_tensor, d});

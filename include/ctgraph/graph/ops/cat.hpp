@@ -1,5 +1,5 @@
 #pragma once
-//! ops::cat<Dim>: its inputs (1 .. ctg::max_inputs, one dtype, equal in every dimension but Dim)
+//! ops::cat<Dim>: its inputs (1 .. ctg::max_inputs (8), one dtype, equal in every dimension but Dim)
 //! side by side along dimension Dim (negative counts from the end). Always a copy: one strided
 //! kernel per input into its part of the output (`launch_cat`, runtime/ops/strided_copy.cuh).
 #include <ctgraph/graph/op.hpp>
