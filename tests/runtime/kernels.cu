@@ -1,7 +1,7 @@
 // The built-in kernels (runtime/ops/elementwise.cuh, runtime/ops/matmul.hpp, norms, softmax,
 // rotary, attention, pack_rows) against host references, per op and dtype: the 16-byte path, the
 // element path (odd sizes, misaligned pointers), broadcast input 1, in-place runs, matmul shapes
-// from 1x1x1 to 16x4096x4096, and a CUDA-graph capture.
+// from 1x1x1 to 16x4096x4096, attention with its keys split over clusters, and a CUDA-graph capture.
 // Needs a GPU: the test binary's main exits with 77 (skipped) when there is none.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -724,6 +724,15 @@ TEST_CASE_TEMPLATE("runtime_ops: attention matches the host", T, __half, __nv_bf
   check_attention<T, 2, 1, false>(2, 200, 128, false);
   check_attention<T, 12, 12, true>(1, 1, 64, true);    // one token
   check_attention<T, 12, 12, true>(1, 512, 64, true);  // GPT-2's shape
+  check_attention<T, 12, 12, false>(1, 512, 64, true);
+  check_attention<T, 4, 1, true>(1, 449, 128, false);  // grouped K/V, D 128, a partial last tile
+  // Few query tiles: on sm_90 with 132 SMs the keys are split over clusters of 4 blocks (at most 33
+  // query tiles and 8 key tiles a row) or 2 (at most 66 and 4); before sm_90 only between 2 groups.
+  check_attention<T, 2, 1, true>(1, 1000, 64, true);    // 32 tiles: 4 splits, 16 key tiles a row
+  check_attention<T, 2, 2, false>(2, 520, 64, false);   // batch 2, full: 36 tiles, 2 splits
+  check_attention<T, 1, 1, true>(1, 449, 128, true);    // D 128, a partial last tile
+  check_attention<T, 8, 2, true>(1, 300, 64, false);    // 40 tiles: 2 splits
+  check_attention<T, 4, 4, false>(1, 257, 128, true);   // 20 tiles, 5 a row: 2 splits, one key past a tile
 }
 
 namespace {
