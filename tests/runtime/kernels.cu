@@ -1,7 +1,7 @@
 // The built-in kernels (runtime/ops/elementwise.cuh, runtime/ops/matmul.hpp, norms, softmax,
-// rotary) against host references, per op and dtype: the 16-byte path, the element path (odd
-// sizes, misaligned pointers), broadcast input 1, in-place runs, matmul shapes from 1x1x1 to
-// 16x4096x4096, and a CUDA-graph capture.
+// rotary, attention, pack_rows) against host references, per op and dtype: the 16-byte path, the
+// element path (odd sizes, misaligned pointers), broadcast input 1, in-place runs, matmul shapes
+// from 1x1x1 to 16x4096x4096, attention with its keys split over clusters, and a CUDA-graph capture.
 // Needs a GPU: the test binary's main exits with 77 (skipped) when there is none.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -32,6 +32,7 @@
 #include <ctgraph/runtime/ops/elementwise.cuh>
 #include <ctgraph/runtime/ops/matmul.hpp>
 #include <ctgraph/runtime/ops/norm.cuh>
+#include <ctgraph/runtime/ops/pack_rows.cuh>
 #include <ctgraph/runtime/ops/rotary.cuh>
 #include <ctgraph/runtime/ops/softmax.cuh>
 #include <ctgraph/runtime/ops/strided_copy.cuh>
@@ -313,6 +314,63 @@ TEST_CASE("runtime_ops: elementwise refuses what it cannot run") {
 TEST_CASE("runtime_ops: matmul bf16 matches the host") { check_matmul_shapes<__nv_bfloat16>(); }
 TEST_CASE("runtime_ops: matmul f16 matches the host") { check_matmul_shapes<__half>(); }
 TEST_CASE("runtime_ops: matmul f32 matches the host") { check_matmul_shapes<float>(); }
+
+namespace {
+// --- pack_rows: rows at an aligned pitch into a packed buffer ------------------------------------
+
+//! pack_rows against a byte-for-byte host copy: the packed buffer starts `offset` bytes past a
+//! 16-byte boundary and has 32 guard bytes on each side that must stay untouched; the source rows
+//! are `pitch_extra` bytes wider than the 16-byte rounding of a row needs.
+template <class E>
+void check_pack_rows(std::size_t rows, std::size_t width, std::size_t offset, std::size_t pitch_extra) {
+  INFO(sizeof(E), "-byte elements, ", rows, " rows of ", width, ", packed at +", offset, " bytes, pitch +", pitch_extra);
+  const std::size_t row_bytes = width * sizeof(E), pitch = (row_bytes + 15) / 16 * 16 + pitch_extra, bytes = rows * row_bytes;
+  std::vector<unsigned char> src(rows * pitch);
+  for (std::size_t i = 0; i < src.size(); ++i) src[i] = static_cast<unsigned char>((i * 2654435761u) >> 13);
+  const std::size_t guard = 32, total = guard + offset + bytes + guard;
+  device_buffer dsrc(src), ddst(total);
+  cuda_ok(cudaMemset(ddst.p, 0xab, total));
+  cuda_ok(pack_rows(dsrc.p, pitch, ddst.at<unsigned char>(std::int64_t(guard + offset)), width, rows, sizeof(E), nullptr));
+  cuda_ok(cudaDeviceSynchronize());
+  const std::vector<unsigned char> got = download(ddst.at<unsigned char>(0), std::int64_t(total));
+  std::size_t bad = 0, first = 0;
+  for (std::size_t i = 0; i < total; ++i) {
+    const std::size_t b = i - guard - offset;  // byte b of the packed rows, if inside them
+    const unsigned char want = i < guard + offset || b >= bytes ? 0xab : src[b / row_bytes * pitch + b % row_bytes];
+    if (got[i] != want && bad++ == 0) first = i;
+  }
+  CHECK_MESSAGE(bad == 0, bad, " of ", total, " bytes differ, the first at ", first);
+}
+}  // namespace
+
+TEST_CASE("runtime_ops: pack_rows matches the host") {
+  // Every width mod 8 and widths below one 16-byte chunk, so that chunks cross one or many row
+  // boundaries; 1 row to 64; every element offset of the packed buffer within 16 bytes.
+  for (const std::size_t rows : {1, 2, 3, 7, 64})
+    for (const std::size_t width : {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 33, 255, 1023})
+      for (std::size_t offset = 0; offset < 16; offset += 2) {
+        check_pack_rows<std::uint16_t>(rows, width, offset, 0);
+        if (offset % 4 == 0) check_pack_rows<std::uint32_t>(rows, width, offset, 0);
+      }
+  check_pack_rows<std::uint16_t>(5, 100, 6, 48);  // a pitch wider than needed
+  check_pack_rows<std::uint32_t>(5, 101, 4, 32);
+  check_pack_rows<std::uint16_t>(512, 50257, 0, 0);  // GPT-2's logits
+  check_pack_rows<std::uint16_t>(3, 50257, 10, 0);
+  check_pack_rows<std::uint32_t>(9, 50257, 12, 0);
+}
+
+TEST_CASE("runtime_ops: pack_rows refuses arguments outside its limits") {
+  device_buffer src(4096), dst(4096);
+  void* d = dst.p;
+  CHECK(pack_rows(src.p, 64, d, 10, 2, 3, nullptr) == cudaErrorInvalidValue);                        // element size
+  CHECK(pack_rows(src.p, 24, d, 10, 2, 2, nullptr) == cudaErrorInvalidValue);                        // pitch not a multiple of 16
+  CHECK(pack_rows(src.p, 16, d, 10, 2, 2, nullptr) == cudaErrorInvalidValue);                        // pitch below a row
+  CHECK(pack_rows(src.at<std::byte>(8), 32, d, 10, 2, 2, nullptr) == cudaErrorInvalidValue);         // source not 16-byte aligned
+  CHECK(pack_rows(src.p, 64, dst.at<std::byte>(2), 10, 2, 4, nullptr) == cudaErrorInvalidValue);     // destination not element-aligned
+  CHECK(pack_rows(src.p, 32, d, 10, pack_rows_max_rows + 1, 2, nullptr) == cudaErrorInvalidValue);  // too many rows
+  CHECK(pack_rows(src.p, 32, d, 0, 2, 2, nullptr) == cudaSuccess);                                   // nothing to copy
+  cuda_ok(cudaDeviceSynchronize());
+}
 
 TEST_CASE("runtime_ops: matmul with K = 0 writes zeros") {
   lt_handle lt;
@@ -666,6 +724,15 @@ TEST_CASE_TEMPLATE("runtime_ops: attention matches the host", T, __half, __nv_bf
   check_attention<T, 2, 1, false>(2, 200, 128, false);
   check_attention<T, 12, 12, true>(1, 1, 64, true);    // one token
   check_attention<T, 12, 12, true>(1, 512, 64, true);  // GPT-2's shape
+  check_attention<T, 12, 12, false>(1, 512, 64, true);
+  check_attention<T, 4, 1, true>(1, 449, 128, false);  // grouped K/V, D 128, a partial last tile
+  // Few query tiles: on sm_90 with 132 SMs the keys are split over clusters of 4 blocks (at most 33
+  // query tiles and 8 key tiles a row) or 2 (at most 66 and 4); before sm_90 only between 2 groups.
+  check_attention<T, 2, 1, true>(1, 1000, 64, true);    // 32 tiles: 4 splits, 16 key tiles a row
+  check_attention<T, 2, 2, false>(2, 520, 64, false);   // batch 2, full: 36 tiles, 2 splits
+  check_attention<T, 1, 1, true>(1, 449, 128, true);    // D 128, a partial last tile
+  check_attention<T, 8, 2, true>(1, 300, 64, false);    // 40 tiles: 2 splits
+  check_attention<T, 4, 4, false>(1, 257, 128, true);   // 20 tiles, 5 a row: 2 splits, one key past a tile
 }
 
 namespace {
