@@ -386,3 +386,30 @@ TEST_CASE("ops: a multi-output node's outputs share its buffer; check_plan prove
   small.graph.buffers[p.index_of<parts>()].bytes = 512;
   CHECK(check_plan(small).fault == plan_fault::buffer_too_small);
 }
+
+TEST_CASE("ops: graph_builder plans a multi-output node as make_plan does") {
+  using parts_op = ops::split<-1, 32, 32, 32>;
+  graph_builder<8> b;
+  const int x = b.input("x", t(dtype_id::f32, {4, 96}));
+  const int w = b.parameter("w", t(dtype_id::f32, {32}));
+  const int parts = b.add<parts_op>("parts", {x});
+  const int second = b.add<ops::extra_output<1, parts_op>>("second", {parts});
+  const int third = b.add<ops::extra_output<2, parts_op>>("third", {parts});
+  const int ln = b.add<ops::layer_norm_stats<1e-5f>>("ln", {second, w});
+  const int rstd = b.add<ops::extra_output<2, ops::layer_norm_stats<1e-5f>>>("ln.rstd", {ln});
+  b.output(b.add<ops::add>("y", {parts, third}));
+  b.output(rstd);
+  const auto p = b.build();
+  REQUIRE(p.error().code == errc::ok);
+  CHECK(!check_plan(p));
+  const auto& want = multi_output_plan::p;
+  for (const char* name : {"parts", "second", "third", "ln", "ln.rstd", "y"}) {
+    INFO(name);
+    const int i = p.index_of(name), j = want.index_of(name);
+    CHECK(p.graph.nodes[i].out == want.graph.nodes[j].out);
+    CHECK(p.graph.owner_offset[i] == want.graph.owner_offset[j]);
+    CHECK(p.buffer(i).bytes == want.buffer(j).bytes);
+  }
+  CHECK(p.graph.owner[third] == parts);
+  CHECK(p.arena_bytes(memory_class::device) == want.arena_bytes(memory_class::device));
+}
