@@ -94,11 +94,11 @@ template <class Op>
 concept multi_output_op = op<Op> && has_output_rules<Op>;
 
 //! Where output k of a multi-output op starts in its node's buffer: after outputs 0 .. k-1, each
-//! aligned to 256 bytes (arena alignment), so every output is as aligned as a buffer of its own.
+//! aligned as an arena aligns a buffer, so every output is as aligned as a buffer of its own.
 template <multi_output_op Op>
 constexpr std::size_t output_offset(std::span<const tensor_desc> in, int k) {
   std::size_t at = 0;
-  for (int j = 0; j < k; ++j) at += (Op::output(in, j).out.bytes() + 255) / 256 * 256;
+  for (int j = 0; j < k; ++j) at += align_up(Op::output(in, j).out.bytes());
   return at;
 }
 

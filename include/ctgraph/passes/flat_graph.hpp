@@ -48,14 +48,8 @@ struct partition_desc {
   constexpr int node_count() const { return last_step - first_step + 1; }
 };
 
-inline constexpr std::size_t arena_alignment = 256;
-
 //! How many rejected nodes one compile reports (each its own static_assert).
 inline constexpr int max_reported_errors = 64;
-
-constexpr std::size_t align_up(std::size_t v, std::size_t a = arena_alignment) {
-  return (v + a - 1) / a * a;
-}
 
 template <std::size_t N>
 struct flat_graph {
