@@ -413,3 +413,15 @@ TEST_CASE("ops: graph_builder plans a multi-output node as make_plan does") {
   CHECK(p.graph.owner[third] == parts);
   CHECK(p.arena_bytes(memory_class::device) == want.arena_bytes(memory_class::device));
 }
+
+namespace opaque_outputs {  // an opaque op with two outputs: one allocation holds both
+struct two_halves : ctg::ops::split<-1, 16, 16> {
+  static constexpr ctg::op_traits traits{.result = ctg::op_result::opaque};
+};
+using x = ctg::input<"x", ctg::f32, ctg::shape<4, 32>>;
+struct halves : ctg::node<"halves", two_halves, x> {};
+struct upper : ctg::output<"upper", halves, 1> {};
+constexpr auto p = ctg::make_plan<ctg::graph<upper>>();
+static_assert(p.buffer_of<halves>().opaque && p.buffer_of<halves>().bytes == 2 * 256 && p.buffer_of<upper>().node == p.index_of<halves>());
+static_assert(!ctg::check_plan(p));
+}  // namespace opaque_outputs

@@ -37,7 +37,7 @@ constexpr status validate(flat_graph<N>& g) {
       unknown[v] = true;
       continue;
     }
-    if (d.traits.view && d.input_count > 0) {
+    if (d.traits.view && !d.traits.extra_output && d.input_count > 0) {  // an opaque op's buffer holds its outputs too
       const node_desc& src = g.nodes[d.inputs[0]];
       if (src.kind == tensor_kind::node && src.traits.result == op_result::opaque)
         report(g, {errc::view_of_opaque, v, d.inputs[0]});
