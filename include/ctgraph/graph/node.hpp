@@ -20,7 +20,7 @@ template <op Op>
 constexpr void describe_op(node_desc& d) {
   d.op_name = Op::name;
   d.traits = Op::traits;
-  if constexpr (has_output_rules<Op>) d.output = &detail::node_output<Op>;
+  if constexpr (has_output_rules<Op>) d.output = &detail::node_output<Op>, d.multi_output = true;
   else d.output = &Op::output;
 }
 

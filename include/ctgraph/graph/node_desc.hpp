@@ -30,6 +30,7 @@ struct node_desc {
   bool in_place = false;               // the user asked for the output to take input 0's buffer
   bool inserted = false;               // a copy the placement pass inserted ("x.to_symmetric")
   bool ill_formed = false;             // the node's type failed a static_assert: no plan for it
+  bool multi_output = false;           // the op has several outputs: its rule gives the buffer's bytes
 };
 
 //! A type-erased handle to a tensor type, so that `flatten` can walk node types with a loop.

@@ -71,12 +71,6 @@ struct flat_graph {
   int schedule[N]{};             // step -> node
   int step[N]{};                 // node -> step, no_index for graph inputs and parameters
 
-  // validate (with nodes[].out): where an output rule said so, the storage a node needs beyond
-  // its tensor (a multi-output node's outputs; 0: its tensor's bytes) and where a view starts in
-  // its source's storage
-  std::size_t storage_bytes[N]{};
-  std::size_t view_offset[N]{};
-
   // place_symmetric: each tensor's memory class (what its op declares, or symmetric where a
   // collective reads it); the op's declared traits stay as the user wrote them.
   memory_class memory[N]{};
@@ -88,7 +82,6 @@ struct flat_graph {
 
   // view_owners
   int owner[N]{};                // the node whose buffer holds node i's output (itself unless a view)
-  std::size_t owner_offset[N]{}; // where node i's output starts in its owner's buffer, in bytes
   // lifetimes (shares: hand_over; hoisted: hoist; offset: plan_memory)
   buffer_desc buffers[N]{};      // indexed by node; meaningful where owner[i] == i
   // plan_memory
@@ -127,6 +120,26 @@ constexpr std::span<const tensor_desc> rule_inputs(const node_desc* nodes, int v
   if (d->traits.extra_output && d->input_count > 0) d = &nodes[d->inputs[0]];
   for (int k = 0; k < d->input_count; ++k) in[k] = nodes[d->inputs[k]].out;
   return {in, std::size_t(d->input_count)};
+}
+//! The bytes of the buffer tensor v needs: its own, or a multi-output node's outputs together
+//! (asked of its rule again: rare, and cheaper at compile time than an array per tensor).
+constexpr std::size_t storage_bytes(const node_desc* nodes, int v) {
+  const node_desc& d = nodes[v];
+  if (!d.multi_output || d.output == nullptr) return d.out.bytes();
+  tensor_desc in[max_inputs]{};
+  return d.output(rule_inputs(nodes, v, in)).storage_bytes;
+}
+//! Where tensor v starts in the storage it uses (`storage_of`): 0 but for the named outputs of a
+//! multi-output node, which start where its op put them in its buffer (`output_offset`).
+constexpr std::size_t offset_in_storage(const node_desc* nodes, int v) {
+  std::size_t at = 0;
+  for (; nodes[v].kind == tensor_kind::node && nodes[v].traits.view && nodes[v].input_count > 0 && nodes[v].inputs[0] >= 0;
+       v = nodes[v].inputs[0]) {
+    if (!nodes[v].traits.extra_output || nodes[v].output == nullptr) continue;
+    tensor_desc in[max_inputs]{};
+    at += nodes[v].output(rule_inputs(nodes, v, in)).view_offset;
+  }
+  return at;
 }
 }  // namespace detail
 

@@ -1,8 +1,8 @@
 #pragma once
 //! lifetimes: one buffer per tensor that owns its storage: memory class (placement's), bytes,
 //! opaque or planned, and lifetime from its write to its last read (graph outputs to the last
-//! step). Reads the schedule, `owner`, `memory`, `storage_bytes` and `is_output`; writes `buffers`
-//! (not `shares`, which hand_over decides).
+//! step). Reads the schedule, `owner`, `memory`, `is_output` and multi-output nodes' rules; writes
+//! `buffers` (not `shares`, which hand_over decides).
 #include <ctgraph/passes/flat_graph.hpp>
 
 namespace ctg {
@@ -16,7 +16,7 @@ constexpr status lifetimes(flat_graph<N>& g) {
     buffer_desc& b = g.buffers[i];
     b = buffer_desc{};
     b.node = i;
-    b.bytes = g.storage_bytes[i] > 0 ? g.storage_bytes[i] : d.out.bytes();
+    b.bytes = detail::storage_bytes(g.nodes, i);
     if (d.kind != tensor_kind::node) {
       b.memory = memory_class::external;
       b.lifetime = {0, last_step};

@@ -13,7 +13,6 @@ constexpr status validate(flat_graph<N>& g) {
   if (g.error.code != errc::ok) return g.error;
   if (g.step_count == 0) return report(g, {errc::empty_graph, -1});
   bool unknown[N]{};  // the output could not be inferred
-  for (int i = 0; i < g.tensor_count; ++i) g.storage_bytes[i] = 0, g.view_offset[i] = 0;
   for (int s = 0; s < g.step_count; ++s) {
     const int v = g.schedule[s];
     node_desc& d = g.nodes[v];
@@ -30,7 +29,7 @@ constexpr status validate(flat_graph<N>& g) {
       tensor_desc in[max_inputs]{};
       output_result r = d.output(detail::rule_inputs(g.nodes, v, in));
       e = r.error;
-      if (e == errc::ok) d.out = r.out, g.storage_bytes[v] = r.storage_bytes, g.view_offset[v] = r.view_offset;
+      if (e == errc::ok) d.out = r.out;
     }
     if (e != errc::ok) {
       report(g, {e, v});

@@ -54,7 +54,7 @@ constexpr std::string_view describe(plan_fault f) {
     case plan_fault::bad_schedule: return "a node is not in the schedule exactly once";
     case plan_fault::not_topological: return "the schedule is not topological";
     case plan_fault::wrong_output: return "a node's output differs from its op's output rule";
-    case plan_fault::view_rehomed: return "a tensor's storage (or where it starts in it) is not its view source's (or its own)";
+    case plan_fault::view_rehomed: return "a tensor's storage is not its view source's (or its own)";
     case plan_fault::collective_not_symmetric: return "a collective reads memory that is not symmetric";
     case plan_fault::host_reads_device: return "a host op reads memory that is not pinned host";
     case plan_fault::wrong_memory: return "a buffer is not in the memory its op declares";
@@ -92,8 +92,6 @@ struct recomputed {
   int last[N]{};         // of a storage: its last read (the last step if a graph output uses it)
   bool output[N]{};      // of a storage: a graph output uses it
   int taker[N]{};        // of a storage: the node that took it over in place, or -1
-  std::size_t bytes[N]{};   // the storage each tensor's output rule asks for
-  std::size_t offset[N]{};  // where each tensor starts in its storage
 };
 
 template <std::size_t N>
@@ -119,28 +117,23 @@ constexpr plan_violation check_structure(const flat_graph<N>& g, recomputed<N>& 
   }
   if (scheduled != g.step_count) return {plan_fault::bad_schedule};
   // Outputs by the op's rule, storage by view traits, in schedule order (inputs first).
-  for (int v = 0; v < n; ++v)
-    r.storage[v] = v, r.last[v] = -1, r.output[v] = false, r.taker[v] = -1, r.bytes[v] = g.nodes[v].out.bytes(), r.offset[v] = 0;
+  for (int v = 0; v < n; ++v) r.storage[v] = v, r.last[v] = -1, r.output[v] = false, r.taker[v] = -1;
   for (int s = 0; s < g.step_count; ++s) {
     const int v = g.schedule[s];
     const node_desc& d = g.nodes[v];
-    std::size_t view_offset = 0;
     if (d.output != nullptr) {
       tensor_desc in[max_inputs]{};
       const output_result o = d.output(detail::rule_inputs(g.nodes, v, in));
       if (o.error != errc::ok || !(o.out == d.out)) return {plan_fault::wrong_output, v};
-      if (o.storage_bytes > r.bytes[v]) r.bytes[v] = o.storage_bytes;
-      view_offset = o.view_offset;
     }
-    if (d.traits.view && d.input_count > 0)
-      r.storage[v] = r.storage[d.inputs[0]], r.offset[v] = r.offset[d.inputs[0]] + view_offset;
+    if (d.traits.view && d.input_count > 0) r.storage[v] = r.storage[d.inputs[0]];
     for (int k = 0; k < d.input_count; ++k) {
       const int u = r.storage[d.inputs[k]];
       if (r.last[u] < s) r.last[u] = s;
     }
   }
   for (int v = 0; v < n; ++v) {
-    if (g.owner[v] != r.storage[v] || g.owner_offset[v] != r.offset[v]) return {plan_fault::view_rehomed, v, g.owner[v]};
+    if (g.owner[v] != r.storage[v]) return {plan_fault::view_rehomed, v, g.owner[v]};
     if (g.is_output[v]) r.output[r.storage[v]] = true;
   }
   for (int v = 0; v < n; ++v)
@@ -179,9 +172,11 @@ constexpr plan_violation check_memory(const flat_graph<N>& g, const recomputed<N
       return {plan_fault::wrong_memory, v};
   }
   // Every tensor fits the storage it uses.
-  for (int v = 0; v < n; ++v)
-    if (g.buffers[r.storage[v]].bytes < r.offset[v] + g.nodes[v].out.bytes() || g.buffers[r.storage[v]].bytes < r.bytes[r.storage[v]])
+  for (int v = 0; v < n; ++v) {
+    const std::size_t bytes = g.buffers[r.storage[v]].bytes;
+    if (bytes < detail::offset_in_storage(g.nodes, v) + g.nodes[v].out.bytes() || (v == r.storage[v] && bytes < detail::storage_bytes(g.nodes, v)))
       return {plan_fault::buffer_too_small, r.storage[v], v};
+  }
   return {};
 }
 
@@ -232,7 +227,7 @@ constexpr plan_violation check_offsets(const flat_graph<N>& g, recomputed<N>& r)
     return g.nodes[v].kind == tensor_kind::node && r.storage[v] == v && !g.buffers[v].opaque &&
            g.buffers[v].memory != memory_class::external;
   };
-  auto end_of = [&](int v) { return g.buffers[v].offset + r.bytes[v]; };
+  auto end_of = [&](int v) { return g.buffers[v].offset + detail::storage_bytes(g.nodes, v); };
   for (int v = 0; v < g.tensor_count; ++v) {
     if (!planned(v)) continue;
     if (g.buffers[v].offset % arena_alignment != 0) return {plan_fault::misaligned, v};

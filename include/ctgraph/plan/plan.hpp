@@ -67,6 +67,10 @@ struct plan {
   }
   template <class T>
   constexpr memory_class memory_of() const { return buffer_of<T>().memory; }
+  //! Where T's output starts in its buffer: 0 but for the named outputs of a multi-output node.
+  template <class T>
+  constexpr std::size_t offset_in_buffer() const { return offset_in_buffer(index_of<T>()); }
+  constexpr std::size_t offset_in_buffer(int node) const { return detail::offset_in_storage(checked().nodes, node); }
   //! Buffers the run needs (planned and opaque; graph inputs and parameters are the user's).
   constexpr int buffer_count() const {
     int c = 0;

@@ -58,7 +58,8 @@ std::string placement_lines(const plan<N>& p, int v) {
   std::string s(name_of(b.memory));
   if (g.owner[v] != v) {
     s.append(": view of '").append(g.nodes[g.owner[v]].name).append("'");
-    return g.owner_offset[v] > 0 ? s.append(" at +").append(human_bytes(g.owner_offset[v])) : s;
+    const std::size_t at = p.offset_in_buffer(v);
+    return at > 0 ? s.append(" at +").append(human_bytes(at)) : s;
   }
   if (b.opaque) return "opaque: " + size + " the op allocates in " + s;
   s.append(": ").append(human_bytes(b.bytes)).append(" at offset ").append(human_bytes(b.offset));

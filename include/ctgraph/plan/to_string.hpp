@@ -67,7 +67,7 @@ std::string to_string(const plan<N>& p) {
     std::string note;
     if (g.owner[v] != v) {
       note.append(" view of '").append(g.nodes[g.owner[v]].name).append("'");
-      if (g.owner_offset[v] > 0) note += detail::format(" at +%zu", g.owner_offset[v]);
+      if (const std::size_t at = p.offset_in_buffer(v); at > 0) note += detail::format(" at +%zu", at);
     }
     else if (b.shares >= 0) note.append(" in place of '").append(g.nodes[b.shares].name).append("'");
     if (d.inserted) note.append(" inserted copy (dma) for a collective");

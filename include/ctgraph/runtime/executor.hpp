@@ -227,7 +227,7 @@ class executor {
   void* view_pointer(int v) const {
     const flat_graph<N>& g = plan_->graph;
     std::byte* base = static_cast<std::byte*>(pointers_[std::size_t(g.owner[v])]);
-    return base ? base + g.owner_offset[v] : nullptr;
+    return base ? base + plan_->offset_in_buffer(v) : nullptr;
   }
 
   //! Whether node w reads tensor v (or a view of it).
