@@ -66,6 +66,29 @@ TEST_CASE("ops: layer_norm and rms_norm output rules") {
   CHECK(apply<ops::rms_norm<>>({x, t(dtype_id::f32, {768})}).error == errc::dtype_mismatch);
 }
 
+TEST_CASE("ops: batch_norm output rule (five inputs)") {
+  const auto x = t(dtype_id::f16, {2, 3, 8, 8}), c = t(dtype_id::f16, {3});
+  CHECK(apply<ops::batch_norm<>>({x, c, c, c, c}).out == x);
+  CHECK(apply<ops::batch_norm<>>({t(dtype_id::f16, {5, 3}), c, c, c, c}).out == t(dtype_id::f16, {5, 3}));
+  CHECK(apply<ops::batch_norm<>>({x, c, c, c}).error == errc::wrong_arity);
+  CHECK(apply<ops::batch_norm<>>({x, c, c, c, t(dtype_id::f16, {4})}).error == errc::shape_mismatch);  // not C
+  CHECK(apply<ops::batch_norm<>>({t(dtype_id::f16, {3}), c, c, c, c}).error == errc::shape_mismatch);  // no channel dimension
+  CHECK(apply<ops::batch_norm<>>({x, c, c, t(dtype_id::f32, {3}), c}).error == errc::dtype_mismatch);
+}
+
+namespace batch_norm_plan {  // five inputs in one node, in place on x's buffer
+using x = ctg::input<"x", ctg::f32, ctg::shape<2, 16, 10>>;
+using w = ctg::parameter<"w", ctg::f32, ctg::shape<16>>;
+using b = ctg::parameter<"b", ctg::f32, ctg::shape<16>>;
+using mean = ctg::parameter<"mean", ctg::f32, ctg::shape<16>>;
+using var = ctg::parameter<"var", ctg::f32, ctg::shape<16>>;
+struct h : ctg::node<"h", ctg::ops::relu, x> {};
+struct bn : ctg::node<"bn", ctg::in_place<ctg::ops::batch_norm<1e-5f>>, h, w, b, mean, var> {};
+constexpr auto p = ctg::make_plan<ctg::graph<bn>>();
+static_assert(p.graph.nodes[p.index_of<bn>()].input_count == 5 && p.buffer(p.index_of<bn>()).shares == p.index_of<h>());
+static_assert(!ctg::check_plan(p));
+}  // namespace batch_norm_plan
+
 TEST_CASE("ops: linear output rule") {
   const auto x = t(dtype_id::bf16, {512, 768}), w = t(dtype_id::bf16, {768, 2304}), wt = t(dtype_id::bf16, {50257, 768});
   CHECK(apply<ops::linear<>>({x, w, t(dtype_id::bf16, {2304})}).out == t(dtype_id::bf16, {512, 2304}));

@@ -539,6 +539,55 @@ void check_norm(std::int64_t rows, std::int64_t d, bool layer, bool with_bias) {
 }
 }  // namespace
 
+namespace {
+//! Batch norm (eval) from its definition, in double: element i is in channel (i / inner) % C.
+std::vector<double> host_batch_norm(const std::vector<double>& x, const std::vector<double>& w, const std::vector<double>& b,
+                                    const std::vector<double>& mean, const std::vector<double>& var, std::int64_t channels,
+                                    std::int64_t inner, double eps) {
+  std::vector<double> y(x.size());
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    const std::size_t c = std::size_t(std::int64_t(i) / inner % channels);
+    y[i] = (x[i] - mean[c]) / std::sqrt(var[c] + eps) * w[c] + b[c];
+  }
+  return y;
+}
+
+//! Batch norm (eval) on x [dims...] with channel dimension 1, against the definition in double.
+template <class T>
+void check_batch_norm(std::vector<std::int64_t> dims, bool in_place) {
+  tensor_desc xd{dtype_of<T>(), int(dims.size()), {}};
+  for (std::size_t k = 0; k < dims.size(); ++k) xd.dims[k] = dims[k];
+  const std::int64_t n = xd.elements(), channels = dims[1], inner = n / (dims[0] * channels);
+  INFO("dtype ", name_of(dtype_of<T>()), ", ", n, " elements in ", channels, " channels of ", inner, in_place ? ", in place" : "");
+  const std::vector<T> x = random_values<T>(n, -3.f, 5.f, 31), w = random_values<T>(channels, 0.5f, 1.5f, 32),
+                       b = random_values<T>(channels, -1.f, 1.f, 33), running_mean = random_values<T>(channels, -1.f, 2.f, 34),
+                       variance = random_values<T>(channels, 0.1f, 3.f, 35);
+  device_buffer dx(x), dw(w), db(b), dm(running_mean), dv(variance), dy(x.size() * sizeof(T));
+  node_desc nd;
+  nd.name = "bn";
+  nd.out = xd;
+  const tensor_desc cd = vector_desc(dtype_of<T>(), channels);
+  const launch_context c = context_for(nd, {{dx.p, xd}, {dw.p, cd}, {db.p, cd}, {dm.p, cd}, {dv.p, cd}}, in_place ? dx.p : dy.p);
+  ops::batch_norm<1e-5f>::launch(c);
+  cuda_ok(cudaDeviceSynchronize());
+  const auto as_double = [](const std::vector<T>& v) {
+    std::vector<double> r(v.size());
+    for (std::size_t i = 0; i < v.size(); ++i) r[i] = host_float(v[i]);
+    return r;
+  };
+  std::vector<double> expected = host_batch_norm(as_double(x), as_double(w), as_double(b), as_double(running_mean), as_double(variance),
+                                                 channels, inner, double(1e-5f));
+  for (double& v : expected) v = host_float(host_round<T>(float(v)));  // the device rounds once to T
+  check_close(download(static_cast<const T*>(c.output), n), expected, rtol<T>, rtol<T>);
+}
+}  // namespace
+
+TEST_CASE_TEMPLATE("runtime_ops: batch_norm (five inputs) matches the host", T, float, __half, __nv_bfloat16) {
+  check_batch_norm<T>({2, 3, 4, 5}, false);
+  check_batch_norm<T>({4, 7}, false);       // [N, C]: one element per channel and row
+  check_batch_norm<T>({1, 64, 1000}, true); // in place, several blocks
+}
+
 TEST_CASE_TEMPLATE("runtime_ops: layer_norm and rms_norm match the host", T, float, __half, __nv_bfloat16) {
   const std::pair<std::int64_t, std::int64_t> shapes[] = {{5, 768}, {3, 1000}, {2, 1}, {7, 4096}, {1, 33}};
   for (const auto& [rows, d] : shapes) {

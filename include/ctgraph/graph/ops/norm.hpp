@@ -5,6 +5,8 @@
 //! Epsilon is the op's template argument (a float, as written: layer_norm<1e-5f>). The runtime
 //! runs both with `launch_norm` (runtime/ops/norm.cuh). ops::layer_norm_stats<Eps> also gives
 //! each row's mean and 1/sqrt(var + Eps) (PyTorch's native_layer_norm): three outputs.
+//! ops::batch_norm<Eps> normalises over channels (dimension 1) with running statistics, as
+//! PyTorch's BatchNorm in eval mode: five inputs.
 #include <cstddef>
 
 #include <ctgraph/graph/op.hpp>
@@ -64,6 +66,29 @@ struct layer_norm_stats {
   static void launch(const Launch& l) {
     launch_norm(l, Eps, true, l.template out<layer_norm_stats, float>(1), l.template out<layer_norm_stats, float>(2));
   }
+};
+
+//! Batch normalisation for inference (PyTorch's nn.BatchNorm*d in eval mode): x [N, C, ...],
+//! then weight, bias, running mean and running variance [C], one dtype;
+//! y = (x - mean[c]) / sqrt(var[c] + Eps) * weight[c] + bias[c] over channel c = dimension 1.
+template <float Eps = 1e-5f>
+struct batch_norm {
+  static_assert(Eps > 0.f, "ctgraph: ops::batch_norm needs a positive epsilon. Write e.g. ops::batch_norm<1e-5f>.");
+  static constexpr std::string_view name = "batch_norm";
+  static constexpr float epsilon = Eps;
+  static constexpr op_traits traits{.in_place = true};  // each element read once, then written
+  static constexpr output_result output(std::span<const tensor_desc> in) {
+    if (in.size() != 5) return output_result::fail(errc::wrong_arity);
+    const tensor_desc& x = in[0];
+    if (x.rank < 2) return output_result::fail(errc::shape_mismatch);
+    for (std::size_t k = 1; k < in.size(); ++k) {
+      if (in[k].dtype != x.dtype) return output_result::fail(errc::dtype_mismatch);
+      if (in[k].rank != 1 || in[k].dims[0] != x.dims[1]) return output_result::fail(errc::shape_mismatch);
+    }
+    return {x};
+  }
+  template <class Launch>
+  static void launch(const Launch& l) { launch_batch_norm(l, Eps); }
 };
 
 //! Root-mean-square normalisation (Llama): weight only.

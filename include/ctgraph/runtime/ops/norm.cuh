@@ -6,6 +6,7 @@
 //! reductions. No allocation and no synchronisation: capturable.
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -86,6 +87,18 @@ __global__ void norm_warp_kernel(const T* x, const T* weight, const T* bias, T* 
   });
 }
 
+//! Batch norm for inference: element i is in channel (i / inner) % channels; its scale and shift
+//! come from the channel's weight, bias, running mean and variance, in float.
+template <class T>
+__global__ void batch_norm_kernel(const T* x, const T* weight, const T* bias, const T* mean, const T* var, T* y,
+                                  std::int64_t n, std::int64_t channels, std::int64_t inner, float eps) {
+  for (std::int64_t i = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += std::int64_t(gridDim.x) * blockDim.x) {
+    const std::int64_t c = i / inner % channels;
+    const float scale = to_float(weight[c]) * rsqrtf(to_float(var[c]) + eps);
+    y[i] = from_float<T>((to_float(x[i]) - to_float(mean[c])) * scale + to_float(bias[c]));
+  }
+}
+
 }  // namespace detail
 }  // namespace ctg::runtime_ops
 
@@ -122,6 +135,28 @@ void launch_norm(const launch_context& c, float eps, bool center, float* mean = 
   });
   if (!launched)
     throw runtime_error(c.node->name, "launch_norm", "dtype " + std::string(name_of(x.dtype)) + " is not supported; norms run on f32, f16 and bf16");
+  CTG_CHECK(c.node->name, cudaGetLastError());
+}
+
+//! Runs ops::batch_norm: x [N, C, ...] (input 0) with weight, bias, running mean and running
+//! variance [C] (inputs 1-4).
+template <class = void>  // compiled (with its kernel) only where a graph uses the op
+void launch_batch_norm(const launch_context& c, float eps) {
+  const tensor_desc& x = c.input_desc[0];
+  if (c.input_count != 5 || x.rank < 2)
+    throw runtime_error(c.node->name, "launch_batch_norm", "batch_norm takes x [N, C, ...], weight, bias, running mean and running variance [C]");
+  const std::int64_t n = x.elements(), channels = x.dims[1], inner = channels > 0 ? n / (x.dims[0] * channels) : 0;
+  if (n == 0) return;
+  for (int k = 0; k < c.input_count; ++k)
+    if (c.inputs[k] == nullptr) throw runtime_error(c.node->name, "launch_batch_norm", "input " + std::to_string(k) + " has no device pointer");
+  const unsigned blocks = unsigned(std::min<std::int64_t>((n + 255) / 256, 65536));
+  const bool launched = with_float_type(x.dtype, [&](auto t) {
+    using T = typename decltype(t)::type;
+    runtime_ops::detail::batch_norm_kernel<T><<<blocks, 256, 0, c.stream>>>(c.input<T>(0), c.input<T>(1), c.input<T>(2), c.input<T>(3),
+                                                                           c.input<T>(4), c.out<T>(), n, channels, inner, eps);
+  });
+  if (!launched)
+    throw runtime_error(c.node->name, "launch_batch_norm", "dtype " + std::string(name_of(x.dtype)) + " is not supported; norms run on f32, f16 and bf16");
   CTG_CHECK(c.node->name, cudaGetLastError());
 }
 
