@@ -493,6 +493,14 @@ launch_context context_for(const node_desc& n, std::initializer_list<std::pair<c
 
 // --- layer_norm and rms_norm --------------------------------------------------------------------
 
+//! Host values of T as double, for the references below.
+template <class T>
+std::vector<double> as_doubles(const std::vector<T>& v) {
+  std::vector<double> r(v.size());
+  for (std::size_t i = 0; i < v.size(); ++i) r[i] = host_float(v[i]);
+  return r;
+}
+
 //! Each row normalised in double: the reference, written from the definition.
 std::vector<double> host_norm(const std::vector<double>& x, const std::vector<double>& w, const std::vector<double>* b,
                               std::int64_t rows, std::int64_t d, double eps, bool center) {
@@ -526,13 +534,8 @@ void check_norm(std::int64_t rows, std::int64_t d, bool layer, bool with_bias) {
   if (layer) ops::layer_norm<1e-5f>::launch(c);
   else ops::rms_norm<1e-6f>::launch(c);
   cuda_ok(cudaDeviceSynchronize());
-  const auto as_double = [](const std::vector<T>& v) {
-    std::vector<double> r(v.size());
-    for (std::size_t i = 0; i < v.size(); ++i) r[i] = host_float(v[i]);
-    return r;
-  };
-  const std::vector<double> bd = as_double(b);
-  std::vector<double> want = host_norm(as_double(x), as_double(w), layer && with_bias ? &bd : nullptr, rows, d,
+  const std::vector<double> bd = as_doubles(b);
+  std::vector<double> want = host_norm(as_doubles(x), as_doubles(w), layer && with_bias ? &bd : nullptr, rows, d,
                                        layer ? double(1e-5f) : double(1e-6f), layer);
   for (double& v : want) v = host_float(host_round<T>(float(v)));  // the device rounds once to T
   check_close(download(dy.at<T>(0), rows * d), want, rtol<T>, rtol<T>);
@@ -570,12 +573,7 @@ void check_batch_norm(std::vector<std::int64_t> dims, bool in_place) {
   const launch_context c = context_for(nd, {{dx.p, xd}, {dw.p, cd}, {db.p, cd}, {dm.p, cd}, {dv.p, cd}}, in_place ? dx.p : dy.p);
   ops::batch_norm<1e-5f>::launch(c);
   cuda_ok(cudaDeviceSynchronize());
-  const auto as_double = [](const std::vector<T>& v) {
-    std::vector<double> r(v.size());
-    for (std::size_t i = 0; i < v.size(); ++i) r[i] = host_float(v[i]);
-    return r;
-  };
-  std::vector<double> expected = host_batch_norm(as_double(x), as_double(w), as_double(b), as_double(running_mean), as_double(variance),
+  std::vector<double> expected = host_batch_norm(as_doubles(x), as_doubles(w), as_doubles(b), as_doubles(running_mean), as_doubles(variance),
                                                  channels, inner, double(1e-5f));
   for (double& v : expected) v = host_float(host_round<T>(float(v)));  // the device rounds once to T
   check_close(download(static_cast<const T*>(c.output), n), expected, rtol<T>, rtol<T>);

@@ -15,7 +15,6 @@ struct extra_output {
   static_assert(multi_output_op<Op>, "ctgraph: ctg::output<Name, Node, K> names an output of a node whose op has several outputs; this node's op has one. Use the node itself.");
   static_assert(!multi_output_op<Op> || (0 < K && K < Op::outputs), "ctgraph: ctg::output<Name, Node, K> needs 0 < K < the op's number of outputs (output 0 is the node itself).");
   static constexpr std::string_view name = "output";
-  static constexpr int index = K;
   static constexpr op_traits traits{.view = true, .extra_output = true};
   //! `in` is the producer's inputs (validate passes them for an extra output).
   static constexpr output_result output(std::span<const tensor_desc> in) {

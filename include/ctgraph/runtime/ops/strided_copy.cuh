@@ -178,10 +178,11 @@ void launch_strided_copy(std::string_view node, const char* call, const void* sr
 
 namespace runtime_ops::detail {
 //! Throws unless the node's input `k` has the output's dtype.
-inline void check_same_dtype(const launch_context& c, int k, const char* call) {
-  if (c.input_desc[k].dtype != c.output_desc().dtype)
+//! Input k has the dtype of `out` (the node's output, or one of a split's).
+inline void check_same_dtype(const launch_context& c, int k, const char* call, const tensor_desc& out) {
+  if (c.input_desc[k].dtype != out.dtype)
     throw runtime_error(c.node->name, call, "input " + std::to_string(k) + " is " + std::string(name_of(c.input_desc[k].dtype)) +
-                                                ", the output " + std::string(name_of(c.output_desc().dtype)));
+                                                ", the output " + std::string(name_of(out.dtype)));
 }
 }  // namespace runtime_ops::detail
 
@@ -189,7 +190,7 @@ inline void check_same_dtype(const launch_context& c, int k, const char* call) {
 template <class = void>  // compiled (with its kernels) only where a graph uses the op
 void launch_permute(const launch_context& c, const int* perm) {
   const tensor_desc &in = c.input_desc[0], &out = c.output_desc();
-  runtime_ops::detail::check_same_dtype(c, 0, "launch_permute");
+  runtime_ops::detail::check_same_dtype(c, 0, "launch_permute", out);
   copy_box b{out.rank};
   std::int64_t in_stride[max_rank]{};
   runtime_ops::detail::contiguous_strides(in, in_stride);
@@ -209,8 +210,7 @@ void launch_permute(const launch_context& c, const int* perm) {
 template <class = void>
 void copy_slice(const launch_context& c, const char* call, void* dst, const tensor_desc& out, int dim, std::int64_t begin) {
   const tensor_desc& in = c.input_desc[0];
-  if (in.dtype != out.dtype)
-    throw runtime_error(c.node->name, call, "the input is " + std::string(name_of(in.dtype)) + ", the output " + std::string(name_of(out.dtype)));
+  runtime_ops::detail::check_same_dtype(c, 0, call, out);
   bool fits = in.rank == out.rank && dim >= 0 && dim < in.rank && begin >= 0 && begin + out.dims[dim] <= in.dims[dim];
   for (int i = 0; fits && i < in.rank; ++i) fits = i == dim || in.dims[i] == out.dims[i];
   if (!fits) throw runtime_error(c.node->name, call, "the output is not a slice of the input at dimension " + std::to_string(dim));
@@ -237,7 +237,7 @@ void launch_cat(const launch_context& c, int dim) {
   std::int64_t offset = 0;
   bool fits = dim >= 0 && dim < out.rank && c.input_count > 0;
   for (int k = 0; fits && k < c.input_count; ++k) {
-    runtime_ops::detail::check_same_dtype(c, k, "launch_cat");
+    runtime_ops::detail::check_same_dtype(c, k, "launch_cat", out);
     fits = c.input_desc[k].rank == out.rank;
     for (int i = 0; fits && i < out.rank; ++i) fits = i == dim || c.input_desc[k].dims[i] == out.dims[i];
     offset += c.input_desc[k].dims[dim];
