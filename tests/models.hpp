@@ -58,4 +58,23 @@ struct leading_fallback {
   struct up : ctg::node<"up", ctg::ops::to_device, first> {};
 };
 
+//! ew64's steps: e_I = relu / scale 1/2 / add(previous, previous-but-one) / gelu of X, by I % 4
+//! (`ctg::repeat<64, test_models::ew_step, x>`: 64 elementwise nodes with skip reads).
+template <class X>
+struct ew_input_of {  // the previous-but-one tensor of the next step, or X itself for the graph input
+  using type = X;
+};
+template <class X>
+  requires requires { typename X::input_type; }
+struct ew_input_of<X> {
+  using type = typename X::input_type;
+};
+template <class X, std::size_t I>
+struct ew_step : std::conditional_t<I % 4 == 0, ctg::node<ctg::indexed<"e", I>, ctg::ops::relu, X>,
+                   std::conditional_t<I % 4 == 1, ctg::node<ctg::indexed<"e", I>, ctg::ops::scale<1, 2>, X>,
+                   std::conditional_t<I % 4 == 2, ctg::node<ctg::indexed<"e", I>, ctg::ops::add, X, typename ew_input_of<X>::type>,
+                                      ctg::node<ctg::indexed<"e", I>, ctg::ops::gelu, X>>>> {
+  using input_type = X;
+};
+
 }  // namespace test_models

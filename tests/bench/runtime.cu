@@ -11,7 +11,9 @@
 //             roundtrip        f32 matmul [16,1024]x[1024,1024] -> to_host -> host op (square)
 //                              -> to_device -> matmul
 // Variant:    ctgraph     executor::run(). Every matmul sits in a captured partition, so its
-//                         cuBLASLt heuristic is queried once, at capture, not per run.
+//                         cuBLASLt heuristic is queried once, at capture, not per run. ew64's
+//                         64 nodes are one fused group (one kernel).
+//             ctgraph_unfused  ew64 planned with plan_options{.fuse = false}: one kernel per node.
 // Timing, inputs, JSON and the summary: tests/bench/harness.hpp, shared with runtime_baseline.
 // Also: instantiate time of run-time-built chains of 64 ... 4096 nodes.
 #include <ctgraph/runtime.hpp>
@@ -51,27 +53,7 @@ constexpr std::int64_t ew_elements = std::int64_t{1} << 20;
 constexpr std::size_t ew_steps = 64;
 using ew_x = input<"x", f32, shape<ew_elements>>;
 
-//! The input of step X (the previous-but-one tensor of the next step), or X itself for the graph
-//! input, which has none (only reached when not selected below).
-template <class X>
-struct input_of {
-  using type = X;
-};
-template <class X>
-  requires requires { typename X::input_type; }
-struct input_of<X> {
-  using type = typename X::input_type;
-};
-
-//! Step I: e_I = relu / scale 1/2 / add(previous, previous-but-one) / gelu of X, by I % 4.
-template <class X, std::size_t I>
-struct step : std::conditional_t<I % 4 == 0, node<indexed<"e", I>, ops::relu, X>,
-                std::conditional_t<I % 4 == 1, node<indexed<"e", I>, ops::scale<1, 2>, X>,
-                std::conditional_t<I % 4 == 2, node<indexed<"e", I>, ops::add, X, typename input_of<X>::type>,
-                                   node<indexed<"e", I>, ops::gelu, X>>>> {
-  using input_type = X;
-};
-using ew_model = graph<repeat<ew_steps, step, ew_x>>;
+using ew_model = graph<repeat<ew_steps, test_models::ew_step, ew_x>>;
 
 constexpr std::int64_t rt_m = 16, rt_k = 1024;
 struct square_on_host {
@@ -94,7 +76,8 @@ using test::device_buffer;  // cudaMalloc: 256-byte aligned
 entries summary;
 
 template <std::size_t N>
-std::string bench_workload(const char* name, executor<N>& ex, cudaStream_t st, std::string_view output, int k) {
+std::string bench_workload(const char* name, executor<N>& ex, cudaStream_t st, std::string_view output, int k,
+                           const char* variant = "ctgraph") {
   const plan<N>& p = ex.plan_of();
   const int out_index = p.index_of(output);
   if (out_index < 0) throw runtime_error(output, "bench", "no output of this name");
@@ -103,13 +86,14 @@ std::string bench_workload(const char* name, executor<N>& ex, cudaStream_t st, s
   ex.run();
   CTG_CHECK("bench", cudaStreamSynchronize(st));
   const std::string out = describe_output(ex.data(output), out_desc.bytes(), out_desc.dtype == dtype_id::bf16);
-  std::fprintf(stderr, "[%s] ctgraph\n", name);
+  std::fprintf(stderr, "[%s] %s\n", name, variant);
   const timing t = measure(st, k, [&] { ex.run(); });
-  std::fprintf(stderr, "[%s] gpu_us ctgraph %.2f\n", name, t.gpu_us);
-  summarise(summary, name, "ctgraph", t);
+  std::fprintf(stderr, "[%s] gpu_us %s %.2f\n", name, variant, t.gpu_us);
+  summarise(summary, name, variant, t);
   std::ostringstream o;
   o << "{\"runs_per_trial\": " << k << ", \"steps\": " << p.step_count() << ", \"partitions\": " << p.partition_count()
-    << ",\n     \"ctgraph\": " << to_json(t) << ",\n     " << out << "}";
+    << ", \"fused_groups\": " << p.fused_group_count() << ", \"kernels\": " << p.step_count() - p.fused_node_count()
+    << ",\n     \"" << variant << "\": " << to_json(t) << ",\n     " << out << "}";
   return o.str();
 }
 
@@ -130,8 +114,12 @@ std::string bench_mlp(const char* name, cudaStream_t st, int k) {
 std::string bench_ew(cudaStream_t st, int k) {
   device_buffer x(std::size_t(ew_elements) * 4);
   upload_random_f32(x.p, std::size_t(ew_elements), 5, 1.f);
-  auto ex = instantiate<ew_model>(st, {bind("x", x.at<float>(0), std::size_t(ew_elements))});
-  return bench_workload("ew64", ex, st, "e63", k);
+  // The plan fuses the 64 nodes into one kernel; without fusion, one kernel per node.
+  auto fused = instantiate<ew_model>(st, {bind("x", x.at<float>(0), std::size_t(ew_elements))});
+  const std::string on = bench_workload("ew64", fused, st, "e63", k);
+  auto unfused = instantiate<ew_model, plan_options{.fuse = false}>(st, {bind("x", x.at<float>(0), std::size_t(ew_elements))});
+  const std::string off = bench_workload("ew64", unfused, st, "e63", k, "ctgraph_unfused");
+  return "{\"fused\": " + on + ",\n   \"unfused\": " + off + "}";
 }
 
 std::string bench_round_trip(cudaStream_t st, int k) {

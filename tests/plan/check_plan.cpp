@@ -3,7 +3,7 @@
 //    every dtype, matmuls, reshape views, in place requested, collectives, host round trips,
 //    fallback regions, opaque ops, and nodes with random traits) plan soundly. The seed is
 //    printed (CTG_SEED=<seed> replays a run); failing seeds go into `regressions`.
-//  - the mutation test: every test and example plan and random plans, corrupted in 17 ways,
+//  - the mutation test: every test and example plan and random plans, corrupted in 19 ways,
 //    each rejected with its own reason. Prints "mutation score: R/T".
 #include <ctgraph/ctgraph.hpp>
 
@@ -210,16 +210,18 @@ std::uint32_t base_seed() {
   return std::random_device{}();
 }
 
+//! Every other seed plans fused groups too.
 plan<cap> random_plan(std::uint32_t seed, random_graph& r) {
   gen g{std::mt19937(seed)};
   g.make(r);
+  if (seed % 2) r.b.fuse_elementwise();
   return r.b.build();
 }
 
 TEST_CASE("check_plan: 10,000 random graphs plan soundly") {
   const std::uint32_t base = base_seed();
   MESSAGE("random graphs from seed " << base << " (CTG_SEED=" << base << " replays them)");
-  int planned = 0, at_bound = 0, copies = 0, hoisted = 0, shared = 0, nodes = 0;
+  int planned = 0, at_bound = 0, copies = 0, hoisted = 0, shared = 0, nodes = 0, fused = 0;
   int ops[10]{};
   double worst = 1;
   std::vector<std::uint32_t> seeds = regressions;
@@ -232,6 +234,7 @@ TEST_CASE("check_plan: 10,000 random graphs plan soundly") {
     if (v) FAIL("seed " << seed << ": " << v.what() << " (node " << v.node << ", other " << v.other << ")\n" << to_string(p));
     copies += p.copy_count();
     nodes += p.step_count();
+    fused += p.fused_node_count();
     for (int k = 0; k < 10; ++k) ops[k] += r.ops[k];
     for (int t = 0; t < p.tensor_count(); ++t) hoisted += p.graph.buffers[t].hoisted, shared += p.graph.buffers[t].shares >= 0;
     for (int c = 0; c < 3; ++c) {
@@ -246,11 +249,12 @@ TEST_CASE("check_plan: 10,000 random graphs plan soundly") {
                 << ", collectives " << ops[4] << ", host round trips " << ops[5] << ", opaque " << ops[6]
                 << ", uncapturable " << ops[7] << ", random traits " << ops[8] << "); arenas at the lower bound: "
                 << at_bound << " of " << planned << ", worst " << worst << "; inserted copies " << copies
-                << ", hoisted " << hoisted << ", in place " << shared);
+                << ", hoisted " << hoisted << ", in place " << shared << ", fused into groups " << fused);
   CHECK(planned > 10000);
   CHECK(copies > 1000);
   CHECK(hoisted > 1000);
   CHECK(shared > 1000);
+  CHECK(fused > 100);
   for (int k = 0; k < 9; ++k) CHECK(ops[k] > 500);
 }
 
@@ -267,15 +271,16 @@ struct mutation {
 
 bool planned(const plan<cap>& p, int v) {
   const auto& g = p.graph;
-  return g.nodes[v].kind == tensor_kind::node && g.owner[v] == v && !g.buffers[v].opaque &&
+  return g.nodes[v].kind == tensor_kind::node && g.owner[v] == v && !g.buffers[v].opaque && !g.buffers[v].fused &&
          g.buffers[v].memory != memory_class::external;
 }
 int storage(const plan<cap>& p, int v) { return p.graph.owner[v]; }
 bool reads_storage_of_class(const plan<cap>& p, int y, memory_class m) {
-  const node_desc& d = p.graph.nodes[y];
-  for (int k = 0; k < d.input_count; ++k)
-    if (planned(p, storage(p, d.inputs[k])) && p.graph.buffers[storage(p, d.inputs[k])].memory == m) return true;
-  return false;
+  bool found = false;  // what y reads when it runs (a fused root: its group's leaves)
+  detail::for_each_read(p.graph, y, [&](int u) {
+    found = found || (planned(p, storage(p, u)) && p.graph.buffers[storage(p, u)].memory == m);
+  });
+  return found;
 }
 //! Calls f on candidates in a random order until one applies.
 template <class F>
@@ -445,6 +450,23 @@ const std::vector<mutation>& mutations() {
          return true;
        });
      }},
+    {"a fused member that is a graph output", plan_fault::fused_read_outside, [](plan<cap>& p, std::mt19937& rng) {
+       return first_of(p, rng, [&](int v) {
+         if (p.graph.fused_root[v] < 0 || p.graph.fused_root[v] == v) return false;
+         return p.graph.is_output[v] = true, true;
+       });
+     }},
+    {"a node fused that is not elementwise", plan_fault::bad_fusion, [](plan<cap>& p, std::mt19937& rng) {
+       auto& g = p.graph;
+       int root = no_index;
+       for (int v = 0; v < g.tensor_count; ++v)
+         if (g.fused_root[v] == v) root = v;
+       if (root < 0) return false;
+       return first_of(p, rng, [&](int v) {
+         if (g.nodes[v].kind != tensor_kind::node || g.nodes[v].traits.elementwise || g.step[v] >= g.step[root]) return false;
+         return g.fused_root[v] = root, true;
+       });
+     }},
     {"a lower bound that is not the peak", plan_fault::wrong_lower_bound, [](plan<cap>& p, std::mt19937&) {
        for (int c = 0; c < memory_class_count; ++c)
          if (p.graph.lower_bound[c] > 0) return p.graph.lower_bound[c] += arena_alignment, true;
@@ -461,13 +483,13 @@ plan<cap> widen_plan(const plan<N>& from) {
   plan<cap> p{};
   auto& g = p.graph;
   const auto& f = from.graph;
-  g.tensor_count = f.tensor_count, g.one_partition = f.one_partition, g.step_count = f.step_count;
+  g.tensor_count = f.tensor_count, g.one_partition = f.one_partition, g.fuse = f.fuse, g.step_count = f.step_count;
   g.partition_count = f.partition_count, g.error = f.error, g.error_count = f.error_count;
   g.hoisted_at_instantiation = f.hoisted_at_instantiation;
   for (int i = 0; i < f.tensor_count; ++i) {
     g.nodes[i] = f.nodes[i], g.is_output[i] = f.is_output[i], g.schedule[i] = f.schedule[i], g.step[i] = f.step[i];
     g.partitions[i] = f.partitions[i], g.partition_of[i] = f.partition_of[i], g.owner[i] = f.owner[i];
-    g.buffers[i] = f.buffers[i], g.memory[i] = f.memory[i];
+    g.buffers[i] = f.buffers[i], g.memory[i] = f.memory[i], g.fused_root[i] = f.fused_root[i];
   }
   for (int c = 0; c < memory_class_count; ++c)
     g.arena_bytes[c] = f.arena_bytes[c], g.lower_bound[c] = f.lower_bound[c], g.reuse_count[c] = f.reuse_count[c];
@@ -494,6 +516,9 @@ struct lead_host : node<"lead_host", ops::host_op<no_op_host>, node<"lead_copy",
 struct lead_dev : node<"lead_dev", ops::to_device, lead_host> {};
 struct lead_out : node<"lead_out", in_place<ops::relu>, lead_dev> {};
 
+struct f1 : node<"f1", ops::gelu, m0> {};
+struct f2 : node<"f2", ops::add, f1, x> {};
+struct f3 : node<"f3", ops::scale<0.5f>, f2> {};
 constexpr auto readme_plan = make_plan<graph<node<"r0", ops::relu, node<"h0", ops::matmul, x, w>>>>();
 constexpr auto mlp_plan = make_plan<graph<repeat<8, mlp::layer, x>>>();
 constexpr auto trip_plan = make_plan<graph<r1>>();
@@ -501,12 +526,15 @@ constexpr auto tp_plan = make_plan<graph<repeat<8, tp::layer, x>>>();
 constexpr auto tp_opaque_plan = make_plan<graph<repeat<8, tp_opaque::layer, x>>>();
 constexpr auto collective_plan = make_plan<graph<c4>>();
 constexpr auto lead_plan = make_plan<graph<lead_out, r1>>();
+constexpr auto fused_plan = make_plan<graph<f3>>();
 
 TEST_CASE("check_plan: the mutation test rejects every corruption with its own reason") {
   static_assert(!check_plan(readme_plan) && !check_plan(mlp_plan) && !check_plan(trip_plan) && !check_plan(tp_plan));
-  static_assert(!check_plan(tp_opaque_plan) && !check_plan(collective_plan) && !check_plan(lead_plan));
+  static_assert(!check_plan(tp_opaque_plan) && !check_plan(collective_plan) && !check_plan(lead_plan) && !check_plan(fused_plan));
+  static_assert(fused_plan.fused_group_count() == 1);
   std::vector<plan<cap>> corpus = {widen_plan(readme_plan), widen_plan(mlp_plan), widen_plan(trip_plan), widen_plan(tp_plan),
-                                   widen_plan(tp_opaque_plan), widen_plan(collective_plan), widen_plan(lead_plan)};
+                                   widen_plan(tp_opaque_plan), widen_plan(collective_plan), widen_plan(lead_plan),
+                                   widen_plan(fused_plan)};
   const std::uint32_t base = base_seed();
   for (std::uint32_t i = 0; i < 400; ++i) {
     random_graph r;

@@ -53,7 +53,7 @@ TEST_CASE("plan: a 96-layer model is one line too") {
 
 TEST_CASE("plan: text dump (golden)") {
   const std::string expected =
-      "plan: 4 tensors, 2 steps, 1 partitions, 2 buffers, 1 reuses, 0 inserted copies\n"
+      "plan: 4 tensors, 2 steps, 1 partitions, 2 buffers, 1 reuses, 0 inserted copies, 0 fused groups (0 nodes fused)\n"
       "partitions:\n"
       "  #0   capturable steps 0..1 (2 nodes), 2 static inputs (0 copied), 0 hoisted allocations\n"
       "schedule:\n"

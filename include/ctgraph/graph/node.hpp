@@ -113,6 +113,10 @@ struct node {
     d.name = Name.view();
     d.kind = tensor_kind::node;
     d.input_count = inputs().count;
+    if constexpr ((detail::is_ref<Inputs>::value || ...)) {
+      const bool ref[] = {detail::is_ref<Inputs>::value...};
+      for (int k = 0; k < d.input_count; ++k) d.ref_inputs |= std::uint8_t(ref[k] ? 1u << k : 0u);
+    }
     if constexpr (check()) {
       describe_op<op_type>(d);
       d.in_place = detail::unwrap_op<Op>::in_place;

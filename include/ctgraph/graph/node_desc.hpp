@@ -2,6 +2,7 @@
 //! The flat, value-level record of one tensor of a graph (a graph input, a parameter or a node).
 //! Node types are turned into these exactly once, by `flatten`. It holds what the planner needs;
 //! how a node runs (its op's hooks) the runtime takes from the node's type.
+#include <cstdint>
 #include <span>
 #include <string_view>
 
@@ -16,7 +17,7 @@ enum class tensor_kind : std::uint8_t { input, parameter, node };
 //! there is none.
 inline constexpr int no_index = -1;
 
-inline constexpr int max_inputs = 8;
+inline constexpr int max_inputs = 8;  // node_desc::ref_inputs holds a bit per input
 
 struct node_desc {
   std::string_view name;
@@ -31,6 +32,7 @@ struct node_desc {
   bool inserted = false;               // a copy the placement pass inserted ("x.to_symmetric")
   bool ill_formed = false;             // the node's type failed a static_assert: no plan for it
   bool multi_output = false;           // the op has several outputs: its rule gives the buffer's bytes
+  std::uint8_t ref_inputs = 0;         // bit k: input k is a ref<"name">, so no type leads to it
 };
 
 //! A type-erased handle to a tensor type, so that `flatten` can walk node types with a loop.

@@ -52,6 +52,11 @@ struct op_traits {
   //! that node's inputs, not its own.
   bool extra_output = false;
   copy_kind copy = copy_kind::none;  // a copy op, and how it copies
+  //! Output element i is a function of element i of each input (i % its size for a broadcast
+  //! input 1), given by the op's functor: `static constexpr int arity` and a default-constructible
+  //! `CTG_HOST_DEVICE float operator()(float...) const`. The plan may then fuse the op with its
+  //! elementwise neighbours into one kernel (ops::elementwise sets it).
+  bool elementwise = false;
 };
 
 //! What an output rule returns: the output tensor, or why the inputs do not fit. A node with

@@ -33,6 +33,8 @@ struct buffer_desc {
   //! comes before the fallback region: then it is allocated at instantiation with the arenas.
   bool hoisted = false;
   int hoisted_to = no_index;
+  //! Computed in registers inside its fused group's kernel (a member, not the root): no storage.
+  bool fused = false;
 };
 
 enum class partition_kind : std::uint8_t { capturable, fallback };
@@ -59,6 +61,7 @@ struct flat_graph {
   // The graph (flatten or a run-time builder; insert_copies appends copies, validate infers `out`)
   int tensor_count = 0;
   bool one_partition = false;    // the user asked for a single capturable partition
+  bool fuse = false;             // fuse elementwise neighbours (make_plan; run-time builders have no types to fuse)
   node_desc nodes[N]{};
   bool is_output[N]{};
 
@@ -82,6 +85,9 @@ struct flat_graph {
 
   // view_owners
   int owner[N]{};                // the node whose buffer holds node i's output (itself unless a view)
+  // fuse: the root of each node's fused group (the node whose kernel computes it; a root is its
+  // own), no_index for a node that runs as its own kernel
+  int fused_root[N]{};
   // lifetimes (shares: hand_over; hoisted: hoist; offset: plan_memory)
   buffer_desc buffers[N]{};      // indexed by node; meaningful where owner[i] == i
   // plan_memory
@@ -144,11 +150,11 @@ constexpr std::size_t offset_in_storage(const node_desc* nodes, int v) {
 }  // namespace detail
 
 //! A buffer the memory plan places in an arena: a node's own storage (not a view's), neither
-//! opaque nor the user's. Meaningful after lifetimes.
+//! opaque, fused away nor the user's. Meaningful after lifetimes.
 template <std::size_t N>
 constexpr bool is_planned(const flat_graph<N>& g, int v) {
   const buffer_desc& b = g.buffers[v];
-  return g.nodes[v].kind == tensor_kind::node && g.owner[v] == v && !b.opaque && b.memory != memory_class::external;
+  return g.nodes[v].kind == tensor_kind::node && g.owner[v] == v && !b.opaque && !b.fused && b.memory != memory_class::external;
 }
 
 //! Records an error; the first one also stops the passes that follow.

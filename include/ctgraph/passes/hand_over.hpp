@@ -1,9 +1,10 @@
 #pragma once
 //! hand_over: the in-place decision. An output takes over its first input's storage when its op
 //! allows in place (and reads no peer), and that read is the input's last: same memory class, same
-//! aligned size, neither opaque, the input not a graph output. A node that asked for in place and
-//! cannot have it is an error. Reads `owner`, `buffers` and `is_output`; writes `buffers[].shares`.
-#include <ctgraph/passes/flat_graph.hpp>
+//! aligned size, neither opaque, the input not a graph output. (A fused root's first input is the
+//! leaf its input 0 leads to through members.) A node that asked for in place and cannot have it
+//! is an error. Reads `owner`, `buffers`, `is_output` and `fused_root`; writes `buffers[].shares`.
+#include <ctgraph/passes/fuse.hpp>
 
 namespace ctg {
 
@@ -17,8 +18,10 @@ constexpr status hand_over(flat_graph<N>& g) {
     const int v = g.schedule[s];
     const node_desc& d = g.nodes[v];
     g.buffers[v].shares = no_index;
-    if (!d.traits.in_place || d.traits.reads_peers || d.traits.view || g.owner[v] != v || d.input_count == 0) continue;
-    const int u = d.inputs[0];
+    if (!d.traits.in_place || d.traits.reads_peers || d.traits.view || g.owner[v] != v || d.input_count == 0 ||
+        g.buffers[v].fused)
+      continue;
+    const int u = detail::in_place_source(g, v);
     const buffer_desc &src = g.buffers[u], &out = g.buffers[v];
     const bool legal = g.owner[u] == u && g.nodes[u].kind == tensor_kind::node && !src.opaque && !out.opaque &&
                        !holds_output[u] && src.lifetime.last == s && src.memory == out.memory &&

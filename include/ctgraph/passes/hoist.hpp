@@ -5,7 +5,7 @@
 //! partition's static inputs, and those that must be copied into partition-owned memory: only
 //! opaque outputs of fallback regions, whose address can change from run to run (symmetric and
 //! other planned buffers are used in place).
-#include <ctgraph/passes/flat_graph.hpp>
+#include <ctgraph/passes/fuse.hpp>
 
 namespace ctg {
 
@@ -31,16 +31,16 @@ constexpr status hoist(flat_graph<N>& g) {
         else ++g.hoisted_at_instantiation;
         continue;
       }
-      for (int k = 0; k < g.nodes[v].input_count; ++k) {
-        int b = g.owner[g.nodes[v].inputs[k]];
-        bool outside = g.nodes[b].kind != tensor_kind::node || g.step[b] < q.first_step;
-        if (!outside || seen[b] == p + 1) continue;
+      detail::for_each_read(g, v, [&](int u) {
+        const int b = g.owner[u];
+        const bool outside = g.nodes[b].kind != tensor_kind::node || g.step[b] < q.first_step;
+        if (!outside || seen[b] == p + 1) return;
         seen[b] = p + 1;
         ++q.static_inputs;
         if (g.buffers[b].opaque && g.nodes[b].kind == tensor_kind::node &&
             g.partitions[g.partition_of[b]].kind == partition_kind::fallback)
           ++q.static_input_copies;
-      }
+      });
     }
   }
   return g.error;

@@ -1,9 +1,10 @@
 #pragma once
 //! lifetimes: one buffer per tensor that owns its storage: memory class (placement's), bytes,
 //! opaque or planned, and lifetime from its write to its last read (graph outputs to the last
-//! step). Reads the schedule, `owner`, `memory`, `is_output` and multi-output nodes' rules; writes
+//! step); a fused group's members have none (`fused`), and its root reads its leaves. Reads the
+//! schedule, `owner`, `memory`, `is_output`, `fused_root` and multi-output nodes' rules; writes
 //! `buffers` (not `shares`, which hand_over decides).
-#include <ctgraph/passes/flat_graph.hpp>
+#include <ctgraph/passes/fuse.hpp>
 
 namespace ctg {
 
@@ -23,17 +24,16 @@ constexpr status lifetimes(flat_graph<N>& g) {
     } else {
       b.memory = g.memory[i];
       b.opaque = d.traits.result == op_result::opaque;
+      b.fused = detail::is_fused_member(g, i);
       b.lifetime = {g.step[i], g.step[i]};
     }
   }
   // A read at step s keeps the owning buffer alive through s; outputs live to the end.
-  for (int s = 0; s < g.step_count; ++s) {
-    const node_desc& d = g.nodes[g.schedule[s]];
-    for (int k = 0; k < d.input_count; ++k) {
-      buffer_desc& b = g.buffers[g.owner[d.inputs[k]]];
+  for (int s = 0; s < g.step_count; ++s)
+    detail::for_each_read(g, g.schedule[s], [&](int u) {
+      buffer_desc& b = g.buffers[g.owner[u]];
       if (b.lifetime.last < s) b.lifetime.last = s;
-    }
-  }
+    });
   for (int i = 0; i < n; ++i)
     if (g.is_output[i]) g.buffers[g.owner[i]].lifetime.last = last_step;
   return g.error;

@@ -69,14 +69,15 @@ struct memory_layout {
 };
 
 namespace detail {
-//! The root of each buffer's in-place chain (no_index for views, graph inputs and parameters).
+//! The root of each buffer's in-place chain (no_index for views, fused members, graph inputs and
+//! parameters).
 //! Chains are built in schedule order, so a member's `shares` already has its root.
 template <std::size_t N>
 constexpr void chain_roots(const flat_graph<N>& g, int* root) {
   for (int i = 0; i < g.tensor_count; ++i) root[i] = no_index;
   for (int s = 0; s < g.step_count; ++s) {
     int v = g.schedule[s];
-    if (g.owner[v] != v) continue;
+    if (g.owner[v] != v || g.buffers[v].fused) continue;
     root[v] = g.buffers[v].shares >= 0 ? root[g.buffers[v].shares] : v;
   }
 }

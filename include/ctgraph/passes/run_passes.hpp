@@ -11,11 +11,17 @@
 //! place_symmetric  nodes, is_output, readers                     memory (a decision; traits untouched)
 //! partition        schedule, nodes (capturable)                  partitions, partition_of
 //! view_owners      schedule, nodes (view)                        owner
-//! lifetimes        schedule, step, owner, memory, is_output      buffers (memory, bytes, opaque, lifetime)
-//! hand_over        schedule, owner, buffers, is_output           buffers[].shares (in place)
-//! hoist            partitions, schedule, owner, buffers          buffers[].hoisted(_to), partitions[] counts
+//! fuse             schedule, nodes, readers, partition_of,       fused_root
+//!                  is_output
+//! lifetimes        schedule, step, owner, memory, is_output,     buffers (memory, bytes, opaque, fused, lifetime)
+//!                  fused_root
+//! hand_over        schedule, owner, buffers, is_output,          buffers[].shares (in place)
+//!                  fused_root
+//! hoist            partitions, schedule, owner, buffers,         buffers[].hoisted(_to), partitions[] counts
+//!                  fused_root
 //! plan_memory      schedule, owner, buffers                      buffers[].offset, arena_bytes, lower_bound, reuse_count
 //! Every pass reads and writes `error` / `errors` and does nothing after an earlier error.
+#include <ctgraph/passes/fuse.hpp>
 #include <ctgraph/passes/hand_over.hpp>
 #include <ctgraph/passes/hoist.hpp>
 #include <ctgraph/passes/lifetimes.hpp>
@@ -39,6 +45,7 @@ constexpr status plan_structure(flat_graph<N>& g, const std::string_view* copy_n
   place_symmetric(g);
   partition(g);
   view_owners(g);
+  fuse(g);
   lifetimes(g);
   hand_over(g);
   return hoist(g);

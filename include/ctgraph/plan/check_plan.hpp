@@ -11,7 +11,9 @@
 //!  - offsets aligned and inside their arena, no two live buffers overlapping, an output taking
 //!    its input's storage only when its op allows in place, at the input's last read, and never
 //!    for a collective (peers still read that input);
-//!  - buffers written in fallback regions hoisted; lower bounds the peak of live bytes.
+//!  - buffers written in fallback regions hoisted; lower bounds the peak of live bytes;
+//!  - fused groups: elementwise nodes of one dtype, element count and partition, whose members
+//!    no one outside the group reads; the group reads its leaves at its root's step.
 //! Linear in the graph but for one sweep over a list of live buffers ordered by offset, so a
 //! `static_assert(!check_plan(p))` fits the compilers' default budgets for model-sized graphs.
 #include <cstdint>
@@ -45,6 +47,8 @@ enum class plan_fault : std::uint8_t {
   overlap,
   wrong_lower_bound,
   arena_below_bound,
+  bad_fusion,
+  fused_read_outside,
 };
 
 constexpr std::string_view describe(plan_fault f) {
@@ -71,6 +75,8 @@ constexpr std::string_view describe(plan_fault f) {
     case plan_fault::overlap: return "two buffers alive at one step overlap in memory";
     case plan_fault::wrong_lower_bound: return "the lower bound is not the peak of live bytes";
     case plan_fault::arena_below_bound: return "an arena is smaller than its lower bound";
+    case plan_fault::bad_fusion: return "a fused group breaks fusion's rules (an op not elementwise, another dtype, size or partition, or too many nodes or leaves)";
+    case plan_fault::fused_read_outside: return "a tensor computed inside a fused kernel is read outside it (or is a graph output)";
   }
   return "?";
 }
@@ -93,6 +99,35 @@ struct recomputed {
   bool output[N]{};      // of a storage: a graph output uses it
   int taker[N]{};        // of a storage: the node that took it over in place, or -1
 };
+
+//! Fused groups: roots and members elementwise, of the root's dtype, element count and partition,
+//! members before their root and read by no one outside the group, groups within the limits.
+template <std::size_t N>
+constexpr plan_violation check_fusion(const flat_graph<N>& g) {
+  const int n = g.tensor_count;
+  for (int v = 0; v < n; ++v) {
+    const int root = g.fused_root[v];
+    if (root == no_index) continue;
+    if (root < 0 || root >= n || g.fused_root[root] != root || g.nodes[v].kind != tensor_kind::node) return {plan_fault::bad_fusion, v};
+    const node_desc &d = g.nodes[v], &rd = g.nodes[root];
+    if (!d.traits.elementwise || d.out.dtype != rd.out.dtype || d.out.elements() != rd.out.elements() ||
+        g.partition_of[v] != g.partition_of[root] || (v != root && g.step[v] >= g.step[root]))
+      return {plan_fault::bad_fusion, v, root};
+    if (v != root && g.is_output[v]) return {plan_fault::fused_read_outside, v};
+    if (v == root) {
+      const fused_group f = group_of(g, root);
+      if (f.size < 2) return {plan_fault::bad_fusion, v};
+      for (int l = 0; l < f.leaf_count; ++l)
+        if (g.nodes[f.leaves[l]].out.dtype != rd.out.dtype) return {plan_fault::bad_fusion, v, f.leaves[l]};
+    }
+  }
+  for (int w = 0; w < n; ++w)
+    for (int k = 0; k < g.nodes[w].input_count; ++k) {
+      const int u = g.nodes[w].inputs[k];
+      if (is_fused_member(g, u) && g.fused_root[w] != g.fused_root[u]) return {plan_fault::fused_read_outside, w, u};
+    }
+  return {};
+}
 
 template <std::size_t N>
 constexpr plan_violation check_structure(const flat_graph<N>& g, recomputed<N>& r) {
@@ -127,9 +162,10 @@ constexpr plan_violation check_structure(const flat_graph<N>& g, recomputed<N>& 
       if (o.error != errc::ok || !(o.out == d.out)) return {plan_fault::wrong_output, v};
     }
     if (d.traits.view && d.input_count > 0) r.storage[v] = r.storage[d.inputs[0]];
+    const int at = is_fused_member(g, v) ? g.step[g.fused_root[v]] : s;  // its root reads for it
     for (int k = 0; k < d.input_count; ++k) {
       const int u = r.storage[d.inputs[k]];
-      if (r.last[u] < s) r.last[u] = s;
+      if (r.last[u] < at) r.last[u] = at;
     }
   }
   for (int v = 0; v < n; ++v) {
@@ -138,7 +174,7 @@ constexpr plan_violation check_structure(const flat_graph<N>& g, recomputed<N>& 
   }
   for (int v = 0; v < n; ++v)
     if (r.output[v]) r.last[v] = g.step_count - 1;
-  return {};
+  return check_fusion(g);  // after the outputs: it compares their sizes
 }
 
 template <std::size_t N>
@@ -206,12 +242,12 @@ constexpr plan_violation check_partitions(const flat_graph<N>& g, const recomput
     for (int s = q.first_step; s <= q.last_step; ++s) {
       const int v = g.schedule[s];
       const buffer_desc& b = g.buffers[v];
-      if (r.storage[v] != v || b.opaque) continue;
+      if (r.storage[v] != v || b.opaque || is_fused_member(g, v)) continue;
       if (!b.hoisted || b.hoisted_to != prior_capturable) return {plan_fault::not_hoisted, v};
     }
   }
   for (int v = 0; v < g.tensor_count; ++v) {
-    if (r.storage[v] != v || g.nodes[v].kind != tensor_kind::node) continue;
+    if (r.storage[v] != v || g.nodes[v].kind != tensor_kind::node || is_fused_member(g, v)) continue;
     const lifetime want{g.step[v], r.last[v] < g.step[v] ? g.step[v] : r.last[v]};
     if (!(g.buffers[v].lifetime == want)) return {plan_fault::wrong_lifetime, v};
   }
@@ -225,7 +261,7 @@ template <std::size_t N>
 constexpr plan_violation check_offsets(const flat_graph<N>& g, recomputed<N>& r) {
   auto planned = [&](int v) {
     return g.nodes[v].kind == tensor_kind::node && r.storage[v] == v && !g.buffers[v].opaque &&
-           g.buffers[v].memory != memory_class::external;
+           !is_fused_member(g, v) && g.buffers[v].memory != memory_class::external;
   };
   auto end_of = [&](int v) { return g.buffers[v].offset + detail::storage_bytes(g.nodes, v); };
   for (int v = 0; v < g.tensor_count; ++v) {
@@ -239,7 +275,7 @@ constexpr plan_violation check_offsets(const flat_graph<N>& g, recomputed<N>& r)
     bool reads_x = false;
     for (int k = 0; k < d.input_count; ++k) reads_x = reads_x || r.storage[d.inputs[k]] == x;
     if (reads_x && d.traits.reads_peers) return plan_fault::collective_writes_peer_input;
-    if (d.input_count == 0 || r.storage[d.inputs[0]] != x) return plan_fault::overlap;
+    if (d.input_count == 0 || r.storage[in_place_source(g, y)] != x) return plan_fault::overlap;
     if (!d.traits.in_place || d.traits.view) return plan_fault::in_place_not_allowed;
     if (r.last[x] != s || r.output[x]) return plan_fault::in_place_early;
     if (g.buffers[x].offset != g.buffers[y].offset || align_up(g.buffers[x].bytes) != align_up(g.buffers[y].bytes))

@@ -50,6 +50,9 @@ class graph_builder {
   void output(int id) { g_.is_output[id] = true; }
   //! Plan as one capturable partition: a node that cannot be captured is an error.
   void require_one_partition() { g_.one_partition = true; }
+  //! Plan fused groups too (passes/fuse.hpp), to inspect or check them: an executor refuses such a
+  //! plan, since a builder's hooks run one node each and cannot compose a group's kernel.
+  void fuse_elementwise() { g_.fuse = true; }
 
   //! Runs every pass; the plan's error() says whether the graph was rejected.
   plan<N> build() const {

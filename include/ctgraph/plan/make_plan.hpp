@@ -34,6 +34,7 @@ struct rejected_node {
 //! How to plan: `make_plan<g, plan_options{.one_partition = true}>()`.
 struct plan_options {
   bool one_partition = false;  // reject any node that cannot be captured (one CUDA graph)
+  bool fuse = true;            // elementwise neighbours run as one kernel (passes/fuse.hpp); off to debug
 };
 
 namespace detail {
@@ -69,6 +70,7 @@ struct planner {
   static constexpr auto lived = [] {
     flat_graph<plan_capacity<G>> g = types;
     g.one_partition = Options.one_partition;
+    g.fuse = Options.fuse;
     if constexpr (size.copies > 0) {
       std::string_view names[plan_capacity<G>]{};
       copy_names.spread(names);

@@ -2,7 +2,7 @@
 //! The plan: a constexpr value with queries for static_assert.
 #include <string_view>
 
-#include <ctgraph/passes/flat_graph.hpp>
+#include <ctgraph/passes/fuse.hpp>
 
 namespace ctg {
 
@@ -95,6 +95,28 @@ struct plan {
   constexpr int storage_count(memory_class m) const { return buffer_count(m) - reuse_count(m); }
   constexpr int storage_count() const { return buffer_count() - reuse_count(); }
 
+  // Fusion
+  //! Fused groups: runs of elementwise nodes that run as one kernel (passes/fuse.hpp).
+  constexpr int fused_group_count() const {
+    const flat_graph<N>& g = checked();
+    int c = 0;
+    for (int i = 0; i < g.tensor_count; ++i) c += g.fused_root[i] == i;
+    return c;
+  }
+  //! Nodes computed inside another node's kernel: each a launch and a buffer fewer.
+  constexpr int fused_node_count() const {
+    const flat_graph<N>& g = checked();
+    int c = 0;
+    for (int i = 0; i < g.tensor_count; ++i) c += detail::is_fused_member(g, i);
+    return c;
+  }
+  //! The root of T's fused group (the node whose kernel computes T; T itself for a root), or
+  //! no_index when T runs as its own kernel.
+  template <class T>
+  constexpr int fused_root_of() const { return checked().fused_root[index_of<T>()]; }
+  //! The fused group whose root is node `root`: members in schedule order, leaves (empty if none).
+  constexpr fused_group fused_group_of(int root) const { return detail::group_of(checked(), root); }
+
   // Inserted copies (placement)
   constexpr int copy_count() const {
     int c = 0;
@@ -127,7 +149,7 @@ struct plan {
     return graph;
   }
   constexpr bool owns_storage(int i) const {
-    return graph.owner[i] == i && graph.nodes[i].kind == tensor_kind::node;  // callers checked()
+    return graph.owner[i] == i && graph.nodes[i].kind == tensor_kind::node && !graph.buffers[i].fused;  // callers checked()
   }
 };
 

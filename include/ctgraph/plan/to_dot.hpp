@@ -55,6 +55,7 @@ std::string placement_lines(const plan<N>& p, int v) {
   const buffer_desc& b = p.buffer(v);
   const std::string size = human_bytes(g.nodes[v].out.bytes());
   if (g.nodes[v].kind != tensor_kind::node) return "external (user-owned): " + size;
+  if (detail::is_fused_member(g, v)) return "registers: fused into '" + std::string(g.nodes[g.fused_root[v]].name) + "', no buffer";
   std::string s(name_of(b.memory));
   if (g.owner[v] != v) {
     s.append(": view of '").append(g.nodes[g.owner[v]].name).append("'");
@@ -120,7 +121,18 @@ std::string to_dot(const plan<N>& p) {
                         fallback ? "fallback region" : "partition", i, fallback ? "" : " (capturable)");
     s += std::string("    style=\"rounded") + (fallback ? ",dashed" : "") + "\";\n    color=\"" +
          (fallback ? detail::fallback_stroke : detail::capturable_stroke) + "\";\n";
-    for (int st = q.first_step; st <= q.last_step; ++st) s += "    " + node_line(g.schedule[st]);
+    for (int st = q.first_step; st <= q.last_step; ++st) {
+      const int v = g.schedule[st];
+      if (g.fused_root[v] < 0) {
+        s += "    " + node_line(v);
+      } else if (g.fused_root[v] == v) {  // a fused group: its own dotted cluster, members in order
+        const fused_group f = detail::group_of(g, v);
+        s += detail::format("    subgraph cluster_fused_%d {\n      label=\"fused group: one kernel, %d nodes\";\n", v, f.size);
+        s += "      style=\"rounded,dotted\";\n";
+        for (int j = 0; j < f.size; ++j) s += "      " + node_line(f.members[j]);
+        s += "    }\n";
+      }
+    }
     s += "  }\n";
   }
   for (int st = 0; st < g.step_count; ++st) {
@@ -136,7 +148,8 @@ std::string to_dot(const plan<N>& p) {
                         counted(g.partition_count, "partition", "partitions") + ", " +
                         counted(p.buffer_count(), "buffer", "buffers") + ", " +
                         counted(p.reuse_count(), "reuse", "reuses") + ", " +
-                        counted(p.copy_count(), "inserted copy", "inserted copies");
+                        counted(p.copy_count(), "inserted copy", "inserted copies") + ", " +
+                        counted(p.fused_group_count(), "fused group", "fused groups");
   for (int c = 0; c < memory_class_count; ++c) {
     if (memory_class(c) == memory_class::external || p.buffer_count(memory_class(c)) == 0) continue;
     summary.append("\n").append(name_of(memory_class(c))).append(" arena ");

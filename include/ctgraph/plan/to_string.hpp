@@ -42,9 +42,9 @@ std::string to_string(const plan<N>& p) {
     }
     return s;
   }
-  s += detail::format("plan: %d tensors, %d steps, %d partitions, %d buffers, %d reuses, %d inserted copies\n",
+  s += detail::format("plan: %d tensors, %d steps, %d partitions, %d buffers, %d reuses, %d inserted copies, %d fused groups (%d nodes fused)\n",
                       g.tensor_count, g.step_count, g.partition_count, p.buffer_count(), p.reuse_count(),
-                      p.copy_count());
+                      p.copy_count(), p.fused_group_count(), p.fused_node_count());
   s += "partitions:\n";
   for (int i = 0; i < g.partition_count; ++i) {
     const partition_desc& q = g.partitions[i];
@@ -63,16 +63,30 @@ std::string to_string(const plan<N>& p) {
     int v = g.schedule[st];
     const node_desc& d = g.nodes[v];
     const buffer_desc& b = p.buffer(v);
-    std::string where = b.opaque ? "opaque" : std::string(name_of(b.memory));
+    const bool member = detail::is_fused_member(g, v);
+    std::string where = member ? "registers" : b.opaque ? "opaque" : std::string(name_of(b.memory));
     std::string note;
-    if (g.owner[v] != v) {
+    if (member) {
+      note.append(" fused into '").append(g.nodes[g.fused_root[v]].name).append("'");
+    } else if (g.owner[v] != v) {
       note.append(" view of '").append(g.nodes[g.owner[v]].name).append("'");
       if (const std::size_t at = p.offset_in_buffer(v); at > 0) note += detail::format(" at +%zu", at);
     }
     else if (b.shares >= 0) note.append(" in place of '").append(g.nodes[b.shares].name).append("'");
     if (d.inserted) note.append(" inserted copy (dma) for a collective");
     if (b.hoisted && g.owner[v] == v) note += detail::format(" hoisted to #%d", b.hoisted_to);
+    if (g.fused_root[v] == v) {
+      const fused_group f = detail::group_of(g, v);
+      note += detail::format(" fused group of %d nodes, one kernel reading", f.size);
+      for (int l = 0; l < f.leaf_count; ++l) note.append(l ? ", '" : " '").append(g.nodes[f.leaves[l]].name).append("'");
+    }
     if (g.is_output[v]) note += " output";
+    if (member) {
+      s += detail::format("  %4d %4d  %-16.*s %-12.*s %-20s %-11s %10s %10s  %s\n", st, g.partition_of[v],
+                          int(d.name.size()), d.name.data(), int(d.op_name.size()), d.op_name.data(),
+                          detail::shape_string(d.out).c_str(), where.c_str(), "-", "-", note.c_str() + 1);
+      continue;
+    }
     s += detail::format("  %4d %4d  %-16.*s %-12.*s %-20s %-11s %10zu %10zu  [%d,%d]%s\n", st,
                         g.partition_of[v], int(d.name.size()), d.name.data(), int(d.op_name.size()),
                         d.op_name.data(), detail::shape_string(d.out).c_str(), where.c_str(), b.offset,

@@ -96,6 +96,9 @@ class executor {
         if (!pointers_[std::size_t(v)]) throw runtime_error(d.name, "instantiate", "this graph input or parameter is not bound; pass ctg::bind(\"" + std::string(d.name) + "\", ptr, count)");
         continue;
       }
+      if (!runs(v)) continue;  // computed inside its fused group's kernel: no launch, no buffer
+      if (g.fused_root[v] == v && !hooks_[std::size_t(v)].runs_group())
+        throw runtime_error(d.name, "instantiate", "this node is a fused group's root, but its hook runs its own op only (graph_builder's hooks run one node each: plan without fuse_elementwise())");
       if (d.inserted && !hooks_[std::size_t(v)]) hooks_[std::size_t(v)] = hook_of<ops::to_symmetric>();
       if (!hooks_[std::size_t(v)]) throw runtime_error(d.name, "instantiate", "no launch hook for this node's op '" + std::string(d.op_name) + "'");
       const buffer_desc& b = g.buffers[v];
@@ -114,7 +117,8 @@ class executor {
       const int v = g.schedule[s];
       if (g.owner[v] != v) pointers_[std::size_t(v)] = view_pointer(v);
     }
-    for (int s = 0; s < g.step_count; ++s) prepare(g.schedule[s]);
+    for (int s = 0; s < g.step_count; ++s)
+      if (runs(g.schedule[s])) prepare(g.schedule[s]);
     for (int i = 0; i < g.partition_count; ++i)
       names_.push_back("ctgraph " + std::string(g.partitions[i].kind == partition_kind::capturable ? "partition " : "fallback region ") + std::to_string(i));
     execs_.resize(std::size_t(g.partition_count));
@@ -138,6 +142,7 @@ class executor {
         CTG_CHECK(names_[std::size_t(i)], cudaGraphLaunch(execs_[std::size_t(i)].get(), stream_));
       } else {
         for (int s = q.first_step; s <= q.last_step; ++s) {
+          if (!runs(g.schedule[s])) continue;
           nvtx3::scoped_range n{std::string(g.nodes[g.schedule[s]].name).c_str()};
           launch(g.schedule[s], stream_);
         }
@@ -151,7 +156,8 @@ class executor {
   void check() const {
     CTG_CHECK("check", cudaStreamSynchronize(stream_));
     const flat_graph<N>& g = plan_->graph;
-    for (int s = 0; s < g.step_count; ++s) hooks_[std::size_t(g.schedule[s])].check(context(g.schedule[s], stream_));
+    for (int s = 0; s < g.step_count; ++s)
+      if (runs(g.schedule[s])) hooks_[std::size_t(g.schedule[s])].check(context(g.schedule[s], stream_));
   }
 
   //! Points a graph input or parameter at new memory. The nodes that read it are prepared again,
@@ -166,7 +172,7 @@ class executor {
       if (g.owner[w] != w) pointers_[std::size_t(w)] = view_pointer(w);
     }
     for (int s = 0; s < g.step_count; ++s)
-      if (reads(g.schedule[s], v)) prepare(g.schedule[s]);
+      if (runs(g.schedule[s]) && reads(g.schedule[s], v)) prepare(g.schedule[s]);
     for (int i = 0; i < g.partition_count; ++i) {
       const partition_desc& q = g.partitions[i];
       if (q.kind != partition_kind::capturable || !reads(q, v)) continue;
@@ -178,6 +184,8 @@ class executor {
   void* data(std::string_view name) const {
     const int i = plan_->index_of(name);
     if (i < 0) throw runtime_error(name, "data", "no tensor of this name in the plan");
+    if (!runs(i))
+      throw runtime_error(name, "data", "this tensor is computed inside its fused group's kernel and has no storage; make it a graph output, or plan with plan_options{.fuse = false}");
     return pointers_[std::size_t(i)];
   }
   template <class T>
@@ -230,13 +238,15 @@ class executor {
     return base ? base + plan_->offset_in_buffer(v) : nullptr;
   }
 
-  //! Whether node w reads tensor v (or a view of it).
+  //! Whether node v runs a kernel of its own (or its fused group's); not a fused member.
+  bool runs(int v) const { return !detail::is_fused_member(plan_->graph, v); }
+
+  //! Whether node w reads tensor v (or a view of it) when it runs.
   bool reads(int w, int v) const {
     const flat_graph<N>& g = plan_->graph;
-    const node_desc& d = g.nodes[w];
-    for (int k = 0; k < d.input_count; ++k)
-      if (g.owner[d.inputs[k]] == v) return true;
-    return false;
+    bool found = false;
+    detail::for_each_read(g, w, [&](int u) { found = found || g.owner[u] == v; });
+    return found;
   }
   bool reads(const partition_desc& q, int v) const {
     for (int s = q.first_step; s <= q.last_step; ++s)
@@ -251,11 +261,10 @@ class executor {
     launch_context c;
     c.stream = stream;
     c.node = &d;
-    c.input_count = d.input_count;
-    for (int k = 0; k < d.input_count; ++k) {
-      c.inputs[k] = pointers_[std::size_t(d.inputs[k])];
-      c.input_desc[k] = g.nodes[d.inputs[k]].out;
-    }
+    detail::for_each_read(g, v, [&](int u) {  // a fused root reads its group's leaves
+      c.inputs[c.input_count] = pointers_[std::size_t(u)];
+      c.input_desc[c.input_count++] = g.nodes[u].out;
+    });
     c.output = pointers_[std::size_t(v)];
     c.cublas_lt = lt_.get();
     c.workspace = workspace_.get();
@@ -286,6 +295,7 @@ class executor {
     graph_owner graph = ctg::capture(cs, names_[std::size_t(i)], [&] {
       for (int s = q.first_step; s <= q.last_step; ++s) {
         const int v = g.schedule[s];
+        if (!runs(v)) continue;
         launch(v, cs);
         if (!capture_intact(cs))
           throw runtime_error(g.nodes[v].name, "capture",
@@ -329,7 +339,7 @@ template <class G, plan_options Options = plan_options{}>
 auto instantiate(cudaStream_t stream, const std::vector<binding>& bindings, communicator comm = {}) {
   static constexpr auto p = make_plan<G, Options>();
   static_assert(CTGRAPH_NCCL || !detail::has_collectives(p), "ctgraph: this plan has collectives, which need NCCL >= 2.28.9, and this build has none (CTGRAPH_NCCL is 0). Build with NCCL 2.28.9 or newer (CMake finds it through NCCL_ROOT), or plan without collectives.");
-  return executor<std::remove_cvref_t<decltype(p)>::graph_capacity>(p, hooks_of<G>(p), stream, bindings, comm);
+  return executor<std::remove_cvref_t<decltype(p)>::graph_capacity>(p, hooks_of<G, Options>(p), stream, bindings, comm);
 }
 template <class G, plan_options Options = plan_options{}>
 auto instantiate(cudaStream_t stream, std::initializer_list<binding> bindings, communicator comm = {}) {

@@ -4,6 +4,7 @@
 //! hook (what a run found wrong on the device, reported by `executor::check()`).
 //! `hooks_of<G>(plan)` walks G's node types once, as `flatten` does, with a loop over type-erased
 //! sources rather than a recursive template (graphs thousands of nodes deep).
+#include <algorithm>
 #include <memory>
 #include <string_view>
 #include <type_traits>
@@ -14,8 +15,10 @@
 #include <boost/hana/for_each.hpp>
 
 #include <ctgraph/graph/node.hpp>
+#include <ctgraph/plan/make_plan.hpp>
 #include <ctgraph/plan/plan.hpp>
 #include <ctgraph/runtime/launch_context.hpp>
+#include <ctgraph/runtime/ops/fused.cuh>
 #include <ctgraph/runtime/nccl/available.hpp>
 
 namespace ctg {
@@ -30,8 +33,17 @@ class node_hook {
   node_hook(launch_fn launch, prepare_fn prepare, check_fn check = nullptr)
       : launch_(launch), prepare_(prepare), check_(check) {}
 
+  //! The hook of a fused group's root: `launch` runs the whole group.
+  static node_hook group(launch_fn launch) {
+    node_hook h{launch, nullptr};
+    h.group_ = true;
+    return h;
+  }
+
   //! False for a node with nothing to run it (a collective in a build without NCCL).
   explicit operator bool() const noexcept { return launch_ != nullptr; }
+  //! Whether it runs a fused group (a root's hook must).
+  bool runs_group() const noexcept { return group_; }
   //! Runs the op's `prepare` hook, if it has one, and keeps what it returns for the launches.
   void prepare(const launch_context& c) {
     if (prepare_) state_ = prepare_(c);
@@ -46,6 +58,7 @@ class node_hook {
   launch_fn launch_ = nullptr;
   prepare_fn prepare_ = nullptr;
   check_fn check_ = nullptr;
+  bool group_ = false;
   std::shared_ptr<const void> state_;
 };
 
@@ -75,21 +88,68 @@ node_hook hook_of() {
 }
 
 namespace detail {
+//! The type of member J of the fused group `Group` whose root has type Root: reached from the
+//! root along the input slots the group records (never a ref<>, which has no type).
+template <class Root, auto& Group, int J, bool IsRoot = (J == Group.size - 1)>
+struct member_type {
+  using type = input_type<typename member_type<Root, Group, Group.via[J]>::type, std::size_t(Group.via_slot[J])>;
+};
+template <class Root, auto& Group, int J>
+struct member_type<Root, Group, J, true> {
+  using type = Root;
+};
+
+// Values, not member typedefs: nvcc's host stubs write a typedef for every member typedef a kernel
+// is instantiated through, and misprint the graph's types (names are class-type template
+// arguments) in it. A variable's type carries no such name.
+template <class Op, auto& Group, int J, std::size_t... K>
+constexpr fused_step<Op, int(Group.source[J][K])...> make_fused_step(std::index_sequence<K...>) { return {}; }
+template <class Root, auto& Group, int J>
+inline constexpr auto fused_step_value = make_fused_step<typename member_type<Root, Group, J>::type::op_type, Group, J>(
+    std::make_index_sequence<std::size_t(std::max(0, functor_arity<typename member_type<Root, Group, J>::type::op_type>()))>{});
+template <class Root, auto& Group, std::size_t... J>
+constexpr fused_program<Group.leaf_count, std::remove_cv_t<decltype(fused_step_value<Root, Group, int(J)>)>...> make_fused_program(
+    std::index_sequence<J...>) {
+  return {};
+}
+template <class Root, auto& Group>
+inline constexpr auto fused_program_value = make_fused_program<Root, Group>(std::make_index_sequence<std::size_t(Group.size)>{});
+
+//! The group whose root is node R of plan graph `Lived`, as a constexpr variable (a reference
+//! template argument for the types above).
+template <auto& Lived, int R>
+inline constexpr fused_group group_at = group_of(Lived, R);
+
+//! The hook of fused root Root (node R): its group's program, composed from the members' ops.
+template <class Root, auto& Lived, int R>
+node_hook fused_hook() {
+  constexpr auto& group = group_at<Lived, R>;
+  return node_hook::group([](const launch_context& c, const void*) { launch_fused(c, fused_program_value<Root, group>); });
+}
+
 //! One tensor type, erased: its name, its node's hook, its input types.
 struct hook_source {
   virtual std::string_view name() const = 0;
   virtual node_hook hook() const = 0;
   virtual void push_inputs(std::vector<const hook_source*>& to) const = 0;
 };
-template <class T>
+template <class T, auto& Lived>
 const hook_source* source_of();
 
-template <class T>
+//! `Lived`: the compile-time plan's graph, which says which nodes are fused roots.
+template <class T, auto& Lived>
 struct hook_source_of final : hook_source {
   std::string_view name() const override { return T::name.view(); }
   node_hook hook() const override {
-    if constexpr (requires { typename T::op_type; }) return hook_of<typename T::op_type, T>();
-    else return {};  // a graph input or parameter
+    if constexpr (requires { typename T::op_type; }) {
+      if constexpr (T::op_type::traits.elementwise) {  // only these can be fused roots
+        constexpr int v = Lived.index_of(T::name.view());
+        if constexpr (v >= 0 && Lived.fused_root[v] == v) return fused_hook<T, Lived, v>();
+      }
+      return hook_of<typename T::op_type, T>();
+    } else {
+      return {};  // a graph input or parameter
+    }
   }
   void push_inputs(std::vector<const hook_source*>& to) const override {
     if constexpr (requires { typename T::input_types; })
@@ -97,36 +157,38 @@ struct hook_source_of final : hook_source {
         using In = typename decltype(t)::type;
         // Nodes only: graph inputs and parameters have no hook (and no source class to compile);
         // a ref<> names a type reached elsewhere.
-        if constexpr (tensor<In> && requires { typename In::op_type; }) to.push_back(source_of<In>());
+        if constexpr (tensor<In> && requires { typename In::op_type; }) to.push_back(source_of<In, Lived>());
       });
   }
 };
 
-template <class T>
+template <class T, auto& Lived>
 const hook_source* source_of() {
-  static const hook_source_of<T> source;
+  static const hook_source_of<T, Lived> source;
   return &source;
 }
 }  // namespace detail
 
-//! The hook of every node of graph G's plan `p`, by node index; empty for graph inputs,
-//! parameters and inserted copies (the executor gives those the copy op's hook).
-template <class G, std::size_t N>
+//! The hook of every node of graph G's plan `p` (`make_plan<G, Options>()`), by node index: a fused
+//! root's runs its whole group; empty for graph inputs, parameters, fused members and inserted
+//! copies (the executor gives those the copy op's hook).
+template <class G, plan_options Options = plan_options{}, std::size_t N>
 std::vector<node_hook> hooks_of(const plan<N>& p) {
+  constexpr auto& lived = detail::planner<G, Options>::lived;
   const flat_graph<N>& g = p.graph;
   std::unordered_map<std::string_view, int> index;
   for (int v = 0; v < g.tensor_count; ++v) index.emplace(g.nodes[v].name, v);
   std::vector<node_hook> hooks(std::size_t(g.tensor_count));
   std::vector<bool> seen(std::size_t(g.tensor_count));
   std::vector<const detail::hook_source*> todo;
-  boost::hana::for_each(G::outputs, [&](auto t) { todo.push_back(detail::source_of<typename decltype(t)::type>()); });
+  boost::hana::for_each(G::outputs, [&](auto t) { todo.push_back(detail::source_of<typename decltype(t)::type, lived>()); });
   while (!todo.empty()) {
     const detail::hook_source* s = todo.back();
     todo.pop_back();
     const auto it = index.find(s->name());
     if (it == index.end() || seen[std::size_t(it->second)]) continue;
     seen[std::size_t(it->second)] = true;
-    hooks[std::size_t(it->second)] = s->hook();
+    if (!detail::is_fused_member(g, it->second)) hooks[std::size_t(it->second)] = s->hook();
     s->push_inputs(todo);
   }
   return hooks;

@@ -5,7 +5,8 @@
 //! [B,T,D] + [T,D], [M,N] * [1,N]): then it is a trailing part of input 0, and element i of the
 //! output reads its element i % size. Each op is its own functor: `float operator()(float...)`,
 //! computed in float for every dtype. The runtime runs it with `launch_elementwise`
-//! (runtime/ops/elementwise.cuh), and fusion can compose the same functors.
+//! (runtime/ops/elementwise.cuh), and the plan fuses neighbours into one kernel composed of the
+//! same functors (passes/fuse.hpp, runtime/ops/fused.cuh).
 #include <cmath>
 #include <cstddef>
 #include <type_traits>
@@ -33,7 +34,7 @@ constexpr bool broadcasts_to(const tensor_desc& b, const tensor_desc& a) {
 template <class Op, int Arity>
 struct elementwise {
   static constexpr int arity = Arity;
-  static constexpr op_traits traits{.in_place = true};
+  static constexpr op_traits traits{.in_place = true, .elementwise = true};
   static constexpr output_result output(std::span<const tensor_desc> in) {
     if (in.size() != std::size_t(Arity)) return output_result::fail(errc::wrong_arity);
     for (const tensor_desc& t : in)

@@ -1,0 +1,180 @@
+#pragma once
+//! fuse: elementwise neighbours become one kernel (a fused group). A group grows from its root,
+//! the last of its nodes in the schedule, up through producers whose every reader is in the
+//! group: each such member is computed in registers inside the root's kernel, so it gets no
+//! buffer and no launch, and the group reads its leaves (what it needs from memory) at the
+//! root's step. Members and root are elementwise ops (op_traits::elementwise) of one dtype and
+//! one element count, in one partition, none a graph output but the root, none asked to run in
+//! place (`ctg::in_place<>` keeps its node a kernel of its own); a group has at most
+//! `max_fused_nodes` nodes and `max_inputs` leaves. Reads the schedule, nodes, readers,
+//! `partition_of` and `is_output`; writes `fused_root`. Off unless `g.fuse` (make_plan's
+//! `plan_options::fuse`; run-time builders have no types to compose kernels from).
+#include <cstdint>
+
+#include <ctgraph/passes/flat_graph.hpp>
+
+namespace ctg {
+
+//! The most nodes one fused kernel computes.
+inline constexpr int max_fused_nodes = 64;
+
+//! A fused group as the runtime and the checks use it, from `fused_root` alone.
+struct fused_group {
+  int size = 0;                          // 0: not a group (or a corrupt one)
+  int members[max_fused_nodes]{};        // in schedule order; the root last
+  int leaf_count = 0;
+  int leaves[max_inputs]{};              // each tensor once, in order of first read
+  //! Input k of member j: member `source[j][k]` (>= 0), or leaf `-1 - source[j][k]`.
+  std::int8_t source[max_fused_nodes][max_inputs]{};
+  //! How the types reach member j from the root: it is input `via_slot[j]` (not a ref) of member
+  //! `via[j]`. The root has none.
+  std::int8_t via[max_fused_nodes]{};
+  std::int8_t via_slot[max_fused_nodes]{};
+};
+
+namespace detail {
+
+//! Whether node v is computed inside another node's kernel.
+template <std::size_t N>
+constexpr bool is_fused_member(const flat_graph<N>& g, int v) {
+  return g.fused_root[v] >= 0 && g.fused_root[v] != v;
+}
+
+//! The group whose root is r (size 0 if r is no root, or the group breaks the limits).
+template <std::size_t N>
+constexpr fused_group group_of(const flat_graph<N>& g, int r) {
+  fused_group f{};
+  if (r < 0 || r >= g.tensor_count || g.fused_root[r] != r) return f;
+  auto position = [&](int v) {
+    for (int j = 0; j < f.size; ++j)
+      if (f.members[j] == v) return j;
+    return -1;
+  };
+  // Members: r and what reaches it through members (a DAG: each found once).
+  f.members[f.size++] = r;
+  for (int at = 0; at < f.size; ++at) {
+    const node_desc& d = g.nodes[f.members[at]];
+    for (int k = 0; k < d.input_count; ++k) {
+      const int u = d.inputs[k];
+      if (u < 0 || g.fused_root[u] != r || u == r || position(u) >= 0) continue;
+      if (f.size == max_fused_nodes) return fused_group{};
+      f.members[f.size++] = u;
+    }
+  }
+  for (int i = 1; i < f.size; ++i)  // schedule order (insertion sort: groups are small)
+    for (int j = i; j > 0 && g.step[f.members[j - 1]] > g.step[f.members[j]]; --j) {
+      const int t = f.members[j];
+      f.members[j] = f.members[j - 1];
+      f.members[j - 1] = t;
+    }
+  for (int j = 0; j < f.size; ++j) {
+    const node_desc& d = g.nodes[f.members[j]];
+    for (int k = 0; k < d.input_count; ++k) {
+      const int u = d.inputs[k];
+      if (const int m = position(u); m >= 0) {
+        f.source[j][k] = std::int8_t(m);
+        if (!(d.ref_inputs & (1u << k))) f.via[m] = std::int8_t(j), f.via_slot[m] = std::int8_t(k);
+        continue;
+      }
+      int leaf = 0;
+      while (leaf < f.leaf_count && f.leaves[leaf] != u) ++leaf;
+      if (leaf == f.leaf_count) {
+        if (f.leaf_count == max_inputs) return fused_group{};
+        f.leaves[f.leaf_count++] = u;
+      }
+      f.source[j][k] = std::int8_t(-1 - leaf);
+    }
+  }
+  return f;
+}
+
+//! Calls fn(u) for each tensor node v reads from memory when it runs: its inputs; a fused
+//! group's leaves for its root; nothing for a member (its root reads for it).
+template <std::size_t N, class Fn>
+constexpr void for_each_read(const flat_graph<N>& g, int v, Fn fn) {
+  if (g.fused_root[v] < 0) {
+    for (int k = 0; k < g.nodes[v].input_count; ++k) fn(g.nodes[v].inputs[k]);
+  } else if (g.fused_root[v] == v) {
+    const fused_group f = group_of(g, v);
+    for (int l = 0; l < f.leaf_count; ++l) fn(f.leaves[l]);
+  }
+}
+
+//! The tensor whose storage node v's output may take over in place: input 0, or for a fused
+//! root the leaf that input 0 leads to through members (read at each element's own index).
+template <std::size_t N>
+constexpr int in_place_source(const flat_graph<N>& g, int v) {
+  if (g.nodes[v].input_count == 0) return no_index;
+  int u = g.nodes[v].inputs[0];
+  while (g.fused_root[v] == v && u >= 0 && g.fused_root[u] == v && u != v) u = g.nodes[u].inputs[0];
+  return u;
+}
+
+//! Whether node v, of the root's dtype and element count, may be in a fused group.
+constexpr bool fusable(const node_desc* nodes, int v, const tensor_desc& root) {
+  const node_desc& d = nodes[v];
+  if (d.kind != tensor_kind::node || !d.traits.elementwise || d.in_place || d.inserted || d.multi_output ||
+      d.ill_formed || d.traits.view || d.traits.where != executes_on::device || d.output == nullptr)
+    return false;
+  if (d.out.dtype != root.dtype || d.out.elements() != root.elements()) return false;
+  if (root.dtype != dtype_id::f32 && root.dtype != dtype_id::f16 && root.dtype != dtype_id::bf16) return false;
+  for (int k = 0; k < d.input_count; ++k)
+    if (nodes[d.inputs[k]].out.dtype != root.dtype) return false;
+  return true;
+}
+
+}  // namespace detail
+
+template <std::size_t N>
+constexpr status fuse(flat_graph<N>& g) {
+  if (g.error.code != errc::ok) return g.error;
+  for (int i = 0; i < g.tensor_count; ++i) g.fused_root[i] = no_index;
+  if (!g.fuse) return g.error;
+  int wanted_by[N]{};  // the root whose group reads tensor i (so far), or no_index
+  for (int i = 0; i < g.tensor_count; ++i) wanted_by[i] = no_index;
+  for (int s = g.step_count - 1; s >= 0; --s) {
+    const int r = g.schedule[s];
+    const tensor_desc root = g.nodes[r].out;
+    if (g.fused_root[r] != no_index || !detail::fusable(g.nodes, r, root)) continue;
+    const int first = g.partitions[g.partition_of[r]].first_step;
+    int size = 1, reads = 0, open = 0;  // reads: distinct tensors the group reads so far
+    auto want = [&](int u) {
+      if (wanted_by[u] == r) return;
+      wanted_by[u] = r;
+      ++reads;
+      if (g.nodes[u].kind == tensor_kind::node && g.step[u] >= first) ++open;
+    };
+    for (int k = 0; k < g.nodes[r].input_count; ++k) want(g.nodes[r].inputs[k]);
+    // Producers come before their readers: one walk back through the partition decides each
+    // tensor the group reads once all its readers are decided.
+    for (int t = s - 1; t >= first && open > 0; --t) {
+      const int u = g.schedule[t];
+      if (wanted_by[u] != r) continue;
+      --open;
+      if (size == max_fused_nodes || g.is_output[u] || !detail::fusable(g.nodes, u, root)) continue;
+      bool inside = true, typed = false;  // every reader in the group; one edge a type leads along
+      for (int i = g.reader_begin[u]; i < g.reader_begin[u + 1]; ++i) {
+        const int w = g.readers[i];
+        inside = inside && (w == r || g.fused_root[w] == r);
+        for (int k = 0; k < g.nodes[w].input_count; ++k)
+          typed = typed || (g.nodes[w].inputs[k] == u && !(g.nodes[w].ref_inputs & (1u << k)));
+      }
+      int fresh = 0;
+      for (int k = 0; k < g.nodes[u].input_count; ++k) {
+        const int x = g.nodes[u].inputs[k];
+        bool seen = wanted_by[x] == r;
+        for (int j = 0; j < k; ++j) seen = seen || g.nodes[u].inputs[j] == x;
+        fresh += !seen;
+      }
+      if (!inside || !typed || reads - 1 + fresh > max_inputs) continue;  // u stays a leaf
+      g.fused_root[u] = r;
+      ++size;
+      --reads;
+      for (int k = 0; k < g.nodes[u].input_count; ++k) want(g.nodes[u].inputs[k]);
+    }
+    if (size > 1) g.fused_root[r] = r;
+  }
+  return g.error;
+}
+
+}  // namespace ctg

@@ -1,0 +1,137 @@
+// fuse: which elementwise nodes the plan runs as one kernel, at compile time (static_assert)
+// and again at run time (CHECK), each plan proved by check_plan.
+#include <ctgraph/ctgraph.hpp>
+
+#include <doctest/doctest.h>
+
+namespace fuse_test {
+using namespace ctg;
+
+using x = input<"x", f32, shape<64, 256>>;
+using r = input<"r", f32, shape<64, 256>>;
+using b = parameter<"b", f32, shape<256>>;
+using w = parameter<"w", f32, shape<256, 256>>;
+
+// A chain: three nodes, one kernel, one buffer.
+struct c0 : node<"c0", ops::relu, x> {};
+struct c1 : node<"c1", ops::scale<0.5f>, c0> {};
+struct c2 : node<"c2", ops::gelu, c1> {};
+constexpr auto chain = make_plan<graph<c2>>();
+constexpr auto chain_unfused = make_plan<graph<c2>, plan_options{.fuse = false}>();
+
+TEST_CASE("fuse: a chain of elementwise nodes is one group, its inner tensors without buffers") {
+  static_assert(chain.fused_group_count() == 1 && chain.fused_node_count() == 2);
+  static_assert(chain.fused_root_of<c0>() == chain.index_of<c2>() && chain.fused_root_of<c2>() == chain.index_of<c2>());
+  static_assert(chain.buffer_count() == 1 && chain_unfused.buffer_count() == 3);
+  static_assert(chain_unfused.fused_group_count() == 0 && chain_unfused.fused_root_of<c0>() == no_index);
+  constexpr fused_group f = chain.fused_group_of(chain.index_of<c2>());
+  static_assert(f.size == 3 && f.leaf_count == 1 && f.leaves[0] == chain.index_of<x>());
+  static_assert(f.members[0] == chain.index_of<c0>() && f.members[2] == chain.index_of<c2>());
+  static_assert(f.source[0][0] == -1 && f.source[1][0] == 0 && f.source[2][0] == 1);
+  static_assert(!check_plan(chain) && !check_plan(chain_unfused));
+  CHECK(chain.fused_group_count() == 1);
+  CHECK(!check_plan(chain));
+}
+
+// A DAG (ew64's pattern: an add of the previous and the previous-but-one value): one group,
+// each value computed once.
+struct d0 : node<"d0", ops::relu, x> {};
+struct d1 : node<"d1", ops::scale<1, 2>, d0> {};
+struct d2 : node<"d2", ops::add, d1, d0> {};
+struct d3 : node<"d3", ops::gelu, d2> {};
+struct d4 : node<"d4", ops::add, d3, d2> {};
+constexpr auto dag = make_plan<graph<d4>>();
+
+TEST_CASE("fuse: members read by several members of the group") {
+  static_assert(dag.fused_group_count() == 1 && dag.fused_node_count() == 4);
+  constexpr fused_group f = dag.fused_group_of(dag.index_of<d4>());
+  static_assert(f.size == 5 && f.leaf_count == 1);
+  static_assert(f.source[2][0] == 1 && f.source[2][1] == 0 && f.source[4][0] == 3 && f.source[4][1] == 2);
+  static_assert(dag.buffer_count() == 1 && !check_plan(dag));
+  CHECK(dag.fused_node_count() == 4);
+}
+
+// A tensor read outside the group, or a graph output, keeps its buffer and is a leaf.
+struct o0 : node<"o0", ops::relu, x> {};
+struct o1 : node<"o1", ops::scale<2>, o0> {};
+struct o2 : node<"o2", ops::gelu, o0> {};
+constexpr auto shared = make_plan<graph<o1, o2>>();
+struct p0 : node<"p0", ops::relu, x> {};
+struct p1 : node<"p1", ops::scale<2>, p0> {};
+constexpr auto output_inside = make_plan<graph<p0, p1>>();
+
+TEST_CASE("fuse: a tensor read outside the group, or a graph output, stays a buffer") {
+  static_assert(shared.fused_group_count() == 0 && shared.fused_root_of<o0>() == no_index);
+  static_assert(output_inside.fused_group_count() == 0);
+  static_assert(!check_plan(shared) && !check_plan(output_inside));
+  CHECK(shared.fused_group_count() == 0);
+}
+
+// After a matmul: relu and a broadcast bias add fuse; the root takes over the product's storage
+// (its input 0 leads there through the relu).
+struct m0 : node<"m0", ops::matmul, x, w> {};
+struct m1 : node<"m1", ops::relu, m0> {};
+struct m2 : node<"m2", ops::add, m1, b> {};
+struct m3 : node<"m3", ops::add, m2, r> {};
+constexpr auto after_matmul = make_plan<graph<m3>>();
+
+TEST_CASE("fuse: broadcast leaves, and the root in place over the leaf its input 0 leads to") {
+  static_assert(after_matmul.fused_group_count() == 1 && after_matmul.fused_node_count() == 2);
+  constexpr fused_group f = after_matmul.fused_group_of(after_matmul.index_of<m3>());
+  static_assert(f.leaf_count == 3 && f.leaves[0] == after_matmul.index_of<m0>() && f.leaves[1] == after_matmul.index_of<b>() &&
+                f.leaves[2] == after_matmul.index_of<r>());
+  static_assert(after_matmul.buffer_of<m3>().shares == after_matmul.index_of<m0>());
+  static_assert(after_matmul.buffer_count() == 2 && after_matmul.reuse_count() == 1);
+  static_assert(!check_plan(after_matmul));
+  CHECK(after_matmul.buffer_of<m3>().shares == after_matmul.index_of<m0>());
+}
+
+// At most max_inputs leaves: a sum of nine parameters splits into groups that each read eight or fewer.
+template <std::size_t I>
+using bias = parameter<indexed<"bias", I>, f32, shape<64, 256>>;
+template <class X, std::size_t I>
+struct sum_step : node<indexed<"s", I>, ops::add, X, bias<I>> {};
+constexpr auto sum = make_plan<graph<repeat<9, sum_step, x>>>();
+
+TEST_CASE("fuse: a group reads at most max_inputs tensors") {
+  static_assert(sum.fused_group_count() == 2);
+  static_assert(sum.fused_node_count() == 7);
+  constexpr fused_group last = sum.fused_group_of(sum.index_of("s8"));
+  static_assert(last.leaf_count == max_inputs && last.size == 7);
+  static_assert(!check_plan(sum));
+  CHECK(sum.fused_group_count() == 2);
+}
+
+// At most max_fused_nodes nodes: a chain of 70 relus is two groups.
+template <class X, std::size_t I>
+struct relu_step : node<indexed<"u", I>, ops::relu, X> {};
+constexpr auto long_chain = make_plan<graph<repeat<70, relu_step, x>>>();
+
+TEST_CASE("fuse: a group has at most max_fused_nodes nodes") {
+  static_assert(long_chain.fused_group_count() == 2 && long_chain.fused_node_count() == 68);
+  static_assert(long_chain.fused_group_of(long_chain.index_of("u69")).size == max_fused_nodes);
+  static_assert(!check_plan(long_chain));
+  CHECK(long_chain.fused_node_count() == 68);
+}
+
+// What stops fusion: another element count (a broadcast operand computed by a node) and an
+// in-place request. A ref<> read is fine: the typed edge it also has leads the kernel's types
+// there (a tensor reached only through refs would be unreachable).
+using row = input<"row", f32, shape<256>>;
+struct b0 : node<"b0", ops::relu, row> {};
+struct b1 : node<"b1", ops::add, x, b0> {};
+struct q0 : node<"q0", ops::relu, x> {};
+struct q1 : node<"q1", in_place<ops::scale<2>>, q0> {};
+struct f0 : node<"f0", ops::relu, x> {};
+struct f1 : node<"f1", ops::add, f0, ref<"f0">> {};
+constexpr auto stops = make_plan<graph<b1, q1, f1>>();
+
+TEST_CASE("fuse: other sizes and in-place requests stay apart; refs do not") {
+  static_assert(stops.fused_group_count() == 1 && stops.fused_root_of<f0>() == stops.index_of<f1>());
+  static_assert(stops.fused_group_of(stops.index_of<f1>()).source[1][1] == 0);
+  static_assert(stops.buffer_of<q1>().shares == stops.index_of<q0>());
+  static_assert(!check_plan(stops));
+  CHECK(stops.fused_group_count() == 1);
+}
+
+}  // namespace fuse_test

@@ -1,0 +1,130 @@
+// Fused groups on a GPU: the same bits as the unfused plan (each member's value is rounded to the
+// dtype as its own kernel stores it), for f32 and bf16, 16-byte packs and element by element, a
+// DAG with broadcast leaves after a matmul; one kernel per group in the captured graph.
+#include <ctgraph/runtime.hpp>
+
+#include <doctest/doctest.h>
+
+#include <cstring>
+#include <vector>
+
+#include "../models.hpp"
+#include "gpu_util.hpp"
+
+namespace fused_test {
+using namespace ctg;
+using test::device_buffer;
+
+// matmul -> gelu -> + bias -> * r -> scale -> + (the + bias value) -> silu: one group of six after
+// the matmul, reading the product, the bias and r.
+template <class DT, std::int64_t M, std::int64_t N>
+struct model {
+  using x = input<"x", DT, shape<M, 64>>;
+  using w = parameter<"w", DT, shape<64, N>>;
+  using b = parameter<"b", DT, shape<N>>;
+  using r = input<"r", DT, shape<M, N>>;
+  struct m0 : node<"m0", ops::matmul, x, w> {};
+  struct e1 : node<"e1", ops::gelu, m0> {};
+  struct e2 : node<"e2", ops::add, e1, b> {};
+  struct e3 : node<"e3", ops::mul, e2, r> {};
+  struct e4 : node<"e4", ops::scale<0.125f>, e3> {};
+  struct e5 : node<"e5", ops::add, e4, e2> {};
+  struct e6 : node<"e6", ops::silu, e5> {};
+  using g = graph<e6>;
+};
+
+struct outcome {
+  std::vector<unsigned char> bytes;
+  int kernels = 0;
+};
+
+template <class Model, plan_options Options, class T>
+outcome run(cudaStream_t st, const device_buffer& x, const device_buffer& w, const device_buffer& b, const device_buffer& r) {
+  using m = Model;
+  auto ex = instantiate<typename m::g, Options>(
+      st, bindings(bind<typename m::x>(x.at<T>(0)), bind<typename m::w>(w.at<T>(0)), bind<typename m::b>(b.at<T>(0)),
+                   bind<typename m::r>(r.at<T>(0))));
+  ex.run();
+  CTG_CHECK("test", cudaStreamSynchronize(st));
+  outcome o;
+  o.bytes.resize(static_desc<typename m::e6>.bytes());
+  CTG_CHECK("test", cudaMemcpy(o.bytes.data(), ex.data("e6"), o.bytes.size(), cudaMemcpyDeviceToHost));
+  o.kernels = test::nodes_of(ex.captured_graph(0)).kernels;
+  if constexpr (Options.fuse) CHECK_THROWS_AS(ex.data("e3"), runtime_error);  // no storage
+  return o;
+}
+
+template <class DT, class T, std::int64_t M, std::int64_t N>
+void same_bits() {
+  using m = model<DT, M, N>;
+  constexpr auto fused = make_plan<typename m::g>();
+  static_assert(fused.fused_group_count() == 1 && fused.fused_node_count() == 5);
+  static_assert(fused.fused_group_of(fused.template index_of<typename m::e6>()).leaf_count == 3);
+  const device_buffer x(test::random_values<T>(std::size_t(M * 64), -1.f, 1.f, 1));
+  const device_buffer w(test::random_values<T>(std::size_t(64 * N), -0.2f, 0.2f, 2));
+  const device_buffer b(test::random_values<T>(std::size_t(N), -1.f, 1.f, 3));
+  const device_buffer r(test::random_values<T>(std::size_t(M * N), -2.f, 2.f, 4));
+  cudaStream_t st;
+  REQUIRE(cudaStreamCreate(&st) == cudaSuccess);
+  const outcome on = run<m, plan_options{}, T>(st, x, w, b, r);
+  const outcome off = run<m, plan_options{.fuse = false}, T>(st, x, w, b, r);
+  cudaStreamDestroy(st);
+  CHECK(on.kernels == 2);   // the matmul and the group
+  CHECK(off.kernels == 7);  // one per node
+  REQUIRE(on.bytes.size() == off.bytes.size());
+  std::size_t differ = 0;
+  for (std::size_t i = 0; i < on.bytes.size(); ++i) differ += on.bytes[i] != off.bytes[i];
+  CHECK(differ == 0);
+  // Not all zeros (a group that wrote nothing would match a plan that did the same).
+  std::size_t nonzero = 0;
+  for (unsigned char c : on.bytes) nonzero += c != 0;
+  CHECK(nonzero > on.bytes.size() / 4);
+}
+
+TEST_CASE("fusion: a fused group gives the unfused plan's bits (f32 and bf16, packs and elements)") {
+  same_bits<f32, float, 128, 256>();          // 16-byte packs
+  same_bits<bf16, __nv_bfloat16, 128, 256>();  // packs of 8
+  same_bits<bf16, __nv_bfloat16, 37, 40>();    // bias rows of 40: packs, 1,480 elements
+  same_bits<f32, float, 37, 41>();             // odd: element by element
+}
+
+// ew64's pattern (each add reads the previous and the previous-but-one value), 64 nodes in one
+// kernel, against a host reference computed in the same order.
+constexpr std::int64_t n = 1 << 16;
+using ex_in = input<"x", f32, shape<n>>;
+using ew = graph<repeat<64, test_models::ew_step, ex_in>>;
+
+TEST_CASE("fusion: 64 elementwise nodes with skip reads run as one kernel") {
+  constexpr auto p = make_plan<ew>();
+  static_assert(p.fused_group_count() == 1 && p.fused_node_count() == 63 && p.buffer_count() == 1);
+  const std::vector<float> hx = test::random_floats(n, 9, -2.f, 2.f);
+  test::device_vector<float> dx(hx);
+  cudaStream_t st;
+  REQUIRE(cudaStreamCreate(&st) == cudaSuccess);
+  {
+    auto ex = instantiate<ew>(st, {bind("x", dx.ptr, dx.n)});
+    ex.run();
+    REQUIRE(cudaStreamSynchronize(st) == cudaSuccess);
+    CHECK(test::nodes_of(ex.captured_graph(0)).kernels == 1);
+    std::vector<float> out(n);
+    REQUIRE(cudaMemcpy(out.data(), ex.data("e63"), n * 4, cudaMemcpyDeviceToHost) == cudaSuccess);
+    int bad = 0;
+    for (std::int64_t i = 0; i < n; ++i) {
+      float prev2 = hx[std::size_t(i)], prev = prev2, v = 0;
+      for (int k = 0; k < 64; ++k) {
+        switch (k % 4) {
+          case 0: v = ops::relu{}(prev); break;
+          case 1: v = ops::scale<1, 2>{}(prev); break;
+          case 2: v = ops::add{}(prev, prev2); break;
+          default: v = ops::gelu{}(prev); break;
+        }
+        prev2 = prev, prev = v;
+      }
+      bad += std::fabs(out[std::size_t(i)] - v) > 1e-5f * (1.f + std::fabs(v));
+    }
+    CHECK(bad == 0);
+  }
+  cudaStreamDestroy(st);
+}
+
+}  // namespace fused_test
