@@ -191,6 +191,19 @@ class executor {
   template <class T>
   T* data(std::string_view name) const { return static_cast<T*>(data(name)); }
 
+  //! What node `name`'s op prepared (its `prepare` hook's result, made at instantiation and again
+  //! when a rebind moves one of its inputs), e.g. a matmul's `ctg::matmul_state`, which says which
+  //! kernel runs the node and what each took: `ex.prepared_state<ctg::matmul_state>("fc").kernel`.
+  //! Throws when the node prepared nothing of type State.
+  template <class State>
+  const State& prepared_state(std::string_view name) const {
+    const int i = plan_->index_of(name);
+    if (i < 0) throw runtime_error(name, "prepared_state", "no tensor of this name in the plan");
+    const State* s = hooks_[std::size_t(i)].template state<State>();
+    if (s == nullptr) throw runtime_error(name, "prepared_state", "this node's op prepared no state of the type asked for");
+    return *s;
+  }
+
   //! The graph captured for partition `i` (null for a fallback region), to inspect what was
   //! captured (cudaGraphGetNodes, cudaGraphDebugDotPrint). The executor owns it.
   cudaGraph_t captured_graph(int i) const {

@@ -8,6 +8,7 @@
 #include <memory>
 #include <string_view>
 #include <type_traits>
+#include <typeinfo>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -30,8 +31,8 @@ class node_hook {
   using check_fn = void (*)(const launch_context&, const void* state);
 
   node_hook() = default;
-  node_hook(launch_fn launch, prepare_fn prepare, check_fn check = nullptr)
-      : launch_(launch), prepare_(prepare), check_(check) {}
+  node_hook(launch_fn launch, prepare_fn prepare, check_fn check = nullptr, const std::type_info* state_type = nullptr)
+      : launch_(launch), prepare_(prepare), check_(check), state_type_(state_type) {}
 
   //! The hook of a fused group's root: `launch` runs the whole group.
   static node_hook group(launch_fn launch) {
@@ -53,12 +54,18 @@ class node_hook {
   void check(const launch_context& c) const {
     if (check_) check_(c, state_.get());
   }
+  //! What the op's `prepare` hook returned, where that is a State; null otherwise.
+  template <class State>
+  const State* state() const noexcept {
+    return state_type_ && *state_type_ == typeid(State) ? static_cast<const State*>(state_.get()) : nullptr;
+  }
 
  private:
   launch_fn launch_ = nullptr;
   prepare_fn prepare_ = nullptr;
   check_fn check_ = nullptr;
   bool group_ = false;
+  const std::type_info* state_type_ = nullptr;
   std::shared_ptr<const void> state_;
 };
 
@@ -79,7 +86,7 @@ node_hook hook_of() {
         check = [](const launch_context& c, const void* s) { Op::check(L{c}, *static_cast<const S*>(s)); };
       return {[](const launch_context& c, const void* s) { Op::launch(L{c}, *static_cast<const S*>(s)); },
               [](const launch_context& c) -> std::shared_ptr<const void> { return std::make_shared<const S>(Op::prepare(L{c})); },
-              check};
+              check, &typeid(S)};
     }
   } else {
     static_assert(requires(const L& l) { Op::launch(l); }, "ctgraph: the op of this node has no launch hook, so the runtime cannot run it. Give the op 'static void launch(const ctg::launch_context&)' (or a typed 'template <class Launch> static void launch(const Launch&)').");
