@@ -69,7 +69,8 @@ int main(int argc, char** argv) {
       c.input_desc[0] = p.node(h.inputs[0]).out, c.input_desc[1] = p.node(h.inputs[1]).out;
       c.output = bufs[l % 2];
       c.cublas_lt = lt, c.workspace = workspace.get(), c.workspace_bytes = ctg::matmul_workspace_bytes;
-      ctg::launch_matmul(c, ctg::prepare_matmul(c));
+      // The kernel the executor chose for this node (it timed the skinny kernel against cuBLASLt).
+      ctg::launch_matmul(c, ctg::prepare_matmul(c, {}, ex.prepared_state<ctg::matmul_state>(h.name).kernel));
       ctg::launch_context r = c;
       r.node = &y, r.input_count = 1, r.inputs[0] = bufs[l % 2], r.input_desc[0] = h.out;
       ctg::ops::relu::launch(r);

@@ -1,5 +1,5 @@
 #pragma once
-//! Move-only owners of CUDA graph executables, graphs, streams, cuBLASLt handles and cuBLASLt
+//! Move-only owners of CUDA graph executables, graphs, streams, events, cuBLASLt handles and cuBLASLt
 //! descriptors: one template, one alias each.
 #include <cublasLt.h>
 #include <cuda_runtime.h>
@@ -44,6 +44,7 @@ using graph_exec = unique_handle<cudaGraphExec_t, &cudaGraphExecDestroy>;
 //! The graph an executable was made from.
 using graph_owner = unique_handle<cudaGraph_t, &cudaGraphDestroy>;
 using owned_stream = unique_handle<cudaStream_t, &cudaStreamDestroy>;
+using owned_event = unique_handle<cudaEvent_t, &cudaEventDestroy>;
 using cublas_lt = unique_handle<cublasLtHandle_t, &cublasLtDestroy>;
 using lt_matmul_desc = unique_handle<cublasLtMatmulDesc_t, &cublasLtMatmulDescDestroy>;
 using lt_layout = unique_handle<cublasLtMatrixLayout_t, &cublasLtMatrixLayoutDestroy>;

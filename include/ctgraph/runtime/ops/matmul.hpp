@@ -4,14 +4,19 @@
 //! strided-batch call (plain f32 for f32, never TF32, so results are exact
 //! to f32 rounding). `prepare_matmul` checks the shapes and chooses descriptors and algorithm once
 //! per node, at instantiation; `launch_matmul` then enqueues one cuBLASLt kernel and allocates
-//! no device memory, so it can be captured into a CUDA graph.
+//! no device memory, so it can be captured into a CUDA graph. For skinny products (M <= 64 rows,
+//! bf16 or f16) `prepare_matmul` also times ctgraph's own kernel (runtime/ops/skinny_matmul.cuh)
+//! against the cuBLASLt call and keeps the faster (`matmul_state::kernel`).
 #include <cublasLt.h>
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <cstdlib>
+#include <optional>
 #include <string>
 #include <string_view>
 
+#include <ctgraph/graph/memory_class.hpp>
 #include <ctgraph/graph/ops/matmul.hpp>
 #include <ctgraph/runtime/dtype.hpp>
 #include <ctgraph/runtime/error.hpp>
@@ -19,8 +24,15 @@
 #include <ctgraph/runtime/launch_context.hpp>
 #include <ctgraph/runtime/memory.hpp>
 #include <ctgraph/runtime/ops/pack_rows.cuh>
+#include <ctgraph/runtime/ops/skinny_matmul.cuh>
 
 namespace ctg {
+
+//! The kernel that runs a matmul node: cuBLASLt's choice, or ctgraph's skinny kernel
+//! (runtime/ops/skinny_matmul.cuh: M <= 64 rows, bf16 or f16, K and N multiples of 8).
+enum class matmul_kernel : std::uint8_t { cublaslt, skinny };
+
+constexpr std::string_view name_of(matmul_kernel k) { return k == matmul_kernel::skinny ? "skinny" : "cublaslt"; }
 
 //! What `prepare_matmul` chose for one node.
 struct matmul_state {
@@ -34,6 +46,7 @@ struct matmul_state {
   std::size_t workspace_bytes = 0;
   std::uint32_t align_a = 0, align_b = 0, align_c = 0, align_d = 0;  // what the algorithm may assume
   const void* bias = nullptr;  // the epilogue's bias, fixed in `op`
+  ops::epilogue act = ops::epilogue::none;  // the activation (the skinny kernel's epilogue)
   int residual = -1;           // the input added to the product (cuBLASLt's C, beta = 1), or -1
   //! Where C's rows are not 16-byte aligned (an odd vocabulary: GPT-2's 50,257), cuBLASLt's fast
   //! kernels do not apply. The product then goes to `aligned_c`, rows `pitch` elements apart, and
@@ -52,6 +65,23 @@ struct matmul_state {
   lt_layout tail_b_layout, tail_d_layout;
   cublasLtMatmulAlgo_t tail_algo{};
   std::size_t tail_workspace_bytes = 0;
+
+  //! The kernel that runs the node. `prepare_matmul` times both where the skinny kernel can run
+  //! it (and the environment variable CTGRAPH_MATMUL_KERNEL is unset or `auto`) and keeps the
+  //! faster; CTGRAPH_MATMUL_KERNEL=skinny or =cublaslt forces one (skinny where it can run).
+  matmul_kernel kernel = matmul_kernel::cublaslt;
+  //! GPU microseconds per launch that `prepare_matmul` measured (10 launches after 3 warm-ups, on
+  //! the node's own pointers); 0 where it did not time them.
+  float skinny_us = 0, cublaslt_us = 0;
+  //! Why `kernel` was chosen, in words: "timed", "forced by CTGRAPH_MATMUL_KERNEL" (or "by the
+  //! caller"), or why the skinny kernel cannot run the node.
+  const char* reason = "empty product";
+  //! The skinny kernel's grid and split-K; its scratch: one counter per column tile at
+  //! `skinny_counters` and, where the executor's workspace cannot hold them, the partial sums.
+  skinny_matmul_config skinny;
+  allocation skinny_scratch;
+  std::size_t skinny_counters = 0;
+  bool partials_in_workspace = false;
 };
 
 namespace detail {
@@ -72,6 +102,90 @@ void set_preference(const lt_preference& pref, cublasLtMatmulPreferenceAttribute
 }
 }  // namespace detail
 
+template <class = void>  // compiled only where a graph multiplies (it may launch pack_rows)
+void launch_matmul(const launch_context& c, const matmul_state& s);
+
+namespace detail {
+//! CTGRAPH_MATMUL_KERNEL: unset or "auto" (time both), "skinny" or "cublaslt" (force one).
+inline const char* requested_matmul_kernel(std::string_view node) {
+  const char* v = std::getenv("CTGRAPH_MATMUL_KERNEL");
+  const std::string_view r = v ? v : "auto";
+  if (r != "auto" && r != "skinny" && r != "cublaslt")
+    throw runtime_error(node, "prepare_matmul", "CTGRAPH_MATMUL_KERNEL must be auto, skinny or cublaslt; got '" + std::string(r) + "'");
+  return v ? v : "auto";
+}
+
+//! Chooses between the skinny kernel and the prepared cuBLASLt call (see matmul_state::kernel):
+//! configures the skinny kernel, allocates its counters, then times both on `c.stream`.
+template <class = void>
+void choose_matmul_kernel(const launch_context& c, ops::matmul_options o, std::optional<matmul_kernel> kernel, matmul_state& s) {
+  const std::string_view name = c.node->name, requested = kernel ? name_of(*kernel) : requested_matmul_kernel(name);
+  const char* forced = kernel ? "forced by the caller" : "forced by CTGRAPH_MATMUL_KERNEL";
+  s.kernel = matmul_kernel::cublaslt;
+  if (requested == "cublaslt") {
+    s.reason = forced;
+    return;
+  }
+  const void* residual = s.residual >= 0 ? c.inputs[s.residual] : nullptr;
+  const char* why = s.batch != 1 ? "batched"
+                                 : skinny_matmul_declines(c.output_desc().dtype, s.m, s.n, s.k, o.transpose_w,
+                                                          {c.inputs[0], c.inputs[1], s.bias, residual, c.output});
+  if (why) {
+    s.reason = why;
+    return;
+  }
+  s.act = o.act;
+  cudaStreamCaptureStatus capturing = cudaStreamCaptureStatusNone;
+  CTG_CHECK(name, cudaStreamIsCapturing(c.stream, &capturing));
+  if (capturing != cudaStreamCaptureStatusNone) {  // nothing may run now: no counters, no timing
+    s.reason = "prepared while the stream was capturing";
+    return;
+  }
+  CTG_CHECK(name, configure_skinny_matmul(s.skinny, c.output_desc().dtype, s.m, s.n, s.k, o.transpose_w));
+  if (s.skinny.slices > 1) {  // counters, zero; partial sums in the workspace where they fit
+    const std::size_t partials = s.skinny.partial_bytes(s.m, s.n);
+    s.partials_in_workspace = c.workspace != nullptr && partials <= c.workspace_bytes;
+    s.skinny_counters = s.partials_in_workspace ? 0 : align_up(partials, 256);
+    const std::size_t counters = std::size_t(s.skinny.tiles) * sizeof(unsigned);
+    s.skinny_scratch = allocation(allocation_kind::device, s.skinny_counters + counters, name);
+    CTG_CHECK(name, cudaMemsetAsync(s.skinny_scratch.bytes() + s.skinny_counters, 0, counters, c.stream));
+  }
+  CTG_CHECK(name, cudaStreamSynchronize(c.stream));  // the counters are zero before any launch
+  if (requested == "skinny") {
+    s.kernel = matmul_kernel::skinny;
+    s.reason = forced;
+    return;
+  }
+  bool aliased = false;  // then repeated launches would not compute the same thing
+  for (int i = 0; i < c.input_count; ++i) aliased = aliased || c.inputs[i] == c.output;
+  if (aliased) {
+    s.reason = "not timed: the output is an input's buffer";
+    return;
+  }
+  const auto time_us = [&](matmul_kernel k) {
+    s.kernel = k;
+    for (int i = 0; i < 3; ++i) launch_matmul(c, s);
+    cudaEvent_t raw_start = nullptr, raw_stop = nullptr;
+    CTG_CHECK(name, cudaEventCreate(&raw_start));
+    const owned_event start(raw_start);
+    CTG_CHECK(name, cudaEventCreate(&raw_stop));
+    const owned_event stop(raw_stop);
+    constexpr int launches = 10;
+    CTG_CHECK(name, cudaEventRecord(start.get(), c.stream));
+    for (int i = 0; i < launches; ++i) launch_matmul(c, s);
+    CTG_CHECK(name, cudaEventRecord(stop.get(), c.stream));
+    CTG_CHECK(name, cudaEventSynchronize(stop.get()));
+    float ms = 0;
+    CTG_CHECK(name, cudaEventElapsedTime(&ms, start.get(), stop.get()));
+    return ms * 1000.f / launches;
+  };
+  s.cublaslt_us = time_us(matmul_kernel::cublaslt);
+  s.skinny_us = time_us(matmul_kernel::skinny);
+  s.kernel = s.skinny_us < s.cublaslt_us ? matmul_kernel::skinny : matmul_kernel::cublaslt;
+  s.reason = "timed";
+}
+}  // namespace detail
+
 //! Checks the node's shapes and dtypes and chooses its cuBLASLt descriptors and algorithm for the
 //! pointers it has now: inputs[0] = A [M,K], inputs[1] = B [K,N] (or [N,K] with
 //! `o.transpose_w`), then a bias [N] and a residual [M,N] where given, output = C [M,N] (or, batched,
@@ -80,8 +194,11 @@ void set_preference(const lt_preference& pref, cublasLtMatmulPreferenceAttribute
 //! `c.workspace_bytes` of workspace. Where C's rows are not 16-byte aligned (and M > 1) it also
 //! allocates the aligned product's buffer, once. Throws ctg::runtime_error for shapes or
 //! dtypes that do not fit, when cuBLASLt has no algorithm, and when a cuBLASLt call fails; it
-//! leaks nothing.
-inline matmul_state prepare_matmul(const launch_context& c, ops::matmul_options o = {}) {
+//! leaks nothing. Then, for skinny products, chooses the kernel (matmul_state::kernel): `kernel`
+//! where given (the skinny one only where it can run), else as CTGRAPH_MATMUL_KERNEL says, else by
+//! timing both on `c.stream`, which writes the node's output and must not happen during capture.
+template <class = void>  // compiled only where a graph multiplies (it may time the skinny kernel)
+matmul_state prepare_matmul(const launch_context& c, ops::matmul_options o = {}, std::optional<matmul_kernel> kernel = std::nullopt) {
   const std::string_view name = c.node->name;
   constexpr const char* call = "prepare_matmul";
   const tensor_desc &a = c.input_desc[0], &b = c.input_desc[1], &out = c.output_desc();
@@ -220,13 +337,14 @@ inline matmul_state prepare_matmul(const launch_context& c, ops::matmul_options 
     s.tail_algo = tail.algo;
     s.tail_workspace_bytes = tail.workspaceSize;
   }
+  detail::choose_matmul_kernel(c, o, kernel, s);
   return s;
 }
 
 //! Runs the node's matmul on `c.stream` as `s` prepared it. Throws ctg::runtime_error when a
 //! pointer is missing or less aligned than the algorithm assumes (the executor prepares again
 //! when a rebound input moves), and when the cuBLASLt call fails.
-template <class = void>  // compiled only where a graph multiplies (it may launch pack_rows)
+template <class>
 void launch_matmul(const launch_context& c, const matmul_state& s) {
   const std::string_view name = c.node->name;
   constexpr const char* call = "launch_matmul";
@@ -246,6 +364,22 @@ void launch_matmul(const launch_context& c, const matmul_state& s) {
     throw runtime_error(name, call, "a pointer is less aligned than when the matmul was prepared; prepare it again");
   if (c.input_count > 2 && s.bias != nullptr && c.inputs[2] != s.bias)
     throw runtime_error(name, call, "the bias moved since the matmul was prepared; prepare it again");
+  if (s.kernel == matmul_kernel::skinny) {
+    skinny_matmul_args args;
+    args.a = c.inputs[0], args.w = c.inputs[1], args.bias = s.bias, args.residual = residual, args.out = c.output;
+    for (const void* p : {args.a, args.w, args.bias, args.residual, const_cast<const void*>(args.out)})
+      if (reinterpret_cast<std::uintptr_t>(p) % 16 != 0)
+        throw runtime_error(name, call, "a pointer is less aligned than when the matmul was prepared; prepare it again");
+    if (s.skinny.slices > 1) {
+      if (s.partials_in_workspace && c.workspace == nullptr)
+        throw runtime_error(name, call, "the skinny kernel was prepared with the workspace for its partial sums, and the launch has none");
+      args.partials = static_cast<float*>(s.partials_in_workspace ? c.workspace : s.skinny_scratch.get());
+      args.counters = reinterpret_cast<unsigned*>(s.skinny_scratch.bytes() + s.skinny_counters);
+    }
+    args.m = int(s.m), args.n = int(s.n), args.k = int(s.k), args.act = s.act;
+    CTG_CHECK(name, launch_skinny_matmul(args, s.skinny, c.stream));
+    return;
+  }
   const float alpha = 1.f, beta = residual ? 1.f : 0.f;  // host scalars: read when the call is made (or captured)
   CTG_CHECK(name, cublasLtMatmul(c.cublas_lt, s.op.get(), &alpha, c.inputs[1], s.b_layout.get(), c.inputs[0], s.a_layout.get(),
                                  &beta, residual ? residual : d, s.c_layout.get(), d, s.d_layout.get(), &s.algo,
