@@ -7,7 +7,10 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "../models.hpp"
 #include "gpu_util.hpp"
@@ -548,6 +551,47 @@ TEST_CASE("executor: multi-output nodes (split, layer_norm_stats) write each out
       }
     }
     CHECK_MESSAGE(bad == 0, bad, " values differ");
+  }
+  cudaStreamDestroy(st);
+}
+}  // namespace executor_test
+
+namespace executor_test {
+// Which kernel runs each matmul is chosen at instantiation and readable there: a decode-sized
+// linear (16 rows, bf16) against cuBLASLt, timed, and a relu, whose op prepares nothing.
+using xs = input<"xs", bf16, shape<16, 1024>>;
+using ws = parameter<"ws", bf16, shape<512, 1024>>;  // nn.Linear's [out, in]
+using bs = parameter<"bs", bf16, shape<512>>;
+struct ys : node<"ys", ops::linear<true, ops::epilogue::relu>, xs, ws, bs> {};
+struct zs : node<"zs", ops::relu, ys> {};
+TEST_CASE("executor: prepared_state says which kernel runs a matmul node") {
+  using bf = __nv_bfloat16;
+  const auto hx = test::random_values<bf>(16 * 1024, -1.f, 1.f, 61), hw = test::random_values<bf>(512 * 1024, -1.f, 1.f, 62),
+             hb = test::random_values<bf>(512, -1.f, 1.f, 63);
+  device_vector<bf> dx(hx), dw(hw), db(hb);
+  cudaStream_t st;
+  REQUIRE(cudaStreamCreate(&st) == cudaSuccess);
+  {
+    auto ex = instantiate<graph<zs>>(st, bindings(bind<xs>(dx.ptr), bind<ws>(dw.ptr), bind<bs>(db.ptr)));
+    const matmul_state& s = ex.prepared_state<matmul_state>("ys");
+    MESSAGE("linear bf16 16x1024 -> 512: ", name_of(s.kernel), " (", s.reason, "); skinny ", s.skinny_us, " us, cuBLASLt ",
+            s.cublaslt_us, " us");
+    if (std::getenv("CTGRAPH_MATMUL_KERNEL") == nullptr) CHECK(std::string_view(s.reason) == "timed");
+    CHECK_THROWS_WITH_AS(ex.prepared_state<matmul_state>("zs"), doctest::Contains("prepared no state"), runtime_error);
+    CHECK_THROWS_WITH_AS(ex.prepared_state<matmul_state>("nothing"), doctest::Contains("no tensor of this name"), runtime_error);
+    ex.run();
+    REQUIRE(cudaStreamSynchronize(st) == cudaSuccess);
+    std::vector<bf> out(16 * 512);
+    REQUIRE(cudaMemcpy(out.data(), ex.data("zs"), out.size() * 2, cudaMemcpyDeviceToHost) == cudaSuccess);
+    int bad = 0;
+    for (int i = 0; i < 16; ++i)
+      for (int j = 0; j < 512; ++j) {
+        double v = test::host_float(hb[std::size_t(j)]);
+        for (int p = 0; p < 1024; ++p) v += double(test::host_float(hx[std::size_t(i * 1024 + p)])) * test::host_float(hw[std::size_t(j * 1024 + p)]);
+        v = v < 0 ? 0 : v;
+        bad += !(std::abs(test::host_float(out[std::size_t(i * 512 + j)]) - v) <= 0.02 * std::abs(v) + 0.32);
+      }
+    CHECK(bad == 0);
   }
   cudaStreamDestroy(st);
 }

@@ -1,7 +1,8 @@
 // The built-in kernels (runtime/ops/elementwise.cuh, runtime/ops/matmul.hpp, norms, softmax,
 // rotary, attention, pack_rows) against host references, per op and dtype: the 16-byte path, the
 // element path (odd sizes, misaligned pointers), broadcast input 1, in-place runs, matmul shapes
-// from 1x1x1 to 16x4096x4096, attention with its keys split over clusters, and a CUDA-graph capture.
+// from 1x1x1 to 16x4096x4096, the skinny matmul (forced, and timed against cuBLASLt), attention with
+// its keys split over clusters, and a CUDA-graph capture.
 // Needs a GPU: the test binary's main exits with 77 (skipped) when there is none.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -11,10 +12,12 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <random>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <ctgraph/graph/ops/attention.hpp>
@@ -211,8 +214,9 @@ launch_context matmul_context(const node_desc& d, const void* a, tensor_desc ad,
   return c;
 }
 
+//! Checks one matmul against the host and returns the kernel that ran it.
 template <class T>
-void check_matmul(const lt_handle& lt, void* workspace, const matmul_case& s) {
+matmul_kernel check_matmul(const lt_handle& lt, void* workspace, const matmul_case& s) {
   INFO("dtype ", name_of(dtype_of<T>()), ", M ", s.m, ", K ", s.k, ", N ", s.n, ", offsets ", s.offset_a, "/",
        s.offset_b, "/", s.offset_c);
   const std::vector<T> a = random_values<T>(s.m * s.k, -1.f, 1.f, 3), b = random_values<T>(s.k * s.n, -1.f, 1.f, 4);
@@ -228,7 +232,10 @@ void check_matmul(const lt_handle& lt, void* workspace, const matmul_case& s) {
   d.input_count = 2;
   const launch_context c = matmul_context(d, da.at<T>(s.offset_a), matrix_desc(dtype_of<T>(), s.m, s.k), db.at<T>(s.offset_b),
                                           matrix_desc(dtype_of<T>(), s.k, s.n), dc.at<T>(s.offset_c), lt, workspace);
-  launch_matmul(c, prepare_matmul(c));
+  const matmul_state prepared = prepare_matmul(c);
+  INFO("kernel ", name_of(prepared.kernel), " (", prepared.reason, ")");
+  cuda_ok(cudaMemset(dc.p, 0xff, std::size_t(s.m * s.n + s.offset_c) * sizeof(T)));  // timing at prepare wrote it
+  launch_matmul(c, prepared);
   cuda_ok(cudaDeviceSynchronize());
 
   // Row-major reference in double, from the rounded inputs.
@@ -241,6 +248,7 @@ void check_matmul(const lt_handle& lt, void* workspace, const matmul_case& s) {
   // Inputs in [-1, 1]: a sum of K products grows like sqrt(K), and so does its rounding error.
   const double scale = std::sqrt(double(std::max<std::int64_t>(s.k, 1)));
   check_close(download(dc.at<T>(s.offset_c), s.m * s.n), want, rtol<T>, rtol<T> * scale);
+  return prepared.kernel;
 }
 
 template <class T>
@@ -634,8 +642,30 @@ TEST_CASE_TEMPLATE("runtime_ops: softmax matches the host", T, float, __half, __
 namespace {
 // --- linear: transposed weights, bias and activation in cuBLASLt's epilogue ----------------------
 
+//! CTGRAPH_MATMUL_KERNEL set for one scope (prepare_matmul reads it), then as it was.
+class matmul_kernel_env {
+ public:
+  explicit matmul_kernel_env(const char* value) {
+    if (const char* v = std::getenv(name)) saved_ = v, had_ = true;
+    setenv(name, value, 1);
+  }
+  matmul_kernel_env(const matmul_kernel_env&) = delete;
+  matmul_kernel_env& operator=(const matmul_kernel_env&) = delete;
+  ~matmul_kernel_env() {
+    if (had_) setenv(name, saved_.c_str(), 1);
+    else unsetenv(name);
+  }
+
+ private:
+  static constexpr const char* name = "CTGRAPH_MATMUL_KERNEL";
+  std::string saved_;
+  bool had_ = false;
+};
+
+//! Checks one linear node against the host and returns the kernel that ran it.
 template <class T>
-void check_linear(std::int64_t m, std::int64_t k, std::int64_t n, bool transpose_w, bool bias, ops::epilogue act, bool residual = false) {
+matmul_kernel check_linear(std::int64_t m, std::int64_t k, std::int64_t n, bool transpose_w, bool bias, ops::epilogue act,
+                           bool residual = false) {
   INFO("dtype ", name_of(dtype_of<T>()), ", ", m, "x", k, "x", n, transpose_w ? ", W transposed" : "", bias ? ", bias" : "",
        ", activation ", int(act), residual ? ", residual" : "");
   const auto x = random_values<T>(m * k, -1.f, 1.f, 31), w = random_values<T>(k * n, -1.f, 1.f, 32), b = random_values<T>(n, -1.f, 1.f, 33);
@@ -650,7 +680,10 @@ void check_linear(std::int64_t m, std::int64_t k, std::int64_t n, bool transpose
                           : context_for(d, {{dx.p, matrix_desc(dtype_of<T>(), m, k)}, {dw.p, wd}}, dy.p);
   if (residual) c.inputs[c.input_count] = dr.p, c.input_desc[c.input_count++] = d.out;
   c.cublas_lt = lt.h, c.workspace = workspace.p, c.workspace_bytes = workspace_bytes;
-  launch_matmul(c, prepare_matmul(c, ops::matmul_options{transpose_w, act}));
+  const matmul_state prepared = prepare_matmul(c, ops::matmul_options{transpose_w, act});
+  INFO("kernel ", name_of(prepared.kernel), " (", prepared.reason, ")");
+  cuda_ok(cudaMemset(dy.p, 0xff, std::size_t(m * n) * sizeof(T)));  // NaN: timing at prepare wrote it already
+  launch_matmul(c, prepared);
   cuda_ok(cudaDeviceSynchronize());
   std::vector<double> want(std::size_t(m * n));
   for (std::int64_t i = 0; i < m; ++i)
@@ -664,10 +697,12 @@ void check_linear(std::int64_t m, std::int64_t k, std::int64_t n, bool transpose
     }
   const double scale = std::sqrt(double(k));
   check_close(download(dy.at<T>(0), m * n), want, rtol<T> * 2, rtol<T> * scale);
+  return prepared.kernel;
 }
 }  // namespace
 
 TEST_CASE_TEMPLATE("runtime_ops: linear with transposed weights, bias and activation matches the host", T, float, __nv_bfloat16) {
+  const matmul_kernel_env cublaslt("cublaslt");
   for (bool transpose_w : {false, true})
     for (bool bias : {false, true})
       for (ops::epilogue act : {ops::epilogue::none, ops::epilogue::relu, ops::epilogue::gelu}) {
@@ -678,12 +713,120 @@ TEST_CASE_TEMPLATE("runtime_ops: linear with transposed weights, bias and activa
 }
 
 TEST_CASE_TEMPLATE("runtime_ops: linear with a residual in cuBLASLt's C matches the host", T, float, __nv_bfloat16) {
+  const matmul_kernel_env cublaslt("cublaslt");
   for (bool transpose_w : {false, true})
     for (bool bias : {false, true}) {
       check_linear<T>(16, 256, 96, transpose_w, bias, ops::epilogue::none, true);
       check_linear<T>(33, 64, 37, transpose_w, bias, ops::epilogue::none, true);
       check_linear<T>(1, 64, 37, transpose_w, bias, ops::epilogue::none, true);
     }
+}
+
+// --- the skinny matmul (runtime/ops/skinny_matmul.cuh), forced, and the timed choice --------------
+
+TEST_CASE_TEMPLATE("runtime_ops: skinny matmul matches the host", T, __half, __nv_bfloat16) {
+  const matmul_kernel_env skinny("skinny");
+  using ops::epilogue;
+  struct size {
+    std::int64_t k, n;
+  };
+  // 264: a chunk of K past the last whole 32; 136 and 40: a column tile partly past N; 4096 x 512:
+  // split-K over blocks (partial sums and the last block's reduction).
+  for (const size z : {size{256, 136}, size{264, 40}, size{4096, 512}})
+    for (std::int64_t m : {1, 7, 16, 64})
+      for (bool transpose_w : {false, true}) {
+        CHECK(check_linear<T>(m, z.k, z.n, transpose_w, false, epilogue::none) == matmul_kernel::skinny);
+        CHECK(check_linear<T>(m, z.k, z.n, transpose_w, true, epilogue::gelu) == matmul_kernel::skinny);
+        CHECK(check_linear<T>(m, z.k, z.n, transpose_w, true, epilogue::none, true) == matmul_kernel::skinny);  // bias + residual
+        if (z.k == 4096) continue;  // the host reference is the slow part
+        CHECK(check_linear<T>(m, z.k, z.n, transpose_w, true, epilogue::relu) == matmul_kernel::skinny);
+        CHECK(check_linear<T>(m, z.k, z.n, transpose_w, false, epilogue::none, true) == matmul_kernel::skinny);
+        CHECK(check_linear<T>(m, z.k, z.n, transpose_w, false, epilogue::gelu) == matmul_kernel::skinny);
+      }
+}
+
+TEST_CASE("runtime_ops: skinny matmul declines what it cannot run, and cuBLASLt runs it") {
+  const matmul_kernel_env skinny("skinny");
+  using ops::epilogue;
+  CHECK(check_linear<__nv_bfloat16>(65, 256, 64, false, true, epilogue::relu) == matmul_kernel::cublaslt);  // M > 64
+  CHECK(check_linear<__nv_bfloat16>(16, 60, 64, true, false, epilogue::none) == matmul_kernel::cublaslt);   // K % 8
+  CHECK(check_linear<__nv_bfloat16>(16, 64, 36, false, true, epilogue::gelu) == matmul_kernel::cublaslt);   // N % 8
+  CHECK(check_linear<float>(16, 256, 64, true, true, epilogue::relu) == matmul_kernel::cublaslt);           // f32
+  lt_handle lt;
+  device_buffer workspace(workspace_bytes);
+  CHECK(check_matmul<__nv_bfloat16>(lt, workspace.p, {16, 256, 64, 1, 0, 0}) == matmul_kernel::cublaslt);  // A one element off
+  CHECK(check_matmul<__half>(lt, workspace.p, {16, 256, 64, 0, 0, 4}) == matmul_kernel::cublaslt);         // C 8 bytes off
+}
+
+TEST_CASE("runtime_ops: skinny matmul gives the same bits every run, and replays in a CUDA graph") {
+  const matmul_kernel_env skinny("skinny");
+  constexpr std::int64_t m = 16, k = 4096, n = 512;  // split-K: partial sums and counters
+  using T = __nv_bfloat16;
+  const auto x = random_values<T>(m * k, -1.f, 1.f, 41), w = random_values<T>(k * n, -1.f, 1.f, 42), b = random_values<T>(n, -1.f, 1.f, 43);
+  device_buffer dx(x), dw(w), db(b), dy(std::size_t(m * n) * sizeof(T)), workspace(workspace_bytes);
+  cudaStream_t stream = nullptr;
+  cuda_ok(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  const owned_stream owned(stream);
+  node_desc d;
+  d.name = "linear";
+  d.out = matrix_desc(dtype_id::bf16, m, n);
+  lt_handle lt;
+  launch_context c = context_for(d, {{dx.p, matrix_desc(dtype_id::bf16, m, k)}, {dw.p, matrix_desc(dtype_id::bf16, k, n)}, {db.p, vector_desc(dtype_id::bf16, n)}}, dy.p);
+  c.cublas_lt = lt.h, c.workspace = workspace.p, c.workspace_bytes = workspace_bytes, c.stream = stream;
+  const matmul_state s = prepare_matmul(c, ops::matmul_options{false, ops::epilogue::gelu});
+  REQUIRE(s.kernel == matmul_kernel::skinny);
+  CHECK(s.skinny.slices > 1);
+  MESSAGE("skinny matmul 16x4096x512: ", s.skinny.tiles, " column tiles x ", s.skinny.slices, " K-slices, ",
+          s.skinny.chunks_per_warp, " chunks of 32 per warp");
+  launch_matmul(c, s);
+  cuda_ok(cudaStreamSynchronize(stream));
+  const std::vector<T> first = download(dy.at<T>(0), m * n);
+  for (int run = 0; run < 3; ++run) {
+    cuda_ok(cudaMemsetAsync(dy.p, 0xff, std::size_t(m * n) * sizeof(T), stream));
+    launch_matmul(c, s);
+    cuda_ok(cudaStreamSynchronize(stream));
+    const std::vector<T> again = download(dy.at<T>(0), m * n);
+    CHECK(std::memcmp(again.data(), first.data(), first.size() * sizeof(T)) == 0);
+  }
+  // Captured, replayed: the counters each launch leaves at zero let the next replay count again.
+  const graph_exec exec = instantiate_graph(capture(stream, "test", [&] { launch_matmul(c, s); }), "test");
+  for (int replay = 0; replay < 3; ++replay) {
+    cuda_ok(cudaMemsetAsync(dy.p, 0xff, std::size_t(m * n) * sizeof(T), stream));
+    cuda_ok(cudaGraphLaunch(exec.get(), stream));
+    cuda_ok(cudaStreamSynchronize(stream));
+    const std::vector<T> again = download(dy.at<T>(0), m * n);
+    CHECK(std::memcmp(again.data(), first.data(), first.size() * sizeof(T)) == 0);
+  }
+}
+
+TEST_CASE_TEMPLATE("runtime_ops: matmul times the skinny kernel against cuBLASLt and keeps the faster", T, __half, __nv_bfloat16) {
+  const matmul_kernel_env automatic("auto");
+  constexpr std::int64_t m = 16, k = 4096, n = 4096;
+  const auto x = random_values<T>(m * k, -1.f, 1.f, 51), w = random_values<T>(k * n, -1.f, 1.f, 52);
+  device_buffer dx(x), dw(w), dy(std::size_t(m * n) * sizeof(T)), workspace(workspace_bytes);
+  node_desc d;
+  d.name = "matmul";
+  d.out = matrix_desc(dtype_of<T>(), m, n);
+  lt_handle lt;
+  const launch_context c = matmul_context(d, dx.p, matrix_desc(dtype_of<T>(), m, k), dw.p, matrix_desc(dtype_of<T>(), k, n), dy.p, lt, workspace.p);
+  const matmul_state s = prepare_matmul(c, ops::matmul_options{false, ops::epilogue::relu});
+  MESSAGE(name_of(dtype_of<T>()), " 16x4096x4096 -> relu: skinny ", s.skinny_us, " us, cuBLASLt ", s.cublaslt_us, " us; runs ",
+          name_of(s.kernel));
+  CHECK(std::string_view(s.reason) == "timed");
+  CHECK(s.skinny_us > 0);
+  CHECK(s.cublaslt_us > 0);
+  CHECK(s.kernel == (s.skinny_us < s.cublaslt_us ? matmul_kernel::skinny : matmul_kernel::cublaslt));
+  cuda_ok(cudaMemset(dy.p, 0xff, std::size_t(m * n) * sizeof(T)));
+  launch_matmul(c, s);
+  cuda_ok(cudaDeviceSynchronize());
+  std::vector<double> want(std::size_t(m * n), 0.0);
+  for (std::int64_t i = 0; i < m; ++i)
+    for (std::int64_t p = 0; p < k; ++p) {
+      const double xip = host_float(x[std::size_t(i * k + p)]);
+      for (std::int64_t j = 0; j < n; ++j) want[std::size_t(i * n + j)] += xip * host_float(w[std::size_t(p * n + j)]);
+    }
+  for (double& v : want) v = v < 0 ? 0 : v;
+  check_close(download(dy.at<T>(0), m * n), want, rtol<T> * 2, rtol<T> * 64);
 }
 
 namespace {
