@@ -2,11 +2,14 @@
 // shapes (bf16; 512 tokens, hidden 768, 12 heads, vocabulary 50,257); tests/bench/torch_ops.py
 // times the PyTorch op on the same shapes. GPU µs per run (a captured graph of one node), timed by
 // harness.hpp. Prints JSON; `--summary FILE` merges "op.<name>.ctgraph.<metric>"; exits 77
-// without a GPU.
+// without a GPU. The skinny matmul row (decode-sized, issue 13) times ctgraph's skinny kernel
+// ("op.skinny_matmul.ctgraph") and cuBLASLt ("op.skinny_matmul.cublaslt"), each forced.
 #include <ctgraph/runtime.hpp>
 
 #include <cstdio>
+#include <cstdlib>
 #include <string>
+#include <string_view>
 
 #include "../runtime/gpu_util.hpp"
 #include "harness.hpp"
@@ -43,15 +46,28 @@ using b_proj = parameter<"b_proj", bf16, shape<hidden>>;
 struct c_attn : node<"c_attn", ops::linear<>, x, w_attn, b_attn> {};
 struct mlp_proj : node<"mlp_proj", ops::linear<>, h_ffn, w_proj, b_proj, x> {};  // + residual x
 
+// Decode-sized matmuls: bf16 16x4096x4096, a chain of four with weights of their own (128 MB, more
+// than the H200's L2, so that every weight comes from HBM as in a model); timed per matmul.
+constexpr std::int64_t decode_rows = 16, width = 4096, chain = 4;
+using xd = input<"xd", bf16, shape<decode_rows, width>>;
+template <int I>
+using wd = parameter<indexed<"wd", I>, bf16, shape<width, width>>;
+struct d0 : node<"d0", ops::matmul, xd, wd<0>> {};
+struct d1 : node<"d1", ops::matmul, d0, wd<1>> {};
+struct d2 : node<"d2", ops::matmul, d1, wd<2>> {};
+struct d3 : node<"d3", ops::matmul, d2, wd<3>> {};
+
 entries summary;
 
+//! Times `ex.run()`; `per` node of a chain of that many; `variant` names what ran it.
 template <class Executor>
-std::string time_op(const char* name, Executor& ex, cudaStream_t st, int k) {
-  const timing t = measure(st, k, [&] { ex.run(); });
+std::string time_op(const char* name, Executor& ex, cudaStream_t st, int k, const char* variant = "ctgraph", int per = 1) {
+  timing t = measure(st, k, [&] { ex.run(); });
   ex.check();
-  std::fprintf(stderr, "[op.%s] ctgraph %.2f us\n", name, t.gpu_us);
-  summarise(summary, std::string("op.") + name, "ctgraph", t);
-  return std::string("\"") + name + "\": " + to_json(t);
+  t.gpu_us /= per, t.host_us /= per, t.wall_us /= per, t.host_overhead_us /= per;
+  std::fprintf(stderr, "[op.%s] %s %.2f us\n", name, variant, t.gpu_us);
+  summarise(summary, std::string("op.") + name, variant, t);
+  return std::string("\"") + name + (std::string_view(variant) != "ctgraph" ? std::string(".") + variant : "") + "\": " + to_json(t);
 }
 
 std::string run_all(cudaStream_t st) {
@@ -106,6 +122,21 @@ std::string run_all(cudaStream_t st) {
   {
     auto ex = instantiate<graph<mlp_proj>>(st, bindings(bind<h_ffn>(bf(ds)), bind<w_proj>(bf(dw)), bind<b_proj>(bf(dbf)), bind<x>(bf(dx))));
     o += ",\n  " + time_op("mlp_proj_residual", ex, st, 200);
+  }
+  {
+    device_buffer dxd(std::size_t(decode_rows * width) * 2), dwd(std::size_t(chain * width * width) * 2);
+    upload_random_bf16(dxd.p, std::size_t(decode_rows * width), 9, 1.f);
+    upload_random_bf16(dwd.p, std::size_t(chain * width * width), 10, 0.02f);
+    const auto w = [&](int i) { return dwd.at<__nv_bfloat16>(i * width * width); };
+    for (const char* kernel : {"skinny", "cublaslt"}) {  // read when the executor prepares its matmuls
+      setenv("CTGRAPH_MATMUL_KERNEL", kernel, 1);
+      auto ex = instantiate<graph<d3>>(st, bindings(bind<xd>(dxd.at<__nv_bfloat16>(0)), bind<wd<0>>(w(0)), bind<wd<1>>(w(1)),
+                                                    bind<wd<2>>(w(2)), bind<wd<3>>(w(3))));
+      const matmul_state& s = ex.prepared_state<matmul_state>("d0");
+      std::fprintf(stderr, "[op.skinny_matmul] %s forced: %s runs (%s)\n", kernel, std::string(name_of(s.kernel)).c_str(), s.reason);
+      o += ",\n  " + time_op("skinny_matmul", ex, st, 200, std::string_view(kernel) == "skinny" ? "ctgraph" : "cublaslt", chain);
+    }
+    unsetenv("CTGRAPH_MATMUL_KERNEL");
   }
   return o;
 }
