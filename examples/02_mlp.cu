@@ -24,7 +24,8 @@ static_assert(plan.partition_count() == 1);                  // one CUDA graph
 static_assert(plan.step_count() == 16);
 static_assert(plan.arena_bytes(memory_class::device) == plan.lower_bound(memory_class::device));
 static_assert(plan.arena_bytes(memory_class::device) == 2 * tokens * hidden * 2);  // two activations
-static_assert(plan.buffer_count() == 16 && plan.reuse_count() == 14);
+static_assert(plan.fused_group_count() == layers);             // each relu in its matmul's epilogue
+static_assert(plan.buffer_count() == 8 && plan.reuse_count() == 6);
 }  // namespace mlp
 
 int main(int argc, char** argv) {
@@ -54,7 +55,8 @@ int main(int argc, char** argv) {
                                                 ctg::bind("w6", dw + 6 * nw, nw), ctg::bind("w7", dw + 7 * nw, nw)});
     ex.run();
     cudaDeviceSynchronize();
-    // Eager: the same kernels, launched one by one through the same launch functions.
+    // Eager: the same calls, launched one by one through the same launch functions: per layer the
+    // matmul with relu in its epilogue, as the plan fused them.
     const auto& p = ex.plan_of();
     ctg::allocation workspace(ctg::allocation_kind::device, ctg::matmul_workspace_bytes, "eager");
     cublasLtHandle_t lt = nullptr;
@@ -65,15 +67,13 @@ int main(int argc, char** argv) {
       const ctg::node_desc& h = p.node(p.node_at(2 * l));
       const ctg::node_desc& y = p.node(p.node_at(2 * l + 1));
       ctg::launch_context c;
-      c.node = &h, c.input_count = 2, c.inputs[0] = in, c.inputs[1] = dw + l * nw;
+      c.node = &y, c.input_count = 2, c.inputs[0] = in, c.inputs[1] = dw + l * nw;
       c.input_desc[0] = p.node(h.inputs[0]).out, c.input_desc[1] = p.node(h.inputs[1]).out;
       c.output = bufs[l % 2];
       c.cublas_lt = lt, c.workspace = workspace.get(), c.workspace_bytes = ctg::matmul_workspace_bytes;
       // The kernel the executor chose for this node (it timed the skinny kernel against cuBLASLt).
-      ctg::launch_matmul(c, ctg::prepare_matmul(c, {}, ex.prepared_state<ctg::matmul_state>(h.name).kernel));
-      ctg::launch_context r = c;
-      r.node = &y, r.input_count = 1, r.inputs[0] = bufs[l % 2], r.input_desc[0] = h.out;
-      ctg::ops::relu::launch(r);
+      const ctg::ops::matmul_options relu_epilogue{false, ctg::ops::epilogue::relu};
+      ctg::launch_matmul(c, ctg::prepare_matmul(c, relu_epilogue, ex.prepared_state<ctg::matmul_state>(y.name).kernel));
       in = bufs[l % 2];
     }
     cudaDeviceSynchronize();

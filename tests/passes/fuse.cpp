@@ -67,23 +67,49 @@ TEST_CASE("fuse: a tensor read outside the group, or a graph output, stays a buf
   CHECK(shared.fused_group_count() == 0);
 }
 
-// After a matmul: relu and a broadcast bias add fuse; the root takes over the product's storage
-// (its input 0 leads there through the relu).
+// After a matmul: the relu is its epilogue (one cuBLASLt call); the bias add and the residual add
+// fuse, and the root takes over the relu's storage (its input 0 leads there).
 struct m0 : node<"m0", ops::matmul, x, w> {};
 struct m1 : node<"m1", ops::relu, m0> {};
 struct m2 : node<"m2", ops::add, m1, b> {};
 struct m3 : node<"m3", ops::add, m2, r> {};
 constexpr auto after_matmul = make_plan<graph<m3>>();
 
-TEST_CASE("fuse: broadcast leaves, and the root in place over the leaf its input 0 leads to") {
-  static_assert(after_matmul.fused_group_count() == 1 && after_matmul.fused_node_count() == 2);
+TEST_CASE("fuse: a matmul's epilogue; broadcast leaves, and the root in place over the leaf its input 0 leads to") {
+  static_assert(after_matmul.fused_group_count() == 2 && after_matmul.fused_node_count() == 2);
+  static_assert(after_matmul.fused_root_of<m0>() == after_matmul.index_of<m1>());
+  constexpr fused_group e = after_matmul.fused_group_of(after_matmul.index_of<m1>());
+  static_assert(e.size == 2 && e.leaf_count == 2 && e.leaves[0] == after_matmul.index_of<x>() && e.leaves[1] == after_matmul.index_of<w>());
+  static_assert(after_matmul.buffer_of<m1>().shares == no_index);  // a product never overwrites its operands
   constexpr fused_group f = after_matmul.fused_group_of(after_matmul.index_of<m3>());
-  static_assert(f.leaf_count == 3 && f.leaves[0] == after_matmul.index_of<m0>() && f.leaves[1] == after_matmul.index_of<b>() &&
+  static_assert(f.leaf_count == 3 && f.leaves[0] == after_matmul.index_of<m1>() && f.leaves[1] == after_matmul.index_of<b>() &&
                 f.leaves[2] == after_matmul.index_of<r>());
-  static_assert(after_matmul.buffer_of<m3>().shares == after_matmul.index_of<m0>());
+  static_assert(after_matmul.buffer_of<m3>().shares == after_matmul.index_of<m1>());
   static_assert(after_matmul.buffer_count() == 2 && after_matmul.reuse_count() == 1);
   static_assert(!check_plan(after_matmul));
-  CHECK(after_matmul.buffer_of<m3>().shares == after_matmul.index_of<m0>());
+  CHECK(after_matmul.buffer_of<m3>().shares == after_matmul.index_of<m1>());
+}
+
+// No epilogue where the product has another reader, is a linear with a residual (cuBLASLt would
+// apply the activation to the sum), or the activation asked to run in place.
+struct n0 : node<"n0", ops::matmul, x, w> {};
+struct n1 : node<"n1", ops::relu, n0> {};
+struct n2 : node<"n2", ops::add, n1, n0> {};
+struct k0 : node<"k0", ops::linear<>, x, w, b, r> {};
+struct k1 : node<"k1", ops::gelu, k0> {};
+struct j0 : node<"j0", ops::linear<>, x, w, b> {};
+struct j1 : node<"j1", in_place<ops::gelu>, j0> {};
+struct i0 : node<"i0", ops::linear<>, x, w, b> {};
+struct i1 : node<"i1", ops::gelu, i0> {};
+constexpr auto no_epilogue = make_plan<graph<n2, k1, j1, i1>>();
+
+TEST_CASE("fuse: a product's epilogue only where it is the product's one reader and the rule allows it") {
+  static_assert(no_epilogue.fused_root_of<n0>() == no_index && no_epilogue.fused_root_of<k0>() == no_index);
+  static_assert(no_epilogue.fused_root_of<j0>() == no_index);
+  static_assert(no_epilogue.fused_root_of<i0>() == no_epilogue.index_of<i1>());  // linear + bias + gelu: one call
+  static_assert(no_epilogue.fused_group_of(no_epilogue.index_of<i1>()).leaf_count == 3);
+  static_assert(!check_plan(no_epilogue));
+  CHECK(no_epilogue.fused_root_of<i0>() == no_epilogue.index_of<i1>());
 }
 
 // At most max_inputs leaves: a sum of nine parameters splits into groups that each read eight or fewer.

@@ -42,7 +42,8 @@ TEST_CASE("1. opaque collectives: 9 buffers (1 symmetric + 8 device), 7 reuses; 
 struct h : node<"h", ops::matmul, x, parameter<"w", bf16, shape<hidden, hidden>>> {};
 struct r : node<"r", ops::relu, h> {};
 struct s : node<"s", ops::all_reduce, r> {};
-constexpr auto chain = make_plan<graph<s>>();
+constexpr auto chain = make_plan<graph<s>, plan_options{.fuse = false}>();
+constexpr auto chain_fused = make_plan<graph<s>>();  // relu in h's epilogue, writing the window
 
 TEST_CASE("2. symmetric placement: producers write straight into the symmetric arena") {
   static_assert(chain.memory_of<r>() == memory_class::symmetric);
@@ -50,6 +51,8 @@ TEST_CASE("2. symmetric placement: producers write straight into the symmetric a
   static_assert(chain.buffer_of<r>().shares == chain.index_of<h>());
   static_assert(chain.copy_count() == 0);
   static_assert(chain.memory_of<s>() == memory_class::device);
+  static_assert(chain_fused.fused_root_of<h>() == chain_fused.index_of<r>() && chain_fused.memory_of<r>() == memory_class::symmetric);
+  static_assert(chain_fused.storage_count(memory_class::symmetric) == 1 && !check_plan(chain_fused));
   CHECK(chain.storage_count(memory_class::symmetric) == 1);
   CHECK(!check_plan(chain));
 }

@@ -200,7 +200,7 @@ std::vector<drawn_rect> buffer_rects(const std::string& svg) {
 template <std::size_t N>
 bool planned(const plan<N>& p, int v) {
   const auto& g = p.graph;
-  return g.nodes[v].kind == tensor_kind::node && g.owner[v] == v && !g.buffers[v].opaque &&
+  return g.nodes[v].kind == tensor_kind::node && g.owner[v] == v && !g.buffers[v].opaque && !g.buffers[v].fused &&
          g.buffers[v].memory != memory_class::external;
 }
 
@@ -271,7 +271,8 @@ using x = input<"x", bf16, shape<16, 4096>>;
 using w0 = parameter<"w0", bf16, shape<4096, 4096>>;
 using h0 = node<"h0", ops::matmul, x, w0>;
 using r0 = node<"r0", ops::relu, h0>;
-constexpr auto readme = make_plan<graph<r0>>();
+constexpr auto readme = make_plan<graph<r0>, plan_options{.fuse = false}>();  // h0 hands its storage to r0
+constexpr auto readme_fused = make_plan<graph<r0>>();                           // r0 in h0's epilogue
 
 // Two collectives reading a graph input share one inserted copy into symmetric memory.
 struct a1 : node<"a1", ops::all_reduce, x> {};
@@ -439,7 +440,8 @@ void check_dot(const plan<N>& p) {
     const auto& [line, cluster] = nodes.at(v);
     CHECK(cluster == (p.node(v).kind == tensor_kind::node ? p.graph.partition_of[v] : -1));
     CHECK(line.find(std::string("label=\"") + std::string(p.node(v).name)) != std::string::npos);
-    CHECK(line.find(std::string(name_of(p.buffer(v).memory))) != std::string::npos);
+    const bool member = p.graph.fused_root[v] >= 0 && p.graph.fused_root[v] != v;
+    CHECK(line.find(member ? std::string("registers: fused into") : std::string(name_of(p.buffer(v).memory))) != std::string::npos);
     CHECK((line.find("dashed") != std::string::npos) == p.node(v).inserted);
     CHECK((line.find("copy (dma)") != std::string::npos) == p.node(v).inserted);
     CHECK((line.find("hoisted") != std::string::npos) == p.buffer(v).hoisted);
@@ -463,6 +465,9 @@ TEST_CASE("pictures: to_dot has a node per tensor, a cluster per partition, copi
   check_dot(copied);
   check_dot(trip);
   check_dot(leading);
+  check_dot(readme_fused);
+  CHECK(to_dot(readme_fused).find("subgraph cluster_fused_") != std::string::npos);
+  check_svg(readme_fused);
   const std::string r = to_dot(readme);
   CHECK(r.find(detail::format("n%d -> n%d [label=\"128 KiB\"]", readme.index_of<x>(), readme.index_of<h0>())) != std::string::npos);
   CHECK(r.find(detail::format("n%d -> n%d [label=\"32 MiB\"]", readme.index_of<w0>(), readme.index_of<h0>())) != std::string::npos);

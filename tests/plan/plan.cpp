@@ -16,13 +16,16 @@ using h0 = node<"h0", ops::matmul, x, w0>;
 using r0 = node<"r0", ops::relu, h0>;
 using g = graph<r0>;
 constexpr auto p = make_plan<g>();
+constexpr auto unfused = make_plan<g, plan_options{.fuse = false}>();
 
 TEST_CASE("plan: the README example") {
   static_assert(p.partition_count() == 1);
   static_assert(p.arena_bytes(memory_class::device) <= 2 * 16 * 4096 * 2);
-  static_assert(p.buffer_of<h0>().lifetime.last == p.step_of<r0>());
+  static_assert(p.fused_root_of<h0>() == p.index_of<r0>());  // relu in the matmul's epilogue
   static_assert(p.output_of<h0>() == tensor_desc{dtype_id::bf16, 2, {16, 4096}});
-  static_assert(p.buffer_count() == 2 && p.buffer_count(memory_class::device) == 2);
+  static_assert(p.buffer_count() == 1 && p.buffer_count(memory_class::device) == 1);
+  static_assert(unfused.buffer_of<h0>().lifetime.last == unfused.step_of<r0>());
+  static_assert(unfused.buffer_count() == 2 && unfused.buffer_of<r0>().shares == unfused.index_of<h0>());
   static_assert(p.lower_bound(memory_class::device) == 16 * 4096 * 2);
   CHECK(p.arena_bytes(memory_class::device) == p.lower_bound(memory_class::device));
   CHECK(!check_plan(p));
@@ -39,16 +42,16 @@ TEST_CASE("plan: 8-layer MLP") {
   static_assert(q.partition_count() == 1);
   static_assert(q.arena_bytes(memory_class::device) == q.lower_bound(memory_class::device));
   static_assert(q.arena_bytes(memory_class::device) == 2 * 16 * 4096 * 2);
-  static_assert(q.buffer_count() == 16 && q.reuse_count() == 14);
+  static_assert(q.buffer_count() == 8 && q.reuse_count() == 6 && q.fused_group_count() == 8);  // relu in each matmul
   static_assert(q.step_of<layer<x, 0>>() == 1);
-  CHECK(q.reuse_count() == 14);
+  CHECK(q.reuse_count() == 6);
   CHECK(!check_plan(q));
 }
 
 TEST_CASE("plan: a 96-layer model is one line too") {
   constexpr auto big = make_plan<graph<repeat<96, test_models::mlp<bf16, 4096>::layer, x>>>();
   static_assert(big.step_count() == 192 && big.arena_bytes(memory_class::device) == 2 * 16 * 4096 * 2);
-  CHECK(big.buffer_count() == 192);
+  CHECK(big.buffer_count() == 96);
 }
 
 TEST_CASE("plan: text dump (golden)") {
@@ -62,7 +65,18 @@ TEST_CASE("plan: text dump (golden)") {
       "     1    0  r0               relu         bf16[16,4096]        device               0     131072  [1,1] in place of 'h0' output\n"
       "arenas:\n"
       "  device            131072 bytes, lower bound       131072 (1.00x)\n";
-  CHECK(to_string(p) == expected);
+  CHECK(to_string(unfused) == expected);
+  const std::string fused =
+      "plan: 4 tensors, 2 steps, 1 partitions, 1 buffers, 0 reuses, 0 inserted copies, 1 fused groups (1 nodes fused)\n"
+      "partitions:\n"
+      "  #0   capturable steps 0..1 (2 nodes), 2 static inputs (0 copied), 0 hoisted allocations\n"
+      "schedule:\n"
+      "  step part  node             op           output               memory          offset      bytes  lifetime\n"
+      "     0    0  h0               matmul       bf16[16,4096]        registers            -          -  fused into 'r0'\n"
+      "     1    0  r0               relu         bf16[16,4096]        device               0     131072  [1,1] epilogue of 'h0' (one call) reading 'x', 'w0' output\n"
+      "arenas:\n"
+      "  device            131072 bytes, lower bound       131072 (1.00x)\n";
+  CHECK(to_string(p) == fused);
 }
 
 TEST_CASE("graph_builder: rejected graphs name the node") {

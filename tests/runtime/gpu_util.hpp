@@ -6,6 +6,8 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <cstdlib>
+#include <string>
 #include <random>
 #include <vector>
 
@@ -13,6 +15,27 @@
 #include <ctgraph/runtime/error.hpp>
 
 namespace ctg::test {
+
+//! CTGRAPH_MATMUL_KERNEL set for one scope (prepare_matmul reads it), then as it was.
+class matmul_kernel_env {
+ public:
+  explicit matmul_kernel_env(const char* value) {
+    if (const char* v = std::getenv(name)) saved_ = v, had_ = true;
+    setenv(name, value, 1);
+  }
+  matmul_kernel_env(const matmul_kernel_env&) = delete;
+  matmul_kernel_env& operator=(const matmul_kernel_env&) = delete;
+  ~matmul_kernel_env() {
+    if (had_) setenv(name, saved_.c_str(), 1);
+    else unsetenv(name);
+  }
+
+ private:
+  static constexpr const char* name = "CTGRAPH_MATMUL_KERNEL";
+  std::string saved_;
+  bool had_ = false;
+};
+
 
 template <class T>
 struct device_vector {

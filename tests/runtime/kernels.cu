@@ -642,25 +642,6 @@ TEST_CASE_TEMPLATE("runtime_ops: softmax matches the host", T, float, __half, __
 namespace {
 // --- linear: transposed weights, bias and activation in cuBLASLt's epilogue ----------------------
 
-//! CTGRAPH_MATMUL_KERNEL set for one scope (prepare_matmul reads it), then as it was.
-class matmul_kernel_env {
- public:
-  explicit matmul_kernel_env(const char* value) {
-    if (const char* v = std::getenv(name)) saved_ = v, had_ = true;
-    setenv(name, value, 1);
-  }
-  matmul_kernel_env(const matmul_kernel_env&) = delete;
-  matmul_kernel_env& operator=(const matmul_kernel_env&) = delete;
-  ~matmul_kernel_env() {
-    if (had_) setenv(name, saved_.c_str(), 1);
-    else unsetenv(name);
-  }
-
- private:
-  static constexpr const char* name = "CTGRAPH_MATMUL_KERNEL";
-  std::string saved_;
-  bool had_ = false;
-};
 
 //! Checks one linear node against the host and returns the kernel that ran it.
 template <class T>
@@ -702,7 +683,7 @@ matmul_kernel check_linear(std::int64_t m, std::int64_t k, std::int64_t n, bool 
 }  // namespace
 
 TEST_CASE_TEMPLATE("runtime_ops: linear with transposed weights, bias and activation matches the host", T, float, __nv_bfloat16) {
-  const matmul_kernel_env cublaslt("cublaslt");
+  const test::matmul_kernel_env cublaslt("cublaslt");
   for (bool transpose_w : {false, true})
     for (bool bias : {false, true})
       for (ops::epilogue act : {ops::epilogue::none, ops::epilogue::relu, ops::epilogue::gelu}) {
@@ -713,7 +694,7 @@ TEST_CASE_TEMPLATE("runtime_ops: linear with transposed weights, bias and activa
 }
 
 TEST_CASE_TEMPLATE("runtime_ops: linear with a residual in cuBLASLt's C matches the host", T, float, __nv_bfloat16) {
-  const matmul_kernel_env cublaslt("cublaslt");
+  const test::matmul_kernel_env cublaslt("cublaslt");
   for (bool transpose_w : {false, true})
     for (bool bias : {false, true}) {
       check_linear<T>(16, 256, 96, transpose_w, bias, ops::epilogue::none, true);
@@ -725,7 +706,7 @@ TEST_CASE_TEMPLATE("runtime_ops: linear with a residual in cuBLASLt's C matches 
 // --- the skinny matmul (runtime/ops/skinny_matmul.cuh), forced, and the timed choice --------------
 
 TEST_CASE_TEMPLATE("runtime_ops: skinny matmul matches the host", T, __half, __nv_bfloat16) {
-  const matmul_kernel_env skinny("skinny");
+  const test::matmul_kernel_env skinny("skinny");
   using ops::epilogue;
   struct size {
     std::int64_t k, n;
@@ -746,7 +727,7 @@ TEST_CASE_TEMPLATE("runtime_ops: skinny matmul matches the host", T, __half, __n
 }
 
 TEST_CASE("runtime_ops: skinny matmul declines what it cannot run, and cuBLASLt runs it") {
-  const matmul_kernel_env skinny("skinny");
+  const test::matmul_kernel_env skinny("skinny");
   using ops::epilogue;
   CHECK(check_linear<__nv_bfloat16>(65, 256, 64, false, true, epilogue::relu) == matmul_kernel::cublaslt);  // M > 64
   CHECK(check_linear<__nv_bfloat16>(16, 60, 64, true, false, epilogue::none) == matmul_kernel::cublaslt);   // K % 8
@@ -759,7 +740,7 @@ TEST_CASE("runtime_ops: skinny matmul declines what it cannot run, and cuBLASLt 
 }
 
 TEST_CASE("runtime_ops: skinny matmul gives the same bits every run, and replays in a CUDA graph") {
-  const matmul_kernel_env skinny("skinny");
+  const test::matmul_kernel_env skinny("skinny");
   constexpr std::int64_t m = 16, k = 4096, n = 512;  // split-K: partial sums and counters
   using T = __nv_bfloat16;
   const auto x = random_values<T>(m * k, -1.f, 1.f, 41), w = random_values<T>(k * n, -1.f, 1.f, 42), b = random_values<T>(n, -1.f, 1.f, 43);
@@ -800,7 +781,7 @@ TEST_CASE("runtime_ops: skinny matmul gives the same bits every run, and replays
 }
 
 TEST_CASE_TEMPLATE("runtime_ops: matmul times the skinny kernel against cuBLASLt and keeps the faster", T, __half, __nv_bfloat16) {
-  const matmul_kernel_env automatic("auto");
+  const test::matmul_kernel_env automatic("auto");
   constexpr std::int64_t m = 16, k = 4096, n = 4096;
   const auto x = random_values<T>(m * k, -1.f, 1.f, 51), w = random_values<T>(k * n, -1.f, 1.f, 52);
   device_buffer dx(x), dw(w), dy(std::size_t(m * n) * sizeof(T)), workspace(workspace_bytes);

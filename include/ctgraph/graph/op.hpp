@@ -35,6 +35,8 @@ namespace ctg {
 enum class op_result : std::uint8_t { out_variant, opaque };
 //! Where an op runs.
 enum class executes_on : std::uint8_t { device, host };
+//! An activation a matrix product's epilogue can apply (cuBLASLt's RELU and GELU, tanh form).
+enum class activation : std::uint8_t { none, relu, gelu };
 //! How a copy op moves bytes: a DMA memcpy (a memcpy node when captured) or a kernel.
 enum class copy_kind : std::uint8_t { none, dma, kernel };
 struct op_traits {
@@ -57,6 +59,9 @@ struct op_traits {
   //! `CTG_HOST_DEVICE float operator()(float...) const`. The plan may then fuse the op with its
   //! elementwise neighbours into one kernel (ops::elementwise sets it).
   bool elementwise = false;
+  //! An elementwise op that a matrix product's epilogue computes: the plan folds it into the
+  //! product that is its input (a product op with `with_epilogue<A>`, the product's only reader).
+  activation as_epilogue = activation::none;
 };
 
 //! What an output rule returns: the output tensor, or why the inputs do not fit. A node with
@@ -110,6 +115,11 @@ constexpr std::size_t output_offset(std::span<const tensor_desc> in, int k) {
 namespace detail {
 //! The rule the planner calls for a node: the op's, or for a multi-output op its output 0 with
 //! the storage of all its outputs.
+//! A product op that can take an activation in its epilogue: `Op::template with_epilogue<A>` is
+//! the op with it (ops::matmul, ops::linear without one).
+template <class Op>
+concept takes_activation = requires { typename Op::template with_epilogue<activation::relu>; } && Op::takes_epilogue;
+
 template <class Op>
 constexpr output_result node_output(std::span<const tensor_desc> in) {
   if constexpr (has_output_rules<Op>) {

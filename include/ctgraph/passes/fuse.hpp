@@ -6,7 +6,11 @@
 //! root's step. Members and root are elementwise ops (op_traits::elementwise) of one dtype and
 //! one element count, in one partition, none a graph output but the root, none asked to run in
 //! place (`ctg::in_place<>` keeps its node a kernel of its own); a group has at most
-//! `max_fused_nodes` nodes and `max_inputs` leaves. Reads the schedule, nodes, readers,
+//! `max_fused_nodes` nodes and `max_inputs` leaves.
+//! First, a matrix product whose only reader is an activation its epilogue computes
+//! (op_traits::as_epilogue: relu, gelu) becomes a group of two: the activation is the root and
+//! runs as the product with that epilogue (one cuBLASLt call), reading the product's inputs.
+//! Reads the schedule, nodes, readers,
 //! `partition_of` and `is_output`; writes `fused_root`. Off unless `g.fuse` (make_plan's
 //! `plan_options::fuse`; run-time builders have no types to compose kernels from).
 #include <cstdint>
@@ -101,13 +105,32 @@ constexpr void for_each_read(const flat_graph<N>& g, int v, Fn fn) {
 }
 
 //! The tensor whose storage node v's output may take over in place: input 0, or for a fused
-//! root the leaf that input 0 leads to through members (read at each element's own index).
+//! root the leaf that input 0 leads to through elementwise members (read at each element's own
+//! index); none through a product (an epilogue's root), which may not overwrite its operands.
 template <std::size_t N>
 constexpr int in_place_source(const flat_graph<N>& g, int v) {
   if (g.nodes[v].input_count == 0) return no_index;
   int u = g.nodes[v].inputs[0];
-  while (g.fused_root[v] == v && u >= 0 && g.fused_root[u] == v && u != v) u = g.nodes[u].inputs[0];
+  for (; g.fused_root[v] == v && u >= 0 && g.fused_root[u] == v && u != v; u = g.nodes[u].inputs[0])
+    if (!g.nodes[u].traits.elementwise) return no_index;
   return u;
+}
+
+//! Whether node a (an activation) can be product p's epilogue: p's only reader, in a's partition,
+//! the product op taking that epilogue for these inputs (no residual), p no graph output.
+template <std::size_t N>
+constexpr bool epilogue_of(const flat_graph<N>& g, int p, int a) {
+  const node_desc &pd = g.nodes[p], &ad = g.nodes[a];
+  if (pd.kind != tensor_kind::node || pd.epilogue_output == nullptr || pd.in_place || pd.ill_formed || g.is_output[p] ||
+      g.reader_begin[p + 1] - g.reader_begin[p] != 1 || g.partition_of[p] != g.partition_of[a] || (ad.ref_inputs & 1u))
+    return false;
+  for (int j = 0; j < pd.input_count; ++j)  // each operand once: the leaves are the product's inputs
+    for (int k = 0; k < j; ++k)
+      if (pd.inputs[j] == pd.inputs[k]) return false;
+  tensor_desc in[max_inputs]{};
+  for (int k = 0; k < pd.input_count; ++k) in[k] = g.nodes[pd.inputs[k]].out;
+  const output_result o = pd.epilogue_output(std::span<const tensor_desc>(in, std::size_t(pd.input_count)));
+  return o.error == errc::ok && o.out == pd.out;
 }
 
 //! Whether node v, of the root's dtype and element count, may be in a fused group.
@@ -130,12 +153,21 @@ constexpr status fuse(flat_graph<N>& g) {
   if (g.error.code != errc::ok) return g.error;
   for (int i = 0; i < g.tensor_count; ++i) g.fused_root[i] = no_index;
   if (!g.fuse) return g.error;
+  for (int s = 0; s < g.step_count; ++s) {  // epilogues first: a product is no elementwise member
+    const int a = g.schedule[s];
+    const node_desc& d = g.nodes[a];
+    if (d.kind != tensor_kind::node || d.traits.as_epilogue == activation::none || d.in_place || d.ill_formed ||
+        d.input_count != 1 || !detail::epilogue_of(g, d.inputs[0], a))
+      continue;
+    g.fused_root[d.inputs[0]] = a;
+    g.fused_root[a] = a;
+  }
   int wanted_by[N]{};  // the root whose group reads tensor i (so far), or no_index
   for (int i = 0; i < g.tensor_count; ++i) wanted_by[i] = no_index;
   for (int s = g.step_count - 1; s >= 0; --s) {
     const int r = g.schedule[s];
     const tensor_desc root = g.nodes[r].out;
-    if (g.fused_root[r] != no_index || !detail::fusable(g.nodes, r, root)) continue;
+    if (g.fused_root[r] != no_index || !detail::fusable(g.nodes, r, root)) continue;  // in a group already
     const int first = g.partitions[g.partition_of[r]].first_step;
     int size = 1, reads = 0, open = 0;  // reads: distinct tensors the group reads so far
     auto want = [&](int u) {
@@ -151,7 +183,8 @@ constexpr status fuse(flat_graph<N>& g) {
       const int u = g.schedule[t];
       if (wanted_by[u] != r) continue;
       --open;
-      if (size == max_fused_nodes || g.is_output[u] || !detail::fusable(g.nodes, u, root)) continue;
+      if (size == max_fused_nodes || g.is_output[u] || g.fused_root[u] != no_index || !detail::fusable(g.nodes, u, root))
+        continue;
       bool inside = true, typed = false;  // every reader in the group; one edge a type leads along
       for (int i = g.reader_begin[u]; i < g.reader_begin[u + 1]; ++i) {
         const int w = g.readers[i];

@@ -22,6 +22,10 @@ constexpr status hand_over(flat_graph<N>& g) {
         g.buffers[v].fused)
       continue;
     const int u = detail::in_place_source(g, v);
+    if (u < 0) {  // a product's epilogue: its output may not overwrite its operands
+      if (d.in_place) report(g, {errc::in_place_conflict, v});
+      continue;
+    }
     const buffer_desc &src = g.buffers[u], &out = g.buffers[v];
     const bool legal = g.owner[u] == u && g.nodes[u].kind == tensor_kind::node && !src.opaque && !out.opaque &&
                        !holds_output[u] && src.lifetime.last == s && src.memory == out.memory &&

@@ -110,13 +110,18 @@ constexpr plan_violation check_fusion(const flat_graph<N>& g) {
     if (root == no_index) continue;
     if (root < 0 || root >= n || g.fused_root[root] != root || g.nodes[v].kind != tensor_kind::node) return {plan_fault::bad_fusion, v};
     const node_desc &d = g.nodes[v], &rd = g.nodes[root];
-    if (!d.traits.elementwise || d.out.dtype != rd.out.dtype || d.out.elements() != rd.out.elements() ||
+    // A product is a member only as its activation's epilogue: the activation's one input.
+    const bool product = v != root && !d.traits.elementwise;
+    if (product && (rd.traits.as_epilogue == activation::none || rd.input_count != 1 || rd.inputs[0] != v ||
+                    d.epilogue_output == nullptr))
+      return {plan_fault::bad_fusion, v, root};
+    if ((!product && !d.traits.elementwise) || d.out.dtype != rd.out.dtype || d.out.elements() != rd.out.elements() ||
         g.partition_of[v] != g.partition_of[root] || (v != root && g.step[v] >= g.step[root]))
       return {plan_fault::bad_fusion, v, root};
     if (v != root && g.is_output[v]) return {plan_fault::fused_read_outside, v};
     if (v == root) {
       const fused_group f = group_of(g, root);
-      if (f.size < 2) return {plan_fault::bad_fusion, v};
+      if (f.size < 2 || (!g.nodes[f.members[0]].traits.elementwise && f.size != 2)) return {plan_fault::bad_fusion, v};
       for (int l = 0; l < f.leaf_count; ++l)
         if (g.nodes[f.leaves[l]].out.dtype != rd.out.dtype) return {plan_fault::bad_fusion, v, f.leaves[l]};
     }
@@ -275,7 +280,8 @@ constexpr plan_violation check_offsets(const flat_graph<N>& g, recomputed<N>& r)
     bool reads_x = false;
     for (int k = 0; k < d.input_count; ++k) reads_x = reads_x || r.storage[d.inputs[k]] == x;
     if (reads_x && d.traits.reads_peers) return plan_fault::collective_writes_peer_input;
-    if (d.input_count == 0 || r.storage[in_place_source(g, y)] != x) return plan_fault::overlap;
+    const int source = in_place_source(g, y);
+    if (d.input_count == 0 || source < 0 || r.storage[source] != x) return plan_fault::overlap;
     if (!d.traits.in_place || d.traits.view) return plan_fault::in_place_not_allowed;
     if (r.last[x] != s || r.output[x]) return plan_fault::in_place_early;
     if (g.buffers[x].offset != g.buffers[y].offset || align_up(g.buffers[x].bytes) != align_up(g.buffers[y].bytes))

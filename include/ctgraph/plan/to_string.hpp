@@ -77,7 +77,10 @@ std::string to_string(const plan<N>& p) {
     if (b.hoisted && g.owner[v] == v) note += detail::format(" hoisted to #%d", b.hoisted_to);
     if (g.fused_root[v] == v) {
       const fused_group f = detail::group_of(g, v);
-      note += detail::format(" fused group of %d nodes, one kernel reading", f.size);
+      if (!g.nodes[f.members[0]].traits.elementwise)
+        note.append(" epilogue of '").append(g.nodes[f.members[0]].name).append("' (one call) reading");
+      else
+        note += detail::format(" fused group of %d nodes, one kernel reading", f.size);
       for (int l = 0; l < f.leaf_count; ++l) note.append(l ? ", '" : " '").append(g.nodes[f.leaves[l]].name).append("'");
     }
     if (g.is_output[v]) note += " output";

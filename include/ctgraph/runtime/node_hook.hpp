@@ -45,6 +45,11 @@ class node_hook {
   explicit operator bool() const noexcept { return launch_ != nullptr; }
   //! Whether it runs a fused group (a root's hook must).
   bool runs_group() const noexcept { return group_; }
+  //! This hook runs the group its node is the root of (a product with its epilogue).
+  node_hook& for_group() noexcept {
+    group_ = true;
+    return *this;
+  }
   //! Runs the op's `prepare` hook, if it has one, and keeps what it returns for the launches.
   void prepare(const launch_context& c) {
     if (prepare_) state_ = prepare_(c);
@@ -127,11 +132,17 @@ inline constexpr auto fused_program_value = make_fused_program<Root, Group>(std:
 template <auto& Lived, int R>
 inline constexpr fused_group group_at = group_of(Lived, R);
 
-//! The hook of fused root Root (node R): its group's program, composed from the members' ops.
+//! The hook of fused root Root (node R): its group's program, composed from the members' ops, or
+//! for an activation folded into a product, the product's op with that epilogue.
 template <class Root, auto& Lived, int R>
 node_hook fused_hook() {
   constexpr auto& group = group_at<Lived, R>;
-  return node_hook::group([](const launch_context& c, const void*) { launch_fused(c, fused_program_value<Root, group>); });
+  if constexpr (!Lived.nodes[group.members[0]].traits.elementwise) {  // a product with Root as its epilogue
+    using product = typename member_type<Root, group, 0>::type::op_type;
+    return hook_of<typename product::template with_epilogue<Root::op_type::traits.as_epilogue>, Root>().for_group();
+  } else {
+    return node_hook::group([](const launch_context& c, const void*) { launch_fused(c, fused_program_value<Root, group>); });
+  }
 }
 
 //! One tensor type, erased: its name, its node's hook, its input types.

@@ -31,10 +31,10 @@ constexpr bool broadcasts_to(const tensor_desc& b, const tensor_desc& a) {
 
 //! What every elementwise op shares: traits, the output rule and the launch hook. `Op` is the
 //! op itself, a functor of `Arity` floats.
-template <class Op, int Arity>
+template <class Op, int Arity, activation AsEpilogue = activation::none>
 struct elementwise {
   static constexpr int arity = Arity;
-  static constexpr op_traits traits{.in_place = true, .elementwise = true};
+  static constexpr op_traits traits{.in_place = true, .elementwise = true, .as_epilogue = AsEpilogue};
   static constexpr output_result output(std::span<const tensor_desc> in) {
     if (in.size() != std::size_t(Arity)) return output_result::fail(errc::wrong_arity);
     for (const tensor_desc& t : in)
@@ -48,14 +48,14 @@ struct elementwise {
 };
 
 //! `x < 0 ? 0 : x` rather than fmaxf, so that NaN propagates.
-struct relu : elementwise<relu, 1> {
+struct relu : elementwise<relu, 1, activation::relu> {
   static constexpr std::string_view name = "relu";
   CTG_HOST_DEVICE float operator()(float x) const { return x < 0.f ? 0.f : x; }
 };
 //! GELU, tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). GPT-2's `gelu_new`,
 //! PyTorch's `GELU(approximate="tanh")`, and the form cuBLASLt's GELU epilogue computes
 //! (`ops::epilogue::gelu`).
-struct gelu : elementwise<gelu, 1> {
+struct gelu : elementwise<gelu, 1, activation::gelu> {
   static constexpr std::string_view name = "gelu";
   CTG_HOST_DEVICE float operator()(float x) const {
     constexpr float sqrt_2_over_pi = 0.7978845608028654f;

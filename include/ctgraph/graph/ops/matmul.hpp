@@ -17,7 +17,7 @@
 namespace ctg::ops {
 
 //! The activation a matmul's epilogue applies: none, relu, or gelu (tanh approximation).
-enum class epilogue : std::uint8_t { none, relu, gelu };
+using epilogue = activation;
 
 //! What the runtime needs to know of a matrix product besides its tensors.
 struct matmul_options {
@@ -65,8 +65,15 @@ struct matmul_hooks {
 };
 }  // namespace detail
 
+template <bool TransposeW, epilogue Act>
+struct linear;
+
 struct matmul : detail::matmul_hooks<matmul_options{}> {
   static constexpr std::string_view name = "matmul";
+  //! With an activation: linear's (the plan folds a relu or gelu reader in, passes/fuse.hpp).
+  static constexpr bool takes_epilogue = true;
+  template <activation A>
+  using with_epilogue = linear<false, A>;
   static constexpr op_traits traits{};
   static constexpr output_result output(std::span<const tensor_desc> in) { return detail::matmul_output(in, false, false, false); }
 };
@@ -74,6 +81,10 @@ struct matmul : detail::matmul_hooks<matmul_options{}> {
 template <bool TransposeW = false, epilogue Act = epilogue::none>
 struct linear : detail::matmul_hooks<matmul_options{TransposeW, Act}> {
   static constexpr std::string_view name = "linear";
+  //! Without one, an activation can join it (when there is no residual: the rule says).
+  static constexpr bool takes_epilogue = Act == epilogue::none;
+  template <activation A>
+  using with_epilogue = linear<TransposeW, A>;
   static constexpr op_traits traits{};
   static constexpr output_result output(std::span<const tensor_desc> in) { return detail::matmul_output(in, TransposeW, true, Act != epilogue::none); }
 };

@@ -4,7 +4,9 @@
 //! values in registers, reading each leaf once. The program is a type, composed at compile time
 //! from the ops' functors, so nothing is dispatched at run time; identical groups (every layer
 //! of a `repeat`) share one kernel. Each member's value is rounded to the dtype, as its own
-//! kernel would store it, so fused and unfused runs give the same bits.
+//! kernel would store it, so f16 and bf16 groups give the unfused plan's bits. In f32 the
+//! compiler may contract one op's last multiply with the next op's add into an FMA (one
+//! rounding instead of two), so results may differ from the unfused plan's in the last bit.
 //! The output may be a leaf's storage (in place): each thread reads its element of every leaf
 //! before it writes that element, and a broadcast leaf is never the one taken over.
 #include <cuda_runtime.h>
@@ -49,6 +51,7 @@ struct fused_program {
   static constexpr int leaves = Leaves;
   static constexpr int size = int(sizeof...(Steps));
 
+  //! x as its own kernel stores it: rounded to T.
   template <class T>
   __device__ static float round_to(float x) {
     return runtime_ops::detail::to_float(runtime_ops::detail::from_float<T>(x));
