@@ -160,4 +160,23 @@ TEST_CASE("fuse: other sizes and in-place requests stay apart; refs do not") {
   CHECK(stops.fused_group_count() == 1);
 }
 
+// A bias added to a product's rows joins its epilogue, with or without an activation after it.
+struct v0 : node<"v0", ops::matmul, x, w> {};
+struct v1 : node<"v1", ops::add, v0, b> {};  // + bias [256]
+struct v2 : node<"v2", ops::gelu, v1> {};
+struct u0 : node<"u0", ops::matmul, x, w> {};
+struct u1 : node<"u1", ops::add, u0, b> {};
+constexpr auto with_bias = make_plan<graph<v2, u1>>();
+
+TEST_CASE("fuse: a bias add joins the product's epilogue") {
+  static_assert(with_bias.fused_root_of<v0>() == with_bias.index_of<v2>() && with_bias.fused_root_of<v1>() == with_bias.index_of<v2>());
+  constexpr fused_group f = with_bias.fused_group_of(with_bias.index_of<v2>());
+  static_assert(f.size == 3 && f.leaf_count == 3 && f.leaves[0] == with_bias.index_of<x>() && f.leaves[1] == with_bias.index_of<w>() &&
+                f.leaves[2] == with_bias.index_of<b>());
+  static_assert(with_bias.fused_root_of<u0>() == with_bias.index_of<u1>());
+  static_assert(with_bias.fused_group_of(with_bias.index_of<u1>()).leaf_count == 3);
+  static_assert(with_bias.buffer_count() == 2 && with_bias.fused_group_count() == 2 && !check_plan(with_bias));
+  CHECK(with_bias.fused_node_count() == 3);
+}
+
 }  // namespace fuse_test

@@ -146,30 +146,43 @@ TEST_CASE("fusion: 64 elementwise nodes with skip reads run as one kernel") {
 namespace fused_test {
 // A matmul and the relu or gelu reading it: one cuBLASLt call with that epilogue, the same bits as
 // writing ops::linear<false, Act> by hand (the same call), one kernel fewer than unfused.
-template <ops::epilogue Act, class Fn>
+template <ops::epilogue Act, class Fn, bool Bias>
 struct epilogue_model {
   using x = input<"x", bf16, shape<16, 256>>;
   using w = parameter<"w", bf16, shape<256, 512>>;
+  using b = parameter<"b", bf16, shape<512>>;
   struct product : node<"product", ops::matmul, x, w> {};
-  struct act : node<"act", Fn, product> {};
-  struct by_hand : node<"act", ops::linear<false, Act>, x, w> {};
+  struct biased : node<"biased", ops::add, product, b> {};
+  using before_act = std::conditional_t<Bias, biased, product>;
+  struct act : node<"act", Fn, before_act> {};
+  struct by_hand_plain : node<"act", ops::linear<false, Act>, x, w> {};
+  struct by_hand_bias : node<"act", ops::linear<false, Act>, x, w, b> {};
+  using by_hand = std::conditional_t<Bias, by_hand_bias, by_hand_plain>;
 };
 
-template <ops::epilogue Act, class Fn>
+template <ops::epilogue Act, class Fn, bool Bias = false>
 void epilogue_bits() {
-  using m = epilogue_model<Act, Fn>;
+  using m = epilogue_model<Act, Fn, Bias>;
   using fused = graph<typename m::act>;
   using by_hand = graph<typename m::by_hand>;
   constexpr auto p = make_plan<fused>();
-  static_assert(p.fused_group_count() == 1 && p.fused_node_count() == 1 && p.buffer_count() == 1);
+  static_assert(p.fused_group_count() == 1 && p.fused_node_count() == (Bias ? 2 : 1) && p.buffer_count() == 1);
   const device_buffer x(test::random_values<__nv_bfloat16>(16 * 256, -1.f, 1.f, 5));
   const device_buffer w(test::random_values<__nv_bfloat16>(256 * 512, -0.2f, 0.2f, 6));
+  const device_buffer b(test::random_values<__nv_bfloat16>(512, -1.f, 1.f, 7));
   const test::matmul_kernel_env same_matmul("cublaslt");
   cudaStream_t st;
   REQUIRE(cudaStreamCreate(&st) == cudaSuccess);
   auto result = [&](auto g, auto options) {
     using G = decltype(g);
-    auto ex = instantiate<G, decltype(options)::value>(st, bindings(bind<typename m::x>(x.at<__nv_bfloat16>(0)), bind<typename m::w>(w.at<__nv_bfloat16>(0))));
+    using bf = __nv_bfloat16;
+    auto ex = [&] {
+      if constexpr (Bias)
+        return instantiate<G, decltype(options)::value>(
+            st, bindings(bind<typename m::x>(x.at<bf>(0)), bind<typename m::w>(w.at<bf>(0)), bind<typename m::b>(b.at<bf>(0))));
+      else
+        return instantiate<G, decltype(options)::value>(st, bindings(bind<typename m::x>(x.at<bf>(0)), bind<typename m::w>(w.at<bf>(0))));
+    }();
     ex.run();
     CTG_CHECK("test", cudaStreamSynchronize(st));
     std::vector<unsigned char> bytes(16 * 512 * 2);
@@ -182,14 +195,15 @@ void epilogue_bits() {
   cudaStreamDestroy(st);
   CHECK(on.first == hand.first);
   CHECK(on.second == hand.second);
-  CHECK(on.second + 1 == off.second);
+  CHECK(on.second + (Bias ? 2 : 1) == off.second);
   std::size_t nonzero = 0;
   for (unsigned char c : on.first) nonzero += c != 0;
   CHECK(nonzero > on.first.size() / 4);
 }
 
-TEST_CASE("fusion: a matmul's relu or gelu reader runs as its cuBLASLt epilogue") {
+TEST_CASE("fusion: a matmul's relu or gelu reader, and a bias add before it, run as its cuBLASLt epilogue") {
   epilogue_bits<ops::epilogue::relu, ops::relu>();
   epilogue_bits<ops::epilogue::gelu, ops::gelu>();
+  epilogue_bits<ops::epilogue::gelu, ops::gelu, true>();
 }
 }  // namespace fused_test

@@ -62,6 +62,8 @@ struct op_traits {
   //! An elementwise op that a matrix product's epilogue computes: the plan folds it into the
   //! product that is its input (a product op with `with_epilogue<A>`, the product's only reader).
   activation as_epilogue = activation::none;
+  //! Adds a bias [N] (input 1) to the rows of input 0: a matrix product's epilogue can do it.
+  bool as_bias = false;
 };
 
 //! What an output rule returns: the output tensor, or why the inputs do not fit. A node with

@@ -7,9 +7,10 @@
 //! one element count, in one partition, none a graph output but the root, none asked to run in
 //! place (`ctg::in_place<>` keeps its node a kernel of its own); a group has at most
 //! `max_fused_nodes` nodes and `max_inputs` leaves.
-//! First, a matrix product whose only reader is an activation its epilogue computes
-//! (op_traits::as_epilogue: relu, gelu) becomes a group of two: the activation is the root and
-//! runs as the product with that epilogue (one cuBLASLt call), reading the product's inputs.
+//! First, a matrix product whose only reader adds a bias [N] (op_traits::as_bias) and/or applies an
+//! activation its epilogue computes (op_traits::as_epilogue: relu, gelu) becomes one group: the
+//! last of them is the root and runs as the product with that epilogue (one cuBLASLt call),
+//! reading the product's operands and the bias.
 //! Reads the schedule, nodes, readers,
 //! `partition_of` and `is_output`; writes `fused_root`. Off unless `g.fuse` (make_plan's
 //! `plan_options::fuse`; run-time builders have no types to compose kernels from).
@@ -116,21 +117,36 @@ constexpr int in_place_source(const flat_graph<N>& g, int v) {
   return u;
 }
 
-//! Whether node a (an activation) can be product p's epilogue: p's only reader, in a's partition,
-//! the product op taking that epilogue for these inputs (no residual), p no graph output.
+//! Whether node a can be product p's epilogue, adding `bias` (a tensor, or no_index) to p's
+//! operands: a reads p at input 0 and is its only reader, in p's partition, p no graph output, and
+//! the product op takes the epilogue for these operands (no residual, one bias).
 template <std::size_t N>
-constexpr bool epilogue_of(const flat_graph<N>& g, int p, int a) {
+constexpr bool epilogue_of(const flat_graph<N>& g, int p, int a, int bias = no_index) {
   const node_desc &pd = g.nodes[p], &ad = g.nodes[a];
   if (pd.kind != tensor_kind::node || pd.epilogue_output == nullptr || pd.in_place || pd.ill_formed || g.is_output[p] ||
-      g.reader_begin[p + 1] - g.reader_begin[p] != 1 || g.partition_of[p] != g.partition_of[a] || (ad.ref_inputs & 1u))
+      g.reader_begin[p + 1] - g.reader_begin[p] != 1 || g.partition_of[p] != g.partition_of[a] || (ad.ref_inputs & 1u) ||
+      ad.inputs[0] != p || g.fused_root[p] != no_index || pd.input_count + (bias >= 0) > max_inputs)
     return false;
-  for (int j = 0; j < pd.input_count; ++j)  // each operand once: the leaves are the product's inputs
-    for (int k = 0; k < j; ++k)
-      if (pd.inputs[j] == pd.inputs[k]) return false;
   tensor_desc in[max_inputs]{};
-  for (int k = 0; k < pd.input_count; ++k) in[k] = g.nodes[pd.inputs[k]].out;
-  const output_result o = pd.epilogue_output(std::span<const tensor_desc>(in, std::size_t(pd.input_count)));
+  int count = 0;
+  for (int k = 0; k <= pd.input_count; ++k) {  // each operand once: the leaves are the operands
+    const int u = k < pd.input_count ? pd.inputs[k] : bias;
+    if (u < 0) break;
+    for (int j = 0; j < count; ++j)
+      if ((j < pd.input_count ? pd.inputs[j] : bias) == u) return false;
+    in[count++] = g.nodes[u].out;
+  }
+  const output_result o = pd.epilogue_output(std::span<const tensor_desc>(in, std::size_t(count)));
   return o.error == errc::ok && o.out == pd.out;
+}
+
+//! Whether node b adds a bias [N] to its input 0's rows (an epilogue's bias), and so can join it.
+constexpr bool adds_bias(const node_desc* nodes, int b) {
+  const node_desc& d = nodes[b];
+  if (d.kind != tensor_kind::node || !d.traits.as_bias || d.in_place || d.ill_formed || d.input_count != 2 || d.out.rank < 1)
+    return false;
+  const tensor_desc& v = nodes[d.inputs[1]].out;
+  return v.rank == 1 && v.dims[0] == d.out.dims[d.out.rank - 1] && !(d.ref_inputs & 2u);
 }
 
 //! Whether node v, of the root's dtype and element count, may be in a fused group.
@@ -153,14 +169,28 @@ constexpr status fuse(flat_graph<N>& g) {
   if (g.error.code != errc::ok) return g.error;
   for (int i = 0; i < g.tensor_count; ++i) g.fused_root[i] = no_index;
   if (!g.fuse) return g.error;
-  for (int s = 0; s < g.step_count; ++s) {  // epilogues first: a product is no elementwise member
+  // Epilogues first (a product is no elementwise member): product [+ bias] -> activation, then
+  // product + bias alone.
+  for (int s = 0; s < g.step_count; ++s) {
     const int a = g.schedule[s];
     const node_desc& d = g.nodes[a];
     if (d.kind != tensor_kind::node || d.traits.as_epilogue == activation::none || d.in_place || d.ill_formed ||
-        d.input_count != 1 || !detail::epilogue_of(g, d.inputs[0], a))
+        d.input_count != 1)
       continue;
-    g.fused_root[d.inputs[0]] = a;
-    g.fused_root[a] = a;
+    const int p = d.inputs[0];
+    if (detail::adds_bias(g.nodes, p) && g.reader_begin[p + 1] - g.reader_begin[p] == 1 && !g.is_output[p] &&
+        g.partition_of[p] == g.partition_of[a] && detail::epilogue_of(g, g.nodes[p].inputs[0], p, g.nodes[p].inputs[1])) {
+      g.fused_root[g.nodes[p].inputs[0]] = g.fused_root[p] = g.fused_root[a] = a;
+    } else if (detail::epilogue_of(g, p, a)) {
+      g.fused_root[p] = g.fused_root[a] = a;
+    }
+  }
+  for (int s = 0; s < g.step_count; ++s) {
+    const int b = g.schedule[s];
+    if (g.fused_root[b] != no_index || !detail::adds_bias(g.nodes, b) ||
+        !detail::epilogue_of(g, g.nodes[b].inputs[0], b, g.nodes[b].inputs[1]))
+      continue;
+    g.fused_root[g.nodes[b].inputs[0]] = g.fused_root[b] = b;
   }
   int wanted_by[N]{};  // the root whose group reads tensor i (so far), or no_index
   for (int i = 0; i < g.tensor_count; ++i) wanted_by[i] = no_index;

@@ -100,6 +100,18 @@ struct recomputed {
   int taker[N]{};        // of a storage: the node that took it over in place, or -1
 };
 
+//! An epilogue group: product -> activation, product -> bias add, or product -> bias add ->
+//! activation, each reading the one before at input 0.
+template <std::size_t N>
+constexpr bool epilogue_shape(const flat_graph<N>& g, const fused_group& f) {
+  if (f.size < 2 || f.size > 3) return false;
+  const node_desc &root = g.nodes[f.members[f.size - 1]], &bias = g.nodes[f.members[1]];
+  const bool activation_root = root.traits.as_epilogue != activation::none && root.input_count == 1;
+  if (root.inputs[0] != f.members[f.size - 2]) return false;
+  if (f.size == 2) return activation_root || root.traits.as_bias;
+  return activation_root && bias.traits.as_bias && bias.inputs[0] == f.members[0];
+}
+
 //! Fused groups: roots and members elementwise, of the root's dtype, element count and partition,
 //! members before their root and read by no one outside the group, groups within the limits.
 template <std::size_t N>
@@ -110,18 +122,16 @@ constexpr plan_violation check_fusion(const flat_graph<N>& g) {
     if (root == no_index) continue;
     if (root < 0 || root >= n || g.fused_root[root] != root || g.nodes[v].kind != tensor_kind::node) return {plan_fault::bad_fusion, v};
     const node_desc &d = g.nodes[v], &rd = g.nodes[root];
-    // A product is a member only as its activation's epilogue: the activation's one input.
+    // A product is a member only as the first of an epilogue group (epilogue_shape).
     const bool product = v != root && !d.traits.elementwise;
-    if (product && (rd.traits.as_epilogue == activation::none || rd.input_count != 1 || rd.inputs[0] != v ||
-                    d.epilogue_output == nullptr))
-      return {plan_fault::bad_fusion, v, root};
+    if (product && (d.epilogue_output == nullptr || group_of(g, root).members[0] != v)) return {plan_fault::bad_fusion, v, root};
     if ((!product && !d.traits.elementwise) || d.out.dtype != rd.out.dtype || d.out.elements() != rd.out.elements() ||
         g.partition_of[v] != g.partition_of[root] || (v != root && g.step[v] >= g.step[root]))
       return {plan_fault::bad_fusion, v, root};
     if (v != root && g.is_output[v]) return {plan_fault::fused_read_outside, v};
     if (v == root) {
       const fused_group f = group_of(g, root);
-      if (f.size < 2 || (!g.nodes[f.members[0]].traits.elementwise && f.size != 2)) return {plan_fault::bad_fusion, v};
+      if (f.size < 2 || (!g.nodes[f.members[0]].traits.elementwise && !epilogue_shape(g, f))) return {plan_fault::bad_fusion, v};
       for (int l = 0; l < f.leaf_count; ++l)
         if (g.nodes[f.leaves[l]].out.dtype != rd.out.dtype) return {plan_fault::bad_fusion, v, f.leaves[l]};
     }

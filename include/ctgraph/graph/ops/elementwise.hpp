@@ -31,10 +31,10 @@ constexpr bool broadcasts_to(const tensor_desc& b, const tensor_desc& a) {
 
 //! What every elementwise op shares: traits, the output rule and the launch hook. `Op` is the
 //! op itself, a functor of `Arity` floats.
-template <class Op, int Arity, activation AsEpilogue = activation::none>
+template <class Op, int Arity, activation AsEpilogue = activation::none, bool AsBias = false>
 struct elementwise {
   static constexpr int arity = Arity;
-  static constexpr op_traits traits{.in_place = true, .elementwise = true, .as_epilogue = AsEpilogue};
+  static constexpr op_traits traits{.in_place = true, .elementwise = true, .as_epilogue = AsEpilogue, .as_bias = AsBias};
   static constexpr output_result output(std::span<const tensor_desc> in) {
     if (in.size() != std::size_t(Arity)) return output_result::fail(errc::wrong_arity);
     for (const tensor_desc& t : in)
@@ -93,7 +93,7 @@ struct scale : elementwise<scale<Num, Den>, 1> {
   static constexpr double factor = detail::scale_factor<Num, Den>();
   CTG_HOST_DEVICE float operator()(float x) const { return x * float(factor); }
 };
-struct add : elementwise<add, 2> {
+struct add : elementwise<add, 2, activation::none, true> {
   static constexpr std::string_view name = "add";
   CTG_HOST_DEVICE float operator()(float x, float y) const { return x + y; }
 };
