@@ -14,6 +14,7 @@
 //                         cuBLASLt heuristic is queried once, at capture, not per run. ew64's
 //                         64 nodes are one fused group (one kernel).
 //             ctgraph_unfused  ew64 planned with plan_options{.fuse = false}: one kernel per node.
+//             ctgraph_fast_math  ew64 fused with plan_options{.fast_math = true} (gelu's tanh.approx).
 // Timing, inputs, JSON and the summary: tests/bench/harness.hpp, shared with runtime_baseline.
 // Also: instantiate time of run-time-built chains of 64 ... 4096 nodes.
 #include <ctgraph/runtime.hpp>
@@ -119,7 +120,10 @@ std::string bench_ew(cudaStream_t st, int k) {
   const std::string on = bench_workload("ew64", fused, st, "e63", k);
   auto unfused = instantiate<ew_model, plan_options{.fuse = false}>(st, {bind("x", x.at<float>(0), std::size_t(ew_elements))});
   const std::string off = bench_workload("ew64", unfused, st, "e63", k, "ctgraph_unfused");
-  return "{\"fused\": " + on + ",\n   \"unfused\": " + off + "}";
+  // Opt-in approximate math (gelu's one-instruction tanh), fused.
+  auto fast = instantiate<ew_model, plan_options{.fast_math = true}>(st, {bind("x", x.at<float>(0), std::size_t(ew_elements))});
+  const std::string approx = bench_workload("ew64", fast, st, "e63", k, "ctgraph_fast_math");
+  return "{\"fused\": " + on + ",\n   \"unfused\": " + off + ",\n   \"fast_math\": " + approx + "}";
 }
 
 std::string bench_round_trip(cudaStream_t st, int k) {

@@ -207,3 +207,44 @@ TEST_CASE("fusion: a matmul's relu or gelu reader, and a bias add before it, run
   epilogue_bits<ops::epilogue::gelu, ops::gelu, true>();
 }
 }  // namespace fused_test
+
+namespace fused_test {
+// plan_options::fast_math: gelu's one-instruction tanh and silu's approximate exponential, in a
+// fused group and in a node of its own; close to the exact forms, and not the same (so they ran).
+struct fg0 : node<"fg0", ops::gelu, ex_in> {};
+struct fg1 : node<"fg1", ops::silu, fg0> {};
+struct fs0 : node<"fs0", ops::gelu, ex_in> {};
+
+template <class G, plan_options Options>
+std::vector<float> run_f32(cudaStream_t st, const test::device_vector<float>& dx, const char* out) {
+  auto ex = instantiate<G, Options>(st, {bind("x", dx.ptr, dx.n)});
+  ex.run();
+  CTG_CHECK("test", cudaStreamSynchronize(st));
+  std::vector<float> h(static_cast<std::size_t>(n));
+  CTG_CHECK("test", cudaMemcpy(h.data(), ex.data(out), h.size() * 4, cudaMemcpyDeviceToHost));
+  return h;
+}
+
+TEST_CASE("fusion: plan_options::fast_math runs the ops' approximate forms, fused or not") {
+  const std::vector<float> hx = test::random_floats(n, 11, -6.f, 6.f);
+  test::device_vector<float> dx(hx);
+  cudaStream_t st;
+  REQUIRE(cudaStreamCreate(&st) == cudaSuccess);
+  auto compare = [&](const std::vector<float>& exact, const std::vector<float>& fast, const char* what) {
+    int differ = 0;
+    double worst = 0;
+    for (std::size_t i = 0; i < exact.size(); ++i) {
+      differ += exact[i] != fast[i];
+      worst = std::max(worst, std::fabs(double(exact[i]) - double(fast[i])));
+    }
+    MESSAGE(what << ": " << differ << " of " << exact.size() << " differ from the exact forms, largest difference " << worst);
+    CHECK(differ > 0);
+    CHECK(worst < 5e-3);
+  };
+  compare(run_f32<graph<fg1>, plan_options{}>(st, dx, "fg1"), run_f32<graph<fg1>, plan_options{.fast_math = true}>(st, dx, "fg1"),
+          "gelu -> silu, fused");
+  compare(run_f32<graph<fs0>, plan_options{}>(st, dx, "fs0"), run_f32<graph<fs0>, plan_options{.fast_math = true}>(st, dx, "fs0"),
+          "gelu alone");
+  cudaStreamDestroy(st);
+}
+}  // namespace fused_test

@@ -35,6 +35,9 @@ struct rejected_node {
 struct plan_options {
   bool one_partition = false;  // reject any node that cannot be captured (one CUDA graph)
   bool fuse = true;            // elementwise neighbours run as one kernel (passes/fuse.hpp); off to debug
+  //! Elementwise ops run their approximate `fast` forms where they have one (gelu's tanh, silu's
+  //! exponential): a runtime choice, the plan is the same.
+  bool fast_math = false;
 };
 
 namespace detail {

@@ -116,16 +116,18 @@ struct member_type<Root, Group, J, true> {
 // arguments) in it. A variable's type carries no such name.
 template <class Op, auto& Group, int J, std::size_t... K>
 constexpr fused_step<Op, int(Group.source[J][K])...> make_fused_step(std::index_sequence<K...>) { return {}; }
-template <class Root, auto& Group, int J>
-inline constexpr auto fused_step_value = make_fused_step<typename member_type<Root, Group, J>::type::op_type, Group, J>(
-    std::make_index_sequence<std::size_t(std::max(0, functor_arity<typename member_type<Root, Group, J>::type::op_type>()))>{});
-template <class Root, auto& Group, std::size_t... J>
-constexpr fused_program<Group.leaf_count, std::remove_cv_t<decltype(fused_step_value<Root, Group, int(J)>)>...> make_fused_program(
-    std::index_sequence<J...>) {
+template <class Root, auto& Group, int J, bool Fast>
+inline constexpr auto fused_step_value =
+    make_fused_step<functor_of<typename member_type<Root, Group, J>::type::op_type, Fast>, Group, J>(
+        std::make_index_sequence<std::size_t(std::max(0, functor_arity<typename member_type<Root, Group, J>::type::op_type>()))>{});
+template <class Root, auto& Group, bool Fast, std::size_t... J>
+constexpr fused_program<Group.leaf_count, std::remove_cv_t<decltype(fused_step_value<Root, Group, int(J), Fast>)>...>
+make_fused_program(std::index_sequence<J...>) {
   return {};
 }
-template <class Root, auto& Group>
-inline constexpr auto fused_program_value = make_fused_program<Root, Group>(std::make_index_sequence<std::size_t(Group.size)>{});
+template <class Root, auto& Group, bool Fast>
+inline constexpr auto fused_program_value =
+    make_fused_program<Root, Group, Fast>(std::make_index_sequence<std::size_t(Group.size)>{});
 
 //! The group whose root is node R of plan graph `Lived`, as a constexpr variable (a reference
 //! template argument for the types above).
@@ -134,14 +136,14 @@ inline constexpr fused_group group_at = group_of(Lived, R);
 
 //! The hook of fused root Root (node R): its group's program, composed from the members' ops, or
 //! for an activation folded into a product, the product's op with that epilogue.
-template <class Root, auto& Lived, int R>
+template <class Root, auto& Lived, int R, bool Fast>
 node_hook fused_hook() {
   constexpr auto& group = group_at<Lived, R>;
   if constexpr (!Lived.nodes[group.members[0]].traits.elementwise) {  // a product with Root as its epilogue
     using product = typename member_type<Root, group, 0>::type::op_type;
     return hook_of<typename product::template with_epilogue<Root::op_type::traits.as_epilogue>, Root>().for_group();
   } else {
-    return node_hook::group([](const launch_context& c, const void*) { launch_fused(c, fused_program_value<Root, group>); });
+    return node_hook::group([](const launch_context& c, const void*) { launch_fused(c, fused_program_value<Root, group, Fast>); });
   }
 }
 
@@ -151,20 +153,24 @@ struct hook_source {
   virtual node_hook hook() const = 0;
   virtual void push_inputs(std::vector<const hook_source*>& to) const = 0;
 };
-template <class T, auto& Lived>
+template <class T, auto& Lived, bool Fast>
 const hook_source* source_of();
 
-//! `Lived`: the compile-time plan's graph, which says which nodes are fused roots.
-template <class T, auto& Lived>
+//! `Lived`: the compile-time plan's graph, which says which nodes are fused roots; `Fast`:
+//! plan_options::fast_math.
+template <class T, auto& Lived, bool Fast>
 struct hook_source_of final : hook_source {
   std::string_view name() const override { return T::name.view(); }
   node_hook hook() const override {
     if constexpr (requires { typename T::op_type; }) {
-      if constexpr (T::op_type::traits.elementwise) {  // only these can be fused roots
+      using Op = typename T::op_type;
+      if constexpr (Op::traits.elementwise) {  // only these can be fused roots
         constexpr int v = Lived.index_of(T::name.view());
-        if constexpr (v >= 0 && Lived.fused_root[v] == v) return fused_hook<T, Lived, v>();
+        if constexpr (v >= 0 && Lived.fused_root[v] == v) return fused_hook<T, Lived, v, Fast>();
+        if constexpr (Fast && requires { &Op::fast; })
+          return {[](const launch_context& c, const void*) { launch_elementwise(c, fast_functor<Op>{}); }, nullptr};
       }
-      return hook_of<typename T::op_type, T>();
+      return hook_of<Op, T>();
     } else {
       return {};  // a graph input or parameter
     }
@@ -175,14 +181,14 @@ struct hook_source_of final : hook_source {
         using In = typename decltype(t)::type;
         // Nodes only: graph inputs and parameters have no hook (and no source class to compile);
         // a ref<> names a type reached elsewhere.
-        if constexpr (tensor<In> && requires { typename In::op_type; }) to.push_back(source_of<In, Lived>());
+        if constexpr (tensor<In> && requires { typename In::op_type; }) to.push_back(source_of<In, Lived, Fast>());
       });
   }
 };
 
-template <class T, auto& Lived>
+template <class T, auto& Lived, bool Fast>
 const hook_source* source_of() {
-  static const hook_source_of<T, Lived> source;
+  static const hook_source_of<T, Lived, Fast> source;
   return &source;
 }
 }  // namespace detail
@@ -199,7 +205,9 @@ std::vector<node_hook> hooks_of(const plan<N>& p) {
   std::vector<node_hook> hooks(std::size_t(g.tensor_count));
   std::vector<bool> seen(std::size_t(g.tensor_count));
   std::vector<const detail::hook_source*> todo;
-  boost::hana::for_each(G::outputs, [&](auto t) { todo.push_back(detail::source_of<typename decltype(t)::type, lived>()); });
+  boost::hana::for_each(G::outputs, [&](auto t) {
+    todo.push_back(detail::source_of<typename decltype(t)::type, lived, Options.fast_math>());
+  });
   while (!todo.empty()) {
     const detail::hook_source* s = todo.back();
     todo.pop_back();

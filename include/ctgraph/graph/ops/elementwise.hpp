@@ -4,7 +4,8 @@
 //! or broadcasts over leading dimensions, numpy-style aligned at the end ([M,N] + [N],
 //! [B,T,D] + [T,D], [M,N] * [1,N]): then it is a trailing part of input 0, and element i of the
 //! output reads its element i % size. Each op is its own functor: `float operator()(float...)`,
-//! computed in float for every dtype. The runtime runs it with `launch_elementwise`
+//! computed in float for every dtype; an op may add an approximate `fast(float...)` form that
+//! plan_options::fast_math picks. The runtime runs it with `launch_elementwise`
 //! (runtime/ops/elementwise.cuh), and the plan fuses neighbours into one kernel composed of the
 //! same functors (passes/fuse.hpp, runtime/ops/fused.cuh).
 #include <cmath>
@@ -12,6 +13,7 @@
 #include <type_traits>
 
 #include <ctgraph/graph/op.hpp>
+#include <ctgraph/meta/fast_math.hpp>
 #include <ctgraph/meta/host_device.hpp>
 
 namespace ctg::ops {
@@ -60,6 +62,11 @@ struct gelu : elementwise<gelu, 1, activation::gelu> {
   CTG_HOST_DEVICE float operator()(float x) const {
     constexpr float sqrt_2_over_pi = 0.7978845608028654f;
     return 0.5f * x * (1.f + tanhf(sqrt_2_over_pi * (x + 0.044715f * x * x * x)));
+  }
+  //! With the GPU's one-instruction tanh (plan_options::fast_math).
+  CTG_HOST_DEVICE float fast(float x) const {
+    constexpr float sqrt_2_over_pi = 0.7978845608028654f;
+    return 0.5f * x * (1.f + fast_tanh(sqrt_2_over_pi * (x + 0.044715f * x * x * x)));
   }
 };
 //! GELU, exact: 0.5 x (1 + erf(x / sqrt(2))). PyTorch's default `nn.GELU()` (BERT, ViT); it

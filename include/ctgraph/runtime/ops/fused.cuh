@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <type_traits>
 #include <utility>
 
 #include <ctgraph/runtime/dtype.hpp>
@@ -32,6 +33,17 @@ constexpr int functor_arity() {
   if constexpr (requires { Op::arity; }) return int(Op::arity);
   else return -1;
 }
+
+//! Op's approximate form as a functor (plan_options::fast_math), for ops that have one.
+template <class Op>
+struct fast_functor {
+  static constexpr int arity = Op::arity;
+  template <class... F>
+  __host__ __device__ float operator()(F... x) const { return Op{}.fast(x...); }
+};
+//! The functor that computes Op: its `fast` form when Fast and it has one, else Op itself.
+template <class Op, bool Fast>
+using functor_of = std::conditional_t<Fast && requires { &Op::fast; }, fast_functor<Op>, Op>;
 
 template <class Op, int... Sources>
 struct fused_step {
