@@ -711,8 +711,8 @@ TEST_CASE_TEMPLATE("runtime_ops: skinny matmul matches the host", T, __half, __n
   struct size {
     std::int64_t k, n;
   };
-  // 264: a chunk of K past the last whole 32; 136 and 40: a column tile partly past N; 4096 x 512:
-  // split-K over blocks (partial sums and the last block's reduction).
+  // 264: a chunk of K past the last whole 32 (or 128); 136 and 40: a column tile partly past N;
+  // 4096 x 512: split-K over a cluster's blocks (their tiles added over distributed shared memory).
   for (const size z : {size{256, 136}, size{264, 40}, size{4096, 512}})
     for (std::int64_t m : {1, 7, 16, 64})
       for (bool transpose_w : {false, true}) {
@@ -741,7 +741,7 @@ TEST_CASE("runtime_ops: skinny matmul declines what it cannot run, and cuBLASLt 
 
 TEST_CASE("runtime_ops: skinny matmul gives the same bits every run, and replays in a CUDA graph") {
   const test::matmul_kernel_env skinny("skinny");
-  constexpr std::int64_t m = 16, k = 4096, n = 512;  // split-K: partial sums and counters
+  constexpr std::int64_t m = 16, k = 4096, n = 512;  // split-K: a cluster's slices add their tiles
   using T = __nv_bfloat16;
   const auto x = random_values<T>(m * k, -1.f, 1.f, 41), w = random_values<T>(k * n, -1.f, 1.f, 42), b = random_values<T>(n, -1.f, 1.f, 43);
   device_buffer dx(x), dw(w), db(b), dy(std::size_t(m * n) * sizeof(T)), workspace(workspace_bytes);
@@ -758,7 +758,7 @@ TEST_CASE("runtime_ops: skinny matmul gives the same bits every run, and replays
   REQUIRE(s.kernel == matmul_kernel::skinny);
   CHECK(s.skinny.slices > 1);
   MESSAGE("skinny matmul 16x4096x512: ", s.skinny.tiles, " column tiles x ", s.skinny.slices, " K-slices, ",
-          s.skinny.chunks_per_warp, " chunks of 32 per warp");
+          s.skinny.chunks_per_block, " chunks of ", s.skinny.chunk_k, " k per block");
   launch_matmul(c, s);
   cuda_ok(cudaStreamSynchronize(stream));
   const std::vector<T> first = download(dy.at<T>(0), m * n);
@@ -769,7 +769,7 @@ TEST_CASE("runtime_ops: skinny matmul gives the same bits every run, and replays
     const std::vector<T> again = download(dy.at<T>(0), m * n);
     CHECK(std::memcmp(again.data(), first.data(), first.size() * sizeof(T)) == 0);
   }
-  // Captured, replayed: the counters each launch leaves at zero let the next replay count again.
+  // Captured, replayed: the same bits.
   const graph_exec exec = instantiate_graph(capture(stream, "test", [&] { launch_matmul(c, s); }), "test");
   for (int replay = 0; replay < 3; ++replay) {
     cuda_ok(cudaMemsetAsync(dy.p, 0xff, std::size_t(m * n) * sizeof(T), stream));

@@ -76,12 +76,8 @@ struct matmul_state {
   //! Why `kernel` was chosen, in words: "timed", "forced by CTGRAPH_MATMUL_KERNEL" (or "by the
   //! caller"), or why the skinny kernel cannot run the node.
   const char* reason = "empty product";
-  //! The skinny kernel's grid and split-K; its scratch: one counter per column tile at
-  //! `skinny_counters` and, where the executor's workspace cannot hold them, the partial sums.
+  //! The skinny kernel's grid and split-K.
   skinny_matmul_config skinny;
-  allocation skinny_scratch;
-  std::size_t skinny_counters = 0;
-  bool partials_in_workspace = false;
 };
 
 namespace detail {
@@ -142,15 +138,6 @@ void choose_matmul_kernel(const launch_context& c, ops::matmul_options o, std::o
     return;
   }
   CTG_CHECK(name, configure_skinny_matmul(s.skinny, c.output_desc().dtype, s.m, s.n, s.k, o.transpose_w));
-  if (s.skinny.slices > 1) {  // counters, zero; partial sums in the workspace where they fit
-    const std::size_t partials = s.skinny.partial_bytes(s.m, s.n);
-    s.partials_in_workspace = c.workspace != nullptr && partials <= c.workspace_bytes;
-    s.skinny_counters = s.partials_in_workspace ? 0 : align_up(partials, 256);
-    const std::size_t counters = std::size_t(s.skinny.tiles) * sizeof(unsigned);
-    s.skinny_scratch = allocation(allocation_kind::device, s.skinny_counters + counters, name);
-    CTG_CHECK(name, cudaMemsetAsync(s.skinny_scratch.bytes() + s.skinny_counters, 0, counters, c.stream));
-  }
-  CTG_CHECK(name, cudaStreamSynchronize(c.stream));  // the counters are zero before any launch
   if (requested == "skinny") {
     s.kernel = matmul_kernel::skinny;
     s.reason = forced;
@@ -370,12 +357,6 @@ void launch_matmul(const launch_context& c, const matmul_state& s) {
     for (const void* p : {args.a, args.w, args.bias, args.residual, const_cast<const void*>(args.out)})
       if (reinterpret_cast<std::uintptr_t>(p) % 16 != 0)
         throw runtime_error(name, call, "a pointer is less aligned than when the matmul was prepared; prepare it again");
-    if (s.skinny.slices > 1) {
-      if (s.partials_in_workspace && c.workspace == nullptr)
-        throw runtime_error(name, call, "the skinny kernel was prepared with the workspace for its partial sums, and the launch has none");
-      args.partials = static_cast<float*>(s.partials_in_workspace ? c.workspace : s.skinny_scratch.get());
-      args.counters = reinterpret_cast<unsigned*>(s.skinny_scratch.bytes() + s.skinny_counters);
-    }
     args.m = int(s.m), args.n = int(s.n), args.k = int(s.k), args.act = s.act;
     CTG_CHECK(name, launch_skinny_matmul(args, s.skinny, c.stream));
     return;

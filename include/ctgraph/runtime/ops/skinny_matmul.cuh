@@ -1,26 +1,26 @@
 #pragma once
 //! The skinny matmul: C[M,N] = act(A[M,K] W + bias) [+ residual] for M <= 64 rows (decode, small
 //! batches) in bf16 or f16, W [K,N] or [N,K] (transposed), f32 accumulation: a kernel of ctgraph's
-//! own for the shapes where cuBLASLt leaves half the HBM bandwidth unused. `prepare_matmul`
+//! own for the shapes where cuBLASLt leaves HBM bandwidth unused. `prepare_matmul`
 //! (runtime/ops/matmul.hpp) times it against cuBLASLt per node and keeps the faster.
 //!
-//! How it reaches the memory roofline: W is read exactly once, straight from HBM into shared
-//! memory with 16-byte cp.async copies, and no byte of it is moved twice. Each warp owns 64 output
-//! columns and a range of K; the block's 4 warps split K between them, and blocks split K further
-//! (split-K) until the grid fills every SM once. Every lane copies and later reads back only its
-//! own bytes of a per-lane ring of stages, so the pipeline needs no barrier, only
-//! cp.async.wait_group. Tensor cores (mma.sync m16n8k16, f32 accumulators) take W as the 16-row
-//! operand and 8 rows of A as the 8-column one. K is permuted inside each 32-wide chunk, the same
-//! way for both operands (a sum does not care about order), so that each lane's fragments are the
-//! 16 contiguous bytes it copied: 8 consecutive k of one row. A [K,N] W has 8 consecutive n per
-//! 16 bytes instead; byte permutes pair up two rows of k, and the fragment's rows become columns
-//! n, n+1 of C. The warps' sums meet in shared memory; with split-K each block then writes its
-//! partial tile (f32, L2-resident) and the last block of a column tile, counted by an atomic,
-//! adds the partials in slice order, applies bias, activation and residual, and writes C. One
-//! kernel, deterministic (same bits run to run), no allocation, capturable.
+//! How it reaches the memory roofline: W is read exactly once, in 16 KB boxes whose rows are long
+//! contiguous runs (512 bytes of a [K,N] row, 256 of an [N,K] row), each warp-wide cp.async
+//! covering whole 128-byte lines, into a deep ring of stages shared by the block's 8 warps (one
+//! block per SM, about 11 stages, ~170 KB in flight per SM). The ring is swizzled (16-byte pieces
+//! XOR the row) so that ldmatrix (.trans for [K,N]) reads it without bank conflicts and hands the
+//! tensor cores (mma.sync m16n8k16, f32 accumulators) W as the 16-row operand and A as the 8-column
+//! one. Each warp owns 32 columns and 32 k of a stage; for [N,K] four warps split the stage's 128
+//! k and add their sums in shared memory in warp order. Blocks split K (split-K) and the slices of
+//! a column tile form one thread block cluster: each block leaves its partial tile in its shared
+//! memory, and after a cluster barrier block r adds the slices' tiles, in slice order, over
+//! distributed shared memory for its share of the tile, applies bias, activation and residual,
+//! and writes C. No partial sums in global memory, no counters; one kernel, deterministic (same
+//! bits run to run), no allocation, capturable. Needs compute capability 9.0 (clusters).
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
+#include <cooperative_groups.h>
 
 #include <algorithm>
 #include <cstddef>
@@ -39,30 +39,23 @@ namespace ctg {
 //! The most rows of A the skinny matmul takes.
 inline constexpr std::int64_t skinny_matmul_max_rows = 64;
 
-//! How the skinny matmul covers one node's C: `tiles` blocks of 64 columns times `slices` blocks
-//! along K, each of 4 warps, each warp `chunks_per_warp` chunks of 32 k.
+//! How the skinny matmul covers one node's C: `tiles` column tiles times `slices` blocks along K
+//! (one thread block cluster per column tile), each block `chunks_per_block` chunks of K.
 struct skinny_matmul_config {
   const void* kernel = nullptr;  // the instance for the dtype, W's layout and `m_tiles`
-  int m_tiles = 0;               // 8-row tiles of A per warp: 1, 2, 4 or 8
-  int tiles = 0, slices = 0, chunks_per_warp = 0;
+  int m_tiles = 0;               // 8-row tiles of A: 1, 2, 4 or 8
+  int tiles = 0, slices = 0, chunks_per_block = 0;
+  int chunk_k = 0;               // k per chunk (one pipeline stage)
   std::size_t shared_bytes = 0;  // dynamic shared memory per block
-  //! Bytes of f32 partial sums a split-K launch needs (slices x M x N x 4; 0 without split-K).
-  std::size_t partial_bytes(std::int64_t m, std::int64_t n) const {
-    return slices > 1 ? std::size_t(slices) * std::size_t(m) * std::size_t(n) * sizeof(float) : 0;
-  }
 };
 
-//! What one launch reads and writes. `partials` (f32, `partial_bytes`) and `counters` (one
-//! unsigned per tile, zero before the first launch; each launch leaves them zero) are needed
-//! with split-K only.
+//! What one launch reads and writes.
 struct skinny_matmul_args {
   const void* a = nullptr;
   const void* w = nullptr;
   const void* bias = nullptr;      // [N] or null
   const void* residual = nullptr;  // [M,N] or null
   void* out = nullptr;
-  float* partials = nullptr;
-  unsigned* counters = nullptr;
   int m = 0, n = 0, k = 0;
   ops::epilogue act = ops::epilogue::none;
 };
@@ -71,20 +64,37 @@ struct skinny_matmul_args {
 
 namespace ctg::runtime_ops::detail {
 
-inline constexpr int skinny_warps = 4;      // per block; each its own range of K
-inline constexpr int skinny_chunk_k = 32;   // k per pipeline stage: 4 lanes x 8 elements
-inline constexpr int skinny_tile_n = 64;    // columns per warp and block: 8 lane groups x 8
-inline constexpr int skinny_min_chunks = 4; // per warp, so the pipeline has something to overlap
+inline constexpr int skinny_warps = 8;         // per block, one block per SM
+inline constexpr int skinny_warp_n = 32;       // columns per warp: two 16-row mma tiles
+inline constexpr int skinny_warp_k = 32;       // k per warp and stage: two mma steps
+inline constexpr int skinny_max_slices = 8;    // the portable cluster size
+inline constexpr std::size_t skinny_shared_budget = 220 * 1024;  // of the 227 KB a block may have
 
-template <int MTiles>
-inline constexpr int skinny_stages = MTiles >= 8 ? 3 : 4;  // 3 keeps two blocks per SM at M = 64
-//! 16-byte slots per lane and stage: 8 of W, then one per 8-row tile of A.
-template <int MTiles>
-inline constexpr int skinny_slots = 8 + MTiles;
-template <int MTiles>
-inline constexpr std::size_t skinny_shared_bytes = std::size_t(skinny_warps) * skinny_stages<MTiles> * skinny_slots<MTiles> * 32 * 16;
-// The ring becomes the warps' reduction buffer (f32 [warp][8 MTiles][64]) once drained.
-static_assert(skinny_shared_bytes<8> >= std::size_t(skinny_warps) * 64 * skinny_tile_n * sizeof(float));
+//! The tiling for one layout of W and 8-row tiles of A. A stage holds W's box as W stores it, `w_rows`
+//! rows of `w_pieces` 16-byte pieces (16 KB: 32 k-rows of 256 columns for [K,N], 64 n-rows of 128
+//! k for [N,K]), then A's `rows` x `chunk_k`.
+template <bool TransposeW, int MTiles>
+struct skinny_plan {
+  static constexpr int warps_n = TransposeW ? 2 : 8, warps_k = skinny_warps / warps_n;
+  static constexpr int tile_n = skinny_warp_n * warps_n, chunk_k = skinny_warp_k * warps_k, rows = 8 * MTiles;
+  static constexpr int w_rows = TransposeW ? tile_n : chunk_k, w_pieces = (TransposeW ? chunk_k : tile_n) / 8;
+  static constexpr int a_pieces = chunk_k / 8;
+  static constexpr int w_slots = w_rows * w_pieces, a_slots = rows * a_pieces, stage_slots = w_slots + a_slots;
+  static constexpr int stages = std::min<int>(12, int(skinny_shared_budget / (std::size_t(stage_slots) * 16)));
+  static constexpr std::size_t shared_bytes = std::size_t(stages) * stage_slots * 16;
+  static_assert(w_slots * 16 == 16384 && w_slots % (skinny_warps * 32) == 0, "skinny_plan: W's box is 16 KB, whole pieces per thread");
+  static_assert(stages >= 4, "skinny_plan: too few stages to overlap");
+  // The ring becomes the reduction buffer (f32 [warps_k][rows][tile_n]) once drained.
+  static_assert(shared_bytes >= std::size_t(warps_k) * rows * tile_n * sizeof(float), "skinny_plan: no room to reduce");
+};
+
+//! The slot of 16-byte piece `piece` of row `row` in a box of rows of `Pieces` pieces: XOR-swizzled
+//! so that 8 consecutive rows at one piece, and one row's pieces, fall in distinct bank groups.
+template <int Pieces>
+__device__ constexpr int skinny_swizzle(int row, int piece) {
+  constexpr int span = Pieces < 8 ? Pieces : 8, rows_per_line = 8 / span;
+  return row * Pieces + (piece ^ ((row / rows_per_line) & (span - 1)));
+}
 
 //! A 16-byte copy into shared memory that bypasses L1; `ok` false fills zeros and reads nothing.
 __device__ inline void skinny_copy(const uint4* dst, const void* src, bool ok) {
@@ -120,6 +130,19 @@ __device__ inline void skinny_mma(float (&c)[4], const std::uint32_t (&a)[4], st
 #endif
 }
 
+//! Four 8x8 b16 matrices from shared memory, lane 8q + r giving row r of matrix q; `Trans` hands
+//! each lane the transposed matrices' elements.
+template <bool Trans>
+__device__ inline void skinny_ldmatrix(std::uint32_t (&r)[4], const uint4* row) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  const auto s = static_cast<std::uint32_t>(__cvta_generic_to_shared(row));
+  if constexpr (Trans)
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n" : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(s));
+  else
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n" : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(s));
+#endif
+}
+
 //! C[m][n..n+3] from its f32 sums: bias, activation (the same functors as the elementwise ops),
 //! residual, one rounding.
 template <class T>
@@ -140,73 +163,70 @@ __device__ inline void skinny_finish(const skinny_matmul_args& p, int m, int n, 
   *reinterpret_cast<uint2*>(static_cast<T*>(p.out) + at) = packed;  // n % 4 == 0: 8-byte aligned
 }
 
-//! One block: columns [64 x, 64 x + 64) of C over K-slice y of the grid (see the file's comment).
-//! Lane (g, t) = (lane / 4, lane % 4) copies, per chunk of 32 k starting at k0, the 8 elements
-//! k0 + 8t .. k0 + 8t + 7 of: A's rows 8i + g (one slot per tile i), and W's rows n0 + 8g + j
-//! (transposed) or W's rows k0 + 8t + j at columns n0 + 8g .. + 7 (j = 0..7). In mma step s (two
-//! per chunk) its fragment slots {2t, 2t+1} hold k0 + 8t + 4s + {0, 1} and slots {2t+8, 2t+9}
-//! hold k0 + 8t + 4s + {2, 3}; fragment q's rows g and g+8 are columns n0 + 8g + 2q and + 1.
+//! One block: columns [tile_n x, tile_n x + tile_n) of C over K-slice y (see the file's comment).
+//! Warp (wn, wk) = (warp % warps_n, warp / warps_n) owns columns 32 wn .. + 31 of the tile and k
+//! 32 wk .. + 31 of each chunk. ldmatrix matrix q, row r (lane 8q + r) of the W operand at columns
+//! nn.. nn + 15, k kk .. kk + 15 is W's stored row kk + r + 8 (q / 2), piece (nn + 8 (q % 2)) / 8 for
+//! [K,N] (transposed as it loads), row nn + r + 8 (q % 2), piece (kk + 8 (q / 2)) / 8 for [N,K]; of
+//! A, row 8i + r, piece (32 wk + 8q) / 8 (two mma steps per load). The result's rows are columns
+//! nn + lane / 4 (+ 8), its columns rows 8i + 2 (lane % 4) (+ 1) of C.
 template <class T, bool TransposeW, int MTiles>
-__global__ void __launch_bounds__(skinny_warps * 32) skinny_matmul_kernel(skinny_matmul_args p, int chunks_per_warp) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  constexpr int stages = skinny_stages<MTiles>, slots = skinny_slots<MTiles>, rows = 8 * MTiles;
+__global__ void __launch_bounds__(skinny_warps * 32, 1) skinny_matmul_kernel(skinny_matmul_args p, int chunks_per_block) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  using plan = skinny_plan<TransposeW, MTiles>;
+  constexpr int stages = plan::stages, rows = plan::rows, tile_n = plan::tile_n, chunk_k = plan::chunk_k;
+  constexpr int threads = skinny_warps * 32;
   extern __shared__ uint4 skinny_ring[];
-  __shared__ bool last_block;
-  const int lane = int(threadIdx.x % 32), warp = int(threadIdx.x / 32), g = lane / 4, t = lane % 4;
-  const int n0 = int(blockIdx.x) * skinny_tile_n, col = n0 + 8 * g;
-  const int chunks = (p.k + skinny_chunk_k - 1) / skinny_chunk_k;
-  const int first = (int(blockIdx.y) * skinny_warps + warp) * chunks_per_warp;
-  const int count = max(0, min(chunks_per_warp, chunks - first));
+  const int tid = int(threadIdx.x), lane = tid % 32, warp = tid / 32;
+  const int n0 = int(blockIdx.x) * tile_n;
+  const int chunks = (p.k + chunk_k - 1) / chunk_k;
+  const int first = int(blockIdx.y) * chunks_per_block;
+  const int count = max(0, min(chunks_per_block, chunks - first));
   const T* a = static_cast<const T*>(p.a);
   const T* w = static_cast<const T*>(p.w);
-  uint4* mine = skinny_ring + warp * stages * slots * 32 + lane;  // slot j of stage s: mine[(s * slots + j) * 32]
 
+  // One warp-wide copy covers one 512-byte row of a [K,N] box or two 256-byte rows of an [N,K] one.
   const auto load = [&](int chunk, int stage) {
-    const int k0 = chunk * skinny_chunk_k + 8 * t;
-    const bool k_ok = k0 < p.k, w_ok = k_ok && col < p.n;  // K, N % 8 == 0: 8 elements all in or all out
-    const uint4* dst = mine + stage * slots * 32;
+    const int k0 = chunk * chunk_k;
+    uint4* ws = skinny_ring + stage * plan::stage_slots;
 #pragma unroll
-    for (int j = 0; j < 8; ++j) {
-      const std::size_t at = TransposeW ? std::size_t(col + j) * std::size_t(p.k) + std::size_t(k0)
-                                        : std::size_t(k0 + j) * std::size_t(p.n) + std::size_t(col);
-      skinny_copy(dst + j * 32, w_ok ? w + at : w, w_ok);
+    for (int i = 0; i < plan::w_slots / threads; ++i) {
+      const int e = i * threads + tid, r = e / plan::w_pieces, c = e % plan::w_pieces;
+      const int n = TransposeW ? n0 + r : n0 + 8 * c, k = TransposeW ? k0 + 8 * c : k0 + r;
+      const bool ok = n < p.n && k < p.k;  // K, N % 8 == 0: a piece is all in or all out
+      const std::size_t at = TransposeW ? std::size_t(n) * std::size_t(p.k) + std::size_t(k) : std::size_t(k) * std::size_t(p.n) + std::size_t(n);
+      skinny_copy(ws + skinny_swizzle<plan::w_pieces>(r, c), ok ? w + at : w, ok);
     }
+    uint4* as = ws + plan::w_slots;
 #pragma unroll
-    for (int i = 0; i < MTiles; ++i) {
-      const int row = 8 * i + g;
-      const bool ok = k_ok && row < p.m;  // zeros past K: garbage times zero could be NaN
-      skinny_copy(dst + (8 + i) * 32, ok ? a + std::size_t(row) * std::size_t(p.k) + std::size_t(k0) : a, ok);
+    for (int i = 0; i < (plan::a_slots + threads - 1) / threads; ++i) {
+      const int e = i * threads + tid, r = e / plan::a_pieces, c = e % plan::a_pieces, k = k0 + 8 * c;
+      if (plan::a_slots % threads != 0 && e >= plan::a_slots) break;
+      const bool ok = r < p.m && k < p.k;  // zeros past K and M: garbage times zero could be NaN
+      skinny_copy(as + skinny_swizzle<plan::a_pieces>(r, c), ok ? a + std::size_t(r) * std::size_t(p.k) + std::size_t(k) : a, ok);
     }
   };
 
-  float acc[MTiles][4][4] = {};
+  const int wn = warp % plan::warps_n, wk = warp / plan::warps_n, q = lane / 8, r = lane % 8;
+  float acc[MTiles][2][4] = {};
   const auto compute = [&](int stage) {
-    const uint4* src = mine + stage * slots * 32;
-    std::uint32_t wv[8][4], av[MTiles][4];
+    const uint4* ws = skinny_ring + stage * plan::stage_slots;
+    const uint4* as = ws + plan::w_slots;
+    std::uint32_t b[MTiles][4];  // k 32 wk + 0..7, 8..15 (step 0), 16..23, 24..31 (step 1)
 #pragma unroll
-    for (int j = 0; j < 8; ++j) {
-      const uint4 v = src[j * 32];
-      wv[j][0] = v.x, wv[j][1] = v.y, wv[j][2] = v.z, wv[j][3] = v.w;
-    }
-#pragma unroll
-    for (int i = 0; i < MTiles; ++i) {
-      const uint4 v = src[(8 + i) * 32];
-      av[i][0] = v.x, av[i][1] = v.y, av[i][2] = v.z, av[i][3] = v.w;
-    }
+    for (int i = 0; i < MTiles; ++i) skinny_ldmatrix<false>(b[i], as + skinny_swizzle<plan::a_pieces>(8 * i + r, 4 * wk + q));
 #pragma unroll
     for (int s = 0; s < 2; ++s)
 #pragma unroll
-      for (int q = 0; q < 4; ++q) {
+      for (int j = 0; j < 2; ++j) {
+        const int kk = skinny_warp_k * wk + 16 * s, nn = skinny_warp_n * wn + 16 * j;
         std::uint32_t f[4];
-        if constexpr (TransposeW) {  // rows n0 + 8g + 2q and + 1, k pairs 2s and 2s + 1 of the 16 bytes
-          f[0] = wv[2 * q][2 * s], f[1] = wv[2 * q + 1][2 * s], f[2] = wv[2 * q][2 * s + 1], f[3] = wv[2 * q + 1][2 * s + 1];
-        } else {  // rows k0 + 8t + 4s + 0..3, columns n0 + 8g + 2q and + 1: pair the halves across rows
-          const std::uint32_t x = wv[4 * s][q], y = wv[4 * s + 1][q], z = wv[4 * s + 2][q], u = wv[4 * s + 3][q];
-          f[0] = __byte_perm(x, y, 0x5410), f[1] = __byte_perm(x, y, 0x7632);
-          f[2] = __byte_perm(z, u, 0x5410), f[3] = __byte_perm(z, u, 0x7632);
-        }
+        if constexpr (TransposeW)
+          skinny_ldmatrix<false>(f, ws + skinny_swizzle<plan::w_pieces>(nn + r + 8 * (q % 2), kk / 8 + q / 2));
+        else
+          skinny_ldmatrix<true>(f, ws + skinny_swizzle<plan::w_pieces>(kk + r + 8 * (q / 2), nn / 8 + q % 2));
 #pragma unroll
-        for (int i = 0; i < MTiles; ++i) skinny_mma<T>(acc[i][q], f, av[i][2 * s], av[i][2 * s + 1]);
+        for (int i = 0; i < MTiles; ++i) skinny_mma<T>(acc[i][j], f, b[i][2 * s], b[i][2 * s + 1]);
       }
   };
 
@@ -216,58 +236,61 @@ __global__ void __launch_bounds__(skinny_warps * 32) skinny_matmul_kernel(skinny
     skinny_commit();  // an empty group where there is no chunk: the waits below count groups
   }
   for (int i = 0; i < count; ++i) {
-    skinny_wait<stages - 2>();  // chunk i has landed (this lane's own copies)
-    compute(i % stages);
-    // Into the stage read in the previous iteration: those reads fed its mma, so they are done.
+    skinny_wait<stages - 2>();  // this thread's copies of chunk i have landed
+    __syncthreads();            // everyone's have; everyone is done with chunk i - 1's stage
     if (i + stages - 1 < count) load(first + i + stages - 1, (i + stages - 1) % stages);
     skinny_commit();
+    compute(i % stages);
   }
   skinny_wait<0>();
-  __syncthreads();  // every warp is done with the ring: it becomes the reduction buffer
+  __syncthreads();  // the ring becomes the reduction buffer
 
-  float* red = reinterpret_cast<float*>(skinny_ring);  // [warp][row][64]
+  float* red = reinterpret_cast<float*>(skinny_ring);  // [wk][row][tile_n]
+  const int g = lane / 4, t = lane % 4;
 #pragma unroll
   for (int i = 0; i < MTiles; ++i)
 #pragma unroll
-    for (int q = 0; q < 4; ++q) {  // c0, c2: row m = 8i + 2t, columns 8g + 2q, + 1; c1, c3: row m + 1
-      float* at = red + (warp * rows + 8 * i + 2 * t) * skinny_tile_n + 8 * g + 2 * q;
-      *reinterpret_cast<float2*>(at) = make_float2(acc[i][q][0], acc[i][q][2]);
-      *reinterpret_cast<float2*>(at + skinny_tile_n) = make_float2(acc[i][q][1], acc[i][q][3]);
+    for (int j = 0; j < 2; ++j) {  // c0, c1: column nn + g, rows m, m + 1; c2, c3: column + 8
+      float* at = red + (wk * rows + 8 * i + 2 * t) * tile_n + skinny_warp_n * wn + 16 * j + g;
+      at[0] = acc[i][j][0], at[tile_n] = acc[i][j][1], at[8] = acc[i][j][2], at[tile_n + 8] = acc[i][j][3];
     }
   __syncthreads();
-
-  const int slices = int(gridDim.y);
-  constexpr int packs = skinny_tile_n / 4;  // float4s per row of the tile
-  for (int e = int(threadIdx.x); e < rows * packs; e += int(blockDim.x)) {
-    const int m = e / packs, c = e % packs * 4, n = n0 + c;
-    if (m >= p.m || n >= p.n) continue;  // N % 8 == 0: a pack is all in or all out
-    float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
-    for (int wi = 0; wi < skinny_warps; ++wi) {  // in warp order: the same bits every run
-      const float4 x = *reinterpret_cast<const float4*>(red + (wi * rows + m) * skinny_tile_n + c);
-      v.x += x.x, v.y += x.y, v.z += x.z, v.w += x.w;
+  constexpr int packs = rows * tile_n / 4;  // float4s of the tile
+  float4* tile = reinterpret_cast<float4*>(red);
+  if constexpr (plan::warps_k > 1) {
+    for (int e = tid; e < packs; e += threads) {  // in warp order: the same bits every run
+      float4 v = tile[e];
+      for (int k = 1; k < plan::warps_k; ++k) {
+        const float4 x = tile[k * packs + e];
+        v.x += x.x, v.y += x.y, v.z += x.z, v.w += x.w;
+      }
+      tile[e] = v;
     }
-    if (slices == 1) skinny_finish<T>(p, m, n, v);
-    else __stcg(reinterpret_cast<float4*>(p.partials + (std::size_t(blockIdx.y) * std::size_t(p.m) + std::size_t(m)) * std::size_t(p.n) + std::size_t(n)), v);
+    __syncthreads();
   }
-  if (slices == 1) return;
-  // The last block of this column tile to finish adds the slices' partial sums, in slice order.
-  __threadfence();
-  __syncthreads();
-  if (threadIdx.x == 0) last_block = atomicAdd(p.counters + blockIdx.x, 1u) == unsigned(slices - 1);
-  __syncthreads();
-  if (!last_block) return;
-  __threadfence();
-  for (int e = int(threadIdx.x); e < rows * packs; e += int(blockDim.x)) {
-    const int m = e / packs, n = n0 + e % packs * 4;
+  const int slices = int(gridDim.y);
+  if (slices == 1) {
+    for (int e = tid; e < packs; e += threads) {
+      const int m = e / (tile_n / 4), n = n0 + e % (tile_n / 4) * 4;
+      if (m < p.m && n < p.n) skinny_finish<T>(p, m, n, tile[e]);  // N % 8 == 0: a pack is all in or all out
+    }
+    return;
+  }
+  // The slices of this column tile are one cluster: block r adds every 1/slices-th pack, in slice order.
+  namespace cg = cooperative_groups;
+  const cg::cluster_group cluster = cg::this_cluster();
+  cluster.sync();  // every slice's tile is in its shared memory
+  for (int e = int(cluster.block_rank()) * threads + tid; e < packs; e += threads * slices) {
+    const int m = e / (tile_n / 4), n = n0 + e % (tile_n / 4) * 4;
     if (m >= p.m || n >= p.n) continue;
     float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
     for (int s = 0; s < slices; ++s) {
-      const float4 x = __ldcg(reinterpret_cast<const float4*>(p.partials + (std::size_t(s) * std::size_t(p.m) + std::size_t(m)) * std::size_t(p.n) + std::size_t(n)));
+      const float4 x = cluster.map_shared_rank(tile, unsigned(s))[e];
       v.x += x.x, v.y += x.y, v.z += x.z, v.w += x.w;
     }
     skinny_finish<T>(p, m, n, v);
   }
-  if (threadIdx.x == 0) p.counters[blockIdx.x] = 0;  // ready for the next launch
+  cluster.sync();  // no block leaves while another still reads its shared memory
 #endif
 }
 
@@ -298,8 +321,8 @@ const char* skinny_matmul_declines(dtype_id dtype, std::int64_t m, std::int64_t 
     if (reinterpret_cast<std::uintptr_t>(p) % 16 != 0) return "a pointer not 16-byte aligned";
   int device = 0, major = 0;
   if (cudaGetDevice(&device) != cudaSuccess || cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess ||
-      major < 8)
-    return "a GPU before compute capability 8.0 (no cp.async, no bf16 mma)";
+      major < 9)
+    return "a GPU before compute capability 9.0 (no thread block clusters)";
   // Built for an older virtual architecture (and JIT-compiled from it), the kernel is empty.
   cudaFuncAttributes f{};
   const void* kernel = dtype == dtype_id::bf16
@@ -307,59 +330,88 @@ const char* skinny_matmul_declines(dtype_id dtype, std::int64_t m, std::int64_t 
                                           : runtime_ops::detail::skinny_kernel_for<__nv_bfloat16, false>(1))
                            : (transpose_w ? runtime_ops::detail::skinny_kernel_for<__half, true>(1)
                                           : runtime_ops::detail::skinny_kernel_for<__half, false>(1));
-  if (cudaFuncGetAttributes(&f, kernel) != cudaSuccess || f.ptxVersion < 80) {
+  if (cudaFuncGetAttributes(&f, kernel) != cudaSuccess || f.ptxVersion < 90) {
     (void)cudaGetLastError();
-    return "built without sm_80 or newer code (CMAKE_CUDA_ARCHITECTURES)";
+    return "built without sm_90 or newer code (CMAKE_CUDA_ARCHITECTURES)";
   }
   return nullptr;
 }
 
+namespace runtime_ops::detail {
+//! The launch of `cfg` on `stream`: its grid, and the slices of a column tile as one cluster.
+struct skinny_launch {
+  cudaLaunchAttribute cluster{};
+  cudaLaunchConfig_t config{};
+  skinny_launch(const skinny_matmul_config& cfg, cudaStream_t stream) {
+    cluster.id = cudaLaunchAttributeClusterDimension;
+    cluster.val.clusterDim.x = 1, cluster.val.clusterDim.y = unsigned(cfg.slices), cluster.val.clusterDim.z = 1;
+    config.gridDim = dim3(unsigned(cfg.tiles), unsigned(cfg.slices));
+    config.blockDim = dim3(skinny_warps * 32);
+    config.dynamicSmemBytes = cfg.shared_bytes;
+    config.stream = stream;
+    config.attrs = &cluster;
+    config.numAttrs = 1;
+  }
+  skinny_launch(const skinny_launch&) = delete;  // config points at cluster
+};
+
+template <bool TransposeW, int MTiles>
+void skinny_plan_into(skinny_matmul_config& cfg) {
+  using plan = skinny_plan<TransposeW, MTiles>;
+  cfg.shared_bytes = plan::shared_bytes, cfg.chunk_k = plan::chunk_k, cfg.tiles = plan::tile_n;  // tile_n until configured
+}
+}  // namespace runtime_ops::detail
+
 //! Chooses the kernel instance, the tiles and the split-K of C[M,N] = A[M,K] x W for the current
-//! device: as many K-slices as fill every SM once (with the blocks per SM the kernel's shared
-//! memory allows), each warp at least 4 chunks of 32 k. The shape must be one that
-//! `skinny_matmul_declines` accepts.
+//! device: one block per SM; of 8, 4, 2 or 1 K-slices per column tile (the cluster size), the one
+//! that finishes in the fewest chunks per SM, counting waves of clusters. The shape must be one
+//! that `skinny_matmul_declines` accepts.
 template <class = void>
 cudaError_t configure_skinny_matmul(skinny_matmul_config& cfg, dtype_id dtype, std::int64_t m, std::int64_t n, std::int64_t k,
                                     bool transpose_w) {
   namespace rd = runtime_ops::detail;
   cfg = {};
   cfg.m_tiles = m <= 8 ? 1 : m <= 16 ? 2 : m <= 32 ? 4 : 8;
-  cfg.shared_bytes = cfg.m_tiles == 1   ? rd::skinny_shared_bytes<1>
-                     : cfg.m_tiles == 2 ? rd::skinny_shared_bytes<2>
-                     : cfg.m_tiles == 4 ? rd::skinny_shared_bytes<4>
-                                        : rd::skinny_shared_bytes<8>;
+  const auto plan = [&]<int MTiles>() {
+    transpose_w ? rd::skinny_plan_into<true, MTiles>(cfg) : rd::skinny_plan_into<false, MTiles>(cfg);
+  };
+  if (cfg.m_tiles == 1) plan.template operator()<1>();
+  else if (cfg.m_tiles == 2) plan.template operator()<2>();
+  else if (cfg.m_tiles == 4) plan.template operator()<4>();
+  else plan.template operator()<8>();
+  const std::int64_t tile_n = cfg.tiles;
   if (dtype == dtype_id::bf16)
     cfg.kernel = transpose_w ? rd::skinny_kernel_for<__nv_bfloat16, true>(cfg.m_tiles) : rd::skinny_kernel_for<__nv_bfloat16, false>(cfg.m_tiles);
   else
     cfg.kernel = transpose_w ? rd::skinny_kernel_for<__half, true>(cfg.m_tiles) : rd::skinny_kernel_for<__half, false>(cfg.m_tiles);
   if (cudaError_t e = cudaFuncSetAttribute(cfg.kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(cfg.shared_bytes)); e != cudaSuccess)
     return e;
-  int device = 0, sms = 0, per_sm = 0;
-  if (cudaError_t e = cudaGetDevice(&device); e != cudaSuccess) return e;
-  if (cudaError_t e = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device); e != cudaSuccess) return e;
-  if (cudaError_t e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, cfg.kernel, rd::skinny_warps * 32, cfg.shared_bytes);
-      e != cudaSuccess)
-    return e;
-  const std::int64_t chunks = (k + rd::skinny_chunk_k - 1) / rd::skinny_chunk_k;
-  const std::int64_t tiles = (n + rd::skinny_tile_n - 1) / rd::skinny_tile_n;
-  const std::int64_t slots = std::int64_t(std::max(sms, 1)) * std::max(per_sm, 1);
-  const std::int64_t most = std::max<std::int64_t>(1, chunks / (rd::skinny_warps * rd::skinny_min_chunks));
-  std::int64_t slices = std::clamp<std::int64_t>(slots / tiles, 1, std::min<std::int64_t>(most, 65535));  // one wave: no second, mostly idle
-  const std::int64_t per_warp = (chunks + slices * rd::skinny_warps - 1) / (slices * rd::skinny_warps);
-  slices = (chunks + per_warp * rd::skinny_warps - 1) / (per_warp * rd::skinny_warps);  // no slice without work
-  cfg.tiles = int(tiles), cfg.slices = int(slices), cfg.chunks_per_warp = int(per_warp);
-  return cudaSuccess;
+  const std::int64_t chunks = (k + cfg.chunk_k - 1) / cfg.chunk_k;
+  const std::int64_t tiles = (n + tile_n - 1) / tile_n;
+  cfg.tiles = int(tiles);
+  std::int64_t best = -1;
+  for (std::int64_t most = rd::skinny_max_slices; most >= 1; --most) {
+    const std::int64_t per_block = (chunks + most - 1) / most;
+    skinny_matmul_config c = cfg;
+    c.slices = int((chunks + per_block - 1) / per_block), c.chunks_per_block = int(per_block);  // no slice without work
+    int clusters = 0;
+    const rd::skinny_launch launch(c, nullptr);
+    if (cudaError_t e = cudaOccupancyMaxActiveClusters(&clusters, c.kernel, &launch.config); e != cudaSuccess) return e;
+    if (clusters < 1) continue;
+    const std::int64_t waves = (tiles + clusters - 1) / clusters, cost = waves * per_block;
+    if (best < 0 || cost < best) best = cost, cfg.slices = c.slices, cfg.chunks_per_block = c.chunks_per_block;
+  }
+  return best < 0 ? cudaErrorInvalidConfiguration : cudaSuccess;
 }
 
 //! Enqueues the skinny matmul as `cfg` says; returns the launch's error.
 template <class = void>
 cudaError_t launch_skinny_matmul(const skinny_matmul_args& args, const skinny_matmul_config& cfg, cudaStream_t stream) {
-  if (cfg.slices > 1 && (args.partials == nullptr || args.counters == nullptr)) return cudaErrorInvalidValue;
   skinny_matmul_args p = args;
-  int chunks_per_warp = cfg.chunks_per_warp;
-  void* params[] = {&p, &chunks_per_warp};
-  return cudaLaunchKernel(cfg.kernel, dim3(unsigned(cfg.tiles), unsigned(cfg.slices)), dim3(runtime_ops::detail::skinny_warps * 32), params,
-                          cfg.shared_bytes, stream);
+  int chunks_per_block = cfg.chunks_per_block;
+  void* params[] = {&p, &chunks_per_block};
+  const runtime_ops::detail::skinny_launch launch(cfg, stream);
+  return cudaLaunchKernelExC(&launch.config, cfg.kernel, params);
 }
 
 }  // namespace ctg
