@@ -237,7 +237,7 @@ TEST_CASE("fusion: plan_options::fast_math runs the ops' approximate forms, fuse
       differ += exact[i] != fast[i];
       worst = std::max(worst, std::fabs(double(exact[i]) - double(fast[i])));
     }
-    MESSAGE(what << ": " << differ << " of " << exact.size() << " differ from the exact forms, largest difference " << worst);
+    MESSAGE(std::string(what) << ": " << differ << " of " << exact.size() << " differ from the exact forms, largest difference " << worst);
     CHECK(differ > 0);
     CHECK(worst < 5e-3);
   };
