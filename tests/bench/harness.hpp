@@ -238,6 +238,7 @@ inline void merge_summary(const std::string& path, const entries& update) {
 inline void summarise(entries& s, const std::string& workload, const std::string& variant, const timing& t) {
   const std::string p = workload + "." + variant + ".";
   s[p + "us"] = number(t.gpu_us);
+  s[p + "gpu_us"] = number(t.gpu_us);  // the name the issues use for the same number
   s[p + "host_us"] = number(t.host_us);
   s[p + "wall_us"] = number(t.wall_us);
   s[p + "overhead_us"] = number(t.host_overhead_us);

@@ -188,6 +188,36 @@ std::string bench_instantiate(cudaStream_t st) {
   return o.str();
 }
 
+//! The memory roofline of mlp16: the bytes it must move (8 weights, x, each layer's output written
+//! and read) at the device-to-device copy bandwidth measured here (read + write bytes per second).
+std::string bench_roofline(cudaStream_t st) {
+  const std::size_t bytes = std::size_t{512} << 20;
+  device_buffer a(bytes), b(bytes);
+  cudaEvent_t e0, e1;
+  CTG_CHECK("bench", cudaEventCreate(&e0));
+  CTG_CHECK("bench", cudaEventCreate(&e1));
+  float best = 1e30f;
+  for (int trial = 0; trial < 6; ++trial) {
+    CTG_CHECK("bench", cudaEventRecord(e0, st));
+    for (int r = 0; r < 10; ++r) CTG_CHECK("bench", cudaMemcpyAsync(b.p, a.p, bytes, cudaMemcpyDeviceToDevice, st));
+    CTG_CHECK("bench", cudaEventRecord(e1, st));
+    CTG_CHECK("bench", cudaEventSynchronize(e1));
+    float ms = 0;
+    CTG_CHECK("bench", cudaEventElapsedTime(&ms, e0, e1));
+    if (trial > 0) best = std::min(best, ms / 10);  // the first warms up
+  }
+  cudaEventDestroy(e0), cudaEventDestroy(e1);
+  const double tb_s = 2.0 * double(bytes) / (double(best) * 1e-3) / 1e12;
+  const double mlp16_bytes = double(mlp_layers) * double(hidden) * double(hidden) * 2 + double(16 * hidden * 2) * (1 + 2 * mlp_layers);
+  const double roofline_us = mlp16_bytes / (tb_s * 1e12) * 1e6;
+  std::fprintf(stderr, "[roofline] device-to-device copy %.3f TB/s; mlp16 moves %.1f MB: %.2f us\n", tb_s, mlp16_bytes / 1e6, roofline_us);
+  summary["copy.d2d.tb_s"] = number(tb_s);
+  summary["mlp16.roofline.gpu_us"] = number(roofline_us);
+  std::ostringstream o;
+  o << "{\"copy_tb_s\": " << tb_s << ", \"mlp16_bytes\": " << mlp16_bytes << ", \"mlp16_roofline_us\": " << roofline_us << "}";
+  return o.str();
+}
+
 }  // namespace bench
 
 int main(int argc, char** argv) {
@@ -198,9 +228,10 @@ int main(int argc, char** argv) {
     const std::string ew64 = bench_ew(st, 200);
     const std::string roundtrip = bench_round_trip(st, 200);
     const std::string inst = bench_instantiate(st);
+    const std::string roofline = bench_roofline(st);
     finish("runtime_bench", prop,
            " \"workloads\": {\n  \"mlp16\": " + mlp16 + ",\n  \"mlp4096\": " + mlp4096 + ",\n  \"ew64\": " + ew64 +
-               ",\n  \"roundtrip\": " + roundtrip + "},\n \"instantiate\": " + inst,
+               ",\n  \"roundtrip\": " + roundtrip + "},\n \"instantiate\": " + inst + ",\n \"roofline\": " + roofline,
            summary, summary_path(argc, argv));
   });
 }
