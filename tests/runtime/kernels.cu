@@ -796,7 +796,9 @@ TEST_CASE_TEMPLATE("runtime_ops: matmul times the skinny kernel against cuBLASLt
   CHECK(std::string_view(s.reason) == "timed");
   CHECK(s.skinny_us > 0);
   CHECK(s.cublaslt_us > 0);
-  CHECK(s.kernel == (s.skinny_us < s.cublaslt_us ? matmul_kernel::skinny : matmul_kernel::cublaslt));
+  CHECK(s.kernel == (detail::skinny_wins(s.skinny_us, s.cublaslt_us) ? matmul_kernel::skinny : matmul_kernel::cublaslt));
+  CHECK(detail::skinny_wins(9.f, 10.f));
+  CHECK(!detail::skinny_wins(9.8f, 10.f));  // within 5 %: cuBLASLt, the same choice every time
   cuda_ok(cudaMemset(dy.p, 0xff, std::size_t(m * n) * sizeof(T)));
   launch_matmul(c, s);
   cuda_ok(cudaDeviceSynchronize());

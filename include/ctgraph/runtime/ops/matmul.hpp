@@ -6,7 +6,7 @@
 //! per node, at instantiation; `launch_matmul` then enqueues one cuBLASLt kernel and allocates
 //! no device memory, so it can be captured into a CUDA graph. For skinny products (M <= 64 rows,
 //! bf16 or f16) `prepare_matmul` also times ctgraph's own kernel (runtime/ops/skinny_matmul.cuh)
-//! against the cuBLASLt call and keeps the faster (`matmul_state::kernel`).
+//! against the cuBLASLt call and keeps it where it is clearly faster (`matmul_state::kernel`).
 #include <cublasLt.h>
 #include <cuda_runtime.h>
 
@@ -68,7 +68,8 @@ struct matmul_state {
 
   //! The kernel that runs the node. `prepare_matmul` times both where the skinny kernel can run
   //! it (and the environment variable CTGRAPH_MATMUL_KERNEL is unset or `auto`) and keeps the
-  //! faster; CTGRAPH_MATMUL_KERNEL=skinny or =cublaslt forces one (skinny where it can run).
+  //! skinny kernel where it wins by 5 % (`detail::skinny_wins`); CTGRAPH_MATMUL_KERNEL=skinny or
+  //! =cublaslt forces one (skinny where it can run).
   matmul_kernel kernel = matmul_kernel::cublaslt;
   //! GPU microseconds per launch that `prepare_matmul` measured (10 launches after 3 warm-ups, on
   //! the node's own pointers); 0 where it did not time them.
@@ -110,6 +111,11 @@ inline const char* requested_matmul_kernel(std::string_view node) {
     throw runtime_error(node, "prepare_matmul", "CTGRAPH_MATMUL_KERNEL must be auto, skinny or cublaslt; got '" + std::string(r) + "'");
   return v ? v : "auto";
 }
+
+//! Whether the skinny kernel's time beats cuBLASLt's clearly: by at least 5 %. A choice within
+//! timing noise would flip from one instantiation to the next, and the two sum in different
+//! orders (other bits); cuBLASLt's heuristic choice is the same every time.
+constexpr bool skinny_wins(float skinny_us, float cublaslt_us) { return skinny_us < 0.95f * cublaslt_us; }
 
 //! Chooses between the skinny kernel and the prepared cuBLASLt call (see matmul_state::kernel):
 //! configures the skinny kernel, allocates its counters, then times both on `c.stream`.
@@ -168,7 +174,7 @@ void choose_matmul_kernel(const launch_context& c, ops::matmul_options o, std::o
   };
   s.cublaslt_us = time_us(matmul_kernel::cublaslt);
   s.skinny_us = time_us(matmul_kernel::skinny);
-  s.kernel = s.skinny_us < s.cublaslt_us ? matmul_kernel::skinny : matmul_kernel::cublaslt;
+  s.kernel = skinny_wins(s.skinny_us, s.cublaslt_us) ? matmul_kernel::skinny : matmul_kernel::cublaslt;
   s.reason = "timed";
 }
 }  // namespace detail
