@@ -70,7 +70,7 @@ void same_bits() {
   INFO("dtype " << name_of(dtype_of<T>()) << ", " << M << " x " << N);
   cudaStream_t st;
   REQUIRE(cudaStreamCreate(&st) == cudaSuccess);
-  const test::matmul_kernel_env same_matmul("cublaslt");  // a timed choice could differ between the two
+  const test::same_matmul_env same_matmul;  // a timed choice could differ between the two
   const outcome on = run<m, plan_options{}, T>(st, x, w, b, r);
   const outcome off = run<m, plan_options{.fuse = false}, T>(st, x, w, b, r);
   cudaStreamDestroy(st);
@@ -170,7 +170,7 @@ void epilogue_bits() {
   const device_buffer x(test::random_values<__nv_bfloat16>(16 * 256, -1.f, 1.f, 5));
   const device_buffer w(test::random_values<__nv_bfloat16>(256 * 512, -0.2f, 0.2f, 6));
   const device_buffer b(test::random_values<__nv_bfloat16>(512, -1.f, 1.f, 7));
-  const test::matmul_kernel_env same_matmul("cublaslt");
+  const test::same_matmul_env same_matmul;
   cudaStream_t st;
   REQUIRE(cudaStreamCreate(&st) == cudaSuccess);
   auto result = [&](auto g, auto options) {

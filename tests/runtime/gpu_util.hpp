@@ -16,24 +16,33 @@
 
 namespace ctg::test {
 
-//! CTGRAPH_MATMUL_KERNEL set for one scope (prepare_matmul reads it), then as it was.
-class matmul_kernel_env {
+//! An environment variable set for one scope (prepare_matmul reads CTGRAPH_MATMUL_KERNEL and
+//! CTGRAPH_MATMUL_TUNE), then as it was.
+class scoped_env {
  public:
-  explicit matmul_kernel_env(const char* value) {
+  scoped_env(const char* name, const char* value) : name_(name) {
     if (const char* v = std::getenv(name)) saved_ = v, had_ = true;
     setenv(name, value, 1);
   }
-  matmul_kernel_env(const matmul_kernel_env&) = delete;
-  matmul_kernel_env& operator=(const matmul_kernel_env&) = delete;
-  ~matmul_kernel_env() {
-    if (had_) setenv(name, saved_.c_str(), 1);
-    else unsetenv(name);
+  scoped_env(const scoped_env&) = delete;
+  scoped_env& operator=(const scoped_env&) = delete;
+  ~scoped_env() {
+    if (had_) setenv(name_, saved_.c_str(), 1);
+    else unsetenv(name_);
   }
 
  private:
-  static constexpr const char* name = "CTGRAPH_MATMUL_KERNEL";
+  const char* name_;
   std::string saved_;
   bool had_ = false;
+};
+struct matmul_kernel_env : scoped_env {
+  explicit matmul_kernel_env(const char* value) : scoped_env("CTGRAPH_MATMUL_KERNEL", value) {}
+};
+//! The same matmul in two executors: cuBLASLt with its heuristic's first algorithm (no timed choice).
+struct same_matmul_env {
+  matmul_kernel_env kernel{"cublaslt"};
+  scoped_env tune{"CTGRAPH_MATMUL_TUNE", "off"};
 };
 
 
