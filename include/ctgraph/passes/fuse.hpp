@@ -7,13 +7,13 @@
 //! one element count, in one partition, none a graph output but the root, none asked to run in
 //! place (`ctg::in_place<>` keeps its node a kernel of its own); a group has at most
 //! `max_fused_nodes` nodes and `max_inputs` leaves.
-//! First, a matrix product whose only reader adds a bias [N] (op_traits::as_bias) and/or applies an
-//! activation its epilogue computes (op_traits::as_epilogue: relu, gelu) becomes one group: the
-//! last of them is the root and runs as the product with that epilogue (one cuBLASLt call),
-//! reading the product's operands and the bias.
-//! Reads the schedule, nodes, readers,
-//! `partition_of` and `is_output`; writes `fused_root`. Off unless `g.fuse` (make_plan's
-//! `plan_options::fuse`; run-time builders have no types to compose kernels from).
+//! Epilogues are grouped first: a matrix product whose only reader adds a bias [N]
+//! (op_traits::as_bias) and/or applies an activation its epilogue computes (op_traits::as_epilogue:
+//! relu, gelu) becomes one group; the last of them is the root and runs as the product with that
+//! epilogue (one cuBLASLt call), reading the product's operands and the bias.
+//! Reads the schedule, nodes, readers, `partition_of` and `is_output`; writes `fused_root`. Off
+//! unless `g.fuse` (make_plan's `plan_options::fuse`; run-time builders have no types to compose
+//! kernels from).
 #include <cstdint>
 
 #include <ctgraph/passes/flat_graph.hpp>
