@@ -34,18 +34,11 @@ class node_hook {
   node_hook(launch_fn launch, prepare_fn prepare, check_fn check = nullptr, const std::type_info* state_type = nullptr)
       : launch_(launch), prepare_(prepare), check_(check), state_type_(state_type) {}
 
-  //! The hook of a fused group's root: `launch` runs the whole group.
-  static node_hook group(launch_fn launch) {
-    node_hook h{launch, nullptr};
-    h.group_ = true;
-    return h;
-  }
-
   //! False for a node with nothing to run it (a collective in a build without NCCL).
   explicit operator bool() const noexcept { return launch_ != nullptr; }
   //! Whether it runs a fused group (a root's hook must).
   bool runs_group() const noexcept { return group_; }
-  //! This hook runs the group its node is the root of (a product with its epilogue).
+  //! This hook runs the fused group its node is the root of.
   node_hook& for_group() noexcept {
     group_ = true;
     return *this;
@@ -143,7 +136,8 @@ node_hook fused_hook() {
     using product = typename member_type<Root, group, 0>::type::op_type;
     return hook_of<typename product::template with_epilogue<Root::op_type::traits.as_epilogue>, Root>().for_group();
   } else {
-    return node_hook::group([](const launch_context& c, const void*) { launch_fused(c, fused_program_value<Root, group, Fast>); });
+    node_hook h{[](const launch_context& c, const void*) { launch_fused(c, fused_program_value<Root, group, Fast>); }, nullptr};
+    return h.for_group();
   }
 }
 
