@@ -271,7 +271,7 @@ struct mutation {
 
 bool planned(const plan<cap>& p, int v) {
   const auto& g = p.graph;
-  return g.nodes[v].kind == tensor_kind::node && g.owner[v] == v && !g.buffers[v].opaque && !g.buffers[v].fused &&
+  return g.nodes[v].kind == tensor_kind::node && g.owner[v] == v && !g.buffers[v].opaque && !detail::is_fused_member(g, v) &&
          g.buffers[v].memory != memory_class::external;
 }
 int storage(const plan<cap>& p, int v) { return p.graph.owner[v]; }

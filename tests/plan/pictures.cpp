@@ -200,7 +200,7 @@ std::vector<drawn_rect> buffer_rects(const std::string& svg) {
 template <std::size_t N>
 bool planned(const plan<N>& p, int v) {
   const auto& g = p.graph;
-  return g.nodes[v].kind == tensor_kind::node && g.owner[v] == v && !g.buffers[v].opaque && !g.buffers[v].fused &&
+  return g.nodes[v].kind == tensor_kind::node && g.owner[v] == v && !g.buffers[v].opaque && !detail::is_fused_member(g, v) &&
          g.buffers[v].memory != memory_class::external;
 }
 

@@ -33,8 +33,6 @@ struct buffer_desc {
   //! comes before the fallback region: then it is allocated at instantiation with the arenas.
   bool hoisted = false;
   int hoisted_to = no_index;
-  //! Computed in registers inside its fused group's kernel (a member, not the root): no storage.
-  bool fused = false;
 };
 
 enum class partition_kind : std::uint8_t { capturable, fallback };
@@ -149,12 +147,20 @@ constexpr std::size_t offset_in_storage(const node_desc* nodes, int v) {
 }
 }  // namespace detail
 
+namespace detail {
+//! Whether node v is computed inside another node's kernel (a fused group's member): no storage.
+template <std::size_t N>
+constexpr bool is_fused_member(const flat_graph<N>& g, int v) {
+  return g.fused_root[v] >= 0 && g.fused_root[v] != v;
+}
+}  // namespace detail
+
 //! A buffer the memory plan places in an arena: a node's own storage (not a view's), neither
 //! opaque, fused away nor the user's. Meaningful after lifetimes.
 template <std::size_t N>
 constexpr bool is_planned(const flat_graph<N>& g, int v) {
   const buffer_desc& b = g.buffers[v];
-  return g.nodes[v].kind == tensor_kind::node && g.owner[v] == v && !b.opaque && !b.fused && b.memory != memory_class::external;
+  return g.nodes[v].kind == tensor_kind::node && g.owner[v] == v && !b.opaque && !detail::is_fused_member(g, v) && b.memory != memory_class::external;
 }
 
 //! Records an error; the first one also stops the passes that follow.

@@ -39,12 +39,6 @@ struct fused_group {
 
 namespace detail {
 
-//! Whether node v is computed inside another node's kernel.
-template <std::size_t N>
-constexpr bool is_fused_member(const flat_graph<N>& g, int v) {
-  return g.fused_root[v] >= 0 && g.fused_root[v] != v;
-}
-
 //! The group whose root is r (size 0 if r is no root, or the group breaks the limits).
 template <std::size_t N>
 constexpr fused_group group_of(const flat_graph<N>& g, int r) {

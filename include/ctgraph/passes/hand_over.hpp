@@ -19,7 +19,7 @@ constexpr status hand_over(flat_graph<N>& g) {
     const node_desc& d = g.nodes[v];
     g.buffers[v].shares = no_index;
     if (!d.traits.in_place || d.traits.reads_peers || d.traits.view || g.owner[v] != v || d.input_count == 0 ||
-        g.buffers[v].fused)
+        detail::is_fused_member(g, v))
       continue;
     const int u = detail::in_place_source(g, v);
     if (u < 0) {  // a product's epilogue: its output may not overwrite its operands

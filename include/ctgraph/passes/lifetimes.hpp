@@ -1,7 +1,7 @@
 #pragma once
 //! lifetimes: one buffer per tensor that owns its storage: memory class (placement's), bytes,
 //! opaque or planned, and lifetime from its write to its last read (graph outputs to the last
-//! step); a fused group's members have none (`fused`), and its root reads its leaves. Reads the
+//! step); a fused group's member needs none (is_planned says no), and its root reads its leaves. Reads the
 //! schedule, `owner`, `memory`, `is_output`, `fused_root` and multi-output nodes' rules; writes
 //! `buffers` (not `shares`, which hand_over decides).
 #include <ctgraph/passes/fuse.hpp>
@@ -24,7 +24,6 @@ constexpr status lifetimes(flat_graph<N>& g) {
     } else {
       b.memory = g.memory[i];
       b.opaque = d.traits.result == op_result::opaque;
-      b.fused = detail::is_fused_member(g, i);
       b.lifetime = {g.step[i], g.step[i]};
     }
   }

@@ -77,7 +77,7 @@ constexpr void chain_roots(const flat_graph<N>& g, int* root) {
   for (int i = 0; i < g.tensor_count; ++i) root[i] = no_index;
   for (int s = 0; s < g.step_count; ++s) {
     int v = g.schedule[s];
-    if (g.owner[v] != v || g.buffers[v].fused) continue;
+    if (g.owner[v] != v || detail::is_fused_member(g, v)) continue;
     root[v] = g.buffers[v].shares >= 0 ? root[g.buffers[v].shares] : v;
   }
 }

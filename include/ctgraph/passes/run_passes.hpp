@@ -13,7 +13,7 @@
 //! view_owners      schedule, nodes (view)                        owner
 //! fuse             schedule, nodes, readers, partition_of,       fused_root
 //!                  is_output
-//! lifetimes        schedule, step, owner, memory, is_output,     buffers (memory, bytes, opaque, fused, lifetime)
+//! lifetimes        schedule, step, owner, memory, is_output,     buffers (memory, bytes, opaque, lifetime)
 //!                  fused_root
 //! hand_over        schedule, owner, buffers, is_output,          buffers[].shares (in place)
 //!                  fused_root

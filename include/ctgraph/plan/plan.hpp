@@ -149,7 +149,7 @@ struct plan {
     return graph;
   }
   constexpr bool owns_storage(int i) const {
-    return graph.owner[i] == i && graph.nodes[i].kind == tensor_kind::node && !graph.buffers[i].fused;  // callers checked()
+    return graph.owner[i] == i && graph.nodes[i].kind == tensor_kind::node && !detail::is_fused_member(graph, i);  // callers checked()
   }
 };
 
