@@ -77,4 +77,23 @@ struct ew_step : std::conditional_t<I % 4 == 0, ctg::node<ctg::indexed<"e", I>, 
   using input_type = X;
 };
 
+//! Four independent products of one input feeding one sum, and two chains of two products
+//! joined by an add (parallel branches): [16, K] x [K, N] in bf16, parameters w1..w4.
+template <std::int64_t K, std::int64_t N>
+struct branches {
+  using x = ctg::input<"x", ctg::bf16, ctg::shape<16, K>>;
+  template <int I>
+  using w = ctg::parameter<ctg::indexed<"w", I>, ctg::bf16, ctg::shape<K, N>>;
+  struct m1 : ctg::node<"m1", ctg::ops::matmul, x, w<1>> {};
+  struct m2 : ctg::node<"m2", ctg::ops::matmul, x, w<2>> {};
+  struct m3 : ctg::node<"m3", ctg::ops::matmul, x, w<3>> {};
+  struct m4 : ctg::node<"m4", ctg::ops::matmul, x, w<4>> {};
+  struct s12 : ctg::node<"s12", ctg::ops::add, m1, m2> {};
+  struct s34 : ctg::node<"s34", ctg::ops::add, m3, m4> {};
+  struct sum : ctg::node<"sum", ctg::ops::add, s12, s34> {};
+  struct a2 : ctg::node<"a2", ctg::ops::matmul, m1, ctg::parameter<"v2", ctg::bf16, ctg::shape<N, N>>> {};
+  struct c2 : ctg::node<"c2", ctg::ops::matmul, m3, ctg::parameter<"v4", ctg::bf16, ctg::shape<N, N>>> {};
+  struct joined : ctg::node<"joined", ctg::ops::add, a2, c2> {};
+};
+
 }  // namespace test_models

@@ -10,11 +10,15 @@
 //                              add of the previous-but-one tensor, gelu)
 //             roundtrip        f32 matmul [16,1024]x[1024,1024] -> to_host -> host op (square)
 //                              -> to_device -> matmul
+//             branches4        4 independent bf16 matmuls [16,4096]x[4096,1024] feeding one sum
+//                              (one fused kernel); branches4_k1024: [16,1024]x[1024,1024]
 // Variant:    ctgraph     executor::run(). Every matmul sits in a captured partition, so its
 //                         cuBLASLt heuristic is queried once, at capture, not per run. ew64's
 //                         64 nodes are one fused group (one kernel).
 //             ctgraph_unfused  ew64 planned with plan_options{.fuse = false}: one kernel per node.
 //             ctgraph_fast_math  ew64 fused with plan_options{.fast_math = true} (gelu's tanh.approx).
+//             ctgraph_serial  branches4 planned with plan_options{.branches = 1}: the products one
+//                         after another, as the schedule orders them (`<name>.speedup` = serial / parallel).
 // Timing, inputs, JSON and the summary: tests/bench/harness.hpp, shared with runtime_baseline.
 // Also: instantiate time of run-time-built chains of 64 ... 4096 nodes.
 #include <ctgraph/runtime.hpp>
@@ -126,6 +130,29 @@ std::string bench_ew(cudaStream_t st, int k) {
   return "{\"fused\": " + on + ",\n   \"unfused\": " + off + ",\n   \"fast_math\": " + approx + "}";
 }
 
+//! Four independent products: parallel branches of one captured graph against the same plan in
+//! schedule order.
+template <std::int64_t K, std::int64_t N>
+std::string bench_branches(const char* name, cudaStream_t st, int k) {
+  using m = graph<typename test_models::branches<K, N>::sum>;
+  const std::size_t nx = std::size_t(16 * K), nw = std::size_t(K * N);
+  device_buffer x(nx * 2), w(nw * 4 * 2);
+  upload_random_bf16(x.p, nx, 13, 1.f);
+  upload_random_bf16(w.p, nw * 4, 17, 0.03f);
+  auto* dw = w.at<__nv_bfloat16>(0);
+  const std::vector<binding> bound{bind("x", x.at<__nv_bfloat16>(0), nx), bind("w1", dw, nw), bind("w2", dw + nw, nw),
+                                   bind("w3", dw + 2 * nw, nw), bind("w4", dw + 3 * nw, nw)};
+  auto parallel = instantiate<m>(st, bound);
+  auto serial = instantiate<m, plan_options{.branches = 1}>(st, bound);
+  const std::string par = bench_workload(name, parallel, st, "sum", k);
+  const std::string ser = bench_workload(name, serial, st, "sum", k, "ctgraph_serial");
+  const double speedup = std::stod(summary[std::string(name) + ".ctgraph_serial.gpu_us"]) / std::stod(summary[std::string(name) + ".ctgraph.gpu_us"]);
+  summary[std::string(name) + ".speedup"] = number(speedup);
+  std::fprintf(stderr, "[%s] parallel branches %.2fx the serial chain\n", name, speedup);
+  return "{\"branches\": " + std::to_string(parallel.plan_of().branch_count()) + ", \"speedup\": " + number(speedup) +
+         ",\n   \"parallel\": " + par + ",\n   \"serial\": " + ser + "}";
+}
+
 std::string bench_round_trip(cudaStream_t st, int k) {
   device_buffer x(std::size_t(rt_m * rt_k) * 4), w(std::size_t(rt_k * rt_k) * 4);
   upload_random_f32(x.p, std::size_t(rt_m * rt_k), 3, 1.f);
@@ -227,11 +254,14 @@ int main(int argc, char** argv) {
     const std::string mlp4096 = bench_mlp<4096>("mlp4096", st, 20);
     const std::string ew64 = bench_ew(st, 200);
     const std::string roundtrip = bench_round_trip(st, 200);
+    const std::string branches4 = bench_branches<4096, 1024>("branches4", st, 200);
+    const std::string branches4_k1024 = bench_branches<1024, 1024>("branches4_k1024", st, 200);
     const std::string inst = bench_instantiate(st);
     const std::string roofline = bench_roofline(st);
     finish("runtime_bench", prop,
            " \"workloads\": {\n  \"mlp16\": " + mlp16 + ",\n  \"mlp4096\": " + mlp4096 + ",\n  \"ew64\": " + ew64 +
-               ",\n  \"roundtrip\": " + roundtrip + "},\n \"instantiate\": " + inst + ",\n \"roofline\": " + roofline,
+               ",\n  \"roundtrip\": " + roundtrip + ",\n  \"branches4\": " + branches4 +
+               ",\n  \"branches4_k1024\": " + branches4_k1024 + "},\n \"instantiate\": " + inst + ",\n \"roofline\": " + roofline,
            summary, summary_path(argc, argv));
   });
 }

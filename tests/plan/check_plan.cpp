@@ -3,7 +3,7 @@
 //    every dtype, matmuls, reshape views, in place requested, collectives, host round trips,
 //    fallback regions, opaque ops, and nodes with random traits) plan soundly. The seed is
 //    printed (CTG_SEED=<seed> replays a run); failing seeds go into `regressions`.
-//  - the mutation test: every test and example plan and random plans, corrupted in 19 ways,
+//  - the mutation test: every test and example plan and random plans, corrupted in 22 ways,
 //    each rejected with its own reason. Prints "mutation score: R/T".
 #include <ctgraph/ctgraph.hpp>
 
@@ -221,7 +221,7 @@ plan<cap> random_plan(std::uint32_t seed, random_graph& r) {
 TEST_CASE("check_plan: 10,000 random graphs plan soundly") {
   const std::uint32_t base = base_seed();
   MESSAGE("random graphs from seed " << base << " (CTG_SEED=" << base << " replays them)");
-  int planned = 0, at_bound = 0, copies = 0, hoisted = 0, shared = 0, nodes = 0, fused = 0;
+  int planned = 0, at_bound = 0, copies = 0, hoisted = 0, shared = 0, nodes = 0, fused = 0, branched = 0;
   int ops[10]{};
   double worst = 1;
   std::vector<std::uint32_t> seeds = regressions;
@@ -236,7 +236,8 @@ TEST_CASE("check_plan: 10,000 random graphs plan soundly") {
     nodes += p.step_count();
     fused += p.fused_node_count();
     for (int k = 0; k < 10; ++k) ops[k] += r.ops[k];
-    for (int t = 0; t < p.tensor_count(); ++t) hoisted += p.graph.buffers[t].hoisted, shared += p.graph.buffers[t].shares >= 0;
+    for (int t = 0; t < p.tensor_count(); ++t)
+      hoisted += p.graph.buffers[t].hoisted, shared += p.graph.buffers[t].shares >= 0, branched += p.graph.branch[t] > 0;
     for (int c = 0; c < 3; ++c) {
       const std::size_t a = p.arena_bytes(memory_class(c)), lb = p.lower_bound(memory_class(c));
       if (lb == 0) continue;
@@ -249,12 +250,14 @@ TEST_CASE("check_plan: 10,000 random graphs plan soundly") {
                 << ", collectives " << ops[4] << ", host round trips " << ops[5] << ", opaque " << ops[6]
                 << ", uncapturable " << ops[7] << ", random traits " << ops[8] << "); arenas at the lower bound: "
                 << at_bound << " of " << planned << ", worst " << worst << "; inserted copies " << copies
-                << ", hoisted " << hoisted << ", in place " << shared << ", fused into groups " << fused);
+                << ", hoisted " << hoisted << ", in place " << shared << ", fused into groups " << fused
+                << ", on parallel branches " << branched);
   CHECK(planned > 10000);
   CHECK(copies > 1000);
   CHECK(hoisted > 1000);
   CHECK(shared > 1000);
   CHECK(fused > 100);
+  CHECK(branched > 1000);
   for (int k = 0; k < 9; ++k) CHECK(ops[k] > 500);
 }
 
@@ -469,6 +472,56 @@ const std::vector<mutation>& mutations() {
          return g.fused_root[v] = root, true;
        });
      }},
+    {"a branch outside its partition's", plan_fault::bad_branches, [](plan<cap>& p, std::mt19937& rng) {
+       auto& g = p.graph;
+       return first_of(p, rng, [&](int v) {
+         if (g.nodes[v].kind != tensor_kind::node) return false;
+         return g.branch[v] = g.partitions[g.partition_of[v]].branches, true;
+       });
+     }},
+    {"reuse memory that another branch may still use", plan_fault::overlap, [](plan<cap>& p, std::mt19937& rng) {
+       auto& g = p.graph;
+       return first_of(p, rng, [&](int y) {
+         if (!planned(p, y) || reads_storage_of_class(p, y, g.buffers[y].memory)) return false;
+         for (int x = 0; x < g.tensor_count; ++x) {
+           const auto &bx = g.buffers[x], &by = g.buffers[y];
+           if (x == y || !planned(p, x) || bx.memory != by.memory || bx.offset == by.offset) continue;
+           if (!(bx.lifetime.last < by.lifetime.first && by.lifetime.first <= bx.busy_until)) continue;  // busy only
+           bool taken = false;
+           for (int t = 0; t < g.tensor_count; ++t) taken = taken || g.buffers[t].shares == x;
+           if (taken || bx.offset + g.nodes[y].out.bytes() > g.arena_bytes[int(bx.memory)]) continue;
+           g.buffers[y].offset = bx.offset;
+           return true;
+         }
+         return false;
+       });
+     }},
+    {"hand over in place while another branch may still read", plan_fault::in_place_concurrent, [](plan<cap>& p, std::mt19937& rng) {
+       auto& g = p.graph;
+       if (p.branch_count() == 1) return false;
+       const std::vector<int> clock = detail::branch_clocks(g);
+       return first_of(p, rng, [&](int y) {
+         const node_desc& d = g.nodes[y];
+         if (!planned(p, y) || !d.traits.in_place || d.traits.reads_peers || d.traits.view || g.buffers[y].shares >= 0) return false;
+         const int source = detail::in_place_source(g, y);
+         if (source < 0) return false;
+         const int x = storage(p, source), s = g.step[y];
+         if (!planned(p, x) || g.buffers[x].memory != g.buffers[y].memory || g.buffers[x].lifetime.last != s ||
+             align_up(g.buffers[x].bytes) != align_up(g.buffers[y].bytes))
+           return false;
+         for (int o = 0; o < g.tensor_count; ++o)
+           if (g.is_output[o] && storage(p, o) == x) return false;
+         bool unordered = false;  // an access of x that y's step does not wait for
+         for (int t = 0; t < g.step_count; ++t) {
+           const int a = g.schedule[t];
+           bool touches = a == x;
+           detail::for_each_read(g, a, [&](int u) { touches = touches || storage(p, u) == x; });
+           unordered = unordered || (touches && clock[std::size_t(s * max_branches + g.branch[a])] < t);
+         }
+         if (!unordered) return false;
+         return g.buffers[y].offset = g.buffers[x].offset, true;
+       });
+     }},
     {"a lower bound that is not the peak", plan_fault::wrong_lower_bound, [](plan<cap>& p, std::mt19937&) {
        for (int c = 0; c < memory_class_count; ++c)
          if (p.graph.lower_bound[c] > 0) return p.graph.lower_bound[c] += arena_alignment, true;
@@ -486,12 +539,13 @@ plan<cap> widen_plan(const plan<N>& from) {
   auto& g = p.graph;
   const auto& f = from.graph;
   g.tensor_count = f.tensor_count, g.one_partition = f.one_partition, g.fuse = f.fuse, g.step_count = f.step_count;
+  g.branch_limit = f.branch_limit;
   g.partition_count = f.partition_count, g.error = f.error, g.error_count = f.error_count;
   g.hoisted_at_instantiation = f.hoisted_at_instantiation;
   for (int i = 0; i < f.tensor_count; ++i) {
     g.nodes[i] = f.nodes[i], g.is_output[i] = f.is_output[i], g.schedule[i] = f.schedule[i], g.step[i] = f.step[i];
     g.partitions[i] = f.partitions[i], g.partition_of[i] = f.partition_of[i], g.owner[i] = f.owner[i];
-    g.buffers[i] = f.buffers[i], g.memory[i] = f.memory[i], g.fused_root[i] = f.fused_root[i];
+    g.buffers[i] = f.buffers[i], g.memory[i] = f.memory[i], g.fused_root[i] = f.fused_root[i], g.branch[i] = f.branch[i];
   }
   for (int c = 0; c < memory_class_count; ++c)
     g.arena_bytes[c] = f.arena_bytes[c], g.lower_bound[c] = f.lower_bound[c], g.reuse_count[c] = f.reuse_count[c];

@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -592,6 +593,85 @@ TEST_CASE("executor: prepared_state says which kernel runs a matmul node") {
         bad += !(std::abs(test::host_float(out[std::size_t(i * 512 + j)]) - v) <= 0.02 * std::abs(v) + 0.32);
       }
     CHECK(bad == 0);
+  }
+  cudaStreamDestroy(st);
+}
+// Parallel branches: four independent products feeding one sum run as four branches of the
+// captured graph (four roots), give the serial plan's bits, and two chains whose memory the serial
+// plan would share keep it apart while they may run at once (replayed, so a race would show).
+using branchy = test_models::branches<1024, 1024>;
+
+inline std::size_t root_count(cudaGraph_t g) {
+  std::size_t n = 0;
+  CTG_CHECK("test", cudaGraphGetRootNodes(g, nullptr, &n));
+  return n;
+}
+
+TEST_CASE("executor: parallel branches are parallel in the captured graph and give the serial plan's bits") {
+  using bf = __nv_bfloat16;
+  const test::same_matmul_env same;  // one algorithm in both executors
+  constexpr std::size_t nx = 16 * 1024, nw = 1024 * 1024;
+  const auto hx = test::random_values<bf>(nx, -1.f, 1.f, 71);
+  std::vector<std::vector<bf>> hw;
+  for (unsigned i = 0; i < 6; ++i) hw.push_back(test::random_values<bf>(nw, -0.05f, 0.05f, 72 + i));
+  device_vector<bf> dx(hx), d1(hw[0]), d2(hw[1]), d3(hw[2]), d4(hw[3]), v2(hw[4]), v4(hw[5]);
+  cudaStream_t st;
+  REQUIRE(cudaStreamCreate(&st) == cudaSuccess);
+  {
+    using g = graph<branchy::sum>;
+    auto bound = bindings(bind<branchy::x>(dx.ptr), bind<branchy::w<1>>(d1.ptr), bind<branchy::w<2>>(d2.ptr),
+                          bind<branchy::w<3>>(d3.ptr), bind<branchy::w<4>>(d4.ptr));
+    auto par = instantiate<g>(st, bound);
+    auto ser = instantiate<g, plan_options{.branches = 1}>(st, bound);
+    static_assert(make_plan<g>().branch_count() == 4);
+    CHECK(root_count(par.captured_graph(0)) == 4);
+    CHECK(root_count(ser.captured_graph(0)) == 1);
+    par.run();
+    ser.run();
+    REQUIRE(cudaStreamSynchronize(st) == cudaSuccess);
+    std::vector<bf> a(16 * 1024), b(a.size());
+    REQUIRE(cudaMemcpy(a.data(), par.data("sum"), a.size() * 2, cudaMemcpyDeviceToHost) == cudaSuccess);
+    REQUIRE(cudaMemcpy(b.data(), ser.data("sum"), b.size() * 2, cudaMemcpyDeviceToHost) == cudaSuccess);
+    CHECK(std::memcmp(a.data(), b.data(), a.size() * 2) == 0);
+    // Against the host: the sum of four products (bf16 products rounded once each, then summed).
+    std::vector<float> fx(nx);
+    for (std::size_t i = 0; i < nx; ++i) fx[i] = test::host_float(hx[i]);
+    std::vector<float> want(16 * 1024, 0.f);
+    for (int j = 0; j < 4; ++j) {
+      const std::vector<bf>& w = hw[std::size_t(j)];
+      std::vector<float> fw(nw);
+      for (std::size_t i = 0; i < nw; ++i) fw[i] = test::host_float(w[i]);
+      const std::vector<float> c = test::host_matmul(fx, fw, 16, 1024, 1024);
+      for (std::size_t i = 0; i < want.size(); ++i) want[i] += c[i];
+    }
+    int bad = 0;
+    for (std::size_t i = 0; i < want.size(); ++i) bad += !(std::abs(test::host_float(a[i]) - want[i]) <= 0.03f * std::abs(want[i]) + 0.05f);
+    CHECK(bad == 0);
+  }
+  {
+    using g = graph<branchy::joined>;
+    constexpr auto p = make_plan<g>();
+    constexpr auto q = make_plan<g, plan_options{.branches = 1}>();
+    static_assert(p.branch_count() == 2 && p.buffer_of<branchy::m3>().offset != p.buffer_of<branchy::m1>().offset);
+    static_assert(q.buffer_of<branchy::m3>().offset == q.buffer_of<branchy::m1>().offset);  // shared in schedule order
+    auto bound = bindings(bind<branchy::x>(dx.ptr), bind<branchy::w<1>>(d1.ptr), bind<branchy::w<3>>(d3.ptr),
+                          bind<"v2">(v2.ptr), bind<"v4">(v4.ptr));
+    auto par = instantiate<g>(st, bound);
+    auto ser = instantiate<g, plan_options{.branches = 1}>(st, bound);
+    CHECK(root_count(par.captured_graph(0)) == 2);
+    ser.run();
+    REQUIRE(cudaStreamSynchronize(st) == cudaSuccess);
+    std::vector<bf> want(16 * 1024), got(want.size());
+    REQUIRE(cudaMemcpy(want.data(), ser.data("joined"), want.size() * 2, cudaMemcpyDeviceToHost) == cudaSuccess);
+    int differ = 0;
+    for (int run = 0; run < 50; ++run) {
+      REQUIRE(cudaMemsetAsync(par.data("joined"), 0, got.size() * 2, st) == cudaSuccess);
+      par.run();
+      REQUIRE(cudaMemcpyAsync(got.data(), par.data("joined"), got.size() * 2, cudaMemcpyDeviceToHost, st) == cudaSuccess);
+      REQUIRE(cudaStreamSynchronize(st) == cudaSuccess);
+      differ += std::memcmp(got.data(), want.data(), got.size() * 2) != 0;
+    }
+    CHECK(differ == 0);
   }
   cudaStreamDestroy(st);
 }

@@ -33,6 +33,10 @@ struct buffer_desc {
   //! comes before the fallback region: then it is allocated at instantiation with the arenas.
   bool hoisted = false;
   int hoisted_to = no_index;
+  //! The last step that may run while this buffer is still read or written: past `lifetime.last`
+  //! where another branch of its partition runs on (passes/branches.hpp). Its memory may only be
+  //! reused by a buffer first written after it.
+  int busy_until = no_index;
 };
 
 enum class partition_kind : std::uint8_t { capturable, fallback };
@@ -45,6 +49,7 @@ struct partition_desc {
   int hoisted = 0;               // buffers of the next fallback region that this partition owns
   int static_inputs = 0;         // buffers it reads that were written before it (or are the user's)
   int static_input_copies = 0;   // of those, how many must be copied into partition-owned memory
+  int branches = 1;              // parallel branches of its CUDA graph (passes/branches.hpp)
   constexpr int node_count() const { return last_step - first_step + 1; }
 };
 
@@ -60,6 +65,7 @@ struct flat_graph {
   int tensor_count = 0;
   bool one_partition = false;    // the user asked for a single capturable partition
   bool fuse = false;             // fuse elementwise neighbours (make_plan; run-time builders have no types to fuse)
+  int branch_limit = 4;          // at most this many parallel branches per partition (1: the schedule's order)
   node_desc nodes[N]{};
   bool is_output[N]{};
 
@@ -86,6 +92,9 @@ struct flat_graph {
   // fuse: the root of each node's fused group (the node whose kernel computes it; a root is its
   // own), no_index for a node that runs as its own kernel
   int fused_root[N]{};
+  // branches: each node's branch in its partition (0 in fallback regions), no_index for graph
+  // inputs and parameters
+  int branch[N]{};
   // lifetimes (shares: hand_over; hoisted: hoist; offset: plan_memory)
   buffer_desc buffers[N]{};      // indexed by node; meaningful where owner[i] == i
   // plan_memory

@@ -1,9 +1,12 @@
 #pragma once
 //! lifetimes: one buffer per tensor that owns its storage: memory class (placement's), bytes,
-//! opaque or planned, and lifetime from its write to its last read (graph outputs to the last
-//! step); a fused group's member needs none (is_planned says no), and its root reads its leaves. Reads the
-//! schedule, `owner`, `memory`, `is_output`, `fused_root` and multi-output nodes' rules; writes
-//! `buffers` (not `shares`, which hand_over decides).
+//! opaque or planned, lifetime from its write to its last read (graph outputs to the last step),
+//! and how long it stays busy: up to the last step that does not wait for all its accesses (later
+//! than its last read only where parallel branches run on). A fused group's member needs none
+//! (is_planned says no), and its root reads its leaves. Reads the schedule, `owner`, `memory`,
+//! `is_output`, `fused_root`, `branch`, partitions and multi-output nodes' rules; writes `buffers`
+//! (not `shares`, which hand_over decides).
+#include <ctgraph/passes/branches.hpp>
 #include <ctgraph/passes/fuse.hpp>
 
 namespace ctg {
@@ -35,6 +38,20 @@ constexpr status lifetimes(flat_graph<N>& g) {
     });
   for (int i = 0; i < n; ++i)
     if (g.is_output[i]) g.buffers[g.owner[i]].lifetime.last = last_step;
+  for (int i = 0; i < n; ++i) g.buffers[i].busy_until = g.buffers[i].lifetime.last;
+  if (const int most = detail::most_branches(g); most > 1) {
+    const std::vector<int> clock = detail::branch_clocks(g);
+    const detail::unordered_after after = detail::unordered_steps(clock.data(), g.step_count, most);
+    for (int s = 0; s < g.step_count; ++s) {
+      const int v = g.schedule[s];
+      const int until = after.last_unordered(g.branch[v], s);  // the same for each access at s
+      auto busy = [&](int b) {
+        if (g.buffers[b].busy_until < until) g.buffers[b].busy_until = until;
+      };
+      if (g.owner[v] == v && !detail::is_fused_member(g, v)) busy(v);
+      detail::for_each_read(g, v, [&](int u) { busy(g.owner[u]); });
+    }
+  }
   return g.error;
 }
 

@@ -82,7 +82,8 @@ constexpr void chain_roots(const flat_graph<N>& g, int* root) {
   }
 }
 
-//! The intervals of memory class c, in schedule order (an in-place chain is one interval), with
+//! The intervals of memory class c, in schedule order (an in-place chain is one interval, from its
+//! first write until it is no longer busy: past its last read where parallel branches run on), with
 //! offsets from `offset` where given; `slot_of` maps a chain's root to its interval. Returns how
 //! many outputs took over their input's storage.
 template <std::size_t N>
@@ -96,10 +97,10 @@ constexpr int class_intervals(const flat_graph<N>& g, int c, const int* root, in
     if (root[v] < 0 || b.memory != memory_class(c) || b.opaque) continue;
     if (root[v] == v) {
       slot_of[v] = int(xs.size());
-      xs.push_back({b.lifetime.first, b.lifetime.last, align_up(b.bytes), offset ? offset[v] : 0});
+      xs.push_back({b.lifetime.first, b.busy_until, align_up(b.bytes), offset ? offset[v] : 0});
     } else {
       interval& x = xs[std::size_t(slot_of[root[v]])];
-      if (b.lifetime.last > x.last) x.last = b.lifetime.last;
+      if (b.busy_until > x.last) x.last = b.busy_until;
       ++in_place;
     }
   }

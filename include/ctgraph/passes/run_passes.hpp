@@ -13,14 +13,17 @@
 //! view_owners      schedule, nodes (view)                        owner
 //! fuse             schedule, nodes, readers, partition_of,       fused_root
 //!                  is_output
-//! lifetimes        schedule, step, owner, memory, is_output,     buffers (memory, bytes, opaque, lifetime)
-//!                  fused_root
+//! branches         schedule, nodes, partitions, branch_limit     branch, partitions[].branches
+//! lifetimes        schedule, step, owner, memory, is_output,     buffers (memory, bytes, opaque, lifetime,
+//!                  fused_root, branch, partitions                busy_until)
 //! hand_over        schedule, owner, buffers, is_output,          buffers[].shares (in place)
-//!                  fused_root
+//!                  fused_root, branch, partitions
 //! hoist            partitions, schedule, owner, buffers,         buffers[].hoisted(_to), partitions[] counts
 //!                  fused_root
-//! plan_memory      schedule, owner, buffers                      buffers[].offset, arena_bytes, lower_bound, reuse_count
+//! plan_memory      schedule, owner, buffers (lifetime.first,     buffers[].offset, arena_bytes, lower_bound, reuse_count
+//!                  busy_until)
 //! Every pass reads and writes `error` / `errors` and does nothing after an earlier error.
+#include <ctgraph/passes/branches.hpp>
 #include <ctgraph/passes/fuse.hpp>
 #include <ctgraph/passes/hand_over.hpp>
 #include <ctgraph/passes/hoist.hpp>
@@ -46,6 +49,7 @@ constexpr status plan_structure(flat_graph<N>& g, const std::string_view* copy_n
   partition(g);
   view_owners(g);
   fuse(g);
+  branches(g);
   lifetimes(g);
   hand_over(g);
   return hoist(g);

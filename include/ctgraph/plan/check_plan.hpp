@@ -8,9 +8,13 @@
 //!    (pinned, or the user's, checked at binding),
 //!    every other buffer where its op declares (or moved into the symmetric window);
 //!  - the schedule topological, partitions tiling it by capturability;
-//!  - offsets aligned and inside their arena, no two live buffers overlapping, an output taking
-//!    its input's storage only when its op allows in place, at the input's last read, and never
-//!    for a collective (peers still read that input);
+//!  - branches inside their partition's count (one in fallback regions), and from them the
+//!    happens-before order the captured graphs keep (passes/branches.hpp's model of them): a
+//!    buffer is busy until the last step that does not wait for all its accesses;
+//!  - offsets aligned and inside their arena, no two buffers that may be busy at once overlapping,
+//!    an output taking its input's storage only when its op allows in place, at the input's last
+//!    read, after every access on every branch, and never for a collective (peers still read that
+//!    input);
 //!  - buffers written in fallback regions hoisted; lower bounds the peak of live bytes;
 //!  - fused groups: elementwise nodes of one dtype, element count and partition, whose members
 //!    no one outside the group reads; the group reads its leaves at its root's step.
@@ -19,6 +23,9 @@
 #include <cstdint>
 #include <string_view>
 
+#include <vector>
+
+#include <ctgraph/passes/branches.hpp>
 #include <ctgraph/plan/plan.hpp>
 
 namespace ctg {
@@ -49,6 +56,8 @@ enum class plan_fault : std::uint8_t {
   arena_below_bound,
   bad_fusion,
   fused_read_outside,
+  bad_branches,
+  in_place_concurrent,
 };
 
 constexpr std::string_view describe(plan_fault f) {
@@ -72,11 +81,13 @@ constexpr std::string_view describe(plan_fault f) {
     case plan_fault::collective_writes_peer_input: return "a collective writes storage that peers read in the same collective";
     case plan_fault::in_place_not_allowed: return "an output takes its input's storage, but its op does not allow in place";
     case plan_fault::in_place_early: return "an output takes its input's storage before the input's last read";
-    case plan_fault::overlap: return "two buffers alive at one step overlap in memory";
+    case plan_fault::overlap: return "two buffers that may be busy at once overlap in memory";
     case plan_fault::wrong_lower_bound: return "the lower bound is not the peak of live bytes";
     case plan_fault::arena_below_bound: return "an arena is smaller than its lower bound";
     case plan_fault::bad_fusion: return "a fused group breaks fusion's rules (an op not elementwise, another dtype, size or partition, or too many nodes or leaves)";
     case plan_fault::fused_read_outside: return "a tensor computed inside a fused kernel is read outside it (or is a graph output)";
+    case plan_fault::bad_branches: return "a node's branch is outside its partition's branches (or not 0 in a fallback region)";
+    case plan_fault::in_place_concurrent: return "an output takes its input's storage while another branch may still use it";
   }
   return "?";
 }
@@ -98,6 +109,9 @@ struct recomputed {
   int last[N]{};         // of a storage: its last read (the last step if a graph output uses it)
   bool output[N]{};      // of a storage: a graph output uses it
   int taker[N]{};        // of a storage: the node that took it over in place, or -1
+  int busy[N]{};         // of a storage: the last step that may run while it is in use
+  //! The branches' clocks (passes/branches.hpp) and, of each storage, its last access on each branch.
+  std::vector<int> clock, reach;
 };
 
 //! An epilogue group: product -> activation, product -> bias add, or product -> bias add ->
@@ -231,6 +245,36 @@ constexpr plan_violation check_memory(const flat_graph<N>& g, const recomputed<N
   return {};
 }
 
+//! Branches within their partition's count; then, from the clocks they give, each storage's last
+//! access on each branch and the last step that may run while it is in use.
+template <std::size_t N>
+constexpr plan_violation check_branches(const flat_graph<N>& g, recomputed<N>& r) {
+  int most = 1;
+  for (int i = 0; i < g.partition_count; ++i) {
+    const partition_desc& q = g.partitions[i];
+    if (q.branches < 1 || q.branches > max_branches || (q.kind == partition_kind::fallback && q.branches != 1)) return {plan_fault::bad_branches};
+    if (q.branches > most) most = q.branches;
+    for (int s = q.first_step; s <= q.last_step; ++s)
+      if (g.branch[g.schedule[s]] < 0 || g.branch[g.schedule[s]] >= q.branches) return {plan_fault::bad_branches, g.schedule[s]};
+  }
+  for (int v = 0; v < g.tensor_count; ++v) r.busy[v] = r.last[v] < g.step[v] ? g.step[v] : r.last[v];
+  if (most == 1) return {};
+  r.clock = branch_clocks(g);
+  r.reach.assign(std::size_t(g.tensor_count) * max_branches, -1);
+  const unordered_after after = unordered_steps(r.clock.data(), g.step_count, most);
+  for (int s = 0; s < g.step_count; ++s) {
+    const int v = g.schedule[s], b = g.branch[v];
+    auto access = [&](int u) {
+      r.reach[std::size_t(u * max_branches + b)] = s;
+      const int until = after.last_unordered(b, s);
+      if (until > r.busy[u]) r.busy[u] = until;
+    };
+    if (r.storage[v] == v && !is_fused_member(g, v)) access(v);
+    detail::for_each_read(g, v, [&](int u) { access(r.storage[u]); });
+  }
+  return {};
+}
+
 template <std::size_t N>
 constexpr plan_violation check_partitions(const flat_graph<N>& g, const recomputed<N>& r) {
   int expect = 0;
@@ -264,7 +308,7 @@ constexpr plan_violation check_partitions(const flat_graph<N>& g, const recomput
   for (int v = 0; v < g.tensor_count; ++v) {
     if (r.storage[v] != v || g.nodes[v].kind != tensor_kind::node || is_fused_member(g, v)) continue;
     const lifetime want{g.step[v], r.last[v] < g.step[v] ? g.step[v] : r.last[v]};
-    if (!(g.buffers[v].lifetime == want)) return {plan_fault::wrong_lifetime, v};
+    if (!(g.buffers[v].lifetime == want) || g.buffers[v].busy_until != r.busy[v]) return {plan_fault::wrong_lifetime, v};
   }
   return {};
 }
@@ -294,6 +338,8 @@ constexpr plan_violation check_offsets(const flat_graph<N>& g, recomputed<N>& r)
     if (d.input_count == 0 || source < 0 || r.storage[source] != x) return plan_fault::overlap;
     if (!d.traits.in_place || d.traits.view) return plan_fault::in_place_not_allowed;
     if (r.last[x] != s || r.output[x]) return plan_fault::in_place_early;
+    for (int b = 0; b < max_branches && !r.reach.empty(); ++b)
+      if (r.reach[std::size_t(x * max_branches + b)] > r.clock[std::size_t(s * max_branches + b)]) return plan_fault::in_place_concurrent;
     if (g.buffers[x].offset != g.buffers[y].offset || align_up(g.buffers[x].bytes) != align_up(g.buffers[y].bytes))
       return plan_fault::overlap;
     return plan_fault::none;
@@ -304,7 +350,7 @@ constexpr plan_violation check_offsets(const flat_graph<N>& g, recomputed<N>& r)
     for (int s = 0; s < g.step_count; ++s) {
       int keep = 0;
       for (int i = 0; i < count; ++i)
-        if (r.last[live[i]] >= s) live[keep++] = live[i];
+        if (r.busy[live[i]] >= s) live[keep++] = live[i];
       count = keep;
       const int y = g.schedule[s];
       if (!planned(y) || int(g.buffers[y].memory) != c) continue;
@@ -323,13 +369,14 @@ constexpr plan_violation check_offsets(const flat_graph<N>& g, recomputed<N>& r)
         }
         const plan_fault f = judge(live[x], y, s);
         if (f != plan_fault::none) return {f, y, live[x]};
-        r.taker[live[x]] = y;  // its storage passes to y at this step
+        r.taker[live[x]] = y;  // its storage passes to y at this step, busy as long as either
+        if (r.busy[live[x]] > r.busy[y]) r.busy[y] = r.busy[live[x]];
         for (int i = x; i + 1 < count; ++i) live[i] = live[i + 1];
         --count;
       }
     }
   }
-  // Lower bounds: the peak of live (aligned) bytes; a hand-over step counts the storage once.
+  // Lower bounds: the peak of busy (aligned) bytes; a hand-over step counts the storage once.
   long long delta[N + 1]{};
   for (int c = 0; c < memory_class_count; ++c) {
     if (memory_class(c) == memory_class::external) continue;
@@ -337,10 +384,9 @@ constexpr plan_violation check_offsets(const flat_graph<N>& g, recomputed<N>& r)
     for (int v = 0; v < g.tensor_count; ++v) {
       if (!planned(v) || int(g.buffers[v].memory) != c) continue;
       const long long b = (long long)align_up(g.buffers[v].bytes);
-      const int first = g.step[v], last = r.last[v] < first ? first : r.last[v];
+      const int first = g.step[v], last = r.taker[v] >= 0 ? g.step[r.taker[v]] - 1 : r.busy[v];
       delta[first] += b;
       delta[last + 1] -= b;
-      if (r.taker[v] >= 0) delta[last] -= b, delta[last + 1] += b;
     }
     long long live_bytes = 0, peak = 0;
     for (int s = 0; s < g.step_count; ++s) {
@@ -362,6 +408,7 @@ constexpr plan_violation check_plan(const plan<N>& p) {
   detail::recomputed<N> r{};
   if (plan_violation v = detail::check_structure(g, r)) return v;
   if (plan_violation v = detail::check_memory(g, r)) return v;
+  if (plan_violation v = detail::check_branches(g, r)) return v;
   if (plan_violation v = detail::check_partitions(g, r)) return v;
   return detail::check_offsets(g, r);
 }

@@ -53,6 +53,9 @@ class graph_builder {
   //! Plan fused groups too (passes/fuse.hpp), to inspect or check them: an executor refuses such a
   //! plan, since a builder's hooks run one node each and cannot compose a group's kernel.
   void fuse_elementwise() { g_.fuse = true; }
+  //! At most n parallel branches per partition (plan_options::branches; 4 unless set); 1 plans
+  //! every partition in schedule order.
+  void limit_branches(int n) { g_.branch_limit = n; }
 
   //! Runs every pass; the plan's error() says whether the graph was rejected.
   plan<N> build() const {

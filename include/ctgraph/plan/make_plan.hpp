@@ -38,6 +38,9 @@ struct plan_options {
   //! Elementwise ops run their approximate `fast` forms where they have one (gelu's tanh, silu's
   //! exponential): a runtime choice, the plan is the same.
   bool fast_math = false;
+  //! Independent nodes of a capturable partition run as up to this many parallel branches of its
+  //! CUDA graph (passes/branches.hpp; at most ctg::max_branches); 1 runs them in schedule order.
+  int branches = 4;
 };
 
 namespace detail {
@@ -74,6 +77,7 @@ struct planner {
     flat_graph<plan_capacity<G>> g = types;
     g.one_partition = Options.one_partition;
     g.fuse = Options.fuse;
+    g.branch_limit = Options.branches;
     if constexpr (size.copies > 0) {
       std::string_view names[plan_capacity<G>]{};
       copy_names.spread(names);
@@ -129,6 +133,9 @@ template <class G, plan_options Options = plan_options{}>
 constexpr auto make_plan() {
   if constexpr (G::output_count == 0) {
     return plan<1>{};  // graph<> has reported the empty graph already
+  } else if constexpr (Options.branches < 1 || Options.branches > max_branches) {
+    static_assert(Options.branches >= 1 && Options.branches <= max_branches, "ctgraph: plan_options::branches is out of range. A partition runs 1 (the schedule's order) to ctg::max_branches (8) parallel branches; pick a count in that range.");
+    return detail::unplanned();
   } else if constexpr (!detail::within_default_budget<G>()) {
     return detail::unplanned();  // reported above
   } else {

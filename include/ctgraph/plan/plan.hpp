@@ -2,6 +2,7 @@
 //! The plan: a constexpr value with queries for static_assert.
 #include <string_view>
 
+#include <ctgraph/passes/branches.hpp>
 #include <ctgraph/passes/fuse.hpp>
 
 namespace ctg {
@@ -56,6 +57,13 @@ struct plan {
   }
   template <class T>
   constexpr int partition_of() const { return checked().partition_of[index_of<T>()]; }
+
+  // Parallel branches (passes/branches.hpp)
+  //! The branch of T's node in its partition's CUDA graph (0 in a fallback region).
+  template <class T>
+  constexpr int branch_of() const { return checked().branch[index_of<T>()]; }
+  //! The most parallel branches of any partition (1: every partition runs in schedule order).
+  constexpr int branch_count() const { return detail::most_branches(checked()); }
 
   // Buffers
   //! The buffer that holds T's output (a view's is its source's).

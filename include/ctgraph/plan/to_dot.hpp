@@ -106,6 +106,8 @@ std::string to_dot(const plan<N>& p) {
     label.append("\n").append(detail::placement_lines(p, v));
     if (is_planned(g, v))
       label += detail::format("\nsteps %d..%d", b.lifetime.first, b.lifetime.last);
+    if (is_planned(g, v) && g.owner[v] == v && b.busy_until > b.lifetime.last) label += detail::format(", busy to %d", b.busy_until);
+    if (d.kind == tensor_kind::node && g.partitions[g.partition_of[v]].branches > 1) label += detail::format("\nbranch %d", g.branch[v]);
     if (b.hoisted && g.owner[v] == v)
       label += b.hoisted_to >= 0 ? detail::format("\nhoisted to #%d", b.hoisted_to) : "\nhoisted: at instantiation";
     if (g.is_output[v]) label += "\ngraph output";
@@ -118,7 +120,8 @@ std::string to_dot(const plan<N>& p) {
     const partition_desc& q = g.partitions[i];
     const bool fallback = q.kind == partition_kind::fallback;
     s += detail::format("  subgraph cluster_%d {\n    label=\"%s %d%s\";\n", i,
-                        fallback ? "fallback region" : "partition", i, fallback ? "" : " (capturable)");
+                        fallback ? "fallback region" : "partition", i,
+                        fallback ? "" : q.branches > 1 ? detail::format(" (capturable, %d parallel branches)", q.branches).c_str() : " (capturable)");
     s += std::string("    style=\"rounded") + (fallback ? ",dashed" : "") + "\";\n    color=\"" +
          (fallback ? detail::fallback_stroke : detail::capturable_stroke) + "\";\n";
     for (int st = q.first_step; st <= q.last_step; ++st) {

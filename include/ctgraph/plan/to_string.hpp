@@ -54,6 +54,7 @@ std::string to_string(const plan<N>& p) {
     if (q.kind == partition_kind::capturable)
       s += detail::format(", %d static inputs (%d copied), %d hoisted allocations", q.static_inputs,
                           q.static_input_copies, q.hoisted);
+    if (q.branches > 1) s += detail::format(", %d parallel branches", q.branches);
     s += '\n';
   }
   s += "schedule:\n";
@@ -84,6 +85,8 @@ std::string to_string(const plan<N>& p) {
       for (int l = 0; l < f.leaf_count; ++l) note.append(l ? ", '" : " '").append(g.nodes[f.leaves[l]].name).append("'");
     }
     if (g.is_output[v]) note += " output";
+    if (g.partitions[g.partition_of[v]].branches > 1) note += detail::format(" branch %d", g.branch[v]);
+    if (!member && g.owner[v] == v && b.busy_until > b.lifetime.last) note += detail::format(" busy to %d", b.busy_until);
     if (member) {
       s += detail::format("  %4d %4d  %-16.*s %-12.*s %-20s %-11s %10s %10s  %s\n", st, g.partition_of[v],
                           int(d.name.size()), d.name.data(), int(d.op_name.size()), d.op_name.data(),

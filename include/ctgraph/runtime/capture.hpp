@@ -2,11 +2,13 @@
 //! Stream capture done once, right: `capture(stream, what, fn)` records what `fn` enqueues on
 //! `stream` into a graph; when `fn` throws or capture breaks, the capture is ended and the partial
 //! graph destroyed, so the stream is usable again. `instantiate_graph(graph, what)` makes it runnable.
+//! `capture_frontier` and `set_capture_frontier` let one stream capture parallel branches.
 #include <cuda_runtime.h>
 
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include <ctgraph/runtime/error.hpp>
 #include <ctgraph/runtime/handles.hpp>
@@ -45,6 +47,21 @@ graph_owner capture(cudaStream_t s, std::string_view what, Fn&& fn) {
 inline bool capture_intact(cudaStream_t s) noexcept {
   cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
   return cudaStreamIsCapturing(s, &status) == cudaSuccess && status == cudaStreamCaptureStatusActive;
+}
+
+//! The work `s` captured last: what the next work captured on it would depend on.
+inline std::vector<cudaGraphNode_t> capture_frontier(cudaStream_t s, std::string_view what) {
+  cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+  const cudaGraphNode_t* nodes = nullptr;
+  const cudaGraphEdgeData* edges = nullptr;  // asked for, or the query fails where an edge carries data
+  std::size_t count = 0;
+  CTG_CHECK(what, cudaStreamGetCaptureInfo(s, &status, nullptr, nullptr, &nodes, &edges, &count));
+  return std::vector<cudaGraphNode_t>(nodes, nodes + count);
+}
+
+//! Makes the next work captured on `s` depend on exactly `nodes` (none: it starts a branch).
+inline void set_capture_frontier(cudaStream_t s, std::vector<cudaGraphNode_t>& nodes, std::string_view what) {
+  CTG_CHECK(what, cudaStreamUpdateCaptureDependencies(s, nodes.data(), nullptr, nodes.size(), cudaStreamSetCaptureDependencies));
 }
 
 inline graph_exec instantiate_graph(const graph_owner& graph, std::string_view what) {

@@ -11,6 +11,7 @@
 #include <boost/hana/for_each.hpp>
 #include <boost/hana/tuple.hpp>
 
+#include <algorithm>
 #include <initializer_list>
 #include <memory>
 #include <string>
@@ -44,7 +45,7 @@
 
 namespace ctg {
 
-//! cuBLASLt workspace per executor.
+//! cuBLASLt workspace per executor and parallel branch (matmuls on two branches may run at once).
 inline constexpr std::size_t matmul_workspace_bytes = std::size_t{32} << 20;
 
 namespace detail {
@@ -83,7 +84,7 @@ class executor {
     cublasLtHandle_t h = nullptr;
     CTG_CHECK("instantiate", cublasLtCreate(&h));
     lt_ = cublas_lt(h);
-    workspace_ = allocation(allocation_kind::device, matmul_workspace_bytes, "cuBLASLt workspace");
+    workspace_ = allocation(allocation_kind::device, matmul_workspace_bytes * std::size_t(detail::most_branches(g)), "cuBLASLt workspace");
 #if CTGRAPH_NCCL
     collectives_ = symmetric_collectives(*plan_, comm);
 #endif
@@ -280,7 +281,7 @@ class executor {
     });
     c.output = pointers_[std::size_t(v)];
     c.cublas_lt = lt_.get();
-    c.workspace = workspace_.get();
+    c.workspace = workspace_.bytes() + std::size_t(g.branch[v]) * matmul_workspace_bytes;  // its branch's
     c.workspace_bytes = matmul_workspace_bytes;
 #if CTGRAPH_NCCL
     c.collectives = &collectives_;
@@ -300,19 +301,51 @@ class executor {
   }
 
   //! Captures partition i into a new executable, or updates `update` in place when it can; keeps
-  //! the captured graph.
+  //! the captured graph. With parallel branches, each node's work depends on the work of the
+  //! nodes it reads and of the node before it on its branch (of every branch, for a node that
+  //! joins them), as the plan's happens-before order says (passes/branches.hpp), and on nothing
+  //! else; a node that launches nothing passes its dependencies on.
   graph_exec capture(int i, graph_exec* update) {
     const flat_graph<N>& g = plan_->graph;
     const partition_desc& q = g.partitions[i];
     cudaStream_t cs = capture_stream_.get();
-    graph_owner graph = ctg::capture(cs, names_[std::size_t(i)], [&] {
+    const std::string& what = names_[std::size_t(i)];
+    const bool parallel = q.branches > 1;
+    std::vector<std::vector<cudaGraphNode_t>> work(parallel ? std::size_t(q.node_count()) : 0);  // by step in q
+    int tail[max_branches];
+    for (int& t : tail) t = no_index;
+    auto depend = [&](int v) {
+      std::vector<cudaGraphNode_t> deps;
+      auto add = [&](int t) {
+        if (t < q.first_step) return;  // an earlier partition, finished before this graph starts
+        for (cudaGraphNode_t n : work[std::size_t(t - q.first_step)])
+          if (std::find(deps.begin(), deps.end(), n) == deps.end()) deps.push_back(n);
+      };
+      if (detail::joins_branches(g.nodes[v])) {
+        for (int b = 0; b < q.branches; ++b) add(tail[b]);
+      } else {
+        for (int k = 0; k < g.nodes[v].input_count; ++k) add(g.step[g.nodes[v].inputs[k]]);
+        add(tail[g.branch[v]]);
+      }
+      set_capture_frontier(cs, deps, what);
+    };
+    graph_owner graph = ctg::capture(cs, what, [&] {
       for (int s = q.first_step; s <= q.last_step; ++s) {
         const int v = g.schedule[s];
-        if (!runs(v)) continue;
-        launch(v, cs);
-        if (!capture_intact(cs))
-          throw runtime_error(g.nodes[v].name, "capture",
-                              "the op broke stream capture (it synchronises or allocates). Mark it not capturable: op_traits::capturable = false");
+        if (parallel) depend(v);
+        if (runs(v)) {
+          launch(v, cs);
+          if (!capture_intact(cs))
+            throw runtime_error(g.nodes[v].name, "capture",
+                                "the op broke stream capture (it synchronises or allocates). Mark it not capturable: op_traits::capturable = false");
+        }
+        if (!parallel) continue;
+        work[std::size_t(s - q.first_step)] = capture_frontier(cs, what);
+        if (detail::joins_branches(g.nodes[v])) {
+          for (int& t : tail) t = s;
+        } else {
+          tail[g.branch[v]] = s;
+        }
       }
     });
     if (update && update->get()) {
