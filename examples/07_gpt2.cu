@@ -3,7 +3,10 @@
 // arena at its lower bound. With a GPU and the files tests/bench/gpt2_reference.py writes (a
 // Hugging Face model from a seeded random init), it loads the weights by their Hugging Face names,
 // runs the plan, compares the logits with Hugging Face's, times the prefill, and shows that a token
-// id outside the vocabulary is reported, not read.
+// id outside the vocabulary is reported, not read. The same model written op by op, as a PyTorch
+// user writes it (each linear a matmul, its bias add, its gelu or residual add), is planned too: the
+// fuse pass folds those back into one cuBLASLt call each, to the same kernels as the model written
+// with ops::linear, and the example times it fused and with plan_options{.fuse = false}.
 //   07_gpt2 [--require-gpu] [--dir DIR (default gpt2_out)] [--json FILE]
 #include <ctgraph/runtime.hpp>
 #include <ctgraph/runtime/weights.hpp>
@@ -71,6 +74,50 @@ constexpr auto plan = make_plan<model>();
 static_assert(plan.partition_count() == 1);  // one CUDA graph for the whole forward
 static_assert(plan.arena_bytes(memory_class::device) == plan.lower_bound(memory_class::device));
 static_assert(plan.output_of<logits>() == tensor_desc{dtype_id::bf16, 2, {tokens, vocab}});
+
+//! The same blocks op by op: y = x W, then + b, then gelu or + the residual (same parameters).
+namespace by_ops {
+template <class X, std::size_t I>
+struct attention_half {
+  struct ln_1 : node<name<I, ".ln_1">, ops::layer_norm<1e-5f>, X, param<I, ".ln_1.weight", hidden>, param<I, ".ln_1.bias", hidden>> {};
+  struct qkv : node<name<I, ".attn.c_attn.xw">, ops::matmul, ln_1, param<I, ".attn.c_attn.weight", hidden, 3 * hidden>> {};
+  struct c_attn : node<name<I, ".attn.c_attn">, ops::add, qkv, param<I, ".attn.c_attn.bias", 3 * hidden>> {};
+  struct attn : node<name<I, ".attn">, ops::attention<heads>, c_attn> {};
+  struct proj : node<name<I, ".attn.c_proj.xw">, ops::matmul, attn, param<I, ".attn.c_proj.weight", hidden, hidden>> {};
+  struct c_proj : node<name<I, ".attn.c_proj">, ops::add, proj, param<I, ".attn.c_proj.bias", hidden>> {};
+  struct out : node<name<I, ".attn.residual">, ops::add, X, c_proj> {};
+};
+template <class H, std::size_t I>
+struct mlp_half {
+  struct ln_2 : node<name<I, ".ln_2">, ops::layer_norm<1e-5f>, H, param<I, ".ln_2.weight", hidden>, param<I, ".ln_2.bias", hidden>> {};
+  struct fc : node<name<I, ".mlp.c_fc.xw">, ops::matmul, ln_2, param<I, ".mlp.c_fc.weight", hidden, ffn>> {};
+  struct c_fc : node<name<I, ".mlp.c_fc">, ops::add, fc, param<I, ".mlp.c_fc.bias", ffn>> {};
+  struct act : node<name<I, ".mlp.act">, ops::gelu, c_fc> {};
+  struct proj : node<name<I, ".mlp.c_proj.xw">, ops::matmul, act, param<I, ".mlp.c_proj.weight", ffn, hidden>> {};
+  struct c_proj : node<name<I, ".mlp.c_proj">, ops::add, proj, param<I, ".mlp.c_proj.bias", hidden>> {};
+};
+template <class X, std::size_t I>
+struct block : node<name<I, ".mlp.residual">, ops::add, typename attention_half<X, I>::out,
+                    typename mlp_half<typename attention_half<X, I>::out, I>::c_proj> {};
+struct ln_f : node<"ln_f", ops::layer_norm<1e-5f>, repeat<layers, block, embeddings>,
+                   parameter<"transformer.ln_f.weight", bf16, shape<hidden>>, parameter<"transformer.ln_f.bias", bf16, shape<hidden>>> {};
+struct logits : node<"logits", ops::linear</*transpose_w=*/true>, ln_f, wte> {};
+using model = graph<logits>;
+}  // namespace by_ops
+constexpr auto fused = make_plan<by_ops::model>();
+constexpr auto unfused = make_plan<by_ops::model, plan_options{.fuse = false}>();
+//! Kernels a replay launches: one per node, less those computed inside another's (views launch none).
+template <std::size_t N>
+constexpr int launches(const ctg::plan<N>& p) {
+  int views = 0;
+  for (int s = 0; s < p.step_count(); ++s) views += p.graph.owner[p.node_at(s)] != p.node_at(s);
+  return p.step_count() - p.fused_node_count() - views;
+}
+// Four epilogues per block (c_attn + bias; c_proj + bias + residual; c_fc + bias + gelu;
+// mlp.c_proj + bias + residual): the kernels of the model written with ops::linear.
+static_assert(fused.fused_group_count() == 4 * int(layers) && launches(fused) == launches(plan));
+static_assert(launches(unfused) == launches(plan) + 7 * int(layers));
+static_assert(fused.arena_bytes(memory_class::device) == fused.lower_bound(memory_class::device));
 }  // namespace gpt2
 
 namespace {
@@ -180,6 +227,26 @@ int main(int argc, char** argv) {
                 weights.bytes() / 1e6, std::chrono::duration<double, std::milli>(t1 - t0).count(),
                 std::chrono::duration<double, std::milli>(t2 - t1).count());
 
+    // The model op by op: fused by the plan (the same kernels as above), and not.
+    auto logits_of = [&](auto& e) {
+      e.run();
+      e.check();
+      cudaMemcpy(out.data(), e.data("logits"), out.size() * 2, cudaMemcpyDeviceToHost);
+      std::vector<float> v(out.size());
+      for (std::size_t i = 0; i < out.size(); ++i) v[i] = __bfloat162float(out[i]);
+      return v;
+    };
+    const auto bound = weights.bindings({ctg::bind("input_ids", d_ids, tokens), ctg::bind("position_ids", d_ids + tokens, tokens)});
+    auto by_ops = ctg::instantiate<gpt2::by_ops::model>(st, bound);
+    auto by_ops_unfused = ctg::instantiate<gpt2::by_ops::model, ctg::plan_options{.fuse = false}>(st, bound);
+    const errors fused_f32 = compare(logits_of(by_ops), hf32), unfused_f32 = compare(logits_of(by_ops_unfused), hf32);
+    const bool by_ops_ok = fused_f32.max_abs <= 2 * hf_vs_f32.max_abs;
+    const double fused_us = time_runs(by_ops, st, 50), unfused_us = time_runs(by_ops_unfused, st, 50);
+    std::printf("op by op: fused by the plan %.1f us (%d kernels), unfused %.1f us (%d kernels): fusion %.2fx; "
+                "logits vs the f32 forward: max abs %.4g fused (parity: %s), %.4g unfused\n",
+                fused_us, gpt2::launches(gpt2::fused), unfused_us, gpt2::launches(gpt2::unfused), unfused_us / fused_us,
+                fused_f32.max_abs, by_ops_ok ? "ok" : "FAILED", unfused_f32.max_abs);
+
     // A token id outside the vocabulary: its row is not read, and check() names it.
     const std::int32_t bad = std::int32_t(vocab + 5);
     cudaMemcpy(d_ids + 7, &bad, 4, cudaMemcpyHostToDevice);
@@ -200,14 +267,18 @@ int main(int argc, char** argv) {
         std::fprintf(f,
                      "{\"gpt2_prefill.ctgraph.gpu_us\": %.2f, \"gpt2_prefill.logits_max_abs_err\": %.5g, \"gpt2_prefill.logits_max_rel_err\": %.5g,\n"
                      " \"gpt2_prefill.ctgraph.logits_f32_max_abs_err\": %.5g, \"gpt2_prefill.hf_bf16.logits_f32_max_abs_err\": %.5g,\n"
-                     " \"gpt2_prefill.ctgraph.arena_bytes\": %zu, \"gpt2_prefill.ctgraph.instantiate_ms\": %.1f}\n",
+                     " \"gpt2_prefill.ctgraph.arena_bytes\": %zu, \"gpt2_prefill.ctgraph.instantiate_ms\": %.1f,\n"
+                     " \"gpt2_prefill.ctgraph_by_ops.gpu_us\": %.2f, \"gpt2_prefill.ctgraph_by_ops_unfused.gpu_us\": %.2f,"
+                     " \"gpt2_prefill.fusion_speedup\": %.4g,\n"
+                     " \"gpt2_prefill.ctgraph_by_ops.logits_f32_max_abs_err\": %.5g, \"gpt2_prefill.ctgraph_by_ops_unfused.logits_f32_max_abs_err\": %.5g}\n",
                      us, vs_hf.max_abs, vs_hf.max_rel, vs_f32.max_abs, hf_vs_f32.max_abs, plan.arena_bytes(ctg::memory_class::device),
-                     std::chrono::duration<double, std::milli>(t2 - t1).count());
+                     std::chrono::duration<double, std::milli>(t2 - t1).count(), fused_us, unfused_us, unfused_us / fused_us,
+                     fused_f32.max_abs, unfused_f32.max_abs);
         std::fclose(f);
       }
     }
     cudaStreamDestroy(st);
-    return ok && reported ? 0 : 1;
+    return ok && by_ops_ok && reported ? 0 : 1;
   } catch (const std::exception& e) {
     std::printf("error: %s\n", e.what());
     return 1;

@@ -179,4 +179,37 @@ TEST_CASE("fuse: a bias add joins the product's epilogue") {
   CHECK(with_bias.fused_node_count() == 3);
 }
 
+// A residual its product waits for anyway (a transformer's h + proj(f(h)) + b) is the product's C:
+// the bias add and the residual add join the epilogue, in either order of the add's inputs. Two
+// products added, neither waiting for the other, stay apart (they may run at once); an activation
+// never follows a residual.
+struct res0 : node<"res0", ops::relu, x> {};
+struct res1 : node<"res1", ops::gelu, res0> {};
+struct res2 : node<"res2", ops::matmul, res1, w> {};
+struct res3 : node<"res3", ops::add, res2, b> {};
+struct res4 : node<"res4", ops::add, res0, res3> {};    // res0 + (res1 W + b)
+struct q0r : node<"q0r", ops::matmul, x, w> {};
+struct q1r : node<"q1r", ops::add, q0r, r> {};     // x W + r, r a graph input
+struct p0r : node<"p0r", ops::matmul, x, w> {};
+struct p1r : node<"p1r", ops::matmul, r, w> {};
+struct p2r : node<"p2r", ops::add, p0r, p1r> {};    // independent products
+struct e0r : node<"e0r", ops::matmul, x, w> {};
+struct e1r : node<"e1r", ops::add, e0r, r> {};
+struct e2r : node<"e2r", ops::relu, e1r> {};       // relu(x W + r): the residual joins, the relu does not
+constexpr auto residual = make_plan<graph<res4, q1r, p2r, e2r>>();
+
+TEST_CASE("fuse: a residual joins the product's epilogue where the product waits for it anyway") {
+  static_assert(residual.fused_root_of<res2>() == residual.index_of<res4>() && residual.fused_root_of<res3>() == residual.index_of<res4>());
+  constexpr fused_group f = residual.fused_group_of(residual.index_of<res4>());
+  static_assert(f.size == 3 && f.leaf_count == 4 && f.leaves[0] == residual.index_of<res1>() && f.leaves[1] == residual.index_of<w>() &&
+                f.leaves[2] == residual.index_of<b>() && f.leaves[3] == residual.index_of<res0>());
+  static_assert(residual.buffer_of<res4>().shares == no_index);  // never in place over an operand or C
+  static_assert(residual.fused_root_of<q0r>() == residual.index_of<q1r>());
+  static_assert(residual.fused_root_of<p0r>() == no_index && residual.fused_root_of<p1r>() == no_index);
+  static_assert(residual.fused_root_of<e0r>() == residual.index_of<e1r>() && residual.fused_root_of<e2r>() != residual.index_of<e1r>());
+  static_assert(!check_plan(residual));
+  CHECK(residual.fused_root_of<res3>() == residual.index_of<res4>());
+  CHECK(!check_plan(residual));
+}
+
 }  // namespace fuse_test

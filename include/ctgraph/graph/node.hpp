@@ -22,7 +22,7 @@ constexpr void describe_op(node_desc& d) {
   d.traits = Op::traits;
   if constexpr (has_output_rules<Op>) d.output = &detail::node_output<Op>, d.multi_output = true;
   else d.output = &Op::output;
-  if constexpr (detail::takes_activation<Op>) d.epilogue_output = &Op::template with_epilogue<activation::relu>::output;
+  if constexpr (detail::takes_activation<Op>) d.epilogue_output = &Op::template with_epilogue<activation::none>::output;
 }
 
 //! The output of tensor type T as its types say it, for typed launch hooks that want static

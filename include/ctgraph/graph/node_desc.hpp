@@ -33,8 +33,8 @@ struct node_desc {
   bool ill_formed = false;             // the node's type failed a static_assert: no plan for it
   bool multi_output = false;           // the op has several outputs: its rule gives the buffer's bytes
   std::uint8_t ref_inputs = 0;         // bit k: input k is a ref<"name">, so no type leads to it
-  //! A product op that takes an activation epilogue: the rule of the op with one (with_epilogue),
-  //! so the plan can ask whether these inputs allow it; null otherwise.
+  //! A product op that takes an epilogue: the rule of the op that runs it (with_epilogue<none>:
+  //! operands, bias, residual), so the plan can ask whether these inputs allow it; null otherwise.
   output_rule epilogue_output = nullptr;
 };
 

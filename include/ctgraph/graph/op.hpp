@@ -62,7 +62,9 @@ struct op_traits {
   //! An elementwise op that a matrix product's epilogue computes: the plan folds it into the
   //! product that is its input (a product op with `with_epilogue<A>`, the product's only reader).
   activation as_epilogue = activation::none;
-  //! Adds a bias [N] (input 1) to the rows of input 0: a matrix product's epilogue can do it.
+  //! Adds input 1 to input 0 (ops::add): a matrix product's epilogue can do it where one input is
+  //! the product and the other a bias [N] (input 1, added to its rows) or a residual of its shape
+  //! (either input, cuBLASLt's C).
   bool as_bias = false;
 };
 

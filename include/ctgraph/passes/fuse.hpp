@@ -8,9 +8,11 @@
 //! place (`ctg::in_place<>` keeps its node a kernel of its own); a group has at most
 //! `max_fused_nodes` nodes and `max_inputs` leaves.
 //! Epilogues are grouped first: a matrix product whose only reader adds a bias [N]
-//! (op_traits::as_bias) and/or applies an activation its epilogue computes (op_traits::as_epilogue:
-//! relu, gelu) becomes one group; the last of them is the root and runs as the product with that
-//! epilogue (one cuBLASLt call), reading the product's operands and the bias.
+//! (op_traits::as_bias) and then applies an activation its epilogue computes (op_traits::as_epilogue:
+//! relu, gelu) or adds a residual of its shape that the product waits for anyway, or does one of
+//! the three, becomes one group; the last of them is the root and runs as the product with that
+//! epilogue (one cuBLASLt call), reading the product's operands, the bias and the residual
+//! (cuBLASLt's C). An activation never follows a residual (cuBLASLt would apply it to the sum).
 //! Reads the schedule, nodes, readers, `partition_of` and `is_output`; writes `fused_root`. Off
 //! unless `g.fuse` (make_plan's `plan_options::fuse`; run-time builders have no types to compose
 //! kernels from).
@@ -101,33 +103,74 @@ constexpr void for_each_read(const flat_graph<N>& g, int v, Fn fn) {
 
 //! The tensor whose storage node v's output may take over in place: input 0, or for a fused
 //! root the leaf that input 0 leads to through elementwise members (read at each element's own
-//! index); none through a product (an epilogue's root), which may not overwrite its operands.
+//! index); none for an epilogue's root (a product among its members), which may not overwrite
+//! its operands.
 template <std::size_t N>
 constexpr int in_place_source(const flat_graph<N>& g, int v) {
   if (g.nodes[v].input_count == 0) return no_index;
+  if (g.fused_root[v] == v)
+    for (int k = 0; k < g.nodes[v].input_count; ++k)
+      for (int u = g.nodes[v].inputs[k]; u >= 0 && u != v && g.fused_root[u] == v; u = g.nodes[u].inputs[0])
+        if (!g.nodes[u].traits.elementwise) return no_index;
   int u = g.nodes[v].inputs[0];
-  for (; g.fused_root[v] == v && u >= 0 && g.fused_root[u] == v && u != v; u = g.nodes[u].inputs[0])
-    if (!g.nodes[u].traits.elementwise) return no_index;
+  while (g.fused_root[v] == v && u >= 0 && g.fused_root[u] == v && u != v) u = g.nodes[u].inputs[0];
   return u;
 }
 
-//! Whether node a can be product p's epilogue, adding `bias` (a tensor, or no_index) to p's
-//! operands: a reads p at input 0 and is its only reader, in p's partition, p no graph output, and
-//! the product op takes the epilogue for these operands (no residual, one bias).
+//! Whether node a can follow node p in an epilogue group: p's only reader, in p's partition, p no
+//! graph output and in no group yet, a reading it at input 0 (any input for a residual add) by type.
 template <std::size_t N>
-constexpr bool epilogue_of(const flat_graph<N>& g, int p, int a, int bias = no_index) {
-  const node_desc &pd = g.nodes[p], &ad = g.nodes[a];
-  if (pd.kind != tensor_kind::node || pd.epilogue_output == nullptr || pd.in_place || pd.ill_formed || g.is_output[p] ||
-      g.reader_begin[p + 1] - g.reader_begin[p] != 1 || g.partition_of[p] != g.partition_of[a] || (ad.ref_inputs & 1u) ||
-      ad.inputs[0] != p || g.fused_root[p] != no_index || pd.input_count + (bias >= 0) > max_inputs)
+constexpr bool only_reader(const flat_graph<N>& g, int p, int a, bool any_input = false) {
+  const node_desc& ad = g.nodes[a];
+  if (g.nodes[p].kind != tensor_kind::node || g.is_output[p] || g.reader_begin[p + 1] - g.reader_begin[p] != 1 ||
+      g.partition_of[p] != g.partition_of[a] || g.fused_root[p] != no_index)
     return false;
+  for (int k = 0; k < (any_input ? ad.input_count : 1); ++k)
+    if (ad.inputs[k] == p && !(ad.ref_inputs & (1u << k))) return true;
+  return false;
+}
+
+//! Whether tensor r is there before product p can start anyway: a graph input or parameter, or
+//! one of p's producers' producers (looked for among at most 32 of them, scheduled after r). A
+//! residual that is not would make p wait for it: two independent products added stay apart, so
+//! they can run at once (passes/branches.hpp).
+template <std::size_t N>
+constexpr bool computed_before(const flat_graph<N>& g, int r, int p) {
+  if (g.nodes[r].kind != tensor_kind::node) return true;
+  int queue[32]{}, size = 0;
+  for (int at = -1; at < size; ++at) {
+    const node_desc& d = g.nodes[at < 0 ? p : queue[at]];
+    for (int k = 0; k < d.input_count; ++k) {
+      const int u = d.inputs[k];
+      if (u == r) return true;
+      if (g.nodes[u].kind != tensor_kind::node || g.step[u] < g.step[r]) continue;
+      bool seen = false;
+      for (int j = 0; j < size; ++j) seen = seen || queue[j] == u;
+      if (seen) continue;
+      if (size == 32) return false;
+      queue[size++] = u;
+    }
+  }
+  return false;
+}
+
+//! Whether product p (its own operands: no residual of its own where an activation follows, as
+//! cuBLASLt would apply it to the sum) can run with `bias` and `residual` (tensors, or no_index)
+//! added in its epilogue: each operand once, and its epilogue op's rule gives p's output.
+template <std::size_t N>
+constexpr bool product_takes(const flat_graph<N>& g, int p, int bias, int residual, bool activation) {
+  const node_desc& pd = g.nodes[p];
+  if (pd.epilogue_output == nullptr || pd.in_place || pd.ill_formed || pd.input_count + (bias >= 0) + (residual >= 0) > max_inputs)
+    return false;
+  if (activation && pd.input_count > 2 + (pd.input_count > 2 && g.nodes[pd.inputs[2]].out.rank == 1)) return false;
   tensor_desc in[max_inputs]{};
-  int count = 0;
-  for (int k = 0; k <= pd.input_count; ++k) {  // each operand once: the leaves are the operands
-    const int u = k < pd.input_count ? pd.inputs[k] : bias;
-    if (u < 0) break;
+  int ids[max_inputs]{}, count = 0;
+  for (int k = 0; k < pd.input_count + 2; ++k) {  // each operand once: the leaves are the operands
+    const int u = k < pd.input_count ? pd.inputs[k] : k == pd.input_count ? bias : residual;
+    if (u < 0) continue;
     for (int j = 0; j < count; ++j)
-      if ((j < pd.input_count ? pd.inputs[j] : bias) == u) return false;
+      if (ids[j] == u) return false;
+    ids[count] = u;
     in[count++] = g.nodes[u].out;
   }
   const output_result o = pd.epilogue_output(std::span<const tensor_desc>(in, std::size_t(count)));
@@ -163,26 +206,34 @@ constexpr status fuse(flat_graph<N>& g) {
   if (g.error.code != errc::ok) return g.error;
   for (int i = 0; i < g.tensor_count; ++i) g.fused_root[i] = no_index;
   if (!g.fuse) return g.error;
-  // Epilogues first (a product is no elementwise member): product [+ bias] -> activation, then
-  // product + bias alone.
+  // Epilogues first (a product is no elementwise member): the root is an activation or an add of
+  // the product (or of the product's bias add) and a residual of its shape; then product + bias.
   for (int s = 0; s < g.step_count; ++s) {
     const int a = g.schedule[s];
     const node_desc& d = g.nodes[a];
-    if (d.kind != tensor_kind::node || d.traits.as_epilogue == activation::none || d.in_place || d.ill_formed ||
-        d.input_count != 1)
-      continue;
-    const int p = d.inputs[0];
-    if (detail::adds_bias(g.nodes, p) && g.reader_begin[p + 1] - g.reader_begin[p] == 1 && !g.is_output[p] &&
-        g.partition_of[p] == g.partition_of[a] && detail::epilogue_of(g, g.nodes[p].inputs[0], p, g.nodes[p].inputs[1])) {
-      g.fused_root[g.nodes[p].inputs[0]] = g.fused_root[p] = g.fused_root[a] = a;
-    } else if (detail::epilogue_of(g, p, a)) {
-      g.fused_root[p] = g.fused_root[a] = a;
+    const bool activation = d.traits.as_epilogue != activation::none && d.input_count == 1;
+    const bool residual = d.traits.as_bias && d.input_count == 2 && d.inputs[0] != d.inputs[1];
+    if (d.kind != tensor_kind::node || d.in_place || d.ill_formed || (!activation && !residual)) continue;
+    for (int k = 0; k < (residual ? 2 : 1); ++k) {
+      const int q = d.inputs[k], r = residual ? d.inputs[1 - k] : no_index;
+      if (r >= 0 && !(g.nodes[r].out == d.out)) continue;  // a residual has the output's shape
+      if (!detail::only_reader(g, q, a, residual)) continue;
+      if (detail::adds_bias(g.nodes, q) && detail::only_reader(g, g.nodes[q].inputs[0], q) &&
+          (r < 0 || detail::computed_before(g, r, g.nodes[q].inputs[0])) &&
+          detail::product_takes(g, g.nodes[q].inputs[0], g.nodes[q].inputs[1], r, activation)) {
+        g.fused_root[g.nodes[q].inputs[0]] = g.fused_root[q] = g.fused_root[a] = a;
+        break;
+      }
+      if ((r < 0 || detail::computed_before(g, r, q)) && detail::product_takes(g, q, no_index, r, activation)) {
+        g.fused_root[q] = g.fused_root[a] = a;
+        break;
+      }
     }
   }
   for (int s = 0; s < g.step_count; ++s) {
     const int b = g.schedule[s];
-    if (g.fused_root[b] != no_index || !detail::adds_bias(g.nodes, b) ||
-        !detail::epilogue_of(g, g.nodes[b].inputs[0], b, g.nodes[b].inputs[1]))
+    if (g.fused_root[b] != no_index || !detail::adds_bias(g.nodes, b) || !detail::only_reader(g, g.nodes[b].inputs[0], b) ||
+        !detail::product_takes(g, g.nodes[b].inputs[0], g.nodes[b].inputs[1], no_index, false))
       continue;
     g.fused_root[g.nodes[b].inputs[0]] = g.fused_root[b] = b;
   }

@@ -114,16 +114,20 @@ struct recomputed {
   std::vector<int> clock, reach;
 };
 
-//! An epilogue group: product -> activation, product -> bias add, or product -> bias add ->
-//! activation, each reading the one before at input 0.
+//! An epilogue group: a product, then a bias add (reading it at input 0), then an activation (of
+//! a product with no residual of its own) or a residual add (reading it at either input), or one
+//! or two of the three.
 template <std::size_t N>
 constexpr bool epilogue_shape(const flat_graph<N>& g, const fused_group& f) {
   if (f.size < 2 || f.size > 3) return false;
-  const node_desc &root = g.nodes[f.members[f.size - 1]], &bias = g.nodes[f.members[1]];
-  const bool activation_root = root.traits.as_epilogue != activation::none && root.input_count == 1;
-  if (root.inputs[0] != f.members[f.size - 2]) return false;
-  if (f.size == 2) return activation_root || root.traits.as_bias;
-  return activation_root && bias.traits.as_bias && bias.inputs[0] == f.members[0];
+  const int before = f.members[f.size - 2];
+  const node_desc &product = g.nodes[f.members[0]], &root = g.nodes[f.members[f.size - 1]], &bias = g.nodes[f.members[1]];
+  const bool own_residual = product.input_count > 2 + (product.input_count > 2 && g.nodes[product.inputs[2]].out.rank == 1);
+  const bool activation_root = root.traits.as_epilogue != activation::none && root.input_count == 1 && root.inputs[0] == before && !own_residual;
+  const bool add_root = root.traits.as_bias && root.input_count == 2 && (root.inputs[0] == before || root.inputs[1] == before);
+  if (f.size == 2) return activation_root || add_root;
+  return (activation_root || add_root) && bias.traits.as_bias && bias.input_count == 2 && bias.inputs[0] == f.members[0] &&
+         g.nodes[bias.inputs[1]].out.rank == 1;
 }
 
 //! Fused groups: roots and members elementwise, of the root's dtype, element count and partition,
