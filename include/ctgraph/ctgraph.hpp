@@ -35,6 +35,7 @@
 
 #include <ctgraph/plan/make_plan.hpp>
 #include <ctgraph/plan/plan.hpp>
+#include <ctgraph/plan/plan_family.hpp>
 #include <ctgraph/plan/check_plan.hpp>
 #include <ctgraph/plan/graph_builder.hpp>
 #include <ctgraph/plan/to_dot.hpp>

@@ -139,3 +139,27 @@ TEST_CASE("graph_builder: rejected graphs name the node") {
   }
 }
 }  // namespace plan_test
+
+namespace plan_family_test {
+using namespace ctg;
+// A plan family: the graph at each batch size, each member its own plan; the family's arena is the
+// largest member's; member_for picks the smallest member that holds n rows.
+template <std::int64_t B>
+using mlp_at = graph<node<"y", ops::relu, node<"h", ops::matmul, input<"x", bf16, shape<B, 512>>, parameter<"w", bf16, shape<512, 512>>>>>;
+using family = plan_family<mlp_at, 1, 2, 4, 8, 16, 24, 32>;
+TEST_CASE("plan_family: one plan per size, arenas sized for the largest member") {
+  static_assert(family::size_count == 7 && family::ok());
+  static_assert(family::plan<24>.step_count() == 2 && !check_plan(family::plan<24>));
+  static_assert(family::plan<24>.buffer_of<node<"h", ops::matmul, input<"x", bf16, shape<24, 512>>, parameter<"w", bf16, shape<512, 512>>>>().bytes ==
+                24 * 512 * 2);
+  static_assert(family::member_for(1) == 0 && family::member_for(17) == 5 && family::member_for(24) == 5 && family::member_for(33) == no_index);
+  static_assert(family::arena_bytes(memory_class::device) == family::plan<32>.arena_bytes(memory_class::device));
+  constexpr std::size_t separately = family::plan<1>.arena_bytes(memory_class::device) + family::plan<2>.arena_bytes(memory_class::device) +
+                                     family::plan<4>.arena_bytes(memory_class::device) + family::plan<8>.arena_bytes(memory_class::device) +
+                                     family::plan<16>.arena_bytes(memory_class::device) + family::plan<24>.arena_bytes(memory_class::device) +
+                                     family::plan<32>.arena_bytes(memory_class::device);
+  static_assert(family::arena_bytes_separately(memory_class::device) == separately);
+  CHECK(family::arena_bytes(memory_class::device) < separately);
+  CHECK(family::member_for(9) == 4);
+}
+}  // namespace plan_family_test

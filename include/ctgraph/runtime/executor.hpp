@@ -57,15 +57,23 @@ constexpr bool has_collectives(const plan<N>& p) {
 }
 }  // namespace detail
 
+//! Arenas and a cuBLASLt workspace that several executors share (a plan family's members, which
+//! run one at a time): each at least as large as every sharer's.
+struct shared_memory {
+  std::byte* device = nullptr;
+  std::byte* pinned_host = nullptr;
+  std::byte* workspace = nullptr;
+};
+
 template <std::size_t N>
 class executor {
  public:
   //! Allocates the arenas, binds every graph input and parameter, prepares every node (its op's
   //! `prepare` hook), captures each capturable partition. `hooks[v]` runs node v (`hooks_of<G>`;
-  //! inserted copies need none). Throws ctg::runtime_error (naming the node and call) and leaks
-  //! nothing.
+  //! inserted copies need none). With `shared`, it uses those arenas and workspace instead of its
+  //! own. Throws ctg::runtime_error (naming the node and call) and leaks nothing.
   executor(const plan<N>& p, std::vector<node_hook> hooks, cudaStream_t stream, const std::vector<binding>& bindings,
-           communicator comm = {})
+           communicator comm = {}, const shared_memory* shared = nullptr)
       : plan_(std::make_unique<plan<N>>(p)), stream_(stream), hooks_(std::move(hooks)) {
     // Captures run on a stream of the executor's own: the legacy default stream (0) that users
     // may run on cannot be captured, and the graphs it makes replay on any stream.
@@ -79,12 +87,17 @@ class executor {
     if (detail::has_collectives(*plan_))
       throw runtime_error("instantiate", "collectives", "this plan has collectives, but ctgraph was built without NCCL >= 2.28.9 (CTGRAPH_NCCL is 0)");
 #endif
-    device_ = allocation(allocation_kind::device, plan_->arena_bytes(memory_class::device), "device arena");
-    pinned_ = allocation(allocation_kind::pinned_host, plan_->arena_bytes(memory_class::pinned_host), "pinned host arena");
+    if (shared) {
+      memory_ = *shared;
+    } else {
+      device_ = allocation(allocation_kind::device, plan_->arena_bytes(memory_class::device), "device arena");
+      pinned_ = allocation(allocation_kind::pinned_host, plan_->arena_bytes(memory_class::pinned_host), "pinned host arena");
+      workspace_ = allocation(allocation_kind::device, matmul_workspace_bytes * std::size_t(detail::most_branches(g)), "cuBLASLt workspace");
+      memory_ = {device_.bytes(), pinned_.bytes(), workspace_.bytes()};
+    }
     cublasLtHandle_t h = nullptr;
     CTG_CHECK("instantiate", cublasLtCreate(&h));
     lt_ = cublas_lt(h);
-    workspace_ = allocation(allocation_kind::device, matmul_workspace_bytes * std::size_t(detail::most_branches(g)), "cuBLASLt workspace");
 #if CTGRAPH_NCCL
     collectives_ = symmetric_collectives(*plan_, comm);
 #endif
@@ -108,9 +121,9 @@ class executor {
         opaque_.emplace_back(allocation_kind::device, b.bytes, d.name);  // the op's own output, fixed
         pointers_[std::size_t(v)] = opaque_.back().get();
       } else {
-        std::byte* base = b.memory == memory_class::pinned_host ? pinned_.bytes()
+        std::byte* base = b.memory == memory_class::pinned_host ? memory_.pinned_host
                           : b.memory == memory_class::symmetric ? symmetric_arena_base()
-                                                                : device_.bytes();
+                                                                : memory_.device;
         pointers_[std::size_t(v)] = base + b.offset;
       }
     }
@@ -281,7 +294,7 @@ class executor {
     });
     c.output = pointers_[std::size_t(v)];
     c.cublas_lt = lt_.get();
-    c.workspace = workspace_.bytes() + std::size_t(g.branch[v]) * matmul_workspace_bytes;  // its branch's
+    c.workspace = memory_.workspace + std::size_t(g.branch[v]) * matmul_workspace_bytes;  // its branch's
     c.workspace_bytes = matmul_workspace_bytes;
 #if CTGRAPH_NCCL
     c.collectives = &collectives_;
@@ -367,6 +380,7 @@ class executor {
   cudaStream_t stream_ = nullptr;
   owned_stream capture_stream_;
   allocation device_, pinned_, workspace_;
+  shared_memory memory_;  // the above, or a plan family's
   std::vector<allocation> opaque_;
   cublas_lt lt_;
   std::vector<node_hook> hooks_;  // after lt_: prepared state goes before the handle it was made with

@@ -1,0 +1,138 @@
+#pragma once
+//! The executor of a plan family (plan/plan_family.hpp): the arenas and the cuBLASLt workspace
+//! allocated once, for the largest member; each member's partitions captured at instantiation
+//! into graphs of their own that share them; `run(n)` replays the smallest member that holds n
+//! rows. A size above the largest member is an error, never an eager fallback.
+//!
+//!   auto ex = ctg::instantiate_family<family>(stream, {ctg::bind("x", x, rows * 256), ...});
+//!   ex.run(5);  // the member of size 8; rows 5..7 of every input that grows with the size are zeroed
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include <ctgraph/plan/plan_family.hpp>
+#include <ctgraph/runtime/executor.hpp>
+
+namespace ctg {
+
+template <class Family, class... Members>
+class family_executor {
+ public:
+  static constexpr int member_count = int(sizeof...(Members));
+
+  //! Members of the family, by index: their plans, data and captured graphs.
+  template <int I>
+  const auto& member() const noexcept { return std::get<I>(members_); }
+
+  //! Replays the smallest member that holds n rows. The rows of the inputs that grow with the
+  //! size, from n up to the member's size, are set to zero first (padding of defined contents).
+  void run(std::int64_t n) {
+    const int m = Family::member_for(n);
+    if (n < 1 || m < 0)
+      throw runtime_error("plan family", "run", std::to_string(n) + " rows asked for; the family's members hold 1 to " +
+                                                    std::to_string(Family::sizes[member_count - 1]) + ". Add a larger size to the family");
+    for (const padding& p : padding_[std::size_t(m)])
+      if (n < Family::sizes[m])
+        CTG_CHECK(p.name, cudaMemsetAsync(static_cast<std::byte*>(p.data) + std::size_t(n) * p.row_bytes, 0,
+                                          std::size_t(Family::sizes[m] - n) * p.row_bytes, stream_));
+    last_ = m;
+    visit(m, [](auto& e) { e.run(); });
+  }
+
+  //! Where tensor `name` is in the member that ran last (the first member before any run).
+  void* data(std::string_view name) const {
+    void* p = nullptr;
+    visit(last_, [&](const auto& e) { p = e.data(name); });
+    return p;
+  }
+  //! The member that ran last, and its size.
+  int last_member() const noexcept { return last_; }
+  std::int64_t last_size() const noexcept { return Family::sizes[last_]; }
+
+  family_executor(cudaStream_t stream, const std::vector<binding>& bindings)
+      : stream_(stream),
+        memory_{allocation(allocation_kind::device, Family::arena_bytes(memory_class::device), "family device arena"),
+                allocation(allocation_kind::pinned_host, Family::arena_bytes(memory_class::pinned_host), "family pinned host arena"),
+                allocation(allocation_kind::device, matmul_workspace_bytes * std::size_t(Family::branch_count()), "family cuBLASLt workspace")},
+        members_(make_members(bindings, std::make_index_sequence<sizeof...(Members)>{})) {
+    // Inputs that grow with the size: bytes proportional to it in every member.
+    padding_.resize(std::size_t(member_count));
+    for (const binding& b : bindings) {
+      std::size_t row = 0;
+      bool grows = true;
+      for (int m = 0; m < member_count; ++m) {
+        std::size_t bytes = 0;
+        visit(m, [&](const auto& e) {
+          const int v = e.plan_of().index_of(b.name);
+          bytes = v >= 0 ? e.plan_of().node(v).out.bytes() : 0;
+        });
+        if (m == 0) row = bytes / std::size_t(Family::sizes[0]);
+        grows = grows && bytes != 0 && bytes == row * std::size_t(Family::sizes[m]);
+      }
+      if (!grows || member_count == 1 || row == 0) continue;
+      for (int m = 0; m < member_count; ++m) padding_[std::size_t(m)].push_back({std::string(b.name), b.data, row});
+    }
+  }
+
+ private:
+  struct padding {
+    std::string name;
+    void* data;
+    std::size_t row_bytes;
+  };
+
+  template <std::size_t... I>
+  std::tuple<Members...> make_members(const std::vector<binding>& bindings, std::index_sequence<I...>) {
+    const shared_memory shared{memory_.device.bytes(), memory_.pinned.bytes(), memory_.workspace.bytes()};
+    return std::tuple<Members...>(make_member<I>(bindings, shared)...);
+  }
+  template <std::size_t I>
+  auto make_member(const std::vector<binding>& bindings, const shared_memory& shared) {
+    constexpr std::int64_t size = Family::sizes[I];
+    using G = typename Family::template graph_at<size>;
+    constexpr auto& p = Family::template plan<size>;
+    return std::tuple_element_t<I, std::tuple<Members...>>(p, hooks_of<G>(p), stream_, bindings, communicator{}, &shared);
+  }
+
+  template <class Fn>
+  void visit(int m, Fn&& fn) const { visit_in(*this, m, fn, std::make_index_sequence<sizeof...(Members)>{}); }
+  template <class Fn>
+  void visit(int m, Fn&& fn) { visit_in(*this, m, fn, std::make_index_sequence<sizeof...(Members)>{}); }
+  template <class Self, class Fn, std::size_t... I>
+  static void visit_in(Self& self, int m, Fn& fn, std::index_sequence<I...>) {
+    ((int(I) == m ? (void)fn(std::get<I>(self.members_)) : (void)0), ...);
+  }
+
+  struct memory {
+    allocation device, pinned, workspace;
+  };
+  cudaStream_t stream_ = nullptr;
+  memory memory_;  // before the members, which use it
+  std::tuple<Members...> members_;
+  std::vector<std::vector<padding>> padding_;  // by member
+  int last_ = 0;
+};
+
+namespace detail {
+template <class Family, std::size_t... I>
+auto family_executor_type(std::index_sequence<I...>)
+    -> family_executor<Family, executor<std::remove_cvref_t<decltype(Family::template plan<Family::sizes[I]>)>::graph_capacity>...>;
+}  // namespace detail
+
+//! The executor of plan family Family: `ctg::instantiate_family<family>(stream, {ctg::bind(...), ...})`,
+//! with each input bound to memory for the largest member.
+template <class Family>
+auto instantiate_family(cudaStream_t stream, const std::vector<binding>& bindings) {
+  static_assert(Family::ok(), "ctgraph: a member of this plan family was rejected; its errors are reported above.");
+  using E = decltype(detail::family_executor_type<Family>(std::make_index_sequence<std::size_t(Family::size_count)>{}));
+  return E(stream, bindings);
+}
+template <class Family>
+auto instantiate_family(cudaStream_t stream, std::initializer_list<binding> bindings) {
+  return instantiate_family<Family>(stream, std::vector<binding>(bindings));
+}
+
+}  // namespace ctg
