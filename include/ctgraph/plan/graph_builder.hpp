@@ -19,6 +19,8 @@ class graph_builder {
  public:
   int input(std::string name, tensor_desc t) { return leaf(std::move(name), tensor_kind::input, t); }
   int parameter(std::string name, tensor_desc t) { return leaf(std::move(name), tensor_kind::parameter, t); }
+  //! A state tensor (ctg::state): kept across runs, never placed by the memory planner.
+  int state(std::string name, tensor_desc t) { return leaf(std::move(name), tensor_kind::state, t); }
 
   //! A node of op `Op`; its output comes from the op's output rule.
   template <op Op>
