@@ -38,17 +38,19 @@ namespace detail {
 template <std::size_t N, class Target, class Unordered>
 constexpr void visit_state_writes(const flat_graph<N>& g, Target bad_target, Unordered unordered) {
   const int n = g.tensor_count;
+  bool any = false;  // most graphs write no state: nothing more to pay for them (compile time)
+  for (int v = 0; v < n && !any; ++v) any = g.nodes[v].kind == tensor_kind::node && g.nodes[v].traits.writes_state;
+  if (!any) return;
   // version[v]: the tensor whose contents v is (itself, or a pure view's source's); writer[x]: the
   // first node that writes version x. Schedule order: a view's source comes first.
   int version[N]{}, writer[N]{};
   for (int v = 0; v < n; ++v) version[v] = v, writer[v] = no_index;
-  bool any = false, targets_ok = true;
+  bool targets_ok = true;
   for (int s = 0; s < g.step_count; ++s) {
     const int v = g.schedule[s];
     const node_desc& d = g.nodes[v];
     if (pure_view(d) && d.input_count > 0) version[v] = version[d.inputs[0]];
     if (!d.traits.writes_state || d.ill_formed) continue;
-    any = true;
     if (d.input_count == 0 || state_of(g, d.inputs[0]) < 0) {
       bad_target(v);
       targets_ok = false;
@@ -57,7 +59,7 @@ constexpr void visit_state_writes(const flat_graph<N>& g, Target bad_target, Uno
     int& w = writer[version[d.inputs[0]]];
     if (w < 0) w = v;
   }
-  if (!any || !targets_ok) return;
+  if (!targets_ok) return;
   // Each (reader, writer) of one version: `needs[w]` says writer w has readers to check; its
   // ancestors are found once, and only then.
   bool needs[N]{};
