@@ -317,7 +317,9 @@ class executor {
       if (g.nodes[v].kind == tensor_kind::state && !pointers_[std::size_t(v)]) bytes += align_up(g.nodes[v].out.bytes());
     if (bytes == 0) return;
     state_ = allocation(allocation_kind::device, bytes, "state");
-    CTG_CHECK("state", cudaMemset(state_.get(), 0, bytes));
+    // Zeroed and waited for: the runs come on a stream that need not be ordered after this one.
+    CTG_CHECK("state", cudaMemsetAsync(state_.get(), 0, bytes, capture_stream_.get()));
+    CTG_CHECK("state", cudaStreamSynchronize(capture_stream_.get()));
     for (int v = 0, at = 0; v < g.tensor_count; ++v)
       if (g.nodes[v].kind == tensor_kind::state && !pointers_[std::size_t(v)]) {
         pointers_[std::size_t(v)] = state_.bytes() + at;
@@ -343,7 +345,7 @@ class executor {
     }
     moved_.assign(std::size_t(g.tensor_count), 0);
     if (guards_.empty()) return;
-    CTG_CHECK("instantiate", cudaDeviceSynchronize());  // the state's zero fill; what bound state holds
+    CTG_CHECK("instantiate", cudaDeviceSynchronize());  // what bound state holds, written on any stream
     for (const position_guard& p : guards_) positions_[std::size_t(p.state)] = read_position(p.state);
   }
 
