@@ -58,6 +58,25 @@ struct leading_fallback {
   struct up : ctg::node<"up", ctg::ops::to_device, first> {};
 };
 
+//! One decode step over a KV-cache-like state: the new row k = X W is written into `cache` at the
+//! position `pos` holds (ops::cache_write, a device scalar), the cache after the write is read
+//! whole (`seen`), and `pos_next` advances the position once `seen` has read it.
+template <class DT, std::int64_t Length, std::int64_t Heads, std::int64_t HeadDim>
+struct decode_step {
+  static constexpr std::int64_t width = Heads * HeadDim;
+  using cache = ctg::state<"cache", DT, ctg::shape<Length, Heads, HeadDim>>;
+  using pos = ctg::state<"pos", ctg::i32, ctg::shape<1>>;
+  using x = ctg::input<"x", DT, ctg::shape<1, width>>;
+  using w = ctg::parameter<"w", DT, ctg::shape<width, width>>;
+  struct k : ctg::node<"k", ctg::ops::matmul, x, w> {};
+  struct rows : ctg::node<"rows", ctg::ops::reshape<ctg::shape<1, Heads, HeadDim>>, k> {};
+  struct write : ctg::node<"write", ctg::ops::cache_write<0>, cache, pos, rows> {};
+  struct whole : ctg::node<"whole", ctg::ops::reshape<ctg::shape<Length, width>>, write> {};
+  struct seen : ctg::node<"seen", ctg::ops::relu, whole> {};
+  struct pos_next : ctg::node<"pos_next", ctg::ops::advance<1>, pos, seen> {};
+  using graph = ctg::graph<seen, pos_next>;
+};
+
 //! ew64's steps: e_I = relu / scale 1/2 / add(previous, previous-but-one) / gelu of X, by I % 4
 //! (`ctg::repeat<64, test_models::ew_step, x>`: 64 elementwise nodes with skip reads).
 template <class X>

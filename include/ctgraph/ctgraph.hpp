@@ -26,6 +26,7 @@
 #include <ctgraph/graph/ops/slice.hpp>
 #include <ctgraph/graph/ops/softmax.hpp>
 #include <ctgraph/graph/ops/split.hpp>
+#include <ctgraph/graph/ops/state.hpp>
 #include <ctgraph/graph/repeat.hpp>
 #include <ctgraph/graph/shape.hpp>
 #include <ctgraph/graph/tensor.hpp>

@@ -1,9 +1,10 @@
 // check_plan as an independent proof:
 //  - 10,000 random graphs (real ops with their output rules on multi-dimensional tensors of
 //    every dtype, matmuls, reshape views, in place requested, collectives, host round trips,
-//    fallback regions, opaque ops, and nodes with random traits) plan soundly. The seed is
-//    printed (CTG_SEED=<seed> replays a run); failing seeds go into `regressions`.
-//  - the mutation test: every test and example plan and random plans, corrupted in 22 ways,
+//    fallback regions, opaque ops, writes into state at a position held in state, and nodes with
+//    random traits) plan soundly. The seed is printed (CTG_SEED=<seed> replays a run); failing
+//    seeds go into `regressions`.
+//  - the mutation test: every test and example plan and random plans, corrupted in 26 ways,
 //    each rejected with its own reason. Prints "mutation score: R/T".
 #include <ctgraph/ctgraph.hpp>
 
@@ -35,6 +36,8 @@ struct random_graph {
   std::vector<bool> consumed;     // taken over in place: nothing may read it later
   std::vector<bool> is_node;
   int ops[10]{};                  // nodes per kind, for the summary
+  int pos = -1;                   // the position state the graph's writes share, once one writes
+  std::vector<int> writes;        // the writes into state, which the final advance waits for
 };
 
 struct gen {
@@ -50,11 +53,13 @@ struct gen {
   dtype_id any_dtype() { return dtype_id(pick(0, dtype_count - 1)); }
   static bool floating(dtype_id t) { return t == dtype_id::f32 || t == dtype_id::f16 || t == dtype_id::bf16; }
 
-  int leaf(random_graph& r, tensor_desc t) {
+  //! A graph input or parameter; or a state, which only the ops that write it read.
+  int leaf(random_graph& r, tensor_desc t, bool state = false) {
     const std::string name = "l" + std::to_string(r.out.size());
-    const int id = coin(0.5) ? r.b.input(name, t) : r.b.parameter(name, t);
+    const int id = state ? r.b.state(name, t) : coin(0.5) ? r.b.input(name, t) : r.b.parameter(name, t);
     note(r, id, t, false, false);
     r.is_node.back() = false;
+    r.consumed.back() = state;
     return id;
   }
   int note(random_graph& r, int id, tensor_desc t, bool movable, bool opaque) {
@@ -89,7 +94,7 @@ struct gen {
     for (int i = 0; i < nodes && int(r.out.size()) < int(cap) / 2 - 4; ++i) {
       const int t = any(r);
       const tensor_desc d = r.out[std::size_t(t)];
-      switch (pick(0, 9)) {
+      switch (pick(0, 10)) {
         case 0: {  // unary elementwise, in place requested where it is legal
           const bool in_place = r.movable[std::size_t(t)] && r.readers[std::size_t(t)] == 0 && coin(0.5);
           const int k = pick(0, 2);
@@ -172,6 +177,15 @@ struct gen {
           note(r, id, o, true, false);
           break;
         }
+        case 9: {  // a write of d's rows into a new state, at a position held in state
+          if (r.writes.size() == 3) break;
+          tensor_desc st = d;
+          st.dims[0] += pick(0, 8);
+          const int cache = leaf(r, st, true);
+          if (r.pos < 0) r.pos = leaf(r, tensor_desc{coin(0.5) ? dtype_id::i32 : dtype_id::i64, 1, {1}}, true);
+          r.writes.push_back(node<ops::cache_write<0>>(r, 9, {cache, r.pos, t}, st, false));
+          break;
+        }
         default: {  // random traits (the planner's corners)
           op_traits tr{};
           tr.capturable = coin(0.75);
@@ -191,6 +205,14 @@ struct gen {
           break;
         }
       }
+    }
+    // Writes into state: the position moves once they have all read it.
+    if (r.pos >= 0 && coin(0.8)) {
+      int ins[max_inputs]{r.pos};
+      for (std::size_t k = 0; k < r.writes.size(); ++k) ins[k + 1] = r.writes[k], ++r.readers[std::size_t(r.writes[k])];
+      const int id = r.b.add<ops::advance<1>>(next_name(r), ins, int(r.writes.size()) + 1);
+      ++r.ops[9];
+      note(r, id, r.out[std::size_t(r.pos)], false, false);
     }
     // Outputs: the last tensor (if it is a node) and a few others.
     bool any_output = false;
@@ -248,7 +270,8 @@ TEST_CASE("check_plan: 10,000 random graphs plan soundly") {
   }
   MESSAGE(nodes << " nodes (elementwise " << ops[0] + ops[1] << ", matmul " << ops[2] << ", views " << ops[3]
                 << ", collectives " << ops[4] << ", host round trips " << ops[5] << ", opaque " << ops[6]
-                << ", uncapturable " << ops[7] << ", random traits " << ops[8] << "); arenas at the lower bound: "
+                << ", uncapturable " << ops[7] << ", random traits " << ops[8] << ", state writes " << ops[9]
+                << "); arenas at the lower bound: "
                 << at_bound << " of " << planned << ", worst " << worst << "; inserted copies " << copies
                 << ", hoisted " << hoisted << ", in place " << shared << ", fused into groups " << fused
                 << ", on parallel branches " << branched);
@@ -258,7 +281,7 @@ TEST_CASE("check_plan: 10,000 random graphs plan soundly") {
   CHECK(shared > 1000);
   CHECK(fused > 100);
   CHECK(branched > 1000);
-  for (int k = 0; k < 9; ++k) CHECK(ops[k] > 500);
+  for (int k = 0; k < 10; ++k) CHECK(ops[k] > 500);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -272,6 +295,7 @@ struct mutation {
   std::function<bool(plan<cap>&, std::mt19937&)> apply;
 };
 
+bool is_state(const plan<cap>& p, int v) { return detail::state_of(p.graph.nodes, v) >= 0; }
 bool planned(const plan<cap>& p, int v) {
   const auto& g = p.graph;
   return g.nodes[v].kind == tensor_kind::node && g.owner[v] == v && !g.buffers[v].opaque && !detail::is_fused_member(g, v) &&
@@ -347,7 +371,7 @@ const std::vector<mutation>& mutations() {
     {"re-home a view", plan_fault::view_rehomed, [](plan<cap>& p, std::mt19937& rng) {
        auto& g = p.graph;
        return first_of(p, rng, [&](int v) {
-         if (g.owner[v] == v) return false;  // a view
+         if (g.owner[v] == v || is_state(p, v)) return false;  // a view (of state: its own mutation)
          for (int o = 0; o < g.tensor_count; ++o)
            if (o != g.owner[v] && planned(p, o)) return g.owner[v] = o, true;
          return false;
@@ -522,6 +546,49 @@ const std::vector<mutation>& mutations() {
          return g.buffers[y].offset = g.buffers[x].offset, true;
        });
      }},
+    {"a state placed in an arena", plan_fault::state_placed, [](plan<cap>& p, std::mt19937& rng) {
+       auto& g = p.graph;
+       return first_of(p, rng, [&](int v) {
+         if (g.nodes[v].kind != tensor_kind::state) return false;
+         g.buffers[v].memory = memory_class::device;  // at offset 0, over whatever the arena holds there
+         return true;
+       });
+     }},
+    {"a write into state given storage of its own", plan_fault::state_placed, [](plan<cap>& p, std::mt19937& rng) {
+       auto& g = p.graph;
+       return first_of(p, rng, [&](int v) {
+         if (!g.nodes[v].traits.writes_state || g.nodes[v].kind != tensor_kind::node) return false;
+         g.owner[v] = v;
+         g.buffers[v] = buffer_desc{v, memory_class::device, g.nodes[v].out.bytes(), 0, {g.step[v], g.step[v]}};
+         return true;
+       });
+     }},
+    {"a state handed over in place", plan_fault::state_handed_over, [](plan<cap>& p, std::mt19937& rng) {
+       auto& g = p.graph;
+       int state = no_index;
+       for (int v = 0; v < g.tensor_count; ++v)
+         if (g.nodes[v].kind == tensor_kind::state) state = v;
+       if (state < 0) return false;
+       return first_of(p, rng, [&](int y) {
+         if (!planned(p, y)) return false;
+         g.buffers[y].shares = state;
+         return true;
+       });
+     }},
+    {"a state read no longer before the write that replaces it", plan_fault::state_unordered, [](plan<cap>& p, std::mt19937& rng) {
+       auto& g = p.graph;
+       return first_of(p, rng, [&](int v) {  // an advance that waits for the nodes reading its position
+         const node_desc& d = g.nodes[v];
+         if (d.op_name != ops::advance<1>::name || d.kind != tensor_kind::node || d.input_count < 2) return false;
+         bool read_before = false;
+         for (int r = 0; r < g.tensor_count; ++r)
+           for (int k = 0; r != v && g.nodes[r].kind == tensor_kind::node && k < g.nodes[r].input_count; ++k)
+             read_before = read_before || storage(p, g.nodes[r].inputs[k]) == storage(p, d.inputs[0]);
+         if (!read_before) return false;
+         g.nodes[v].input_count = 1;  // drops the edges that kept them before it
+         return true;
+       });
+     }},
     {"a lower bound that is not the peak", plan_fault::wrong_lower_bound, [](plan<cap>& p, std::mt19937&) {
        for (int c = 0; c < memory_class_count; ++c)
          if (p.graph.lower_bound[c] > 0) return p.graph.lower_bound[c] += arena_alignment, true;
@@ -554,7 +621,7 @@ plan<cap> widen_plan(const plan<N>& from) {
 
 // The test and example plans: the README graph, the 8-layer MLP (example 02), the round trip
 // (example 03), the tensor-parallel MLP (example 05, opaque and out-variant), chained
-// collectives, inserted copies and a leading fallback region.
+// collectives, inserted copies, a leading fallback region, and a decode step writing state.
 using x = input<"x", bf16, shape<16, 256>>;
 using mlp = test_models::mlp<bf16, 256>;
 using tp = test_models::tp<ops::all_reduce, bf16, 256>;
@@ -583,14 +650,17 @@ constexpr auto tp_opaque_plan = make_plan<graph<repeat<8, tp_opaque::layer, x>>>
 constexpr auto collective_plan = make_plan<graph<c4>>();
 constexpr auto lead_plan = make_plan<graph<lead_out, r1>>();
 constexpr auto fused_plan = make_plan<graph<f3>>();
+using decode = test_models::decode_step<bf16, 16, 2, 64>;
+constexpr auto state_plan = make_plan<decode::graph>();
 
 TEST_CASE("check_plan: the mutation test rejects every corruption with its own reason") {
   static_assert(!check_plan(readme_plan) && !check_plan(mlp_plan) && !check_plan(trip_plan) && !check_plan(tp_plan));
   static_assert(!check_plan(tp_opaque_plan) && !check_plan(collective_plan) && !check_plan(lead_plan) && !check_plan(fused_plan));
   static_assert(fused_plan.fused_group_count() == 2);  // m0 + gelu (an epilogue), f2 + f3
+  static_assert(!check_plan(state_plan) && state_plan.state_count() == 2);
   std::vector<plan<cap>> corpus = {widen_plan(readme_plan), widen_plan(mlp_plan), widen_plan(trip_plan), widen_plan(tp_plan),
                                    widen_plan(tp_opaque_plan), widen_plan(collective_plan), widen_plan(lead_plan),
-                                   widen_plan(fused_plan)};
+                                   widen_plan(fused_plan), widen_plan(state_plan)};
   const std::uint32_t base = base_seed();
   for (std::uint32_t i = 0; i < 400; ++i) {
     random_graph r;

@@ -441,7 +441,8 @@ void check_dot(const plan<N>& p) {
     CHECK(cluster == (p.node(v).kind == tensor_kind::node ? p.graph.partition_of[v] : -1));
     CHECK(line.find(std::string("label=\"") + std::string(p.node(v).name)) != std::string::npos);
     const bool member = p.graph.fused_root[v] >= 0 && p.graph.fused_root[v] != v;
-    CHECK(line.find(member ? std::string("registers: fused into") : std::string(name_of(p.buffer(v).memory))) != std::string::npos);
+    const bool state = detail::state_of(p.graph.nodes, v) >= 0;  // external, but drawn as state
+    CHECK(line.find(member ? std::string("registers: fused into") : state ? std::string("state") : std::string(name_of(p.buffer(v).memory))) != std::string::npos);
     CHECK((line.find("dashed") != std::string::npos) == p.node(v).inserted);
     CHECK((line.find("copy (dma)") != std::string::npos) == p.node(v).inserted);
     CHECK((line.find("hoisted") != std::string::npos) == p.buffer(v).hoisted);
@@ -480,6 +481,46 @@ TEST_CASE("pictures: to_dot has a node per tensor, a cluster per partition, copi
   CHECK(to_dot(trip).find("hoisted to #0") != std::string::npos);
   CHECK(to_dot(trip).find("label=\"fallback region 1\"") != std::string::npos);
   CHECK(to_dot(leading).find("hoisted: at instantiation") != std::string::npos);
+}
+
+// A decode step: state tensors in a band of their own under the arena, marked where written.
+using decode = test_models::decode_step<f32, 32, 2, 64>;
+constexpr auto decode_plan = make_plan<decode::graph>();
+
+TEST_CASE("pictures: state tensors, their writes and their views") {
+  check_svg(decode_plan);
+  check_dot(decode_plan);
+  const std::string svg = to_svg(decode_plan);
+  const detail::svg_layout l = detail::layout_svg(decode_plan);
+  REQUIRE(l.panels.size() == 1);
+  REQUIRE(l.state_bands.size() == 2);  // cache and pos, in no arena panel
+  const detail::svg_panel& arena = l.panels[0];
+  CHECK(l.state_top >= arena.plot_y + arena.plot_h);
+  CHECK(l.state_bands[0].y >= l.state_top);
+  CHECK(l.state_bands[0].y + l.state_bands[0].height <= l.state_bands[1].y);  // stacked, apart
+  CHECK(l.state_bands[1].y + l.state_bands[1].height <= l.height);
+  for (const auto& b : l.state_bands) {
+    CHECK(decode_plan.node(b.node).kind == tensor_kind::state);
+    CHECK(svg.find("id=\"state-" + std::to_string(b.node) + "\"") != std::string::npos);
+    CHECK(b.x == arena.plot_x);
+    CHECK(b.width == arena.plot_w);  // across every step: it outlives the run
+  }
+  int ticks = 0;  // one per write: cache at 'write', pos at 'pos_next'
+  for (std::size_t i = svg.find("class=\"state-write\""); i != std::string::npos; i = svg.find("class=\"state-write\"", i + 1)) ++ticks;
+  CHECK(ticks == 2);
+  CHECK(svg.find("cache: state f32[32,2,64], 16 KiB, written by &apos;write&apos;") != std::string::npos);
+  CHECK(svg.find("state (kept across runs, never placed or reused by the planner): 2 tensors") != std::string::npos);
+  const std::string dot = to_dot(decode_plan);
+  const int cache = decode_plan.index_of<decode::cache>(), write = decode_plan.index_of<decode::write>();
+  CHECK(dot.find(detail::format("n%d [label=\"cache\\nstate f32[32,2,64]\\nstate (kept across runs, never reused): 16 KiB\", style=\"filled\", peripheries=2", cache)) != std::string::npos);
+  CHECK(dot.find(detail::format("n%d [label=\"write\\ncache_write -> f32[32,2,64]\\nstate: writes 'cache'\"", write)) != std::string::npos);
+  CHECK(dot.find(detail::format("n%d -> n%d [label=\"16 KiB\", color=\"%s\", style=bold]", cache, write, detail::state_stroke)) != std::string::npos);
+  CHECK(dot.find("state: view of 'cache'") != std::string::npos);  // whole, the cache reshaped
+  CHECK(dot.find("2 state tensors kept across runs") != std::string::npos);
+  // Without state: no state panel, nothing said of state.
+  CHECK(detail::layout_svg(readme).state_bands.empty());
+  CHECK(to_svg(readme).find("state") == std::string::npos);
+  CHECK(to_dot(readme).find("state") == std::string::npos);
 }
 
 TEST_CASE("pictures: rejected plans and byte units") {

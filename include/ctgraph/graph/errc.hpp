@@ -20,11 +20,11 @@
   X(cycle, "the graph has a cycle", \
     "ctgraph: this node is on a cycle closed by ctg::ref<>. A graph must be acyclic. Remove the ref that points forward.") \
   X(wrong_arity, "the op got the wrong number of inputs", \
-    "ctgraph: this node gives its op the wrong number of inputs. Check the op's arity (matmul, batched_matmul, add and mul take 2; unary ops, copies, permute, transpose, slice and split take 1; cat takes 1 to ctg::max_inputs; linear takes x, W, then an optional bias [N] and an optional residual [M,N]; attention takes packed qkv or q, k, v).") \
+    "ctgraph: this node gives its op the wrong number of inputs. Check the op's arity (matmul, batched_matmul, add and mul take 2; unary ops, copies, permute, transpose, slice and split take 1; cat takes 1 to ctg::max_inputs; linear takes x, W, then an optional bias [N] and an optional residual [M,N]; attention takes packed qkv or q, k, v; cache_write takes the state, a position and rows; advance takes a position, then what it waits for).") \
   X(dtype_mismatch, "the inputs' dtypes do not fit the op", \
-    "ctgraph: the input dtypes of this node do not fit its op. Its inputs must have one dtype (ctgraph has no cast op). Declare the graph inputs and parameters with that dtype, or convert in a user op (see 'Writing an op' in the README).") \
+    "ctgraph: the input dtypes of this node do not fit its op. Its inputs must have one dtype (ctgraph has no cast op), but for token ids and positions, which are i32 or i64 (embedding, rotary, cache_write, advance). Declare the graph inputs and parameters with that dtype, or convert in a user op (see 'Writing an op' in the README).") \
   X(shape_mismatch, "the inputs' shapes do not fit the op", \
-    "ctgraph: the input shapes of this node do not fit its op. Each op's rule is in its header (graph/ops/): matmul takes rank-2 tensors, a norm's weight is x's last dimension, rotary takes x [..., T, H*D] and positions [T], attention [T, ...] or [B, T, ...] with a head dimension of 64 or 128, a linear's residual is [M,N] without activation, batched_matmul takes [B,M,K] and [B,K,N] of one batch B, permute names every dimension once, a slice ends within its dimension, split's sizes add up to its dimension, cat's inputs agree in every dimension but its own. Fix the shapes or reshape first.") \
+    "ctgraph: the input shapes of this node do not fit its op. Each op's rule is in its header (graph/ops/): matmul takes rank-2 tensors, a norm's weight is x's last dimension, rotary takes x [..., T, H*D] and positions [T], attention [T, ...] or [B, T, ...] with a head dimension of 64 or 128, a linear's residual is [M,N] without activation, batched_matmul takes [B,M,K] and [B,K,N] of one batch B, permute names every dimension once, a slice ends within its dimension, split's sizes add up to its dimension, cat's inputs agree in every dimension but its own, cache_write's rows match the state in every dimension but Dim, where they fit in it, and a position has one element. Fix the shapes or reshape first.") \
   X(broadcast_order, "input 1 of an elementwise op is larger than input 0", \
     "ctgraph: input 1 of this elementwise node is larger than input 0. Only input 1 broadcasts, and the output takes input 0's shape, so input 0 must be the larger. Swap the inputs (add and mul commute).") \
   X(broadcast_shape, "input 1 of an elementwise op does not broadcast to input 0", \
@@ -46,7 +46,11 @@
   X(capacity, "the graph builder's capacity is too small for the inserted copies", \
     "") \
   X(host_reads_device, "a host op reads a tensor that is not in pinned host memory", \
-    "ctgraph: this host op reads a node's output (Other) that is not in pinned host memory. A host op dereferences its inputs on the host. Insert a ctg::ops::to_host node before it.") \
+    "ctgraph: this host op reads a node's output (Other) that is not in pinned host memory (or a state tensor, which is on the device). A host op dereferences its inputs on the host. Insert a ctg::ops::to_host node before it.") \
+  X(state_write_target, "a node writes state into a tensor that is not a state tensor", \
+    "ctgraph: this node writes state, but its input 0 (Other) is not a state tensor. An op that writes state (op_traits::writes_state: ops::cache_write, ops::advance) writes into a ctg::state or into the output of an earlier write to one. Declare the tensor as ctg::state<\"name\", dtype, ctg::shape<...>>.") \
+  X(state_read_unordered, "a node reads state that a write replaces without running before the write", \
+    "ctgraph: this node writes state that a node (Other) also reads or writes without running before it. Every other reader of the state a write replaces must be an input of the writing node or lead to one; nodes after the write read its output, and a second write writes into it. Read this node's output instead, or make the reader an input of this node (ops::advance waits for its extra inputs).") \
   X(ill_formed, "the node's type is ill-formed", \
     "")
 

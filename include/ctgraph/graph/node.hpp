@@ -81,6 +81,9 @@ struct node {
     } else if constexpr (!((tensor<Inputs> || detail::is_ref<Inputs>::value) && ...)) {
       static_assert(((tensor<Inputs> || detail::is_ref<Inputs>::value) && ...), "ctgraph: an input of this node is not a tensor of the graph. Inputs must be ctg::input, ctg::parameter, ctg::node types or ctg::ref<\"name\">.");
       return false;
+    } else if constexpr (op_type::traits.writes_state && !op_type::traits.view) {
+      static_assert(!op_type::traits.writes_state || op_type::traits.view, "ctgraph: the op of this node sets op_traits::writes_state but not op_traits::view. An op that writes state has no buffer of its own: its output is the state it wrote. Set view = true as well.");
+      return false;
     } else if constexpr (detail::unwrap_op<Op>::in_place && !op_type::traits.in_place) {
       static_assert(op_type::traits.in_place, "ctgraph: in-place requested in this node, but its op does not allow it (op_traits::in_place is false). Remove ctg::in_place<> or use an op that can overwrite its input.");
       return false;

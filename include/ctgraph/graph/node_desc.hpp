@@ -1,5 +1,6 @@
 #pragma once
-//! The flat, value-level record of one tensor of a graph (a graph input, a parameter or a node).
+//! The flat, value-level record of one tensor of a graph (a graph input, a parameter, a state
+//! tensor or a node).
 //! Node types are turned into these exactly once, by `flatten`. It holds what the planner needs;
 //! how a node runs (its op's hooks) the runtime takes from the node's type.
 #include <cstdint>
@@ -11,7 +12,9 @@
 
 namespace ctg {
 
-enum class tensor_kind : std::uint8_t { input, parameter, node };
+//! What a tensor of the graph is: a graph input or parameter (the user's), a state tensor (kept
+//! across runs: plan-owned or the user's), or a node's output.
+enum class tensor_kind : std::uint8_t { input, parameter, node, state };
 
 //! The one meaning of -1 wherever ctgraph stores an index (of a tensor, a step or a partition):
 //! there is none.

@@ -66,6 +66,10 @@ struct op_traits {
   //! the product and the other a bias [N] (input 1, added to its rows) or a residual of its shape
   //! (either input, cuBLASLt's C).
   bool as_bias = false;
+  //! Writes into input 0's storage, which must be a state tensor (ctg::state, or a write into
+  //! one): its output is that state, written (so `view` too), and every other reader of the state
+  //! it replaces must run before it (passes/state.hpp). ops::cache_write and ops::advance.
+  bool writes_state = false;
 };
 
 //! What an output rule returns: the output tensor, or why the inputs do not fit. A node with

@@ -1,5 +1,6 @@
 #pragma once
-//! Graph inputs and parameters (user-owned tensors), and references to tensors by name.
+//! Graph inputs and parameters (user-owned tensors), state tensors (kept across runs), and
+//! references to tensors by name.
 #include <ctgraph/graph/node_desc.hpp>
 #include <ctgraph/graph/shape.hpp>
 #include <ctgraph/meta/fixed_string.hpp>
@@ -31,6 +32,15 @@ struct input : detail::leaf_tensor<tensor_kind::input, Name, DT, Shape> {};
 //! A parameter (weights): user-owned, bound at instantiation.
 template <fixed_string Name, class DT, class Shape>
 struct parameter : detail::leaf_tensor<tensor_kind::parameter, Name, DT, Shape> {};
+
+//! A state tensor: it lives across runs (a KV cache, a decode position). The memory planner
+//! never places or reuses it: its memory class is `external`, like a graph input's. The executor
+//! allocates it once at instantiation, zero-filled, unless it is bound like a parameter
+//! (`ctg::bind("kv_cache", ptr, n)`), so that two executors (a prefill and a decode plan) can
+//! share one cache. Nodes read it like any tensor; ops that set `op_traits::writes_state`
+//! (ops::cache_write, ops::advance) write into it, and nodes after such a write read its output.
+template <fixed_string Name, class DT, class Shape>
+struct state : detail::leaf_tensor<tensor_kind::state, Name, DT, Shape> {};
 
 //! Names a tensor of the graph without spelling its type (skip edges, generated graphs).
 //! The named tensor must be reachable from the graph's outputs through other inputs.

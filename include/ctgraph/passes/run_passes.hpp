@@ -8,6 +8,7 @@
 //! find_readers     nodes (inputs)                                reader_begin, readers
 //! schedule         nodes, readers                                schedule, step, step_count
 //! validate         schedule, nodes (output rules, traits)        nodes[].out (inferred)
+//! check_state_writes  schedule, nodes (writes_state, view)       errors only (the state rules)
 //! place_symmetric  nodes, is_output, readers                     memory (a decision; traits untouched)
 //! partition        schedule, nodes (capturable)                  partitions, partition_of
 //! view_owners      schedule, nodes (view)                        owner
@@ -33,6 +34,7 @@
 #include <ctgraph/passes/placement.hpp>
 #include <ctgraph/passes/readers.hpp>
 #include <ctgraph/passes/schedule.hpp>
+#include <ctgraph/passes/state.hpp>
 #include <ctgraph/passes/validate.hpp>
 #include <ctgraph/passes/view_owners.hpp>
 
@@ -45,6 +47,7 @@ constexpr status plan_structure(flat_graph<N>& g, const std::string_view* copy_n
   find_readers(g);
   schedule(g);
   validate(g);
+  check_state_writes(g);
   place_symmetric(g);
   partition(g);
   view_owners(g);

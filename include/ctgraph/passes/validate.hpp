@@ -50,11 +50,12 @@ constexpr status validate(flat_graph<N>& g) {
         }
       }
     // A host op dereferences its inputs on the host: a node's output must be in pinned host
-    // memory (a graph input or parameter read by a host op is checked when it is bound).
+    // memory, and a state tensor is on the device (a graph input or parameter read by a host op
+    // is checked when it is bound).
     if (d.traits.where == executes_on::host)
       for (int k = 0; k < d.input_count; ++k) {
         const node_desc& src = g.nodes[detail::storage_of(g, d.inputs[k])];
-        if (src.kind == tensor_kind::node && src.traits.output_memory != memory_class::pinned_host) {
+        if ((src.kind == tensor_kind::node && src.traits.output_memory != memory_class::pinned_host) || src.kind == tensor_kind::state) {
           report(g, {errc::host_reads_device, v, d.inputs[k]});
           break;
         }

@@ -17,7 +17,10 @@
 //!    input);
 //!  - buffers written in fallback regions hoisted; lower bounds the peak of live bytes;
 //!  - fused groups: elementwise nodes of one dtype, element count and partition, whose members
-//!    no one outside the group reads; the group reads its leaves at its root's step.
+//!    no one outside the group reads; the group reads its leaves at its root's step;
+//!  - state tensors never the planner's (external, unplaced, never taken over in place, the
+//!    storage of their writes and views only), and every reader of a state version before the
+//!    write that replaces it by the graph's edges.
 //! Linear in the graph but for one sweep over a list of live buffers ordered by offset, so a
 //! `static_assert(!check_plan(p))` fits the compilers' default budgets for model-sized graphs.
 #include <cstdint>
@@ -58,6 +61,9 @@ enum class plan_fault : std::uint8_t {
   fused_read_outside,
   bad_branches,
   in_place_concurrent,
+  state_placed,
+  state_handed_over,
+  state_unordered,
 };
 
 constexpr std::string_view describe(plan_fault f) {
@@ -88,6 +94,9 @@ constexpr std::string_view describe(plan_fault f) {
     case plan_fault::fused_read_outside: return "a tensor computed inside a fused kernel is read outside it (or is a graph output)";
     case plan_fault::bad_branches: return "a node's branch is outside its partition's branches (or not 0 in a fallback region)";
     case plan_fault::in_place_concurrent: return "an output takes its input's storage while another branch may still use it";
+    case plan_fault::state_placed: return "a state tensor's storage is planned (in an arena, opaque, hoisted, or holding a tensor that neither writes nor views it), or a write's or view's of state is not the state's";
+    case plan_fault::state_handed_over: return "an output takes over a state tensor's storage in place";
+    case plan_fault::state_unordered: return "a node reads or writes state that a write replaces without preceding the write by the graph's edges";
   }
   return "?";
 }
@@ -162,6 +171,37 @@ constexpr plan_violation check_fusion(const flat_graph<N>& g) {
   return {};
 }
 
+//! State (ctg::state) is never the planner's: each state tensor external and unplaced, the storage
+//! of exactly its writes and views (from the graph), and no output takes it over in place. Before
+//! check_structure, so that a write or view of state given other storage is this fault.
+template <std::size_t N>
+constexpr plan_violation check_state_storage(const flat_graph<N>& g) {
+  const int n = g.tensor_count;
+  for (int v = 0; v < n; ++v) {
+    const buffer_desc& b = g.buffers[v];
+    if (g.nodes[v].kind == tensor_kind::state &&
+        (b.memory != memory_class::external || b.offset != 0 || b.opaque || b.hoisted || b.shares != no_index))
+      return {plan_fault::state_placed, v};
+    const int s = state_of(g.nodes, v), o = g.owner[v];
+    if (s >= 0 && o != s) return {plan_fault::state_placed, v, s};
+    if (o >= 0 && o < n && g.nodes[o].kind == tensor_kind::state && s != o) return {plan_fault::state_placed, v, o};
+    if (b.shares >= 0 && b.shares < n && state_of(g.nodes, b.shares) >= 0) return {plan_fault::state_handed_over, v, b.shares};
+  }
+  return {};
+}
+
+//! Every reader of a state version runs before the write that replaces it, by the graph's edges
+//! (which a captured graph keeps however it orders the rest); after check_structure (the schedule
+//! is topological).
+template <std::size_t N>
+constexpr plan_violation check_state_order(const flat_graph<N>& g) {
+  plan_violation bad{};
+  visit_state_writes(
+      g, [&](int w) { if (!bad) bad = {plan_fault::state_placed, w, g.nodes[w].input_count > 0 ? g.nodes[w].inputs[0] : no_index}; },
+      [&](int w, int r) { if (!bad) bad = {plan_fault::state_unordered, w, r}; });
+  return bad;
+}
+
 template <std::size_t N>
 constexpr plan_violation check_structure(const flat_graph<N>& g, recomputed<N>& r) {
   const int n = g.tensor_count;
@@ -222,7 +262,8 @@ constexpr plan_violation check_memory(const flat_graph<N>& g, const recomputed<N
       const buffer_desc& b = g.buffers[u];
       if (d.traits.symmetric_inputs && (b.memory != memory_class::symmetric || b.opaque))
         return {plan_fault::collective_not_symmetric, v, d.inputs[k]};
-      if (d.traits.where == executes_on::host && b.memory != memory_class::pinned_host && b.memory != memory_class::external)
+      if (d.traits.where == executes_on::host && b.memory != memory_class::pinned_host &&
+          (b.memory != memory_class::external || g.nodes[u].kind == tensor_kind::state))  // state is on the device
         return {plan_fault::host_reads_device, v, d.inputs[k]};
     }
   }
@@ -410,7 +451,9 @@ constexpr plan_violation check_plan(const plan<N>& p) {
   const flat_graph<N>& g = p.graph;
   if (g.error.code != errc::ok) return {plan_fault::carries_error, g.error.node};
   detail::recomputed<N> r{};
+  if (plan_violation v = detail::check_state_storage(g)) return v;
   if (plan_violation v = detail::check_structure(g, r)) return v;
+  if (plan_violation v = detail::check_state_order(g)) return v;
   if (plan_violation v = detail::check_memory(g, r)) return v;
   if (plan_violation v = detail::check_branches(g, r)) return v;
   if (plan_violation v = detail::check_partitions(g, r)) return v;

@@ -19,11 +19,17 @@ class graph_builder {
  public:
   int input(std::string name, tensor_desc t) { return leaf(std::move(name), tensor_kind::input, t); }
   int parameter(std::string name, tensor_desc t) { return leaf(std::move(name), tensor_kind::parameter, t); }
+  //! A state tensor (ctg::state): kept across runs, never placed by the memory planner.
+  int state(std::string name, tensor_desc t) { return leaf(std::move(name), tensor_kind::state, t); }
 
   //! A node of op `Op`; its output comes from the op's output rule.
   template <op Op>
   int add(std::string name, std::initializer_list<int> inputs, bool in_place = false) {
-    node_desc d = base(std::move(name), inputs);
+    return add<Op>(std::move(name), inputs.begin(), int(inputs.size()), in_place);
+  }
+  template <op Op>
+  int add(std::string name, const int* inputs, int count, bool in_place = false) {
+    node_desc d = base(std::move(name), inputs, count);
     describe_op<Op>(d);
     d.in_place = in_place;
     return push(d);

@@ -4,6 +4,7 @@
 
 #include <ctgraph/passes/branches.hpp>
 #include <ctgraph/passes/fuse.hpp>
+#include <ctgraph/passes/state.hpp>
 
 namespace ctg {
 
@@ -124,6 +125,34 @@ struct plan {
   constexpr int fused_root_of() const { return checked().fused_root[index_of<T>()]; }
   //! The fused group whose root is node `root`: members in schedule order, leaves (empty if none).
   constexpr fused_group fused_group_of(int root) const { return detail::group_of(checked(), root); }
+
+  // State: tensors kept across runs (ctg::state), which the memory planner never places or reuses
+  //! The state tensors of the graph.
+  constexpr int state_count() const {
+    const flat_graph<N>& g = checked();
+    int c = 0;
+    for (int i = 0; i < g.tensor_count; ++i) c += g.nodes[i].kind == tensor_kind::state;
+    return c;
+  }
+  //! Their bytes, each rounded up to the arena alignment: what an executor allocates for them
+  //! (once, zero-filled, outside every arena) when none is bound.
+  constexpr std::size_t state_bytes() const {
+    const flat_graph<N>& g = checked();
+    std::size_t b = 0;
+    for (int i = 0; i < g.tensor_count; ++i)
+      if (g.nodes[i].kind == tensor_kind::state) b += align_up(g.nodes[i].out.bytes());
+    return b;
+  }
+  //! Nodes that write state (op_traits::writes_state: ops::cache_write, ops::advance).
+  constexpr int state_write_count() const {
+    const flat_graph<N>& g = checked();
+    int c = 0;
+    for (int i = 0; i < g.tensor_count; ++i) c += g.nodes[i].kind == tensor_kind::node && g.nodes[i].traits.writes_state;
+    return c;
+  }
+  //! Whether T's storage is a state tensor's: T is one, a write into one, or a view of either.
+  template <class T>
+  constexpr bool is_state() const { return detail::state_of(checked().nodes, index_of<T>()) >= 0; }
 
   // Inserted copies (placement)
   constexpr int copy_count() const {

@@ -1,9 +1,10 @@
 #pragma once
 //! to_dot: the plan as a Graphviz graph (`dot -Tsvg plan.dot > plan.svg`). One node per tensor,
 //! clustered by partition and filled by its kind (capturable: blue, fallback: orange); graph
-//! inputs and parameters are plain boxes; inserted copies have a dashed border; each label says
-//! the op, the output, where its buffer lives and whether it is hoisted; edges carry the bytes
-//! of the tensor that flows along them. A picture of what the text dump (to_string) says.
+//! inputs and parameters are plain boxes; state tensors are green with a double border, as are
+//! the borders of the nodes that write them (the edge into a write is bold green); inserted
+//! copies have a dashed border; each label says the op, the output, where its buffer lives and
+//! whether it is hoisted; edges carry the bytes of the tensor that flows along them. A picture of what the text dump (to_string) says.
 #include <string>
 #include <string_view>
 
@@ -47,6 +48,9 @@ inline constexpr const char* capturable_fill = "#cfe2ff";
 inline constexpr const char* capturable_stroke = "#2f5f9e";
 inline constexpr const char* fallback_fill = "#ffd8a8";
 inline constexpr const char* fallback_stroke = "#b8500f";
+//! State tensors (kept across runs): green, with a double border in DOT.
+inline constexpr const char* state_fill = "#d3f9d8";
+inline constexpr const char* state_stroke = "#2b8a3e";
 
 //! Where a node's output lives and how big it is, in label lines.
 template <std::size_t N>
@@ -54,9 +58,11 @@ std::string placement_lines(const plan<N>& p, int v) {
   const flat_graph<N>& g = p.graph;
   const buffer_desc& b = p.buffer(v);
   const std::string size = human_bytes(g.nodes[v].out.bytes());
+  if (g.nodes[v].kind == tensor_kind::state) return "state (kept across runs, never reused): " + size;
   if (g.nodes[v].kind != tensor_kind::node) return "external (user-owned): " + size;
   if (detail::is_fused_member(g, v)) return "registers: fused into '" + std::string(g.nodes[g.fused_root[v]].name) + "', no buffer";
-  std::string s(name_of(b.memory));
+  if (g.nodes[v].traits.writes_state) return "state: writes '" + std::string(g.nodes[g.owner[v]].name) + "'";
+  std::string s(state_of(g.nodes, v) >= 0 ? "state" : name_of(b.memory));
   if (g.owner[v] != v) {
     s.append(": view of '").append(g.nodes[g.owner[v]].name).append("'");
     const std::size_t at = p.offset_in_buffer(v);
@@ -89,7 +95,11 @@ std::string to_dot(const plan<N>& p) {
     const buffer_desc& b = p.buffer(v);
     std::string label(d.name);
     std::string style, extra;
-    if (d.kind != tensor_kind::node) {
+    if (d.kind == tensor_kind::state) {
+      label.append("\nstate ").append(detail::shape_string(d.out));
+      style = "filled";
+      extra = std::string(", peripheries=2, fillcolor=\"") + detail::state_fill + "\", color=\"" + detail::state_stroke + "\"";
+    } else if (d.kind != tensor_kind::node) {
       label.append(d.kind == tensor_kind::input ? "\ngraph input " : "\nparameter ");
       label += detail::shape_string(d.out);
       style = "solid";
@@ -99,9 +109,10 @@ std::string to_dot(const plan<N>& p) {
       else label.append("\n").append(d.op_name);
       label.append(" -> ").append(detail::shape_string(d.out));
       style = d.inserted ? "dashed,filled" : "rounded,filled";
-      extra = std::string(", fillcolor=\"") + (fallback ? detail::fallback_fill : detail::capturable_fill) +
-              "\", color=\"" + (fallback ? detail::fallback_stroke : detail::capturable_stroke) + "\"";
+      const char* stroke = d.traits.writes_state ? detail::state_stroke : fallback ? detail::fallback_stroke : detail::capturable_stroke;
+      extra = std::string(", fillcolor=\"") + (fallback ? detail::fallback_fill : detail::capturable_fill) + "\", color=\"" + stroke + "\"";
       if (g.is_output[v]) extra += ", penwidth=2";
+      if (d.traits.writes_state) extra += ", peripheries=2";
     }
     label.append("\n").append(detail::placement_lines(p, v));
     if (is_planned(g, v))
@@ -142,8 +153,9 @@ std::string to_dot(const plan<N>& p) {
     const int v = g.schedule[st];
     for (int k = 0; k < g.nodes[v].input_count; ++k) {
       const int u = g.nodes[v].inputs[k];
-      s += detail::format("  n%d -> n%d [label=\"", u, v) + dot_escape(detail::human_bytes(g.nodes[u].out.bytes())) +
-           "\"];\n";
+      s += detail::format("  n%d -> n%d [label=\"", u, v) + dot_escape(detail::human_bytes(g.nodes[u].out.bytes())) + "\"" +
+           (k == 0 && g.nodes[v].traits.writes_state ? std::string(", color=\"") + detail::state_stroke + "\", style=bold" : "") +
+           "];\n";
     }
   }
   using detail::counted;
@@ -153,6 +165,8 @@ std::string to_dot(const plan<N>& p) {
                         counted(p.reuse_count(), "reuse", "reuses") + ", " +
                         counted(p.copy_count(), "inserted copy", "inserted copies") + ", " +
                         counted(p.fused_group_count(), "fused group", "fused groups");
+  if (p.state_count() > 0)
+    summary += "\n" + counted(p.state_count(), "state tensor", "state tensors") + " kept across runs, " + detail::human_bytes(p.state_bytes());
   for (int c = 0; c < memory_class_count; ++c) {
     if (memory_class(c) == memory_class::external || p.buffer_count(memory_class(c)) == 0) continue;
     summary.append("\n").append(name_of(memory_class(c))).append(" arena ");

@@ -26,6 +26,32 @@ std::string format(const char* f, A... a) {
   std::snprintf(buf, sizeof buf, f, a...);
   return buf;
 }
+//! "written by 'a', 'b'" for state tensor v (the nodes that write it, in index order), or
+//! "read only".
+template <std::size_t N>
+std::string state_writers(const flat_graph<N>& g, int v) {
+  std::string writers;
+  for (int w = 0; w < g.tensor_count; ++w)
+    if (g.nodes[w].kind == tensor_kind::node && g.nodes[w].traits.writes_state && g.owner[w] == v)
+      writers.append(writers.empty() ? "written by '" : ", '").append(g.nodes[w].name).append("'");
+  return writers.empty() ? "read only" : writers;
+}
+
+//! The dump's state section (empty without state): each state tensor, its bytes and its writers.
+template <std::size_t N>
+std::string state_section(const plan<N>& p) {
+  const flat_graph<N>& g = p.graph;
+  if (p.state_count() == 0) return {};
+  std::string s = "state (kept across runs; never placed or reused by the planner):\n";
+  for (int v = 0; v < g.tensor_count; ++v) {
+    const node_desc& d = g.nodes[v];
+    if (d.kind != tensor_kind::state) continue;
+    s += format("  %-16.*s %-20s %10zu bytes  %s\n", int(d.name.size()), d.name.data(), shape_string(d.out).c_str(),
+                d.out.bytes(), state_writers(g, v).c_str());
+  }
+  s += format("  %d state tensors, %zu bytes: allocated once, zero-filled, where not bound\n", p.state_count(), p.state_bytes());
+  return s;
+}
 }  // namespace detail
 
 template <std::size_t N>
@@ -65,10 +91,13 @@ std::string to_string(const plan<N>& p) {
     const node_desc& d = g.nodes[v];
     const buffer_desc& b = p.buffer(v);
     const bool member = detail::is_fused_member(g, v);
-    std::string where = member ? "registers" : b.opaque ? "opaque" : std::string(name_of(b.memory));
+    const bool state = detail::state_of(g.nodes, v) >= 0;
+    std::string where = member ? "registers" : b.opaque ? "opaque" : state ? "state" : std::string(name_of(b.memory));
     std::string note;
     if (member) {
       note.append(" fused into '").append(g.nodes[g.fused_root[v]].name).append("'");
+    } else if (d.traits.writes_state) {
+      note.append(" writes state '").append(g.nodes[g.owner[v]].name).append("'");
     } else if (g.owner[v] != v) {
       note.append(" view of '").append(g.nodes[g.owner[v]].name).append("'");
       if (const std::size_t at = p.offset_in_buffer(v); at > 0) note += detail::format(" at +%zu", at);
@@ -91,6 +120,12 @@ std::string to_string(const plan<N>& p) {
       s += detail::format("  %4d %4d  %-16.*s %-12.*s %-20s %-11s %10s %10s  %s\n", st, g.partition_of[v],
                           int(d.name.size()), d.name.data(), int(d.op_name.size()), d.op_name.data(),
                           detail::shape_string(d.out).c_str(), where.c_str(), "-", "-", note.c_str() + 1);
+      continue;
+    }
+    if (state) {  // no offset, no lifetime: it outlives the run
+      s += detail::format("  %4d %4d  %-16.*s %-12.*s %-20s %-11s %10s %10zu  across runs%s\n", st, g.partition_of[v],
+                          int(d.name.size()), d.name.data(), int(d.op_name.size()), d.op_name.data(),
+                          detail::shape_string(d.out).c_str(), where.c_str(), "-", b.bytes, note.c_str());
       continue;
     }
     s += detail::format("  %4d %4d  %-16.*s %-12.*s %-20s %-11s %10zu %10zu  [%d,%d]%s\n", st,
@@ -118,6 +153,7 @@ std::string to_string(const plan<N>& p) {
     s += detail::format("  %-11s %12zu bytes, lower bound %12zu (%.2fx)\n",
                         std::string(name_of(memory_class(c))).c_str(), a, lb, lb ? double(a) / double(lb) : 1.0);
   }
+  s += detail::state_section(p);
   return s;
 }
 

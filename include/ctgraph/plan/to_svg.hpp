@@ -2,7 +2,8 @@
 //! to_svg: the memory plan as a picture, written by the library (no renderer needed). One panel
 //! per arena: time steps across, offsets up, one rectangle per planned buffer over its lifetime,
 //! with lines at the lower bound and at the arena size, so that wasted memory shows as gaps
-//! below the arena line. An in-place chain shares one offset: storage passes from buffer to
+//! below the arena line; state tensors, which no arena holds, as bands across every step under
+//! the arenas, marked where a node writes them. An in-place chain shares one offset: storage passes from buffer to
 //! buffer in the middle of the handover step, so no two rectangles overlap.
 #include <algorithm>
 #include <string>
@@ -55,10 +56,14 @@ struct svg_layout {
   double width = 0, height = 0;
   std::vector<svg_panel> panels;
   std::vector<svg_rect> rects;
+  //! State tensors, under the arenas: one band each across every step (they live across runs),
+  //! in a panel of their own that starts at `state_top` (memory `external`: no arena holds them).
+  double state_top = 0;
+  std::vector<svg_rect> state_bands;
 };
 
 inline constexpr double svg_pad = 16, svg_header = 64, svg_heading = 34, svg_plot_h = 240, svg_axis = 54;
-inline constexpr double svg_left = 84, svg_right = 190, svg_font = 11;
+inline constexpr double svg_left = 84, svg_right = 190, svg_font = 11, svg_state_band = 20;
 
 //! Where to_svg draws everything; the tests check the rectangles' geometry through it.
 template <std::size_t N>
@@ -106,6 +111,16 @@ svg_layout layout_svg(const plan<N>& p) {
     }
     l.panels.push_back(q);
     l.height = q.plot_y + q.plot_h + svg_axis;
+  }
+  if (p.state_count() > 0) {
+    l.state_top = l.height;
+    double y = l.state_top + svg_heading;
+    for (int v = 0; v < g.tensor_count; ++v) {
+      if (g.nodes[v].kind != tensor_kind::state) continue;
+      l.state_bands.push_back({v, memory_class::external, svg_left, y, plot_w, svg_state_band - 4});
+      y += svg_state_band;
+    }
+    l.height = y + svg_pad;
   }
   l.height += svg_pad;
   return l;
@@ -277,6 +292,31 @@ std::string to_svg(const plan<N>& p) {
       const bool close = yl - ya < 30;
       text(lx, ya + (close ? -2 : 4), "arena " + human_bytes(arena));
       text(lx, yl + (close ? 12 : 4), "lower bound " + human_bytes(lb), "fill=\"#d62728\"");
+    }
+    s += "</g>\n";
+  }
+  // State: one band per state tensor across every step, a tick where a node writes it.
+  if (!l.state_bands.empty()) {
+    const double cell = (l.state_bands[0].width) / std::max(g.step_count, 1);
+    s += "<g class=\"state\" id=\"state\">\n";
+    text(detail::svg_left, l.state_top + 20,
+         "state (kept across runs, never placed or reused by the planner): " +
+             detail::counted(p.state_count(), "tensor", "tensors") + ", " + human_bytes(p.state_bytes()),
+         "font-size=\"13\" font-weight=\"bold\"");
+    const std::string colours = std::string("fill=\"") + detail::state_fill + "\" stroke=\"" + detail::state_stroke + "\"";
+    for (const detail::svg_rect& r : l.state_bands) {
+      const node_desc& d = g.nodes[r.node];
+      std::string tip(d.name);
+      tip += ": state " + detail::shape_string(d.out) + ", " + human_bytes(d.out.bytes());
+      s += "<g><title>" + xml_escape(tip + ", " + detail::state_writers(g, r.node)) + "</title>\n";
+      box("state", r.x, r.y, r.width, r.height, "id=\"state-" + std::to_string(r.node) + "\" " + colours);
+      for (int w = 0; w < g.tensor_count; ++w)
+        if (g.nodes[w].kind == tensor_kind::node && g.nodes[w].traits.writes_state && g.owner[w] == r.node) {
+          const double x = r.x + cell * (g.step[w] + 0.5);
+          line(x, r.y, x, r.y + r.height, std::string("class=\"state-write\" stroke=\"") + detail::state_stroke + "\" stroke-width=\"3\"");
+        }
+      text(r.x + 6, r.y + r.height - 4, d.name);
+      s += "</g>\n";
     }
     s += "</g>\n";
   }

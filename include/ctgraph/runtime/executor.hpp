@@ -5,6 +5,11 @@
 //!
 //! Per run: one cudaGraphLaunch per capturable partition, no allocation, no host
 //! synchronisation except before a host op (which needs its input on the host).
+//!
+//! State tensors (ctg::state) live across runs: the executor allocates the ones not bound once, in
+//! one allocation of their own outside every arena, zero-filled; `reset_state()` zero-fills them
+//! all again. It follows each position held in state on the host (what its runs advanced it by),
+//! so `run()` refuses a write past a state's end before it launches anything.
 #include <cuda_runtime.h>
 #include <nvtx3/nvtx3.hpp>
 
@@ -41,6 +46,7 @@
 #include <ctgraph/runtime/ops/norm.cuh>
 #include <ctgraph/runtime/ops/rotary.cuh>
 #include <ctgraph/runtime/ops/softmax.cuh>
+#include <ctgraph/runtime/ops/state.cuh>
 #include <ctgraph/runtime/ops/strided_copy.cuh>
 
 namespace ctg {
@@ -68,10 +74,12 @@ struct shared_memory {
 template <std::size_t N>
 class executor {
  public:
-  //! Allocates the arenas, binds every graph input and parameter, prepares every node (its op's
-  //! `prepare` hook), captures each capturable partition. `hooks[v]` runs node v (`hooks_of<G>`;
+  //! Allocates the arenas, binds every graph input and parameter (and the state tensors bound),
+  //! allocates the other state tensors (zero-filled), prepares every node (its op's `prepare`
+  //! hook), captures each capturable partition. `hooks[v]` runs node v (`hooks_of<G>`;
   //! inserted copies need none). With `shared`, it uses those arenas and workspace instead of its
-  //! own. Throws ctg::runtime_error (naming the node and call) and leaks nothing.
+  //! own (not its state: bind state that executors share). Throws ctg::runtime_error (naming the
+  //! node and call) and leaks nothing.
   executor(const plan<N>& p, std::vector<node_hook> hooks, cudaStream_t stream, const std::vector<binding>& bindings,
            communicator comm = {}, const shared_memory* shared = nullptr)
       : plan_(std::make_unique<plan<N>>(p)), stream_(stream), hooks_(std::move(hooks)) {
@@ -104,6 +112,7 @@ class executor {
     hooks_.resize(std::size_t(g.tensor_count));
     pointers_.assign(std::size_t(g.tensor_count), nullptr);
     for (const binding& b : bindings) bind_one(b);
+    allocate_state();
     for (int v = 0; v < g.tensor_count; ++v) {
       const node_desc& d = g.nodes[v];
       if (d.kind != tensor_kind::node) {
@@ -133,6 +142,7 @@ class executor {
     }
     for (int s = 0; s < g.step_count; ++s)
       if (runs(g.schedule[s])) prepare(g.schedule[s]);
+    guard_positions();
     for (int i = 0; i < g.partition_count; ++i)
       names_.push_back("ctgraph " + std::string(g.partitions[i].kind == partition_kind::capturable ? "partition " : "fallback region ") + std::to_string(i));
     execs_.resize(std::size_t(g.partition_count));
@@ -146,8 +156,12 @@ class executor {
   executor(executor&&) noexcept = default;
   executor& operator=(executor&&) noexcept = default;
 
-  //! Replays the plan once on the stream (asynchronous, like a kernel launch).
+  //! Replays the plan once on the stream (asynchronous, like a kernel launch). Where the graph
+  //! writes state at a position it holds in state, first checks on the host that every write of
+  //! this run stays inside its state: if not, throws ctg::runtime_error naming the node and
+  //! launches nothing (the executor and its state stay as they were).
   void run() {
+    check_positions();
     const flat_graph<N>& g = plan_->graph;
     for (int i = 0; i < g.partition_count; ++i) {
       nvtx3::scoped_range r{names_[std::size_t(i)].c_str()};
@@ -162,6 +176,40 @@ class executor {
         }
       }
     }
+    for (const position_guard& p : guards_) positions_[std::size_t(p.state)] += p.use.advance;
+  }
+
+  //! Zero-fills every state tensor of the graph (bound ones too) on the stream, and sets every
+  //! position held in state to 0.
+  void reset_state() {
+    const flat_graph<N>& g = plan_->graph;
+    for (int v = 0; v < g.tensor_count; ++v)
+      if (g.nodes[v].kind == tensor_kind::state)
+        CTG_CHECK(g.nodes[v].name, cudaMemsetAsync(pointers_[std::size_t(v)], 0, g.nodes[v].out.bytes(), stream_));
+    for (const position_guard& p : guards_) positions_[std::size_t(p.state)] = 0;
+  }
+
+  //! The position held in state tensor `name` as the host follows it: its value when it was bound
+  //! or allocated (0), plus what every run since advanced it by (ops::advance), or what
+  //! set_position or sync_position said. Without a name: the graph's one position state.
+  std::int64_t position(std::string_view name = {}) const { return positions_[std::size_t(position_state(name, "position"))]; }
+  //! Writes n into the position state (on the stream) and follows it from there.
+  void set_position(std::int64_t n, std::string_view name = {}) {
+    const int v = position_state(name, "set_position");
+    const node_desc& d = plan_->graph.nodes[v];
+    const std::int32_t n32 = std::int32_t(n);
+    const void* from = d.out.dtype == dtype_id::i32 ? static_cast<const void*>(&n32) : static_cast<const void*>(&n);
+    if (d.out.dtype == dtype_id::i32 && std::int64_t(n32) != n) throw runtime_error(d.name, "set_position", std::to_string(n) + " does not fit its i32");
+    // From pageable memory: copied out before the call returns, so the locals may go.
+    CTG_CHECK(d.name, cudaMemcpyAsync(pointers_[std::size_t(v)], from, size_of(d.out.dtype), cudaMemcpyHostToDevice, stream_));
+    positions_[std::size_t(v)] = n;
+  }
+  //! Waits for the stream and reads the position state's value from the device, where something
+  //! else moved it (another executor bound to the same state, your own copy).
+  void sync_position(std::string_view name = {}) {
+    const int v = position_state(name, "sync_position");
+    CTG_CHECK("sync_position", cudaStreamSynchronize(stream_));
+    positions_[std::size_t(v)] = read_position(v);
   }
 
   //! Waits for the stream, then asks every node whose op can find bad input on the device (an
@@ -174,7 +222,8 @@ class executor {
       if (runs(g.schedule[s])) hooks_[std::size_t(g.schedule[s])].check(context(g.schedule[s], stream_));
   }
 
-  //! Points a graph input or parameter at new memory. The nodes that read it are prepared again,
+  //! Points a graph input, parameter or state tensor at new memory (a rebound position state is
+  //! read from it). The nodes that read it are prepared again,
   //! and the captured partitions that read it captured again and their executables updated in
   //! place (cudaGraphExecUpdate): a one-time cost of one capture per such partition; `run()`
   //! stays one launch per partition.
@@ -192,6 +241,8 @@ class executor {
       if (q.kind != partition_kind::capturable || !reads(q, v)) continue;
       execs_[std::size_t(i)] = capture(i, &execs_[std::size_t(i)]);
     }
+    for (const position_guard& p : guards_)
+      if (p.state == v) positions_[std::size_t(v)] = read_position(v);
   }
 
   //! Device (or pinned host) address of a tensor's data.
@@ -234,7 +285,7 @@ class executor {
     const int v = plan_->index_of(b.name);
     if (v < 0) throw runtime_error(b.name, "bind", "no graph input or parameter has this name");
     const node_desc& d = g.nodes[v];
-    if (d.kind == tensor_kind::node) throw runtime_error(b.name, "bind", "this tensor is a node's output, not a graph input or parameter");
+    if (d.kind == tensor_kind::node) throw runtime_error(b.name, "bind", "this tensor is a node's output, not a graph input, parameter or state tensor");
     if (b.dtype != d.out.dtype)
       throw runtime_error(b.name, "bind", "dtype " + std::string(name_of(b.dtype)) + " bound to a " + std::string(name_of(d.out.dtype)) + " tensor");
     if (b.bytes < d.out.bytes())
@@ -255,6 +306,89 @@ class executor {
     }
     pointers_[std::size_t(v)] = b.data;
     return v;
+  }
+
+  //! The state tensors no binding names: one allocation for them all, outside every arena (the
+  //! planner never places state), zero-filled, before anything is captured.
+  void allocate_state() {
+    const flat_graph<N>& g = plan_->graph;
+    std::size_t bytes = 0;
+    for (int v = 0; v < g.tensor_count; ++v)
+      if (g.nodes[v].kind == tensor_kind::state && !pointers_[std::size_t(v)]) bytes += align_up(g.nodes[v].out.bytes());
+    if (bytes == 0) return;
+    state_ = allocation(allocation_kind::device, bytes, "state");
+    // Zeroed and waited for: the runs come on a stream that need not be ordered after this one.
+    CTG_CHECK("state", cudaMemsetAsync(state_.get(), 0, bytes, capture_stream_.get()));
+    CTG_CHECK("state", cudaStreamSynchronize(capture_stream_.get()));
+    for (int v = 0, at = 0; v < g.tensor_count; ++v)
+      if (g.nodes[v].kind == tensor_kind::state && !pointers_[std::size_t(v)]) {
+        pointers_[std::size_t(v)] = state_.bytes() + at;
+        at += int(align_up(g.nodes[v].out.bytes()));
+      }
+  }
+
+  //! The nodes whose op says what it does with a position (`position_use`), where that position
+  //! is held in state the host can follow; each position's value read once.
+  void guard_positions() {
+    const flat_graph<N>& g = plan_->graph;
+    positions_.assign(std::size_t(g.tensor_count), 0);
+    for (int s = 0; s < g.step_count; ++s) {
+      const int v = g.schedule[s];
+      const node_hook::position_fn f = hooks_[std::size_t(v)].position();
+      if (!f || !runs(v)) continue;
+      tensor_desc in[max_inputs]{};
+      const position_use use = f(detail::rule_inputs(g.nodes, v, in));
+      if (use.input < 0 || use.input >= g.nodes[v].input_count) continue;
+      const int p = g.owner[g.nodes[v].inputs[use.input]];
+      if (g.nodes[p].kind != tensor_kind::state) continue;  // a graph input: the device checks it
+      guards_.push_back({v, p, use});
+    }
+    moved_.assign(std::size_t(g.tensor_count), 0);
+    if (guards_.empty()) return;
+    CTG_CHECK("instantiate", cudaDeviceSynchronize());  // what bound state holds, written on any stream
+    for (const position_guard& p : guards_) positions_[std::size_t(p.state)] = read_position(p.state);
+  }
+
+  std::int64_t read_position(int v) const {
+    const node_desc& d = plan_->graph.nodes[v];
+    std::int64_t n = 0;
+    std::int32_t n32 = 0;
+    void* to = d.out.dtype == dtype_id::i32 ? static_cast<void*>(&n32) : static_cast<void*>(&n);
+    CTG_CHECK(d.name, cudaMemcpy(to, pointers_[std::size_t(v)], size_of(d.out.dtype), cudaMemcpyDeviceToHost));
+    return d.out.dtype == dtype_id::i32 ? std::int64_t(n32) : n;
+  }
+
+  //! The state tensor `name` names (or the graph's one position state), which must hold a
+  //! position that some node uses.
+  int position_state(std::string_view name, std::string_view call) const {
+    int found = no_index;
+    for (const position_guard& p : guards_) {
+      const std::string_view n = plan_->graph.nodes[p.state].name;
+      if (!name.empty() && n != name) continue;
+      if (found >= 0 && found != p.state)
+        throw runtime_error("executor", call, "the graph holds several positions in state ('" + std::string(plan_->graph.nodes[found].name) + "', '" + std::string(n) + "'): name one");
+      found = p.state;
+    }
+    if (found < 0)
+      throw runtime_error(name.empty() ? std::string_view("executor") : name, call, name.empty() ? "the graph holds no position in state (no ops::cache_write or ops::advance reads one)" : "no position held in state has this name");
+    return found;
+  }
+
+  //! Before a run: each write at a position held in state, at the position it will see (the
+  //! advances before it in this run counted), stays inside its state; else throws naming it.
+  void check_positions() {
+    for (const position_guard& p : guards_) moved_[std::size_t(p.state)] = 0;
+    for (const position_guard& p : guards_) {
+      const std::int64_t at = positions_[std::size_t(p.state)] + moved_[std::size_t(p.state)];
+      if (p.use.extent > 0 && (at < 0 || at > p.use.limit - p.use.extent)) {
+        const flat_graph<N>& g = plan_->graph;
+        throw runtime_error(g.nodes[p.node].name, "run",
+                            "this run would write " + std::to_string(p.use.extent) + " row(s) at position " + std::to_string(at) +
+                                " of '" + std::string(g.nodes[g.owner[p.node]].name) + "', which holds " + std::to_string(p.use.limit) +
+                                " (position '" + std::string(g.nodes[p.state].name) + "'); nothing was launched. Call reset_state() or set_position(n) to go on");
+      }
+      moved_[std::size_t(p.state)] += p.use.advance;
+    }
   }
 
   //! Where view v starts: in its owner's storage, at its offset there (a multi-output node's
@@ -379,8 +513,8 @@ class executor {
   std::unique_ptr<plan<N>> plan_;
   cudaStream_t stream_ = nullptr;
   owned_stream capture_stream_;
-  allocation device_, pinned_, workspace_;
-  shared_memory memory_;  // the above, or a plan family's
+  allocation device_, pinned_, workspace_, state_;
+  shared_memory memory_;  // the arenas above, or a plan family's
   std::vector<allocation> opaque_;
   cublas_lt lt_;
   std::vector<node_hook> hooks_;  // after lt_: prepared state goes before the handle it was made with
@@ -388,6 +522,14 @@ class executor {
   symmetric_collectives collectives_;
 #endif
   std::vector<void*> pointers_;
+  //! A node that uses a position held in state tensor `state`, in schedule order.
+  struct position_guard {
+    int node, state;
+    position_use use;
+  };
+  std::vector<position_guard> guards_;
+  std::vector<std::int64_t> positions_;  // by tensor: each position state's value, as the host follows it
+  std::vector<std::int64_t> moved_;      // by tensor: check_positions' scratch (run() allocates nothing)
   std::vector<std::string> names_;
   std::vector<graph_owner> graphs_;
   std::vector<graph_exec> execs_;
@@ -434,7 +576,8 @@ struct unbound_tensor {
   static_assert(Name.size() == 0 && Name.size() != 0, "ctgraph: a graph input or parameter is not bound (its name is in unbound_tensor<\"...\"> above). Bind it: ctg::bind<T>(ptr) or ctg::bind<\"name\">(ptr).");
 };
 
-//! The graph inputs and parameters of G that no binding names.
+//! The graph inputs and parameters of G that no binding names (state tensors may be left
+//! unbound: the executor allocates them).
 template <auto& G, class... B>
 constexpr auto unbound() {
   struct list {
@@ -442,7 +585,9 @@ constexpr auto unbound() {
     int index[std::remove_cvref_t<decltype(G)>::capacity]{};
   } r;
   for (int v = 0; v < G.tensor_count; ++v)
-    if (G.nodes[v].kind != tensor_kind::node && ((B::name.view() != G.nodes[v].name) && ...)) r.index[r.count++] = v;
+    if ((G.nodes[v].kind == tensor_kind::input || G.nodes[v].kind == tensor_kind::parameter) &&
+        ((B::name.view() != G.nodes[v].name) && ...))
+      r.index[r.count++] = v;
   return r;
 }
 template <auto& G, class... B, std::size_t... U>
@@ -454,7 +599,8 @@ constexpr bool all_bound(std::index_sequence<U...>) {
 
 //! The executor of graph G with bindings checked at compile time:
 //! `ctg::instantiate<g>(stream, ctg::bindings(ctg::bind<x>(dx), ctg::bind<w>(dw)))`. Each binding
-//! must name a graph input or parameter of G with the pointer's dtype, once; none may be left out.
+//! must name a graph input, parameter or state tensor of G with the pointer's dtype, once; no
+//! graph input or parameter may be left out (a state tensor left out is allocated).
 template <class G, plan_options Options = plan_options{}, class... B>
 auto instantiate(cudaStream_t stream, const boost::hana::tuple<B...>& bound, communicator comm = {}) {
   constexpr auto& g = detail::planner<G, Options>::lived;

@@ -6,6 +6,7 @@
 //! sources rather than a recursive template (graphs thousands of nodes deep).
 #include <algorithm>
 #include <memory>
+#include <span>
 #include <string_view>
 #include <type_traits>
 #include <typeinfo>
@@ -16,6 +17,7 @@
 #include <boost/hana/for_each.hpp>
 
 #include <ctgraph/graph/node.hpp>
+#include <ctgraph/graph/ops/state.hpp>
 #include <ctgraph/plan/make_plan.hpp>
 #include <ctgraph/plan/plan.hpp>
 #include <ctgraph/runtime/launch_context.hpp>
@@ -57,6 +59,14 @@ class node_hook {
   const State* state() const noexcept {
     return state_type_ && *state_type_ == typeid(State) ? static_cast<const State*>(state_.get()) : nullptr;
   }
+  //! The op's `position` rule (graph/ops/state.hpp: what the node does with a position held in
+  //! state), or null: the executor's guard of positions.
+  using position_fn = position_use (*)(std::span<const tensor_desc>);
+  position_fn position() const noexcept { return position_; }
+  node_hook& with_position(position_fn f) noexcept {
+    position_ = f;
+    return *this;
+  }
 
  private:
   launch_fn launch_ = nullptr;
@@ -65,11 +75,28 @@ class node_hook {
   bool group_ = false;
   const std::type_info* state_type_ = nullptr;
   std::shared_ptr<const void> state_;
+  position_fn position_ = nullptr;
 };
+
+namespace detail {
+template <class Op, class Node>
+node_hook launch_hook_of();
+}  // namespace detail
 
 //! The hook of op `Op` in node type `Node` (void: a node with no type, such as an inserted copy).
 template <class Op, class Node = void>
 node_hook hook_of() {
+  node_hook h = detail::launch_hook_of<Op, Node>();
+  if constexpr (requires(std::span<const tensor_desc> in) {
+                  { Op::position(in) } -> std::same_as<position_use>;
+                })
+    h.with_position(&Op::position);
+  return h;
+}
+
+//! Its launch, prepare and check hooks.
+template <class Op, class Node>
+node_hook detail::launch_hook_of() {
   using L = node_launch<Node>;
   if constexpr (Op::traits.symmetric_inputs && !CTGRAPH_NCCL) {
     return {};  // instantiate() has said why: this build has no NCCL

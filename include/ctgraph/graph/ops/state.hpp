@@ -1,0 +1,87 @@
+#pragma once
+//! Ops that write state (op_traits::writes_state). Each one's output is the state it wrote — a
+//! view of the state's storage, which the planner never places — so the nodes after the write
+//! read it through the graph's edges, and every other reader of the state it replaces must run
+//! before it (passes/state.hpp checks both).
+//!  - ops::cache_write<Dim>: inputs the state (a ctg::state, or the output of an earlier write to
+//!    one), a position (one i32 or i64 element, on the device) and rows; writes the rows into the
+//!    state at position .. position + n - 1 of dimension Dim (negative counts from the end), n the
+//!    rows' extent there. The rows have the state's dtype and its extents but along Dim, where
+//!    theirs fits in the state's. The position is read on the device when the node runs, so one
+//!    captured graph writes where the position says on every replay (a KV cache update).
+//!  - ops::advance<Step>: adds Step to a position (input 0: a state of one i32 or i64 element) on
+//!    the device. Inputs after the first are only waited for: the nodes that must read the
+//!    position before it moves (the step's last output is enough when every reader leads to it).
+//! The executor follows each position that is a state on the host (`position_use`): run() refuses
+//! a write past the state's end before it launches anything. A write whose position the host
+//! cannot follow (a graph input) is checked on the device instead: it writes nothing and
+//! executor::check() reports it. The runtime runs them with `launch_cache_write` and
+//! `launch_advance` (runtime/ops/state.cuh).
+#include <cstdint>
+
+#include <ctgraph/graph/op.hpp>
+
+namespace ctg {
+
+//! What a node does with a position held in state, for the host's guard: the input slot that
+//! holds the position; what one run of the node adds to it; and for a write at the position,
+//! how many indices it covers (`extent`) and where the state ends (`limit`): the write needs
+//! 0 <= position and position + extent <= limit. An op tells it with
+//! `static constexpr position_use position(std::span<const tensor_desc> in)`.
+struct position_use {
+  int input = -1;
+  std::int64_t advance = 0;
+  std::int64_t extent = 0;
+  std::int64_t limit = 0;
+};
+
+namespace detail {
+constexpr bool is_position_dtype(dtype_id t) { return t == dtype_id::i32 || t == dtype_id::i64; }
+}  // namespace detail
+
+namespace ops {
+
+template <int Dim>
+struct cache_write {
+  static constexpr std::string_view name = "cache_write";
+  static constexpr op_traits traits{.view = true, .writes_state = true};
+  static constexpr output_result output(std::span<const tensor_desc> in) {
+    if (in.size() != 3) return output_result::fail(errc::wrong_arity);
+    const tensor_desc &state = in[0], &pos = in[1], &rows = in[2];
+    if (rows.dtype != state.dtype || !ctg::detail::is_position_dtype(pos.dtype)) return output_result::fail(errc::dtype_mismatch);
+    const int d = ctg::detail::normalize_dim(Dim, state.rank);
+    if (d < 0 || rows.rank != state.rank || pos.elements() != 1) return output_result::fail(errc::shape_mismatch);
+    for (int i = 0; i < state.rank; ++i)
+      if (i == d ? rows.dims[i] > state.dims[i] : rows.dims[i] != state.dims[i]) return output_result::fail(errc::shape_mismatch);
+    return {state};
+  }
+  static constexpr position_use position(std::span<const tensor_desc> in) {
+    const int d = ctg::detail::normalize_dim(Dim, in[0].rank);
+    return {.input = 1, .extent = in[2].dims[d], .limit = in[0].dims[d]};
+  }
+  template <class Launch>
+  static auto prepare(const Launch& l) { return prepare_cache_write(l); }
+  template <class Launch, class State>
+  static void launch(const Launch& l, const State& s) { launch_cache_write(l, s, ctg::detail::normalize_dim(Dim, l.input_desc[0].rank)); }
+  template <class Launch, class State>
+  static void check(const Launch& l, const State& s) { check_cache_write(l, s); }
+};
+
+template <std::int64_t Step>
+struct advance {
+  static constexpr std::string_view name = "advance";
+  static constexpr op_traits traits{.view = true, .writes_state = true};
+  static constexpr std::int64_t step = Step;
+  static constexpr output_result output(std::span<const tensor_desc> in) {
+    if (in.empty()) return output_result::fail(errc::wrong_arity);
+    if (!ctg::detail::is_position_dtype(in[0].dtype)) return output_result::fail(errc::dtype_mismatch);
+    if (in[0].elements() != 1) return output_result::fail(errc::shape_mismatch);
+    return {in[0]};
+  }
+  static constexpr position_use position(std::span<const tensor_desc>) { return {.input = 0, .advance = Step}; }
+  template <class Launch>
+  static void launch(const Launch& l) { launch_advance(l, Step); }
+};
+
+}  // namespace ops
+}  // namespace ctg
