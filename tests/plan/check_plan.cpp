@@ -490,8 +490,9 @@ const std::vector<mutation>& mutations() {
          if (g.fused_root[v] == v) root = v;
        if (root < 0) return false;
        return first_of(p, rng, [&](int v) {
-         if (g.nodes[v].kind != tensor_kind::node || g.nodes[v].traits.elementwise || g.step[v] >= g.step[root] ||
-             g.nodes[root].inputs[0] == v)  // that would be an epilogue
+         // Not a product either (one could be read as an epilogue group's first member).
+         if (g.nodes[v].kind != tensor_kind::node || g.nodes[v].traits.elementwise || g.nodes[v].epilogue_output != nullptr ||
+             g.step[v] >= g.step[root])
            return false;
          return g.fused_root[v] = root, true;
        });
