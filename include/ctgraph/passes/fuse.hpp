@@ -101,6 +101,14 @@ constexpr void for_each_read(const flat_graph<N>& g, int v, Fn fn) {
   }
 }
 
+//! Calls fn(b) for each buffer node v touches when it runs: its own (written, unless it is a view
+//! or a fused member) and the owner of each tensor it reads (for_each_read).
+template <std::size_t N, class Fn>
+constexpr void for_each_access(const flat_graph<N>& g, int v, Fn fn) {
+  if (g.owner[v] == v && !is_fused_member(g, v)) fn(v);
+  for_each_read(g, v, [&](int u) { fn(g.owner[u]); });
+}
+
 //! The tensor whose storage node v's output may take over in place: input 0, or for a fused
 //! root the leaf that input 0 leads to through elementwise members (read at each element's own
 //! index); none for an epilogue's root (a product among its members), which may not overwrite

@@ -30,11 +30,7 @@ constexpr status hand_over(flat_graph<N>& g) {
     const int v = g.schedule[s];
     const node_desc& d = g.nodes[v];
     g.buffers[v].shares = no_index;
-    if (parallel) {
-      auto touch = [&](int b) { reach[std::size_t(b * max_branches + g.branch[v])] = s; };
-      if (g.owner[v] == v && !detail::is_fused_member(g, v)) touch(v);
-      detail::for_each_read(g, v, [&](int u) { touch(g.owner[u]); });
-    }
+    if (parallel) detail::for_each_access(g, v, [&](int b) { reach[std::size_t(b * max_branches + g.branch[v])] = s; });
     if (!d.traits.in_place || d.traits.reads_peers || d.traits.view || g.owner[v] != v || d.input_count == 0 ||
         detail::is_fused_member(g, v))
       continue;

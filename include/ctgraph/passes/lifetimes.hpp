@@ -45,11 +45,9 @@ constexpr status lifetimes(flat_graph<N>& g) {
     for (int s = 0; s < g.step_count; ++s) {
       const int v = g.schedule[s];
       const int until = after.last_unordered(g.branch[v], s);  // the same for each access at s
-      auto busy = [&](int b) {
+      detail::for_each_access(g, v, [&](int b) {
         if (g.buffers[b].busy_until < until) g.buffers[b].busy_until = until;
-      };
-      if (g.owner[v] == v && !detail::is_fused_member(g, v)) busy(v);
-      detail::for_each_read(g, v, [&](int u) { busy(g.owner[u]); });
+      });
     }
   }
   return g.error;
