@@ -122,22 +122,6 @@ static_assert(fused.arena_bytes(memory_class::device) == fused.lower_bound(memor
 
 namespace {
 
-std::string arg(int argc, char** argv, std::string_view flag, std::string fallback) {
-  for (int i = 1; i + 1 < argc; ++i)
-    if (flag == argv[i]) return argv[i + 1];
-  return fallback;
-}
-
-//! A tensor of a safetensors file, widened to float (f32, bf16) or copied (i32), on the host.
-template <class T>
-std::vector<T> read_tensor(const ctg::safetensors_file& f, std::string_view name) {
-  const ctg::stored_tensor* t = f.find(name);
-  if (!t) throw ctg::load_error(f.path(), name, "not in the file");
-  std::vector<T> v(t->bytes / sizeof(T));
-  f.read(*t, v.data());
-  return v;
-}
-
 //! Median GPU microseconds per run: 20 warm-up runs, then 5 trials of `k` runs between events.
 template <class Executor>
 double time_runs(Executor& ex, cudaStream_t st, int k) {
@@ -185,7 +169,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (!example::gpu_present(argc, argv)) return 0;
-  const std::string dir = arg(argc, argv, "--dir", "gpt2_out"), json = arg(argc, argv, "--json", "");
+  const std::string dir = example::arg(argc, argv, "--dir", "gpt2_out"), json = example::arg(argc, argv, "--json", "");
   if (!std::filesystem::exists(dir + "/gpt2_weights.safetensors")) {
     std::printf("no reference files in %s: write them with tests/bench/gpt2_reference.py --out %s; skipped\n", dir.c_str(), dir.c_str());
     return 77;
@@ -196,7 +180,7 @@ int main(int argc, char** argv) {
     const ctg::device_weights weights(plan, dir + "/gpt2_weights.safetensors");
     const auto t1 = std::chrono::steady_clock::now();
     const ctg::safetensors_file token_file(dir + "/gpt2_tokens.safetensors"), logit_file(dir + "/gpt2_logits.safetensors");
-    std::vector<std::int32_t> ids = read_tensor<std::int32_t>(token_file, "input_ids"), pos(tokens);
+    std::vector<std::int32_t> ids = example::read_tensor<std::int32_t>(token_file, "input_ids"), pos(tokens);
     if (ids.size() != std::size_t(tokens)) throw ctg::load_error(token_file.path(), "input_ids", "is not [1, 512]");
     for (std::int64_t t = 0; t < tokens; ++t) pos[std::size_t(t)] = std::int32_t(t);
     ctg::allocation device_ids(ctg::allocation_kind::device, 2 * tokens * sizeof(std::int32_t), "07_gpt2");
@@ -214,7 +198,7 @@ int main(int argc, char** argv) {
     cudaMemcpy(out.data(), ex.data("logits"), out.size() * 2, cudaMemcpyDeviceToHost);
     std::vector<float> got(out.size());
     for (std::size_t i = 0; i < out.size(); ++i) got[i] = __bfloat162float(out[i]);
-    const std::vector<float> hf = read_tensor<float>(logit_file, "logits"), hf32 = read_tensor<float>(logit_file, "logits_f32");
+    const std::vector<float> hf = example::read_tensor<float>(logit_file, "logits"), hf32 = example::read_tensor<float>(logit_file, "logits_f32");
     const errors vs_hf = compare(got, hf), vs_f32 = compare(got, hf32), hf_vs_f32 = compare(hf, hf32);
     std::printf("logits vs Hugging Face bf16: max abs %.4g, max rel %.4g\n", vs_hf.max_abs, vs_hf.max_rel);
     std::printf("logits vs the f32 forward:   max abs %.4g (Hugging Face bf16: %.4g)\n", vs_f32.max_abs, hf_vs_f32.max_abs);

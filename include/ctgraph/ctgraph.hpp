@@ -9,6 +9,7 @@
 #include <ctgraph/graph/memory_class.hpp>
 #include <ctgraph/graph/node.hpp>
 #include <ctgraph/graph/op.hpp>
+#include <ctgraph/graph/ops/argmax.hpp>
 #include <ctgraph/graph/ops/attention.hpp>
 #include <ctgraph/graph/ops/cat.hpp>
 #include <ctgraph/graph/ops/collectives.hpp>

@@ -4,6 +4,9 @@
 #                                  output), examples 02/03/05, all_reduce_bench
 #   tests/bench/gpu_run.sh bench   runtime_bench, runtime_baseline and torch_bench.py one after the
 #                                  other, each merging its numbers into tests/bench/results/summary.json
+#   tests/bench/gpu_run.sh llama   the Llama reference files (llama_reference.py; its PyTorch decode
+#                                  timings unless SKIP_TORCH is set), then examples/08_llama_decode
+#                                  against them; both merge into summary.json. TESTS as for gpt2.
 #   tests/bench/gpu_run.sh gpt2    the GPT-2 reference files (gpt2_reference.py; its PyTorch timings
 #                                  unless SKIP_TORCH is set), examples/07_gpt2 against them, then
 #                                  ops_bench and torch_ops.py; all merge into summary.json. TESTS, a
@@ -12,7 +15,7 @@
 # (TAG, default h200; DATE, default today, UTC). BUILD is the build folder (default build/cuda; one
 # outside the checkout survives a re-sent working tree). NVLink multicast stays off.
 set -uo pipefail
-step=${1:?usage: gpu_run.sh test|bench}
+step=${1:?usage: gpu_run.sh test|bench|gpt2|llama}
 OUT=${OUT:-$PWD/gpu_out}
 TAG=${TAG:-h200}
 DATE=${DATE:-$(date -u +%F)}
@@ -67,6 +70,21 @@ case "$step" in
     python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda)"
     grep -E "gpu_us|updated|rror|WARN" "$OUT/bench_log.txt" | tail -30
     cat "$S"
+    ;;
+  llama)
+    nvidia-smi --query-gpu=name,clocks.sm,clocks.mem,temperature.gpu,power.draw --format=csv
+    build 08_llama_decode ${TESTS:+ctgraph_gpu_tests}
+    S=$RESULTS/summary.json
+    [ -n "${TESTS:-}" ] && "$BUILD"/tests/ctgraph_gpu_tests -tc="$TESTS" 2>&1 | tail -15
+    LLAMA_DIR=${LLAMA_DIR:-/tmp/llama}
+    timeout 450 python3 tests/bench/llama_reference.py --out "$LLAMA_DIR" ${SKIP_TORCH:+--skip-bench} --summary "$S" \
+      >"$RESULTS/${TAG}_llama_reference_$DATE.json" 2>"$OUT/llama_reference_log.txt"
+    echo "llama_reference: $?"; grep -v Warning "$OUT/llama_reference_log.txt" | tail -8
+    timeout 200 "$BUILD"/examples/08_llama_decode --require-gpu --dir "$LLAMA_DIR" --json "$RESULTS/${TAG}_llama_ctgraph_$DATE.json" \
+      | grep -v "^ \{2,\}[0-9]" | tail -14
+    echo "08_llama_decode: ${PIPESTATUS[0]}"
+    [ -f "$RESULTS/${TAG}_llama_ctgraph_$DATE.json" ] && python3 -c "import sys, json; sys.path.insert(0, 'tests/bench')
+from torch_bench import merge_summary; merge_summary('$S', json.load(open('$RESULTS/${TAG}_llama_ctgraph_$DATE.json')))"
     ;;
   gpt2)
     nvidia-smi --query-gpu=name,clocks.sm,clocks.mem,temperature.gpu,power.draw --format=csv

@@ -2,6 +2,8 @@
 
 #include <doctest/doctest.h>
 
+#include <array>
+
 #include "../models.hpp"
 
 namespace {
@@ -228,6 +230,47 @@ TEST_CASE("ops: rotary output rule") {
   CHECK(apply<rope>({t(dtype_id::bf16, {512, 100}), pos}).error == errc::shape_mismatch);  // not whole heads
   CHECK(apply<rope>({t(dtype_id::bf16, {4096}), t(dtype_id::i32, {1})}).error == errc::shape_mismatch);
   CHECK(apply<rope>({q}).error == errc::wrong_arity);
+  // One position: the first token's (a position held in state), the others after it.
+  CHECK(apply<rope>({q, t(dtype_id::i32, {1})}).out == q);
+  CHECK(apply<rope>({bq, t(dtype_id::i64, {1})}).out == bq);
+}
+
+TEST_CASE("ops: cache_attention, argmax and cache_read output rules") {
+  using ca = ops::cache_attention<32, 4>;
+  const auto q = t(dtype_id::bf16, {1, 32 * 64}), cache = t(dtype_id::bf16, {256, 4 * 64}), pos = t(dtype_id::i32, {1});
+  CHECK(apply<ca>({q, cache, cache, pos}).out == q);
+  CHECK(apply<ca>({t(dtype_id::bf16, {7, 32 * 128}), t(dtype_id::bf16, {64, 4 * 128}), t(dtype_id::bf16, {64, 4 * 128}), t(dtype_id::i64, {1})}).out ==
+        t(dtype_id::bf16, {7, 32 * 128}));
+  const auto bq = t(dtype_id::f16, {3, 2, 32 * 64}), bc = t(dtype_id::f16, {3, 40, 4 * 64});
+  CHECK(apply<ca>({bq, bc, bc, pos}).out == bq);  // a batch shares the position
+  CHECK(ca::position(std::array{q, cache, cache, pos}).extent == 1);
+  CHECK(ca::position(std::array{q, cache, cache, pos}).limit == 256);
+  CHECK(ca::position(std::array{q, cache, cache, pos}).input == 3);
+  CHECK(apply<ca>({q, cache, cache}).error == errc::wrong_arity);
+  CHECK(apply<ca>({q, cache, cache, t(dtype_id::f32, {1})}).error == errc::dtype_mismatch);
+  CHECK(apply<ca>({t(dtype_id::f32, {1, 32 * 64}), t(dtype_id::f32, {256, 256}), t(dtype_id::f32, {256, 256}), pos}).error == errc::dtype_mismatch);
+  CHECK(apply<ca>({q, cache, t(dtype_id::bf16, {255, 4 * 64}), pos}).error == errc::shape_mismatch);  // caches of one shape
+  CHECK(apply<ca>({q, t(dtype_id::bf16, {256, 8 * 64}), t(dtype_id::bf16, {256, 8 * 64}), pos}).error == errc::shape_mismatch);
+  CHECK(apply<ca>({t(dtype_id::bf16, {300, 32 * 64}), cache, cache, pos}).error == errc::shape_mismatch);  // more tokens than rows
+  CHECK(apply<ca>({q, cache, cache, t(dtype_id::i32, {2})}).error == errc::shape_mismatch);
+  CHECK(apply<ca>({bq, t(dtype_id::f16, {2, 40, 4 * 64}), t(dtype_id::f16, {2, 40, 4 * 64}), pos}).error == errc::shape_mismatch);
+
+  CHECK(apply<ops::argmax>({t(dtype_id::bf16, {4, 32000})}).out == t(dtype_id::i32, {4}));
+  CHECK(apply<ops::argmax>({t(dtype_id::f32, {32000})}).out == t(dtype_id::i32, {1}));
+  CHECK(apply<ops::argmax>({t(dtype_id::f16, {2, 3, 10})}).out == t(dtype_id::i32, {2, 3}));
+  CHECK(apply<ops::argmax>({t(dtype_id::i32, {4, 10})}).error == errc::dtype_mismatch);
+  CHECK(apply<ops::argmax>({t(dtype_id::f32, {4, 10}), t(dtype_id::f32, {4, 10})}).error == errc::wrong_arity);
+
+  using read = ops::cache_read<0, 1>;
+  const auto tokens = t(dtype_id::i32, {257});
+  CHECK(apply<read>({tokens, pos}).out == t(dtype_id::i32, {1}));
+  CHECK(apply<ops::cache_read<1, 4>>({t(dtype_id::bf16, {2, 16, 64}), pos}).out == t(dtype_id::bf16, {2, 4, 64}));
+  CHECK(ops::cache_read<0, 2, 3>::position(std::array{tokens, pos}).extent == 5);  // offset and extent
+  CHECK(ops::cache_read<0, 2, 3>::position(std::array{tokens, pos}).limit == 257);
+  CHECK(ops::cache_write<0, 1>::position(std::array{tokens, pos, t(dtype_id::i32, {1})}).extent == 2);
+  CHECK(apply<ops::cache_read<0, 300>>({tokens, pos}).error == errc::shape_mismatch);
+  CHECK(apply<read>({tokens, t(dtype_id::f32, {1})}).error == errc::dtype_mismatch);
+  CHECK(apply<read>({tokens}).error == errc::wrong_arity);
 }
 
 TEST_CASE("dtypes") {

@@ -10,6 +10,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -20,6 +21,7 @@
 #include <string_view>
 #include <vector>
 
+#include <ctgraph/graph/ops/argmax.hpp>
 #include <ctgraph/graph/ops/attention.hpp>
 #include <ctgraph/graph/ops/cat.hpp>
 #include <ctgraph/graph/ops/elementwise.hpp>
@@ -31,7 +33,9 @@
 #include <ctgraph/graph/ops/slice.hpp>
 #include <ctgraph/graph/ops/softmax.hpp>
 #include <ctgraph/runtime/capture.hpp>
+#include <ctgraph/runtime/ops/argmax.cuh>
 #include <ctgraph/runtime/ops/attention.cuh>
+#include <ctgraph/runtime/ops/cache_attention.cuh>
 #include <ctgraph/runtime/ops/elementwise.cuh>
 #include <ctgraph/runtime/ops/matmul.hpp>
 #include <ctgraph/runtime/ops/norm.cuh>
@@ -912,24 +916,140 @@ TEST_CASE_TEMPLATE("runtime_ops: attention matches the host", T, __half, __nv_bf
 }
 
 namespace {
+// --- cache_attention: a few tokens over a K/V cache at a position read on the device ------------
+
+//! Queries [B, T, H*D] at positions pos + t over caches [B, S, KVH*D]: token t sees keys 0 .. pos + t.
+template <class T>
+std::vector<double> host_cache_attention(const std::vector<T>& q, const std::vector<T>& k, const std::vector<T>& v, std::int64_t batch,
+                                         std::int64_t tokens, std::int64_t length, int heads, int kv_heads, std::int64_t d,
+                                         std::int64_t pos) {
+  std::vector<double> o(std::size_t(batch * tokens * heads * d));
+  for (std::int64_t b = 0; b < batch; ++b)
+    for (int h = 0; h < heads; ++h) {
+      const int kh = h / (heads / kv_heads);
+      for (std::int64_t t = 0; t < tokens; ++t) {
+        const std::int64_t keys = std::min(pos + t + 1, length);
+        std::vector<double> w(std::size_t(std::max<std::int64_t>(keys, 1)));
+        double m = -1e300, sum = 0;
+        for (std::int64_t j = 0; j < keys; ++j) {
+          double s = 0;
+          for (std::int64_t e = 0; e < d; ++e)
+            s += double(host_float(q[std::size_t(((b * tokens + t) * heads + h) * d + e)])) *
+                 double(host_float(k[std::size_t(((b * length + j) * kv_heads + kh) * d + e)]));
+          w[std::size_t(j)] = s / std::sqrt(double(d));
+          m = std::max(m, w[std::size_t(j)]);
+        }
+        for (std::int64_t j = 0; j < keys; ++j) sum += (w[std::size_t(j)] = std::exp(w[std::size_t(j)] - m));
+        for (std::int64_t e = 0; e < d; ++e) {
+          double acc = 0;
+          for (std::int64_t j = 0; j < keys; ++j) acc += w[std::size_t(j)] * double(host_float(v[std::size_t(((b * length + j) * kv_heads + kh) * d + e)]));
+          o[std::size_t(((b * tokens + t) * heads + h) * d + e)] = acc / sum;
+        }
+      }
+    }
+  return o;
+}
+
+template <class T, int H, int KVH, class Pos = std::int32_t>
+void check_cache_attention(std::int64_t batch, std::int64_t tokens, std::int64_t length, std::int64_t d, std::int64_t pos) {
+  INFO("dtype ", name_of(dtype_of<T>()), ", batch ", batch, ", ", tokens, " token(s) at ", pos, " over a cache of ", length, ", ", H, "/",
+       KVH, " heads of ", d);
+  using op = ops::cache_attention<H, KVH>;
+  const std::int64_t qc = H * d, kc = KVH * d;
+  const auto q = random_values<T>(batch * tokens * qc, -2.f, 2.f, 51), k = random_values<T>(batch * length * kc, -2.f, 2.f, 52),
+             v = random_values<T>(batch * length * kc, -1.f, 1.f, 53);
+  const auto desc = [&](std::int64_t rows, std::int64_t cols) {
+    return batch > 1 ? tensor_desc{dtype_of<T>(), 3, {batch, rows, cols}} : matrix_desc(dtype_of<T>(), rows, cols);
+  };
+  const std::vector<Pos> p{Pos(pos)};
+  device_buffer dq(q), dk(k), dv(v), dp(p), dout(std::size_t(batch * tokens * qc) * sizeof(T));
+  const tensor_desc in[] = {desc(tokens, qc), desc(length, kc), desc(length, kc), vector_desc(dtype_of<Pos>(), 1)};
+  const output_result r = op::output(in);
+  REQUIRE(r.error == errc::ok);
+  CHECK(r.out == desc(tokens, qc));
+  CHECK(op::position(in).extent == tokens);
+  CHECK(op::position(in).limit == length);
+  node_desc n;
+  n.name = "cache_attention";
+  n.out = r.out;
+  op::launch(context_for(n, {{dq.p, in[0]}, {dk.p, in[1]}, {dv.p, in[2]}, {dp.p, in[3]}}, dout.p));
+  cuda_ok(cudaDeviceSynchronize());
+  check_close(download(dout.at<T>(0), batch * tokens * qc), host_cache_attention(q, k, v, batch, tokens, length, H, KVH, d, pos),
+              rtol<T> * 2, rtol<T> * 2);
+}
+}  // namespace
+
+TEST_CASE_TEMPLATE("runtime_ops: cache_attention matches the host", T, __half, __nv_bfloat16) {
+  check_cache_attention<T, 32, 4>(1, 1, 512, 64, 0);                    // the first decode step: one key
+  check_cache_attention<T, 32, 4>(1, 1, 512, 64, 157);                  // TinyLlama's heads, far along
+  check_cache_attention<T, 8, 8, std::int64_t>(1, 1, 3000, 128, 2999);  // the last row; more keys than a chunk
+  check_cache_attention<T, 4, 2>(1, 7, 64, 64, 20);                     // several tokens: causal among them
+  check_cache_attention<T, 4, 1>(3, 2, 40, 128, 5);                     // a batch shares the position
+  check_cache_attention<T, 32, 4>(1, 32, 256, 64, 0);                   // a prompt at position 0
+}
+
+namespace {
+// --- argmax --------------------------------------------------------------------------------------
+
+template <class T>
+void check_argmax(std::int64_t rows, std::int64_t cols, bool offset) {
+  INFO("dtype ", name_of(dtype_of<T>()), ", [", rows, ", ", cols, "]", offset ? ", misaligned" : "");
+  std::vector<T> x = random_values<T>(rows * cols + 1, -4.f, 4.f, 61);
+  // Plant ties (the first index must win), a NaN (the largest) and a row of equal values.
+  if (rows > 1 && cols > 9) x[std::size_t(offset) + std::size_t(cols) + 3] = x[std::size_t(offset) + std::size_t(cols) + 9] = host_round<T>(100.f);
+  if (rows > 2 && cols > 6 && std::is_same_v<T, float>) x[std::size_t(offset) + 2 * std::size_t(cols) + 5] = std::nanf("");
+  if (rows > 3) std::fill(x.begin() + std::ptrdiff_t(offset) + 3 * cols, x.begin() + std::ptrdiff_t(offset) + 4 * cols, host_round<T>(-1.f));
+  device_buffer dx(x), dout(std::size_t(rows) * 4);
+  const tensor_desc in[] = {matrix_desc(dtype_of<T>(), rows, cols)};
+  const output_result r = ops::argmax::output(in);
+  REQUIRE(r.error == errc::ok);
+  CHECK(r.out == vector_desc(dtype_id::i32, rows));
+  node_desc n;
+  n.name = "argmax";
+  n.out = r.out;
+  ops::argmax::launch(context_for(n, {{dx.at<T>(offset ? 1 : 0), in[0]}}, dout.p));
+  cuda_ok(cudaDeviceSynchronize());
+  const std::vector<std::int32_t> got = download(dout.at<std::int32_t>(0), rows);
+  for (std::int64_t i = 0; i < rows; ++i) {
+    std::int64_t best = 0;
+    for (std::int64_t j = 1; j < cols; ++j) {
+      const double a = host_float(x[std::size_t(offset) + std::size_t(i * cols + j)]), b = host_float(x[std::size_t(offset) + std::size_t(i * cols + best)]);
+      if ((std::isnan(a) && !std::isnan(b)) || (!std::isnan(b) && a > b)) best = j;
+    }
+    CHECK_MESSAGE(got[std::size_t(i)] == best, "row ", i);
+  }
+}
+}  // namespace
+
+TEST_CASE_TEMPLATE("runtime_ops: argmax matches the host", T, float, __half, __nv_bfloat16) {
+  check_argmax<T>(1, 32000, false);  // a decode step's logits
+  check_argmax<T>(5, 50257, false);  // rows of an odd length: no 16-byte packs
+  check_argmax<T>(4, 1000, true);    // misaligned
+  check_argmax<T>(7, 3, false);      // shorter than a warp
+}
+
+namespace {
 // --- rotary --------------------------------------------------------------------------------------
 
 //! Rope (an ops::rotary) on x [batch, tokens, heads * D] at positions first + (7 t mod tokens)
-//! (not in order, as nothing requires them to be), against rotate-half written out in double.
+//! (not in order, as nothing requires them to be), or with `start` given one position, first, at
+//! first + t; against rotate-half written out in double.
 template <class Rope, class T, class Pos>
-void check_rotary(std::int64_t batch, std::int64_t tokens, std::int64_t heads, std::int64_t first, bool in_place) {
+void check_rotary(std::int64_t batch, std::int64_t tokens, std::int64_t heads, std::int64_t first, bool in_place, bool start = false) {
   constexpr std::int64_t d = Rope::head_dim, half = d / 2;
   const std::int64_t cols = heads * d, n = batch * tokens * cols;
   INFO("dtype ", name_of(dtype_of<T>()), ", positions ", name_of(dtype_of<Pos>()), ", D ", d, ", theta ", Rope::theta, ", [", batch,
-       ", ", tokens, ", ", heads, "*D], first position ", first, in_place ? ", in place" : "");
+       ", ", tokens, ", ", heads, "*D], first position ", first, in_place ? ", in place" : "", start ? ", one start position" : "");
   const auto x = random_values<T>(n, -2.f, 2.f, 41);
   std::vector<Pos> pos(static_cast<std::size_t>(tokens));
-  for (std::int64_t t = 0; t < tokens; ++t) pos[std::size_t(t)] = Pos(first + (7 * t) % tokens);
+  for (std::int64_t t = 0; t < tokens; ++t) pos[std::size_t(t)] = Pos(start ? first + t : first + (7 * t) % tokens);
   device_buffer dx(x), dpos(pos), dy(x.size() * sizeof(T));
   node_desc nd;
   nd.name = "rotary";
   nd.out = tensor_desc{dtype_of<T>(), 3, {batch, tokens, cols}};
-  const launch_context c = context_for(nd, {{dx.p, nd.out}, {dpos.p, vector_desc(dtype_of<Pos>(), tokens)}}, in_place ? dx.p : dy.p);
+  const tensor_desc pos_desc = vector_desc(dtype_of<Pos>(), start ? 1 : tokens);  // start: the device sees pos[0] only
+  REQUIRE(Rope::output(std::array{nd.out, pos_desc}).error == errc::ok);
+  const launch_context c = context_for(nd, {{dx.p, nd.out}, {dpos.p, pos_desc}}, in_place ? dx.p : dy.p);
   Rope::launch(c);
   cuda_ok(cudaDeviceSynchronize());
 
@@ -960,6 +1080,8 @@ void check_rotary_shapes() {
   check_rotary<ops::rotary<8>, T, Pos>(3, 5, 70, 3, false);             // more heads than one block's
   check_rotary<ops::rotary<2>, T, Pos>(1, 3, 5, 0, true);               // one pair per head
   check_rotary<ops::rotary<1024>, T, Pos>(1, 2, 2, 9, false);           // more pairs than threads
+  check_rotary<ops::rotary<64>, T, Pos>(1, 37, 4, 11, false, true);       // one position: the first token's
+  check_rotary<ops::rotary<128>, T, Pos>(2, 5, 3, 0, true, true);
 }
 }  // namespace
 

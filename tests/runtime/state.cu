@@ -97,7 +97,7 @@ TEST_CASE("state: the host refuses a step past the cache's end, and the executor
     CHECK(ex.position() == length);
     dx.upload(row_of(99.f));
     CHECK_THROWS_WITH_AS(ex.run(), doctest::Contains("failed in node 'write'"), runtime_error);
-    CHECK_THROWS_WITH_AS(ex.run(), doctest::Contains("1 row(s) at position 8 of 'cache', which holds 8"), runtime_error);
+    CHECK_THROWS_WITH_AS(ex.run(), doctest::Contains("1 row(s) from position 8 of 'cache', which holds 8"), runtime_error);
     CHECK_THROWS_WITH_AS(ex.run(), doctest::Contains("nothing was launched"), runtime_error);
     REQUIRE(cudaStreamSynchronize(st) == cudaSuccess);
     std::vector<float> c = download<float>(ex.data("cache"), std::size_t(length * width));
@@ -175,7 +175,7 @@ TEST_CASE("state: a prefill and a decode executor share one bound cache and posi
     // The prefill executor, told where the position is, refuses a prompt that no longer fits.
     pre.sync_position();
     CHECK(pre.position() == prompt + 1);
-    CHECK_THROWS_WITH_AS(pre.run(), doctest::Contains("4 row(s) at position 5 of 'cache'"), runtime_error);
+    CHECK_THROWS_WITH_AS(pre.run(), doctest::Contains("4 row(s) from position 5 of 'cache'"), runtime_error);
     // reset_state zero-fills bound state too.
     dec.reset_state();
     REQUIRE(cudaStreamSynchronize(st) == cudaSuccess);
@@ -234,7 +234,7 @@ TEST_CASE("state: writes along a later dimension, several rows, an i64 position,
     CHECK(download<float>(ex.data("narrow"), 30) ==
           std::vector<float>{1, 2, 3, 0, 0, 0, 0, 0, 0, 4, 5, 6, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0});
     // 6 + 3 rows do not fit in 8: refused at the first write of the run, in schedule order.
-    CHECK_THROWS_WITH_AS(ex.run(), doctest::Contains("3 row(s) at position 6 of 'heads_cache', which holds 8"), runtime_error);
+    CHECK_THROWS_WITH_AS(ex.run(), doctest::Contains("3 row(s) from position 6 of 'heads_cache', which holds 8"), runtime_error);
     CHECK(ex.position() == 6);
     ex.set_position(7);  // the heads cache cannot take 3 rows at 7 either; the narrow one could
     CHECK_THROWS_WITH_AS(ex.run(), doctest::Contains("failed in node 'put_heads'"), runtime_error);
@@ -277,3 +277,50 @@ TEST_CASE("state: a position the host cannot follow is checked on the device") {
 }
 
 }  // namespace state_gpu_test
+
+// Greedy decoding on the device: a step reads its token from a history held in state at the
+// position (cache_read), picks the next one (argmax of its logits row) and writes it one further
+// on (cache_write<0, 1>), then advances: run after run, with no trip to the host, the history
+// follows the table's chain. The table row of token i peaks at (3 i + 1) mod V.
+namespace greedy_gpu_test {
+using namespace ctg;
+constexpr std::int64_t vocab = 11, history = 8;
+using tokens = state<"tokens", i32, shape<history>>;
+using pos = state<"pos", i32, shape<1>>;
+using table = parameter<"table", f32, shape<vocab, vocab>>;
+struct id : node<"id", ops::cache_read<0, 1>, tokens, pos> {};
+struct logits : node<"logits", ops::embedding, id, table> {};
+struct choice : node<"choice", ops::argmax, logits> {};
+struct put : node<"put", ops::cache_write<0, 1>, tokens, pos, choice> {};
+struct next : node<"next", ops::advance<1>, pos, put> {};
+using step = graph<logits, next>;
+static_assert(make_plan<step>().partition_count() == 1 && !check_plan(make_plan<step>()));
+
+TEST_CASE("state: greedy decoding on the device: a token read at the position, argmax, written one further on") {
+  std::vector<float> t(std::size_t(vocab * vocab));
+  for (std::int64_t i = 0; i < vocab; ++i)
+    for (std::int64_t j = 0; j < vocab; ++j) t[std::size_t(i * vocab + j)] = j == (3 * i + 1) % vocab ? 2.f : float(j % 3) * 0.5f;
+  test::device_vector<float> dt(t);
+  cudaStream_t st;
+  REQUIRE(cudaStreamCreate(&st) == cudaSuccess);
+  {
+    auto ex = instantiate<step>(st, bindings(bind<table>(dt.ptr)));
+    const std::int32_t first = 4;
+    REQUIRE(cudaMemcpy(ex.data("tokens"), &first, 4, cudaMemcpyHostToDevice) == cudaSuccess);
+    for (int k = 0; k < history - 1; ++k) ex.run();
+    ex.check();
+    std::vector<std::int32_t> h(static_cast<std::size_t>(history));
+    REQUIRE(cudaMemcpy(h.data(), ex.data("tokens"), h.size() * 4, cudaMemcpyDeviceToHost) == cudaSuccess);
+    std::int32_t want = first;
+    for (std::int64_t i = 0; i < history; ++i, want = std::int32_t((3 * want + 1) % vocab)) CHECK_MESSAGE(h[std::size_t(i)] == want, "token ", i);
+    CHECK(ex.position() == history - 1);
+    // The next step would write past the history: refused before launching, the history kept.
+    CHECK_THROWS_WITH_AS(ex.run(), doctest::Contains("2 row(s) from position 7 of 'tokens', which holds 8"), runtime_error);
+    ex.set_position(2);
+    ex.run();
+    ex.check();
+    CHECK(ex.position() == 3);
+  }
+  cudaStreamDestroy(st);
+}
+}  // namespace greedy_gpu_test

@@ -72,6 +72,19 @@ struct op_traits {
   bool writes_state = false;
 };
 
+//! What a node does with a position held in state, for the host's guard: the input slot that
+//! holds the position; what one run of the node adds to it; and for a write at the position,
+//! how many indices it covers (`extent`) and where the state ends (`limit`): the write needs
+//! 0 <= position and position + extent <= limit. An op tells it with
+//! `static constexpr position_use position(std::span<const tensor_desc> in)` (ops::cache_write,
+//! ops::advance, ops::cache_attention); a read at a position (a cache read) says it as a write does.
+struct position_use {
+  int input = -1;
+  std::int64_t advance = 0;
+  std::int64_t extent = 0;
+  std::int64_t limit = 0;
+};
+
 //! What an output rule returns: the output tensor, or why the inputs do not fit. A node with
 //! several outputs needs more storage than its own tensor (`storage_bytes`, 0: the tensor's
 //! bytes); a view may start past its source's first byte (`view_offset`).

@@ -68,8 +68,10 @@ constexpr std::vector<int> branch_clocks(const flat_graph<N>& g) {
   return clock;
 }
 
-//! For each branch b and step t, the smallest clock entry on b from step t to the end; then
-//! `last_unordered(b, s)`, the last step that does not wait for step s on branch b (a binary
+//! For each branch b and step t, the smallest clock entry on b from step t to the end, over the
+//! steps that place a buffer (`places`: only a new buffer's first write can collide with memory
+//! still in use; a step that writes state, a view or nothing of its own cannot); then
+//! `last_unordered(b, s)`, the last such step that does not wait for step s on branch b (a binary
 //! search: these minima never decrease with t).
 struct unordered_after {
   std::vector<int> min_after;  // [b * steps + t]
@@ -85,12 +87,13 @@ struct unordered_after {
     return lo - 1;
   }
 };
-constexpr unordered_after unordered_steps(const int* clock, int steps, int branches) {
+template <class Places>
+constexpr unordered_after unordered_steps(const int* clock, int steps, int branches, Places places) {
   unordered_after u{std::vector<int>(std::size_t(steps) * std::size_t(branches) + 1), steps};
   for (int b = 0; b < branches; ++b) {
     int low = steps;
     for (int t = steps - 1; t >= 0; --t) {
-      if (clock[t * max_branches + b] < low) low = clock[t * max_branches + b];
+      if (places(t) && clock[t * max_branches + b] < low) low = clock[t * max_branches + b];
       u.min_after[std::size_t(b * steps + t)] = low;
     }
   }

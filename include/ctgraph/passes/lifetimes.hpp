@@ -1,8 +1,8 @@
 #pragma once
 //! lifetimes: one buffer per tensor that owns its storage: memory class (placement's), bytes,
 //! opaque or planned, lifetime from its write to its last read (graph outputs to the last step),
-//! and how long it stays busy: up to the last step that does not wait for all its accesses (later
-//! than its last read only where parallel branches run on). A fused group's member needs none
+//! and how long it stays busy: up to the last step placing a buffer that does not wait for all its
+//! accesses (later than its last read only where parallel branches run on). A fused group's member needs none
 //! (is_planned says no), and its root reads its leaves. Reads the schedule, `owner`, `memory`,
 //! `is_output`, `fused_root`, `branch`, partitions and multi-output nodes' rules; writes `buffers`
 //! (not `shares`, which hand_over decides).
@@ -41,7 +41,8 @@ constexpr status lifetimes(flat_graph<N>& g) {
   for (int i = 0; i < n; ++i) g.buffers[i].busy_until = g.buffers[i].lifetime.last;
   if (const int most = detail::most_branches(g); most > 1) {
     const std::vector<int> clock = detail::branch_clocks(g);
-    const detail::unordered_after after = detail::unordered_steps(clock.data(), g.step_count, most);
+    const detail::unordered_after after =
+        detail::unordered_steps(clock.data(), g.step_count, most, [&](int t) { return is_planned(g, g.schedule[t]); });
     for (int s = 0; s < g.step_count; ++s) {
       const int v = g.schedule[s];
       const int until = after.last_unordered(g.branch[v], s);  // the same for each access at s

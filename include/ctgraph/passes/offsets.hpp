@@ -73,6 +73,33 @@ struct range {
   std::size_t begin, end;
 };
 
+//! Sorts ranges by begin: insertion sort for the usual few neighbours, heapsort (m log m, no
+//! recursion) where parallel branches or long lives give an interval many.
+constexpr void sort_by_begin(range* r, int m) {
+  if (m <= 16) {
+    for (int i = 1; i < m; ++i)
+      for (int q = i; q > 0 && r[q].begin < r[q - 1].begin; --q) {
+        const range t = r[q];
+        r[q] = r[q - 1], r[q - 1] = t;
+      }
+    return;
+  }
+  auto sift = [r](int root, int end) {  // max-heap on begin over r[0, end)
+    for (int child = 2 * root + 1; child < end; root = child, child = 2 * root + 1) {
+      if (child + 1 < end && r[child].begin < r[child + 1].begin) ++child;
+      if (!(r[root].begin < r[child].begin)) return;
+      const range t = r[root];
+      r[root] = r[child], r[child] = t;
+    }
+  };
+  for (int i = m / 2 - 1; i >= 0; --i) sift(i, m);
+  for (int end = m - 1; end > 0; --end) {
+    const range t = r[0];
+    r[0] = r[end], r[end] = t;
+    sift(0, end);
+  }
+}
+
 constexpr std::size_t place(const interval* xs, const conflict_lists& c, const int* order, int n, std::size_t* offset,
                             range* busy, std::size_t cutoff, int start = 0, std::size_t arena = 0) {
   const std::size_t none = ~std::size_t{0};
@@ -87,11 +114,7 @@ constexpr std::size_t place(const interval* xs, const conflict_lists& c, const i
       const int j = list[e];
       if (offset[j] != none) busy[m++] = range{offset[j], offset[j] + xs[j].bytes};
     }
-    for (int r = 1; r < m; ++r)  // few neighbours: insertion sort
-      for (int q = r; q > 0 && busy[q].begin < busy[q - 1].begin; --q) {
-        const range t = busy[q];
-        busy[q] = busy[q - 1], busy[q - 1] = t;
-      }
+    sort_by_begin(busy, m);
     std::size_t best = none, best_gap = none, cursor = 0;
     for (int r = 0; r < m; ++r) {
       if (busy[r].begin > cursor && busy[r].begin - cursor >= bytes && busy[r].begin - cursor < best_gap)

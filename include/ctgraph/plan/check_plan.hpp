@@ -10,7 +10,7 @@
 //!  - the schedule topological, partitions tiling it by capturability;
 //!  - branches inside their partition's count (one in fallback regions), and from them the
 //!    happens-before order the captured graphs keep (passes/branches.hpp's model of them): a
-//!    buffer is busy until the last step that does not wait for all its accesses;
+//!    buffer is busy until the last step placing a buffer that does not wait for all its accesses;
 //!  - offsets aligned and inside their arena, no two buffers that may be busy at once overlapping,
 //!    an output taking its input's storage only when its op allows in place, at the input's last
 //!    read, after every access on every branch, and never for a collective (peers still read that
@@ -306,7 +306,8 @@ constexpr plan_violation check_branches(const flat_graph<N>& g, recomputed<N>& r
   if (most == 1) return {};
   r.clock = branch_clocks(g);
   r.reach.assign(std::size_t(g.tensor_count) * max_branches, -1);
-  const unordered_after after = unordered_steps(r.clock.data(), g.step_count, most);
+  // Only a step that places a buffer (its node's own, planned storage) can take memory in use.
+  const unordered_after after = unordered_steps(r.clock.data(), g.step_count, most, [&](int t) { return is_planned(g, g.schedule[t]); });
   for (int s = 0; s < g.step_count; ++s) {
     const int v = g.schedule[s], b = g.branch[v];
     auto access = [&](int u) {

@@ -37,7 +37,9 @@
 #include <ctgraph/runtime/nccl/symmetric_collectives.hpp>
 #endif
 // What the built-in ops' hooks call:
+#include <ctgraph/runtime/ops/argmax.cuh>
 #include <ctgraph/runtime/ops/attention.cuh>
+#include <ctgraph/runtime/ops/cache_attention.cuh>
 #include <ctgraph/runtime/ops/copy.hpp>
 #include <ctgraph/runtime/ops/elementwise.cuh>
 #include <ctgraph/runtime/ops/embedding.cuh>
@@ -256,6 +258,18 @@ class executor {
   template <class T>
   T* data(std::string_view name) const { return static_cast<T*>(data(name)); }
 
+  //! A binding of each state tensor to this executor's memory: bind them into another executor
+  //! (`instantiate<decode>(stream, weights.bindings(prefill.state_bindings()))`) and the two share
+  //! one K/V cache and position, as a prefill plan and a decode plan of one model do.
+  std::vector<binding> state_bindings() const {
+    const flat_graph<N>& g = plan_->graph;
+    std::vector<binding> out;
+    for (int v = 0; v < g.tensor_count; ++v)
+      if (g.nodes[v].kind == tensor_kind::state)
+        out.push_back({g.nodes[v].name, pointers_[std::size_t(v)], g.nodes[v].out.dtype, g.nodes[v].out.bytes()});
+    return out;
+  }
+
   //! What node `name`'s op prepared (its `prepare` hook's result, made at instantiation and again
   //! when a rebind moves one of its inputs), e.g. a matmul's `ctg::matmul_state`, which says which
   //! kernel runs the node and what each took: `ex.prepared_state<ctg::matmul_state>("fc").kernel`.
@@ -374,18 +388,20 @@ class executor {
     return found;
   }
 
-  //! Before a run: each write at a position held in state, at the position it will see (the
-  //! advances before it in this run counted), stays inside its state; else throws naming it.
+  //! Before a run: each write (or read) at a position held in state, at the position it will see
+  //! (the advances before it in this run counted), stays inside its state; else throws naming it.
   void check_positions() {
     for (const position_guard& p : guards_) moved_[std::size_t(p.state)] = 0;
     for (const position_guard& p : guards_) {
       const std::int64_t at = positions_[std::size_t(p.state)] + moved_[std::size_t(p.state)];
       if (p.use.extent > 0 && (at < 0 || at > p.use.limit - p.use.extent)) {
         const flat_graph<N>& g = plan_->graph;
+        const int cache = g.owner[p.node];  // what a write writes; a read names itself
         throw runtime_error(g.nodes[p.node].name, "run",
-                            "this run would write " + std::to_string(p.use.extent) + " row(s) at position " + std::to_string(at) +
-                                " of '" + std::string(g.nodes[g.owner[p.node]].name) + "', which holds " + std::to_string(p.use.limit) +
-                                " (position '" + std::string(g.nodes[p.state].name) + "'); nothing was launched. Call reset_state() or set_position(n) to go on");
+                            "this run would use " + std::to_string(p.use.extent) + " row(s) from position " + std::to_string(at) + " of " +
+                                (cache != p.node ? "'" + std::string(g.nodes[cache].name) + "', which holds " : std::string("a cache of ")) +
+                                std::to_string(p.use.limit) + " (position '" + std::string(g.nodes[p.state].name) +
+                                "'); nothing was launched. Call reset_state() or set_position(n) to go on");
       }
       moved_[std::size_t(p.state)] += p.use.advance;
     }

@@ -49,8 +49,9 @@ class device_weights {
     }
   }
 
-  //! A binding per parameter, then `more` (the graph inputs).
-  std::vector<binding> bindings(std::initializer_list<binding> more = {}) const {
+  //! A binding per parameter, then `more` (the graph inputs, another executor's state).
+  std::vector<binding> bindings(std::initializer_list<binding> more = {}) const { return bindings(std::vector<binding>(more)); }
+  std::vector<binding> bindings(const std::vector<binding>& more) const {
     std::vector<binding> all = bindings_;
     all.insert(all.end(), more.begin(), more.end());
     return all;

@@ -59,3 +59,48 @@ struct attention {
 };
 
 }  // namespace ctg::ops
+
+namespace ctg::ops {
+
+//! ops::cache_attention<Heads, KVHeads>: attention of T new tokens over a K/V cache, for decoding
+//! and prefill into a cache. Query token t sits at position pos + t and attends to cache rows
+//! 0 .. pos + t (causal), the rows this step's cache_write filled included. Inputs: q [T, Heads D],
+//! the K and V caches [S, KVHeads D] (states, or the outputs of the writes to them), and the
+//! position: one i32 or i64 element on the device, read when the node runs, so one captured graph
+//! serves every step. With a batch: q [B, T, ...] and caches [B, S, ...], one position for all.
+//! Output [T, Heads D] ([B, T, Heads D]) in q's dtype (f16 or bf16); D is 64 or 128. The host
+//! guard (executor) refuses a run whose tokens would pass the cache's end. The runtime runs it
+//! with `launch_cache_attention` (runtime/ops/cache_attention.cuh).
+template <int Heads, int KVHeads = Heads>
+struct cache_attention {
+  static_assert(Heads > 0 && KVHeads > 0 && Heads % KVHeads == 0,
+                "ctgraph: ops::cache_attention needs Heads to be a positive multiple of KVHeads. Write e.g. ops::cache_attention<32, 4> (32 query heads sharing 4 K/V heads).");
+  static constexpr std::string_view name = "cache_attention";
+  static constexpr op_traits traits{};
+  static constexpr int heads = Heads, kv_heads = KVHeads;
+  static constexpr output_result output(std::span<const tensor_desc> in) {
+    if (in.size() != 4) return output_result::fail(errc::wrong_arity);
+    const tensor_desc &q = in[0], &k = in[1], &v = in[2], &pos = in[3];
+    if ((q.dtype != dtype_id::bf16 && q.dtype != dtype_id::f16) || k.dtype != q.dtype || v.dtype != q.dtype ||
+        (pos.dtype != dtype_id::i32 && pos.dtype != dtype_id::i64))
+      return output_result::fail(errc::dtype_mismatch);
+    if ((q.rank != 2 && q.rank != 3) || k.rank != q.rank || !k.same_shape(v) || pos.elements() != 1)
+      return output_result::fail(errc::shape_mismatch);
+    const int r = q.rank;
+    if (r == 3 && k.dims[0] != q.dims[0]) return output_result::fail(errc::shape_mismatch);
+    if constexpr (Heads > 0 && KVHeads > 0 && Heads % KVHeads == 0) {  // asserted above
+      const std::int64_t d = q.dims[r - 1] % Heads == 0 ? q.dims[r - 1] / Heads : 0;
+      if ((d != 64 && d != 128) || k.dims[r - 1] != KVHeads * d || q.dims[r - 2] > k.dims[r - 2])
+        return output_result::fail(errc::shape_mismatch);
+    }
+    return {q};
+  }
+  //! The keys of tokens pos .. pos + T - 1 must be in the cache.
+  static constexpr position_use position(std::span<const tensor_desc> in) {
+    return {.input = 3, .extent = in[0].dims[in[0].rank - 2], .limit = in[1].dims[in[1].rank - 2]};
+  }
+  template <class Launch>
+  static void launch(const Launch& l) { launch_cache_attention(l, Heads, KVHeads); }
+};
+
+}  // namespace ctg::ops

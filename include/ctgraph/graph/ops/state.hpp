@@ -3,12 +3,17 @@
 //! view of the state's storage, which the planner never places — so the nodes after the write
 //! read it through the graph's edges, and every other reader of the state it replaces must run
 //! before it (passes/state.hpp checks both).
-//!  - ops::cache_write<Dim>: inputs the state (a ctg::state, or the output of an earlier write to
-//!    one), a position (one i32 or i64 element, on the device) and rows; writes the rows into the
-//!    state at position .. position + n - 1 of dimension Dim (negative counts from the end), n the
-//!    rows' extent there. The rows have the state's dtype and its extents but along Dim, where
+//!  - ops::cache_write<Dim, Offset = 0>: inputs the state (a ctg::state, or the output of an
+//!    earlier write to one), a position (one i32 or i64 element, on the device) and rows; writes
+//!    the rows into the state at p .. p + n - 1 of dimension Dim (negative counts from the end),
+//!    p = position + Offset, n the rows' extent there (Offset: a decode step writes the token it
+//!    chose after the one it read). The rows have the state's dtype and its extents but along Dim, where
 //!    theirs fits in the state's. The position is read on the device when the node runs, so one
 //!    captured graph writes where the position says on every replay (a KV cache update).
+//!  - ops::cache_read<Dim, Extent, Offset = 0>: inputs a tensor (state) and a position; copies
+//!    its Extent indices p .. p + Extent - 1 of dimension Dim, p = position + Offset, into an
+//!    output of its shape with Extent there (the token a decode step embeds). Not a view: where
+//!    it reads moves on the device. Out of range it writes zeros, and check() reports it.
 //!  - ops::advance<Step>: adds Step to a position (input 0: a state of one i32 or i64 element) on
 //!    the device. Inputs after the first are only waited for: the nodes that must read the
 //!    position before it moves (the step's last output is enough when every reader leads to it).
@@ -23,26 +28,15 @@
 
 namespace ctg {
 
-//! What a node does with a position held in state, for the host's guard: the input slot that
-//! holds the position; what one run of the node adds to it; and for a write at the position,
-//! how many indices it covers (`extent`) and where the state ends (`limit`): the write needs
-//! 0 <= position and position + extent <= limit. An op tells it with
-//! `static constexpr position_use position(std::span<const tensor_desc> in)`.
-struct position_use {
-  int input = -1;
-  std::int64_t advance = 0;
-  std::int64_t extent = 0;
-  std::int64_t limit = 0;
-};
-
 namespace detail {
 constexpr bool is_position_dtype(dtype_id t) { return t == dtype_id::i32 || t == dtype_id::i64; }
 }  // namespace detail
 
 namespace ops {
 
-template <int Dim>
+template <int Dim, std::int64_t Offset = 0>
 struct cache_write {
+  static_assert(Offset >= 0, "ctgraph: ops::cache_write needs an Offset >= 0 (it writes at the position plus Offset). Write the position you mean: ops::cache_write<0, 1> writes after the position.");
   static constexpr std::string_view name = "cache_write";
   static constexpr op_traits traits{.view = true, .writes_state = true};
   static constexpr output_result output(std::span<const tensor_desc> in) {
@@ -57,12 +51,37 @@ struct cache_write {
   }
   static constexpr position_use position(std::span<const tensor_desc> in) {
     const int d = ctg::detail::normalize_dim(Dim, in[0].rank);
-    return {.input = 1, .extent = in[2].dims[d], .limit = in[0].dims[d]};
+    return {.input = 1, .extent = Offset + in[2].dims[d], .limit = in[0].dims[d]};
   }
   template <class Launch>
   static auto prepare(const Launch& l) { return prepare_cache_write(l); }
   template <class Launch, class State>
-  static void launch(const Launch& l, const State& s) { launch_cache_write(l, s, ctg::detail::normalize_dim(Dim, l.input_desc[0].rank)); }
+  static void launch(const Launch& l, const State& s) { launch_cache_write(l, s, ctg::detail::normalize_dim(Dim, l.input_desc[0].rank), Offset); }
+  template <class Launch, class State>
+  static void check(const Launch& l, const State& s) { check_cache_write(l, s); }
+};
+
+template <int Dim, std::int64_t Extent, std::int64_t Offset = 0>
+struct cache_read {
+  static_assert(Extent > 0 && Offset >= 0, "ctgraph: ops::cache_read needs Extent > 0 and Offset >= 0 (it reads Extent indices from the position plus Offset). Write e.g. ops::cache_read<0, 1>.");
+  static constexpr std::string_view name = "cache_read";
+  static constexpr op_traits traits{};
+  static constexpr output_result output(std::span<const tensor_desc> in) {
+    if (in.size() != 2) return output_result::fail(errc::wrong_arity);
+    if (!ctg::detail::is_position_dtype(in[1].dtype)) return output_result::fail(errc::dtype_mismatch);
+    const int d = ctg::detail::normalize_dim(Dim, in[0].rank);
+    if (d < 0 || in[1].elements() != 1 || Extent > in[0].dims[d]) return output_result::fail(errc::shape_mismatch);
+    tensor_desc out = in[0];
+    out.dims[d] = Extent;
+    return {out};
+  }
+  static constexpr position_use position(std::span<const tensor_desc> in) {
+    return {.input = 1, .extent = Offset + Extent, .limit = in[0].dims[ctg::detail::normalize_dim(Dim, in[0].rank)]};
+  }
+  template <class Launch>
+  static auto prepare(const Launch& l) { return prepare_cache_write(l); }
+  template <class Launch, class State>
+  static void launch(const Launch& l, const State& s) { launch_cache_read(l, s, ctg::detail::normalize_dim(Dim, l.input_desc[0].rank), Offset); }
   template <class Launch, class State>
   static void check(const Launch& l, const State& s) { check_cache_write(l, s); }
 };

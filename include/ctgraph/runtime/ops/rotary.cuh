@@ -19,11 +19,12 @@ namespace ctg::runtime_ops::detail {
 
 inline constexpr int rotary_threads = 256;
 
-//! Rows of `heads * 2 * half` elements; row r is token r % tokens.
+//! Rows of `heads * 2 * half` elements; row r is token r % tokens, at positions[r % tokens], or
+//! at positions[0] + r % tokens where `start` (one position given).
 template <class T, class Pos>
-__global__ void rotary_kernel(const T* x, const Pos* positions, T* y, std::int64_t tokens, int heads, int half, float theta) {
-  const std::int64_t row = blockIdx.x;
-  const float pos = float(positions[row % tokens]);
+__global__ void rotary_kernel(const T* x, const Pos* positions, T* y, std::int64_t tokens, int heads, int half, float theta, bool start) {
+  const std::int64_t row = blockIdx.x, t = row % tokens;
+  const float pos = float(start ? std::int64_t(positions[0]) + t : std::int64_t(positions[t]));
   const std::int64_t first = row * heads * 2 * half;
   for (int i = threadIdx.x; i < half; i += blockDim.x) {
     // As Hugging Face: 1 / theta^(2i/D) and its product with the position, both in float.
@@ -44,14 +45,16 @@ __global__ void rotary_kernel(const T* x, const Pos* positions, T* y, std::int64
 namespace ctg {
 
 //! Runs ops::rotary<head_dim, theta> on the node: x = `c.inputs[0]` (the output's shape),
-//! positions = `c.inputs[1]` (`c.input_desc[1]`: [T], i32 or i64). Throws ctg::runtime_error for
+//! positions = `c.inputs[1]` (`c.input_desc[1]`: [T], or one: the first token's; i32 or i64). Throws ctg::runtime_error for
 //! shapes or dtypes that do not fit, a missing pointer or a failed launch.
 template <class = void>  // compiled (with its kernels) only where a graph uses the op
 void launch_rotary(const launch_context& c, int head_dim, float theta) {
   const tensor_desc &x = c.output_desc(), &pos = c.input_desc[1];
   const std::int64_t cols = x.rank >= 2 ? x.dims[x.rank - 1] : 0, tokens = x.rank >= 2 ? x.dims[x.rank - 2] : 0;
-  if (x.rank < 2 || head_dim <= 0 || head_dim % 2 != 0 || cols % head_dim != 0 || pos.rank != 1 || pos.dims[0] != tokens)
-    throw runtime_error(c.node->name, "launch_rotary", "x is not [..., T, H*" + std::to_string(head_dim) + "] with positions [T]");
+  if (x.rank < 2 || head_dim <= 0 || head_dim % 2 != 0 || cols % head_dim != 0 ||
+      ((pos.rank != 1 || pos.dims[0] != tokens) && pos.elements() != 1))
+    throw runtime_error(c.node->name, "launch_rotary", "x is not [..., T, H*" + std::to_string(head_dim) + "] with positions [T] or one position");
+  const bool start = pos.elements() == 1;
   if (x.elements() == 0) return;
   if (c.inputs[0] == nullptr || c.inputs[1] == nullptr || c.output == nullptr)
     throw runtime_error(c.node->name, "launch_rotary", "a buffer has no device pointer");
@@ -66,9 +69,9 @@ void launch_rotary(const launch_context& c, int head_dim, float theta) {
   const bool launched = with_float_type(x.dtype, [&](auto t) {
     using T = typename decltype(t)::type;
     if (pos.dtype == dtype_id::i32)
-      runtime_ops::detail::rotary_kernel<T, std::int32_t><<<grid, block, 0, c.stream>>>(c.input<T>(0), c.input<std::int32_t>(1), c.out<T>(), tokens, int(heads), int(half), theta);
+      runtime_ops::detail::rotary_kernel<T, std::int32_t><<<grid, block, 0, c.stream>>>(c.input<T>(0), c.input<std::int32_t>(1), c.out<T>(), tokens, int(heads), int(half), theta, start);
     else if (pos.dtype == dtype_id::i64)
-      runtime_ops::detail::rotary_kernel<T, std::int64_t><<<grid, block, 0, c.stream>>>(c.input<T>(0), c.input<std::int64_t>(1), c.out<T>(), tokens, int(heads), int(half), theta);
+      runtime_ops::detail::rotary_kernel<T, std::int64_t><<<grid, block, 0, c.stream>>>(c.input<T>(0), c.input<std::int64_t>(1), c.out<T>(), tokens, int(heads), int(half), theta, start);
     else
       positions_ok = false;
   });

@@ -1,8 +1,9 @@
 #pragma once
 //! The state ops' runtime (graph/ops/state.hpp). cache_write copies its rows into the state at a
-//! position it reads on the device, one block per row (16-byte moves where the row allows); a
-//! position out of range writes nothing, and the first one is kept on the device (with a count of
-//! such launches) for `check_cache_write`, which executor::check() calls. advance adds its step to
+//! position it reads on the device, one block per row (16-byte moves where the row allows), and
+//! cache_read copies them out; a position out of range writes nothing (a read: zeros), and the
+//! first one is kept on the device (with a count of such launches) for `check_cache_write`, which
+//! executor::check() calls. advance adds its step to
 //! a position with one thread. Neither allocates or synchronises: both replay in a CUDA graph.
 #include <cuda_runtime.h>
 
@@ -24,23 +25,35 @@ struct cache_write_state {
 
 namespace runtime_ops::detail {
 
-//! Copies `outer * n` rows of `row_bytes` from `rows` into `state` ([outer, length, row]) at
-//! position *pos of its middle dimension.
+//! Calls f(std::int32_t{}) or f(std::int64_t{}) for a position's dtype; false for another.
+template <class F>
+bool with_position_type(dtype_id t, F f) {
+  if (t == dtype_id::i32) return f(std::int32_t{}), true;
+  if (t == dtype_id::i64) return f(std::int64_t{}), true;
+  return false;
+}
+
+//! Copies `outer * n` rows of `row_bytes` between `rows` and `state` ([outer, length, row]) at
+//! position *pos + offset of its middle dimension: into the state (a write), or out of it (a
+//! read, which fills its rows with zeros where the position is out of range).
 template <class Pos>
-__global__ void cache_write_kernel(unsigned char* state, const Pos* pos, const unsigned char* rows, std::int64_t outer,
-                                   std::int64_t length, std::int64_t n, std::int64_t row_bytes,
-                                   unsigned long long* out_of_range) {
-  const std::int64_t p = std::int64_t(*pos);
-  if (p < 0 || p > length - n) {
-    if (blockIdx.x == 0 && threadIdx.x == 0 && atomicAdd(&out_of_range[0], 1ull) == 0ull)
-      out_of_range[1] = static_cast<unsigned long long>(p);
-    return;
-  }
+__global__ void cache_rows_kernel(unsigned char* state, const Pos* pos, std::int64_t offset, unsigned char* rows, std::int64_t outer,
+                                  std::int64_t length, std::int64_t n, std::int64_t row_bytes, bool read,
+                                  unsigned long long* out_of_range) {
+  const std::int64_t p = std::int64_t(*pos) + offset;
+  const bool outside = p < offset || p > length - n;  // the position itself must not be negative
+  if (outside && blockIdx.x == 0 && threadIdx.x == 0 && atomicAdd(&out_of_range[0], 1ull) == 0ull)
+    out_of_range[1] = static_cast<unsigned long long>(p - offset);
+  if (outside && !read) return;
   for (std::int64_t r = blockIdx.x; r < outer * n; r += gridDim.x) {
     const std::int64_t o = r / n, j = r % n;
-    unsigned char* dst = state + (o * length + p + j) * row_bytes;
-    const unsigned char* src = rows + r * row_bytes;
-    if (row_bytes % 16 == 0 && reinterpret_cast<std::uintptr_t>(src) % 16 == 0 && reinterpret_cast<std::uintptr_t>(dst) % 16 == 0) {
+    unsigned char* at = rows + r * row_bytes;
+    unsigned char* cached = state + (o * length + p + j) * row_bytes;
+    unsigned char* dst = read ? at : cached;
+    const unsigned char* src = read ? cached : at;
+    if (outside) {
+      for (std::int64_t i = threadIdx.x; i < row_bytes; i += blockDim.x) dst[i] = 0;
+    } else if (row_bytes % 16 == 0 && reinterpret_cast<std::uintptr_t>(src) % 16 == 0 && reinterpret_cast<std::uintptr_t>(dst) % 16 == 0) {
       for (std::int64_t i = threadIdx.x; i < row_bytes / 16; i += blockDim.x)
         reinterpret_cast<uint4*>(dst)[i] = reinterpret_cast<const uint4*>(src)[i];
     } else {
@@ -49,17 +62,32 @@ __global__ void cache_write_kernel(unsigned char* state, const Pos* pos, const u
   }
 }
 
+//! Launches cache_rows_kernel for a node: `state` [.., length at dim, ..], `rows` its rows.
+inline void launch_cache_rows(const launch_context& c, const cache_write_state& s, const tensor_desc& state, const tensor_desc& rows,
+                              int dim, std::int64_t offset, unsigned char* state_ptr, unsigned char* rows_ptr, bool read,
+                              std::string_view call) {
+  if (dim < 0 || dim >= state.rank || rows.rank != state.rank)
+    throw runtime_error(c.node->name, call, "the inputs are not a state, a position and rows of the state's rank");
+  std::int64_t outer = 1, row_bytes = std::int64_t(size_of(state.dtype));
+  for (int i = 0; i < dim; ++i) outer *= state.dims[i];
+  for (int i = dim + 1; i < state.rank; ++i) row_bytes *= state.dims[i];
+  const std::int64_t length = state.dims[dim], n = rows.dims[dim];
+  if (outer * n == 0 || row_bytes == 0) return;
+  if (state_ptr == nullptr || c.inputs[1] == nullptr || rows_ptr == nullptr)
+    throw runtime_error(c.node->name, call, "a buffer has no device pointer");
+  const int blocks = int(std::min<std::int64_t>(outer * n, 4096));
+  auto* flag = static_cast<unsigned long long*>(s.out_of_range.get());
+  const bool launched = with_position_type(c.input_desc[1].dtype, [&](auto t) {
+    using Pos = decltype(t);
+    cache_rows_kernel<Pos><<<blocks, 128, 0, c.stream>>>(state_ptr, c.input<Pos>(1), offset, rows_ptr, outer, length, n, row_bytes, read, flag);
+  });
+  if (!launched) throw runtime_error(c.node->name, call, "the position is not i32 or i64");
+  CTG_CHECK(c.node->name, cudaGetLastError());
+}
+
 template <class Pos>
 __global__ void advance_kernel(Pos* pos, long long step) {
   *pos += static_cast<Pos>(step);
-}
-
-//! Calls f(std::int32_t{}) or f(std::int64_t{}) for a position's dtype; false for another.
-template <class F>
-bool with_position_type(dtype_id t, F f) {
-  if (t == dtype_id::i32) return f(std::int32_t{}), true;
-  if (t == dtype_id::i64) return f(std::int64_t{}), true;
-  return false;
 }
 
 }  // namespace runtime_ops::detail
@@ -71,29 +99,23 @@ cache_write_state prepare_cache_write(const launch_context& c) {
   return s;
 }
 
-//! Runs ops::cache_write<Dim> on the node (dim normalised): state = `c.output` (the state input's
-//! storage, `c.input_desc[0]`), position = `c.inputs[1]`, rows = `c.inputs[2]`.
+//! Runs ops::cache_write<Dim, Offset> on the node (dim normalised): state = `c.output` (the state
+//! input's storage, `c.input_desc[0]`), position = `c.inputs[1]`, rows = `c.inputs[2]`.
 template <class = void>  // compiled (with its kernels) only where a graph uses the op
-void launch_cache_write(const launch_context& c, const cache_write_state& s, int dim) {
-  const tensor_desc &state = c.input_desc[0], &rows = c.input_desc[2];
-  if (c.input_count != 3 || dim < 0 || dim >= state.rank || rows.rank != state.rank)
-    throw runtime_error(c.node->name, "launch_cache_write", "the inputs are not a state, a position and rows of the state's rank");
-  std::int64_t outer = 1, row_bytes = std::int64_t(size_of(state.dtype));
-  for (int i = 0; i < dim; ++i) outer *= state.dims[i];
-  for (int i = dim + 1; i < state.rank; ++i) row_bytes *= state.dims[i];
-  const std::int64_t length = state.dims[dim], n = rows.dims[dim];
-  if (outer * n == 0 || row_bytes == 0) return;
-  if (c.output == nullptr || c.inputs[1] == nullptr || c.inputs[2] == nullptr)
-    throw runtime_error(c.node->name, "launch_cache_write", "a buffer has no device pointer");
-  const int blocks = int(std::min<std::int64_t>(outer * n, 4096));
-  auto* flag = static_cast<unsigned long long*>(s.out_of_range.get());
-  const bool launched = runtime_ops::detail::with_position_type(c.input_desc[1].dtype, [&](auto t) {
-    using Pos = decltype(t);
-    runtime_ops::detail::cache_write_kernel<Pos><<<blocks, 128, 0, c.stream>>>(
-        c.out<unsigned char>(), c.input<Pos>(1), c.input<unsigned char>(2), outer, length, n, row_bytes, flag);
-  });
-  if (!launched) throw runtime_error(c.node->name, "launch_cache_write", "the position is not i32 or i64");
-  CTG_CHECK(c.node->name, cudaGetLastError());
+void launch_cache_write(const launch_context& c, const cache_write_state& s, int dim, std::int64_t offset = 0) {
+  if (c.input_count != 3) throw runtime_error(c.node->name, "launch_cache_write", "the inputs are not a state, a position and rows");
+  runtime_ops::detail::launch_cache_rows(c, s, c.input_desc[0], c.input_desc[2], dim, offset, c.out<unsigned char>(),
+                                         const_cast<unsigned char*>(c.input<unsigned char>(2)), false, "launch_cache_write");
+}
+
+//! Runs ops::cache_read<Dim, Extent, Offset> on the node: state = `c.inputs[0]`, position =
+//! `c.inputs[1]`, the rows read = `c.output`.
+template <class = void>  // compiled (with its kernels) only where a graph uses the op
+void launch_cache_read(const launch_context& c, const cache_write_state& s, int dim, std::int64_t offset) {
+  if (c.input_count != 2) throw runtime_error(c.node->name, "launch_cache_read", "the inputs are not a state and a position");
+  runtime_ops::detail::launch_cache_rows(c, s, c.input_desc[0], c.output_desc(), dim, offset,
+                                         const_cast<unsigned char*>(c.input<unsigned char>(0)), c.out<unsigned char>(), true,
+                                         "launch_cache_read");
 }
 
 //! After the stream has caught up: throws naming the first position out of range since the last
@@ -104,9 +126,9 @@ void check_cache_write(const launch_context& c, const cache_write_state& s) {
   CTG_CHECK(c.node->name, cudaMemcpy(words, s.out_of_range.get(), sizeof(words), cudaMemcpyDeviceToHost));
   if (words[0] == 0) return;
   CTG_CHECK(c.node->name, cudaMemset(s.out_of_range.get(), 0, sizeof(words)));
-  throw runtime_error(c.node->name, "cache_write",
+  throw runtime_error(c.node->name, c.node->op_name,
                       "position " + std::to_string(static_cast<long long>(words[1])) + " is outside the state: " +
-                          std::to_string(words[0]) + " launch(es) since the last check wrote nothing (a write needs 0 <= position and position + rows <= the state's extent)");
+                          std::to_string(words[0]) + " launch(es) since the last check wrote nothing (a write needs 0 <= position and position + offset + rows <= the state's extent; a read gave zeros)");
 }
 
 //! Runs ops::advance<step> on the node: the position is `c.output` (input 0's storage).
