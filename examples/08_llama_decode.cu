@@ -260,13 +260,19 @@ int main(int argc, char** argv) {
     }
     for (auto& e : ev) cudaEventDestroy(e);
     const double p50 = percentile(step_us, 0.5), p99 = percentile(step_us, 0.99);
-    // The matmuls' share of a step: their times as measured at instantiation, over the step's.
+    // The matmuls' share of a step: their times as measured at instantiation, over the step's;
+    // layer 0's and the head's, each with the kernel that runs it.
     double matmul_us = 0;
     for (int s = 0; s < decode_plan.step_count(); ++s) {
       const auto& n = decode_plan.node(decode_plan.node_at(s));
       if (n.op_name != "linear") continue;
       const auto& m = dec.prepared_state<ctg::matmul_state>(n.name);
-      matmul_us += m.kernel == ctg::matmul_kernel::skinny ? m.skinny_us : m.cublaslt_us;
+      const double us = m.kernel == ctg::matmul_kernel::skinny ? m.skinny_us : m.cublaslt_us;
+      matmul_us += us;
+      if (n.name.starts_with("layers.0.") || n.name == "logits")
+        std::printf("  %-20.*s [1,%lld]x[%lld,%lld]^T: %s %.1f us (skinny %.1f, cuBLASLt %.1f)\n", int(n.name.size()), n.name.data(),
+                    (long long)m.k, (long long)m.n, (long long)m.k, m.kernel == ctg::matmul_kernel::skinny ? "skinny" : "cuBLASLt", us,
+                    m.skinny_us, m.cublaslt_us);
     }
     const double instantiate_ms = std::chrono::duration<double, std::milli>(t2 - t1).count();
     std::printf("greedy decoding: %.1f tok/s (128 new tokens from a 32-token prompt, %zu of the first %zu as Hugging Face's); "
@@ -276,7 +282,7 @@ int main(int argc, char** argv) {
                 std::chrono::duration<double, std::milli>(t1 - t0).count(), instantiate_ms);
 
     // A step past the cache is refused on the host, before anything is launched; the state stays.
-    dec.set_position(context - 1);
+    dec.set_position(context);  // the cache holds rows 0 .. context - 1
     bool refused = false;
     try {
       dec.run();
