@@ -3,7 +3,11 @@
 // times the PyTorch op on the same shapes. GPU µs per run (a captured graph of one node), timed by
 // harness.hpp. Prints JSON; `--summary FILE` merges "op.<name>.ctgraph.<metric>"; exits 77
 // without a GPU. The skinny matmul row (decode-sized, issue 13) times ctgraph's skinny kernel
-// ("op.skinny_matmul.ctgraph") and cuBLASLt ("op.skinny_matmul.cublaslt"), each forced.
+// ("op.skinny_matmul.ctgraph") and cuBLASLt ("op.skinny_matmul.cublaslt"), each forced. The
+// skinny chain row times a captured chain of 8 such matmuls (the whole chain, µs per replay), each
+// by the skinny kernel, launched as a programmatic dependent of the one before
+// ("op.skinny_chain8.pdl") and not ("op.skinny_chain8.no_pdl", CTGRAPH_PDL=0), and with PDL and a
+// ring of 6 stages (~104 KB: two blocks fit on one SM; "op.skinny_chain8.pdl_ring6").
 #include <ctgraph/runtime.hpp>
 
 #include <cstdio>
@@ -56,6 +60,12 @@ struct d0 : node<"d0", ops::matmul, xd, wd<0>> {};
 struct d1 : node<"d1", ops::matmul, d0, wd<1>> {};
 struct d2 : node<"d2", ops::matmul, d1, wd<2>> {};
 struct d3 : node<"d3", ops::matmul, d2, wd<3>> {};
+// The chain of 8 (256 MB of weights).
+constexpr std::int64_t long_chain = 8;
+struct d4 : node<"d4", ops::matmul, d3, wd<4>> {};
+struct d5 : node<"d5", ops::matmul, d4, wd<5>> {};
+struct d6 : node<"d6", ops::matmul, d5, wd<6>> {};
+struct d7 : node<"d7", ops::matmul, d6, wd<7>> {};
 
 entries summary;
 
@@ -136,6 +146,39 @@ std::string run_all(cudaStream_t st) {
       std::fprintf(stderr, "[op.skinny_matmul] %s forced: %s runs (%s)\n", kernel, std::string(name_of(s.kernel)).c_str(), s.reason);
       o += ",\n  " + time_op("skinny_matmul", ex, st, 200, std::string_view(kernel) == "skinny" ? "ctgraph" : "cublaslt", chain);
     }
+    unsetenv("CTGRAPH_MATMUL_KERNEL");
+  }
+  {
+    device_buffer dxd(std::size_t(decode_rows * width) * 2), dwd(std::size_t(long_chain * width * width) * 2);
+    upload_random_bf16(dxd.p, std::size_t(decode_rows * width), 9, 1.f);
+    upload_random_bf16(dwd.p, std::size_t(long_chain * width * width), 11, 0.02f);
+    const auto w = [&](int i) { return dwd.at<__nv_bfloat16>(i * width * width); };
+    setenv("CTGRAPH_MATMUL_KERNEL", "skinny", 1);
+    struct variant {
+      const char* name;
+      const char* pdl;
+      const char* stages;  // CTGRAPH_SKINNY_STAGES: "" for the plan's ring
+    };
+    std::string first_hash;
+    for (const variant v : {variant{"pdl", "1", ""}, variant{"no_pdl", "0", ""}, variant{"pdl_ring6", "1", "6"}}) {
+      setenv("CTGRAPH_PDL", v.pdl, 1);  // both read when the executor prepares its matmuls
+      if (*v.stages) setenv("CTGRAPH_SKINNY_STAGES", v.stages, 1);
+      else unsetenv("CTGRAPH_SKINNY_STAGES");
+      auto ex = instantiate<graph<d7>>(st, bindings(bind<xd>(dxd.at<__nv_bfloat16>(0)), bind<wd<0>>(w(0)), bind<wd<1>>(w(1)),
+                                                    bind<wd<2>>(w(2)), bind<wd<3>>(w(3)), bind<wd<4>>(w(4)), bind<wd<5>>(w(5)),
+                                                    bind<wd<6>>(w(6)), bind<wd<7>>(w(7))));
+      const matmul_state& s = ex.prepared_state<matmul_state>("d7");
+      std::fprintf(stderr, "[op.skinny_chain8] %s: %s runs (%s), PDL %d, %d stages (%zu bytes), %d tiles x %d slices\n", v.name,
+                   std::string(name_of(s.kernel)).c_str(), s.reason, int(s.programmatic), s.skinny.stages, s.skinny.shared_bytes,
+                   s.skinny.tiles, s.skinny.slices);
+      o += ",\n  " + time_op("skinny_chain8", ex, st, 200, v.name);
+      const std::string hash = describe_output(ex.data("d7"), std::size_t(decode_rows * width) * 2, true);
+      if (first_hash.empty()) first_hash = hash;
+      std::fprintf(stderr, "[op.skinny_chain8] %s: output %s the first variant's\n", v.name, hash == first_hash ? "identical to" : "DIFFERS from");
+      if (hash != first_hash) throw runtime_error("skinny_chain8", "ops_bench", std::string("the chain's output differs in variant ") + v.name);
+    }
+    unsetenv("CTGRAPH_SKINNY_STAGES");
+    unsetenv("CTGRAPH_PDL");
     unsetenv("CTGRAPH_MATMUL_KERNEL");
   }
   return o;

@@ -15,6 +15,8 @@
 // Variant:    ctgraph     executor::run(). Every matmul sits in a captured partition, so its
 //                         cuBLASLt heuristic is queried once, at capture, not per run. ew64's
 //                         64 nodes are one fused group (one kernel).
+//             ctgraph_no_pdl  mlp16 with CTGRAPH_PDL=0: the skinny matmul (where chosen) never
+//                         launched as a programmatic dependent of the kernel before it.
 //             ctgraph_unfused  ew64 planned with plan_options{.fuse = false}: one kernel per node.
 //             ctgraph_fast_math  ew64 fused with plan_options{.fast_math = true} (gelu's tanh.approx).
 //             ctgraph_serial  branches4 planned with plan_options{.branches = 1}: the products one
@@ -27,10 +29,12 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <vector>
 
@@ -102,18 +106,33 @@ std::string bench_workload(const char* name, executor<N>& ex, cudaStream_t st, s
   return o.str();
 }
 
+//! `variant` "ctgraph_no_pdl": instantiated with CTGRAPH_PDL=0.
 template <std::int64_t Tokens>
-std::string bench_mlp(const char* name, cudaStream_t st, int k) {
+std::string bench_mlp(const char* name, cudaStream_t st, int k, const char* variant = "ctgraph") {
   const std::size_t nx = std::size_t(Tokens) * hidden, nw = std::size_t(hidden) * hidden;
   device_buffer x(nx * 2), w(nw * mlp_layers * 2);
   upload_random_bf16(x.p, nx, 7, 1.f);
   upload_random_bf16(w.p, nw * mlp_layers, 11, 0.03f);
   auto* dw = w.at<__nv_bfloat16>(0);
+  const bool no_pdl = std::string_view(variant) == "ctgraph_no_pdl";
+  if (no_pdl) setenv("CTGRAPH_PDL", "0", 1);  // read when the executor prepares its matmuls
   auto ex = instantiate<typename mlp<Tokens>::model>(
       st, {bind("x", x.at<__nv_bfloat16>(0), nx), bind("w0", dw, nw), bind("w1", dw + nw, nw), bind("w2", dw + 2 * nw, nw),
            bind("w3", dw + 3 * nw, nw), bind("w4", dw + 4 * nw, nw), bind("w5", dw + 5 * nw, nw),
            bind("w6", dw + 6 * nw, nw), bind("w7", dw + 7 * nw, nw)});
-  return bench_workload(name, ex, st, "y7", k);
+  if (no_pdl) unsetenv("CTGRAPH_PDL");
+  const matmul_state* m0 = nullptr;  // y0 where h0 runs with its relu as the epilogue, else h0
+  for (const char* node : {"y0", "h0"}) {
+    try {
+      if (!m0) m0 = &ex.template prepared_state<matmul_state>(node);
+    } catch (const runtime_error&) {
+    }
+  }
+  if (!m0) throw runtime_error("h0", "bench", "no matmul state");
+  const matmul_state& m = *m0;
+  std::fprintf(stderr, "[%s] %s: y0 runs %s (%s; skinny %.2f us, cuBLASLt %.2f us, PDL %d)\n", name, variant,
+               std::string(name_of(m.kernel)).c_str(), m.reason, m.skinny_us, m.cublaslt_us, int(m.programmatic));
+  return bench_workload(name, ex, st, "y7", k, variant);
 }
 
 std::string bench_ew(cudaStream_t st, int k) {
@@ -251,6 +270,7 @@ int main(int argc, char** argv) {
   using namespace bench;
   return gpu_main("runtime_bench", [&](const cudaDeviceProp& prop, cudaStream_t st) {
     const std::string mlp16 = bench_mlp<16>("mlp16", st, 200);
+    const std::string mlp16_no_pdl = bench_mlp<16>("mlp16", st, 200, "ctgraph_no_pdl");
     const std::string mlp4096 = bench_mlp<4096>("mlp4096", st, 20);
     const std::string ew64 = bench_ew(st, 200);
     const std::string roundtrip = bench_round_trip(st, 200);
@@ -259,7 +279,7 @@ int main(int argc, char** argv) {
     const std::string inst = bench_instantiate(st);
     const std::string roofline = bench_roofline(st);
     finish("runtime_bench", prop,
-           " \"workloads\": {\n  \"mlp16\": " + mlp16 + ",\n  \"mlp4096\": " + mlp4096 + ",\n  \"ew64\": " + ew64 +
+           " \"workloads\": {\n  \"mlp16\": " + mlp16 + ",\n  \"mlp16_no_pdl\": " + mlp16_no_pdl + ",\n  \"mlp4096\": " + mlp4096 + ",\n  \"ew64\": " + ew64 +
                ",\n  \"roundtrip\": " + roundtrip + ",\n  \"branches4\": " + branches4 +
                ",\n  \"branches4_k1024\": " + branches4_k1024 + "},\n \"instantiate\": " + inst + ",\n \"roofline\": " + roofline,
            summary, summary_path(argc, argv));

@@ -596,6 +596,168 @@ TEST_CASE("executor: prepared_state says which kernel runs a matmul node") {
   }
   cudaStreamDestroy(st);
 }
+// Programmatic dependent launch (PDL) of the skinny matmul (runtime/ops/skinny_matmul.cuh).
+__global__ void pdl_test_nop() {}
+
+TEST_CASE("capture: capture_follows_one_kernel is true only while capturing after exactly one kernel") {
+  cudaStream_t st;
+  REQUIRE(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking) == cudaSuccess);
+  device_vector<float> scratch(16);
+  CHECK(!capture_follows_one_kernel(st));  // not capturing: the kernel before is unknown
+  bool first = true, after_kernel = false, after_memset = true, after_two = true;
+  const graph_owner g = capture(st, "test", [&] {
+    first = capture_follows_one_kernel(st);  // nothing captured yet
+    pdl_test_nop<<<1, 32, 0, st>>>();
+    after_kernel = capture_follows_one_kernel(st);
+    std::vector<cudaGraphNode_t> one = capture_frontier(st, "test");
+    std::vector<cudaGraphNode_t> none;
+    set_capture_frontier(st, none, "test");  // a second root
+    pdl_test_nop<<<1, 32, 0, st>>>();
+    std::vector<cudaGraphNode_t> two = capture_frontier(st, "test");
+    two.insert(two.end(), one.begin(), one.end());
+    set_capture_frontier(st, two, "test");
+    after_two = capture_follows_one_kernel(st);
+    CTG_CHECK("test", cudaMemsetAsync(scratch.ptr, 0, 64, st));
+    after_memset = capture_follows_one_kernel(st);
+  });
+  CHECK(!first);
+  CHECK(after_kernel);
+  CHECK(!after_two);
+  CHECK(!after_memset);
+  cudaStreamDestroy(st);
+}
+
+//! The edges of a captured graph that are programmatic (PDL).
+int programmatic_edges(cudaGraph_t g) {
+  std::size_t count = 0;
+  CTG_CHECK("test", cudaGraphGetEdges(g, nullptr, nullptr, nullptr, &count));
+  std::vector<cudaGraphNode_t> from(count), to(count);
+  std::vector<cudaGraphEdgeData> data(count);
+  CTG_CHECK("test", cudaGraphGetEdges(g, from.data(), to.data(), data.data(), &count));
+  int programmatic = 0;
+  for (std::size_t i = 0; i < count; ++i) programmatic += data[i].type == cudaGraphDependencyTypeProgrammatic;
+  return programmatic;
+}
+
+template <class Executor>
+std::vector<__nv_bfloat16> output_of(Executor& ex, std::string_view name, std::size_t n) {
+  ex.run();
+  CTG_CHECK("test", cudaStreamSynchronize(ex.stream()));
+  std::vector<__nv_bfloat16> out(n);
+  CTG_CHECK("test", cudaMemcpy(out.data(), ex.data(name), n * 2, cudaMemcpyDeviceToHost));
+  return out;
+}
+
+// A chain of four decode-sized products, W from parameters: each captured as a programmatic
+// dependent of the one before (streaming its W while that one finishes), with a bias, gelu, W
+// [N,K] and a residual from two nodes back; the bits of the same graph without PDL, for inputs
+// that change between runs (a kernel that read its A, bias or residual before the kernel before
+// it finished would see the last run's values, or on the first run, none).
+using xp = input<"xp", bf16, shape<16, 1024>>;
+using wp0 = parameter<"wp0", bf16, shape<1024, 1024>>;
+using wp1 = parameter<"wp1", bf16, shape<1024, 1024>>;
+using bp1 = parameter<"bp1", bf16, shape<1024>>;
+using wp2 = parameter<"wp2", bf16, shape<1024, 1024>>;  // [N,K]
+using wp3 = parameter<"wp3", bf16, shape<1024, 1024>>;
+using bp3 = parameter<"bp3", bf16, shape<1024>>;
+struct p0 : node<"p0", ops::matmul, xp, wp0> {};
+struct p1 : node<"p1", ops::linear<false, ops::epilogue::gelu>, p0, wp1, bp1> {};
+struct p2 : node<"p2", ops::linear<true>, p1, wp2> {};
+struct p3 : node<"p3", ops::linear<>, p2, wp3, bp3, p0> {};  // + p0
+
+TEST_CASE("executor: the skinny matmul with PDL gives the bits it gives without, in a captured chain") {
+  using bf = __nv_bfloat16;
+  const test::matmul_kernel_env skinny("skinny");
+  const std::size_t nw = 1024 * 1024;
+  device_vector<bf> dx(16 * 1024), db1(1024), dw(4 * nw), db3(1024);
+  dw.upload(test::random_values<bf>(4 * nw, -0.05f, 0.05f, 71));
+  db3.upload(test::random_values<bf>(1024, -1.f, 1.f, 72));
+  cudaStream_t st;
+  REQUIRE(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking) == cudaSuccess);
+  {
+    const auto make = [&](const char* pdl, const char* stages = "0") {
+      const test::scoped_env env("CTGRAPH_PDL", pdl), ring("CTGRAPH_SKINNY_STAGES", stages);  // read when it prepares its matmuls
+      return instantiate<graph<p3>>(st, bindings(bind<xp>(dx.ptr), bind<wp0>(dw.ptr), bind<wp1>(dw.ptr + nw), bind<bp1>(db1.ptr),
+                                                 bind<wp2>(dw.ptr + 2 * nw), bind<wp3>(dw.ptr + 3 * nw), bind<bp3>(db3.ptr)));
+    };
+    auto on = make("1");
+    auto off = make("0");
+    auto small = make("1", "2");  // the smallest ring: two stages (the same sums, in the same order)
+    for (const char* v : {"p0", "p1", "p2", "p3"}) {
+      CHECK(on.prepared_state<matmul_state>(v).kernel == matmul_kernel::skinny);
+      CHECK(on.prepared_state<matmul_state>(v).programmatic);
+      CHECK(!off.prepared_state<matmul_state>(v).programmatic);
+      CHECK(small.prepared_state<matmul_state>(v).skinny.stages == 2);
+      CHECK(on.prepared_state<matmul_state>(v).skinny.stages > 2);
+      CHECK(small.prepared_state<matmul_state>(v).skinny.slices == on.prepared_state<matmul_state>(v).skinny.slices);  // else other sums
+    }
+    REQUIRE(on.plan_of().partition_count() == 1);
+    CHECK(programmatic_edges(on.captured_graph(0)) == 3);  // p1, p2, p3 after the kernel before each
+    CHECK(programmatic_edges(off.captured_graph(0)) == 0);
+    for (unsigned run = 0; run < 4; ++run) {
+      dx.upload(test::random_values<bf>(16 * 1024, -1.f, 1.f, 80 + run));
+      db1.upload(test::random_values<bf>(1024, -1.f, 1.f, 90 + run));
+      const std::vector<bf> a = output_of(on, "p3", 16 * 1024), b = output_of(off, "p3", 16 * 1024), c = output_of(small, "p3", 16 * 1024);
+      CHECK_MESSAGE(std::memcmp(a.data(), b.data(), a.size() * 2) == 0, "run ", run);
+      CHECK_MESSAGE(std::memcmp(c.data(), b.data(), c.size() * 2) == 0, "run ", run, ", two stages");
+    }
+  }
+  cudaStreamDestroy(st);
+}
+
+// W made by the node before (W = P Q, 64 rows: the skinny kernel too, which lets its dependent
+// start at once): the product after it is still a programmatic dependent, but waits before it
+// reads W. P changes between runs: reading W early would see the last run's W.
+using xw = input<"xw", bf16, shape<16, 64>>;
+using pw = parameter<"pw", bf16, shape<64, 64>>;
+using qw = parameter<"qw", bf16, shape<64, 64>>;
+struct ww : node<"ww", ops::matmul, pw, qw> {};
+struct yw : node<"yw", ops::matmul, xw, ww> {};
+
+TEST_CASE("executor: a skinny matmul whose W a node writes waits for it before reading W, with PDL") {
+  using bf = __nv_bfloat16;
+  const test::matmul_kernel_env skinny("skinny");
+  const auto hx = test::random_values<bf>(16 * 64, -1.f, 1.f, 101), hq = test::random_values<bf>(64 * 64, -1.f, 1.f, 102);
+  device_vector<bf> dx(hx), dp(64 * 64), dq(hq);
+  cudaStream_t st;
+  REQUIRE(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking) == cudaSuccess);
+  {
+    const auto make = [&](const char* pdl) {
+      const test::scoped_env env("CTGRAPH_PDL", pdl);
+      return instantiate<graph<yw>>(st, bindings(bind<xw>(dx.ptr), bind<pw>(dp.ptr), bind<qw>(dq.ptr)));
+    };
+    auto on = make("1");
+    auto off = make("0");
+    CHECK(on.prepared_state<matmul_state>("ww").kernel == matmul_kernel::skinny);
+    CHECK(on.prepared_state<matmul_state>("yw").kernel == matmul_kernel::skinny);
+    REQUIRE(on.plan_of().partition_count() == 1);
+    CHECK(programmatic_edges(on.captured_graph(0)) == 1);  // yw after ww
+    for (unsigned run = 0; run < 4; ++run) {
+      const auto hp = test::random_values<bf>(64 * 64, -1.f, 1.f, 110 + run);
+      dp.upload(hp);
+      const std::vector<bf> a = output_of(on, "yw", 16 * 64), b = output_of(off, "yw", 16 * 64);
+      CHECK_MESSAGE(std::memcmp(a.data(), b.data(), a.size() * 2) == 0, "run ", run);
+      // And the host's product, from W rounded to bf16 as the device stores it.
+      std::vector<float> w(64 * 64);
+      for (int i = 0; i < 64; ++i)
+        for (int j = 0; j < 64; ++j) {
+          float v = 0;
+          for (int p = 0; p < 64; ++p) v += test::host_float(hp[std::size_t(i * 64 + p)]) * test::host_float(hq[std::size_t(p * 64 + j)]);
+          w[std::size_t(i * 64 + j)] = test::host_float(test::host_round<bf>(v));
+        }
+      int bad = 0;
+      for (int i = 0; i < 16; ++i)
+        for (int j = 0; j < 64; ++j) {
+          double v = 0;
+          for (int p = 0; p < 64; ++p) v += double(test::host_float(hx[std::size_t(i * 64 + p)])) * w[std::size_t(p * 64 + j)];
+          bad += !(std::abs(test::host_float(a[std::size_t(i * 64 + j)]) - v) <= 0.02 * std::abs(v) + 0.1);
+        }
+      CHECK_MESSAGE(bad == 0, "run ", run, ": ", bad, " values off the host's");
+    }
+  }
+  cudaStreamDestroy(st);
+}
+
 // Parallel branches: four independent products feeding one sum run as four branches of the
 // captured graph (four roots), give the serial plan's bits, and two chains whose memory the serial
 // plan would share keep it apart while they may run at once (replayed, so a race would show).

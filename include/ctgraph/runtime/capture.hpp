@@ -64,6 +64,34 @@ inline void set_capture_frontier(cudaStream_t s, std::vector<cudaGraphNode_t>& n
   CTG_CHECK(what, cudaStreamUpdateCaptureDependencies(s, nodes.data(), nullptr, nodes.size(), cudaStreamSetCaptureDependencies));
 }
 
+//! Whether `s` is capturing and the next work captured on it would depend on exactly one node, a
+//! kernel, by an ordinary edge: where a kernel launched with PDL (the launch attribute
+//! cudaLaunchAttributeProgrammaticStreamSerialization) becomes a programmatic dependent of that
+//! kernel. Capture turns the attribute into a programmatic edge (cudaGraphDependencyTypeProgrammatic
+//! from cudaGraphKernelNodePortProgrammatic), which CUDA allows between kernel nodes only. A
+//! single predecessor also means the kernel depends on nothing else, so its griddepcontrol.wait,
+//! which waits for that kernel's completion, covers every dependency: the predecessor itself ran
+//! after all of its own (by an ordinary edge, or because it waited too, as ctgraph's PDL kernels
+//! do in every block). False when not capturing (eager work: the kernel before is unknown).
+inline bool capture_follows_one_kernel(cudaStream_t s) noexcept {
+  cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+  const cudaGraphNode_t* nodes = nullptr;
+  const cudaGraphEdgeData* edges = nullptr;
+  std::size_t count = 0;
+  if (cudaStreamGetCaptureInfo(s, &status, nullptr, nullptr, &nodes, &edges, &count) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return false;
+  }
+  if (status != cudaStreamCaptureStatusActive || count != 1) return false;
+  if (edges && (edges[0].type != cudaGraphDependencyTypeDefault || edges[0].from_port != cudaGraphKernelNodePortDefault)) return false;
+  cudaGraphNodeType type = cudaGraphNodeTypeEmpty;
+  if (cudaGraphNodeGetType(nodes[0], &type) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return false;
+  }
+  return type == cudaGraphNodeTypeKernel;
+}
+
 inline graph_exec instantiate_graph(const graph_owner& graph, std::string_view what) {
   cudaGraphExec_t exec = nullptr;
   CTG_CHECK(what, cudaGraphInstantiate(&exec, graph.get(), 0));

@@ -439,6 +439,8 @@ class executor {
     c.stream = stream;
     c.node = &d;
     detail::for_each_read(g, v, [&](int u) {  // a fused root reads its group's leaves
+      const tensor_kind k = g.nodes[g.owner[u]].kind;  // the plan rejects in place on a graph input
+      c.input_fixed[c.input_count] = k == tensor_kind::input || k == tensor_kind::parameter;
       c.inputs[c.input_count] = pointers_[std::size_t(u)];
       c.input_desc[c.input_count++] = g.nodes[u].out;
     });

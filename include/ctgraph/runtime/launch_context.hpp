@@ -19,6 +19,10 @@ struct launch_context {
   const node_desc* node = nullptr;
   const void* inputs[max_inputs]{};
   tensor_desc input_desc[max_inputs]{};
+  //! Per input: no node of the graph writes it (a graph input or parameter, bound by the user), so
+  //! a kernel may read it before it waits for the kernel before it (programmatic dependent launch).
+  //! False where unknown.
+  bool input_fixed[max_inputs]{};
   int input_count = 0;
   void* output = nullptr;
   cublasLtHandle_t cublas_lt = nullptr;

@@ -19,6 +19,7 @@
 
 #include <ctgraph/graph/memory_class.hpp>
 #include <ctgraph/graph/ops/matmul.hpp>
+#include <ctgraph/runtime/capture.hpp>
 #include <ctgraph/runtime/dtype.hpp>
 #include <ctgraph/runtime/error.hpp>
 #include <ctgraph/runtime/handles.hpp>
@@ -85,6 +86,13 @@ struct matmul_state {
   const char* reason = "empty product";
   //! The skinny kernel's grid and split-K.
   skinny_matmul_config skinny;
+  //! Whether the skinny kernel runs as a programmatic dependent of the kernel before it (PDL, see
+  //! runtime/ops/skinny_matmul.cuh) where that is known to be safe: in a capture where the node
+  //! follows exactly one kernel (`capture_follows_one_kernel`), and when `prepare_matmul` times
+  //! it (back to back, as in a chain of matmuls); never in other eager launches, where the kernel
+  //! before is unknown. It streams W before its wait only where `launch_context::input_fixed[1]`.
+  //! CTGRAPH_PDL=0 turns it off (unset or 1: on), read by `prepare_matmul`.
+  bool programmatic = true;
 };
 
 namespace detail {
@@ -116,6 +124,26 @@ inline const char* requested_matmul_kernel(std::string_view node) {
   if (r != "auto" && r != "skinny" && r != "cublaslt")
     throw runtime_error(node, "prepare_matmul", "CTGRAPH_MATMUL_KERNEL must be auto, skinny or cublaslt; got '" + std::string(r) + "'");
   return v ? v : "auto";
+}
+
+//! CTGRAPH_PDL: unset or "1" (the skinny kernel may be launched with PDL), "0" (never).
+inline bool requested_pdl(std::string_view node) {
+  const char* v = std::getenv("CTGRAPH_PDL");
+  const std::string_view r = v ? v : "1";
+  if (r != "0" && r != "1") throw runtime_error(node, "prepare_matmul", "CTGRAPH_PDL must be 0 or 1; got '" + std::string(r) + "'");
+  return r == "1";
+}
+
+//! The skinny kernel's launch for node `c` as `s` prepared it (the pointers checked);
+//! `programmatic` as `launch_skinny_matmul` says.
+template <class = void>
+void launch_skinny_node(const launch_context& c, const matmul_state& s, bool programmatic) {
+  skinny_matmul_args args;
+  args.a = c.inputs[0], args.w = c.inputs[1], args.bias = s.bias, args.out = c.output;
+  args.residual = s.residual >= 0 ? c.inputs[s.residual] : nullptr;
+  args.m = int(s.m), args.n = int(s.n), args.k = int(s.k), args.act = s.act;
+  args.w_fixed = c.input_fixed[1];
+  CTG_CHECK(c.node->name, launch_skinny_matmul(args, s.skinny, c.stream, programmatic));
 }
 
 //! Whether the skinny kernel's time beats cuBLASLt's clearly: by at least 5 %. A choice within
@@ -211,9 +239,17 @@ void choose_matmul_kernel(const launch_context& c, ops::matmul_options o, std::o
     s.reason = "not timed: the output is an input's buffer";
     return;
   }
+  // The skinny kernel back to back with PDL where it will run with PDL: a chain of them, each
+  // streaming its W while the one before finishes (what writes C waits; the times are all this
+  // keeps of W read early). Not on the legacy default stream, which synchronises with others.
+  const bool programmatic = s.programmatic && c.stream != nullptr && c.stream != cudaStreamLegacy && c.stream != cudaStreamPerThread;
+  const auto launch = [&] {
+    if (s.kernel == matmul_kernel::skinny) launch_skinny_node(c, s, programmatic);
+    else launch_matmul(c, s);
+  };
   const auto time_us = [&](matmul_kernel k) {
     s.kernel = k;
-    for (int i = 0; i < 3; ++i) launch_matmul(c, s);
+    for (int i = 0; i < 3; ++i) launch();
     cudaEvent_t raw_start = nullptr, raw_stop = nullptr;
     CTG_CHECK(name, cudaEventCreate(&raw_start));
     const owned_event start(raw_start);
@@ -221,7 +257,7 @@ void choose_matmul_kernel(const launch_context& c, ops::matmul_options o, std::o
     const owned_event stop(raw_stop);
     constexpr int launches = 10;
     CTG_CHECK(name, cudaEventRecord(start.get(), c.stream));
-    for (int i = 0; i < launches; ++i) launch_matmul(c, s);
+    for (int i = 0; i < launches; ++i) launch();
     CTG_CHECK(name, cudaEventRecord(stop.get(), c.stream));
     CTG_CHECK(name, cudaEventSynchronize(stop.get()));
     float ms = 0;
@@ -256,6 +292,7 @@ matmul_state prepare_matmul(const launch_context& c, ops::matmul_options o = {},
     throw runtime_error(name, call, "A, B and C must be 2-d (or 3-d, batched); got ranks " + std::to_string(a.rank) + ", " +
                                         std::to_string(b.rank) + " and " + std::to_string(out.rank));
   matmul_state s;
+  s.programmatic = detail::requested_pdl(name);
   const int r = a.rank - 2;  // the first matrix dimension
   s.batch = batched ? a.dims[0] : 1;
   if (batched && (b.dims[0] != s.batch || out.dims[0] != s.batch || c.input_count != 2 || s.batch > 0x7fffffff))
@@ -417,13 +454,10 @@ void launch_matmul(const launch_context& c, const matmul_state& s) {
   if (c.input_count > 2 && s.bias != nullptr && c.inputs[2] != s.bias)
     throw runtime_error(name, call, "the bias moved since the matmul was prepared; prepare it again");
   if (s.kernel == matmul_kernel::skinny) {
-    skinny_matmul_args args;
-    args.a = c.inputs[0], args.w = c.inputs[1], args.bias = s.bias, args.residual = residual, args.out = c.output;
-    for (const void* p : {args.a, args.w, args.bias, args.residual, const_cast<const void*>(args.out)})
+    for (const void* p : {c.inputs[0], c.inputs[1], s.bias, residual, const_cast<const void*>(c.output)})
       if (reinterpret_cast<std::uintptr_t>(p) % 16 != 0)
         throw runtime_error(name, call, "a pointer is less aligned than when the matmul was prepared; prepare it again");
-    args.m = int(s.m), args.n = int(s.n), args.k = int(s.k), args.act = s.act;
-    CTG_CHECK(name, launch_skinny_matmul(args, s.skinny, c.stream));
+    detail::launch_skinny_node(c, s, s.programmatic && capture_follows_one_kernel(c.stream));
     return;
   }
   const float alpha = 1.f, beta = residual ? 1.f : 0.f;  // host scalars: read when the call is made (or captured)

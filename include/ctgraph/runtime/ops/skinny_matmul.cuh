@@ -17,6 +17,13 @@
 //! distributed shared memory for its share of the tile, applies bias, activation and residual,
 //! and writes C. No partial sums in global memory, no counters; one kernel, deterministic (same
 //! bits run to run), no allocation, capturable. Needs compute capability 9.0 (clusters).
+//!
+//! Programmatic dependent launch (PDL): launched as a programmatic dependent of the kernel before
+//! it, a block starts while that kernel finishes. It lets the kernel after it start at once
+//! (griddepcontrol.launch_dependents), and where W is one that no kernel writes (`w_fixed`: a graph
+//! input or parameter) it fills its ring's W stages before griddepcontrol.wait, so W streams
+//! while the kernel before still runs; A, bias and residual are read, and C written, only after
+//! the wait (else it waits first). Launched without PDL, the wait returns at once.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -25,6 +32,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <initializer_list>
 #include <type_traits>
@@ -46,6 +54,7 @@ struct skinny_matmul_config {
   int m_tiles = 0;               // 8-row tiles of A: 1, 2, 4 or 8
   int tiles = 0, slices = 0, chunks_per_block = 0;
   int chunk_k = 0;               // k per chunk (one pipeline stage)
+  int stages = 0;                // of the ring: the plan's, or fewer (CTGRAPH_SKINNY_STAGES)
   std::size_t shared_bytes = 0;  // dynamic shared memory per block
 };
 
@@ -58,6 +67,9 @@ struct skinny_matmul_args {
   void* out = nullptr;
   int m = 0, n = 0, k = 0;
   ops::epilogue act = ops::epilogue::none;
+  //! No kernel writes W (a graph input or parameter): a programmatic dependent may read it before
+  //! it waits for the kernel before it. False: it waits first.
+  bool w_fixed = false;
 };
 
 }  // namespace ctg
@@ -83,9 +95,12 @@ struct skinny_plan {
   static constexpr int stages = std::min<int>(12, int(skinny_shared_budget / (std::size_t(stage_slots) * 16)));
   static constexpr std::size_t shared_bytes = std::size_t(stages) * stage_slots * 16;
   static_assert(w_slots * 16 == 16384 && w_slots % (skinny_warps * 32) == 0, "skinny_plan: W's box is 16 KB, whole pieces per thread");
-  static_assert(stages >= 4, "skinny_plan: too few stages to overlap");
-  // The ring becomes the reduction buffer (f32 [warps_k][rows][tile_n]) once drained.
-  static_assert(shared_bytes >= std::size_t(warps_k) * rows * tile_n * sizeof(float), "skinny_plan: no room to reduce");
+  static_assert(stages >= 4 && stages <= 12, "skinny_plan: too few stages to overlap, or more than skinny_wait_for takes");
+  // The ring becomes the reduction buffer (f32 [warps_k][rows][tile_n]) once drained: a smaller
+  // ring (CTGRAPH_SKINNY_STAGES) keeps at least `fewest_stages`.
+  static constexpr std::size_t reduce_bytes = std::size_t(warps_k) * rows * tile_n * sizeof(float);
+  static constexpr int fewest_stages = std::max<int>(2, int((reduce_bytes + std::size_t(stage_slots) * 16 - 1) / (std::size_t(stage_slots) * 16)));
+  static_assert(shared_bytes >= reduce_bytes, "skinny_plan: no room to reduce");
 };
 
 //! The slot of 16-byte piece `piece` of row `row` in a box of rows of `Pieces` pieces: XOR-swizzled
@@ -112,6 +127,39 @@ template <int Pending>
 __device__ inline void skinny_wait() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   asm volatile("cp.async.wait_group %0;\n" ::"n"(Pending) : "memory");
+#endif
+}
+
+//! skinny_wait<Pending> for a count known at run time (the ring's stages are): at most 10.
+__device__ inline void skinny_wait_for(int pending) {
+  switch (pending) {
+    case 10: skinny_wait<10>(); break;
+    case 9: skinny_wait<9>(); break;
+    case 8: skinny_wait<8>(); break;
+    case 7: skinny_wait<7>(); break;
+    case 6: skinny_wait<6>(); break;
+    case 5: skinny_wait<5>(); break;
+    case 4: skinny_wait<4>(); break;
+    case 3: skinny_wait<3>(); break;
+    case 2: skinny_wait<2>(); break;
+    case 1: skinny_wait<1>(); break;
+    default: skinny_wait<0>(); break;  // all landed: right for any count
+  }
+}
+
+//! Waits until the kernels this grid programmatically depends on have completed and their writes
+//! are visible (returns at once for a grid launched without PDL). The clobber keeps the compiler
+//! from moving loads of A above it.
+__device__ inline void skinny_grid_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;\n" ::: "memory");
+#endif
+}
+//! Lets the kernel launched after this one as its programmatic dependent start (once every block
+//! has said so or exited); it still waits for this grid's completion before it reads C.
+__device__ inline void skinny_launch_dependents() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
 #endif
 }
 
@@ -169,12 +217,13 @@ __device__ inline void skinny_finish(const skinny_matmul_args& p, int m, int n, 
 //! nn.. nn + 15, k kk .. kk + 15 is W's stored row kk + r + 8 (q / 2), piece (nn + 8 (q % 2)) / 8 for
 //! [K,N] (transposed as it loads), row nn + r + 8 (q % 2), piece (kk + 8 (q / 2)) / 8 for [N,K]; of
 //! A, row 8i + r, piece (32 wk + 8q) / 8 (two mma steps per load). The result's rows are columns
-//! nn + lane / 4 (+ 8), its columns rows 8i + 2 (lane % 4) (+ 1) of C.
+//! nn + lane / 4 (+ 8), its columns rows 8i + 2 (lane % 4) (+ 1) of C. The ring has `stages` stages
+//! (plan::fewest_stages .. plan::stages).
 template <class T, bool TransposeW, int MTiles>
-__global__ void __launch_bounds__(skinny_warps * 32, 1) skinny_matmul_kernel(skinny_matmul_args p, int chunks_per_block) {
+__global__ void __launch_bounds__(skinny_warps * 32, 1) skinny_matmul_kernel(skinny_matmul_args p, int chunks_per_block, int stages) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   using plan = skinny_plan<TransposeW, MTiles>;
-  constexpr int stages = plan::stages, rows = plan::rows, tile_n = plan::tile_n, chunk_k = plan::chunk_k;
+  constexpr int rows = plan::rows, tile_n = plan::tile_n, chunk_k = plan::chunk_k;
   constexpr int threads = skinny_warps * 32;
   extern __shared__ uint4 skinny_ring[];
   const int tid = int(threadIdx.x), lane = tid % 32, warp = tid / 32;
@@ -186,7 +235,7 @@ __global__ void __launch_bounds__(skinny_warps * 32, 1) skinny_matmul_kernel(ski
   const T* w = static_cast<const T*>(p.w);
 
   // One warp-wide copy covers one 512-byte row of a [K,N] box or two 256-byte rows of an [N,K] one.
-  const auto load = [&](int chunk, int stage) {
+  const auto load_w = [&](int chunk, int stage) {
     const int k0 = chunk * chunk_k;
     uint4* ws = skinny_ring + stage * plan::stage_slots;
 #pragma unroll
@@ -197,13 +246,25 @@ __global__ void __launch_bounds__(skinny_warps * 32, 1) skinny_matmul_kernel(ski
       const std::size_t at = TransposeW ? std::size_t(n) * std::size_t(p.k) + std::size_t(k) : std::size_t(k) * std::size_t(p.n) + std::size_t(n);
       skinny_copy(ws + skinny_swizzle<plan::w_pieces>(r, c), ok ? w + at : w, ok);
     }
-    uint4* as = ws + plan::w_slots;
+  };
+  // A's piece e (row e / a_pieces) of a chunk: where it lies, and whether it is in the matrix
+  // (zeros past K and M: garbage times zero could be NaN).
+  const auto a_piece = [&](int chunk, int e, const T*& from) {
+    const int r = e / plan::a_pieces, k = chunk * chunk_k + 8 * (e % plan::a_pieces);
+    from = a + std::size_t(r) * std::size_t(p.k) + std::size_t(k);
+    return r < p.m && k < p.k;
+  };
+  const auto a_slot = [&](int stage, int e) {
+    return skinny_ring + stage * plan::stage_slots + plan::w_slots + skinny_swizzle<plan::a_pieces>(e / plan::a_pieces, e % plan::a_pieces);
+  };
+  const auto load_a = [&](int chunk, int stage) {
 #pragma unroll
     for (int i = 0; i < (plan::a_slots + threads - 1) / threads; ++i) {
-      const int e = i * threads + tid, r = e / plan::a_pieces, c = e % plan::a_pieces, k = k0 + 8 * c;
+      const int e = i * threads + tid;
       if (plan::a_slots % threads != 0 && e >= plan::a_slots) break;
-      const bool ok = r < p.m && k < p.k;  // zeros past K and M: garbage times zero could be NaN
-      skinny_copy(as + skinny_swizzle<plan::a_pieces>(r, c), ok ? a + std::size_t(r) * std::size_t(p.k) + std::size_t(k) : a, ok);
+      const T* from = nullptr;
+      const bool ok = a_piece(chunk, e, from);
+      skinny_copy(a_slot(stage, e), ok ? from : a, ok);
     }
   };
 
@@ -230,17 +291,46 @@ __global__ void __launch_bounds__(skinny_warps * 32, 1) skinny_matmul_kernel(ski
       }
   };
 
-#pragma unroll
+  // The prologue: W's first stages-1 chunks, one cp.async group each, before the wait where no
+  // kernel writes W (see the file's comment), then A's for the same chunks through registers (a
+  // group of their own would come last, and waiting for it would wait for all of W's).
+  if (!p.w_fixed) skinny_grid_wait();
   for (int i = 0; i < stages - 1; ++i) {
-    if (i < count) load(first + i, i);
+    if (i < count) load_w(first + i, i);
     skinny_commit();  // an empty group where there is no chunk: the waits below count groups
   }
-  for (int i = 0; i < count; ++i) {
-    skinny_wait<stages - 2>();  // this thread's copies of chunk i have landed
-    __syncthreads();            // everyone's have; everyone is done with chunk i - 1's stage
-    if (i + stages - 1 < count) load(first + i + stages - 1, (i + stages - 1) % stages);
+  skinny_launch_dependents();
+  skinny_grid_wait();  // returns at once where it waited above
+  {
+    constexpr int batch = 4;  // loads in flight per thread
+    const int pieces = (stages - 1) * plan::a_slots;
+    for (int e0 = tid; e0 < pieces; e0 += batch * threads) {
+      uint4 v[batch];
+#pragma unroll
+      for (int j = 0; j < batch; ++j) {
+        const int e = e0 + j * threads, i = e / plan::a_slots;
+        const T* from = nullptr;
+        const bool ok = e < pieces && i < count && a_piece(first + i, e % plan::a_slots, from);
+        v[j] = ok ? *reinterpret_cast<const uint4*>(from) : make_uint4(0, 0, 0, 0);
+      }
+#pragma unroll
+      for (int j = 0; j < batch; ++j) {
+        const int e = e0 + j * threads;
+        if (e < pieces) *a_slot(e / plan::a_slots, e % plan::a_slots) = v[j];  // seen after the loop's first barrier
+      }
+    }
+  }
+  for (int i = 0, stage = 0; i < count; ++i) {  // stage: i % stages
+    skinny_wait_for(stages - 2);  // this thread's copies of chunk i have landed
+    __syncthreads();              // everyone's have; everyone is done with chunk i - 1's stage
+    if (i + stages - 1 < count) {
+      const int ahead = stage == 0 ? stages - 1 : stage - 1;  // (i + stages - 1) % stages
+      load_w(first + i + stages - 1, ahead);
+      load_a(first + i + stages - 1, ahead);
+    }
     skinny_commit();
-    compute(i % stages);
+    compute(stage);
+    stage = stage + 1 == stages ? 0 : stage + 1;
   }
   skinny_wait<0>();
   __syncthreads();  // the ring becomes the reduction buffer
@@ -338,27 +428,42 @@ const char* skinny_matmul_declines(dtype_id dtype, std::int64_t m, std::int64_t 
 }
 
 namespace runtime_ops::detail {
-//! The launch of `cfg` on `stream`: its grid, and the slices of a column tile as one cluster.
+//! The launch of `cfg` on `stream`: its grid, the slices of a column tile as one cluster, and
+//! with `programmatic`, as a programmatic dependent of the kernel before it on `stream`.
 struct skinny_launch {
-  cudaLaunchAttribute cluster{};
+  cudaLaunchAttribute attrs[2]{};
   cudaLaunchConfig_t config{};
-  skinny_launch(const skinny_matmul_config& cfg, cudaStream_t stream) {
-    cluster.id = cudaLaunchAttributeClusterDimension;
-    cluster.val.clusterDim.x = 1, cluster.val.clusterDim.y = unsigned(cfg.slices), cluster.val.clusterDim.z = 1;
+  skinny_launch(const skinny_matmul_config& cfg, cudaStream_t stream, bool programmatic = false) {
+    attrs[0].id = cudaLaunchAttributeClusterDimension;
+    attrs[0].val.clusterDim.x = 1, attrs[0].val.clusterDim.y = unsigned(cfg.slices), attrs[0].val.clusterDim.z = 1;
+    attrs[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attrs[1].val.programmaticStreamSerializationAllowed = 1;
     config.gridDim = dim3(unsigned(cfg.tiles), unsigned(cfg.slices));
     config.blockDim = dim3(skinny_warps * 32);
     config.dynamicSmemBytes = cfg.shared_bytes;
     config.stream = stream;
-    config.attrs = &cluster;
-    config.numAttrs = 1;
+    config.attrs = attrs;
+    config.numAttrs = programmatic ? 2 : 1;
   }
-  skinny_launch(const skinny_launch&) = delete;  // config points at cluster
+  skinny_launch(const skinny_launch&) = delete;  // config points at attrs
 };
 
+//! `stages`: the ring's, 0 for the plan's (else clamped to what the plan allows). Returns the
+//! plan's shared bytes: what the kernel instance may ask for, whatever one node's ring.
 template <bool TransposeW, int MTiles>
-void skinny_plan_into(skinny_matmul_config& cfg) {
+std::size_t skinny_plan_into(skinny_matmul_config& cfg, int stages) {
   using plan = skinny_plan<TransposeW, MTiles>;
-  cfg.shared_bytes = plan::shared_bytes, cfg.chunk_k = plan::chunk_k, cfg.tiles = plan::tile_n;  // tile_n until configured
+  cfg.stages = stages <= 0 ? plan::stages : std::clamp(stages, plan::fewest_stages, plan::stages);
+  cfg.shared_bytes = std::size_t(cfg.stages) * plan::stage_slots * 16, cfg.chunk_k = plan::chunk_k, cfg.tiles = plan::tile_n;  // tile_n until configured
+  return plan::shared_bytes;
+}
+
+//! CTGRAPH_SKINNY_STAGES: a smaller ring (fewer stages than the plan's), to measure whether two
+//! blocks that fit on one SM (the next kernel's beside this one, with PDL) pay for less in
+//! flight; unset or not a number: the plan's.
+inline int requested_skinny_stages() {
+  const char* v = std::getenv("CTGRAPH_SKINNY_STAGES");
+  return v ? std::atoi(v) : 0;
 }
 }  // namespace runtime_ops::detail
 
@@ -372,8 +477,10 @@ cudaError_t configure_skinny_matmul(skinny_matmul_config& cfg, dtype_id dtype, s
   namespace rd = runtime_ops::detail;
   cfg = {};
   cfg.m_tiles = m <= 8 ? 1 : m <= 16 ? 2 : m <= 32 ? 4 : 8;
+  const int stages = rd::requested_skinny_stages();
+  std::size_t most_shared = 0;
   const auto plan = [&]<int MTiles>() {
-    transpose_w ? rd::skinny_plan_into<true, MTiles>(cfg) : rd::skinny_plan_into<false, MTiles>(cfg);
+    most_shared = transpose_w ? rd::skinny_plan_into<true, MTiles>(cfg, stages) : rd::skinny_plan_into<false, MTiles>(cfg, stages);
   };
   if (cfg.m_tiles == 1) plan.template operator()<1>();
   else if (cfg.m_tiles == 2) plan.template operator()<2>();
@@ -384,7 +491,7 @@ cudaError_t configure_skinny_matmul(skinny_matmul_config& cfg, dtype_id dtype, s
     cfg.kernel = transpose_w ? rd::skinny_kernel_for<__nv_bfloat16, true>(cfg.m_tiles) : rd::skinny_kernel_for<__nv_bfloat16, false>(cfg.m_tiles);
   else
     cfg.kernel = transpose_w ? rd::skinny_kernel_for<__half, true>(cfg.m_tiles) : rd::skinny_kernel_for<__half, false>(cfg.m_tiles);
-  if (cudaError_t e = cudaFuncSetAttribute(cfg.kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(cfg.shared_bytes)); e != cudaSuccess)
+  if (cudaError_t e = cudaFuncSetAttribute(cfg.kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(most_shared)); e != cudaSuccess)
     return e;
   const std::int64_t chunks = (k + cfg.chunk_k - 1) / cfg.chunk_k;
   const std::int64_t tiles = (n + tile_n - 1) / tile_n;
@@ -404,13 +511,17 @@ cudaError_t configure_skinny_matmul(skinny_matmul_config& cfg, dtype_id dtype, s
   return best < 0 ? cudaErrorInvalidConfiguration : cudaSuccess;
 }
 
-//! Enqueues the skinny matmul as `cfg` says; returns the launch's error.
+//! Enqueues the skinny matmul as `cfg` says; returns the launch's error. With `programmatic`, as a
+//! programmatic dependent of the kernel before it on `stream` (PDL, see the file's comment): its
+//! blocks may start before that kernel has finished, and read W before it has where
+//! `args.w_fixed`; the caller vouches that nothing before it on `stream` writes W then.
 template <class = void>
-cudaError_t launch_skinny_matmul(const skinny_matmul_args& args, const skinny_matmul_config& cfg, cudaStream_t stream) {
+cudaError_t launch_skinny_matmul(const skinny_matmul_args& args, const skinny_matmul_config& cfg, cudaStream_t stream,
+                                 bool programmatic = false) {
   skinny_matmul_args p = args;
-  int chunks_per_block = cfg.chunks_per_block;
-  void* params[] = {&p, &chunks_per_block};
-  const runtime_ops::detail::skinny_launch launch(cfg, stream);
+  int chunks_per_block = cfg.chunks_per_block, stages = cfg.stages;
+  void* params[] = {&p, &chunks_per_block, &stages};
+  const runtime_ops::detail::skinny_launch launch(cfg, stream, programmatic);
   return cudaLaunchKernelExC(&launch.config, cfg.kernel, params);
 }
 
