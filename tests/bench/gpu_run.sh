@@ -77,14 +77,19 @@ case "$step" in
     S=$RESULTS/summary.json
     [ -n "${TESTS:-}" ] && "$BUILD"/tests/ctgraph_gpu_tests -tc="$TESTS" 2>&1 | tail -15
     LLAMA_DIR=${LLAMA_DIR:-/tmp/llama}
-    timeout 450 python3 tests/bench/llama_reference.py --out "$LLAMA_DIR" ${SKIP_TORCH:+--skip-bench} --summary "$S" \
-      >"$RESULTS/${TAG}_llama_reference_$DATE.json" 2>"$OUT/llama_reference_log.txt"
-    echo "llama_reference: $?"; grep -v Warning "$OUT/llama_reference_log.txt" | tail -8
+    timeout 300 python3 tests/bench/llama_reference.py --out "$LLAMA_DIR" --skip-bench --summary "$S" \
+      >"$RESULTS/${TAG}_llama_reference_files_$DATE.json" 2>"$OUT/llama_reference_log.txt"
+    echo "llama_reference (files): $?"; grep -v Warning "$OUT/llama_reference_log.txt" | tail -4
     timeout 200 "$BUILD"/examples/08_llama_decode --require-gpu --dir "$LLAMA_DIR" --json "$RESULTS/${TAG}_llama_ctgraph_$DATE.json" \
-      | grep -v "^ \{2,\}[0-9]" | tail -14
+      | grep -v "^ \{2,\}[0-9]" | tail -24
     echo "08_llama_decode: ${PIPESTATUS[0]}"
     [ -f "$RESULTS/${TAG}_llama_ctgraph_$DATE.json" ] && python3 -c "import sys, json; sys.path.insert(0, 'tests/bench')
 from torch_bench import merge_summary; merge_summary('$S', json.load(open('$RESULTS/${TAG}_llama_ctgraph_$DATE.json')))"
+    if [ -z "${SKIP_TORCH:-}" ]; then
+      timeout 420 python3 tests/bench/llama_reference.py --bench-only --summary "$S" \
+        >"$RESULTS/${TAG}_llama_torch_$DATE.json" 2>>"$OUT/llama_reference_log.txt"
+      echo "llama_reference (PyTorch timings): $?"; grep -E "tok_s|error" "$RESULTS/${TAG}_llama_torch_$DATE.json" | head
+    fi
     ;;
   gpt2)
     nvidia-smi --query-gpu=name,clocks.sm,clocks.mem,temperature.gpu,power.draw --format=csv

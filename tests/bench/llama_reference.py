@@ -32,6 +32,7 @@ Decode timing (batch 1, greedy, a P-token prompt, --new (128) new tokens, bf16; 
                       compiled too; checked against Hugging Face's teacher-forced logits first
   roofline            the bytes one step must read (every weight but the embedding table, which a
                       step gathers one row of) at 4.24 TB/s (the H200's measured copy bandwidth)
+--bench-only times PyTorch without writing the files (they are written with --skip-bench first).
 --summary PATH merges llama_decode.<variant>.tok_s (and .error for a failed variant),
 llama_decode.roofline.tok_s and llama_decode.torch.weight_bytes into that flat JSON file.
 
@@ -98,7 +99,8 @@ def margins(logits):
 
 
 def write_reference(model, args, device):
-    os.makedirs(args.out, exist_ok=True)
+    """The prompt, Hugging Face's greedy continuation and its teacher-forced logits; written into
+    args.out with the weights unless args.bench_only."""
     vocab = model.config.vocab_size
     gen = torch.Generator(device="cpu").manual_seed(args.seed)
     prompt = torch.randint(0, vocab, (args.prompt,), generator=gen, dtype=torch.int64)
@@ -109,11 +111,17 @@ def write_reference(model, args, device):
         ids = torch.cat([prompt, teacher])[None].to(device)
         rows = slice(args.prompt - 1, args.prompt + args.steps)
         logits = model(input_ids=ids).logits[0, rows].float()
-        f32 = copy.deepcopy(model).float()
-        logits_f32 = f32(input_ids=ids).logits[0, rows].float()
-        del f32
+        if args.bench_only:
+            logits_f32 = logits
+        else:
+            f32 = copy.deepcopy(model).float()
+            logits_f32 = f32(input_ids=ids).logits[0, rows].float()
+            del f32
     weights = {name: p.detach().to("cpu").contiguous() for name, p in model.named_parameters()}
     weight_bytes = sum(t.numel() * t.element_size() for t in weights.values())
+    if args.bench_only:
+        return {"device": torch.cuda.get_device_name(), "weight_bytes": weight_bytes}, prompt, teacher, logits, weights
+    os.makedirs(args.out, exist_ok=True)
     meta = {"seed": str(args.seed), "format": "pt"}
     save_file(weights, os.path.join(args.out, "llama_weights.safetensors"), metadata=meta)
     save_file({"prompt": prompt.to(torch.int32), "teacher": teacher.to(torch.int32)},
@@ -281,6 +289,7 @@ def main():
     parser.add_argument("--trials", type=int, default=5)
     parser.add_argument("--summary")
     parser.add_argument("--skip-bench", action="store_true")
+    parser.add_argument("--bench-only", action="store_true", help="time PyTorch only; write no files")
     parser.add_argument("--smoke", action="store_true", help="a tiny model (checks this script, also on the CPU)")
     args = parser.parse_args()
     device = "cuda" if torch.cuda.is_available() else "cpu"
