@@ -758,6 +758,62 @@ TEST_CASE("executor: a skinny matmul whose W a node writes waits for it before r
   cudaStreamDestroy(st);
 }
 
+// The small kernels of a decode step (embedding, rms_norm, rotary at a position held in state, a
+// cache write, cache_attention, the fused silu product, argmax) as programmatic dependents of the
+// kernel before each: the bits of the same graph without PDL, over runs whose position moves (a
+// kernel that read before the one before it finished would see the last run's values).
+using ids_pdl = input<"ids_pdl", i32, shape<1>>;
+using table_pdl = parameter<"table_pdl", bf16, shape<64, 512>>;
+using norm_pdl = parameter<"norm_pdl", bf16, shape<512>>;
+using pos_pdl = state<"pos_pdl", i32, shape<1>>;
+using kc_pdl = state<"kc_pdl", bf16, shape<16, 512>>;
+using vc_pdl = state<"vc_pdl", bf16, shape<16, 512>>;
+struct e_pdl : node<"e_pdl", ops::embedding, ids_pdl, table_pdl> {};
+struct n_pdl : node<"n_pdl", ops::rms_norm<1e-5f>, e_pdl, norm_pdl> {};
+struct r_pdl : node<"r_pdl", ops::rotary<64>, n_pdl, pos_pdl> {};
+struct k_pdl : node<"k_pdl", ops::cache_write<0>, kc_pdl, pos_pdl, r_pdl> {};
+struct v_pdl : node<"v_pdl", ops::cache_write<0>, vc_pdl, pos_pdl, n_pdl> {};
+struct a_pdl : node<"a_pdl", ops::cache_attention<8, 8>, r_pdl, k_pdl, v_pdl, pos_pdl> {};
+struct g_pdl : node<"g_pdl", ops::mul, node<"s_pdl", ops::silu, a_pdl>, n_pdl> {};
+struct c_pdl : node<"c_pdl", ops::argmax, g_pdl> {};
+struct adv_pdl : node<"adv_pdl", ops::advance<1>, pos_pdl, c_pdl> {};
+
+TEST_CASE("executor: a decode step's small kernels with PDL give the bits they give without") {
+  using bf = __nv_bfloat16;
+  device_vector<bf> table(64 * 512), w(512);
+  table.upload(test::random_values<bf>(64 * 512, -1.f, 1.f, 111));
+  w.upload(test::random_values<bf>(512, 0.5f, 1.5f, 112));
+  device_vector<std::int32_t> ids(std::vector<std::int32_t>{5});
+  cudaStream_t st;
+  REQUIRE(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking) == cudaSuccess);
+  {
+    using step = graph<g_pdl, adv_pdl>;
+    const auto make = [&](const char* pdl) {
+      const test::scoped_env env("CTGRAPH_PDL", pdl);  // read when the executor captures
+      return instantiate<step, plan_options{.branches = 1}>(st, bindings(bind<ids_pdl>(ids.ptr), bind<table_pdl>(table.ptr), bind<norm_pdl>(w.ptr)));
+    };
+    auto on = make("1");
+    auto off = make("0");
+    int device = 0, major = 0;
+    CTG_CHECK("test", cudaGetDevice(&device));
+    CTG_CHECK("test", cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+    const int edges = programmatic_edges(on.captured_graph(0));
+    INFO("programmatic edges: ", edges);
+    CHECK(programmatic_edges(off.captured_graph(0)) == 0);
+    if (major >= 9) CHECK(edges >= 6);  // every kernel after the first, but where the kernel before is a memset or copy
+    for (int run = 0; run < 6; ++run) {
+      const std::int32_t id = std::int32_t((7 * run + 3) % 64);
+      ids.upload({id});
+      const std::vector<bf> a = output_of(on, "g_pdl", 512), b = output_of(off, "g_pdl", 512);
+      CHECK_MESSAGE(std::memcmp(a.data(), b.data(), a.size() * 2) == 0, "run ", run);
+      CHECK(on.position() == off.position());
+    }
+    on.check();
+    off.check();
+  }
+  cudaStreamDestroy(st);
+}
+
 // Parallel branches: four independent products feeding one sum run as four branches of the
 // captured graph (four roots), give the serial plan's bits, and two chains whose memory the serial
 // plan would share keep it apart while they may run at once (replayed, so a race would show).

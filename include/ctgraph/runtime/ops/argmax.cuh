@@ -13,6 +13,7 @@
 #include <ctgraph/runtime/dtype.hpp>
 #include <ctgraph/runtime/error.hpp>
 #include <ctgraph/runtime/launch_context.hpp>
+#include <ctgraph/runtime/ops/pdl.cuh>
 #include <ctgraph/runtime/ops/float_conversion.cuh>
 
 namespace ctg::runtime_ops::detail {
@@ -29,6 +30,7 @@ __device__ inline bool argmax_before(float a, int i, float b, int j) {
 
 template <class T>
 __global__ void __launch_bounds__(argmax_threads) argmax_kernel(const T* x, std::int32_t* out, int cols, bool packs) {
+  pdl_begin();  // the kernel before has completed (see pdl.cuh)
   constexpr int per = vector_bytes / int(sizeof(T));
   const T* row = x + std::int64_t(blockIdx.x) * cols;
   float best = -INFINITY;
@@ -81,8 +83,8 @@ void launch_argmax(const launch_context& c) {
     using T = typename decltype(t)::type;
     constexpr int per = runtime_ops::detail::vector_bytes / int(sizeof(T));
     const bool packs = cols % per == 0 && runtime_ops::detail::aligned_to_vector(c.inputs[0]);
-    runtime_ops::detail::argmax_kernel<T><<<unsigned(rows), runtime_ops::detail::argmax_threads, 0, c.stream>>>(
-        c.input<T>(0), c.out<std::int32_t>(), int(cols), packs);
+    CTG_CHECK(c.node->name, ::ctg::runtime_ops::detail::launch_kernel(c.node->name, c.stream, runtime_ops::detail::argmax_kernel<T>, dim3(unsigned(rows)), dim3(runtime_ops::detail::argmax_threads), 0, 
+        c.input<T>(0), c.out<std::int32_t>(), int(cols), packs));
   });
   if (!launched)
     throw runtime_error(c.node->name, "launch_argmax", "dtype " + std::string(name_of(x.dtype)) + " is not supported; argmax reads f32, f16 and bf16");

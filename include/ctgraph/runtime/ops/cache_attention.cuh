@@ -16,6 +16,7 @@
 #include <ctgraph/runtime/dtype.hpp>
 #include <ctgraph/runtime/error.hpp>
 #include <ctgraph/runtime/launch_context.hpp>
+#include <ctgraph/runtime/ops/pdl.cuh>
 #include <ctgraph/runtime/ops/block_reduce.cuh>
 #include <ctgraph/runtime/ops/warp_row.cuh>
 #include <ctgraph/runtime/ops/float_conversion.cuh>
@@ -38,6 +39,7 @@ struct cache_attention_args {
 
 template <class T, int D, class Pos>
 __global__ void __launch_bounds__(cache_attention_threads) cache_attention_kernel(cache_attention_args<T> a, const Pos* position) {
+  pdl_begin();  // the kernel before has completed (see pdl.cuh)
   constexpr int per_lane = D / 32, subsets = cache_attention_threads / D;  // subsets of keys in the p v sum
   __shared__ float scores[cache_attention_chunk];
   __shared__ float scratch[cache_attention_threads / 32];
@@ -125,7 +127,7 @@ void launch_cache_attention(const launch_context& c, int heads, int kv_heads) {
     const runtime_ops::detail::cache_attention_args<T> a{
         c.input<T>(0), c.input<T>(1), c.input<T>(2), c.out<T>(), q.dims[r - 1], k.dims[r - 1], tokens * q.dims[r - 1],
         length * k.dims[r - 1], int(tokens), int(length), heads / kv_heads, float(1.0 / std::sqrt(double(D)) * 1.4426950408889634)};
-    runtime_ops::detail::cache_attention_kernel<T, D, Pos><<<grid, runtime_ops::detail::cache_attention_threads, 0, c.stream>>>(a, c.input<Pos>(3));
+    CTG_CHECK(c.node->name, ::ctg::runtime_ops::detail::launch_kernel(c.node->name, c.stream, runtime_ops::detail::cache_attention_kernel<T, D, Pos>, dim3(grid), dim3(runtime_ops::detail::cache_attention_threads), 0, a, c.input<Pos>(3)));
     ok = true;
   };
   auto with_dim = [&](auto t, auto p) {

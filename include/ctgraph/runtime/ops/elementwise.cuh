@@ -20,6 +20,7 @@
 #include <ctgraph/runtime/dtype.hpp>
 #include <ctgraph/runtime/error.hpp>
 #include <ctgraph/runtime/launch_context.hpp>
+#include <ctgraph/runtime/ops/pdl.cuh>
 
 namespace ctg::runtime_ops {
 
@@ -64,6 +65,7 @@ struct wrapped_index {
 //! unless Broadcast.
 template <class Fn, class T, bool Broadcast>
 __global__ void elementwise_kernel(const T* a, const T* b, T* y, std::int64_t n, std::int64_t nb, Fn fn) {
+  pdl_begin();  // the kernel before has completed (see pdl.cuh)
   const std::int64_t stride = std::int64_t(gridDim.x) * blockDim.x;
   const std::int64_t first = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   [[maybe_unused]] wrapped_index j(first, stride, Broadcast ? nb : 1);  // same shape: folds away
@@ -76,6 +78,7 @@ __global__ void elementwise_kernel(const T* a, const T* b, T* y, std::int64_t n,
 //! The same over `packs` 16-byte packs (b: `b_packs` of them); every pointer is 16-byte aligned.
 template <class Fn, class T, bool Broadcast>
 __global__ void elementwise_vector_kernel(const T* a, const T* b, T* y, std::int64_t packs, std::int64_t b_packs, Fn fn) {
+  pdl_begin();  // the kernel before has completed (see pdl.cuh)
   constexpr int width = vector_bytes / int(sizeof(T));
   const auto* a4 = reinterpret_cast<const uint4*>(a);
   const auto* b4 = reinterpret_cast<const uint4*>(b);
@@ -115,9 +118,9 @@ void launch_elementwise_kernel(const launch_context& c, Fn fn, std::int64_t n, s
   const bool vector = n % width == 0 && nb % width == 0 && aligned_to_vector(a) && aligned_to_vector(y) &&
                       (Fn::arity == 1 || aligned_to_vector(b));
   if (vector)
-    elementwise_vector_kernel<Fn, T, Broadcast><<<elementwise_grid(n / width), elementwise_block, 0, c.stream>>>(a, b, y, n / width, nb / width, fn);
+    CTG_CHECK(c.node->name, ::ctg::runtime_ops::detail::launch_kernel(c.node->name, c.stream, elementwise_vector_kernel<Fn, T, Broadcast>, dim3(elementwise_grid(n / width)), dim3(elementwise_block), 0, a, b, y, n / width, nb / width, fn));
   else
-    elementwise_kernel<Fn, T, Broadcast><<<elementwise_grid(n), elementwise_block, 0, c.stream>>>(a, b, y, n, nb, fn);
+    CTG_CHECK(c.node->name, ::ctg::runtime_ops::detail::launch_kernel(c.node->name, c.stream, elementwise_kernel<Fn, T, Broadcast>, dim3(elementwise_grid(n)), dim3(elementwise_block), 0, a, b, y, n, nb, fn));
   CTG_CHECK(c.node->name, cudaGetLastError());
 }
 

@@ -10,6 +10,7 @@
 
 #include <ctgraph/runtime/error.hpp>
 #include <ctgraph/runtime/launch_context.hpp>
+#include <ctgraph/runtime/ops/pdl.cuh>
 #include <ctgraph/runtime/memory.hpp>
 
 namespace ctg {
@@ -25,6 +26,7 @@ inline constexpr unsigned long long no_bad_id = ~0ull;
 template <class Id>
 __global__ void embedding_kernel(const Id* ids, const unsigned char* table, unsigned char* out, std::int64_t rows,
                                  std::int64_t row_bytes, unsigned long long* first_bad) {
+  pdl_begin();  // the kernel before has completed (see pdl.cuh)
   const std::int64_t t = blockIdx.x;
   const Id id = ids[t];
   unsigned char* dst = out + t * row_bytes;
@@ -61,9 +63,9 @@ void launch_embedding(const launch_context& c, const embedding_state& s) {
   const auto* tab = static_cast<const unsigned char*>(c.inputs[1]);
   auto* out = static_cast<unsigned char*>(c.output);
   if (ids.dtype == dtype_id::i32)
-    runtime_ops::detail::embedding_kernel<std::int32_t><<<unsigned(tokens), 128, 0, c.stream>>>(c.input<std::int32_t>(0), tab, out, rows, row_bytes, first_bad);
+    CTG_CHECK(c.node->name, ::ctg::runtime_ops::detail::launch_kernel(c.node->name, c.stream, runtime_ops::detail::embedding_kernel<std::int32_t>, dim3(unsigned(tokens)), dim3(128), 0, c.input<std::int32_t>(0), tab, out, rows, row_bytes, first_bad));
   else
-    runtime_ops::detail::embedding_kernel<std::int64_t><<<unsigned(tokens), 128, 0, c.stream>>>(c.input<std::int64_t>(0), tab, out, rows, row_bytes, first_bad);
+    CTG_CHECK(c.node->name, ::ctg::runtime_ops::detail::launch_kernel(c.node->name, c.stream, runtime_ops::detail::embedding_kernel<std::int64_t>, dim3(unsigned(tokens)), dim3(128), 0, c.input<std::int64_t>(0), tab, out, rows, row_bytes, first_bad));
   CTG_CHECK(c.node->name, cudaGetLastError());
 }
 

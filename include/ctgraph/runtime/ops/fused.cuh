@@ -20,6 +20,7 @@
 #include <ctgraph/runtime/dtype.hpp>
 #include <ctgraph/runtime/error.hpp>
 #include <ctgraph/runtime/launch_context.hpp>
+#include <ctgraph/runtime/ops/pdl.cuh>
 #include <ctgraph/runtime/ops/elementwise.cuh>
 #include <ctgraph/runtime/ops/float_conversion.cuh>
 
@@ -91,6 +92,7 @@ struct fused_args {
 
 template <class Program, class T>
 __global__ void fused_kernel(fused_args a) {
+  pdl_begin();  // the kernel before has completed (see pdl.cuh)
   constexpr int L = Program::leaves;
   const std::int64_t stride = std::int64_t(gridDim.x) * blockDim.x;
   const std::int64_t first = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
@@ -114,6 +116,7 @@ __global__ void fused_kernel(fused_args a) {
 //! The same over 16-byte packs (sizes in packs); every pointer is 16-byte aligned.
 template <class Program, class T>
 __global__ void fused_vector_kernel(fused_args a) {
+  pdl_begin();  // the kernel before has completed (see pdl.cuh)
   constexpr int L = Program::leaves, width = vector_bytes / int(sizeof(T));
   const std::int64_t stride = std::int64_t(gridDim.x) * blockDim.x;
   const std::int64_t first = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
@@ -151,9 +154,9 @@ void launch_fused_typed(const launch_context& c, fused_args a) {
   if (vector) {
     a.n /= width;
     for (int l = 0; l < Program::leaves; ++l) a.leaf_size[l] /= width;
-    fused_vector_kernel<Program, T><<<elementwise_grid(a.n), elementwise_block, 0, c.stream>>>(a);
+    CTG_CHECK(c.node->name, ::ctg::runtime_ops::detail::launch_kernel(c.node->name, c.stream, fused_vector_kernel<Program, T>, dim3(elementwise_grid(a.n)), dim3(elementwise_block), 0, a));
   } else {
-    fused_kernel<Program, T><<<elementwise_grid(a.n), elementwise_block, 0, c.stream>>>(a);
+    CTG_CHECK(c.node->name, ::ctg::runtime_ops::detail::launch_kernel(c.node->name, c.stream, fused_kernel<Program, T>, dim3(elementwise_grid(a.n)), dim3(elementwise_block), 0, a));
   }
   CTG_CHECK(c.node->name, cudaGetLastError());
 }

@@ -126,14 +126,6 @@ inline const char* requested_matmul_kernel(std::string_view node) {
   return v ? v : "auto";
 }
 
-//! CTGRAPH_PDL: unset or "1" (the skinny kernel may be launched with PDL), "0" (never).
-inline bool requested_pdl(std::string_view node) {
-  const char* v = std::getenv("CTGRAPH_PDL");
-  const std::string_view r = v ? v : "1";
-  if (r != "0" && r != "1") throw runtime_error(node, "prepare_matmul", "CTGRAPH_PDL must be 0 or 1; got '" + std::string(r) + "'");
-  return r == "1";
-}
-
 //! The skinny kernel's launch for node `c` as `s` prepared it (the pointers checked);
 //! `programmatic` as `launch_skinny_matmul` says.
 template <class = void>
@@ -292,7 +284,7 @@ matmul_state prepare_matmul(const launch_context& c, ops::matmul_options o = {},
     throw runtime_error(name, call, "A, B and C must be 2-d (or 3-d, batched); got ranks " + std::to_string(a.rank) + ", " +
                                         std::to_string(b.rank) + " and " + std::to_string(out.rank));
   matmul_state s;
-  s.programmatic = detail::requested_pdl(name);
+  s.programmatic = runtime_ops::detail::requested_pdl(name);
   const int r = a.rank - 2;  // the first matrix dimension
   s.batch = batched ? a.dims[0] : 1;
   if (batched && (b.dims[0] != s.batch || out.dims[0] != s.batch || c.input_count != 2 || s.batch > 0x7fffffff))

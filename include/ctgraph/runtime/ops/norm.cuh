@@ -15,6 +15,7 @@
 #include <ctgraph/runtime/dtype.hpp>
 #include <ctgraph/runtime/error.hpp>
 #include <ctgraph/runtime/launch_context.hpp>
+#include <ctgraph/runtime/ops/pdl.cuh>
 #include <ctgraph/runtime/ops/float_conversion.cuh>
 #include <ctgraph/runtime/ops/block_reduce.cuh>
 #include <ctgraph/runtime/ops/warp_row.cuh>
@@ -27,6 +28,7 @@ inline constexpr int norm_block = 256;
 template <class T>
 __global__ void norm_kernel(const T* x, const T* weight, const T* bias, T* y, std::int64_t d, float eps, bool center,
                             float* mean_out, float* rstd_out) {
+  pdl_begin();  // the kernel before has completed (see pdl.cuh)
   __shared__ float scratch[norm_block / 32];
   const T* row = x + std::int64_t(blockIdx.x) * d;
   T* out = y + std::int64_t(blockIdx.x) * d;
@@ -56,6 +58,7 @@ __global__ void norm_kernel(const T* x, const T* weight, const T* bias, T* y, st
 template <class T, int Vectors>
 __global__ void norm_warp_kernel(const T* x, const T* weight, const T* bias, T* y, std::int64_t rows, int d, float eps, bool center,
                                  float* mean_out, float* rstd_out) {
+  pdl_begin();  // the kernel before has completed (see pdl.cuh)
   using row_t = warp_row<T, Vectors>;
   const std::int64_t row = std::int64_t(blockIdx.x) * warp_row_rows + threadIdx.x / 32;
   if (row >= rows) return;
@@ -92,6 +95,7 @@ __global__ void norm_warp_kernel(const T* x, const T* weight, const T* bias, T* 
 template <class T>
 __global__ void batch_norm_kernel(const T* x, const T* weight, const T* bias, const T* mean, const T* var, T* y,
                                   std::int64_t n, std::int64_t channels, std::int64_t inner, float eps) {
+  pdl_begin();  // the kernel before has completed (see pdl.cuh)
   for (std::int64_t i = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += std::int64_t(gridDim.x) * blockDim.x) {
     const std::int64_t c = i / inner % channels;
     const float scale = to_float(weight[c]) * rsqrtf(to_float(var[c]) + eps);
@@ -127,11 +131,11 @@ void launch_norm(const launch_context& c, float eps, bool center, float* mean = 
     const unsigned warp_blocks = unsigned((rows + rd::warp_row_rows - 1) / rd::warp_row_rows);
     const int vectors = rd::warp_row_vectors(packs, aligned);
     if (vectors == 4)
-      rd::norm_warp_kernel<T, 4><<<warp_blocks, 32 * rd::warp_row_rows, 0, c.stream>>>(in, w, b, out, rows, int(d), eps, center, mean, rstd);
+      CTG_CHECK(c.node->name, ::ctg::runtime_ops::detail::launch_kernel(c.node->name, c.stream, rd::norm_warp_kernel<T, 4>, dim3(warp_blocks), dim3(32 * rd::warp_row_rows), 0, in, w, b, out, rows, int(d), eps, center, mean, rstd));
     else if (vectors == 16)
-      rd::norm_warp_kernel<T, 16><<<warp_blocks, 32 * rd::warp_row_rows, 0, c.stream>>>(in, w, b, out, rows, int(d), eps, center, mean, rstd);
+      CTG_CHECK(c.node->name, ::ctg::runtime_ops::detail::launch_kernel(c.node->name, c.stream, rd::norm_warp_kernel<T, 16>, dim3(warp_blocks), dim3(32 * rd::warp_row_rows), 0, in, w, b, out, rows, int(d), eps, center, mean, rstd));
     else
-      rd::norm_kernel<T><<<unsigned(rows), rd::norm_block, 0, c.stream>>>(in, w, b, out, d, eps, center, mean, rstd);
+      CTG_CHECK(c.node->name, ::ctg::runtime_ops::detail::launch_kernel(c.node->name, c.stream, rd::norm_kernel<T>, dim3(unsigned(rows)), dim3(rd::norm_block), 0, in, w, b, out, d, eps, center, mean, rstd));
   });
   if (!launched)
     throw runtime_error(c.node->name, "launch_norm", "dtype " + std::string(name_of(x.dtype)) + " is not supported; norms run on f32, f16 and bf16");
@@ -152,8 +156,8 @@ void launch_batch_norm(const launch_context& c, float eps) {
   const unsigned blocks = unsigned(std::min<std::int64_t>((n + 255) / 256, 65536));
   const bool launched = with_float_type(x.dtype, [&](auto t) {
     using T = typename decltype(t)::type;
-    runtime_ops::detail::batch_norm_kernel<T><<<blocks, 256, 0, c.stream>>>(c.input<T>(0), c.input<T>(1), c.input<T>(2), c.input<T>(3),
-                                                                           c.input<T>(4), c.out<T>(), n, channels, inner, eps);
+    CTG_CHECK(c.node->name, ::ctg::runtime_ops::detail::launch_kernel(c.node->name, c.stream, runtime_ops::detail::batch_norm_kernel<T>, dim3(blocks), dim3(256), 0, c.input<T>(0), c.input<T>(1), c.input<T>(2), c.input<T>(3),
+                                                                           c.input<T>(4), c.out<T>(), n, channels, inner, eps));
   });
   if (!launched)
     throw runtime_error(c.node->name, "launch_batch_norm", "dtype " + std::string(name_of(x.dtype)) + " is not supported; norms run on f32, f16 and bf16");

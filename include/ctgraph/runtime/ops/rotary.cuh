@@ -13,6 +13,7 @@
 #include <ctgraph/runtime/dtype.hpp>
 #include <ctgraph/runtime/error.hpp>
 #include <ctgraph/runtime/launch_context.hpp>
+#include <ctgraph/runtime/ops/pdl.cuh>
 #include <ctgraph/runtime/ops/float_conversion.cuh>
 
 namespace ctg::runtime_ops::detail {
@@ -23,6 +24,7 @@ inline constexpr int rotary_threads = 256;
 //! at positions[0] + r % tokens where `start` (one position given).
 template <class T, class Pos>
 __global__ void rotary_kernel(const T* x, const Pos* positions, T* y, std::int64_t tokens, int heads, int half, float theta, bool start) {
+  pdl_begin();  // the kernel before has completed (see pdl.cuh)
   const std::int64_t row = blockIdx.x, t = row % tokens;
   const float pos = float(start ? std::int64_t(positions[0]) + t : std::int64_t(positions[t]));
   const std::int64_t first = row * heads * 2 * half;
@@ -69,9 +71,9 @@ void launch_rotary(const launch_context& c, int head_dim, float theta) {
   const bool launched = with_float_type(x.dtype, [&](auto t) {
     using T = typename decltype(t)::type;
     if (pos.dtype == dtype_id::i32)
-      runtime_ops::detail::rotary_kernel<T, std::int32_t><<<grid, block, 0, c.stream>>>(c.input<T>(0), c.input<std::int32_t>(1), c.out<T>(), tokens, int(heads), int(half), theta, start);
+      CTG_CHECK(c.node->name, ::ctg::runtime_ops::detail::launch_kernel(c.node->name, c.stream, runtime_ops::detail::rotary_kernel<T, std::int32_t>, dim3(grid), dim3(block), 0, c.input<T>(0), c.input<std::int32_t>(1), c.out<T>(), tokens, int(heads), int(half), theta, start));
     else if (pos.dtype == dtype_id::i64)
-      runtime_ops::detail::rotary_kernel<T, std::int64_t><<<grid, block, 0, c.stream>>>(c.input<T>(0), c.input<std::int64_t>(1), c.out<T>(), tokens, int(heads), int(half), theta, start);
+      CTG_CHECK(c.node->name, ::ctg::runtime_ops::detail::launch_kernel(c.node->name, c.stream, runtime_ops::detail::rotary_kernel<T, std::int64_t>, dim3(grid), dim3(block), 0, c.input<T>(0), c.input<std::int64_t>(1), c.out<T>(), tokens, int(heads), int(half), theta, start));
     else
       positions_ok = false;
   });

@@ -41,6 +41,7 @@
 #include <ctgraph/graph/ops/elementwise.hpp>
 #include <ctgraph/graph/ops/matmul.hpp>
 #include <ctgraph/runtime/ops/float_conversion.cuh>
+#include <ctgraph/runtime/ops/pdl.cuh>
 
 namespace ctg {
 
@@ -145,22 +146,6 @@ __device__ inline void skinny_wait_for(int pending) {
     case 1: skinny_wait<1>(); break;
     default: skinny_wait<0>(); break;  // all landed: right for any count
   }
-}
-
-//! Waits until the kernels this grid programmatically depends on have completed and their writes
-//! are visible (returns at once for a grid launched without PDL). The clobber keeps the compiler
-//! from moving loads of A above it.
-__device__ inline void skinny_grid_wait() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("griddepcontrol.wait;\n" ::: "memory");
-#endif
-}
-//! Lets the kernel launched after this one as its programmatic dependent start (once every block
-//! has said so or exited); it still waits for this grid's completion before it reads C.
-__device__ inline void skinny_launch_dependents() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
-#endif
 }
 
 //! c += a b for one m16n8k16 tile: a the 16x16 operand (4 registers of 2), b the 16x8 one.
@@ -294,13 +279,13 @@ __global__ void __launch_bounds__(skinny_warps * 32, 1) skinny_matmul_kernel(ski
   // The prologue: W's first stages-1 chunks, one cp.async group each, before the wait where no
   // kernel writes W (see the file's comment), then A's for the same chunks through registers (a
   // group of their own would come last, and waiting for it would wait for all of W's).
-  if (!p.w_fixed) skinny_grid_wait();
+  if (!p.w_fixed) grid_wait();
   for (int i = 0; i < stages - 1; ++i) {
     if (i < count) load_w(first + i, i);
     skinny_commit();  // an empty group where there is no chunk: the waits below count groups
   }
-  skinny_launch_dependents();
-  skinny_grid_wait();  // returns at once where it waited above
+  launch_dependents();
+  grid_wait();  // returns at once where it waited above
   {
     constexpr int batch = 4;  // loads in flight per thread
     const int pieces = (stages - 1) * plan::a_slots;

@@ -13,6 +13,7 @@
 
 #include <ctgraph/runtime/error.hpp>
 #include <ctgraph/runtime/launch_context.hpp>
+#include <ctgraph/runtime/ops/pdl.cuh>
 #include <ctgraph/runtime/memory.hpp>
 
 namespace ctg {
@@ -40,6 +41,7 @@ template <class Pos>
 __global__ void cache_rows_kernel(unsigned char* state, const Pos* pos, std::int64_t offset, unsigned char* rows, std::int64_t outer,
                                   std::int64_t length, std::int64_t n, std::int64_t row_bytes, bool read,
                                   unsigned long long* out_of_range) {
+  pdl_begin();  // the kernel before has completed (see pdl.cuh)
   const std::int64_t p = std::int64_t(*pos) + offset;
   const bool outside = p < offset || p > length - n;  // the position itself must not be negative
   if (outside && blockIdx.x == 0 && threadIdx.x == 0 && atomicAdd(&out_of_range[0], 1ull) == 0ull)
@@ -79,7 +81,7 @@ inline void launch_cache_rows(const launch_context& c, const cache_write_state& 
   auto* flag = static_cast<unsigned long long*>(s.out_of_range.get());
   const bool launched = with_position_type(c.input_desc[1].dtype, [&](auto t) {
     using Pos = decltype(t);
-    cache_rows_kernel<Pos><<<blocks, 128, 0, c.stream>>>(state_ptr, c.input<Pos>(1), offset, rows_ptr, outer, length, n, row_bytes, read, flag);
+    CTG_CHECK(c.node->name, ::ctg::runtime_ops::detail::launch_kernel(c.node->name, c.stream, cache_rows_kernel<Pos>, dim3(blocks), dim3(128), 0, state_ptr, c.input<Pos>(1), offset, rows_ptr, outer, length, n, row_bytes, read, flag));
   });
   if (!launched) throw runtime_error(c.node->name, call, "the position is not i32 or i64");
   CTG_CHECK(c.node->name, cudaGetLastError());
@@ -87,6 +89,7 @@ inline void launch_cache_rows(const launch_context& c, const cache_write_state& 
 
 template <class Pos>
 __global__ void advance_kernel(Pos* pos, long long step) {
+  pdl_begin();  // the kernel before has completed (see pdl.cuh)
   *pos += static_cast<Pos>(step);
 }
 
@@ -137,7 +140,7 @@ void launch_advance(const launch_context& c, long long step) {
   if (c.output == nullptr) throw runtime_error(c.node->name, "launch_advance", "the position has no device pointer");
   const bool launched = runtime_ops::detail::with_position_type(c.output_desc().dtype, [&](auto t) {
     using Pos = decltype(t);
-    runtime_ops::detail::advance_kernel<Pos><<<1, 1, 0, c.stream>>>(c.out<Pos>(), step);
+    CTG_CHECK(c.node->name, ::ctg::runtime_ops::detail::launch_kernel(c.node->name, c.stream, runtime_ops::detail::advance_kernel<Pos>, dim3(1), dim3(1), 0, c.out<Pos>(), step));
   });
   if (!launched) throw runtime_error(c.node->name, "launch_advance", "the position is not i32 or i64");
   CTG_CHECK(c.node->name, cudaGetLastError());
