@@ -14,8 +14,9 @@
 // and cuBLASLt's first-use costs are paid before anything is measured):
 //   instantiate_ms  wall time (synchronised) of instantiate_family (35 members, each captured)
 //                   and of 35 instantiate<> calls; median of 3 repetitions, alternating
-//   memory          cudaMemGetInfo deltas: the family alone, the largest single-size executor
-//                   alone, all 35 single-size executors; with the plans' arena bytes
+//   memory          cudaMemGetInfo deltas, after every member or executor ran once: the family
+//                   alone, the largest single-size executor alone, all 35 single-size executors;
+//                   with the plans' arena bytes
 //   step            per size, `rounds` rounds; each round times `replays` back-to-back replays of
 //                   the family's run(size) and as many of the single executor's run() (CUDA
 //                   events, per replay), the order alternating from round to round; gpu_us is the
@@ -110,11 +111,13 @@ instantiate_and_memory measure_instantiate(cudaStream_t st, const std::vector<bi
       auto ex = instantiate_family<family>(st, bound);
       CTG_CHECK("bench", cudaStreamSynchronize(st));
       fam_ms.push_back(ms_of(t0));
+      for (int m = 0; m < family::size_count; ++m) ex.run(family::sizes[m]);  // what a first launch allocates counts too
       fam_b.push_back(device_used() - before);
     }
     {
       const double before = device_used();
       auto largest = single_of(size_list{}, family::largest, st, bound);
+      largest.run();
       big_b.push_back(device_used() - before);
     }
     {
@@ -123,6 +126,7 @@ instantiate_and_memory measure_instantiate(cudaStream_t st, const std::vector<bi
       auto all = singles_of(size_list{}, st, bound);
       CTG_CHECK("bench", cudaStreamSynchronize(st));
       sep_ms.push_back(ms_of(t0));
+      for (single_executor& e : all) e.run();
       sep_b.push_back(device_used() - before);
     }
     std::fprintf(stderr, "[buckets] instantiate: family %.1f ms, %.1f MiB; 35 executors %.1f ms, %.1f MiB; largest alone %.1f MiB\n",

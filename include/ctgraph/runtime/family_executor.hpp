@@ -76,6 +76,13 @@ class family_executor {
     visit(holder_, [&](auto& e) { e.sync_position(name); });
   }
 
+  //! Waits for the stream, then asks every member what its runs found on the device
+  //! (executor::check: a position out of range that the host could not follow): throws for the
+  //! first member that found something, and clears it.
+  void check() const {
+    for (int m = 0; m < member_count; ++m) visit(m, [](const auto& e) { e.check(); });
+  }
+
   //! Where tensor `name` is in the member that ran last (the first member before any run).
   void* data(std::string_view name) const {
     void* p = nullptr;
