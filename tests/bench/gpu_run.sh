@@ -2,7 +2,8 @@
 # One GPU machine session, in two steps (each fits one 10-minute call), from the repository root:
 #   tests/bench/gpu_run.sh test    build (cuda preset, sm_90), the GPU tests (ctest -L gpu, full
 #                                  output), examples 02/03/05, all_reduce_bench
-#   tests/bench/gpu_run.sh bench   runtime_bench, runtime_baseline and torch_bench.py one after the
+#   tests/bench/gpu_run.sh bench   runtime_bench, runtime_baseline, buckets_bench (a plan family over
+#                                  35 sizes against 35 executors) and torch_bench.py one after the
 #                                  other, each merging its numbers into tests/bench/results/summary.json
 #   tests/bench/gpu_run.sh llama   the Llama reference files (llama_reference.py; its PyTorch decode
 #                                  timings unless SKIP_TORCH is set), then examples/08_llama_decode
@@ -46,7 +47,7 @@ case "$step" in
   test)
     nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --format=csv
     build ctgraph_gpu_tests 01_single_kernel 02_mlp 03_round_trip 04_user_op 05_tp_mlp 07_gpt2 all_reduce_bench \
-      runtime_bench runtime_baseline
+      runtime_bench runtime_baseline buckets_bench
     ctest --test-dir "$BUILD" -L gpu -V --timeout 240 >"$OUT/ctest_gpu.txt" 2>&1
     grep -E "tests passed|Test +#|test cases|assertions|allocation calls|allocated|ncclMemAlloc|Passed|Failed|Skipped" \
       "$OUT/ctest_gpu.txt" | tail -40
@@ -59,12 +60,15 @@ case "$step" in
     ;;
   bench)
     nvidia-smi --query-gpu=name,clocks.sm,clocks.mem,temperature.gpu,power.draw --format=csv
-    build runtime_bench runtime_baseline >/dev/null
+    build runtime_bench runtime_baseline buckets_bench >/dev/null
     S=$RESULTS/summary.json
     timeout 150 "$BUILD"/tests/bench/runtime_bench --summary "$S" >"$RESULTS/${TAG}_runtime_$DATE.json" 2>"$OUT/bench_log.txt"
     echo "runtime_bench: $?"
     timeout 150 "$BUILD"/tests/bench/runtime_baseline --summary "$S" >"$RESULTS/${TAG}_runtime_baseline_$DATE.json" 2>>"$OUT/bench_log.txt"
     echo "runtime_baseline: $?"
+    timeout 150 "$BUILD"/tests/bench/buckets_bench --summary "$S" >"$RESULTS/${TAG}_buckets_$DATE.json" 2>"$OUT/buckets_log.txt"
+    echo "buckets_bench: $?"
+    grep -E "\[buckets\] (instantiate|size)|rror" "$OUT/buckets_log.txt" | tail -40
     [ -n "${SKIP_TORCH:-}" ] || timeout 300 python3 tests/bench/torch_bench.py --summary "$S" >"$RESULTS/${TAG}_torch_$DATE.json" 2>>"$OUT/bench_log.txt"
     echo "torch_bench: $?"
     python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda)"

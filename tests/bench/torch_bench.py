@@ -31,6 +31,8 @@ import traceback
 
 import numpy as np
 
+import summary_file  # tests/bench/summary_file.py
+
 try:
     import torch
     from torch import nn
@@ -269,15 +271,7 @@ def summary_entries(out):
 
 
 def merge_summary(path, entries):
-    try:
-        with open(path) as f:
-            summary = json.load(f)
-    except FileNotFoundError:
-        summary = {}
-    summary.update(entries)
-    with open(path, "w") as f:
-        json.dump(summary, f, indent=1, sort_keys=True)
-        f.write("\n")
+    summary_file.merge(path, entries)
     log(f"torch_bench: updated {path}")
 
 

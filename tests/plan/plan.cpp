@@ -162,4 +162,41 @@ TEST_CASE("plan_family: one plan per size, arenas sized for the largest member")
   CHECK(family::arena_bytes(memory_class::device) < separately);
   CHECK(family::member_for(9) == 4);
 }
+
+// State over a batch family: a cache [B, length, 64] and a position, shared by the members (the
+// largest member's allocation; a smaller member uses the leading rows).
+template <std::int64_t B, class Dtype = f32, std::int64_t Length = 8>
+struct decode {
+  using cache = state<"cache", Dtype, shape<B, Length, 64>>;
+  using pos = state<"pos", i32, shape<1>>;
+  struct write : node<"write", ops::cache_write<-2>, cache, pos, input<"x", Dtype, shape<B, 1, 64>>> {};
+  using type = graph<node<"next", ops::advance<1>, pos, write>>;
+};
+template <std::int64_t B>
+using decode_at = typename decode<B>::type;
+using decode_family = plan_family<decode_at, 1, 4, 16>;
+TEST_CASE("plan_family: members share state when only its outermost extent grows") {
+  static_assert(decode_family::state_check().ok() && family_shares_state<decode_family>);
+  static_assert(decode_family::state_bytes() == decode_family::plan<16>.state_bytes());
+  static_assert(decode_family::plan<1>.state_bytes() < decode_family::state_bytes());
+  CHECK(decode_family::state_check().ok());
+  // What the family's check finds, run at run time on members that cannot share.
+  constexpr auto& largest = decode_family::plan<16>.graph;
+  constexpr auto other_dtype = make_plan<typename decode<4, bf16>::type>();
+  constexpr auto inner = make_plan<typename decode<4, f32, 4>::type>();  // [4, 4, 64]: the length varies
+  constexpr auto outer = make_plan<typename decode<32>::type>();
+  constexpr auto no_cache = make_plan<graph<node<"next", ops::advance<1>, state<"pos", i32, shape<1>>>>>();
+  const family_state_check d = detail::compare_state(other_dtype.graph, 4, largest), i = detail::compare_state(inner.graph, 4, largest),
+                           o = detail::compare_state(outer.graph, 32, largest), m = detail::compare_state(no_cache.graph, 2, largest),
+                           same = detail::compare_state(decode_family::plan<4>.graph, 4, largest);
+  CHECK(d.fault == family_state_fault::dtype);
+  CHECK(d.state == "cache");
+  CHECK(d.size == 4);
+  CHECK(i.fault == family_state_fault::inner_extent);
+  CHECK(o.fault == family_state_fault::outer_extent);
+  CHECK(m.fault == family_state_fault::missing);
+  CHECK(m.state == "cache");
+  CHECK(same.ok());
+  static_assert(detail::compare_state(inner.graph, 4, largest).fault == family_state_fault::inner_extent);
+}
 }  // namespace plan_family_test

@@ -63,6 +63,34 @@ constexpr bool has_collectives(const plan<N>& p) {
     if (p.graph.nodes[v].traits.symmetric_inputs) return true;
   return false;
 }
+
+//! The state tensors of `g` that no binding names, in one allocation (`state`) outside every arena
+//! (the planner never places state), each at an aligned offset, zero-filled on `stream` and waited
+//! for (the runs come on a stream that need not be ordered after it); a binding for each.
+template <std::size_t N>
+std::vector<binding> allocate_state(const flat_graph<N>& g, const std::vector<binding>& bound, cudaStream_t stream, allocation& state,
+                                    std::string_view what) {
+  auto unbound = [&](int v) {
+    if (g.nodes[v].kind != tensor_kind::state) return false;
+    for (const binding& b : bound)
+      if (b.name == g.nodes[v].name) return false;
+    return true;
+  };
+  std::size_t bytes = 0;
+  for (int v = 0; v < g.tensor_count; ++v)
+    if (unbound(v)) bytes += align_up(g.nodes[v].out.bytes());
+  std::vector<binding> r;
+  if (bytes == 0) return r;
+  state = allocation(allocation_kind::device, bytes, what);
+  CTG_CHECK(what, cudaMemsetAsync(state.get(), 0, bytes, stream));
+  CTG_CHECK(what, cudaStreamSynchronize(stream));
+  for (int v = 0, at = 0; v < g.tensor_count; ++v)
+    if (unbound(v)) {
+      r.push_back({g.nodes[v].name, state.bytes() + at, g.nodes[v].out.dtype, g.nodes[v].out.bytes()});
+      at += int(align_up(g.nodes[v].out.bytes()));
+    }
+  return r;
+}
 }  // namespace detail
 
 //! Arenas and a cuBLASLt workspace that several executors share (a plan family's members, which
@@ -114,7 +142,7 @@ class executor {
     hooks_.resize(std::size_t(g.tensor_count));
     pointers_.assign(std::size_t(g.tensor_count), nullptr);
     for (const binding& b : bindings) bind_one(b);
-    allocate_state();
+    for (const binding& b : detail::allocate_state(g, bindings, capture_stream_.get(), state_, "state")) bind_one(b);
     for (int v = 0; v < g.tensor_count; ++v) {
       const node_desc& d = g.nodes[v];
       if (d.kind != tensor_kind::node) {
@@ -213,6 +241,20 @@ class executor {
     CTG_CHECK("sync_position", cudaStreamSynchronize(stream_));
     positions_[std::size_t(v)] = read_position(v);
   }
+  //! Follows the positions that `other` follows (its position states of the same names) from
+  //! here on, without touching the device or waiting: for executors that share their state and
+  //! run one after another on one stream (a plan family's members), where sync_position would wait.
+  template <std::size_t M>
+  void follow_positions(const executor<M>& other) {
+    for (const position_guard& p : guards_) {
+      const std::string_view n = plan_->graph.nodes[p.state].name;
+      for (const auto& q : other.guards_)
+        if (other.plan_->graph.nodes[q.state].name == n) {
+          positions_[std::size_t(p.state)] = other.positions_[std::size_t(q.state)];
+          break;
+        }
+    }
+  }
 
   //! Waits for the stream, then asks every node whose op can find bad input on the device (an
   //! embedding's out-of-range token id) what the runs so far found: throws ctg::runtime_error naming
@@ -294,6 +336,9 @@ class executor {
   cudaStream_t stream() const noexcept { return stream_; }
 
  private:
+  template <std::size_t>
+  friend class executor;  // follow_positions reads another's
+
   int bind_one(const binding& b) {
     const flat_graph<N>& g = plan_->graph;
     const int v = plan_->index_of(b.name);
@@ -322,24 +367,6 @@ class executor {
     return v;
   }
 
-  //! The state tensors no binding names: one allocation for them all, outside every arena (the
-  //! planner never places state), zero-filled, before anything is captured.
-  void allocate_state() {
-    const flat_graph<N>& g = plan_->graph;
-    std::size_t bytes = 0;
-    for (int v = 0; v < g.tensor_count; ++v)
-      if (g.nodes[v].kind == tensor_kind::state && !pointers_[std::size_t(v)]) bytes += align_up(g.nodes[v].out.bytes());
-    if (bytes == 0) return;
-    state_ = allocation(allocation_kind::device, bytes, "state");
-    // Zeroed and waited for: the runs come on a stream that need not be ordered after this one.
-    CTG_CHECK("state", cudaMemsetAsync(state_.get(), 0, bytes, capture_stream_.get()));
-    CTG_CHECK("state", cudaStreamSynchronize(capture_stream_.get()));
-    for (int v = 0, at = 0; v < g.tensor_count; ++v)
-      if (g.nodes[v].kind == tensor_kind::state && !pointers_[std::size_t(v)]) {
-        pointers_[std::size_t(v)] = state_.bytes() + at;
-        at += int(align_up(g.nodes[v].out.bytes()));
-      }
-  }
 
   //! The nodes whose op says what it does with a position (`position_use`), where that position
   //! is held in state the host can follow; each position's value read once.
