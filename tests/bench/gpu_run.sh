@@ -46,7 +46,7 @@ build() {
 case "$step" in
   test)
     nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --format=csv
-    build ctgraph_gpu_tests 01_single_kernel 02_mlp 03_round_trip 04_user_op 05_tp_mlp 07_gpt2 all_reduce_bench \
+    build ctgraph_gpu_tests 01_single_kernel 02_mlp 03_round_trip 04_user_op 05_tp_mlp 07_gpt2 08_llama_decode all_reduce_bench \
       runtime_bench runtime_baseline buckets_bench
     ctest --test-dir "$BUILD" -L gpu -V --timeout 240 >"$OUT/ctest_gpu.txt" 2>&1
     grep -E "tests passed|Test +#|test cases|assertions|allocation calls|allocated|ncclMemAlloc|Passed|Failed|Skipped" \
