@@ -267,12 +267,12 @@ int main(int argc, char** argv) {
       const auto& n = decode_plan.node(decode_plan.node_at(s));
       if (n.op_name != "linear") continue;
       const auto& m = dec.prepared_state<ctg::matmul_state>(n.name);
-      const double us = m.kernel == ctg::matmul_kernel::skinny ? m.skinny_us : m.cublaslt_us;
+      const double us = m.chosen_us();
       matmul_us += us;
       if (n.name.starts_with("layers.0.") || n.name == "logits")
-        std::printf("  %-20.*s [1,%lld]x[%lld,%lld]^T: %s %.1f us (skinny %.1f, cuBLASLt %.1f)\n", int(n.name.size()), n.name.data(),
-                    (long long)m.k, (long long)m.n, (long long)m.k, m.kernel == ctg::matmul_kernel::skinny ? "skinny" : "cuBLASLt", us,
-                    m.skinny_us, m.cublaslt_us);
+        std::printf("  %-20.*s [1,%lld]x[%lld,%lld]^T: %s %.1f us (gemv %.1f, skinny %.1f, cuBLASLt %.1f)\n", int(n.name.size()),
+                    n.name.data(), (long long)m.k, (long long)m.n, (long long)m.k, std::string(ctg::name_of(m.kernel)).c_str(), us,
+                    m.gemv_us, m.skinny_us, m.cublaslt_us);
     }
     const double instantiate_ms = std::chrono::duration<double, std::milli>(t2 - t1).count();
     std::printf("greedy decoding: %.1f tok/s (128 new tokens from a 32-token prompt, %zu of the first %zu as Hugging Face's); "

@@ -7,13 +7,19 @@
 // skinny chain row times a captured chain of 8 such matmuls (the whole chain, µs per replay), each
 // by the skinny kernel, launched as a programmatic dependent of the one before
 // ("op.skinny_chain8.pdl") and not ("op.skinny_chain8.no_pdl", CTGRAPH_PDL=0), and with PDL and a
-// ring of 6 stages (~104 KB: two blocks fit on one SM; "op.skinny_chain8.pdl_ring6").
+// ring of 6 stages (~104 KB: two blocks fit on one SM; "op.skinny_chain8.pdl_ring6"). The gemv rows
+// (batch-1 decode, W [N,K] as nn.Linear stores it) time ctgraph's gemv ("ctgraph_gemv"), cuBLASLt
+// and the skinny kernel, each forced, per matmul of a captured chain of 8 with weights of their
+// own (more than the H200's 50 MB of L2, so that W comes from HBM as in a model):
+// "op.gemv" alternates [1,2048]x[5632,2048]^T and [1,5632]x[2048,5632]^T (23 MB each, Llama's
+// MLP), "op.gemv_2048" is [1,2048]x[2048,2048]^T (8.4 MB each).
 #include <ctgraph/runtime.hpp>
 
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 #include "../runtime/gpu_util.hpp"
 #include "harness.hpp"
@@ -66,6 +72,22 @@ struct d4 : node<"d4", ops::matmul, d3, wd<4>> {};
 struct d5 : node<"d5", ops::matmul, d4, wd<5>> {};
 struct d6 : node<"d6", ops::matmul, d5, wd<6>> {};
 struct d7 : node<"d7", ops::matmul, d6, wd<7>> {};
+
+// The gemv chains: x [1,2048] through 8 linear<true> nodes.
+constexpr std::int64_t gemv_k = 2048, gemv_ffn = 5632;
+using xg = input<"xg", bf16, shape<1, gemv_k>>;
+template <int I>  // [5632,2048] for even I, [2048,5632] for odd
+using wg = parameter<indexed<"wg", I>, bf16, std::conditional_t<I % 2 == 0, shape<gemv_ffn, gemv_k>, shape<gemv_k, gemv_ffn>>>;
+template <int I>
+using ws = parameter<indexed<"ws", I>, bf16, shape<gemv_k, gemv_k>>;
+template <int I>  // g<I> = g<I-1> x wg<I>^T
+struct g : node<indexed<"g", I>, ops::linear<true>, g<I - 1>, wg<I>> {};
+template <>
+struct g<0> : node<"g0", ops::linear<true>, xg, wg<0>> {};
+template <int I>
+struct sq : node<indexed<"s", I>, ops::linear<true>, sq<I - 1>, ws<I>> {};
+template <>
+struct sq<0> : node<"s0", ops::linear<true>, xg, ws<0>> {};
 
 entries summary;
 
@@ -179,6 +201,38 @@ std::string run_all(cudaStream_t st) {
     }
     unsetenv("CTGRAPH_SKINNY_STAGES");
     unsetenv("CTGRAPH_PDL");
+    unsetenv("CTGRAPH_MATMUL_KERNEL");
+  }
+  {
+    constexpr std::int64_t ffn_bytes = gemv_ffn * gemv_k * 2, square_bytes = gemv_k * gemv_k * 2;
+    device_buffer dxg(std::size_t(gemv_k) * 2), dwg(std::size_t(8 * ffn_bytes));
+    upload_random_bf16(dxg.p, std::size_t(gemv_k), 12, 1.f);
+    upload_random_bf16(dwg.p, std::size_t(8 * ffn_bytes / 2), 13, 0.02f);
+    const auto w = [&](int i, std::int64_t bytes) { return dwg.at<__nv_bfloat16>(i * bytes / 2); };
+    const auto xg_ptr = dxg.at<__nv_bfloat16>(0);
+    for (const char* kernel : {"gemv", "cublaslt", "skinny"}) {  // read when the executor prepares its matmuls
+      setenv("CTGRAPH_MATMUL_KERNEL", kernel, 1);
+      const char* variant = std::string_view(kernel) == "gemv" ? "ctgraph_gemv" : kernel;
+      {
+        auto ex = instantiate<graph<g<7>>>(
+            st, bindings(bind<xg>(xg_ptr), bind<wg<0>>(w(0, ffn_bytes)), bind<wg<1>>(w(1, ffn_bytes)), bind<wg<2>>(w(2, ffn_bytes)),
+                         bind<wg<3>>(w(3, ffn_bytes)), bind<wg<4>>(w(4, ffn_bytes)), bind<wg<5>>(w(5, ffn_bytes)),
+                         bind<wg<6>>(w(6, ffn_bytes)), bind<wg<7>>(w(7, ffn_bytes))));
+        const matmul_state& s = ex.prepared_state<matmul_state>("g0");
+        std::fprintf(stderr, "[op.gemv] %s forced: %s runs (%s), PDL %d\n", kernel, std::string(name_of(s.kernel)).c_str(), s.reason,
+                     int(s.programmatic));
+        o += ",\n  " + time_op("gemv", ex, st, 200, variant, 8);
+      }
+      {
+        auto ex = instantiate<graph<sq<7>>>(
+            st, bindings(bind<xg>(xg_ptr), bind<ws<0>>(w(0, square_bytes)), bind<ws<1>>(w(1, square_bytes)),
+                         bind<ws<2>>(w(2, square_bytes)), bind<ws<3>>(w(3, square_bytes)), bind<ws<4>>(w(4, square_bytes)),
+                         bind<ws<5>>(w(5, square_bytes)), bind<ws<6>>(w(6, square_bytes)), bind<ws<7>>(w(7, square_bytes))));
+        const matmul_state& s = ex.prepared_state<matmul_state>("s0");
+        std::fprintf(stderr, "[op.gemv_2048] %s forced: %s runs (%s)\n", kernel, std::string(name_of(s.kernel)).c_str(), s.reason);
+        o += ",\n  " + time_op("gemv_2048", ex, st, 200, variant, 8);
+      }
+    }
     unsetenv("CTGRAPH_MATMUL_KERNEL");
   }
   return o;

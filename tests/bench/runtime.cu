@@ -130,8 +130,8 @@ std::string bench_mlp(const char* name, cudaStream_t st, int k, const char* vari
   }
   if (!m0) throw runtime_error("h0", "bench", "no matmul state");
   const matmul_state& m = *m0;
-  std::fprintf(stderr, "[%s] %s: y0 runs %s (%s; skinny %.2f us, cuBLASLt %.2f us, PDL %d)\n", name, variant,
-               std::string(name_of(m.kernel)).c_str(), m.reason, m.skinny_us, m.cublaslt_us, int(m.programmatic));
+  std::fprintf(stderr, "[%s] %s: y0 runs %s (%s; gemv %.2f us, skinny %.2f us, cuBLASLt %.2f us, PDL %d)\n", name, variant,
+               std::string(name_of(m.kernel)).c_str(), m.reason, m.gemv_us, m.skinny_us, m.cublaslt_us, int(m.programmatic));
   return bench_workload(name, ex, st, "y7", k, variant);
 }
 

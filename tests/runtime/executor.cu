@@ -705,6 +705,50 @@ TEST_CASE("executor: the skinny matmul with PDL gives the bits it gives without,
   cudaStreamDestroy(st);
 }
 
+// A decode chain for the gemv (M = 8, W [N,K]): gelu with a bias, then a residual.
+using xv = input<"xv", bf16, shape<8, 1024>>;
+using wv0 = parameter<"wv0", bf16, shape<2048, 1024>>;
+using bv0 = parameter<"bv0", bf16, shape<2048>>;
+using wv1 = parameter<"wv1", bf16, shape<1024, 2048>>;
+using wv2 = parameter<"wv2", bf16, shape<1024, 1024>>;
+struct v0 : node<"v0", ops::linear<true, ops::epilogue::gelu>, xv, wv0, bv0> {};
+struct v1 : node<"v1", ops::linear<true>, v0, wv1> {};
+struct v2 : node<"v2", ops::linear<true>, v1, wv2, xv> {};  // + xv
+
+TEST_CASE("executor: the gemv with PDL gives the bits it gives without, in a captured chain") {
+  using bf = __nv_bfloat16;
+  const test::matmul_kernel_env gemv("gemv");
+  const std::size_t nw = 2048 * 1024;
+  device_vector<bf> dx(8 * 1024), db(2048), dw(2 * nw + 1024 * 1024);
+  dw.upload(test::random_values<bf>(dw.n, -0.05f, 0.05f, 121));
+  cudaStream_t st;
+  REQUIRE(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking) == cudaSuccess);
+  {
+    const auto make = [&](const char* pdl) {
+      const test::scoped_env env("CTGRAPH_PDL", pdl);  // read when it prepares its matmuls
+      return instantiate<graph<v2>>(st, bindings(bind<xv>(dx.ptr), bind<wv0>(dw.ptr), bind<bv0>(db.ptr), bind<wv1>(dw.ptr + nw),
+                                                 bind<wv2>(dw.ptr + 2 * nw)));
+    };
+    auto on = make("1");
+    auto off = make("0");
+    for (const char* v : {"v0", "v1", "v2"}) {
+      CHECK(on.prepared_state<matmul_state>(v).kernel == matmul_kernel::gemv);
+      CHECK(on.prepared_state<matmul_state>(v).programmatic);
+      CHECK(!off.prepared_state<matmul_state>(v).programmatic);
+    }
+    REQUIRE(on.plan_of().partition_count() == 1);
+    CHECK(programmatic_edges(on.captured_graph(0)) == 2);  // v1, v2 after the kernel before each
+    CHECK(programmatic_edges(off.captured_graph(0)) == 0);
+    for (unsigned run = 0; run < 4; ++run) {
+      dx.upload(test::random_values<bf>(8 * 1024, -1.f, 1.f, 130 + run));
+      db.upload(test::random_values<bf>(2048, -1.f, 1.f, 140 + run));
+      const std::vector<bf> a = output_of(on, "v2", 8 * 1024), b = output_of(off, "v2", 8 * 1024);
+      CHECK_MESSAGE(std::memcmp(a.data(), b.data(), a.size() * 2) == 0, "run ", run);
+    }
+  }
+  cudaStreamDestroy(st);
+}
+
 // W made by the node before (W = P Q, 64 rows: the skinny kernel too, which lets its dependent
 // start at once): the product after it is still a programmatic dependent, but waits before it
 // reads W. P changes between runs: reading W early would see the last run's W.

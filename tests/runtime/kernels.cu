@@ -1,7 +1,7 @@
 // The built-in kernels (runtime/ops/elementwise.cuh, runtime/ops/matmul.hpp, norms, softmax,
 // rotary, attention, pack_rows) against host references, per op and dtype: the 16-byte path, the
 // element path (odd sizes, misaligned pointers), broadcast input 1, in-place runs, matmul shapes
-// from 1x1x1 to 16x4096x4096, the skinny matmul (forced, and timed against cuBLASLt), attention with
+// from 1x1x1 to 16x4096x4096, the skinny matmul and the gemv (forced, and timed against cuBLASLt), attention with
 // its keys split over clusters, and a CUDA-graph capture.
 // Needs a GPU: the test binary's main exits with 77 (skipped) when there is none.
 #include <cuda_bf16.h>
@@ -746,10 +746,14 @@ TEST_CASE("runtime_ops: skinny matmul declines what it cannot run, and cuBLASLt 
   CHECK(check_matmul<__half>(lt, workspace.p, {16, 256, 64, 0, 0, 4}) == matmul_kernel::cublaslt);         // C 8 bytes off
 }
 
-TEST_CASE("runtime_ops: skinny matmul gives the same bits every run, and replays in a CUDA graph") {
-  const test::matmul_kernel_env skinny("skinny");
-  constexpr std::int64_t m = 16, k = 4096, n = 512;  // split-K: a cluster's slices add their tiles
-  using T = __nv_bfloat16;
+namespace {
+//! One linear node (bias, `act`) forced onto `kernel` (CTGRAPH_MATMUL_KERNEL): run three times and
+//! as a replayed CUDA graph, each run must give the first run's bits. Returns what prepare_matmul
+//! chose.
+template <class T>
+matmul_state check_same_bits(const char* kernel, std::int64_t m, std::int64_t k, std::int64_t n, bool transpose_w, ops::epilogue act) {
+  const test::matmul_kernel_env forced(kernel);
+  INFO(kernel, " ", name_of(dtype_of<T>()), " ", m, "x", k, "x", n, transpose_w ? ", W transposed" : "");
   const auto x = random_values<T>(m * k, -1.f, 1.f, 41), w = random_values<T>(k * n, -1.f, 1.f, 42), b = random_values<T>(n, -1.f, 1.f, 43);
   device_buffer dx(x), dw(w), db(b), dy(std::size_t(m * n) * sizeof(T)), workspace(workspace_bytes);
   cudaStream_t stream = nullptr;
@@ -757,15 +761,13 @@ TEST_CASE("runtime_ops: skinny matmul gives the same bits every run, and replays
   const owned_stream owned(stream);
   node_desc d;
   d.name = "linear";
-  d.out = matrix_desc(dtype_id::bf16, m, n);
+  d.out = matrix_desc(dtype_of<T>(), m, n);
   lt_handle lt;
-  launch_context c = context_for(d, {{dx.p, matrix_desc(dtype_id::bf16, m, k)}, {dw.p, matrix_desc(dtype_id::bf16, k, n)}, {db.p, vector_desc(dtype_id::bf16, n)}}, dy.p);
+  const tensor_desc wd = transpose_w ? matrix_desc(dtype_of<T>(), n, k) : matrix_desc(dtype_of<T>(), k, n);
+  launch_context c = context_for(d, {{dx.p, matrix_desc(dtype_of<T>(), m, k)}, {dw.p, wd}, {db.p, vector_desc(dtype_of<T>(), n)}}, dy.p);
   c.cublas_lt = lt.h, c.workspace = workspace.p, c.workspace_bytes = workspace_bytes, c.stream = stream;
-  const matmul_state s = prepare_matmul(c, ops::matmul_options{false, ops::epilogue::gelu});
-  REQUIRE(s.kernel == matmul_kernel::skinny);
-  CHECK(s.skinny.slices > 1);
-  MESSAGE("skinny matmul 16x4096x512: ", s.skinny.tiles, " column tiles x ", s.skinny.slices, " K-slices, ",
-          s.skinny.chunks_per_block, " chunks of ", s.skinny.chunk_k, " k per block");
+  matmul_state s = prepare_matmul(c, ops::matmul_options{transpose_w, act});
+  REQUIRE(name_of(s.kernel) == std::string_view(kernel));
   launch_matmul(c, s);
   cuda_ok(cudaStreamSynchronize(stream));
   const std::vector<T> first = download(dy.at<T>(0), m * n);
@@ -785,6 +787,16 @@ TEST_CASE("runtime_ops: skinny matmul gives the same bits every run, and replays
     const std::vector<T> again = download(dy.at<T>(0), m * n);
     CHECK(std::memcmp(again.data(), first.data(), first.size() * sizeof(T)) == 0);
   }
+  return s;
+}
+}  // namespace
+
+TEST_CASE("runtime_ops: skinny matmul gives the same bits every run, and replays in a CUDA graph") {
+  // 16x4096x512, split-K: a cluster's slices add their tiles.
+  const matmul_state s = check_same_bits<__nv_bfloat16>("skinny", 16, 4096, 512, false, ops::epilogue::gelu);
+  CHECK(s.skinny.slices > 1);
+  MESSAGE("skinny matmul 16x4096x512: ", s.skinny.tiles, " column tiles x ", s.skinny.slices, " K-slices, ",
+          s.skinny.chunks_per_block, " chunks of ", s.skinny.chunk_k, " k per block");
 }
 
 TEST_CASE_TEMPLATE("runtime_ops: matmul times the skinny kernel against cuBLASLt and keeps the faster", T, __half, __nv_bfloat16) {
@@ -803,9 +815,9 @@ TEST_CASE_TEMPLATE("runtime_ops: matmul times the skinny kernel against cuBLASLt
   CHECK(std::string_view(s.reason) == "timed");
   CHECK(s.skinny_us > 0);
   CHECK(s.cublaslt_us > 0);
-  CHECK(s.kernel == (detail::skinny_wins(s.skinny_us, s.cublaslt_us) ? matmul_kernel::skinny : matmul_kernel::cublaslt));
-  CHECK(detail::skinny_wins(9.f, 10.f));
-  CHECK(!detail::skinny_wins(9.8f, 10.f));  // within 5 %: cuBLASLt, the same choice every time
+  CHECK(s.kernel == (detail::clearly_faster(s.skinny_us, s.cublaslt_us) ? matmul_kernel::skinny : matmul_kernel::cublaslt));
+  CHECK(detail::clearly_faster(9.f, 10.f));
+  CHECK(!detail::clearly_faster(9.8f, 10.f));  // within 5 %: cuBLASLt, the same choice every time
   cuda_ok(cudaMemset(dy.p, 0xff, std::size_t(m * n) * sizeof(T)));
   launch_matmul(c, s);
   cuda_ok(cudaDeviceSynchronize());
@@ -817,6 +829,80 @@ TEST_CASE_TEMPLATE("runtime_ops: matmul times the skinny kernel against cuBLASLt
     }
   for (double& v : want) v = v < 0 ? 0 : v;
   check_close(download(dy.at<T>(0), m * n), want, rtol<T> * 2, rtol<T> * 64);
+}
+
+// --- the gemv (runtime/ops/gemv.cuh): M <= 8, W [N,K]; forced, and the timed choice ------------
+
+TEST_CASE_TEMPLATE("runtime_ops: gemv matches the host", T, __half, __nv_bfloat16) {
+  const test::matmul_kernel_env gemv("gemv");
+  using ops::epilogue;
+  struct size {
+    std::int64_t n, k;
+  };
+  // 256 and 2048 rows of W: blocks whose warps split K; 5632: one warp per row pair (or four);
+  // 2048 x 5632: K not a multiple of the 32 x 8 pieces a warp takes per step; 1000 x 264: 33
+  // pieces per row, a block past N.
+  for (const size z : {size{256, 2048}, size{2048, 2048}, size{5632, 2048}, size{2048, 5632}, size{1000, 264}})
+    for (std::int64_t m : {1, 3, 8}) {
+      CHECK(check_linear<T>(m, z.k, z.n, true, false, epilogue::none) == matmul_kernel::gemv);
+      CHECK(check_linear<T>(m, z.k, z.n, true, true, epilogue::gelu) == matmul_kernel::gemv);
+      CHECK(check_linear<T>(m, z.k, z.n, true, true, epilogue::none, true) == matmul_kernel::gemv);  // bias + residual
+      CHECK(check_linear<T>(m, z.k, z.n, true, true, epilogue::relu) == matmul_kernel::gemv);
+      CHECK(check_linear<T>(m, z.k, z.n, true, false, epilogue::none, true) == matmul_kernel::gemv);
+    }
+}
+
+TEST_CASE("runtime_ops: gemv declines what it cannot run, and cuBLASLt runs it") {
+  const test::matmul_kernel_env gemv("gemv");
+  using ops::epilogue;
+  CHECK(check_linear<__nv_bfloat16>(9, 256, 64, true, true, epilogue::relu) == matmul_kernel::cublaslt);    // M > 8
+  CHECK(check_linear<__nv_bfloat16>(16, 256, 64, true, false, epilogue::none) == matmul_kernel::cublaslt);  // M > 8
+  CHECK(check_linear<__nv_bfloat16>(4, 256, 64, false, true, epilogue::gelu) == matmul_kernel::cublaslt);   // W [K,N]
+  CHECK(check_linear<__half>(4, 60, 64, true, false, epilogue::none) == matmul_kernel::cublaslt);           // K % 8
+  CHECK(check_linear<float>(4, 256, 64, true, true, epilogue::relu) == matmul_kernel::cublaslt);            // f32
+}
+
+TEST_CASE_TEMPLATE("runtime_ops: gemv gives the same bits every run, and replays in a CUDA graph", T, __half, __nv_bfloat16) {
+  for (const std::int64_t m : {1, 3, 8}) {
+    const matmul_state s = check_same_bits<T>("gemv", m, 5632, 2048, true, ops::epilogue::gelu);
+    MESSAGE("gemv ", m, "x5632 x [2048,5632]^T: ", s.gemv.blocks, " blocks of ", s.gemv.warps_k, " warps per ", s.gemv.rows_per_warp,
+            " rows of W");
+    const matmul_state split = check_same_bits<T>("gemv", m, 2048, 256, true, ops::epilogue::none);
+    CHECK(split.gemv.warps_k > 1);  // 128 row pairs: the warps of a block split K
+  }
+}
+
+TEST_CASE("runtime_ops: matmul times the gemv against cuBLASLt and the skinny kernel and keeps the fastest") {
+  const test::matmul_kernel_env automatic("auto");
+  using T = __nv_bfloat16;
+  constexpr std::int64_t m = 1, k = 2048, n = 5632;
+  const auto x = random_values<T>(m * k, -1.f, 1.f, 61), w = random_values<T>(n * k, -1.f, 1.f, 62);
+  device_buffer dx(x), dw(w), dy(std::size_t(m * n) * sizeof(T)), workspace(workspace_bytes);
+  node_desc d;
+  d.name = "linear";
+  d.out = matrix_desc(dtype_of<T>(), m, n);
+  lt_handle lt;
+  launch_context c = context_for(d, {{dx.p, matrix_desc(dtype_of<T>(), m, k)}, {dw.p, matrix_desc(dtype_of<T>(), n, k)}}, dy.p);
+  c.cublas_lt = lt.h, c.workspace = workspace.p, c.workspace_bytes = workspace_bytes;
+  const matmul_state s = prepare_matmul(c, ops::matmul_options{true, ops::epilogue::none});
+  MESSAGE("bf16 1x2048 x [5632,2048]^T: gemv ", s.gemv_us, " us, skinny ", s.skinny_us, " us, cuBLASLt ", s.cublaslt_us, " us; runs ",
+          name_of(s.kernel));
+  CHECK(std::string_view(s.reason) == "timed");
+  CHECK(s.gemv_us > 0);
+  CHECK(s.skinny_us > 0);
+  CHECK(s.cublaslt_us > 0);
+  matmul_kernel want = matmul_kernel::cublaslt;
+  if (detail::clearly_faster(s.skinny_us, s.cublaslt_us)) want = matmul_kernel::skinny;
+  if (detail::clearly_faster(s.gemv_us, want == matmul_kernel::skinny ? s.skinny_us : s.cublaslt_us)) want = matmul_kernel::gemv;
+  CHECK(s.kernel == want);
+  CHECK(s.chosen_us() == (want == matmul_kernel::gemv ? s.gemv_us : want == matmul_kernel::skinny ? s.skinny_us : s.cublaslt_us));
+  cuda_ok(cudaMemset(dy.p, 0xff, std::size_t(m * n) * sizeof(T)));
+  launch_matmul(c, s);
+  cuda_ok(cudaDeviceSynchronize());
+  std::vector<double> want_y(std::size_t(n), 0.0);
+  for (std::int64_t j = 0; j < n; ++j)
+    for (std::int64_t p = 0; p < k; ++p) want_y[std::size_t(j)] += double(host_float(x[std::size_t(p)])) * host_float(w[std::size_t(j * k + p)]);
+  check_close(download(dy.at<T>(0), n), want_y, rtol<T> * 2, rtol<T> * 64);
 }
 
 namespace {

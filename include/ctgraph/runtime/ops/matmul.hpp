@@ -5,13 +5,15 @@
 //! to f32 rounding). `prepare_matmul` checks the shapes and chooses descriptors and algorithm once
 //! per node, at instantiation; `launch_matmul` then enqueues one cuBLASLt kernel and allocates
 //! no device memory, so it can be captured into a CUDA graph. For skinny products (M <= 64 rows,
-//! bf16 or f16) `prepare_matmul` also times ctgraph's own kernel (runtime/ops/skinny_matmul.cuh)
-//! against the cuBLASLt call and keeps it where it is clearly faster (`matmul_state::kernel`).
+//! bf16 or f16) `prepare_matmul` also times ctgraph's own kernels (runtime/ops/skinny_matmul.cuh,
+//! and for M <= 8 with W [N,K] runtime/ops/gemv.cuh) against the cuBLASLt call and keeps one where
+//! it is clearly faster (`matmul_state::kernel`).
 #include <cublasLt.h>
 #include <cuda_runtime.h>
 
 #include <cstdint>
 #include <cstdlib>
+#include <initializer_list>
 #include <iterator>
 #include <optional>
 #include <string>
@@ -25,16 +27,20 @@
 #include <ctgraph/runtime/handles.hpp>
 #include <ctgraph/runtime/launch_context.hpp>
 #include <ctgraph/runtime/memory.hpp>
+#include <ctgraph/runtime/ops/gemv.cuh>
 #include <ctgraph/runtime/ops/pack_rows.cuh>
 #include <ctgraph/runtime/ops/skinny_matmul.cuh>
 
 namespace ctg {
 
-//! The kernel that runs a matmul node: cuBLASLt's choice, or ctgraph's skinny kernel
-//! (runtime/ops/skinny_matmul.cuh: M <= 64 rows, bf16 or f16, K and N multiples of 8).
-enum class matmul_kernel : std::uint8_t { cublaslt, skinny };
+//! The kernel that runs a matmul node: cuBLASLt's choice, ctgraph's skinny kernel
+//! (runtime/ops/skinny_matmul.cuh: M <= 64 rows, bf16 or f16, K and N multiples of 8) or its gemv
+//! (runtime/ops/gemv.cuh: M <= 8 rows, bf16 or f16, W [N,K], K a multiple of 8).
+enum class matmul_kernel : std::uint8_t { cublaslt, skinny, gemv };
 
-constexpr std::string_view name_of(matmul_kernel k) { return k == matmul_kernel::skinny ? "skinny" : "cublaslt"; }
+constexpr std::string_view name_of(matmul_kernel k) {
+  return k == matmul_kernel::skinny ? "skinny" : k == matmul_kernel::gemv ? "gemv" : "cublaslt";
+}
 
 //! What `prepare_matmul` chose for one node.
 struct matmul_state {
@@ -73,20 +79,25 @@ struct matmul_state {
   cublasLtMatmulAlgo_t tail_algo{};
   std::size_t tail_workspace_bytes = 0;
 
-  //! The kernel that runs the node. `prepare_matmul` times both where the skinny kernel can run
-  //! it (and the environment variable CTGRAPH_MATMUL_KERNEL is unset or `auto`) and keeps the
-  //! skinny kernel where it wins by 5 % (`detail::skinny_wins`); CTGRAPH_MATMUL_KERNEL=skinny or
-  //! =cublaslt forces one (skinny where it can run).
+  //! The kernel that runs the node. `prepare_matmul` times cuBLASLt and those of ctgraph's kernels
+  //! that can run it (where the environment variable CTGRAPH_MATMUL_KERNEL is unset or `auto`), in
+  //! the order cuBLASLt, skinny, gemv, and keeps a later one only where it beats the one kept so
+  //! far by 5 % (`detail::clearly_faster`); CTGRAPH_MATMUL_KERNEL=skinny, =gemv or =cublaslt forces
+  //! one (skinny or gemv where it can run, else cuBLASLt).
   matmul_kernel kernel = matmul_kernel::cublaslt;
   //! GPU microseconds per launch that `prepare_matmul` measured (10 launches after 3 warm-ups, on
   //! the node's own pointers); 0 where it did not time them.
-  float skinny_us = 0, cublaslt_us = 0;
+  float skinny_us = 0, cublaslt_us = 0, gemv_us = 0;
+  //! The time measured for `kernel` (0 where not timed).
+  float chosen_us() const { return kernel == matmul_kernel::skinny ? skinny_us : kernel == matmul_kernel::gemv ? gemv_us : cublaslt_us; }
   //! Why `kernel` was chosen, in words: "timed", "forced by CTGRAPH_MATMUL_KERNEL" (or "by the
-  //! caller"), or why the skinny kernel cannot run the node.
+  //! caller"), or why ctgraph's kernels cannot run the node.
   const char* reason = "empty product";
   //! The skinny kernel's grid and split-K.
   skinny_matmul_config skinny;
-  //! Whether the skinny kernel runs as a programmatic dependent of the kernel before it (PDL, see
+  //! The gemv's grid and split of K.
+  gemv_config gemv;
+  //! Whether the skinny kernel (or the gemv) runs as a programmatic dependent of the kernel before it (PDL, see
   //! runtime/ops/skinny_matmul.cuh) where that is known to be safe: in a capture where the node
   //! follows exactly one kernel (`capture_follows_one_kernel`), and when `prepare_matmul` times
   //! it (back to back, as in a chain of matmuls); never in other eager launches, where the kernel
@@ -117,31 +128,33 @@ template <class = void>  // compiled only where a graph multiplies (it may launc
 void launch_matmul(const launch_context& c, const matmul_state& s);
 
 namespace detail {
-//! CTGRAPH_MATMUL_KERNEL: unset or "auto" (time both), "skinny" or "cublaslt" (force one).
+//! CTGRAPH_MATMUL_KERNEL: unset or "auto" (time those that can run), "skinny", "gemv" or "cublaslt"
+//! (force one).
 inline const char* requested_matmul_kernel(std::string_view node) {
   const char* v = std::getenv("CTGRAPH_MATMUL_KERNEL");
   const std::string_view r = v ? v : "auto";
-  if (r != "auto" && r != "skinny" && r != "cublaslt")
-    throw runtime_error(node, "prepare_matmul", "CTGRAPH_MATMUL_KERNEL must be auto, skinny or cublaslt; got '" + std::string(r) + "'");
+  if (r != "auto" && r != "skinny" && r != "gemv" && r != "cublaslt")
+    throw runtime_error(node, "prepare_matmul", "CTGRAPH_MATMUL_KERNEL must be auto, skinny, gemv or cublaslt; got '" + std::string(r) + "'");
   return v ? v : "auto";
 }
 
-//! The skinny kernel's launch for node `c` as `s` prepared it (the pointers checked);
-//! `programmatic` as `launch_skinny_matmul` says.
+//! ctgraph's own kernel (skinny or gemv, `s.kernel`) for node `c` as `s` prepared it (the pointers
+//! checked); `programmatic` as `launch_skinny_matmul` says.
 template <class = void>
-void launch_skinny_node(const launch_context& c, const matmul_state& s, bool programmatic) {
+void launch_own_kernel(const launch_context& c, const matmul_state& s, bool programmatic) {
   skinny_matmul_args args;
   args.a = c.inputs[0], args.w = c.inputs[1], args.bias = s.bias, args.out = c.output;
   args.residual = s.residual >= 0 ? c.inputs[s.residual] : nullptr;
   args.m = int(s.m), args.n = int(s.n), args.k = int(s.k), args.act = s.act;
   args.w_fixed = c.input_fixed[1];
-  CTG_CHECK(c.node->name, launch_skinny_matmul(args, s.skinny, c.stream, programmatic));
+  if (s.kernel == matmul_kernel::gemv) CTG_CHECK(c.node->name, launch_gemv(args, s.gemv, c.stream, programmatic));
+  else CTG_CHECK(c.node->name, launch_skinny_matmul(args, s.skinny, c.stream, programmatic));
 }
 
-//! Whether the skinny kernel's time beats cuBLASLt's clearly: by at least 5 %. A choice within
-//! timing noise would flip from one instantiation to the next, and the two sum in different
-//! orders (other bits); cuBLASLt's heuristic choice is the same every time.
-constexpr bool skinny_wins(float skinny_us, float cublaslt_us) { return skinny_us < 0.95f * cublaslt_us; }
+//! Whether a kernel's time beats the time of the one kept so far clearly: by at least 5 %. A
+//! choice within timing noise would flip from one instantiation to the next, and the kernels sum
+//! in different orders (other bits); cuBLASLt's heuristic choice is the same every time.
+constexpr bool clearly_faster(float us, float kept_us) { return us < 0.95f * kept_us; }
 
 //! Times cuBLASLt's heuristic candidates for the node's (main) call on `c.stream` and keeps the
 //! first unless another is faster by 5 % (a choice within noise would change from one
@@ -193,8 +206,8 @@ void tune_matmul_algo(const launch_context& c, matmul_state& s, const cublasLtMa
   s.workspace_bytes = candidates[best].workspaceSize;
 }
 
-//! Chooses between the skinny kernel and the prepared cuBLASLt call (see matmul_state::kernel):
-//! configures the skinny kernel, allocates its counters, then times both on `c.stream`.
+//! Chooses among the prepared cuBLASLt call and ctgraph's kernels (see matmul_state::kernel):
+//! configures those that can run the node, then times them on `c.stream`.
 template <class = void>
 void choose_matmul_kernel(const launch_context& c, ops::matmul_options o, std::optional<matmul_kernel> kernel, matmul_state& s) {
   const std::string_view name = c.node->name, requested = kernel ? name_of(*kernel) : requested_matmul_kernel(name);
@@ -205,11 +218,12 @@ void choose_matmul_kernel(const launch_context& c, ops::matmul_options o, std::o
     return;
   }
   const void* residual = s.residual >= 0 ? c.inputs[s.residual] : nullptr;
-  const char* why = s.batch != 1 ? "batched"
-                                 : skinny_matmul_declines(c.output_desc().dtype, s.m, s.n, s.k, o.transpose_w,
-                                                          {c.inputs[0], c.inputs[1], s.bias, residual, c.output});
-  if (why) {
-    s.reason = why;
+  const dtype_id dtype = c.output_desc().dtype;
+  const std::initializer_list<const void*> pointers = {c.inputs[0], c.inputs[1], s.bias, residual, c.output};
+  const char* skinny_why = s.batch != 1 ? "batched" : requested == "gemv" ? "not asked for" : skinny_matmul_declines(dtype, s.m, s.n, s.k, o.transpose_w, pointers);
+  const char* gemv_why = s.batch != 1 ? "batched" : requested == "skinny" ? "not asked for" : gemv_declines(dtype, s.m, s.n, s.k, o.transpose_w, pointers);
+  if (skinny_why && gemv_why) {
+    s.reason = requested == "gemv" ? gemv_why : skinny_why;
     return;
   }
   s.act = o.act;
@@ -219,9 +233,10 @@ void choose_matmul_kernel(const launch_context& c, ops::matmul_options o, std::o
     s.reason = "prepared while the stream was capturing";
     return;
   }
-  CTG_CHECK(name, configure_skinny_matmul(s.skinny, c.output_desc().dtype, s.m, s.n, s.k, o.transpose_w));
-  if (requested == "skinny") {
-    s.kernel = matmul_kernel::skinny;
+  if (!skinny_why) CTG_CHECK(name, configure_skinny_matmul(s.skinny, dtype, s.m, s.n, s.k, o.transpose_w));
+  if (!gemv_why) CTG_CHECK(name, configure_gemv(s.gemv, dtype, s.m, s.n, s.k));
+  if (requested != "auto") {  // skinny or gemv, and it can run the node
+    s.kernel = skinny_why ? matmul_kernel::gemv : matmul_kernel::skinny;
     s.reason = forced;
     return;
   }
@@ -231,13 +246,13 @@ void choose_matmul_kernel(const launch_context& c, ops::matmul_options o, std::o
     s.reason = "not timed: the output is an input's buffer";
     return;
   }
-  // The skinny kernel back to back with PDL where it will run with PDL: a chain of them, each
+  // ctgraph's kernels back to back with PDL where they will run with PDL: a chain of them, each
   // streaming its W while the one before finishes (what writes C waits; the times are all this
   // keeps of W read early). Not on the legacy default stream, which synchronises with others.
   const bool programmatic = s.programmatic && c.stream != nullptr && c.stream != cudaStreamLegacy && c.stream != cudaStreamPerThread;
   const auto launch = [&] {
-    if (s.kernel == matmul_kernel::skinny) launch_skinny_node(c, s, programmatic);
-    else launch_matmul(c, s);
+    if (s.kernel == matmul_kernel::cublaslt) launch_matmul(c, s);
+    else launch_own_kernel(c, s, programmatic);
   };
   const auto time_us = [&](matmul_kernel k) {
     s.kernel = k;
@@ -257,8 +272,15 @@ void choose_matmul_kernel(const launch_context& c, ops::matmul_options o, std::o
     return ms * 1000.f / launches;
   };
   s.cublaslt_us = time_us(matmul_kernel::cublaslt);
-  s.skinny_us = time_us(matmul_kernel::skinny);
-  s.kernel = skinny_wins(s.skinny_us, s.cublaslt_us) ? matmul_kernel::skinny : matmul_kernel::cublaslt;
+  if (!skinny_why) s.skinny_us = time_us(matmul_kernel::skinny);
+  if (!gemv_why) s.gemv_us = time_us(matmul_kernel::gemv);
+  s.kernel = matmul_kernel::cublaslt;  // each later one must beat the one kept by 5 %
+  float kept_us = s.cublaslt_us;
+  const auto consider = [&](matmul_kernel k, const char* why, float us) {
+    if (!why && clearly_faster(us, kept_us)) s.kernel = k, kept_us = us;
+  };
+  consider(matmul_kernel::skinny, skinny_why, s.skinny_us);
+  consider(matmul_kernel::gemv, gemv_why, s.gemv_us);
   s.reason = "timed";
 }
 }  // namespace detail
@@ -272,8 +294,9 @@ void choose_matmul_kernel(const launch_context& c, ops::matmul_options o, std::o
 //! allocates the aligned product's buffer, once. Throws ctg::runtime_error for shapes or
 //! dtypes that do not fit, when cuBLASLt has no algorithm, and when a cuBLASLt call fails; it
 //! leaks nothing. Then, for skinny products, chooses the kernel (matmul_state::kernel): `kernel`
-//! where given (the skinny one only where it can run), else as CTGRAPH_MATMUL_KERNEL says, else by
-//! timing both on `c.stream`, which writes the node's output and must not happen during capture.
+//! where given (the skinny one or the gemv only where it can run), else as CTGRAPH_MATMUL_KERNEL
+//! says, else by timing those that can run it on `c.stream`, which writes the node's output and
+//! must not happen during capture.
 template <class = void>  // compiled only where a graph multiplies (it may time the skinny kernel)
 matmul_state prepare_matmul(const launch_context& c, ops::matmul_options o = {}, std::optional<matmul_kernel> kernel = std::nullopt) {
   const std::string_view name = c.node->name;
@@ -445,11 +468,11 @@ void launch_matmul(const launch_context& c, const matmul_state& s) {
     throw runtime_error(name, call, "a pointer is less aligned than when the matmul was prepared; prepare it again");
   if (c.input_count > 2 && s.bias != nullptr && c.inputs[2] != s.bias)
     throw runtime_error(name, call, "the bias moved since the matmul was prepared; prepare it again");
-  if (s.kernel == matmul_kernel::skinny) {
+  if (s.kernel != matmul_kernel::cublaslt) {  // the skinny kernel and the gemv take 16-byte aligned pointers
     for (const void* p : {c.inputs[0], c.inputs[1], s.bias, residual, const_cast<const void*>(c.output)})
       if (reinterpret_cast<std::uintptr_t>(p) % 16 != 0)
         throw runtime_error(name, call, "a pointer is less aligned than when the matmul was prepared; prepare it again");
-    detail::launch_skinny_node(c, s, s.programmatic && capture_follows_one_kernel(c.stream));
+    detail::launch_own_kernel(c, s, s.programmatic && capture_follows_one_kernel(c.stream));
     return;
   }
   const float alpha = 1.f, beta = residual ? 1.f : 0.f;  // host scalars: read when the call is made (or captured)

@@ -381,6 +381,26 @@ const void* skinny_kernel_for(int m_tiles) {
 
 }  // namespace ctg::runtime_ops::detail
 
+namespace ctg::runtime_ops::detail {
+//! Why `kernel`, a kernel of ctgraph's own whose body needs sm_90, cannot run on the current
+//! device, or null: `old_gpu` below compute capability 9.0; built for an older virtual
+//! architecture only (and JIT-compiled from it), the kernel is empty.
+inline const char* sm90_kernel_declines(const void* kernel, const char* old_gpu) {
+  int device = 0, major = 0;
+  if (cudaGetDevice(&device) != cudaSuccess || cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess ||
+      major < 9) {
+    (void)cudaGetLastError();
+    return old_gpu;
+  }
+  cudaFuncAttributes f{};
+  if (cudaFuncGetAttributes(&f, kernel) != cudaSuccess || f.ptxVersion < 90) {
+    (void)cudaGetLastError();
+    return "built without sm_90 or newer code (CMAKE_CUDA_ARCHITECTURES)";
+  }
+  return nullptr;
+}
+}  // namespace ctg::runtime_ops::detail
+
 namespace ctg {
 
 //! Why the skinny matmul cannot run C[M,N] = A[M,K] x W on the current device, or null when it
@@ -394,22 +414,12 @@ const char* skinny_matmul_declines(dtype_id dtype, std::int64_t m, std::int64_t 
   if (n > 0x7fffffff || k > 0x7fffffff) return "K or N past 2^31";
   for (const void* p : pointers)
     if (reinterpret_cast<std::uintptr_t>(p) % 16 != 0) return "a pointer not 16-byte aligned";
-  int device = 0, major = 0;
-  if (cudaGetDevice(&device) != cudaSuccess || cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess ||
-      major < 9)
-    return "a GPU before compute capability 9.0 (no thread block clusters)";
-  // Built for an older virtual architecture (and JIT-compiled from it), the kernel is empty.
-  cudaFuncAttributes f{};
   const void* kernel = dtype == dtype_id::bf16
                            ? (transpose_w ? runtime_ops::detail::skinny_kernel_for<__nv_bfloat16, true>(1)
                                           : runtime_ops::detail::skinny_kernel_for<__nv_bfloat16, false>(1))
                            : (transpose_w ? runtime_ops::detail::skinny_kernel_for<__half, true>(1)
                                           : runtime_ops::detail::skinny_kernel_for<__half, false>(1));
-  if (cudaFuncGetAttributes(&f, kernel) != cudaSuccess || f.ptxVersion < 90) {
-    (void)cudaGetLastError();
-    return "built without sm_90 or newer code (CMAKE_CUDA_ARCHITECTURES)";
-  }
-  return nullptr;
+  return runtime_ops::detail::sm90_kernel_declines(kernel, "a GPU before compute capability 9.0 (no thread block clusters)");
 }
 
 namespace runtime_ops::detail {

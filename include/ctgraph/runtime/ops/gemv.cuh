@@ -1,0 +1,254 @@
+#pragma once
+//! The gemv: C[M,N] = act(A[M,K] W^T + bias) [+ residual] for M <= 8 rows (batch-1 decode) with W
+//! in nn.Linear's layout [N,K], bf16 or f16, f32 accumulation: a kernel of ctgraph's own for the
+//! products where the skinny matmul (runtime/ops/skinny_matmul.cuh) and cuBLASLt leave HBM
+//! bandwidth unused. `prepare_matmul` (runtime/ops/matmul.hpp) times it against both per node.
+//!
+//! Why it looks as it does: at M <= 8 there is almost nothing to compute, so the kernel is a
+//! stream of W with enough bytes in flight. A warp owns 2 rows of W (4 for M > 2: A's loads are
+//! shared by more rows) and its lanes read them in 16-byte loads that bypass L1 (one warp-wide load
+//! covers 512 contiguous bytes of a row), 8 loads per lane issued before the first is used; A is
+//! read from global memory, where every warp of the SM hits it in L1. Small blocks (4 warps) and
+//! no shared-memory staging keep many blocks resident; where N alone gives fewer warps than the
+//! GPU holds (N = 256 or 2048 at K = 2048), the 4 warps of a block split K for the same rows
+//! (`warps_k`), so that every SM pulls its share. Each lane sums its k in a fixed order, a warp
+//! adds its lanes by a butterfly of shuffles, and a block its warps' sums in warp order: the same
+//! bits every run. No allocation, one kernel, capturable. Bias, activation and residual as the
+//! skinny kernel applies them (its `skinny_matmul_args`), one element per lane.
+//!
+//! PDL as in the skinny kernel: launched as a programmatic dependent, it lets the next kernel
+//! start at once, and where no kernel writes W (`w_fixed`) it issues its first 8 loads of W before
+//! griddepcontrol.wait; A, bias and residual are read, and C written, after the wait.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <cstring>
+#include <initializer_list>
+#include <type_traits>
+
+#include <ctgraph/graph/dtype.hpp>
+#include <ctgraph/graph/ops/elementwise.hpp>
+#include <ctgraph/graph/ops/matmul.hpp>
+#include <ctgraph/runtime/ops/float_conversion.cuh>
+#include <ctgraph/runtime/ops/skinny_matmul.cuh>
+
+namespace ctg {
+
+//! The most rows of A the gemv takes.
+inline constexpr std::int64_t gemv_max_rows = 8;
+
+//! How the gemv covers one node's C.
+struct gemv_config {
+  const void* kernel = nullptr;  // the instance for the dtype and `rows`
+  int rows = 0;                  // rows of A the instance computes: 1, 2, 4 or 8 (those past M are skipped)
+  int rows_per_warp = 0;         // rows of W (columns of C) per warp: 2, or 4 where rows >= 4
+  int warps_k = 0;               // warps of a block that split K for the same rows of W: 1, 2 or 4
+  int blocks = 0;
+};
+
+}  // namespace ctg
+
+namespace ctg::runtime_ops::detail {
+
+inline constexpr int gemv_warps = 4;  // per block
+inline constexpr int gemv_loads = 8;  // 16-byte loads of W in flight per lane
+
+template <int Rows>
+inline constexpr int gemv_rows_per_warp = Rows >= 4 ? 4 : 2;
+
+//! A 16-byte load that does not allocate in L1 (W is read once); an ordinary (coherent) load, so
+//! that after griddepcontrol.wait it sees what the kernel before wrote. Volatile: never moved above
+//! the wait.
+__device__ inline uint4 gemv_stream(const void* p) {
+  uint4 v;
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 700
+  asm volatile("ld.global.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];\n" : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "l"(p));
+#else
+  v = *static_cast<const uint4*>(p);
+#endif
+  return v;
+}
+
+//! The two elements packed in `v` (the first in the low half), as floats.
+template <class T>
+__device__ inline float2 gemv_unpack(std::uint32_t v) {
+  if constexpr (std::is_same_v<T, __nv_bfloat16>) return make_float2(__uint_as_float(v << 16), __uint_as_float(v & 0xffff0000u));
+  else {
+    __half2 h;
+    std::memcpy(&h, &v, sizeof(h));
+    return __half22float2(h);
+  }
+}
+
+//! acc + the dot product of 8 elements of A and 8 of W, in element order.
+template <class T>
+__device__ inline float gemv_dot(const uint4& a, const uint4& w, float acc) {
+  const std::uint32_t as[4] = {a.x, a.y, a.z, a.w}, ws[4] = {w.x, w.y, w.z, w.w};
+#pragma unroll
+  for (int j = 0; j < 4; ++j) {
+    const float2 x = gemv_unpack<T>(as[j]), y = gemv_unpack<T>(ws[j]);
+    acc = fmaf(x.x, y.x, acc);
+    acc = fmaf(x.y, y.y, acc);
+  }
+  return acc;
+}
+
+//! One block: rows [n0, n0 + rows_per_warp) of W for each of its 4 / warps_k warp groups. Warp
+//! (group, part) = (warp / warps_k, warp % warps_k) takes part `part` of K's 16-byte pieces; lane l
+//! the pieces l, l + 32, ... of it, `steps` of them per row at a time. Rows of A past M are zero
+//! and skipped; rows of W past N are not read.
+template <class T, int Rows>
+__global__ void __launch_bounds__(gemv_warps * 32) gemv_kernel(skinny_matmul_args p, int warps_k) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  constexpr int per_warp = gemv_rows_per_warp<Rows>, steps = gemv_loads / per_warp, outputs = Rows * per_warp;
+  static_assert(outputs <= 32, "gemv_kernel: one lane per output of a warp");
+  __shared__ float partial[gemv_warps][outputs];
+  const int lane = int(threadIdx.x) % 32, warp = int(threadIdx.x) / 32;
+  const int group = warp / warps_k, part = warp % warps_k;
+  const int n0 = (int(blockIdx.x) * (gemv_warps / warps_k) + group) * per_warp;
+  const int pieces = p.k / 8, span = (pieces + warps_k - 1) / warps_k;
+  const int begin = min(pieces, part * span), end = min(pieces, begin + span);
+  const uint4* w = static_cast<const uint4*>(p.w);
+  const uint4* a = static_cast<const uint4*>(p.a);
+
+  uint4 wv[steps][per_warp];
+  const auto load_w = [&](int base) {
+#pragma unroll
+    for (int s = 0; s < steps; ++s)
+#pragma unroll
+      for (int r = 0; r < per_warp; ++r) {
+        const int piece = base + 32 * s + lane, n = n0 + r;
+        wv[s][r] = piece < end && n < p.n ? gemv_stream(w + std::size_t(n) * std::size_t(pieces) + std::size_t(piece)) : make_uint4(0, 0, 0, 0);
+      }
+  };
+  float acc[Rows][per_warp] = {};
+  if (!p.w_fixed) grid_wait();
+  if (begin < end) load_w(begin);
+  launch_dependents();
+  grid_wait();  // returns at once where it waited above
+  for (int base = begin; base < end; base += 32 * steps) {
+    if (base != begin) load_w(base);
+#pragma unroll
+    for (int s = 0; s < steps; ++s) {
+      const int piece = base + 32 * s + lane;
+      if (piece >= end) continue;
+#pragma unroll
+      for (int m = 0; m < Rows; ++m) {
+        if (m >= p.m) continue;
+        const uint4 x = a[std::size_t(m) * std::size_t(pieces) + std::size_t(piece)];
+#pragma unroll
+        for (int r = 0; r < per_warp; ++r) acc[m][r] = gemv_dot<T>(x, wv[s][r], acc[m][r]);
+      }
+    }
+  }
+  // The lanes' sums: a butterfly leaves every lane the same bits (each addition is commutative).
+#pragma unroll
+  for (int m = 0; m < Rows; ++m)
+#pragma unroll
+    for (int r = 0; r < per_warp; ++r)
+#pragma unroll
+      for (int o = 16; o > 0; o /= 2) acc[m][r] += __shfl_xor_sync(0xffffffffu, acc[m][r], o);
+  if (lane == 0)
+#pragma unroll
+    for (int m = 0; m < Rows; ++m)
+#pragma unroll
+      for (int r = 0; r < per_warp; ++r) partial[warp][m * per_warp + r] = acc[m][r];
+  __syncthreads();
+  if (part != 0 || lane >= outputs) return;
+  const int m = lane / per_warp, n = n0 + lane % per_warp;
+  if (m >= p.m || n >= p.n) return;
+  float v = partial[warp][lane];
+  for (int j = 1; j < warps_k; ++j) v += partial[warp + j][lane];  // in warp order
+  const std::size_t at = std::size_t(m) * std::size_t(p.n) + std::size_t(n);
+  if (p.bias) v += to_float(static_cast<const T*>(p.bias)[n]);
+  if (p.act == ops::epilogue::relu) v = ops::relu{}(v);
+  else if (p.act == ops::epilogue::gelu) v = ops::gelu{}(v);
+  if (p.residual) v += to_float(static_cast<const T*>(p.residual)[at]);
+  static_cast<T*>(p.out)[at] = from_float<T>(v);
+#endif
+}
+
+template <class T>
+const void* gemv_kernel_for(int rows) {
+  switch (rows) {
+    case 1: return reinterpret_cast<const void*>(&gemv_kernel<T, 1>);
+    case 2: return reinterpret_cast<const void*>(&gemv_kernel<T, 2>);
+    case 4: return reinterpret_cast<const void*>(&gemv_kernel<T, 4>);
+    default: return reinterpret_cast<const void*>(&gemv_kernel<T, 8>);
+  }
+}
+
+inline const void* gemv_kernel_for(dtype_id dtype, int rows) {
+  return dtype == dtype_id::bf16 ? gemv_kernel_for<__nv_bfloat16>(rows) : gemv_kernel_for<__half>(rows);
+}
+
+}  // namespace ctg::runtime_ops::detail
+
+namespace ctg {
+
+//! Why the gemv cannot run C[M,N] = A[M,K] x W on the current device, or null when it can: the
+//! dtype, M, W's layout (only [N,K], `transpose_w`), the shape, alignment (every pointer 16-byte
+//! aligned), the device.
+template <class = void>  // compiled (with its kernels) only where a graph multiplies
+const char* gemv_declines(dtype_id dtype, std::int64_t m, std::int64_t n, std::int64_t k, bool transpose_w,
+                          std::initializer_list<const void*> pointers) {
+  if (dtype != dtype_id::bf16 && dtype != dtype_id::f16) return "dtype not bf16 or f16";
+  if (m < 1 || m > gemv_max_rows) return "M outside 1..8 (the gemv)";
+  if (!transpose_w) return "W not [N,K] (the gemv streams rows of a transposed W)";
+  if (k % 8 != 0) return "K not a multiple of 8";
+  if (n > 0x7fffffff || k > 0x7fffffff) return "K or N past 2^31";
+  for (const void* p : pointers)
+    if (reinterpret_cast<std::uintptr_t>(p) % 16 != 0) return "a pointer not 16-byte aligned";
+  return runtime_ops::detail::sm90_kernel_declines(runtime_ops::detail::gemv_kernel_for(dtype, 1),
+                                                    "a GPU before compute capability 9.0 (griddepcontrol)");
+}
+
+//! Chooses the instance, the rows per warp and the K-split of C[M,N] = A[M,K] x W^T for the
+//! current device: the most warps per row group (1, 2 or 4) that still fit on the GPU at once, and
+//! at least a whole 512-byte run of a row per warp. The shape must be one `gemv_declines` accepts.
+template <class = void>
+cudaError_t configure_gemv(gemv_config& cfg, dtype_id dtype, std::int64_t m, std::int64_t n, std::int64_t k) {
+  namespace rd = runtime_ops::detail;
+  cfg = {};
+  cfg.rows = m <= 1 ? 1 : m <= 2 ? 2 : m <= 4 ? 4 : 8;
+  cfg.rows_per_warp = cfg.rows >= 4 ? rd::gemv_rows_per_warp<4> : rd::gemv_rows_per_warp<1>;
+  cfg.kernel = rd::gemv_kernel_for(dtype, cfg.rows);
+  int device = 0, sms = 0, per_sm = 0;
+  if (cudaError_t e = cudaGetDevice(&device); e != cudaSuccess) return e;
+  if (cudaError_t e = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device); e != cudaSuccess) return e;
+  if (cudaError_t e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, cfg.kernel, rd::gemv_warps * 32, 0); e != cudaSuccess)
+    return e;
+  if (per_sm < 1) return cudaErrorInvalidConfiguration;
+  const std::int64_t resident = std::int64_t(sms) * per_sm * rd::gemv_warps;  // warps the GPU holds at once
+  const std::int64_t row_groups = (n + cfg.rows_per_warp - 1) / cfg.rows_per_warp, pieces = k / 8;
+  cfg.warps_k = 1;
+  while (cfg.warps_k < rd::gemv_warps && row_groups * cfg.warps_k * 2 <= resident && pieces >= 32 * cfg.warps_k * 2) cfg.warps_k *= 2;
+  const std::int64_t groups_per_block = rd::gemv_warps / cfg.warps_k, blocks = (row_groups + groups_per_block - 1) / groups_per_block;
+  if (blocks > 0x7fffffff) return cudaErrorInvalidConfiguration;
+  cfg.blocks = int(blocks);
+  return cudaSuccess;
+}
+
+//! Enqueues the gemv as `cfg` says; returns the launch's error. `programmatic` as in
+//! `launch_skinny_matmul`: the caller vouches that nothing before it on `stream` writes W once it
+//! may start, where `args.w_fixed`.
+template <class = void>
+cudaError_t launch_gemv(const skinny_matmul_args& args, const gemv_config& cfg, cudaStream_t stream, bool programmatic = false) {
+  skinny_matmul_args p = args;
+  int warps_k = cfg.warps_k;
+  void* params[] = {&p, &warps_k};
+  cudaLaunchAttribute attr{};
+  attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr.val.programmaticStreamSerializationAllowed = 1;
+  cudaLaunchConfig_t config{};
+  config.gridDim = dim3(unsigned(cfg.blocks));
+  config.blockDim = dim3(runtime_ops::detail::gemv_warps * 32);
+  config.stream = stream;
+  config.attrs = &attr;
+  config.numAttrs = programmatic ? 1 : 0;
+  return cudaLaunchKernelExC(&config, cfg.kernel, params);
+}
+
+}  // namespace ctg
