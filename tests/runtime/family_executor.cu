@@ -155,7 +155,7 @@ TEST_CASE("family executor: members share state, so the member of size 8 reads w
     ex.check();  // no member saw a position out of range on the device
     // Full: refused by whichever member runs, before anything is launched.
     dx.upload(test::random_floats(std::size_t(8 * width), 5));
-    CHECK_THROWS_WITH_AS(ex.run(8), doctest::Contains("1 row(s) at position 4 of 'cache', which holds 4"), runtime_error);
+    CHECK_THROWS_WITH_AS(ex.run(8), doctest::Contains("1 row(s) from position 4 of 'cache', which holds 4"), runtime_error);
     CHECK_THROWS_WITH_AS(ex.run(1), doctest::Contains("nothing was launched"), runtime_error);
     REQUIRE(cudaStreamSynchronize(st) == cudaSuccess);
     CHECK(download_floats(ex.data("cache"), ref.cells.size()) == ref.cells);
