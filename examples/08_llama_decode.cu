@@ -274,6 +274,25 @@ int main(int argc, char** argv) {
                     n.name.data(), (long long)m.k, (long long)m.n, (long long)m.k, std::string(ctg::name_of(m.kernel)).c_str(), us,
                     m.gemv_us, m.skinny_us, m.cublaslt_us);
     }
+    // Where a step's time goes, node by node (events between the nodes: no overlap, so the sum
+    // is above the step's time): by op, and layer 0's nodes.
+    pre.set_position(0);
+    pre.run();
+    dec.set_position(prompt);
+    const auto times = dec.profile(20);
+    std::vector<std::pair<std::string, double>> by_op;
+    double profiled = 0;
+    for (const auto& t : times) {
+      profiled += t.us;
+      auto it = std::find_if(by_op.begin(), by_op.end(), [&](const auto& o) { return o.first == t.op_name; });
+      if (it == by_op.end()) by_op.emplace_back(std::string(t.op_name), t.us);
+      else it->second += t.us;
+      if (t.name.starts_with("layers.0.")) std::printf("  profile %-28.*s %6.1f us\n", int(t.name.size()), t.name.data(), t.us);
+    }
+    std::sort(by_op.begin(), by_op.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+    std::printf("profile: %zu launches, %.1f us in all, one after another;", times.size(), profiled);
+    for (const auto& [op, us] : by_op) std::printf(" %s %.1f", op.c_str(), us);
+    std::printf("\n");
     const double instantiate_ms = std::chrono::duration<double, std::milli>(t2 - t1).count();
     std::printf("greedy decoding: %.1f tok/s (128 new tokens from a 32-token prompt, %zu of the first %zu as Hugging Face's); "
                 "decode step p50 %.1f us, p99 %.1f us; matmuls %.0f%% of a step (%.1f us as timed at instantiation); "

@@ -209,6 +209,71 @@ class executor {
     for (const position_guard& p : guards_) positions_[std::size_t(p.state)] += p.use.advance;
   }
 
+  //! One node's share of a run, as `profile` measures it.
+  struct node_time {
+    std::string_view name, op_name;
+    double us;  // mean GPU time per run, from the end of the node before to its own end
+  };
+  //! Where a run's time goes: runs the plan `replays` more times, as run() does (positions checked
+  //! and advanced, state written), but with each capturable partition captured once more with an
+  //! event after each node, nodes one after another in schedule order (no parallel branches, and
+  //! no programmatic launch across an event), and fallback regions launched with events between;
+  //! returns each launching node's mean time in schedule order. A node's time includes its
+  //! kernel's launch latency in the graph, which PDL hides in run(): the sum is above run()'s time.
+  std::vector<node_time> profile(int replays = 10) {
+    const flat_graph<N>& g = plan_->graph;
+    std::vector<owned_event> events;
+    auto record = [&](cudaStream_t s, std::vector<int>& at, int v) {
+      cudaEvent_t raw = nullptr;
+      CTG_CHECK("profile", cudaEventCreate(&raw));
+      events.emplace_back(raw);
+      at.push_back(v);
+      CTG_CHECK("profile", cudaEventRecordWithFlags(raw, s, capture_intact(s) ? cudaEventRecordExternal : cudaEventRecordDefault));
+    };
+    std::vector<int> at;  // the node whose end each event marks (no_index: a partition's start)
+    std::vector<graph_exec> execs(std::size_t(g.partition_count));
+    std::vector<graph_owner> keep;
+    for (int i = 0; i < g.partition_count; ++i) {
+      const partition_desc& q = g.partitions[i];
+      if (q.kind != partition_kind::capturable) continue;
+      cudaStream_t cs = capture_stream_.get();
+      keep.push_back(ctg::capture(cs, "profile", [&] {
+        record(cs, at, no_index);
+        for (int s = q.first_step; s <= q.last_step; ++s)
+          if (runs(g.schedule[s])) launch(g.schedule[s], cs), record(cs, at, g.schedule[s]);
+      }));
+      execs[std::size_t(i)] = instantiate_graph(keep.back(), "profile");
+    }
+    const std::size_t captured = events.size();
+    std::vector<double> total(std::size_t(g.tensor_count), 0.0);
+    for (int r = 0; r < replays; ++r) {
+      check_positions();
+      events.resize(captured), at.resize(captured);
+      for (int i = 0; i < g.partition_count; ++i) {
+        const partition_desc& q = g.partitions[i];
+        if (q.kind == partition_kind::capturable) {
+          CTG_CHECK("profile", cudaGraphLaunch(execs[std::size_t(i)].get(), stream_));
+          continue;
+        }
+        record(stream_, at, no_index);
+        for (int s = q.first_step; s <= q.last_step; ++s)
+          if (runs(g.schedule[s])) launch(g.schedule[s], stream_), record(stream_, at, g.schedule[s]);
+      }
+      for (const position_guard& p : guards_) positions_[std::size_t(p.state)] += p.use.advance;
+      CTG_CHECK("profile", cudaStreamSynchronize(stream_));
+      for (std::size_t e = 1; e < events.size(); ++e) {
+        if (at[e] == no_index) continue;
+        float ms = 0;
+        CTG_CHECK("profile", cudaEventElapsedTime(&ms, events[e - 1].get(), events[e].get()));
+        total[std::size_t(at[e])] += 1000.0 * ms / replays;
+      }
+    }
+    std::vector<node_time> out;
+    for (int s = 0; s < g.step_count; ++s)
+      if (const int v = g.schedule[s]; runs(v)) out.push_back({g.nodes[v].name, g.nodes[v].op_name, total[std::size_t(v)]});
+    return out;
+  }
+
   //! Zero-fills every state tensor of the graph (bound ones too) on the stream, and sets every
   //! position held in state to 0.
   void reset_state() {
