@@ -11,6 +11,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <string>
 
 #include <ctgraph/runtime/dtype.hpp>
@@ -40,57 +41,69 @@ struct cache_attention_args {
 template <class T, int D, class Pos>
 __global__ void __launch_bounds__(cache_attention_threads) cache_attention_kernel(cache_attention_args<T> a, const Pos* position) {
   pdl_begin();  // the kernel before has completed (see pdl.cuh)
-  constexpr int per_lane = D / 32, subsets = cache_attention_threads / D;  // subsets of keys in the p v sum
+  constexpr int per = int(vector_bytes / sizeof(T)), packs = D / per;  // 16-byte packs of a row
+  constexpr int subsets = cache_attention_threads / packs;             // subsets of keys in the p v sum
+  __shared__ float qs[D];
   __shared__ float scores[cache_attention_chunk];
   __shared__ float scratch[cache_attention_threads / 32];
-  __shared__ float partial[subsets][2][D];  // per subset: its p v sums and its sums of p
+  __shared__ float partial[subsets][D];  // per subset: its p v sums
+  __shared__ float sums[subsets];        // and its sum of p
   const int h = int(blockIdx.x), t = int(blockIdx.y), b = int(blockIdx.z), kvh = h / a.group;
-  const int warp = int(threadIdx.x) / 32, lane = int(threadIdx.x) % 32;
   const std::int64_t p = std::int64_t(*position) + t;
   const int keys = int(p < 0 ? 0 : (p + 1 < a.length ? p + 1 : a.length));  // this token sees keys 0 .. p
 
   const T* q = a.q + b * a.q_batch + std::int64_t(t) * a.q_row + std::int64_t(h) * D;
   const T* k = a.k + b * a.kv_batch + std::int64_t(kvh) * D;
   const T* v = a.v + b * a.kv_batch + std::int64_t(kvh) * D;
-  float qv[per_lane];
-#pragma unroll
-  for (int i = 0; i < per_lane; ++i) qv[i] = to_float(q[lane * per_lane + i]) * a.scale_log2;
+  for (int i = int(threadIdx.x); i < D; i += cache_attention_threads) qs[i] = to_float(q[i]) * a.scale_log2;
+  __syncthreads();
 
-  const int d = int(threadIdx.x) % D, subset = int(threadIdx.x) / D;
-  float m = -INFINITY, l = 0.f, acc = 0.f;  // this thread's running max, sum and p v for element d
+  const int column = int(threadIdx.x) % packs, subset = int(threadIdx.x) / packs;
+  float m = -INFINITY, l = 0.f, acc[per] = {};  // this thread's running max, sum and p v for its pack of columns
   for (int first = 0; first < keys; first += cache_attention_chunk) {
     const int n = keys - first < cache_attention_chunk ? keys - first : cache_attention_chunk;
-    for (int j = warp; j < n; j += cache_attention_threads / 32) {
-      const T* kr = k + std::int64_t(first + j) * a.kv_row + lane * per_lane;
+    for (int j = int(threadIdx.x); j < n; j += cache_attention_threads) {  // a key per thread, its row in packs
+      const uint4* kr = reinterpret_cast<const uint4*>(k + std::int64_t(first + j) * a.kv_row);
       float s = 0.f;
 #pragma unroll
-      for (int i = 0; i < per_lane; ++i) s += qv[i] * to_float(kr[i]);
-      s = warp_sum(s);
-      if (lane == 0) scores[j] = s;
+      for (int c = 0; c < packs; ++c) {
+        const uint4 pack = kr[c];
+        T e[per];
+        memcpy(e, &pack, vector_bytes);
+#pragma unroll
+        for (int i = 0; i < per; ++i) s = fmaf(qs[c * per + i], to_float(e[i]), s);
+      }
+      scores[j] = s;
     }
     __syncthreads();
     float chunk_max = -INFINITY;
     for (int j = int(threadIdx.x); j < n; j += cache_attention_threads) chunk_max = fmaxf(chunk_max, scores[j]);
     chunk_max = block_max(chunk_max, scratch);
     const float next = fmaxf(m, chunk_max), rescale = exp2f(m - next);  // exp2f(-inf) = 0 on the first chunk
-    acc *= rescale;
     l *= rescale;
+#pragma unroll
+    for (int i = 0; i < per; ++i) acc[i] *= rescale;
     for (int j = subset; j < n; j += subsets) {
       const float e = exp2f(scores[j] - next);
+      const uint4 pack = reinterpret_cast<const uint4*>(v + std::int64_t(first + j) * a.kv_row)[column];
+      T x[per];
+      memcpy(x, &pack, vector_bytes);
       l += e;
-      acc += e * to_float(v[std::int64_t(first + j) * a.kv_row + d]);
+#pragma unroll
+      for (int i = 0; i < per; ++i) acc[i] = fmaf(e, to_float(x[i]), acc[i]);
     }
     m = next;
     __syncthreads();  // scores are rewritten by the next chunk
   }
   // The subsets' sums share one maximum (every thread followed the same chunks): add them.
-  partial[subset][0][d] = acc;
-  partial[subset][1][d] = l;
+#pragma unroll
+  for (int i = 0; i < per; ++i) partial[subset][column * per + i] = acc[i];
+  if (column == 0) sums[subset] = l;
   __syncthreads();
-  if (subset == 0) {
+  for (int d = int(threadIdx.x); d < D; d += cache_attention_threads) {
     float sum = 0.f, total = 0.f;
 #pragma unroll
-    for (int s = 0; s < subsets; ++s) sum += partial[s][0][d], total += partial[s][1][d];
+    for (int s = 0; s < subsets; ++s) sum += partial[s][d], total += sums[s];
     a.o[b * a.q_batch + std::int64_t(t) * a.q_row + std::int64_t(h) * D + d] = from_float<T>(keys > 0 ? sum / total : 0.f);
   }
 }
@@ -116,6 +129,8 @@ void launch_cache_attention(const launch_context& c, int heads, int kv_heads) {
   for (int i = 0; i < 4; ++i)
     if (c.inputs[i] == nullptr) throw runtime_error(c.node->name, "launch_cache_attention", "an input has no device pointer");
   if (c.output == nullptr) throw runtime_error(c.node->name, "launch_cache_attention", "the output has no device pointer");
+  if (!runtime_ops::detail::aligned_to_vector(c.inputs[1]) || !runtime_ops::detail::aligned_to_vector(c.inputs[2]))
+    throw runtime_error(c.node->name, "launch_cache_attention", "a cache is not 16-byte aligned (its rows are read in 16-byte loads)");
   if (tokens > 65535 || batch > 65535 || length > 0x7fffffff)
     throw runtime_error(c.node->name, "launch_cache_attention", "more tokens or batch entries than one grid holds");
   const dim3 grid{unsigned(heads), unsigned(tokens), unsigned(batch)};

@@ -90,6 +90,44 @@ __global__ void norm_warp_kernel(const T* x, const T* weight, const T* bias, T* 
   });
 }
 
+//! The same with one block per row, one 16-byte pack per thread, for fewer rows than SMs (a
+//! decode step's one token): one warp per row would leave the GPU idle while it walks 2,048
+//! elements; the block reads the row in one round. Weight and bias, where no kernel writes them
+//! (`params_fixed`), are read before griddepcontrol.wait, while the kernel before still runs.
+template <class T>
+__global__ void norm_block_kernel(const T* x, const T* weight, const T* bias, T* y, int packs, int d, float eps, bool center,
+                                  bool params_fixed, float* mean_out, float* rstd_out) {
+  using row_t = warp_row<T, 1>;
+  constexpr int per = row_t::per;
+  __shared__ float scratch[32];
+  const int p = int(threadIdx.x);
+  const bool mine = p < packs;
+  float w[per], b[per] = {}, v[per] = {};
+  if (!params_fixed) grid_wait();
+  if (mine) row_t::read_pack(weight, p, w);
+  if (mine && bias) row_t::read_pack(bias, p, b);
+  launch_dependents();
+  grid_wait();  // returns at once where it waited above
+  const std::int64_t row = blockIdx.x;
+  if (mine) row_t::read_pack(x + row * d, p, v);
+  float sum = 0.f;
+#pragma unroll
+  for (int k = 0; k < per; ++k) sum += v[k];
+  const float mean = center ? block_sum(sum, scratch) / float(d) : 0.f;
+  float s2 = 0.f;
+#pragma unroll
+  for (int k = 0; k < per; ++k) s2 += mine ? (v[k] - mean) * (v[k] - mean) : 0.f;
+  const float rstd = rsqrtf(block_sum(s2, scratch) / float(d) + eps);
+  if (mean_out && threadIdx.x == 0) mean_out[row] = mean, rstd_out[row] = rstd;
+  if (!mine) return;
+  T r[per];
+#pragma unroll
+  for (int k = 0; k < per; ++k) r[k] = from_float<T>((v[k] - mean) * rstd * w[k] + b[k]);
+  uint4 pack;
+  memcpy(&pack, r, vector_bytes);
+  reinterpret_cast<uint4*>(y + row * d)[p] = pack;
+}
+
 //! Batch norm for inference: element i is in channel (i / inner) % channels; its scale and shift
 //! come from the channel's weight, bias, running mean and variance, in float.
 template <class T>
@@ -130,7 +168,14 @@ void launch_norm(const launch_context& c, float eps, bool center, float* mean = 
                          (b == nullptr || rd::aligned_to_vector(b));
     const unsigned warp_blocks = unsigned((rows + rd::warp_row_rows - 1) / rd::warp_row_rows);
     const int vectors = rd::warp_row_vectors(packs, aligned);
-    if (vectors == 4)
+    int device = 0, sms = 0;
+    CTG_CHECK(c.node->name, cudaGetDevice(&device));
+    CTG_CHECK(c.node->name, cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+    const bool fixed = c.input_fixed[1] && (b == nullptr || c.input_fixed[2]);
+    if (vectors > 0 && rows < sms) {  // fewer rows than SMs: a block per row (at most 512 packs)
+      const dim3 block(unsigned((packs + 31) / 32 * 32));
+      CTG_CHECK(c.node->name, ::ctg::runtime_ops::detail::launch_kernel(c.node->name, c.stream, rd::norm_block_kernel<T>, dim3(unsigned(rows)), block, 0, in, w, b, out, int(packs), int(d), eps, center, fixed, mean, rstd));
+    } else if (vectors == 4)
       CTG_CHECK(c.node->name, ::ctg::runtime_ops::detail::launch_kernel(c.node->name, c.stream, rd::norm_warp_kernel<T, 4>, dim3(warp_blocks), dim3(32 * rd::warp_row_rows), 0, in, w, b, out, rows, int(d), eps, center, mean, rstd));
     else if (vectors == 16)
       CTG_CHECK(c.node->name, ::ctg::runtime_ops::detail::launch_kernel(c.node->name, c.stream, rd::norm_warp_kernel<T, 16>, dim3(warp_blocks), dim3(32 * rd::warp_row_rows), 0, in, w, b, out, rows, int(d), eps, center, mean, rstd));
