@@ -212,4 +212,38 @@ TEST_CASE("fuse: a residual joins the product's epilogue where the product waits
   CHECK(!check_plan(residual));
 }
 
+// A decode step's RMS norm feeding three projections (W [N,K]): folded into each one's prologue.
+using h1 = input<"h1", bf16, shape<1, 256>>;
+using h16 = input<"h16", bf16, shape<16, 256>>;
+using g = parameter<"g", bf16, shape<256>>;
+using wq = parameter<"wq", bf16, shape<512, 256>>;
+using wk = parameter<"wk", bf16, shape<64, 256>>;
+template <class H>
+struct nm : node<"n0", ops::rms_norm<1e-5f>, H, g> {};
+template <class H>
+struct pq : node<"pq", ops::linear<true>, nm<H>, wq> {};
+template <class H>
+struct pk : node<"pk", ops::linear<true>, nm<H>, wk> {};
+template <class H>
+struct po : node<"po", ops::linear<true>, pq<H>, parameter<"wo", bf16, shape<256, 512>>, H> {};  // + residual H
+constexpr auto folded = make_plan<graph<po<h1>, pk<h1>>>();
+constexpr auto sixteen = make_plan<graph<po<h16>, pk<h16>>>();  // more rows than the gemv takes
+constexpr auto folded_off = make_plan<graph<po<h1>, pk<h1>>, plan_options{.fuse = false}>();
+struct nr : node<"nr", ops::rms_norm<1e-5f>, h1, g> {};
+struct pr : node<"pr", ops::linear<true>, nr, wq> {};
+struct sr : node<"sr", ops::silu, nr> {};  // a reader that is not a product
+constexpr auto kept = make_plan<graph<pr, sr>>();
+
+TEST_CASE("fuse: a norm whose every reader is a gemv-sized product runs in their prologues") {
+  static_assert(folded.prologue_count() == 1 && folded.prologue_of<pq<h1>>() == folded.index_of<nm<h1>>() &&
+                folded.prologue_of<pk<h1>>() == folded.index_of<nm<h1>>() && folded.prologue_of<po<h1>>() == no_index);
+  static_assert(folded.fused_node_count() == 1 && folded.buffer_count() == folded_off.buffer_count() - 1);
+  // The readers read the norm's input: it lives until the last of them (and the residual's read).
+  static_assert(folded.buffer_of<h1>().lifetime.last == folded_off.buffer_of<h1>().lifetime.last);
+  static_assert(sixteen.prologue_count() == 0 && folded_off.prologue_count() == 0 && kept.prologue_count() == 0);
+  static_assert(!check_plan(folded) && !check_plan(sixteen) && !check_plan(kept));
+  CHECK(to_string(folded).find("prologue 'n0'") != std::string::npos);
+  CHECK(to_string(folded).find("in the prologues of its readers") != std::string::npos);
+}
+
 }  // namespace fuse_test

@@ -497,6 +497,15 @@ const std::vector<mutation>& mutations() {
          return g.fused_root[v] = root, true;
        });
      }},
+    {"a prologue on a node that does not read it", plan_fault::bad_fusion, [](plan<cap>& p, std::mt19937& rng) {
+       return first_of(p, rng, [&](int v) {
+         auto& g = p.graph;
+         if (g.nodes[v].kind != tensor_kind::node || g.prologue[v] != no_index) return false;
+         for (int u = 0; u < g.tensor_count; ++u)
+           if (g.in_prologues[u]) return g.prologue[v] = u, true;
+         return false;
+       });
+     }},
     {"a branch outside its partition's", plan_fault::bad_branches, [](plan<cap>& p, std::mt19937& rng) {
        auto& g = p.graph;
        return first_of(p, rng, [&](int v) {
@@ -614,6 +623,7 @@ plan<cap> widen_plan(const plan<N>& from) {
     g.nodes[i] = f.nodes[i], g.is_output[i] = f.is_output[i], g.schedule[i] = f.schedule[i], g.step[i] = f.step[i];
     g.partitions[i] = f.partitions[i], g.partition_of[i] = f.partition_of[i], g.owner[i] = f.owner[i];
     g.buffers[i] = f.buffers[i], g.memory[i] = f.memory[i], g.fused_root[i] = f.fused_root[i], g.branch[i] = f.branch[i];
+    g.prologue[i] = f.prologue[i], g.in_prologues[i] = f.in_prologues[i];
   }
   for (int c = 0; c < memory_class_count; ++c)
     g.arena_bytes[c] = f.arena_bytes[c], g.lower_bound[c] = f.lower_bound[c], g.reuse_count[c] = f.reuse_count[c];
@@ -653,15 +663,22 @@ constexpr auto lead_plan = make_plan<graph<lead_out, r1>>();
 constexpr auto fused_plan = make_plan<graph<f3>>();
 using decode = test_models::decode_step<bf16, 16, 2, 64>;
 constexpr auto state_plan = make_plan<decode::graph>();
+// A norm in the prologues of two projections, one with a residual.
+using ph = input<"h", bf16, shape<1, 256>>;
+struct pn0 : node<"n0", ops::rms_norm<1e-5f>, ph, parameter<"g", bf16, shape<256>>> {};
+struct pq0 : node<"q0", ops::linear<true>, pn0, w> {};
+struct pk0 : node<"k0", ops::linear<true>, pn0, w, ph> {};
+constexpr auto prologue_plan = make_plan<graph<pq0, pk0>>();
 
 TEST_CASE("check_plan: the mutation test rejects every corruption with its own reason") {
   static_assert(!check_plan(readme_plan) && !check_plan(mlp_plan) && !check_plan(trip_plan) && !check_plan(tp_plan));
   static_assert(!check_plan(tp_opaque_plan) && !check_plan(collective_plan) && !check_plan(lead_plan) && !check_plan(fused_plan));
   static_assert(fused_plan.fused_group_count() == 2);  // m0 + gelu (an epilogue), f2 + f3
   static_assert(!check_plan(state_plan) && state_plan.state_count() == 2);
+  static_assert(!check_plan(prologue_plan) && prologue_plan.prologue_count() == 1);
   std::vector<plan<cap>> corpus = {widen_plan(readme_plan), widen_plan(mlp_plan), widen_plan(trip_plan), widen_plan(tp_plan),
                                    widen_plan(tp_opaque_plan), widen_plan(collective_plan), widen_plan(lead_plan),
-                                   widen_plan(fused_plan), widen_plan(state_plan)};
+                                   widen_plan(fused_plan), widen_plan(state_plan), widen_plan(prologue_plan)};
   const std::uint32_t base = base_seed();
   for (std::uint32_t i = 0; i < 400; ++i) {
     random_graph r;

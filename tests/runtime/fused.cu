@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <string_view>
+#include <tuple>
 #include <vector>
 
 #include "../models.hpp"
@@ -286,5 +288,86 @@ TEST_CASE("fusion: plan_options::fast_math runs the ops' approximate forms, fuse
   compare(run_f32<graph<fs0>, plan_options{}>(st, dx, "fs0"), run_f32<graph<fs0>, plan_options{.fast_math = true}>(st, dx, "fs0"),
           "gelu alone");
   cudaStreamDestroy(st);
+}
+// A decode step's RMS norm read by two projections (W [N,K]; one with a bias): folded into their
+// prologues, the gemv normalises A's rows as it loads them. Against the host (in double) and the
+// unfused plan: within bf16's rounding of the normalised row, which the prologue skips.
+template <std::int64_t M>
+struct prologue_model {
+  using x = input<"x", bf16, shape<M, 512>>;
+  using g = parameter<"g", bf16, shape<512>>;
+  using wq = parameter<"wq", bf16, shape<1024, 512>>;
+  using wk = parameter<"wk", bf16, shape<128, 512>>;
+  using bk = parameter<"bk", bf16, shape<128>>;
+  struct nx : node<"nx", ops::rms_norm<1e-5f>, x, g> {};
+  struct q : node<"q", ops::linear<true>, nx, wq> {};
+  struct k : node<"k", ops::linear<true>, nx, wk, bk> {};
+  using graph = ctg::graph<q, k>;
+};
+
+template <std::int64_t M>
+void prologue_matches() {
+  using m = prologue_model<M>;
+  using bf = __nv_bfloat16;
+  constexpr auto folded = make_plan<typename m::graph>();
+  static_assert(folded.prologue_count() == 1 && folded.template prologue_of<typename m::q>() == folded.template index_of<typename m::nx>());
+  const auto x = test::random_values<bf>(M * 512, -3.f, 3.f, 71), g = test::random_values<bf>(512, 0.5f, 1.5f, 72);
+  const auto wq = test::random_values<bf>(1024 * 512, -0.1f, 0.1f, 73), wk = test::random_values<bf>(128 * 512, -0.1f, 0.1f, 74);
+  const auto bk = test::random_values<bf>(128, -1.f, 1.f, 75);
+  const device_buffer dx(x), dg(g), dwq(wq), dwk(wk), dbk(bk);
+  // The host: y = (x / rms(x) * g) W^T (+ b), in double.
+  const auto host = [&](const std::vector<bf>& w, std::int64_t n, const std::vector<bf>* b) {
+    std::vector<double> y(std::size_t(M * n));
+    for (std::int64_t r = 0; r < M; ++r) {
+      double ss = 0;
+      for (int i = 0; i < 512; ++i) ss += double(test::host_float(x[std::size_t(r * 512 + i)])) * test::host_float(x[std::size_t(r * 512 + i)]);
+      const double rstd = 1.0 / std::sqrt(ss / 512 + 1e-5);
+      for (std::int64_t j = 0; j < n; ++j) {
+        double acc = b ? test::host_float((*b)[std::size_t(j)]) : 0.0;
+        for (int i = 0; i < 512; ++i)
+          acc += double(test::host_float(x[std::size_t(r * 512 + i)])) * rstd * test::host_float(g[std::size_t(i)]) * test::host_float(w[std::size_t(j * 512 + i)]);
+        y[std::size_t(r * n + j)] = acc;
+      }
+    }
+    return y;
+  };
+  const std::vector<double> want_q = host(wq, 1024, nullptr), want_k = host(wk, 128, &bk);
+  cudaStream_t st;
+  REQUIRE(cudaStreamCreate(&st) == cudaSuccess);
+  const auto run = [&](auto options, const char* kernel, int kernels) {
+    constexpr plan_options o = decltype(options)::value;
+    const test::matmul_kernel_env env(kernel);
+    auto ex = instantiate<typename m::graph, o>(st, bindings(bind<typename m::x>(dx.at<bf>(0)), bind<typename m::g>(dg.at<bf>(0)),
+                                                            bind<typename m::wq>(dwq.at<bf>(0)), bind<typename m::wk>(dwk.at<bf>(0)),
+                                                            bind<typename m::bk>(dbk.at<bf>(0))));
+    ex.run();
+    CTG_CHECK("test", cudaStreamSynchronize(st));
+    // Exactly the gemv's two; else at least a norm and a product per reader (cuBLASLt may split K).
+    if (kernels == 2) CHECK(test::nodes_of(ex.captured_graph(0)).kernels == 2);
+    else CHECK(test::nodes_of(ex.captured_graph(0)).kernels >= kernels);
+    if constexpr (o.fuse) {
+      CHECK_THROWS_AS(ex.data("nx"), runtime_error);  // no storage
+      CHECK(ex.template prepared_state<matmul_state>("q").prologue_eps == 1e-5f);
+      CHECK((ex.template prepared_state<matmul_state>("q").kernel == matmul_kernel::gemv) == (std::string_view(kernel) != "cublaslt"));
+    }
+    for (const auto& [name, want, n] : {std::tuple{"q", &want_q, std::int64_t(1024)}, std::tuple{"k", &want_k, std::int64_t(128)}}) {
+      std::vector<bf> got(std::size_t(M * n));
+      CTG_CHECK("test", cudaMemcpy(got.data(), ex.data(name), got.size() * 2, cudaMemcpyDeviceToHost));
+      double worst = 0;
+      for (std::size_t i = 0; i < got.size(); ++i)
+        worst = std::max(worst, std::fabs(double(test::host_float(got[i])) - (*want)[i]) / (1.0 + std::fabs((*want)[i])));
+      INFO(M << " rows, " << name << ", " << (o.fuse ? "folded" : "unfused") << ", CTGRAPH_MATMUL_KERNEL=" << kernel);
+      CHECK(worst < 2e-2);  // bf16 holds 8 bits: a rounding of each product term and of the output
+    }
+  };
+  run(std::integral_constant<plan_options, plan_options{}>{}, "auto", 2);                  // the gemv, no norm kernel
+  run(std::integral_constant<plan_options, plan_options{}>{}, "cublaslt", 4);              // the norm first, per reader
+  run(std::integral_constant<plan_options, plan_options{.fuse = false}>{}, "auto", 3);     // the norm as a node
+  cudaStreamDestroy(st);
+}
+
+TEST_CASE("fusion: an RMS norm in its readers' prologues matches the host and the unfused plan") {
+  prologue_matches<1>();
+  prologue_matches<5>();
 }
 }  // namespace fused_test

@@ -23,6 +23,7 @@ constexpr void describe_op(node_desc& d) {
   if constexpr (has_output_rules<Op>) d.output = &detail::node_output<Op>, d.multi_output = true;
   else d.output = &Op::output;
   if constexpr (detail::takes_activation<Op>) d.epilogue_output = &Op::template with_epilogue<activation::none>::output;
+  if constexpr (requires { Op::takes_prologue; }) d.takes_prologue = Op::takes_prologue;
 }
 
 //! The output of tensor type T as its types say it, for typed launch hooks that want static

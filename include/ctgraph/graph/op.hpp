@@ -66,6 +66,11 @@ struct op_traits {
   //! the product and the other a bias [N] (input 1, added to its rows) or a residual of its shape
   //! (either input, cuBLASLt's C).
   bool as_bias = false;
+  //! A row normalisation (ops::rms_norm: x * rsqrt(mean(x^2) + eps) * weight) that a matrix
+  //! product can apply to the rows of its A while it loads them (its prologue): where every
+  //! reader is such a product and there are few rows (a decode step), the plan folds the
+  //! normalisation into each reader, and it gets no buffer and no launch (passes/fuse.hpp).
+  bool as_prologue = false;
   //! Writes into input 0's storage, which must be a state tensor (ctg::state, or a write into
   //! one): its output is that state, written (so `view` too), and every other reader of the state
   //! it replaces must run before it (passes/state.hpp). ops::cache_write and ops::advance.

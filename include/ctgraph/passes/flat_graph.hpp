@@ -92,6 +92,10 @@ struct flat_graph {
   // fuse: the root of each node's fused group (the node whose kernel computes it; a root is its
   // own), no_index for a node that runs as its own kernel
   int fused_root[N]{};
+  // fuse: for a product, the row normalisation it applies to A as it loads it (its prologue), or
+  // no_index; and whether a normalisation runs only in its readers' prologues (no buffer, no launch)
+  int prologue[N]{};
+  bool in_prologues[N]{};
   // branches: each node's branch in its partition (0 in fallback regions), no_index for graph
   // inputs and parameters
   int branch[N]{};
@@ -157,10 +161,11 @@ constexpr std::size_t offset_in_storage(const node_desc* nodes, int v) {
 }  // namespace detail
 
 namespace detail {
-//! Whether node v is computed inside another node's kernel (a fused group's member): no storage.
+//! Whether node v is computed inside another node's kernel (a fused group's member, or a
+//! normalisation its readers apply in their prologues): no storage, no launch.
 template <std::size_t N>
 constexpr bool is_fused_member(const flat_graph<N>& g, int v) {
-  return g.fused_root[v] >= 0 && g.fused_root[v] != v;
+  return (g.fused_root[v] >= 0 && g.fused_root[v] != v) || g.in_prologues[v];
 }
 }  // namespace detail
 

@@ -13,11 +13,19 @@
 //! the three, becomes one group; the last of them is the root and runs as the product with that
 //! epilogue (one cuBLASLt call), reading the product's operands, the bias and the residual
 //! (cuBLASLt's C). An activation never follows a residual (cuBLASLt would apply it to the sum).
-//! Reads the schedule, nodes, readers, `partition_of` and `is_output`; writes `fused_root`. Off
+//! Prologues last: a row normalisation (op_traits::as_prologue) of at most `prologue_max_rows` rows
+//! of bf16 or f16, whose every reader is a product that takes one (node_desc::takes_prologue: a
+//! linear with W [N,K]) and reads it as A only, in no group and in its partition, is folded into
+//! each of them: each normalises A's rows as it loads them, so the normalisation gets no buffer
+//! and no launch (one kernel fewer on a decode step's path per norm), and its readers read its
+//! input and weight instead.
+//! Reads the schedule, nodes, readers, `partition_of` and `is_output`; writes `fused_root`,
+//! `prologue` and `in_prologues`. Off
 //! unless `g.fuse` (make_plan's `plan_options::fuse`; run-time builders have no types to compose
 //! kernels from).
 #include <cstdint>
 
+#include <ctgraph/graph/ops/matmul.hpp>
 #include <ctgraph/passes/flat_graph.hpp>
 
 namespace ctg {
@@ -90,14 +98,20 @@ constexpr fused_group group_of(const flat_graph<N>& g, int r) {
 }
 
 //! Calls fn(u) for each tensor node v reads from memory when it runs: its inputs; a fused
-//! group's leaves for its root; nothing for a member (its root reads for it).
+//! group's leaves for its root; nothing for a member (its root reads for it); in place of a
+//! normalisation in its prologue, that normalisation's inputs.
 template <std::size_t N, class Fn>
 constexpr void for_each_read(const flat_graph<N>& g, int v, Fn fn) {
+  if (g.in_prologues[v]) return;
+  const auto read = [&](int u) {
+    if (!g.in_prologues[u]) return fn(u);
+    for (int k = 0; k < g.nodes[u].input_count; ++k) fn(g.nodes[u].inputs[k]);
+  };
   if (g.fused_root[v] < 0) {
-    for (int k = 0; k < g.nodes[v].input_count; ++k) fn(g.nodes[v].inputs[k]);
+    for (int k = 0; k < g.nodes[v].input_count; ++k) read(g.nodes[v].inputs[k]);
   } else if (g.fused_root[v] == v) {
     const fused_group f = group_of(g, v);
-    for (int l = 0; l < f.leaf_count; ++l) fn(f.leaves[l]);
+    for (int l = 0; l < f.leaf_count; ++l) read(f.leaves[l]);
   }
 }
 
@@ -207,12 +221,31 @@ constexpr bool fusable(const node_desc* nodes, int v, const tensor_desc& root) {
   return true;
 }
 
+//! Whether normalisation n can run in its readers' prologues instead of as a kernel (see fuse).
+template <std::size_t N>
+constexpr bool takes_prologues(const flat_graph<N>& g, int n) {
+  const node_desc& d = g.nodes[n];
+  if (d.kind != tensor_kind::node || !d.traits.as_prologue || d.in_place || d.ill_formed || d.input_count != 2 || g.is_output[n] ||
+      g.fused_root[n] != no_index || d.out.rank != 2 || d.out.dims[0] > ops::prologue_max_rows || d.out.dims[1] % 8 != 0 ||
+      (d.out.dtype != dtype_id::bf16 && d.out.dtype != dtype_id::f16) || g.reader_begin[n] == g.reader_begin[n + 1])
+    return false;
+  for (int i = g.reader_begin[n]; i < g.reader_begin[n + 1]; ++i) {
+    const node_desc& r = g.nodes[g.readers[i]];
+    if (!r.takes_prologue || r.in_place || r.ill_formed || g.fused_root[g.readers[i]] != no_index ||
+        g.partition_of[g.readers[i]] != g.partition_of[n] || r.inputs[0] != n || (r.ref_inputs & 1u))
+      return false;
+    for (int k = 1; k < r.input_count; ++k)
+      if (r.inputs[k] == n) return false;  // A only
+  }
+  return true;
+}
+
 }  // namespace detail
 
 template <std::size_t N>
 constexpr status fuse(flat_graph<N>& g) {
   if (g.error.code != errc::ok) return g.error;
-  for (int i = 0; i < g.tensor_count; ++i) g.fused_root[i] = no_index;
+  for (int i = 0; i < g.tensor_count; ++i) g.fused_root[i] = g.prologue[i] = no_index, g.in_prologues[i] = false;
   if (!g.fuse) return g.error;
   // Epilogues first (a product is no elementwise member): the root is an activation or an add of
   // the product (or of the product's bias add) and a residual of its shape; then product + bias.
@@ -289,6 +322,13 @@ constexpr status fuse(flat_graph<N>& g) {
       for (int k = 0; k < g.nodes[u].input_count; ++k) want(g.nodes[u].inputs[k]);
     }
     if (size > 1) g.fused_root[r] = r;
+  }
+  for (int s = 0; s < g.step_count; ++s) {
+    const int n = g.schedule[s];
+    if (detail::takes_prologues(g, n)) {
+      for (int i = g.reader_begin[n]; i < g.reader_begin[n + 1]; ++i) g.prologue[g.readers[i]] = n;
+      g.in_prologues[n] = true;
+    }
   }
   return g.error;
 }

@@ -90,7 +90,7 @@ constexpr std::string_view describe(plan_fault f) {
     case plan_fault::overlap: return "two buffers that may be busy at once overlap in memory";
     case plan_fault::wrong_lower_bound: return "the lower bound is not the peak of live bytes";
     case plan_fault::arena_below_bound: return "an arena is smaller than its lower bound";
-    case plan_fault::bad_fusion: return "a fused group breaks fusion's rules (an op not elementwise, another dtype, size or partition, or too many nodes or leaves)";
+    case plan_fault::bad_fusion: return "a fused group or prologue breaks fusion's rules (an op not elementwise, another dtype, size or partition, too many nodes or leaves, or a prologue's reader that does not fold it in)";
     case plan_fault::fused_read_outside: return "a tensor computed inside a fused kernel is read outside it (or is a graph output)";
     case plan_fault::bad_branches: return "a node's branch is outside its partition's branches (or not 0 in a fallback region)";
     case plan_fault::in_place_concurrent: return "an output takes its input's storage while another branch may still use it";
@@ -163,10 +163,19 @@ constexpr plan_violation check_fusion(const flat_graph<N>& g) {
         if (g.nodes[f.leaves[l]].out.dtype != rd.out.dtype) return {plan_fault::bad_fusion, v, f.leaves[l]};
     }
   }
+  // Prologues: a folded node is a normalisation that takes them, read only as A by products that
+  // fold it in; a product's prologue is such a node, which it reads.
+  for (int v = 0; v < n; ++v) {
+    if (g.in_prologues[v] && (g.fused_root[v] != no_index || g.is_output[v] || !g.nodes[v].traits.as_prologue || g.nodes[v].kind != tensor_kind::node))
+      return {plan_fault::bad_fusion, v};
+    if (const int p = g.prologue[v]; p != no_index && (p < 0 || p >= n || !g.in_prologues[p] || g.nodes[v].inputs[0] != p || !g.nodes[v].takes_prologue))
+      return {plan_fault::bad_fusion, v, p};
+  }
   for (int w = 0; w < n; ++w)
     for (int k = 0; k < g.nodes[w].input_count; ++k) {
       const int u = g.nodes[w].inputs[k];
-      if (is_fused_member(g, u) && g.fused_root[w] != g.fused_root[u]) return {plan_fault::fused_read_outside, w, u};
+      if (g.in_prologues[u] ? k != 0 || g.prologue[w] != u : is_fused_member(g, u) && g.fused_root[w] != g.fused_root[u])
+        return {plan_fault::fused_read_outside, w, u};
     }
   return {};
 }
@@ -235,7 +244,10 @@ constexpr plan_violation check_structure(const flat_graph<N>& g, recomputed<N>& 
       if (o.error != errc::ok || !(o.out == d.out)) return {plan_fault::wrong_output, v};
     }
     if (d.traits.view && d.input_count > 0) r.storage[v] = r.storage[d.inputs[0]];
-    const int at = is_fused_member(g, v) ? g.step[g.fused_root[v]] : s;  // its root reads for it
+    int at = s;  // a fused member's root reads for it; a normalisation's readers, in their prologues
+    if (g.in_prologues[v])
+      for (int w = 0; w < n; ++w) at = g.prologue[w] == v && g.step[w] > at ? g.step[w] : at;
+    else if (is_fused_member(g, v)) at = g.step[g.fused_root[v]];
     for (int k = 0; k < d.input_count; ++k) {
       const int u = r.storage[d.inputs[k]];
       if (r.last[u] < at) r.last[u] = at;

@@ -125,6 +125,17 @@ struct plan {
   constexpr int fused_root_of() const { return checked().fused_root[index_of<T>()]; }
   //! The fused group whose root is node `root`: members in schedule order, leaves (empty if none).
   constexpr fused_group fused_group_of(int root) const { return detail::group_of(checked(), root); }
+  //! The normalisation product T applies to A's rows as it loads them (its prologue), or
+  //! no_index.
+  template <class T>
+  constexpr int prologue_of() const { return checked().prologue[index_of<T>()]; }
+  //! Normalisations that run only in their readers' prologues: each a launch and a buffer fewer.
+  constexpr int prologue_count() const {
+    const flat_graph<N>& g = checked();
+    int c = 0;
+    for (int i = 0; i < g.tensor_count; ++i) c += g.in_prologues[i];
+    return c;
+  }
 
   // State: tensors kept across runs (ctg::state), which the memory planner never places or reuses
   //! The state tensors of the graph.

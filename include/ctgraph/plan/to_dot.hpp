@@ -60,6 +60,7 @@ std::string placement_lines(const plan<N>& p, int v) {
   const std::string size = human_bytes(g.nodes[v].out.bytes());
   if (g.nodes[v].kind == tensor_kind::state) return "state (kept across runs, never reused): " + size;
   if (g.nodes[v].kind != tensor_kind::node) return "external (user-owned): " + size;
+  if (g.in_prologues[v]) return "registers: in its readers' prologues, no buffer";
   if (detail::is_fused_member(g, v)) return "registers: fused into '" + std::string(g.nodes[g.fused_root[v]].name) + "', no buffer";
   if (g.nodes[v].traits.writes_state) return "state: writes '" + std::string(g.nodes[g.owner[v]].name) + "'";
   std::string s(state_of(g.nodes, v) >= 0 ? "state" : name_of(b.memory));

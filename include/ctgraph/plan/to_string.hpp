@@ -94,7 +94,9 @@ std::string to_string(const plan<N>& p) {
     const bool state = detail::state_of(g.nodes, v) >= 0;
     std::string where = member ? "registers" : b.opaque ? "opaque" : state ? "state" : std::string(name_of(b.memory));
     std::string note;
-    if (member) {
+    if (g.in_prologues[v]) {
+      note.append(" in the prologues of its readers");
+    } else if (member) {
       note.append(" fused into '").append(g.nodes[g.fused_root[v]].name).append("'");
     } else if (d.traits.writes_state) {
       note.append(" writes state '").append(g.nodes[g.owner[v]].name).append("'");
@@ -104,6 +106,7 @@ std::string to_string(const plan<N>& p) {
     }
     else if (b.shares >= 0) note.append(" in place of '").append(g.nodes[b.shares].name).append("'");
     if (d.inserted) note.append(" inserted copy (dma) for a collective");
+    if (g.prologue[v] >= 0) note.append(" prologue '").append(g.nodes[g.prologue[v]].name).append("' (A's rows normalised as loaded)");
     if (b.hoisted && g.owner[v] == v) note += detail::format(" hoisted to #%d", b.hoisted_to);
     if (g.fused_root[v] == v) {
       const fused_group f = detail::group_of(g, v);

@@ -359,7 +359,7 @@ class executor {
     const int i = plan_->index_of(name);
     if (i < 0) throw runtime_error(name, "data", "no tensor of this name in the plan");
     if (!runs(i))
-      throw runtime_error(name, "data", "this tensor is computed inside its fused group's kernel and has no storage; make it a graph output, or plan with plan_options{.fuse = false}");
+      throw runtime_error(name, "data", "this tensor is computed inside another node's kernel (its fused group's, or its readers' prologues) and has no storage; make it a graph output, or plan with plan_options{.fuse = false}");
     return pointers_[std::size_t(i)];
   }
   template <class T>

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include <boost/hana/for_each.hpp>
+#include <boost/hana/front.hpp>
 
 #include <ctgraph/graph/node.hpp>
 #include <ctgraph/graph/ops/state.hpp>
@@ -190,6 +191,13 @@ struct hook_source_of final : hook_source {
         if constexpr (v >= 0 && Lived.fused_root[v] == v) return fused_hook<T, Lived, v, Fast>();
         if constexpr (Fast && requires { &Op::fast; })
           return {[](const launch_context& c, const void*) { launch_elementwise(c, fast_functor<Op>{}); }, nullptr};
+      }
+      if constexpr (requires { Op::takes_prologue; }) {  // a product that may normalise A as it loads it
+        constexpr int v = Lived.index_of(T::name.view());
+        if constexpr (v >= 0 && Lived.prologue[v] >= 0) {
+          using norm = typename std::remove_cvref_t<decltype(boost::hana::front(typename T::input_types{}))>::type;
+          return hook_of<typename Op::template with_prologue<typename norm::op_type>, T>();
+        }
       }
       return hook_of<Op, T>();
     } else {

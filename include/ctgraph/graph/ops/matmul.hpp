@@ -19,10 +19,17 @@ namespace ctg::ops {
 //! The activation a matmul's epilogue applies: none, relu, or gelu (tanh approximation).
 using epilogue = activation;
 
+//! The most rows of A a product normalises as it loads them (its prologue): the gemv's
+//! (runtime/ops/gemv.cuh), which runs it.
+inline constexpr std::int64_t prologue_max_rows = 8;
+
 //! What the runtime needs to know of a matrix product besides its tensors.
 struct matmul_options {
   bool transpose_w = false;
   epilogue act = epilogue::none;
+  //! > 0: a prologue: A is the input of a folded ops::rms_norm with this epsilon, whose weight is
+  //! input 1 (the product's own inputs follow): each row of A is normalised as it is loaded.
+  float prologue_eps = 0.f;
 };
 
 namespace detail {
@@ -65,7 +72,7 @@ struct matmul_hooks {
 };
 }  // namespace detail
 
-template <bool TransposeW, epilogue Act>
+template <bool TransposeW, epilogue Act, float PrologueEps>
 struct linear;
 
 struct matmul : detail::matmul_hooks<matmul_options{}> {
@@ -73,18 +80,24 @@ struct matmul : detail::matmul_hooks<matmul_options{}> {
   //! With an activation: linear's (the plan folds a relu or gelu reader in, passes/fuse.hpp).
   static constexpr bool takes_epilogue = true;
   template <activation A>
-  using with_epilogue = linear<false, A>;
+  using with_epilogue = linear<false, A, 0.f>;
   static constexpr op_traits traits{};
   static constexpr output_result output(std::span<const tensor_desc> in) { return detail::matmul_output(in, false, false, false); }
 };
 
-template <bool TransposeW = false, epilogue Act = epilogue::none>
-struct linear : detail::matmul_hooks<matmul_options{TransposeW, Act}> {
+//! PrologueEps > 0: the plan folded an ops::rms_norm<PrologueEps> that feeds A into the product
+//! (`with_prologue`; the runtime's op, never written by hand).
+template <bool TransposeW = false, epilogue Act = epilogue::none, float PrologueEps = 0.f>
+struct linear : detail::matmul_hooks<matmul_options{TransposeW, Act, PrologueEps}> {
   static constexpr std::string_view name = "linear";
   //! Without one, an activation can join it (when there is no residual: the rule says).
   static constexpr bool takes_epilogue = Act == epilogue::none;
   template <activation A>
-  using with_epilogue = linear<TransposeW, A>;
+  using with_epilogue = linear<TransposeW, A, PrologueEps>;
+  //! With W [N,K] (what the gemv streams), a row normalisation feeding A can run in its prologue.
+  static constexpr bool takes_prologue = TransposeW && PrologueEps == 0.f;
+  template <class Norm>
+  using with_prologue = linear<TransposeW, Act, Norm::epsilon>;
   static constexpr op_traits traits{};
   static constexpr output_result output(std::span<const tensor_desc> in) { return detail::matmul_output(in, TransposeW, true, Act != epilogue::none); }
 };

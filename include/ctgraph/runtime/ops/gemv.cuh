@@ -14,7 +14,11 @@
 //! (`warps_k`), so that every SM pulls its share. Each lane sums its k in a fixed order, a warp
 //! adds its lanes by a butterfly of shuffles, and a block its warps' sums in warp order: the same
 //! bits every run. No allocation, one kernel, capturable. Bias, activation and residual as the
-//! skinny kernel applies them (its `skinny_matmul_args`), one element per lane.
+//! skinny kernel applies them (its `skinny_matmul_args`), one element per lane. A prologue (an
+//! RMS norm the plan folded in, `norm_weight`): each piece of A is multiplied by the norm's weight
+//! as it is used, the lanes also sum its squares, and the row's 1/rms (from the squares of every
+//! warp that shares the row) scales the sum at the end: y = W (x g) / rms(x), the normalisation
+//! without a kernel, a buffer or a rounding of its own.
 //!
 //! PDL as in the skinny kernel: launched as a programmatic dependent, it lets the next kernel
 //! start at once, and where no kernel writes W (`w_fixed`) it issues its first 8 loads of W before
@@ -38,6 +42,7 @@ namespace ctg {
 
 //! The most rows of A the gemv takes.
 inline constexpr std::int64_t gemv_max_rows = 8;
+static_assert(gemv_max_rows >= ops::prologue_max_rows, "the gemv runs every prologue the plan folds");
 
 //! How the gemv covers one node's C.
 struct gemv_config {
@@ -82,6 +87,33 @@ __device__ inline float2 gemv_unpack(std::uint32_t v) {
   }
 }
 
+//! acc + the sum of the squares of 8 elements of A, in element order.
+template <class T>
+__device__ inline float gemv_squares(const uint4& a, float acc) {
+  const std::uint32_t as[4] = {a.x, a.y, a.z, a.w};
+#pragma unroll
+  for (int j = 0; j < 4; ++j) {
+    const float2 x = gemv_unpack<T>(as[j]);
+    acc = fmaf(x.x, x.x, acc);
+    acc = fmaf(x.y, x.y, acc);
+  }
+  return acc;
+}
+
+//! acc + the dot product of 8 elements of A, each times its element of g (a norm's weight), and
+//! 8 of W, in element order.
+template <class T>
+__device__ inline float gemv_dot_scaled(const uint4& a, const uint4& g, const uint4& w, float acc) {
+  const std::uint32_t as[4] = {a.x, a.y, a.z, a.w}, gs[4] = {g.x, g.y, g.z, g.w}, ws[4] = {w.x, w.y, w.z, w.w};
+#pragma unroll
+  for (int j = 0; j < 4; ++j) {
+    const float2 x = gemv_unpack<T>(as[j]), s = gemv_unpack<T>(gs[j]), y = gemv_unpack<T>(ws[j]);
+    acc = fmaf(x.x * s.x, y.x, acc);
+    acc = fmaf(x.y * s.y, y.y, acc);
+  }
+  return acc;
+}
+
 //! acc + the dot product of 8 elements of A and 8 of W, in element order.
 template <class T>
 __device__ inline float gemv_dot(const uint4& a, const uint4& w, float acc) {
@@ -105,6 +137,7 @@ __global__ void __launch_bounds__(gemv_warps * 32) gemv_kernel(skinny_matmul_arg
   constexpr int per_warp = gemv_rows_per_warp<Rows>, steps = gemv_loads / per_warp, outputs = Rows * per_warp;
   static_assert(outputs <= 32, "gemv_kernel: one lane per output of a warp");
   __shared__ float partial[gemv_warps][outputs];
+  __shared__ float squares[gemv_warps][Rows];  // a prologue's sums of A's squares, per warp and row
   const int lane = int(threadIdx.x) % 32, warp = int(threadIdx.x) / 32;
   const int group = warp / warps_k, part = warp % warps_k;
   const int n0 = (int(blockIdx.x) * (gemv_warps / warps_k) + group) * per_warp;
@@ -112,6 +145,7 @@ __global__ void __launch_bounds__(gemv_warps * 32) gemv_kernel(skinny_matmul_arg
   const int begin = min(pieces, part * span), end = min(pieces, begin + span);
   const uint4* w = static_cast<const uint4*>(p.w);
   const uint4* a = static_cast<const uint4*>(p.a);
+  const uint4* g = static_cast<const uint4*>(p.norm_weight);  // a prologue's weight, or null
 
   uint4 wv[steps][per_warp];
   const auto load_w = [&](int base) {
@@ -124,6 +158,7 @@ __global__ void __launch_bounds__(gemv_warps * 32) gemv_kernel(skinny_matmul_arg
       }
   };
   float acc[Rows][per_warp] = {};
+  float sq[Rows] = {};  // a prologue's sums of squares of this lane's part of each row of A
   if (!p.w_fixed) grid_wait();
   if (begin < end) load_w(begin);
   launch_dependents();
@@ -134,6 +169,18 @@ __global__ void __launch_bounds__(gemv_warps * 32) gemv_kernel(skinny_matmul_arg
     for (int s = 0; s < steps; ++s) {
       const int piece = base + 32 * s + lane;
       if (piece >= end) continue;
+      if (g) {  // the prologue: A times the norm's weight here, its 1/rms once the row is summed
+        const uint4 gv = g[piece];
+#pragma unroll
+        for (int m = 0; m < Rows; ++m) {
+          if (m >= p.m) continue;
+          const uint4 x = a[std::size_t(m) * std::size_t(pieces) + std::size_t(piece)];
+          sq[m] = gemv_squares<T>(x, sq[m]);
+#pragma unroll
+          for (int r = 0; r < per_warp; ++r) acc[m][r] = gemv_dot_scaled<T>(x, gv, wv[s][r], acc[m][r]);
+        }
+        continue;
+      }
 #pragma unroll
       for (int m = 0; m < Rows; ++m) {
         if (m >= p.m) continue;
@@ -155,12 +202,25 @@ __global__ void __launch_bounds__(gemv_warps * 32) gemv_kernel(skinny_matmul_arg
     for (int m = 0; m < Rows; ++m)
 #pragma unroll
       for (int r = 0; r < per_warp; ++r) partial[warp][m * per_warp + r] = acc[m][r];
+  if (g) {
+#pragma unroll
+    for (int m = 0; m < Rows; ++m) {
+#pragma unroll
+      for (int o = 16; o > 0; o /= 2) sq[m] += __shfl_xor_sync(0xffffffffu, sq[m], o);
+      if (lane == 0) squares[warp][m] = sq[m];
+    }
+  }
   __syncthreads();
   if (part != 0 || lane >= outputs) return;
   const int m = lane / per_warp, n = n0 + lane % per_warp;
   if (m >= p.m || n >= p.n) return;
   float v = partial[warp][lane];
   for (int j = 1; j < warps_k; ++j) v += partial[warp + j][lane];  // in warp order
+  if (g) {  // the warps of a group cover all of K: their sums of squares make the row's
+    float s = squares[warp][m];
+    for (int j = 1; j < warps_k; ++j) s += squares[warp + j][m];
+    v *= rsqrtf(s / float(p.k) + p.norm_eps);
+  }
   const std::size_t at = std::size_t(m) * std::size_t(p.n) + std::size_t(n);
   if (p.bias) v += to_float(static_cast<const T*>(p.bias)[n]);
   if (p.act == ops::epilogue::relu) v = ops::relu{}(v);

@@ -29,6 +29,7 @@
 #include <ctgraph/runtime/launch_context.hpp>
 #include <ctgraph/runtime/memory.hpp>
 #include <ctgraph/runtime/ops/gemv.cuh>
+#include <ctgraph/runtime/ops/norm.cuh>
 #include <ctgraph/runtime/ops/pack_rows.cuh>
 #include <ctgraph/runtime/ops/skinny_matmul.cuh>
 
@@ -105,6 +106,11 @@ struct matmul_state {
   //! before is unknown. It streams W before its wait only where `launch_context::input_fixed[1]`.
   //! CTGRAPH_PDL=0 turns it off (unset or 1: on), read by `prepare_matmul`.
   bool programmatic = true;
+  //! A prologue (`ops::matmul_options::prologue_eps`): A's rows are RMS-normalised with this
+  //! epsilon and the weight at input 1 of the launch. The gemv does it as it loads A; where
+  //! another kernel runs the product, the normalisation runs first, into `normed`.
+  float prologue_eps = 0.f;
+  allocation normed;
 };
 
 namespace detail {
@@ -142,8 +148,9 @@ inline const char* requested_matmul_kernel(std::string_view node) {
 //! ctgraph's own kernel (skinny or gemv, `s.kernel`) for node `c` as `s` prepared it (the pointers
 //! checked); `programmatic` as `launch_skinny_matmul` says.
 template <class = void>
-void launch_own_kernel(const launch_context& c, const matmul_state& s, bool programmatic) {
+void launch_own_kernel(const launch_context& c, const matmul_state& s, bool programmatic, const void* norm_weight = nullptr) {
   skinny_matmul_args args;
+  args.norm_weight = norm_weight, args.norm_eps = s.prologue_eps;
   args.a = c.inputs[0], args.w = c.inputs[1], args.bias = s.bias, args.out = c.output;
   args.residual = s.residual >= 0 ? c.inputs[s.residual] : nullptr;
   args.m = int(s.m), args.n = int(s.n), args.k = int(s.k), args.act = s.act;
@@ -292,6 +299,19 @@ void choose_matmul_kernel(const launch_context& c, ops::matmul_options o, std::o
   consider(matmul_kernel::gemv, gemv_why, s.gemv_us);
   s.reason = "timed";
 }
+
+//! A prologue's launch as the product sees it: input 1 (the normalisation's weight) left out,
+//! so A (the normalisation's input), W, bias and residual are inputs 0, 1, ...
+inline launch_context without_prologue(const launch_context& c) {
+  launch_context p = c;
+  for (int k = 1; k + 1 < c.input_count; ++k)
+    p.inputs[k] = c.inputs[k + 1], p.input_desc[k] = c.input_desc[k + 1], p.input_fixed[k] = c.input_fixed[k + 1];
+  p.input_count = c.input_count - 1;
+  return p;
+}
+
+template <class = void>
+matmul_state prepare_with_prologue(const launch_context& c, ops::matmul_options o, std::optional<matmul_kernel> kernel);
 }  // namespace detail
 
 //! Checks the node's shapes and dtypes and chooses its cuBLASLt descriptors and algorithm for the
@@ -310,6 +330,7 @@ template <class = void>  // compiled only where a graph multiplies (it may time 
 matmul_state prepare_matmul(const launch_context& c, ops::matmul_options o = {}, std::optional<matmul_kernel> kernel = std::nullopt) {
   const std::string_view name = c.node->name;
   constexpr const char* call = "prepare_matmul";
+  if (o.prologue_eps > 0.f) return detail::prepare_with_prologue(c, o, kernel);
   const tensor_desc &a = c.input_desc[0], &b = c.input_desc[1], &out = c.output_desc();
   const bool batched = a.rank == 3 && b.rank == 3 && out.rank == 3;
   if (!batched && (a.rank != 2 || b.rank != 2 || out.rank != 2))
@@ -343,6 +364,7 @@ matmul_state prepare_matmul(const launch_context& c, ops::matmul_options o = {},
   if (s.k == 0 && s.m > 0 && s.n > 0 && (has_bias || o.act != ops::epilogue::none))
     throw runtime_error(name, call, "K = 0 with a bias or an activation: cuBLASLt takes no empty sum, and C = 0 would be wrong");
   if (s.batch == 0 || s.m == 0 || s.n == 0 || s.k == 0) return s;  // nothing to multiply; k = 0 is C = 0
+  if (o.prologue_eps > 0.f) throw runtime_error(name, call, "a prologue's product is prepared through prepare_matmul's prologue path");
   if (c.cublas_lt == nullptr) throw runtime_error(name, call, "the launch context has no cuBLASLt handle");
   const cudaDataType_t type = cuda_type_of(out.dtype);
 
@@ -454,11 +476,51 @@ matmul_state prepare_matmul(const launch_context& c, ops::matmul_options o = {},
   return s;
 }
 
+//! A product with a prologue (inputs: A, the normalisation's weight [K], W, bias, residual): the
+//! gemv, which normalises A's rows as it loads them, wherever it can run the product (and no
+//! other kernel is asked for); else the product prepared as usual on a buffer of its own that the
+//! normalisation writes first. The product is timed on A as it is (its cost does not depend on A).
+template <class>
+matmul_state detail::prepare_with_prologue(const launch_context& c, ops::matmul_options o, std::optional<matmul_kernel> kernel) {
+  const std::string_view name = c.node->name;
+  const tensor_desc& a = c.input_desc[0];
+  if (c.input_count < 3 || a.rank != 2 || c.input_desc[1].rank != 1 || c.input_desc[1].dims[0] != a.dims[1])
+    throw runtime_error(name, "prepare_matmul", "a prologue takes A [M,K], the normalisation's weight [K], then the product's W");
+  launch_context p = without_prologue(c);
+  ops::matmul_options own = o;
+  own.prologue_eps = 0.f;
+  const std::string_view requested = kernel ? name_of(*kernel) : requested_matmul_kernel(name);
+  const tensor_desc& w = p.input_desc[1];
+  const std::int64_t n = o.transpose_w ? w.dims[0] : w.dims[1];
+  const char* why = requested != "auto" && requested != "gemv"
+                        ? "another kernel asked for"
+                        : gemv_declines(a.dtype, a.dims[0], n, a.dims[1], o.transpose_w, {c.inputs[0], c.inputs[1], c.inputs[2], c.output});
+  matmul_state s;
+  if (why) {
+    allocation normed(allocation_kind::device, a.bytes(), name);
+    p.inputs[0] = normed.get();
+    p.input_fixed[0] = false;
+    s = prepare_matmul(p, own, kernel);
+    s.normed = std::move(normed);
+  } else {
+    s = prepare_matmul(p, own, kernel);
+    if (s.gemv.kernel == nullptr) CTG_CHECK(name, configure_gemv(s.gemv, a.dtype, s.m, s.n, s.k));
+    s.kernel = matmul_kernel::gemv;
+    s.act = o.act;
+    s.reason = "the prologue: the gemv normalises A's rows as it loads them";
+  }
+  s.prologue_eps = o.prologue_eps;
+  return s;
+}
+
 //! Runs the node's matmul on `c.stream` as `s` prepared it. Throws ctg::runtime_error when a
 //! pointer is missing or less aligned than the algorithm assumes (the executor prepares again
 //! when a rebound input moves), and when the cuBLASLt call fails.
-template <class>
-void launch_matmul(const launch_context& c, const matmul_state& s) {
+namespace detail {
+//! The product of `launch_matmul`, on the product's own inputs (A, W, bias, residual); a gemv
+//! with a prologue also gets the normalisation's weight.
+template <class = void>
+void launch_product(const launch_context& c, const matmul_state& s, const void* norm_weight) {
   const std::string_view name = c.node->name;
   constexpr const char* call = "launch_matmul";
   if (s.batch == 0 || s.m == 0 || s.n == 0) return;
@@ -471,9 +533,9 @@ void launch_matmul(const launch_context& c, const matmul_state& s) {
   const void* residual = s.residual >= 0 ? c.inputs[s.residual] : nullptr;
   void* d = s.product(c.output);
   if (s.residual >= 0 && residual == nullptr) throw runtime_error(name, call, "the residual has no device pointer");
-  if (detail::pointer_alignment(c.inputs[1], s.stride_a) < s.align_a || detail::pointer_alignment(c.inputs[0], s.stride_b) < s.align_b ||
-      (residual ? detail::pointer_alignment(residual) : detail::pointer_alignment(d, s.stride_d)) < s.align_c ||
-      detail::pointer_alignment(d, s.stride_d) < s.align_d)
+  if (pointer_alignment(c.inputs[1], s.stride_a) < s.align_a || pointer_alignment(c.inputs[0], s.stride_b) < s.align_b ||
+      (residual ? pointer_alignment(residual) : pointer_alignment(d, s.stride_d)) < s.align_c ||
+      pointer_alignment(d, s.stride_d) < s.align_d)
     throw runtime_error(name, call, "a pointer is less aligned than when the matmul was prepared; prepare it again");
   if (c.input_count > 2 && s.bias != nullptr && c.inputs[2] != s.bias)
     throw runtime_error(name, call, "the bias moved since the matmul was prepared; prepare it again");
@@ -481,7 +543,7 @@ void launch_matmul(const launch_context& c, const matmul_state& s) {
     for (const void* p : {c.inputs[0], c.inputs[1], s.bias, residual, const_cast<const void*>(c.output)})
       if (reinterpret_cast<std::uintptr_t>(p) % 16 != 0)
         throw runtime_error(name, call, "a pointer is less aligned than when the matmul was prepared; prepare it again");
-    detail::launch_own_kernel(c, s, s.programmatic && capture_follows_one_kernel(c.stream));
+    launch_own_kernel(c, s, s.programmatic && capture_follows_one_kernel(c.stream), norm_weight);
     return;
   }
   const float alpha = 1.f, beta = residual ? 1.f : 0.f;  // host scalars: read when the call is made (or captured)
@@ -489,7 +551,7 @@ void launch_matmul(const launch_context& c, const matmul_state& s) {
                                  &beta, residual ? residual : d, s.c_layout.get(), d, s.d_layout.get(), &s.algo,
                                  c.workspace, s.workspace_bytes, c.stream));
   if (s.tail) {
-    const std::size_t e = size_of(c.output_desc().dtype), main_n = std::size_t(s.n - s.tail);
+    const std::size_t e = ::ctg::size_of(c.output_desc().dtype), main_n = std::size_t(s.n - s.tail);
     const void* w = static_cast<const std::byte*>(c.inputs[1]) + main_n * std::size_t(s.k) * e;
     void* dt = static_cast<std::byte*>(d) + main_n * e;
     CTG_CHECK(name, cublasLtMatmul(c.cublas_lt, s.tail_op.get(), &alpha, w, s.tail_b_layout.get(), c.inputs[0], s.a_layout.get(), &beta,
@@ -497,9 +559,31 @@ void launch_matmul(const launch_context& c, const matmul_state& s) {
                                    s.tail_workspace_bytes, c.stream));
   }
   if (s.pitch) {
-    const std::size_t e = size_of(c.output_desc().dtype);
+    const std::size_t e = ::ctg::size_of(c.output_desc().dtype);
     CTG_CHECK(name, pack_rows(d, std::size_t(s.pitch) * e, c.output, std::size_t(s.n), std::size_t(s.batch * s.m), e, c.stream));
   }
+}
+
+}  // namespace detail
+
+template <class>
+void launch_matmul(const launch_context& c, const matmul_state& s) {
+  if (s.prologue_eps <= 0.f) return detail::launch_product(c, s, nullptr);
+  // A's rows normalised: in the gemv, or first, into `normed`.
+  const std::string_view name = c.node->name;
+  if (c.input_count < 3 || c.inputs[0] == nullptr || c.inputs[1] == nullptr)
+    throw runtime_error(name, "launch_matmul", "the prologue's A or weight has no device pointer");
+  launch_context p = detail::without_prologue(c);
+  if (s.normed.get() == nullptr) {
+    if (reinterpret_cast<std::uintptr_t>(c.inputs[1]) % 16 != 0)
+      throw runtime_error(name, "launch_matmul", "the prologue's weight is less aligned than when the matmul was prepared; prepare it again");
+    return detail::launch_product(p, s, c.inputs[1]);
+  }
+  launch_context n = c;
+  n.input_count = 2, n.output = s.normed.get();
+  launch_norm(n, s.prologue_eps, false);
+  p.inputs[0] = s.normed.get();
+  detail::launch_product(p, s, nullptr);
 }
 
 }  // namespace ctg

@@ -71,6 +71,10 @@ struct skinny_matmul_args {
   //! No kernel writes W (a graph input or parameter): a programmatic dependent may read it before
   //! it waits for the kernel before it. False: it waits first.
   bool w_fixed = false;
+  //! The gemv only: where given, A's rows are RMS-normalised with this weight [K] and epsilon as
+  //! they are loaded (a prologue, runtime/ops/gemv.cuh).
+  const void* norm_weight = nullptr;
+  float norm_eps = 0.f;
 };
 
 }  // namespace ctg
