@@ -222,26 +222,39 @@ int main(int argc, char** argv) {
 
     // Greedy decoding from the prompt, free-running: 1 prefill + 127 decode steps = 128 new tokens.
     constexpr int new_tokens = 128;
-    auto generate = [&] {
+    auto generate_with = [&](auto& decoder) {
       pre.set_position(0);  // the prompt overwrites the history and the caches from row 0
       pre.run();
-      dec.set_position(prompt);  // what the prefill advanced it to (the host's copy, no read-back)
-      for (int i = 1; i < new_tokens; ++i) dec.run();
+      decoder.set_position(prompt);  // what the prefill advanced it to (the host's copy, no read-back)
+      for (int i = 1; i < new_tokens; ++i) decoder.run();
     };
-    generate();  // warm-up
+    auto tok_s_with = [&](auto& decoder) {  // the median of 5 timed generations
+      std::vector<double> seconds;
+      for (int trial = 0; trial < 5; ++trial) {
+        const auto a = std::chrono::steady_clock::now();
+        generate_with(decoder);
+        cudaStreamSynchronize(st);
+        seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - a).count());
+      }
+      return new_tokens / percentile(seconds, 0.5);
+    };
+    generate_with(dec);  // warm-up
     cudaStreamSynchronize(st);
     std::vector<std::int32_t> produced(std::size_t(prompt + new_tokens));
     cudaMemcpy(produced.data(), pre.data("tokens"), produced.size() * 4, cudaMemcpyDeviceToHost);
     std::size_t same = 0;
     while (same < steps && produced[std::size_t(prompt) + same] == teacher[same]) ++same;
-    std::vector<double> seconds;
-    for (int trial = 0; trial < 5; ++trial) {
-      const auto a = std::chrono::steady_clock::now();
-      generate();
-      cudaStreamSynchronize(st);
-      seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - a).count());
-    }
-    const double tok_s = new_tokens / percentile(seconds, 0.5);
+    const double tok_s = tok_s_with(dec);
+    // The same decode plan without parallel branches: every kernel one after another, each a
+    // programmatic dependent of the one before (no joins); the same tokens.
+    auto serial = ctg::instantiate<decode::model, ctg::plan_options{.branches = 1}>(st, weights.bindings(pre.state_bindings()));
+    generate_with(serial);
+    cudaStreamSynchronize(st);
+    std::vector<std::int32_t> serial_tokens(produced.size());
+    cudaMemcpy(serial_tokens.data(), pre.data("tokens"), serial_tokens.size() * 4, cudaMemcpyDeviceToHost);
+    const double serial_tok_s = tok_s_with(serial);
+    std::printf("without parallel branches: %.1f tok/s, the same %zu tokens: %s\n", serial_tok_s, produced.size(),
+                serial_tokens == produced ? "yes" : "NO");
     // Per-token latency: GPU time of each decode step, events between the replays.
     std::vector<cudaEvent_t> ev(new_tokens);
     for (auto& e : ev) cudaEventCreate(&e);
@@ -321,15 +334,16 @@ int main(int argc, char** argv) {
         std::fprintf(f,
                      "{\"llama_decode.ctgraph.tok_s\": %.2f, \"llama_decode.ctgraph.p50_token_us\": %.2f, \"llama_decode.ctgraph.p99_token_us\": %.2f,\n"
                      " \"llama_decode.ctgraph.instantiate_ms\": %.1f, \"llama_decode.ctgraph.matmul_share\": %.4f,\n"
+                     " \"llama_decode.ctgraph_serial.tok_s\": %.2f,\n"
                      " \"llama_decode.logits_max_abs_err\": %.5g, \"llama_decode.logits_max_rel_err\": %.5g,\n"
                      " \"llama_decode.ctgraph.logits_f32_max_abs_err\": %.5g, \"llama_decode.hf_bf16.logits_f32_max_abs_err\": %.5g,\n"
                      " \"llama_decode.greedy_clear_rows\": %d, \"llama_decode.greedy_clear_agree\": %d, \"llama_decode.greedy_same_prefix\": %zu}\n",
-                     tok_s, p50, p99, instantiate_ms, matmul_us / p50, max_abs, max_rel, f32_abs, hf_f32_abs, clear, agree, same);
+                     tok_s, p50, p99, instantiate_ms, matmul_us / p50, serial_tok_s, max_abs, max_rel, f32_abs, hf_f32_abs, clear, agree, same);
         std::fclose(f);
       }
     }
     cudaStreamDestroy(st);
-    return parity && refused ? 0 : 1;
+    return parity && refused && serial_tokens == produced ? 0 : 1;
   } catch (const std::exception& e) {
     std::printf("error: %s\n", e.what());
     return 1;
