@@ -246,4 +246,26 @@ TEST_CASE("fuse: a norm whose every reader is a gemv-sized product runs in their
   CHECK(to_string(folded).find("in the prologues of its readers") != std::string::npos);
 }
 
+// A query rotary read only by attention over a cache runs in its prologue; a key rotary read by
+// the cache write stays a kernel (the write takes no prologue).
+using qx = input<"qx", bf16, shape<1, 256>>;  // 4 heads of 64
+using kx = input<"kx", bf16, shape<1, 128>>;  // 2 K/V heads
+using kc = state<"kc", bf16, shape<64, 128>>;
+using vc = state<"vc", bf16, shape<64, 128>>;
+using ps = state<"ps", i32, shape<1>>;
+struct qr : node<"qr", ops::rotary<64>, qx, ps> {};
+struct kr : node<"kr", ops::rotary<64>, kx, ps> {};
+struct kp : node<"kp", ops::cache_write<0>, kc, ps, kr> {};
+struct at : node<"at", ops::cache_attention<4, 2>, qr, kp, vc, ps> {};
+constexpr auto rotated = make_plan<graph<at>>();
+constexpr auto rotated_off = make_plan<graph<at>, plan_options{.fuse = false}>();
+
+TEST_CASE("fuse: a query rotary runs in the prologue of the attention that reads it") {
+  static_assert(rotated.prologue_count() == 1 && rotated.prologue_of<at>() == rotated.index_of<qr>());
+  static_assert(rotated.prologue_of<kp>() == no_index && rotated_off.prologue_count() == 0);
+  static_assert(rotated.buffer_count() == rotated_off.buffer_count() - 1);
+  static_assert(!check_plan(rotated) && !check_plan(rotated_off));
+  CHECK(to_string(rotated).find("prologue 'qr' (its input 0 rotated as loaded)") != std::string::npos);
+}
+
 }  // namespace fuse_test

@@ -370,4 +370,45 @@ TEST_CASE("fusion: an RMS norm in its readers' prologues matches the host and th
   prologue_matches<1>();
   prologue_matches<5>();
 }
+// Queries rotated by attention as it loads them (a folded ops::rotary), 2 tokens at position 37
+// over a cache of 64: against the unfused plan, within bf16's rounding of the rotated queries.
+using rq = input<"rq", bf16, shape<2, 256>>;  // 4 heads of 64
+using rk = input<"rk", bf16, shape<64, 128>>;
+using rv = input<"rv", bf16, shape<64, 128>>;
+using rp = input<"rp", i32, shape<1>>;
+struct rqr : node<"rqr", ops::rotary<64>, rq, rp> {};
+struct rat : node<"rat", ops::cache_attention<4, 2>, rqr, rk, rv, rp> {};
+
+TEST_CASE("fusion: a query rotary in attention's prologue matches the unfused plan") {
+  using bf = __nv_bfloat16;
+  static_assert(make_plan<graph<rat>>().prologue_of<rat>() == make_plan<graph<rat>>().index_of<rqr>());
+  const device_buffer dq(test::random_values<bf>(2 * 256, -2.f, 2.f, 81)), dk(test::random_values<bf>(64 * 128, -2.f, 2.f, 82)),
+      dv(test::random_values<bf>(64 * 128, -1.f, 1.f, 83)), dp(std::vector<std::int32_t>{37});
+  cudaStream_t st;
+  REQUIRE(cudaStreamCreate(&st) == cudaSuccess);
+  const auto run = [&](auto options, int kernels) {
+    constexpr plan_options o = decltype(options)::value;
+    auto ex = instantiate<graph<rat>, o>(st, bindings(bind<rq>(dq.at<bf>(0)), bind<rk>(dk.at<bf>(0)), bind<rv>(dv.at<bf>(0)),
+                                                     bind<rp>(dp.at<std::int32_t>(0))));
+    ex.run();
+    CTG_CHECK("test", cudaStreamSynchronize(st));
+    CHECK(test::nodes_of(ex.captured_graph(0)).kernels == kernels);
+    std::vector<bf> out(2 * 256);
+    CTG_CHECK("test", cudaMemcpy(out.data(), ex.data("rat"), out.size() * 2, cudaMemcpyDeviceToHost));
+    return out;
+  };
+  const std::vector<bf> on = run(std::integral_constant<plan_options, plan_options{}>{}, 1);
+  const std::vector<bf> off = run(std::integral_constant<plan_options, plan_options{.fuse = false}>{}, 2);
+  cudaStreamDestroy(st);
+  double worst = 0;
+  std::size_t nonzero = 0;
+  for (std::size_t i = 0; i < on.size(); ++i) {
+    const double a = test::host_float(on[i]), b = test::host_float(off[i]);
+    worst = std::max(worst, std::fabs(a - b) / (1.0 + std::fabs(b)));
+    nonzero += a != 0.0;
+  }
+  MESSAGE("rotary in attention's prologue: largest relative difference from the unfused plan " << worst);
+  CHECK(worst < 2e-2);
+  CHECK(nonzero > on.size() / 2);
+}
 }  // namespace fused_test

@@ -39,8 +39,8 @@ struct node_desc {
   //! A product op that takes an epilogue: the rule of the op that runs it (with_epilogue<none>:
   //! operands, bias, residual), so the plan can ask whether these inputs allow it; null otherwise.
   output_rule epilogue_output = nullptr;
-  //! A product op that can normalise A's rows as it loads them (op::with_prologue<Norm>).
-  bool takes_prologue = false;
+  //! The prologue this node's op can run on its input 0 as it loads it (Op::with_prologue<P>).
+  prologue takes_prologue = prologue::none;
 };
 
 //! A type-erased handle to a tensor type, so that `flatten` can walk node types with a loop.

@@ -39,6 +39,11 @@ enum class executes_on : std::uint8_t { device, host };
 enum class activation : std::uint8_t { none, relu, gelu };
 //! How a copy op moves bytes: a DMA memcpy (a memcpy node when captured) or a kernel.
 enum class copy_kind : std::uint8_t { none, dma, kernel };
+//! Work a reader can do on its input 0 as it loads it (its prologue), so that the plan may fold
+//! the node that does it into each of its readers: an RMS norm of a few rows into a product (the
+//! gemv), a rotary embedding of queries into attention over a cache.
+enum class prologue : std::uint8_t { none, rms_norm, rotary };
+
 struct op_traits {
   bool capturable = true;          // may be captured into a CUDA graph
   op_result result = op_result::out_variant;
@@ -66,11 +71,10 @@ struct op_traits {
   //! the product and the other a bias [N] (input 1, added to its rows) or a residual of its shape
   //! (either input, cuBLASLt's C).
   bool as_bias = false;
-  //! A row normalisation (ops::rms_norm: x * rsqrt(mean(x^2) + eps) * weight) that a matrix
-  //! product can apply to the rows of its A while it loads them (its prologue): where every
-  //! reader is such a product and there are few rows (a decode step), the plan folds the
-  //! normalisation into each reader, and it gets no buffer and no launch (passes/fuse.hpp).
-  bool as_prologue = false;
+  //! What this op is as a prologue (ops::rms_norm, ops::rotary): where every reader takes it
+  //! (node_desc::takes_prologue), the plan folds it into each reader, and it gets no buffer and
+  //! no launch (passes/fuse.hpp).
+  prologue as_prologue = prologue::none;
   //! Writes into input 0's storage, which must be a state tensor (ctg::state, or a write into
   //! one): its output is that state, written (so `view` too), and every other reader of the state
   //! it replaces must run before it (passes/state.hpp). ops::cache_write and ops::advance.

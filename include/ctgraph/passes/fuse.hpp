@@ -13,12 +13,12 @@
 //! the three, becomes one group; the last of them is the root and runs as the product with that
 //! epilogue (one cuBLASLt call), reading the product's operands, the bias and the residual
 //! (cuBLASLt's C). An activation never follows a residual (cuBLASLt would apply it to the sum).
-//! Prologues last: a row normalisation (op_traits::as_prologue) of at most `prologue_max_rows` rows
-//! of bf16 or f16, whose every reader is a product that takes one (node_desc::takes_prologue: a
-//! linear with W [N,K]) and reads it as A only, in no group and in its partition, is folded into
-//! each of them: each normalises A's rows as it loads them, so the normalisation gets no buffer
-//! and no launch (one kernel fewer on a decode step's path per norm), and its readers read its
-//! input and weight instead.
+//! Prologues last: a node of bf16 or f16 that can be a prologue (op_traits::as_prologue: an RMS
+//! norm of at most `prologue_max_rows` rows, a rotary), whose every reader takes that prologue
+//! (node_desc::takes_prologue: a linear with W [N,K]; attention over a cache) and reads it as
+//! input 0 only, in no group and in its partition, is folded into each of them: each normalises
+//! (rotates) its input 0 as it loads it, so the node gets no buffer and no launch (a kernel fewer
+//! on a decode step's path each), and its readers read its inputs instead.
 //! Reads the schedule, nodes, readers, `partition_of` and `is_output`; writes `fused_root`,
 //! `prologue` and `in_prologues`. Off
 //! unless `g.fuse` (make_plan's `plan_options::fuse`; run-time builders have no types to compose
@@ -221,17 +221,20 @@ constexpr bool fusable(const node_desc* nodes, int v, const tensor_desc& root) {
   return true;
 }
 
-//! Whether normalisation n can run in its readers' prologues instead of as a kernel (see fuse).
+//! Whether node n can run in its readers' prologues instead of as a kernel (see fuse).
 template <std::size_t N>
 constexpr bool takes_prologues(const flat_graph<N>& g, int n) {
   const node_desc& d = g.nodes[n];
-  if (d.kind != tensor_kind::node || !d.traits.as_prologue || d.in_place || d.ill_formed || d.input_count != 2 || g.is_output[n] ||
-      g.fused_root[n] != no_index || d.out.rank != 2 || d.out.dims[0] > ops::prologue_max_rows || d.out.dims[1] % 8 != 0 ||
-      (d.out.dtype != dtype_id::bf16 && d.out.dtype != dtype_id::f16) || g.reader_begin[n] == g.reader_begin[n + 1])
+  const prologue kind = d.traits.as_prologue;
+  if (d.kind != tensor_kind::node || kind == prologue::none || d.in_place || d.ill_formed || d.input_count != 2 || g.is_output[n] ||
+      g.fused_root[n] != no_index || (d.out.dtype != dtype_id::bf16 && d.out.dtype != dtype_id::f16) ||
+      g.reader_begin[n] == g.reader_begin[n + 1])
     return false;
+  if (kind == prologue::rms_norm && (d.out.rank != 2 || d.out.dims[0] > ops::prologue_max_rows || d.out.dims[1] % 8 != 0))
+    return false;  // the gemv's rows
   for (int i = g.reader_begin[n]; i < g.reader_begin[n + 1]; ++i) {
     const node_desc& r = g.nodes[g.readers[i]];
-    if (!r.takes_prologue || r.in_place || r.ill_formed || g.fused_root[g.readers[i]] != no_index ||
+    if (r.takes_prologue != kind || r.in_place || r.ill_formed || g.fused_root[g.readers[i]] != no_index ||
         g.partition_of[g.readers[i]] != g.partition_of[n] || r.inputs[0] != n || (r.ref_inputs & 1u))
       return false;
     for (int k = 1; k < r.input_count; ++k)

@@ -166,9 +166,11 @@ constexpr plan_violation check_fusion(const flat_graph<N>& g) {
   // Prologues: a folded node is a normalisation that takes them, read only as A by products that
   // fold it in; a product's prologue is such a node, which it reads.
   for (int v = 0; v < n; ++v) {
-    if (g.in_prologues[v] && (g.fused_root[v] != no_index || g.is_output[v] || !g.nodes[v].traits.as_prologue || g.nodes[v].kind != tensor_kind::node))
+    if (g.in_prologues[v] && (g.fused_root[v] != no_index || g.is_output[v] || g.nodes[v].traits.as_prologue == prologue::none ||
+                              g.nodes[v].kind != tensor_kind::node))
       return {plan_fault::bad_fusion, v};
-    if (const int p = g.prologue[v]; p != no_index && (p < 0 || p >= n || !g.in_prologues[p] || g.nodes[v].inputs[0] != p || !g.nodes[v].takes_prologue))
+    if (const int p = g.prologue[v];
+        p != no_index && (p < 0 || p >= n || !g.in_prologues[p] || g.nodes[v].inputs[0] != p || g.nodes[v].takes_prologue != g.nodes[p].traits.as_prologue))
       return {plan_fault::bad_fusion, v, p};
   }
   for (int w = 0; w < n; ++w)

@@ -192,7 +192,7 @@ struct hook_source_of final : hook_source {
         if constexpr (Fast && requires { &Op::fast; })
           return {[](const launch_context& c, const void*) { launch_elementwise(c, fast_functor<Op>{}); }, nullptr};
       }
-      if constexpr (requires { Op::takes_prologue; }) {  // a product that may normalise A as it loads it
+      if constexpr (requires { Op::takes_prologue; }) {  // an op that may run its input 0's node as it loads it
         constexpr int v = Lived.index_of(T::name.view());
         if constexpr (v >= 0 && Lived.prologue[v] >= 0) {
           using norm = typename std::remove_cvref_t<decltype(boost::hana::front(typename T::input_types{}))>::type;

@@ -9,6 +9,7 @@
 //! dimension D is 64 or 128. The runtime runs it with `launch_attention`
 //! (runtime/ops/attention.cuh): one kernel, no T x T scores in memory.
 #include <cstddef>
+#include <type_traits>
 
 #include <ctgraph/graph/op.hpp>
 
@@ -71,13 +72,18 @@ namespace ctg::ops {
 //! Output [T, Heads D] ([B, T, Heads D]) in q's dtype (f16 or bf16); D is 64 or 128. The host
 //! guard (executor) refuses a run whose tokens would pass the cache's end. The runtime runs it
 //! with `launch_cache_attention` (runtime/ops/cache_attention.cuh).
-template <int Heads, int KVHeads = Heads>
+//! Rotary (set only by the plan): an ops::rotary folded into its prologue, which rotates each
+//! query head as it is loaded (the rotary's positions are input 1, the op's own inputs follow).
+template <int Heads, int KVHeads = Heads, class Rotary = void>
 struct cache_attention {
   static_assert(Heads > 0 && KVHeads > 0 && Heads % KVHeads == 0,
                 "ctgraph: ops::cache_attention needs Heads to be a positive multiple of KVHeads. Write e.g. ops::cache_attention<32, 4> (32 query heads sharing 4 K/V heads).");
   static constexpr std::string_view name = "cache_attention";
   static constexpr op_traits traits{};
   static constexpr int heads = Heads, kv_heads = KVHeads;
+  static constexpr prologue takes_prologue = std::is_void_v<Rotary> ? prologue::rotary : prologue::none;
+  template <class R>
+  using with_prologue = cache_attention<Heads, KVHeads, R>;
   static constexpr output_result output(std::span<const tensor_desc> in) {
     if (in.size() != 4) return output_result::fail(errc::wrong_arity);
     const tensor_desc &q = in[0], &k = in[1], &v = in[2], &pos = in[3];
@@ -100,7 +106,10 @@ struct cache_attention {
     return {.input = 3, .extent = in[0].dims[in[0].rank - 2], .limit = in[1].dims[in[1].rank - 2]};
   }
   template <class Launch>
-  static void launch(const Launch& l) { launch_cache_attention(l, Heads, KVHeads); }
+  static void launch(const Launch& l) {
+    if constexpr (std::is_void_v<Rotary>) launch_cache_attention(l, Heads, KVHeads);
+    else launch_cache_attention(l, Heads, KVHeads, Rotary::head_dim, Rotary::theta);
+  }
 };
 
 }  // namespace ctg::ops

@@ -95,7 +95,7 @@ struct linear : detail::matmul_hooks<matmul_options{TransposeW, Act, PrologueEps
   template <activation A>
   using with_epilogue = linear<TransposeW, A, PrologueEps>;
   //! With W [N,K] (what the gemv streams), a row normalisation feeding A can run in its prologue.
-  static constexpr bool takes_prologue = TransposeW && PrologueEps == 0.f;
+  static constexpr prologue takes_prologue = TransposeW && PrologueEps == 0.f ? prologue::rms_norm : prologue::none;
   template <class Norm>
   using with_prologue = linear<TransposeW, Act, Norm::epsilon>;
   static constexpr op_traits traits{};

@@ -31,7 +31,7 @@ constexpr output_result norm_output(std::span<const tensor_desc> in, std::size_t
 template <float Eps, bool Center, std::size_t MaxParams>
 struct norm {
   static constexpr float epsilon = Eps;
-  static constexpr op_traits traits{.as_prologue = !Center && MaxParams == 1};  // RMS: a product's prologue
+  static constexpr op_traits traits{.as_prologue = !Center && MaxParams == 1 ? prologue::rms_norm : prologue::none};
   static constexpr output_result output(std::span<const tensor_desc> in) { return norm_output(in, 1, MaxParams); }
   template <class Launch>
   static void launch(const Launch& l) { launch_norm(l, Eps, Center); }

@@ -18,7 +18,8 @@ struct rotary {
                 "ctgraph: ops::rotary needs a positive, even head dimension (elements pair up across its halves). Write e.g. ops::rotary<128>.");
   static_assert(Theta > 0.f, "ctgraph: ops::rotary needs a positive theta (the base of its frequencies). Write e.g. ops::rotary<128, 500000.f>.");
   static constexpr std::string_view name = "rotary";
-  static constexpr op_traits traits{.in_place = true};  // each pair is read before it is written
+  // Each pair is read before it is written; attention over a cache can rotate its queries itself.
+  static constexpr op_traits traits{.in_place = true, .as_prologue = prologue::rotary};
   static constexpr int head_dim = HeadDim;
   static constexpr float theta = Theta;
   static constexpr output_result output(std::span<const tensor_desc> in) {

@@ -36,6 +36,11 @@ struct cache_attention_args {
   std::int64_t q_batch, kv_batch;  // elements between batch entries
   int tokens, length, group;       // new tokens, the cache's length, query heads per K/V head
   float scale_log2;                // 1/sqrt(D) * log2(e)
+  //! A rotary prologue: each query head rotated as it is loaded, token t at rotary_pos[0] + t
+  //! (`rotary_start`) or rotary_pos[t] (i64 where `rotary_i64`, else i32); null: none.
+  const void* rotary_pos = nullptr;
+  bool rotary_i64 = false, rotary_start = true;
+  float theta = 0.f;
 };
 
 template <class T, int D, class Pos>
@@ -55,7 +60,21 @@ __global__ void __launch_bounds__(cache_attention_threads) cache_attention_kerne
   const T* q = a.q + b * a.q_batch + std::int64_t(t) * a.q_row + std::int64_t(h) * D;
   const T* k = a.k + b * a.kv_batch + std::int64_t(kvh) * D;
   const T* v = a.v + b * a.kv_batch + std::int64_t(kvh) * D;
-  for (int i = int(threadIdx.x); i < D; i += cache_attention_threads) qs[i] = to_float(q[i]) * a.scale_log2;
+  if (a.rotary_pos) {  // as ops::rotary computes it (runtime/ops/rotary.cuh), without its rounding to T
+    const std::int64_t at = a.rotary_i64 ? static_cast<const std::int64_t*>(a.rotary_pos)[a.rotary_start ? 0 : t]
+                                         : static_cast<const std::int32_t*>(a.rotary_pos)[a.rotary_start ? 0 : t];
+    const float angle_pos = float(a.rotary_start ? at + t : at);
+    for (int i = int(threadIdx.x); i < D; i += cache_attention_threads) {
+      const int j = i % (D / 2);
+      const float inv_freq = 1.f / powf(a.theta, float(2 * j) / float(D));
+      float s, c;
+      sincosf(angle_pos * inv_freq, &s, &c);
+      const float x = to_float(q[j]), y = to_float(q[j + D / 2]);
+      qs[i] = (i < D / 2 ? x * c - y * s : y * c + x * s) * a.scale_log2;
+    }
+  } else {
+    for (int i = int(threadIdx.x); i < D; i += cache_attention_threads) qs[i] = to_float(q[i]) * a.scale_log2;
+  }
   __syncthreads();
 
   const int column = int(threadIdx.x) % packs, subset = int(threadIdx.x) / packs;
@@ -116,8 +135,19 @@ namespace ctg {
 //! [B, T, heads D]), the K and V caches = inputs 1 and 2 ([S, kv_heads D] or [B, S, kv_heads D]),
 //! the position = input 3. Throws ctg::runtime_error for shapes or dtypes that do not fit, a
 //! missing pointer or a failed launch.
+//! With `rotary_dim` > 0, an ops::rotary<rotary_dim, theta> folded into its prologue: q is the
+//! rotary's input, its positions input 1, then the caches and the position (inputs 2 to 4).
 template <class = void>  // compiled (with its kernels) only where a graph uses the op
-void launch_cache_attention(const launch_context& c, int heads, int kv_heads) {
+void launch_cache_attention(const launch_context& ctx, int heads, int kv_heads, int rotary_dim = 0, float theta = 0.f) {
+  launch_context c = ctx;  // the op's own inputs, the rotary's positions left out
+  const void* rotary_pos = nullptr;
+  tensor_desc rotary_desc{};
+  if (rotary_dim > 0) {
+    if (ctx.input_count != 5) throw runtime_error(ctx.node->name, "launch_cache_attention", "a rotary prologue takes q, its positions, the caches and the position");
+    rotary_pos = ctx.inputs[1], rotary_desc = ctx.input_desc[1];
+    for (int k = 1; k < 4; ++k) c.inputs[k] = ctx.inputs[k + 1], c.input_desc[k] = ctx.input_desc[k + 1];
+    c.input_count = 4;
+  }
   const tensor_desc &q = c.input_desc[0], &k = c.input_desc[1], &pos = c.input_desc[3];
   const int r = q.rank;
   const std::int64_t d = heads > 0 && q.dims[r - 1] % heads == 0 ? q.dims[r - 1] / heads : 0;
@@ -129,6 +159,11 @@ void launch_cache_attention(const launch_context& c, int heads, int kv_heads) {
   for (int i = 0; i < 4; ++i)
     if (c.inputs[i] == nullptr) throw runtime_error(c.node->name, "launch_cache_attention", "an input has no device pointer");
   if (c.output == nullptr) throw runtime_error(c.node->name, "launch_cache_attention", "the output has no device pointer");
+  if (rotary_dim > 0 && (rotary_dim != d || rotary_pos == nullptr || (rotary_desc.dtype != dtype_id::i32 && rotary_desc.dtype != dtype_id::i64) ||
+                         (rotary_desc.elements() != 1 && rotary_desc.elements() != tokens)))
+    throw runtime_error(c.node->name, "launch_cache_attention",
+                        "the rotary in its prologue must rotate heads of the attention's " + std::to_string(d) +
+                            " elements at one position or one per token (i32 or i64); it rotates " + std::to_string(rotary_dim));
   if (!runtime_ops::detail::aligned_to_vector(c.inputs[1]) || !runtime_ops::detail::aligned_to_vector(c.inputs[2]))
     throw runtime_error(c.node->name, "launch_cache_attention", "a cache is not 16-byte aligned (its rows are read in 16-byte loads)");
   if (tokens > 65535 || batch > 65535 || length > 0x7fffffff)
@@ -141,7 +176,8 @@ void launch_cache_attention(const launch_context& c, int heads, int kv_heads) {
     constexpr int D = decltype(dim)::value;
     const runtime_ops::detail::cache_attention_args<T> a{
         c.input<T>(0), c.input<T>(1), c.input<T>(2), c.out<T>(), q.dims[r - 1], k.dims[r - 1], tokens * q.dims[r - 1],
-        length * k.dims[r - 1], int(tokens), int(length), heads / kv_heads, float(1.0 / std::sqrt(double(D)) * 1.4426950408889634)};
+        length * k.dims[r - 1], int(tokens), int(length), heads / kv_heads, float(1.0 / std::sqrt(double(D)) * 1.4426950408889634),
+        rotary_pos, rotary_desc.dtype == dtype_id::i64, rotary_desc.elements() == 1, theta};
     CTG_CHECK(c.node->name, ::ctg::runtime_ops::detail::launch_kernel(c.node->name, c.stream, runtime_ops::detail::cache_attention_kernel<T, D, Pos>, dim3(grid), dim3(runtime_ops::detail::cache_attention_threads), 0, a, c.input<Pos>(3)));
     ok = true;
   };
