@@ -114,7 +114,7 @@ void copy_case(launcher launch, std::string_view op, const symmetric_arena& aren
   const launch_context c = make_context(d, s, in, std::int64_t(n), out.p);
 
   auto h = random_values<T>(n, unsigned(n + offset));
-  CTG_CHECK("test", cudaMemcpy(in, h.data(), n * sizeof(T), cudaMemcpyHostToDevice));
+  CTG_CHECK("test", cudaMemcpyAsync(in, h.data(), n * sizeof(T), cudaMemcpyHostToDevice, s));
   CTG_CHECK("test", cudaMemsetAsync(out.p, 0xff, n * sizeof(T), s));  // on s: a legacy-stream memset would race the non-blocking stream
   launch(c, cc);
   CTG_CHECK("test", cudaStreamSynchronize(s));
@@ -123,7 +123,8 @@ void copy_case(launcher launch, std::string_view op, const symmetric_arena& aren
   graph_exec g = capture(s, launch, c, cc);
   for (unsigned round = 0; round < 2; ++round) {
     h = random_values<T>(n, 1000 + round);
-    CTG_CHECK("test", cudaMemcpy(in, h.data(), n * sizeof(T), cudaMemcpyHostToDevice));
+    // On s: a pageable cudaMemcpy may return before its DMA lands, and s does not wait for it.
+    CTG_CHECK("test", cudaMemcpyAsync(in, h.data(), n * sizeof(T), cudaMemcpyHostToDevice, s));
     CTG_CHECK("test", cudaMemsetAsync(out.p, 0xff, n * sizeof(T), s));  // on s: a legacy-stream memset would race the non-blocking stream
     CTG_CHECK("test", cudaGraphLaunch(g.get(), s));
     CTG_CHECK("test", cudaStreamSynchronize(s));
