@@ -99,7 +99,7 @@ constexpr fused_group group_of(const flat_graph<N>& g, int r) {
 
 //! Calls fn(u) for each tensor node v reads from memory when it runs: its inputs; a fused
 //! group's leaves for its root; nothing for a member (its root reads for it); in place of a
-//! normalisation in its prologue, that normalisation's inputs.
+//! node folded into its prologue, that node's inputs.
 template <std::size_t N, class Fn>
 constexpr void for_each_read(const flat_graph<N>& g, int v, Fn fn) {
   if (g.in_prologues[v]) return;

@@ -12,15 +12,15 @@
 //! place_symmetric  nodes, is_output, readers                     memory (a decision; traits untouched)
 //! partition        schedule, nodes (capturable)                  partitions, partition_of
 //! view_owners      schedule, nodes (view)                        owner
-//! fuse             schedule, nodes, readers, partition_of,       fused_root
+//! fuse             schedule, nodes, readers, partition_of,       fused_root, prologue, in_prologues
 //!                  is_output
 //! branches         schedule, nodes, partitions, branch_limit     branch, partitions[].branches
 //! lifetimes        schedule, step, owner, memory, is_output,     buffers (memory, bytes, opaque, lifetime,
-//!                  fused_root, branch, partitions                busy_until)
+//!                  fused_root, in_prologues, branch, partitions  busy_until)
 //! hand_over        schedule, owner, buffers, is_output,          buffers[].shares (in place)
-//!                  fused_root, branch, partitions
+//!                  fused_root, in_prologues, branch, partitions
 //! hoist            partitions, schedule, owner, buffers,         buffers[].hoisted(_to), partitions[] counts
-//!                  fused_root
+//!                  fused_root, in_prologues
 //! plan_memory      schedule, owner, buffers (lifetime.first,     buffers[].offset, arena_bytes, lower_bound, reuse_count
 //!                  busy_until)
 //! Every pass reads and writes `error` / `errors` and does nothing after an earlier error.
