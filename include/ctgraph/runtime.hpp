@@ -17,6 +17,7 @@
 #include <ctgraph/runtime/nccl/available.hpp>
 #if CTGRAPH_NCCL
 #include <ctgraph/runtime/nccl/device_comm.hpp>
+#include <ctgraph/runtime/nccl/launch.hpp>
 #include <ctgraph/runtime/nccl/symmetric_arena.hpp>
 #include <ctgraph/runtime/nccl/symmetric_collectives.hpp>
 #include <ctgraph/runtime/nccl/version.hpp>

@@ -120,4 +120,34 @@ TEST_CASE("safetensors: every mismatch names the tensor") {
   }
 }
 
+// Tensor parallelism: a parameter that takes slice 1 of 2 of its file's tensor. layer.0.w is
+// f32[4,3] in the graph: rows of a file's f32[8,3] (dim 0), or columns of f32[4,6] (dim 1).
+TEST_CASE("safetensors: a sliced parameter matches its whole tensor, and a wrong one is named") {
+  const auto rule = [](int dim, int index, int count) {
+    return slice_rule([=](std::string_view name) { return name == "layer.0.w" ? tensor_slice{dim, index, count} : tensor_slice{}; });
+  };
+  const auto failure_sliced = [&](const std::string& name, const char* w_shape, const slice_rule& slices) {
+    try {
+      const std::string header = std::string("{\"layer.0.w\": {\"dtype\": \"F32\", \"shape\": ") + w_shape +
+                                 R"(, "data_offsets": [0, 96]}, "layer.0.e": {"dtype": "BF16", "shape": [8], "data_offsets": [96, 112]}})";
+      const safetensors_file f(write_file(name, header, bytes(112)));
+      match_parameters(p, f, extra_tensors::reject, slices);
+    } catch (const load_error& err) {
+      CHECK(err.tensor() == "layer.0.w");
+      return std::string(err.what());
+    }
+    return std::string();
+  };
+  CHECK(failure_sliced("rows", "[8, 3]", rule(0, 1, 2)).empty());
+  CHECK(failure_sliced("columns", "[4, 6]", rule(1, 1, 2)).empty());
+  CHECK(tensor_slice{1, 0, 2}.whole_of(p.output_of<w>()) == tensor_desc{dtype_id::f32, 2, {4, 6}});
+  // Columns where the file has rows: the message gives both shapes and the fix.
+  CHECK(failure_sliced("wrong_dim", "[8, 3]", rule(1, 1, 2)) ==
+        "ctgraph: loading '/tmp/ctgraph_test_wrong_dim.safetensors': tensor 'layer.0.w': the graph declares f32[4,3] as slice 1 of 2 "
+        "along dimension 1, which needs f32[4,6] in the file; the file's tensor is f32[8,3]. Check the world size and which dimension the rule splits");
+  CHECK(failure_sliced("no_slice", "[8, 3]", rule(0, 2, 2)).find("the slice rule asks for slice 2 of 2 along dimension 0 of a tensor of rank 2: no such slice") !=
+        std::string::npos);
+  CHECK(failure_sliced("unsliced", "[8, 3]", {}).find("the file's tensor is f32[8,3], the graph declares f32[4,3]") != std::string::npos);
+}
+
 }  // namespace safetensors_test

@@ -115,4 +115,40 @@ TEST_CASE("collectives: bad communicators are named errors") {
               .find("planned for 16 ranks, but the communicator has 1") != std::string::npos);
   });
 }
+
+// The launch environment on one GPU: torchrun's variables for one rank, then the id in hex; the
+// communicator runs the matmul -> all_reduce plan (one rank: each all_reduce a copy).
+TEST_CASE("launch: a one-rank communicator from the launch environment runs the plan") {
+  setenv("NCCL_NVLS_ENABLE", "0", 1);
+  const auto hx = test::random_floats(std::size_t(m * k), 14), hw = test::random_floats(std::size_t(k * k), 15, -0.1f, 0.1f);
+  const std::vector<float> want = host_matmul(host_matmul(hx, hw), hw);
+  test::scoped_env rank("RANK", "0"), size("WORLD_SIZE", "1"), local("LOCAL_RANK", "0");
+  launched_communicator comm;
+  CHECK(comm.environment().launcher == "torchrun");
+  CHECK((comm.rank() == 0 && comm.world_size() == 1 && comm.device() == 0));
+  int count = 0, user_rank = -1;
+  CTG_CHECK("test", ncclCommCount(comm.get(), &count));
+  CTG_CHECK("test", ncclCommUserRank(comm.get(), &user_rank));
+  CHECK((count == 1 && user_rank == 0));
+  {
+    device_vector<float> dx(hx), dw(hw);
+    auto ex = instantiate<tp>(nullptr, {bind("x", dx.ptr, dx.n), bind("w", dw.ptr, dw.n)}, comm.ref());
+    ex.run();
+    CTG_CHECK("test", cudaDeviceSynchronize());
+    std::vector<float> out(want.size());
+    CTG_CHECK("test", cudaMemcpy(out.data(), ex.data("y1"), out.size() * 4, cudaMemcpyDeviceToHost));
+    double worst = 0;
+    for (std::size_t i = 0; i < want.size(); ++i) worst = std::max(worst, std::fabs(double(out[i]) - want[i]) / (1 + std::fabs(double(want[i]))));
+    CHECK(worst < 1e-4);
+  }
+  // Every rank takes the id from CTGRAPH_NCCL_ID; a move hands the communicator over.
+  ncclUniqueId id{};
+  CTG_CHECK("test", ncclGetUniqueId(&id));
+  test::scoped_env hex("CTGRAPH_NCCL_ID", nccl_id_hex(id).c_str());
+  launched_communicator from_hex;
+  launched_communicator moved = std::move(from_hex);
+  CHECK(from_hex.get() == nullptr);
+  CTG_CHECK("test", ncclCommCount(moved.get(), &count));
+  CHECK(count == 1);
+}
 }  // namespace collectives_test

@@ -81,4 +81,47 @@ TEST_CASE("weights: a safetensors file loads, binds and runs") {
   cudaStreamDestroy(st);
 }
 
+// Tensor parallelism: rank 1 of 2 loads rows 32..63 of block.0.w (column-parallel) and columns
+// 16..31 of block.0.v (row-parallel) from the file the unsharded plan loads whole.
+using w_rows = parameter<"block.0.w", f32, shape<k / 2, n>>;
+using v_columns = parameter<"block.0.v", f32, shape<n, n / 2>>;
+struct wv : node<"wv", ops::matmul, w_rows, v_columns> {};  // a node to run: a graph of parameters alone has none
+constexpr auto sliced = make_plan<graph<wv>>();
+
+TEST_CASE("weights: each rank loads its slices of the same file") {
+  const auto hw = test::random_floats(std::size_t(k * n), 34), hv = test::random_floats(std::size_t(n * n), 35);
+  const std::string path = write_weights("/tmp/ctgraph_weights_sliced.safetensors", {{"block.0.w", {k, n}}, {"block.0.v", {n, n}}}, {hw, hv});
+  const slice_rule rank1 = [](std::string_view name) { return name == "block.0.w" ? tensor_slice{0, 1, 2} : tensor_slice{1, 1, 2}; };
+  const device_weights weights(sliced, path, rank1);
+  CHECK(weights.bytes() == align_up(std::size_t(k / 2 * n * 4)) + align_up(std::size_t(n * n / 2 * 4)));
+  auto download = [&](std::string_view name) {
+    for (const binding& b : weights.bindings())
+      if (b.name == name) {
+        std::vector<float> h(b.bytes / 4);
+        CTG_CHECK("test", cudaMemcpy(h.data(), b.data, b.bytes, cudaMemcpyDeviceToHost));
+        return h;
+      }
+    return std::vector<float>();
+  };
+  const std::vector<float> rows = download("block.0.w"), columns = download("block.0.v");
+  REQUIRE(rows.size() == std::size_t(k / 2 * n));
+  REQUIRE(columns.size() == std::size_t(n * n / 2));
+  CHECK(std::equal(rows.begin(), rows.end(), hw.begin() + k / 2 * n));
+  int bad = 0;
+  for (std::int64_t i = 0; i < n; ++i)
+    for (std::int64_t j = 0; j < n / 2; ++j) bad += columns[std::size_t(i * (n / 2) + j)] != hv[std::size_t(i * n + n / 2 + j)];
+  CHECK(bad == 0);
+  // The unsharded file's tensor where the rule splits the other dimension: named, nothing left allocated.
+  const long long before = allocation_count();
+  const slice_rule swapped = [](std::string_view name) { return name == "block.0.w" ? tensor_slice{1, 1, 2} : tensor_slice{0, 1, 2}; };
+  try {
+    device_weights wrong(sliced, path, swapped);
+    FAIL("no error");
+  } catch (const load_error& e) {
+    CHECK(e.tensor() == "block.0.w");
+    CHECK(std::string(e.what()).find("the graph declares f32[32,32] as slice 1 of 2 along dimension 1, which needs f32[32,64] in the file; the file's tensor is f32[64,32]") != std::string::npos);
+  }
+  CHECK(allocation_count() == before);
+}
+
 }  // namespace weights_test

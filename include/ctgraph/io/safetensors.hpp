@@ -16,6 +16,7 @@
 
 #include <ctgraph/graph/dtype.hpp>
 #include <ctgraph/graph/tensor_desc.hpp>
+#include <ctgraph/io/tensor_slice.hpp>
 #include <ctgraph/plan/plan.hpp>
 #include <ctgraph/plan/to_string.hpp>
 
@@ -125,10 +126,12 @@ class safetensors_file {
 
 //! The file's tensor for each parameter of `p` (by tensor index; null for other tensors). Throws
 //! `load_error` naming the first parameter that is missing or differs in dtype or shape, and,
-//! with extra_tensors::reject, the first tensor of the file that no parameter takes.
+//! with extra_tensors::reject, the first tensor of the file that no parameter takes. With
+//! `slices`, a parameter that takes a slice of its tensor (count > 1) matches a file's tensor of
+//! its shape with the slice's dimension `count` times as long.
 template <std::size_t N>
 std::vector<const stored_tensor*> match_parameters(const plan<N>& p, const safetensors_file& f,
-                                                   extra_tensors extra = extra_tensors::reject) {
+                                                   extra_tensors extra = extra_tensors::reject, const slice_rule& slices = {}) {
   std::vector<const stored_tensor*> found(std::size_t(p.tensor_count()), nullptr);
   std::unordered_map<std::string_view, bool> taken;
   for (int v = 0; v < p.tensor_count(); ++v) {
@@ -138,7 +141,15 @@ std::vector<const stored_tensor*> match_parameters(const plan<N>& p, const safet
     if (!t) throw load_error(f.path(), d.name, "the graph has this parameter, the file does not");
     if (t->desc.dtype != d.out.dtype)
       throw load_error(f.path(), d.name, "the file stores it as " + std::string(name_of(t->desc.dtype)) + ", the graph declares " + std::string(name_of(d.out.dtype)));
-    if (!t->desc.same_shape(d.out))
+    const tensor_slice s = slices ? slices(d.name) : tensor_slice{};
+    if (s.count < 1 || s.index < 0 || s.index >= s.count || s.dim < 0 || (s.count > 1 && s.dim >= d.out.rank))
+      throw load_error(f.path(), d.name, "the slice rule asks for slice " + std::to_string(s.index) + " of " + std::to_string(s.count) + " along dimension " +
+                                             std::to_string(s.dim) + " of a tensor of rank " + std::to_string(d.out.rank) + ": no such slice");
+    if (s.count > 1 && !t->desc.same_shape(s.whole_of(d.out)))
+      throw load_error(f.path(), d.name, "the graph declares " + detail::shape_string(d.out) + " as slice " + std::to_string(s.index) + " of " + std::to_string(s.count) +
+                                             " along dimension " + std::to_string(s.dim) + ", which needs " + detail::shape_string(s.whole_of(d.out)) +
+                                             " in the file; the file's tensor is " + detail::shape_string(t->desc) + ". Check the world size and which dimension the rule splits");
+    if (s.count == 1 && !t->desc.same_shape(d.out))
       throw load_error(f.path(), d.name, "the file's tensor is " + detail::shape_string(t->desc) + ", the graph declares " + detail::shape_string(d.out));
     found[std::size_t(v)] = t;
     taken.emplace(t->name, true);
