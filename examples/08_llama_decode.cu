@@ -161,9 +161,10 @@ double percentile(std::vector<double> v, double p) {
 // the Hugging Face weights), o_proj and down_proj row-parallel (its columns): their partial sums
 // are written straight into symmetric memory and all-reduced, then the residual is added once.
 // Embedding, norms and lm_head are replicated. One process per GPU, launched by torchrun or
-// mpirun (ctg::launched_communicator); on one GPU it runs as one rank. Plans for W = 1 and 2 only:
-// each costs seconds of compile time.
-#if CTGRAPH_NCCL
+// mpirun (ctg::launched_communicator); on one GPU it runs as one rank. Plans for W = 1 and 2 only,
+// and only in the target 08_llama_tp (CTGRAPH_LLAMA_TP=1): with them the file takes nvcc about
+// 3.6 times as long and twice the memory (16.5 GB), more than every other build should pay.
+#if CTGRAPH_NCCL && CTGRAPH_LLAMA_TP
 namespace llama_tp {
 using namespace ctg;
 using llama::final_weight, llama::hidden, llama::layers, llama::name, llama::param, llama::prompt, llama::vocab;
@@ -406,9 +407,14 @@ int run_example(int argc, char** argv) {
 }  // namespace llama_tp
 #else
 namespace llama_tp {
-inline bool requested(int argc, char** argv) { return std::find(argv + 1, argv + argc, std::string_view("--tp")) != argv + argc; }
+inline bool requested(int argc, char** argv) {
+  return std::getenv("WORLD_SIZE") || std::getenv("OMPI_COMM_WORLD_SIZE") || std::find(argv + 1, argv + argc, std::string_view("--tp")) != argv + argc;
+}
 inline int run_example(int, char**) {
-  std::printf("error: --tp needs NCCL >= 2.28.9, and this build has none (CTGRAPH_NCCL is 0): configure with NCCL_ROOT naming it\n");
+  if (!CTGRAPH_NCCL)
+    std::printf("error: --tp needs NCCL >= 2.28.9, and this build has none (CTGRAPH_NCCL is 0): configure with NCCL_ROOT naming it\n");
+  else
+    std::printf("error: this build of the example has no tensor-parallel plans: build the target 08_llama_tp (the same file with CTGRAPH_LLAMA_TP=1)\n");
   return 1;
 }
 }  // namespace llama_tp
