@@ -5,6 +5,9 @@
 #   tests/bench/gpu_run.sh bench   runtime_bench, runtime_baseline, buckets_bench (a plan family over
 #                                  35 sizes against 35 executors) and torch_bench.py one after the
 #                                  other, each merging its numbers into tests/bench/results/summary.json
+#   tests/bench/gpu_run.sh family  plan families of real models: buckets_gpt2_bench (GPT-2 over 4
+#                                  prompt lengths) and buckets_decode_bench (a Llama-style decode
+#                                  step over batch 1, 4, 16), each merging into summary.json
 #   tests/bench/gpu_run.sh llama   the Llama reference files (llama_reference.py; its PyTorch decode
 #                                  timings unless SKIP_TORCH is set), then examples/08_llama_decode
 #                                  against them; both merge into summary.json. TESTS as for gpt2.
@@ -16,7 +19,7 @@
 # (TAG, default h200; DATE, default today, UTC). BUILD is the build folder (default build/cuda; one
 # outside the checkout survives a re-sent working tree). NVLink multicast stays off.
 set -uo pipefail
-step=${1:?usage: gpu_run.sh test|bench|gpt2|llama}
+step=${1:?usage: gpu_run.sh test|bench|family|gpt2|llama}
 OUT=${OUT:-$PWD/gpu_out}
 TAG=${TAG:-h200}
 DATE=${DATE:-$(date -u +%F)}
@@ -47,7 +50,7 @@ case "$step" in
   test)
     nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --format=csv
     build ctgraph_gpu_tests 01_single_kernel 02_mlp 03_round_trip 04_user_op 05_tp_mlp 07_gpt2 08_llama_decode all_reduce_bench \
-      runtime_bench runtime_baseline buckets_bench
+      runtime_bench runtime_baseline buckets_bench buckets_gpt2_bench
     ctest --test-dir "$BUILD" -L gpu -V --timeout 240 >"$OUT/ctest_gpu.txt" 2>&1
     grep -E "tests passed|Test +#|test cases|assertions|allocation calls|allocated|ncclMemAlloc|Passed|Failed|Skipped" \
       "$OUT/ctest_gpu.txt" | tail -40
@@ -74,6 +77,17 @@ case "$step" in
     python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda)"
     grep -E "gpu_us|updated|rror|WARN" "$OUT/bench_log.txt" | tail -30
     cat "$S"
+    ;;
+  family)
+    nvidia-smi --query-gpu=name,clocks.sm,clocks.mem,temperature.gpu,power.draw --format=csv
+    build buckets_gpt2_bench buckets_decode_bench >/dev/null
+    S=$RESULTS/summary.json
+    timeout 200 "$BUILD"/tests/bench/buckets_gpt2_bench --summary "$S" >"$RESULTS/${TAG}_buckets_gpt2_$DATE.json" 2>"$OUT/buckets_gpt2_log.txt"
+    echo "buckets_gpt2_bench: $?"
+    grep -E "\[buckets_gpt2\]|rror" "$OUT/buckets_gpt2_log.txt" | tail -20
+    timeout 200 "$BUILD"/tests/bench/buckets_decode_bench --summary "$S" >"$RESULTS/${TAG}_buckets_decode_$DATE.json" 2>"$OUT/buckets_decode_log.txt"
+    echo "buckets_decode_bench: $?"
+    grep -E "\[buckets_decode\]|rror" "$OUT/buckets_decode_log.txt" | tail -20
     ;;
   llama)
     nvidia-smi --query-gpu=name,clocks.sm,clocks.mem,temperature.gpu,power.draw --format=csv

@@ -163,6 +163,18 @@ TEST_CASE("plan_family: one plan per size, arenas sized for the largest member")
   CHECK(family::member_for(9) == 4);
 }
 
+// The graphs a family's executor captures (at instantiation, or each member's on its first run):
+// one per member and capturable partition; a fallback region between two graphs gives two a member.
+template <std::int64_t B>
+using round_trip_at = graph<typename test_models::round_trip<input<"x", f32, shape<B, 64>>, parameter<"w", f32, shape<64, 64>>>::m1>;
+using round_trip_family = plan_family<round_trip_at, 1, 8, 64>;
+TEST_CASE("plan_family: one captured graph per member and capturable partition") {
+  static_assert(family::graph_count() == family::size_count);
+  static_assert(round_trip_family::plan<8>.partition_count() == 3 && round_trip_family::plan<8>.partition_count(partition_kind::capturable) == 2);
+  static_assert(round_trip_family::graph_count() == 2 * round_trip_family::size_count);
+  CHECK(round_trip_family::graph_count() == 6);
+}
+
 // State over a batch family: a cache [B, length, 64] and a position, shared by the members (the
 // largest member's allocation; a smaller member uses the leading rows).
 template <std::int64_t B, class Dtype = f32, std::int64_t Length = 8>

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "gpu_util.hpp"
@@ -29,16 +30,32 @@ static_assert(family::ok() && family::plan<8>.step_count() == family::plan<1>.st
 static_assert(family::arena_bytes(memory_class::device) == family::plan<16>.arena_bytes(memory_class::device));
 static_assert(family::arena_bytes_separately(memory_class::device) > family::arena_bytes(memory_class::device));
 
+//! The MLP's input (16 rows) and weights on the device, a stream, and one matmul algorithm per
+//! shape in every executor (so a member and a single-size executor compute the same bits).
+struct mlp_fixture {
+  using bf = __nv_bfloat16;
+  std::vector<bf> hx, hw0, hw1;
+  device_vector<bf> dx, w0, w1;
+  cudaStream_t st = nullptr;
+  const test::same_matmul_env same;
+  explicit mlp_fixture(unsigned seed)
+      : hx(test::random_values<bf>(16 * width, -1.f, 1.f, seed)), hw0(test::random_values<bf>(width * width, -0.1f, 0.1f, seed + 1)),
+        hw1(test::random_values<bf>(width * width, -0.1f, 0.1f, seed + 2)), dx(hx), w0(hw0), w1(hw1) {
+    REQUIRE(cudaStreamCreate(&st) == cudaSuccess);
+  }
+  mlp_fixture(const mlp_fixture&) = delete;
+  ~mlp_fixture() { cudaStreamDestroy(st); }
+  std::vector<binding> bindings() const { return {bind("x", dx.ptr, dx.n), bind("w0", w0.ptr, w0.n), bind("w1", w1.ptr, w1.n)}; }
+};
+
 TEST_CASE("family executor: one arena, one graph per member, run(n) picks the smallest member that holds n") {
   using bf = __nv_bfloat16;
-  const auto hx = test::random_values<bf>(16 * width, -1.f, 1.f, 91), hw0 = test::random_values<bf>(width * width, -0.1f, 0.1f, 92),
-             hw1 = test::random_values<bf>(width * width, -0.1f, 0.1f, 93);
-  device_vector<bf> dx(hx), w0(hw0), w1(hw1);
-  cudaStream_t st;
-  REQUIRE(cudaStreamCreate(&st) == cudaSuccess);
-  const test::same_matmul_env same;  // one algorithm per shape in every executor
+  mlp_fixture f(91);
+  const std::vector<bf>& hx = f.hx;
+  device_vector<bf>& dx = f.dx;
+  cudaStream_t st = f.st;
   {
-    const std::vector<binding> bound{bind("x", dx.ptr, dx.n), bind("w0", w0.ptr, w0.n), bind("w1", w1.ptr, w1.n)};
+    const std::vector<binding> bound = f.bindings();
     const long long before = allocation_count();
     auto ex = instantiate_family<family>(st, bound);
     const long long family_allocations = allocation_count() - before;
@@ -78,7 +95,49 @@ TEST_CASE("family executor: one arena, one graph per member, run(n) picks the sm
     ex.run(2);  // still usable
     REQUIRE(cudaStreamSynchronize(st) == cudaSuccess);
   }
-  cudaStreamDestroy(st);
+}
+
+// Capture on first use: instantiation allocates and prepares but captures nothing; run(n) captures
+// the member it picks, once, in the family's arenas; its rows are those of a family captured at
+// instantiation. The option changes no type: one executor type for both.
+static_assert(std::is_same_v<decltype(instantiate_family<family>(nullptr, {}, {.capture = partition_capture::on_first_use})),
+                             decltype(instantiate_family<family>(nullptr, {}))>);
+TEST_CASE("family executor: capture on first use captures the member that run(n) picks, once") {
+  using bf = __nv_bfloat16;
+  mlp_fixture f(94);
+  auto eager = instantiate_family<family>(f.st, f.bindings());
+  CHECK(eager.captured_member_count() == family::size_count);
+  const long long before = allocation_count();
+  auto lazy = instantiate_family<family>(f.st, f.bindings(), {.capture = partition_capture::on_first_use});
+  CHECK(allocation_count() - before == 2);  // the device arena and the workspace, as when eager
+  CHECK(lazy.captured_member_count() == 0);
+  CHECK(!lazy.member<3>().captured());
+  CHECK(lazy.member<3>().captured_graph(0) == nullptr);
+  const long long allocated = allocation_count();
+  auto rows_of = [&](auto& ex, std::int64_t n) {
+    f.dx.upload(f.hx);
+    ex.run(n);
+    std::vector<bf> got(std::size_t(n * width));
+    REQUIRE(cudaMemcpyAsync(got.data(), ex.data("y"), got.size() * 2, cudaMemcpyDeviceToHost, f.st) == cudaSuccess);
+    REQUIRE(cudaStreamSynchronize(f.st) == cudaSuccess);
+    return got;
+  };
+  for (std::int64_t n : {5, 8, 1, 16, 3, 5}) {
+    const std::vector<bf> got = rows_of(lazy, n), want = rows_of(eager, n);
+    CHECK(std::memcmp(got.data(), want.data(), got.size() * 2) == 0);
+  }
+  // Members 8, 1, 16, 4 ran (5 and 3 picked 8 and 4); 2 never did and is not captured.
+  CHECK(lazy.captured_member_count() == 4);
+  CHECK(!lazy.member<1>().captured());
+  CHECK(lazy.member<1>().captured_graph(0) == nullptr);
+  CHECK(lazy.member<3>().captured());
+  const cudaGraph_t g8 = lazy.member<3>().captured_graph(0);
+  CHECK(g8 != nullptr);
+  (void)rows_of(lazy, 7);  // the member of size 8 again: replayed, not captured again
+  CHECK(lazy.member<3>().captured_graph(0) == g8);
+  CHECK(allocation_count() == allocated);  // no arena allocated by the captures
+  CHECK_THROWS_WITH_AS(lazy.run(17), doctest::Contains("the family's members hold 1 to 16"), runtime_error);
+  CHECK(lazy.captured_member_count() == 4);
 }
 
 // A decode step at batch size B: each sequence's row goes into the cache at the shared position,

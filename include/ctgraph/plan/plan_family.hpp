@@ -107,6 +107,9 @@ struct plan_family {
     ((most = plan<Sizes>.branch_count() > most ? plan<Sizes>.branch_count() : most), ...);
     return most;
   }
+  //! The CUDA graphs the family's executor captures in all: one per member and capturable
+  //! partition (at instantiation, or each member's on its first run: partition_capture).
+  static constexpr int graph_count() { return (plan<Sizes>.partition_count(partition_kind::capturable) + ...); }
   //! Whether every member planned.
   static constexpr bool ok() { return (plan<Sizes>.ok() && ...); }
 

@@ -93,6 +93,16 @@ std::vector<binding> allocate_state(const flat_graph<N>& g, const std::vector<bi
 }
 }  // namespace detail
 
+//! When an executor captures its capturable partitions: at instantiation (the default), or in
+//! its first run() (a plan family's member that is never run is never captured:
+//! `ctg::instantiate_family<family>(stream, bindings, {.capture = ctg::partition_capture::on_first_use})`).
+//! Either way the arenas are allocated and every node prepared at instantiation; a capture on
+//! first use costs that run one capture and one cudaGraphInstantiate per partition.
+enum class partition_capture {
+  at_instantiation,
+  on_first_use,
+};
+
 //! Arenas and a cuBLASLt workspace that several executors share (a plan family's members, which
 //! run one at a time): each at least as large as every sharer's.
 struct shared_memory {
@@ -106,12 +116,13 @@ class executor {
  public:
   //! Allocates the arenas, binds every graph input and parameter (and the state tensors bound),
   //! allocates the other state tensors (zero-filled), prepares every node (its op's `prepare`
-  //! hook), captures each capturable partition. `hooks[v]` runs node v (`hooks_of<G>`;
+  //! hook), captures each capturable partition (or, with partition_capture::on_first_use, leaves
+  //! that to the first run()). `hooks[v]` runs node v (`hooks_of<G>`;
   //! inserted copies need none). With `shared`, it uses those arenas and workspace instead of its
   //! own (not its state: bind state that executors share). Throws ctg::runtime_error (naming the
   //! node and call) and leaks nothing.
   executor(const plan<N>& p, std::vector<node_hook> hooks, cudaStream_t stream, const std::vector<binding>& bindings,
-           communicator comm = {}, const shared_memory* shared = nullptr)
+           communicator comm = {}, const shared_memory* shared = nullptr, partition_capture when = partition_capture::at_instantiation)
       : plan_(std::make_unique<plan<N>>(p)), stream_(stream), hooks_(std::move(hooks)) {
     // Captures run on a stream of the executor's own: the legacy default stream (0) that users
     // may run on cannot be captured, and the graphs it makes replay on any stream.
@@ -177,8 +188,7 @@ class executor {
       names_.push_back("ctgraph " + std::string(g.partitions[i].kind == partition_kind::capturable ? "partition " : "fallback region ") + std::to_string(i));
     execs_.resize(std::size_t(g.partition_count));
     graphs_.resize(std::size_t(g.partition_count));
-    for (int i = 0; i < g.partition_count; ++i)
-      if (g.partitions[i].kind == partition_kind::capturable) execs_[std::size_t(i)] = capture(i, nullptr);
+    if (when == partition_capture::at_instantiation) capture_partitions();
   }
 
   executor(const executor&) = delete;
@@ -192,6 +202,7 @@ class executor {
   //! launches nothing (the executor and its state stay as they were).
   void run() {
     check_positions();
+    if (!captured_) capture_partitions();  // partition_capture::on_first_use
     const flat_graph<N>& g = plan_->graph;
     for (int i = 0; i < g.partition_count; ++i) {
       nvtx3::scoped_range r{names_[std::size_t(i)].c_str()};
@@ -208,6 +219,19 @@ class executor {
     }
     for (const position_guard& p : guards_) positions_[std::size_t(p.state)] += p.use.advance;
   }
+
+  //! Captures each capturable partition unless that is done (at instantiation, by an earlier
+  //! call, or by the first run()): one capture and one cudaGraphInstantiate per partition, once.
+  void capture_partitions() {
+    if (captured_) return;
+    const flat_graph<N>& g = plan_->graph;
+    for (int i = 0; i < g.partition_count; ++i)
+      if (g.partitions[i].kind == partition_kind::capturable) execs_[std::size_t(i)] = capture(i, nullptr);
+    captured_ = true;
+  }
+  //! Whether the capturable partitions are captured (always, but under partition_capture::on_first_use
+  //! before the first run() or capture_partitions()).
+  bool captured() const noexcept { return captured_; }
 
   //! One node's share of a run, as `profile` measures it.
   struct node_time {
@@ -347,7 +371,7 @@ class executor {
       if (runs(g.schedule[s]) && reads(g.schedule[s], v)) prepare(g.schedule[s]);
     for (int i = 0; i < g.partition_count; ++i) {
       const partition_desc& q = g.partitions[i];
-      if (q.kind != partition_kind::capturable || !reads(q, v)) continue;
+      if (q.kind != partition_kind::capturable || !captured_ || !reads(q, v)) continue;  // else captured at the first run
       execs_[std::size_t(i)] = capture(i, &execs_[std::size_t(i)]);
     }
     for (const position_guard& p : guards_)
@@ -390,7 +414,7 @@ class executor {
     return *s;
   }
 
-  //! The graph captured for partition `i` (null for a fallback region), to inspect what was
+  //! The graph captured for partition `i` (null for a fallback region, or before capture), to inspect what was
   //! captured (cudaGraphGetNodes, cudaGraphDebugDotPrint). The executor owns it.
   cudaGraph_t captured_graph(int i) const {
     if (i < 0 || i >= plan_->graph.partition_count) throw runtime_error("captured_graph", "captured_graph", "no partition " + std::to_string(i));
@@ -643,6 +667,7 @@ class executor {
   std::vector<std::string> names_;
   std::vector<graph_owner> graphs_;
   std::vector<graph_exec> execs_;
+  bool captured_ = false;  // capture_partitions() has run
 };
 
 //! The executor of graph G: `auto ex = ctg::instantiate<g>(stream, {ctg::bind("x", x, n), ...});`

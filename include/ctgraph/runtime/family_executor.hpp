@@ -1,8 +1,10 @@
 #pragma once
 //! The executor of a plan family (plan/plan_family.hpp): the arenas and the cuBLASLt workspace
-//! allocated once, for the largest member; each member's partitions captured at instantiation
-//! into graphs of their own that share them; `run(n)` replays the smallest member that holds n
-//! rows. A size above the largest member is an error, never an eager fallback.
+//! allocated once, for the largest member; each member's partitions captured into graphs of
+//! their own that share them, at instantiation or (family_options::capture =
+//! partition_capture::on_first_use) in the first run(n) that picks the member; `run(n)` replays
+//! the smallest member that holds n rows. A size above the largest member is an error, never an
+//! eager fallback.
 //!
 //! State tensors (ctg::state) are the family's: each one allocated once, at the largest member's
 //! extents (where the bindings do not name it), zero-filled, and bound to every member, a smaller
@@ -12,6 +14,7 @@
 //!
 //!   auto ex = ctg::instantiate_family<family>(stream, {ctg::bind("x", x, rows * 256), ...});
 //!   ex.run(5);  // the member of size 8; rows 5..7 of every input that grows with the size are zeroed
+//!   auto lazy = ctg::instantiate_family<family>(stream, bindings, {.capture = ctg::partition_capture::on_first_use});
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -23,6 +26,15 @@
 #include <ctgraph/runtime/executor.hpp>
 
 namespace ctg {
+
+//! How instantiate_family makes its executor.
+struct family_options {
+  //! When each member's partitions are captured: all at instantiation (start-up pays for every
+  //! member), or each member's in the first run(n) that picks it (that run pays for its member
+  //! alone; members never run are never captured). Arenas, state and the nodes' prepare
+  //! (a matmul's kernel choice) are the family's from instantiation either way.
+  partition_capture capture = partition_capture::at_instantiation;
+};
 
 template <class Family, class... Members>
 class family_executor {
@@ -89,12 +101,20 @@ class family_executor {
     visit(last_, [&](const auto& e) { p = e.data(name); });
     return p;
   }
+  //! How many members have their partitions captured (all of them, but under
+  //! partition_capture::on_first_use: those run so far).
+  int captured_member_count() const {
+    int n = 0;
+    for (int m = 0; m < member_count; ++m) visit(m, [&](const auto& e) { n += e.captured(); });
+    return n;
+  }
   //! The member that ran last, and its size.
   int last_member() const noexcept { return last_; }
   std::int64_t last_size() const noexcept { return Family::sizes[last_]; }
 
-  family_executor(cudaStream_t stream, const std::vector<binding>& bindings)
+  family_executor(cudaStream_t stream, const std::vector<binding>& bindings, family_options options = {})
       : stream_(stream),
+        options_(options),
         memory_{allocation(allocation_kind::device, Family::arena_bytes(memory_class::device), "family device arena"),
                 allocation(allocation_kind::pinned_host, Family::arena_bytes(memory_class::pinned_host), "family pinned host arena"),
                 allocation(allocation_kind::device, matmul_workspace_bytes * std::size_t(Family::branch_count()), "family cuBLASLt workspace"),
@@ -146,7 +166,7 @@ class family_executor {
     constexpr std::int64_t size = Family::sizes[I];
     using G = typename Family::template graph_at<size>;
     constexpr auto& p = Family::template plan<size>;
-    return std::tuple_element_t<I, std::tuple<Members...>>(p, hooks_of<G>(p), stream_, bindings, communicator{}, &shared);
+    return std::tuple_element_t<I, std::tuple<Members...>>(p, hooks_of<G>(p), stream_, bindings, communicator{}, &shared, options_.capture);
   }
 
   template <class Fn>
@@ -162,6 +182,7 @@ class family_executor {
     allocation device, pinned, workspace, state;
   };
   cudaStream_t stream_ = nullptr;
+  family_options options_;
   memory memory_;  // before the members, which use it
   std::tuple<Members...> members_;
   std::vector<std::vector<padding>> padding_;  // by member
@@ -176,20 +197,21 @@ auto family_executor_type(std::index_sequence<I...>)
 }  // namespace detail
 
 //! The executor of plan family Family: `ctg::instantiate_family<family>(stream, {ctg::bind(...), ...})`,
-//! with each input bound to memory for the largest member.
+//! with each input bound to memory for the largest member;
+//! `{.capture = ctg::partition_capture::on_first_use}` captures each member in its first run.
 template <class Family>
-auto instantiate_family(cudaStream_t stream, const std::vector<binding>& bindings) {
+auto instantiate_family(cudaStream_t stream, const std::vector<binding>& bindings, family_options options = {}) {
   static_assert(Family::ok(), "ctgraph: a member of this plan family was rejected; its errors are reported above.");
   if constexpr (!Family::ok() || !family_shares_state<Family>) {
     return;  // reported above: by the member's plan, or by family_shares_state
   } else {
     using E = decltype(detail::family_executor_type<Family>(std::make_index_sequence<std::size_t(Family::size_count)>{}));
-    return E(stream, bindings);
+    return E(stream, bindings, options);
   }
 }
 template <class Family>
-auto instantiate_family(cudaStream_t stream, std::initializer_list<binding> bindings) {
-  return instantiate_family<Family>(stream, std::vector<binding>(bindings));
+auto instantiate_family(cudaStream_t stream, std::initializer_list<binding> bindings, family_options options = {}) {
+  return instantiate_family<Family>(stream, std::vector<binding>(bindings), options);
 }
 
 }  // namespace ctg
