@@ -163,7 +163,7 @@ double percentile(std::vector<double> v, double p) {
 // Embedding, norms and lm_head are replicated. One process per GPU, launched by torchrun or
 // mpirun (ctg::launched_communicator); on one GPU it runs as one rank. Plans for W = 1 and 2 only,
 // and only in the target 08_llama_tp (CTGRAPH_LLAMA_TP=1): with them the file takes nvcc about
-// 3.6 times as long and twice the memory (16.5 GB), more than every other build should pay.
+// 3.6 times as long and up to 23.6 GB, more than every other build should pay.
 #if CTGRAPH_NCCL && CTGRAPH_LLAMA_TP
 namespace llama_tp {
 using namespace ctg;
