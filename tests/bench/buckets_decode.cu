@@ -7,7 +7,8 @@
 // PATH (tests/bench/results/summary.json).
 //
 // Check: for each batch B, from a reset state, 4 decode steps of the family's run(B) and of the
-// single-size executor of B give the same logits, bit for bit (tolerance 0: the same kernels on the
+// single-size executor of B give the same logits, bit for bit (where not, it says at which step,
+// by how much, and whether each side repeats its own bits from a reset state) (tolerance 0: the same kernels on the
 // same shapes and inputs, every matmul with cuBLASLt's heuristic's first algorithm, fixed
 // summation orders; see buckets_gpt2.cu).
 // Measured: family_bench.hpp's measure_instantiate (the state counts: the family's is the largest
@@ -18,6 +19,7 @@
 #include <ctgraph/runtime/family_executor.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <sstream>
@@ -39,9 +41,45 @@ static_assert(family::graph_count() == family::size_count);  // one CUDA graph p
 
 entries summary;
 
+//! The check's logits: from a reset state, each of `check_steps` runs' bf16 logits.
+constexpr int check_steps = 4;
+using step_logits = std::vector<std::vector<unsigned char>>;
+template <class Executor, class Run>
+step_logits logits_of(Executor& ex, Run&& run, std::size_t bytes) {
+  ex.reset_state();
+  step_logits r;
+  for (int step = 0; step < check_steps; ++step) {
+    run();
+    r.push_back(download(ex.data("logits"), bytes));
+  }
+  return r;
+}
+inline int first_difference(const step_logits& a, const step_logits& b) {
+  for (int s = 0; s < check_steps; ++s)
+    if (a[std::size_t(s)] != b[std::size_t(s)]) return s;
+  return -1;
+}
+inline double max_difference(const step_logits& a, const step_logits& b) {
+  const int s = first_difference(a, b);
+  if (s < 0) return 0;
+  double most = 0;
+  const auto& x = a[std::size_t(s)];
+  const auto& y = b[std::size_t(s)];
+  for (std::size_t i = 0; i + 1 < x.size(); i += 2) {
+    auto f = [](const std::vector<unsigned char>& v, std::size_t i) {
+      __nv_bfloat16_raw r;
+      r.x = static_cast<unsigned short>(v[i] | (v[i + 1] << 8));
+      return double(__bfloat162float(__nv_bfloat16(r)));
+    };
+    most = std::max(most, std::abs(f(x, i) - f(y, i)));
+  }
+  return most;
+}
+
 std::string run_bench(cudaStream_t st) {
-  setenv("CTGRAPH_MATMUL_KERNEL", "cublaslt", 1);  // the same kernels in the family and each single executor
-  setenv("CTGRAPH_MATMUL_TUNE", "off", 1);
+  // The same kernels in the family and each single executor (unless the caller asks for others).
+  setenv("CTGRAPH_MATMUL_KERNEL", "cublaslt", 0);
+  setenv("CTGRAPH_MATMUL_TUNE", "off", 0);
   const random_parameters weights(family::plan<family::largest>, 51, 0.02f);
   const std::vector<binding> bound = weights.bindings({});
 
@@ -53,18 +91,19 @@ std::string run_bench(cudaStream_t st) {
     for (int m = 0; m < family::size_count; ++m) {
       const std::int64_t b = family::sizes[m];
       auto& one = singles[std::size_t(m)];
-      ex.reset_state();
-      one.reset_state();
-      bool same = true;
-      for (int step = 0; step < 4; ++step) {
-        ex.run(b);
-        one.run();
-        const std::size_t bytes = std::size_t(b * llama_decode_model::vocab * 2);
-        same = same && download(ex.data("logits"), bytes) == download(one.data("logits"), bytes);
-      }
+      const std::size_t bytes = std::size_t(b * llama_decode_model::vocab * 2);
+      const step_logits fam = logits_of(ex, [&] { ex.run(b); }, bytes), single = logits_of(one, [&] { one.run(); }, bytes);
       ex.check();
+      const bool same = fam == single;
       identical += same;
-      std::fprintf(stderr, "[buckets_decode] check: B %lld, 4 steps: %s\n", static_cast<long long>(b), same ? "same bits" : "DIFFERENT");
+      std::fprintf(stderr, "[buckets_decode] check: B %lld, %d steps: %s\n", static_cast<long long>(b), check_steps, same ? "same bits" : "DIFFERENT");
+      if (!same) {  // say how: where the two part, and whether each side repeats its own bits
+        std::fprintf(stderr, "[buckets_decode]   first step that differs %d, max |family - single| there %g\n", first_difference(fam, single),
+                     max_difference(fam, single));
+        std::fprintf(stderr, "[buckets_decode]   family again: %s; single again: %s\n",
+                     logits_of(ex, [&] { ex.run(b); }, bytes) == fam ? "same bits" : "DIFFERENT",
+                     logits_of(one, [&] { one.run(); }, bytes) == single ? "same bits" : "DIFFERENT");
+      }
       checks << (m ? ", " : "") << "{\"batch\": " << b << ", \"identical\": " << (same ? "true" : "false") << "}";
     }
   }
@@ -103,7 +142,7 @@ std::string run_bench(cudaStream_t st) {
   summary["buckets_decode.family.state_bytes"] = number(double(family::state_bytes()));
   series.summarise(summary, "buckets_decode");
   std::ostringstream o;
-  o << " \"model\": \"Llama-style decode, TinyLlama-1.1B shape, bf16, random weights, 512 cache rows\", \"kernels\": \"cuBLASLt heuristic, first algorithm\",\n"
+  o << " \"model\": \"Llama-style decode, TinyLlama-1.1B shape, bf16, random weights, 512 cache rows\", \"matmul_kernel\": \"" << std::getenv("CTGRAPH_MATMUL_KERNEL") << "\",\n"
     << " \"batches\": [1, 4, 16], \"rounds\": " << rounds << ", \"replays_per_round\": " << replays << ",\n"
     << " \"check_tolerance\": 0, \"outputs_identical\": " << identical << ", \"checks\": [" << checks.str() << "],\n"
     << instantiate_json(im) << " \"weights_mib\": " << number(mib(double(weights.bytes()))) << ", \"family_state_bytes\": " << number(double(family::state_bytes()))

@@ -56,8 +56,11 @@ inline double ms_of(bench_harness::clock_type::time_point t0) {
 }
 inline double mib(double bytes) { return bytes / double(1 << 20); }
 
+//! `bytes` of device memory at p, after every stream is done: the executors run on a non-blocking
+//! stream, which a plain cudaMemcpy does not wait for.
 inline std::vector<unsigned char> download(const void* p, std::size_t bytes) {
   std::vector<unsigned char> h(bytes);
+  CTG_CHECK("bench", cudaDeviceSynchronize());
   CTG_CHECK("bench", cudaMemcpy(h.data(), p, bytes, cudaMemcpyDeviceToHost));
   return h;
 }
