@@ -246,8 +246,9 @@ TEST_CASE("fuse: a norm whose every reader is a gemv-sized product runs in their
   CHECK(to_string(folded).find("in the prologues of its readers") != std::string::npos);
 }
 
-// A query rotary read only by attention over a cache runs in its prologue; a key rotary read by
-// the cache write stays a kernel (the write takes no prologue).
+// A query rotary read only by attention over a cache runs in its prologue, a key rotary read only
+// by the cache write in the write's (at its input 2, the rows); a key rotary with another reader
+// stays a kernel.
 using qx = input<"qx", bf16, shape<1, 256>>;  // 4 heads of 64
 using kx = input<"kx", bf16, shape<1, 128>>;  // 2 K/V heads
 using kc = state<"kc", bf16, shape<64, 128>>;
@@ -259,13 +260,21 @@ struct kp : node<"kp", ops::cache_write<0>, kc, ps, kr> {};
 struct at : node<"at", ops::cache_attention<4, 2>, qr, kp, vc, ps> {};
 constexpr auto rotated = make_plan<graph<at>>();
 constexpr auto rotated_off = make_plan<graph<at>, plan_options{.fuse = false}>();
+using kc2 = state<"kc2", bf16, shape<64, 128>>;
+struct kp2 : node<"kp2", ops::cache_write<0>, kc2, ps, kr> {};  // a second write of kr's rows: both fold it
+struct kx2 : node<"kx2", ops::add, kr, kr> {};
+constexpr auto shared_key = make_plan<graph<at, kx2>>();
 
-TEST_CASE("fuse: a query rotary runs in the prologue of the attention that reads it") {
-  static_assert(rotated.prologue_count() == 1 && rotated.prologue_of<at>() == rotated.index_of<qr>());
-  static_assert(rotated.prologue_of<kp>() == no_index && rotated_off.prologue_count() == 0);
-  static_assert(rotated.buffer_count() == rotated_off.buffer_count() - 1);
+TEST_CASE("fuse: a rotary runs in the prologue of the attention or the cache write that reads it") {
+  static_assert(rotated.prologue_count() == 2 && rotated.prologue_of<at>() == rotated.index_of<qr>());
+  static_assert(rotated.prologue_of<kp>() == rotated.index_of<kr>() && rotated_off.prologue_count() == 0);
+  static_assert(rotated.buffer_count() == rotated_off.buffer_count() - 2);
   static_assert(!check_plan(rotated) && !check_plan(rotated_off));
+  static_assert(shared_key.prologue_count() == 1 && shared_key.prologue_of<kp>() == no_index);
+  constexpr auto twice = make_plan<graph<at, kp2>>();
+  static_assert(twice.prologue_of<kp2>() == twice.index_of<kr>() && twice.prologue_of<kp>() == twice.index_of<kr>());
   CHECK(to_string(rotated).find("prologue 'qr' (its input 0 rotated as loaded)") != std::string::npos);
+  CHECK(to_string(rotated).find("prologue 'kr' (its input 2 rotated as loaded)") != std::string::npos);
 }
 
 }  // namespace fuse_test

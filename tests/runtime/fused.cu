@@ -411,4 +411,37 @@ TEST_CASE("fusion: a query rotary in attention's prologue matches the unfused pl
   CHECK(worst < 2e-2);
   CHECK(nonzero > on.size() / 2);
 }
+// Keys rotated as the cache write stores them (a folded ops::rotary), 2 tokens at position 37 of
+// a cache of 64 rows: the unfused plan's bits (the same arithmetic), the other rows untouched.
+using wk = input<"wk", bf16, shape<2, 128>>;  // 2 K/V heads of 64
+using wc = state<"wc", bf16, shape<64, 128>>;
+using wp = input<"wp", i32, shape<1>>;
+struct wkr : node<"wkr", ops::rotary<64>, wk, wp> {};
+struct wput : node<"wput", ops::cache_write<0>, wc, wp, wkr> {};
+
+TEST_CASE("fusion: a key rotary in the cache write's prologue gives the unfused plan's bits") {
+  using bf = __nv_bfloat16;
+  static_assert(make_plan<graph<wput>>().prologue_of<wput>() == make_plan<graph<wput>>().index_of<wkr>());
+  const device_buffer dk(test::random_values<bf>(2 * 128, -2.f, 2.f, 84)), dp(std::vector<std::int32_t>{37});
+  cudaStream_t st;
+  REQUIRE(cudaStreamCreate(&st) == cudaSuccess);
+  const auto run = [&](auto options, int kernels) {
+    constexpr plan_options o = decltype(options)::value;
+    auto ex = instantiate<graph<wput>, o>(st, bindings(bind<wk>(dk.at<bf>(0)), bind<wp>(dp.at<std::int32_t>(0))));
+    ex.run();
+    ex.check();
+    CHECK(test::nodes_of(ex.captured_graph(0)).kernels == kernels);
+    std::vector<unsigned short> cache(64 * 128);
+    CTG_CHECK("test", cudaMemcpy(cache.data(), ex.data("wc"), cache.size() * 2, cudaMemcpyDeviceToHost));
+    return cache;
+  };
+  const std::vector<unsigned short> on = run(std::integral_constant<plan_options, plan_options{}>{}, 1);
+  const std::vector<unsigned short> off = run(std::integral_constant<plan_options, plan_options{.fuse = false}>{}, 2);
+  cudaStreamDestroy(st);
+  CHECK(on == off);
+  std::size_t written = 0, elsewhere = 0;
+  for (std::size_t i = 0; i < on.size(); ++i) (i / 128 == 37 || i / 128 == 38 ? written : elsewhere) += on[i] != 0;
+  CHECK(written > 200);
+  CHECK(elsewhere == 0);
+}
 }  // namespace fused_test

@@ -24,6 +24,7 @@ constexpr void describe_op(node_desc& d) {
   else d.output = &Op::output;
   if constexpr (detail::takes_activation<Op>) d.epilogue_output = &Op::template with_epilogue<activation::none>::output;
   if constexpr (requires { Op::takes_prologue; }) d.takes_prologue = Op::takes_prologue;
+  if constexpr (requires { Op::prologue_input; }) d.prologue_input = Op::prologue_input;
 }
 
 //! The output of tensor type T as its types say it, for typed launch hooks that want static

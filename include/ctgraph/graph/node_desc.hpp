@@ -39,8 +39,10 @@ struct node_desc {
   //! A product op that takes an epilogue: the rule of the op that runs it (with_epilogue<none>:
   //! operands, bias, residual), so the plan can ask whether these inputs allow it; null otherwise.
   output_rule epilogue_output = nullptr;
-  //! The prologue this node's op can run on its input 0 as it loads it (Op::with_prologue<P>).
+  //! The prologue this node's op can run on its input `prologue_input` as it loads it
+  //! (Op::with_prologue<P>; Op::prologue_input, 0 unless the op says).
   prologue takes_prologue = prologue::none;
+  std::int8_t prologue_input = 0;
 };
 
 //! A type-erased handle to a tensor type, so that `flatten` can walk node types with a loop.

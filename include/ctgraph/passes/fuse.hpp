@@ -15,10 +15,11 @@
 //! (cuBLASLt's C). An activation never follows a residual (cuBLASLt would apply it to the sum).
 //! Prologues last: a node of bf16 or f16 that can be a prologue (op_traits::as_prologue: an RMS
 //! norm of at most `prologue_max_rows` rows, a rotary), whose every reader takes that prologue
-//! (node_desc::takes_prologue: a linear with W [N,K]; attention over a cache) and reads it as
-//! input 0 only, in no group and in its partition, is folded into each of them: each normalises
-//! (rotates) its input 0 as it loads it, so the node gets no buffer and no launch (a kernel fewer
-//! on a decode step's path each), and its readers read its inputs instead.
+//! (node_desc::takes_prologue: a linear with W [N,K]; attention over a cache; a cache write) and
+//! reads it only at the input that takes it (node_desc::prologue_input: A, the queries, the rows),
+//! in no group and in its partition, is folded into each of them: each normalises (rotates) that
+//! input as it loads it, so the node gets no buffer and no launch (a kernel fewer on a decode
+//! step's path each), and its readers read its inputs instead, in its place.
 //! Reads the schedule, nodes, readers, `partition_of` and `is_output`; writes `fused_root`,
 //! `prologue` and `in_prologues`. Off
 //! unless `g.fuse` (make_plan's `plan_options::fuse`; run-time builders have no types to compose
@@ -234,11 +235,13 @@ constexpr bool takes_prologues(const flat_graph<N>& g, int n) {
     return false;  // the gemv's rows
   for (int i = g.reader_begin[n]; i < g.reader_begin[n + 1]; ++i) {
     const node_desc& r = g.nodes[g.readers[i]];
+    const int at = r.prologue_input;
     if (r.takes_prologue != kind || r.in_place || r.ill_formed || g.fused_root[g.readers[i]] != no_index ||
-        g.partition_of[g.readers[i]] != g.partition_of[n] || r.inputs[0] != n || (r.ref_inputs & 1u))
+        g.partition_of[g.readers[i]] != g.partition_of[n] || at < 0 || at >= r.input_count || r.inputs[at] != n ||
+        ((r.ref_inputs >> at) & 1u))
       return false;
-    for (int k = 1; k < r.input_count; ++k)
-      if (r.inputs[k] == n) return false;  // A only
+    for (int k = 0; k < r.input_count; ++k)
+      if (k != at && r.inputs[k] == n) return false;  // at that input only
   }
   return true;
 }

@@ -163,20 +163,21 @@ constexpr plan_violation check_fusion(const flat_graph<N>& g) {
         if (g.nodes[f.leaves[l]].out.dtype != rd.out.dtype) return {plan_fault::bad_fusion, v, f.leaves[l]};
     }
   }
-  // Prologues: a folded node is a normalisation that takes them, read only as A by products that
-  // fold it in; a product's prologue is such a node, which it reads.
+  // Prologues: a folded node can be one, read only at the input that takes it by readers that
+  // fold it in; a reader's prologue is such a node, which it reads there.
   for (int v = 0; v < n; ++v) {
     if (g.in_prologues[v] && (g.fused_root[v] != no_index || g.is_output[v] || g.nodes[v].traits.as_prologue == prologue::none ||
                               g.nodes[v].kind != tensor_kind::node))
       return {plan_fault::bad_fusion, v};
     if (const int p = g.prologue[v];
-        p != no_index && (p < 0 || p >= n || !g.in_prologues[p] || g.nodes[v].inputs[0] != p || g.nodes[v].takes_prologue != g.nodes[p].traits.as_prologue))
+        p != no_index && (p < 0 || p >= n || !g.in_prologues[p] || g.nodes[v].prologue_input < 0 ||
+                          g.nodes[v].prologue_input >= g.nodes[v].input_count || g.nodes[v].inputs[g.nodes[v].prologue_input] != p || g.nodes[v].takes_prologue != g.nodes[p].traits.as_prologue))
       return {plan_fault::bad_fusion, v, p};
   }
   for (int w = 0; w < n; ++w)
     for (int k = 0; k < g.nodes[w].input_count; ++k) {
       const int u = g.nodes[w].inputs[k];
-      if (g.in_prologues[u] ? k != 0 || g.prologue[w] != u : is_fused_member(g, u) && g.fused_root[w] != g.fused_root[u])
+      if (g.in_prologues[u] ? k != g.nodes[w].prologue_input || g.prologue[w] != u : is_fused_member(g, u) && g.fused_root[w] != g.fused_root[u])
         return {plan_fault::fused_read_outside, w, u};
     }
   return {};

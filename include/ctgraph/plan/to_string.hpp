@@ -106,7 +106,7 @@ std::string to_string(const plan<N>& p) {
     }
     else if (b.shares >= 0) note.append(" in place of '").append(g.nodes[b.shares].name).append("'");
     if (d.inserted) note.append(" inserted copy (dma) for a collective");
-    if (g.prologue[v] >= 0) note.append(" prologue '").append(g.nodes[g.prologue[v]].name).append("' (its input 0 ").append(g.nodes[g.prologue[v]].traits.as_prologue == prologue::rotary ? "rotated" : "normalised").append(" as loaded)");
+    if (g.prologue[v] >= 0) note.append(" prologue '").append(g.nodes[g.prologue[v]].name).append("' (its input ").append(std::to_string(d.prologue_input)).append(" ").append(g.nodes[g.prologue[v]].traits.as_prologue == prologue::rotary ? "rotated" : "normalised").append(" as loaded)");
     if (b.hoisted && g.owner[v] == v) note += detail::format(" hoisted to #%d", b.hoisted_to);
     if (g.fused_root[v] == v) {
       const fused_group f = detail::group_of(g, v);

@@ -15,7 +15,6 @@
 #include <vector>
 
 #include <boost/hana/for_each.hpp>
-#include <boost/hana/front.hpp>
 
 #include <ctgraph/graph/node.hpp>
 #include <ctgraph/graph/ops/state.hpp>
@@ -192,11 +191,11 @@ struct hook_source_of final : hook_source {
         if constexpr (Fast && requires { &Op::fast; })
           return {[](const launch_context& c, const void*) { launch_elementwise(c, fast_functor<Op>{}); }, nullptr};
       }
-      if constexpr (requires { Op::takes_prologue; }) {  // an op that may run its input 0's node as it loads it
+      if constexpr (requires { Op::takes_prologue; }) {  // an op that may run an input's node as it loads it
         constexpr int v = Lived.index_of(T::name.view());
         if constexpr (v >= 0 && Lived.prologue[v] >= 0) {
-          using norm = typename std::remove_cvref_t<decltype(boost::hana::front(typename T::input_types{}))>::type;
-          return hook_of<typename Op::template with_prologue<typename norm::op_type>, T>();
+          using folded = input_type<T, std::size_t(Lived.nodes[v].prologue_input)>;
+          return hook_of<typename Op::template with_prologue<typename folded::op_type>, T>();
         }
       }
       return hook_of<Op, T>();

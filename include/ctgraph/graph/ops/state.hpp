@@ -10,6 +10,9 @@
 //!    chose after the one it read). The rows have the state's dtype and its extents but along Dim, where
 //!    theirs fits in the state's. The position is read on the device when the node runs, so one
 //!    captured graph writes where the position says on every replay (a KV cache update).
+//!    Rotary (set only by the plan): an ops::rotary folded into its prologue, which rotates the
+//!    rows (keys) as they are written, along the token dimension Dim = rank - 2 (the rotary's
+//!    input and positions are inputs 2 and 3, in place of the rows).
 //!  - ops::cache_read<Dim, Extent, Offset = 0>: inputs a tensor (state) and a position; copies
 //!    its Extent indices p .. p + Extent - 1 of dimension Dim, p = position + Offset, into an
 //!    output of its shape with Extent there (the token a decode step embeds). Not a view: where
@@ -23,6 +26,7 @@
 //! executor::check() reports it. The runtime runs them with `launch_cache_write` and
 //! `launch_advance` (runtime/ops/state.cuh).
 #include <cstdint>
+#include <type_traits>
 
 #include <ctgraph/graph/op.hpp>
 
@@ -34,11 +38,15 @@ constexpr bool is_position_dtype(dtype_id t) { return t == dtype_id::i32 || t ==
 
 namespace ops {
 
-template <int Dim, std::int64_t Offset = 0>
+template <int Dim, std::int64_t Offset = 0, class Rotary = void>
 struct cache_write {
   static_assert(Offset >= 0, "ctgraph: ops::cache_write needs an Offset >= 0 (it writes at the position plus Offset). Write the position you mean: ops::cache_write<0, 1> writes after the position.");
   static constexpr std::string_view name = "cache_write";
   static constexpr op_traits traits{.view = true, .writes_state = true};
+  static constexpr prologue takes_prologue = std::is_void_v<Rotary> ? prologue::rotary : prologue::none;
+  static constexpr int prologue_input = 2;  // the rows
+  template <class R>
+  using with_prologue = cache_write<Dim, Offset, R>;
   static constexpr output_result output(std::span<const tensor_desc> in) {
     if (in.size() != 3) return output_result::fail(errc::wrong_arity);
     const tensor_desc &state = in[0], &pos = in[1], &rows = in[2];
@@ -56,7 +64,11 @@ struct cache_write {
   template <class Launch>
   static auto prepare(const Launch& l) { return prepare_cache_write(l); }
   template <class Launch, class State>
-  static void launch(const Launch& l, const State& s) { launch_cache_write(l, s, ctg::detail::normalize_dim(Dim, l.input_desc[0].rank), Offset); }
+  static void launch(const Launch& l, const State& s) {
+    const int d = ctg::detail::normalize_dim(Dim, l.input_desc[0].rank);
+    if constexpr (std::is_void_v<Rotary>) launch_cache_write(l, s, d, Offset);
+    else launch_cache_write(l, s, d, Offset, Rotary::head_dim, Rotary::theta);
+  }
   template <class Launch, class State>
   static void check(const Launch& l, const State& s) { check_cache_write(l, s); }
 };

@@ -4,6 +4,8 @@
 //! so it computes its angle's sincosf once per row and reuses it for every head it visits (thread
 //! y picks the head); consecutive threads touch consecutive elements. Each thread reads both
 //! elements of its pair before it writes them, so the output may be x's buffer. Capturable.
+//! cache_rotary_kernel: the same rotation as the rows are written into a cache at a position on
+//! the device (an ops::rotary folded into ops::cache_write), with the same arithmetic: the same bits.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -20,26 +22,64 @@ namespace ctg::runtime_ops::detail {
 
 inline constexpr int rotary_threads = 256;
 
-//! Rows of `heads * 2 * half` elements; row r is token r % tokens, at positions[r % tokens], or
-//! at positions[0] + r % tokens where `start` (one position given).
-template <class T, class Pos>
-__global__ void rotary_kernel(const T* x, const Pos* positions, T* y, std::int64_t tokens, int heads, int half, float theta, bool start) {
-  pdl_begin();  // the kernel before has completed (see pdl.cuh)
-  const std::int64_t row = blockIdx.x, t = row % tokens;
-  const float pos = float(start ? std::int64_t(positions[0]) + t : std::int64_t(positions[t]));
-  const std::int64_t first = row * heads * 2 * half;
+//! The position of token t: positions[t], or positions[0] + t where `start` (one position given).
+template <class Pos>
+__device__ inline float rotary_position(const Pos* positions, std::int64_t t, bool start) {
+  return float(start ? std::int64_t(positions[0]) + t : std::int64_t(positions[t]));
+}
+
+//! Row `x` of `heads` heads of 2 * half elements, turned at `pos`, into row `y` (which may be x).
+//! Thread x owns frequency i, thread y picks the head.
+template <class T>
+__device__ inline void rotate_row(const T* x, T* y, float pos, int heads, int half, float theta) {
   for (int i = threadIdx.x; i < half; i += blockDim.x) {
     // As Hugging Face: 1 / theta^(2i/D) and its product with the position, both in float.
     const float inv_freq = 1.f / powf(theta, float(2 * i) / float(2 * half));
     float s, c;
     sincosf(pos * inv_freq, &s, &c);
     for (int h = int(blockIdx.y * blockDim.y + threadIdx.y); h < heads; h += int(gridDim.y * blockDim.y)) {
-      const std::int64_t k = first + std::int64_t(h) * 2 * half + i;
+      const std::int64_t k = std::int64_t(h) * 2 * half + i;
       const float a = to_float(x[k]), b = to_float(x[k + half]);
       y[k] = from_float<T>(a * c - b * s);
       y[k + half] = from_float<T>(b * c + a * s);
     }
   }
+}
+
+//! Rows of `heads * 2 * half` elements; row r is token r % tokens.
+template <class T, class Pos>
+__global__ void rotary_kernel(const T* x, const Pos* positions, T* y, std::int64_t tokens, int heads, int half, float theta, bool start) {
+  pdl_begin();  // the kernel before has completed (see pdl.cuh)
+  const std::int64_t row = blockIdx.x, first = row * heads * 2 * half;
+  rotate_row(x + first, y + first, rotary_position(positions, row % tokens, start), heads, half, theta);
+}
+
+//! Rows x [outer, tokens, heads * 2 * half], turned, into the cache [outer, length, ...] at tokens
+//! p .. p + tokens - 1, p = *position + offset. Out of range it writes nothing and keeps the
+//! first position in `out_of_range` (as cache_rows_kernel, runtime/ops/state.cuh).
+template <class T, class Pos, class RotaryPos>
+__global__ void cache_rotary_kernel(T* cache, const Pos* position, std::int64_t offset, std::int64_t length, const T* x,
+                                    const RotaryPos* positions, std::int64_t tokens, int heads, int half, float theta, bool start,
+                                    unsigned long long* out_of_range) {
+  pdl_begin();  // the kernel before has completed (see pdl.cuh)
+  const std::int64_t p = std::int64_t(*position) + offset;
+  if (p < offset || p > length - tokens) {
+    if (blockIdx.x == 0 && blockIdx.y == 0 && threadIdx.x == 0 && threadIdx.y == 0 && atomicAdd(&out_of_range[0], 1ull) == 0ull)
+      out_of_range[1] = static_cast<unsigned long long>(p - offset);
+    return;
+  }
+  const std::int64_t row = blockIdx.x, o = row / tokens, t = row % tokens, cols = std::int64_t(heads) * 2 * half;
+  rotate_row(x + row * cols, cache + (o * length + p + t) * cols, rotary_position(positions, t, start), heads, half, theta);
+}
+
+//! The grid and block of a rotation of `rows` rows of `heads` heads of 2 * half elements.
+inline bool rotary_grid(std::int64_t rows, std::int64_t heads, std::int64_t half, dim3& grid, dim3& block) {
+  const int bx = int(std::min<std::int64_t>(half, rotary_threads));
+  const int by = int(std::min<std::int64_t>(heads, std::max(1, rotary_threads / bx)));
+  const std::int64_t head_groups = (heads + by - 1) / by;
+  if (rows > std::int64_t(0x7fffffff) || head_groups > 65535 || heads > 0x7fffffff) return false;
+  grid = dim3{unsigned(rows), unsigned(head_groups)}, block = dim3{unsigned(bx), unsigned(by)};
+  return true;
 }
 
 }  // namespace ctg::runtime_ops::detail
@@ -61,12 +101,9 @@ void launch_rotary(const launch_context& c, int head_dim, float theta) {
   if (c.inputs[0] == nullptr || c.inputs[1] == nullptr || c.output == nullptr)
     throw runtime_error(c.node->name, "launch_rotary", "a buffer has no device pointer");
   const std::int64_t rows = x.elements() / cols, heads = cols / head_dim, half = head_dim / 2;
-  const int bx = int(std::min<std::int64_t>(half, runtime_ops::detail::rotary_threads));
-  const int by = int(std::min<std::int64_t>(heads, std::max(1, runtime_ops::detail::rotary_threads / bx)));
-  const std::int64_t head_groups = (heads + by - 1) / by;
-  if (rows > std::int64_t(0x7fffffff) || head_groups > 65535 || heads > 0x7fffffff)
+  dim3 grid, block;
+  if (!runtime_ops::detail::rotary_grid(rows, heads, half, grid, block))
     throw runtime_error(c.node->name, "launch_rotary", "more rows or heads than one grid holds");
-  const dim3 grid{unsigned(rows), unsigned(head_groups)}, block{unsigned(bx), unsigned(by)};
   bool positions_ok = true;
   const bool launched = with_float_type(x.dtype, [&](auto t) {
     using T = typename decltype(t)::type;

@@ -13,7 +13,9 @@
 
 #include <ctgraph/runtime/error.hpp>
 #include <ctgraph/runtime/launch_context.hpp>
+#include <ctgraph/runtime/dtype.hpp>
 #include <ctgraph/runtime/ops/pdl.cuh>
+#include <ctgraph/runtime/ops/rotary.cuh>
 #include <ctgraph/runtime/memory.hpp>
 
 namespace ctg {
@@ -102,10 +104,59 @@ cache_write_state prepare_cache_write(const launch_context& c) {
   return s;
 }
 
+//! Runs an ops::cache_write<dim, offset> with an ops::rotary<head_dim, theta> folded into its
+//! prologue: the cache = `c.output` (`c.input_desc[0]`, [.., length, cols]), its position =
+//! `c.inputs[1]`, the rotary's rows x = `c.inputs[2]` ([.., tokens, cols], dim = rank - 2) and its
+//! positions = `c.inputs[3]` ([tokens] or one). Throws ctg::runtime_error for shapes or dtypes that
+//! do not fit, a missing pointer or a failed launch.
+template <class = void>  // compiled (with its kernels) only where a graph uses it
+void launch_cache_rotary(const launch_context& c, const cache_write_state& s, int dim, std::int64_t offset, int head_dim, float theta) {
+  constexpr const char* call = "launch_cache_write";
+  if (c.input_count != 4) throw runtime_error(c.node->name, call, "a rotary prologue takes the cache, its position, the rotary's rows and their positions");
+  const tensor_desc &cache = c.input_desc[0], &pos = c.input_desc[1], &x = c.input_desc[2], &at = c.input_desc[3];
+  const int r = cache.rank;
+  bool fits = r >= 2 && x.rank == r && dim == r - 2 && x.dtype == cache.dtype && head_dim > 0 && head_dim % 2 == 0 &&
+              cache.dims[r - 1] % head_dim == 0 && ((at.rank == 1 && at.dims[0] == x.dims[r - 2]) || at.elements() == 1);
+  for (int i = 0; fits && i < r; ++i) fits = i == dim || x.dims[i] == cache.dims[i];
+  if (!fits)
+    throw runtime_error(c.node->name, call, "a rotary prologue writes rows [..., T, H*" + std::to_string(head_dim) +
+                                                "] of the cache's dtype along its token dimension (rank - 2), with positions [T] or one");
+  if (x.elements() == 0) return;
+  if (c.output == nullptr || c.inputs[1] == nullptr || c.inputs[2] == nullptr || c.inputs[3] == nullptr)
+    throw runtime_error(c.node->name, call, "a buffer has no device pointer");
+  const std::int64_t cols = x.dims[r - 1], tokens = x.dims[r - 2], length = cache.dims[r - 2];
+  dim3 grid, block;
+  if (!runtime_ops::detail::rotary_grid(x.elements() / cols, cols / head_dim, head_dim / 2, grid, block))
+    throw runtime_error(c.node->name, call, "more rows or heads than one grid holds");
+  const bool start = at.elements() == 1;
+  bool dtypes_ok = false;
+  with_float_type(x.dtype, [&](auto t) {
+    using T = typename decltype(t)::type;
+    runtime_ops::detail::with_position_type(pos.dtype, [&](auto p) {
+      using Pos = decltype(p);
+      dtypes_ok = runtime_ops::detail::with_position_type(at.dtype, [&](auto q) {
+        using RotaryPos = decltype(q);
+        CTG_CHECK(c.node->name, ::ctg::runtime_ops::detail::launch_kernel(
+                                    c.node->name, c.stream, runtime_ops::detail::cache_rotary_kernel<T, Pos, RotaryPos>, dim3(grid), dim3(block), 0,
+                                    c.out<T>(), c.input<Pos>(1), offset, length, c.input<T>(2), c.input<RotaryPos>(3), tokens,
+                                    int(cols / head_dim), head_dim / 2, theta, start, static_cast<unsigned long long*>(s.out_of_range.get())));
+      });
+    });
+  });
+  if (!dtypes_ok)
+    throw runtime_error(c.node->name, call,
+                        "dtypes " + std::string(name_of(x.dtype)) + ", " + std::string(name_of(pos.dtype)) + " and " + std::string(name_of(at.dtype)) +
+                            " are not supported; a rotary prologue runs on f32, f16 and bf16 with i32 or i64 positions");
+  CTG_CHECK(c.node->name, cudaGetLastError());
+}
+
 //! Runs ops::cache_write<Dim, Offset> on the node (dim normalised): state = `c.output` (the state
-//! input's storage, `c.input_desc[0]`), position = `c.inputs[1]`, rows = `c.inputs[2]`.
+//! input's storage, `c.input_desc[0]`), position = `c.inputs[1]`, rows = `c.inputs[2]`; with
+//! `head_dim` > 0, an ops::rotary<head_dim, theta> folded into its prologue (launch_cache_rotary).
 template <class = void>  // compiled (with its kernels) only where a graph uses the op
-void launch_cache_write(const launch_context& c, const cache_write_state& s, int dim, std::int64_t offset = 0) {
+void launch_cache_write(const launch_context& c, const cache_write_state& s, int dim, std::int64_t offset = 0, int head_dim = 0,
+                        float theta = 0.f) {
+  if (head_dim > 0) return launch_cache_rotary(c, s, dim, offset, head_dim, theta);
   if (c.input_count != 3) throw runtime_error(c.node->name, "launch_cache_write", "the inputs are not a state, a position and rows");
   runtime_ops::detail::launch_cache_rows(c, s, c.input_desc[0], c.input_desc[2], dim, offset, c.out<unsigned char>(),
                                          const_cast<unsigned char*>(c.input<unsigned char>(2)), false, "launch_cache_write");
