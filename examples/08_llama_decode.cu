@@ -124,11 +124,13 @@ static_assert(prefill_plan.partition_count() == 1 && decode_plan.partition_count
 static_assert(!check_plan(prefill_plan) && !check_plan(decode_plan));
 static_assert(decode_plan.state_count() == 2 * layers + 2 && prefill_plan.state_count() == decode_plan.state_count());
 static_assert(decode_plan.output_of<decode::logits>() == tensor_desc{dtype_id::bf16, 2, {1, vocab}});
-// silu(gate) * up is one kernel in every layer; in the decode step each RMS norm runs in the
-// prologues of the projections that read it (q, k, v; gate, up; the head), with no kernel of its
-// own, and in both plans attention rotates its queries as it loads them and the key cache write
-// its keys as it stores them (q_rope and k_rope have no kernel).
-static_assert(decode_plan.fused_group_count() == int(layers) && decode_plan.prologue_count() == 4 * int(layers) + 1);
+// In the decode step each RMS norm runs in the prologues of the projections that read it (q, k,
+// v; gate, up; the head) and silu(gate) * up in the down projection's, with no kernel of their
+// own; in both plans attention rotates its queries as it loads them and the key cache write its
+// keys as it stores them (q_rope and k_rope have no kernel). In the prefill (32 rows, more than
+// the gemv takes) silu(gate) * up is one kernel in every layer.
+static_assert(decode_plan.fused_group_count() == 0 && decode_plan.prologue_count() == 6 * int(layers) + 1);
+static_assert(prefill_plan.fused_group_count() == int(layers));
 static_assert(prefill_plan.prologue_count() == 2 * int(layers));  // 32 rows: more than the gemv takes
 static_assert(decode_plan.arena_bytes(memory_class::device) == decode_plan.lower_bound(memory_class::device));
 }  // namespace llama

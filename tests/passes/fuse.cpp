@@ -246,6 +246,38 @@ TEST_CASE("fuse: a norm whose every reader is a gemv-sized product runs in their
   CHECK(to_string(folded).find("in the prologues of its readers") != std::string::npos);
 }
 
+// silu(gate) * up read only by a projection (W [N,K]) of at most 8 rows runs in its prologue, the
+// silu with it: no fused group, no buffer. Not where the silu has another reader, nor at 9 rows.
+template <std::int64_t M>
+struct swiglu {
+  using x = input<"x", bf16, shape<M, 256>>;
+  using wg = parameter<"wg", bf16, shape<512, 256>>;
+  using wu = parameter<"wu", bf16, shape<512, 256>>;
+  using wd = parameter<"wd", bf16, shape<256, 512>>;
+  struct gate : node<"gate", ops::linear<true>, x, wg> {};
+  struct up : node<"up", ops::linear<true>, x, wu> {};
+  struct act : node<"act", ops::silu, gate> {};
+  struct both : node<"both", ops::mul, act, up> {};
+  struct down : node<"down", ops::linear<true>, both, wd, x> {};
+  struct seen : node<"seen", ops::relu, act> {};  // a second reader of the silu
+};
+constexpr auto gated = make_plan<graph<swiglu<4>::down>>();
+constexpr auto gated_off = make_plan<graph<swiglu<4>::down>, plan_options{.fuse = false}>();
+
+TEST_CASE("fuse: silu(x) * y runs in the prologue of the projection that reads it") {
+  using s = swiglu<4>;
+  static_assert(gated.prologue_count() == 2 && gated.prologue_of<s::down>() == gated.index_of<s::both>());
+  static_assert(gated.fused_group_count() == 0 && gated_off.prologue_count() == 0);
+  static_assert(gated.buffer_count() + 2 == gated_off.buffer_count());  // the silu's and the product's
+  static_assert(!check_plan(gated) && !check_plan(gated_off));
+  constexpr auto shared = make_plan<graph<s::down, s::seen>>();
+  static_assert(shared.prologue_count() == 0);
+  constexpr auto tall = make_plan<graph<swiglu<9>::down>>();
+  static_assert(tall.prologue_count() == 0 && tall.fused_group_count() == 1);
+  CHECK(to_string(gated).find("prologue 'both' (its input 0 gated, silu(x) * y, as loaded)") != std::string::npos);
+  CHECK(to_string(gated).find("in the prologues of its readers") != std::string::npos);
+}
+
 // A query rotary read only by attention over a cache runs in its prologue, a key rotary read only
 // by the cache write in the write's (at its input 2, the rows); a key rotary with another reader
 // stays a kernel.

@@ -370,6 +370,77 @@ TEST_CASE("fusion: an RMS norm in its readers' prologues matches the host and th
   prologue_matches<1>();
   prologue_matches<5>();
 }
+// A decode step's SwiGLU: silu(gate) * up read only by the down projection (W [N,K], with a
+// residual) is folded into its prologue, the silu with it; the gemv computes each element of A as
+// it loads it. Against the host (in double) and the unfused plan, on the gemv and on the fallback
+// (the product first, into a buffer of the projection's own).
+template <std::int64_t M>
+struct gated_model {
+  using gate = input<"gate", bf16, shape<M, 1024>>;
+  using up = input<"up", bf16, shape<M, 1024>>;
+  using res = input<"res", bf16, shape<M, 256>>;
+  using wd = parameter<"wd", bf16, shape<256, 1024>>;
+  struct act : node<"act", ops::silu, gate> {};
+  struct both : node<"both", ops::mul, act, up> {};
+  struct down : node<"down", ops::linear<true>, both, wd, res> {};
+  using graph = ctg::graph<down>;
+};
+
+template <std::int64_t M>
+void gated_matches() {
+  using m = gated_model<M>;
+  using bf = __nv_bfloat16;
+  constexpr auto folded = make_plan<typename m::graph>();
+  static_assert(folded.prologue_count() == 2 && folded.template prologue_of<typename m::down>() == folded.template index_of<typename m::both>());
+  const auto gate = test::random_values<bf>(M * 1024, -4.f, 4.f, 91), up = test::random_values<bf>(M * 1024, -2.f, 2.f, 92);
+  const auto res = test::random_values<bf>(M * 256, -1.f, 1.f, 93), wd = test::random_values<bf>(256 * 1024, -0.1f, 0.1f, 94);
+  const device_buffer dgate(gate), dup(up), dres(res), dwd(wd);
+  std::vector<double> want(std::size_t(M * 256));  // (silu(gate) * up) W^T + res, in double
+  for (std::int64_t r = 0; r < M; ++r)
+    for (std::int64_t j = 0; j < 256; ++j) {
+      double acc = test::host_float(res[std::size_t(r * 256 + j)]);
+      for (int i = 0; i < 1024; ++i) {
+        const double x = test::host_float(gate[std::size_t(r * 1024 + i)]), y = test::host_float(up[std::size_t(r * 1024 + i)]);
+        acc += x / (1.0 + std::exp(-x)) * y * test::host_float(wd[std::size_t(j * 1024 + i)]);
+      }
+      want[std::size_t(r * 256 + j)] = acc;
+    }
+  cudaStream_t st;
+  REQUIRE(cudaStreamCreate(&st) == cudaSuccess);
+  const auto run = [&](auto options, const char* kernel, int kernels) {
+    constexpr plan_options o = decltype(options)::value;
+    const test::matmul_kernel_env env(kernel);
+    auto ex = instantiate<typename m::graph, o>(st, bindings(bind<typename m::gate>(dgate.at<bf>(0)), bind<typename m::up>(dup.at<bf>(0)),
+                                                            bind<typename m::res>(dres.at<bf>(0)), bind<typename m::wd>(dwd.at<bf>(0))));
+    ex.run();
+    CTG_CHECK("test", cudaStreamSynchronize(st));
+    // Exactly the gemv; else the product's kernel and at least one for the projection.
+    if (kernels == 1) CHECK(test::nodes_of(ex.captured_graph(0)).kernels == 1);
+    else CHECK(test::nodes_of(ex.captured_graph(0)).kernels >= kernels);
+    if constexpr (o.fuse) {
+      CHECK_THROWS_AS(ex.data("both"), runtime_error);  // no storage
+      CHECK(ex.template prepared_state<matmul_state>("down").prologue_gated);
+      CHECK((ex.template prepared_state<matmul_state>("down").kernel == matmul_kernel::gemv) == (std::string_view(kernel) != "cublaslt"));
+    }
+    std::vector<bf> got(std::size_t(M * 256));
+    CTG_CHECK("test", cudaMemcpy(got.data(), ex.data("down"), got.size() * 2, cudaMemcpyDeviceToHost));
+    double worst = 0;
+    for (std::size_t i = 0; i < got.size(); ++i)
+      worst = std::max(worst, std::fabs(double(test::host_float(got[i])) - want[i]) / (1.0 + std::fabs(want[i])));
+    INFO(M << " rows, " << (o.fuse ? "folded" : "unfused") << ", CTGRAPH_MATMUL_KERNEL=" << kernel);
+    CHECK(worst < 2e-2);  // bf16 holds 8 bits: a rounding of each product term and of the output
+  };
+  run(std::integral_constant<plan_options, plan_options{}>{}, "auto", 1);               // the gemv alone
+  run(std::integral_constant<plan_options, plan_options{}>{}, "cublaslt", 2);           // the product first, then cuBLASLt
+  run(std::integral_constant<plan_options, plan_options{.fuse = false}>{}, "auto", 2);  // silu * up as a fused group
+  cudaStreamDestroy(st);
+}
+
+TEST_CASE("fusion: a gated product silu(x) * y in a projection's prologue matches the host and the unfused plan") {
+  gated_matches<1>();
+  gated_matches<4>();
+}
+
 // Queries rotated by attention as it loads them (a folded ops::rotary), 2 tokens at position 37
 // over a cache of 64: against the unfused plan, within bf16's rounding of the rotated queries.
 using rq = input<"rq", bf16, shape<2, 256>>;  // 4 heads of 64

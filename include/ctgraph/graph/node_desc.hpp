@@ -41,7 +41,7 @@ struct node_desc {
   output_rule epilogue_output = nullptr;
   //! The prologue this node's op can run on its input `prologue_input` as it loads it
   //! (Op::with_prologue<P>; Op::prologue_input, 0 unless the op says).
-  prologue takes_prologue = prologue::none;
+  prologue_set takes_prologue{};
   std::int8_t prologue_input = 0;
 };
 

@@ -21,6 +21,7 @@
 //! headers define. Attributes (a factor, a rank count) are the op type's template arguments.
 #include <concepts>
 #include <cstdint>
+#include <initializer_list>
 #include <span>
 #include <string_view>
 #include <type_traits>
@@ -39,10 +40,22 @@ enum class executes_on : std::uint8_t { device, host };
 enum class activation : std::uint8_t { none, relu, gelu };
 //! How a copy op moves bytes: a DMA memcpy (a memcpy node when captured) or a kernel.
 enum class copy_kind : std::uint8_t { none, dma, kernel };
-//! Work a reader can do on its input 0 as it loads it (its prologue), so that the plan may fold
-//! the node that does it into each of its readers: an RMS norm of a few rows into a product (the
-//! gemv), a rotary embedding of queries into attention over a cache.
-enum class prologue : std::uint8_t { none, rms_norm, rotary };
+//! Work a reader can do on an input as it loads it (its prologue), so that the plan may fold the
+//! node that does it into each of its readers: an RMS norm of a few rows into a product (the
+//! gemv), a rotary embedding into attention over a cache or into a cache write, a gated product
+//! silu(x) * y into a product. `gate` marks the activation a gated prologue applies (silu): it is
+//! folded with the product that reads it, never alone.
+enum class prologue : std::uint8_t { none, rms_norm, rotary, gated, gate };
+//! The prologues a reader takes (node_desc::takes_prologue, Op::takes_prologue).
+struct prologue_set {
+  std::uint8_t bits = 0;
+  constexpr prologue_set() = default;
+  constexpr prologue_set(std::initializer_list<prologue> kinds) {
+    for (prologue p : kinds) bits = std::uint8_t(bits | (1u << unsigned(p)));
+  }
+  constexpr bool has(prologue p) const { return p != prologue::none && ((bits >> unsigned(p)) & 1u) != 0; }
+  constexpr bool empty() const { return bits == 0; }
+};
 
 struct op_traits {
   bool capturable = true;          // may be captured into a CUDA graph
@@ -71,7 +84,7 @@ struct op_traits {
   //! the product and the other a bias [N] (input 1, added to its rows) or a residual of its shape
   //! (either input, cuBLASLt's C).
   bool as_bias = false;
-  //! What this op is as a prologue (ops::rms_norm, ops::rotary): where every reader takes it
+  //! What this op is as a prologue (ops::rms_norm, ops::rotary, ops::mul as a gated product, ops::silu as its gate): where every reader takes it
   //! (node_desc::takes_prologue), the plan folds it into each reader, and it gets no buffer and
   //! no launch (passes/fuse.hpp).
   prologue as_prologue = prologue::none;

@@ -13,13 +13,15 @@
 //! the three, becomes one group; the last of them is the root and runs as the product with that
 //! epilogue (one cuBLASLt call), reading the product's operands, the bias and the residual
 //! (cuBLASLt's C). An activation never follows a residual (cuBLASLt would apply it to the sum).
-//! Prologues last: a node of bf16 or f16 that can be a prologue (op_traits::as_prologue: an RMS
-//! norm of at most `prologue_max_rows` rows, a rotary), whose every reader takes that prologue
+//! Prologues: a node of bf16 or f16 that can be a prologue (op_traits::as_prologue: an RMS norm or
+//! a gated product silu(x) * y of at most `prologue_max_rows` rows, a rotary), whose every reader takes that prologue
 //! (node_desc::takes_prologue: a linear with W [N,K]; attention over a cache; a cache write) and
 //! reads it only at the input that takes it (node_desc::prologue_input: A, the queries, the rows),
 //! in no group and in its partition, is folded into each of them: each normalises (rotates) that
 //! input as it loads it, so the node gets no buffer and no launch (a kernel fewer on a decode
-//! step's path each), and its readers read its inputs instead, in its place.
+//! step's path each), and its readers read its inputs instead, in its place. A gated product
+//! folds with its silu (read by it alone), and is decided before the elementwise groups, which
+//! would take both; the others after them.
 //! Reads the schedule, nodes, readers, `partition_of` and `is_output`; writes `fused_root`,
 //! `prologue` and `in_prologues`. Off
 //! unless `g.fuse` (make_plan's `plan_options::fuse`; run-time builders have no types to compose
@@ -98,16 +100,21 @@ constexpr fused_group group_of(const flat_graph<N>& g, int r) {
   return f;
 }
 
+//! fn(u), or where u is folded into prologues, fn of each tensor it reads in its place (a gated
+//! prologue's gate is folded too: two levels at most).
+template <std::size_t N, class Fn>
+constexpr void read_through_prologues(const flat_graph<N>& g, int u, Fn& fn) {
+  if (!g.in_prologues[u]) return fn(u);
+  for (int k = 0; k < g.nodes[u].input_count; ++k) read_through_prologues(g, g.nodes[u].inputs[k], fn);
+}
+
 //! Calls fn(u) for each tensor node v reads from memory when it runs: its inputs; a fused
 //! group's leaves for its root; nothing for a member (its root reads for it); in place of a
 //! node folded into its prologue, that node's inputs.
 template <std::size_t N, class Fn>
 constexpr void for_each_read(const flat_graph<N>& g, int v, Fn fn) {
   if (g.in_prologues[v]) return;
-  const auto read = [&](int u) {
-    if (!g.in_prologues[u]) return fn(u);
-    for (int k = 0; k < g.nodes[u].input_count; ++k) fn(g.nodes[u].inputs[k]);
-  };
+  const auto read = [&](int u) { read_through_prologues(g, u, fn); };
   if (g.fused_root[v] < 0) {
     for (int k = 0; k < g.nodes[v].input_count; ++k) read(g.nodes[v].inputs[k]);
   } else if (g.fused_root[v] == v) {
@@ -227,16 +234,25 @@ template <std::size_t N>
 constexpr bool takes_prologues(const flat_graph<N>& g, int n) {
   const node_desc& d = g.nodes[n];
   const prologue kind = d.traits.as_prologue;
-  if (d.kind != tensor_kind::node || kind == prologue::none || d.in_place || d.ill_formed || d.input_count != 2 || g.is_output[n] ||
-      g.fused_root[n] != no_index || (d.out.dtype != dtype_id::bf16 && d.out.dtype != dtype_id::f16) ||
-      g.reader_begin[n] == g.reader_begin[n + 1])
+  if (d.kind != tensor_kind::node || kind == prologue::none || kind == prologue::gate || d.in_place || d.ill_formed ||
+      d.input_count != 2 || g.is_output[n] || g.fused_root[n] != no_index || g.in_prologues[n] ||
+      (d.out.dtype != dtype_id::bf16 && d.out.dtype != dtype_id::f16) || g.reader_begin[n] == g.reader_begin[n + 1])
     return false;
-  if (kind == prologue::rms_norm && (d.out.rank != 2 || d.out.dims[0] > ops::prologue_max_rows || d.out.dims[1] % 8 != 0))
+  if ((kind == prologue::rms_norm || kind == prologue::gated) &&
+      (d.out.rank != 2 || d.out.dims[0] > ops::prologue_max_rows || d.out.dims[1] % 8 != 0))
     return false;  // the gemv's rows
+  if (kind == prologue::gated) {  // silu(x) * y: x an ops::silu read here only, y of the same shape
+    const int x = d.inputs[0], y = d.inputs[1];
+    const node_desc& a = g.nodes[x];
+    if (x == y || a.kind != tensor_kind::node || a.traits.as_prologue != prologue::gate || a.input_count != 1 || a.in_place ||
+        a.ill_formed || g.is_output[x] || g.fused_root[x] != no_index || g.in_prologues[x] || g.reader_begin[x + 1] - g.reader_begin[x] != 1 ||
+        g.partition_of[x] != g.partition_of[n] || (d.ref_inputs & 1u) || !(a.out == d.out) || !(g.nodes[y].out == d.out))
+      return false;
+  }
   for (int i = g.reader_begin[n]; i < g.reader_begin[n + 1]; ++i) {
     const node_desc& r = g.nodes[g.readers[i]];
     const int at = r.prologue_input;
-    if (r.takes_prologue != kind || r.in_place || r.ill_formed || g.fused_root[g.readers[i]] != no_index ||
+    if (!r.takes_prologue.has(kind) || r.in_place || r.ill_formed || g.fused_root[g.readers[i]] != no_index || g.prologue[g.readers[i]] != no_index ||
         g.partition_of[g.readers[i]] != g.partition_of[n] || at < 0 || at >= r.input_count || r.inputs[at] != n ||
         ((r.ref_inputs >> at) & 1u))
       return false;
@@ -284,12 +300,20 @@ constexpr status fuse(flat_graph<N>& g) {
       continue;
     g.fused_root[g.nodes[b].inputs[0]] = g.fused_root[b] = b;
   }
+  // Gated prologues before elementwise groups, which would take the silu and the mul.
+  const auto fold = [&](int n) {
+    for (int i = g.reader_begin[n]; i < g.reader_begin[n + 1]; ++i) g.prologue[g.readers[i]] = n;
+    g.in_prologues[n] = true;
+    if (g.nodes[n].traits.as_prologue == prologue::gated) g.in_prologues[g.nodes[n].inputs[0]] = true;  // its gate
+  };
+  for (int s = 0; s < g.step_count; ++s)
+    if (const int n = g.schedule[s]; g.nodes[n].traits.as_prologue == prologue::gated && detail::takes_prologues(g, n)) fold(n);
   int wanted_by[N]{};  // the root whose group reads tensor i (so far), or no_index
   for (int i = 0; i < g.tensor_count; ++i) wanted_by[i] = no_index;
   for (int s = g.step_count - 1; s >= 0; --s) {
     const int r = g.schedule[s];
     const tensor_desc root = g.nodes[r].out;
-    if (g.fused_root[r] != no_index || !detail::fusable(g.nodes, r, root)) continue;  // in a group already
+    if (g.fused_root[r] != no_index || g.in_prologues[r] || !detail::fusable(g.nodes, r, root)) continue;  // in a group already
     const int first = g.partitions[g.partition_of[r]].first_step;
     int size = 1, reads = 0, open = 0;  // reads: distinct tensors the group reads so far
     auto want = [&](int u) {
@@ -305,7 +329,7 @@ constexpr status fuse(flat_graph<N>& g) {
       const int u = g.schedule[t];
       if (wanted_by[u] != r) continue;
       --open;
-      if (size == max_fused_nodes || g.is_output[u] || g.fused_root[u] != no_index || !detail::fusable(g.nodes, u, root))
+      if (size == max_fused_nodes || g.is_output[u] || g.fused_root[u] != no_index || g.in_prologues[u] || !detail::fusable(g.nodes, u, root))
         continue;
       bool inside = true, typed = false;  // every reader in the group; one edge a type leads along
       for (int i = g.reader_begin[u]; i < g.reader_begin[u + 1]; ++i) {
@@ -329,13 +353,8 @@ constexpr status fuse(flat_graph<N>& g) {
     }
     if (size > 1) g.fused_root[r] = r;
   }
-  for (int s = 0; s < g.step_count; ++s) {
-    const int n = g.schedule[s];
-    if (detail::takes_prologues(g, n)) {
-      for (int i = g.reader_begin[n]; i < g.reader_begin[n + 1]; ++i) g.prologue[g.readers[i]] = n;
-      g.in_prologues[n] = true;
-    }
-  }
+  for (int s = 0; s < g.step_count; ++s)
+    if (const int n = g.schedule[s]; detail::takes_prologues(g, n)) fold(n);
   return g.error;
 }
 

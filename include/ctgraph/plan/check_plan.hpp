@@ -171,13 +171,17 @@ constexpr plan_violation check_fusion(const flat_graph<N>& g) {
       return {plan_fault::bad_fusion, v};
     if (const int p = g.prologue[v];
         p != no_index && (p < 0 || p >= n || !g.in_prologues[p] || g.nodes[v].prologue_input < 0 ||
-                          g.nodes[v].prologue_input >= g.nodes[v].input_count || g.nodes[v].inputs[g.nodes[v].prologue_input] != p || g.nodes[v].takes_prologue != g.nodes[p].traits.as_prologue))
+                          g.nodes[v].prologue_input >= g.nodes[v].input_count || g.nodes[v].inputs[g.nodes[v].prologue_input] != p || !g.nodes[v].takes_prologue.has(g.nodes[p].traits.as_prologue)))
       return {plan_fault::bad_fusion, v, p};
   }
   for (int w = 0; w < n; ++w)
     for (int k = 0; k < g.nodes[w].input_count; ++k) {
       const int u = g.nodes[w].inputs[k];
-      if (g.in_prologues[u] ? k != g.nodes[w].prologue_input || g.prologue[w] != u : is_fused_member(g, u) && g.fused_root[w] != g.fused_root[u])
+      // A folded node is read where its reader folds it, or, a gated product's gate, by that product.
+      const bool folded_read = g.in_prologues[w] ? k == 0 && g.nodes[u].traits.as_prologue == prologue::gate &&
+                                                       g.nodes[w].traits.as_prologue == prologue::gated
+                                                 : k == g.nodes[w].prologue_input && g.prologue[w] == u;
+      if (g.in_prologues[u] ? !folded_read : is_fused_member(g, u) && g.fused_root[w] != g.fused_root[u])
         return {plan_fault::fused_read_outside, w, u};
     }
   return {};
@@ -247,9 +251,13 @@ constexpr plan_violation check_structure(const flat_graph<N>& g, recomputed<N>& 
       if (o.error != errc::ok || !(o.out == d.out)) return {plan_fault::wrong_output, v};
     }
     if (d.traits.view && d.input_count > 0) r.storage[v] = r.storage[d.inputs[0]];
-    int at = s;  // a fused member's root reads for it; a normalisation's readers, in their prologues
+    int at = s;  // a fused member's root reads for it; a folded node's readers, in their prologues
     if (g.in_prologues[v])
-      for (int w = 0; w < n; ++w) at = g.prologue[w] == v && g.step[w] > at ? g.step[w] : at;
+      for (int w = 0; w < n; ++w) {
+        at = g.prologue[w] == v && g.step[w] > at ? g.step[w] : at;
+        if (g.in_prologues[w] && g.nodes[w].input_count > 0 && g.nodes[w].inputs[0] == v)  // a gated product's gate
+          for (int x = 0; x < n; ++x) at = g.prologue[x] == w && g.step[x] > at ? g.step[x] : at;
+      }
     else if (is_fused_member(g, v)) at = g.step[g.fused_root[v]];
     for (int k = 0; k < d.input_count; ++k) {
       const int u = r.storage[d.inputs[k]];

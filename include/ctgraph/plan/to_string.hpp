@@ -10,6 +10,10 @@
 namespace ctg {
 
 namespace detail {
+//! What a prologue of this kind does to the input as it is loaded, for the dump.
+inline const char* prologue_verb(prologue p) {
+  return p == prologue::rotary ? "rotated" : p == prologue::gated ? "gated, silu(x) * y," : "normalised";
+}
 inline std::string shape_string(const tensor_desc& t) {
   std::string s(name_of(t.dtype));
   s += '[';
@@ -106,7 +110,7 @@ std::string to_string(const plan<N>& p) {
     }
     else if (b.shares >= 0) note.append(" in place of '").append(g.nodes[b.shares].name).append("'");
     if (d.inserted) note.append(" inserted copy (dma) for a collective");
-    if (g.prologue[v] >= 0) note.append(" prologue '").append(g.nodes[g.prologue[v]].name).append("' (its input ").append(std::to_string(d.prologue_input)).append(" ").append(g.nodes[g.prologue[v]].traits.as_prologue == prologue::rotary ? "rotated" : "normalised").append(" as loaded)");
+    if (g.prologue[v] >= 0) note.append(" prologue '").append(g.nodes[g.prologue[v]].name).append("' (its input ").append(std::to_string(d.prologue_input)).append(" ").append(detail::prologue_verb(g.nodes[g.prologue[v]].traits.as_prologue)).append(" as loaded)");
     if (b.hoisted && g.owner[v] == v) note += detail::format(" hoisted to #%d", b.hoisted_to);
     if (g.fused_root[v] == v) {
       const fused_group f = detail::group_of(g, v);

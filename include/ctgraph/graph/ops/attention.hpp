@@ -81,7 +81,7 @@ struct cache_attention {
   static constexpr std::string_view name = "cache_attention";
   static constexpr op_traits traits{};
   static constexpr int heads = Heads, kv_heads = KVHeads;
-  static constexpr prologue takes_prologue = std::is_void_v<Rotary> ? prologue::rotary : prologue::none;
+  static constexpr prologue_set takes_prologue = std::is_void_v<Rotary> ? prologue_set{prologue::rotary} : prologue_set{};
   template <class R>
   using with_prologue = cache_attention<Heads, KVHeads, R>;
   static constexpr output_result output(std::span<const tensor_desc> in) {

@@ -109,6 +109,12 @@ struct add : elementwise<add, 2, activation::none, true> {
 };
 struct mul : elementwise<mul, 2> {
   static constexpr std::string_view name = "mul";
+  //! silu(x) * y, where x is an ops::silu read only here, can run in a product's prologue.
+  static constexpr op_traits traits = [] {
+    op_traits t = elementwise<mul, 2>::traits;
+    t.as_prologue = prologue::gated;
+    return t;
+  }();
   CTG_HOST_DEVICE float operator()(float x, float y) const { return x * y; }
 };
 

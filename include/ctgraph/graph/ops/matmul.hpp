@@ -30,6 +30,9 @@ struct matmul_options {
   //! > 0: a prologue: A is the input of a folded ops::rms_norm with this epsilon, whose weight is
   //! input 1 (the product's own inputs follow): each row of A is normalised as it is loaded.
   float prologue_eps = 0.f;
+  //! A gated prologue: A is silu(input 0) * input 1 (a folded ops::mul of an ops::silu), computed
+  //! as it is loaded; the product's own inputs follow.
+  bool prologue_gated = false;
 };
 
 namespace detail {
@@ -72,32 +75,44 @@ struct matmul_hooks {
 };
 }  // namespace detail
 
-template <bool TransposeW, epilogue Act, float PrologueEps>
+template <bool TransposeW, epilogue Act, float PrologueEps, bool Gated>
 struct linear;
+
+namespace detail {
+//! The epsilon of a folded normalisation P, or 0 for another prologue.
+template <class P>
+constexpr float prologue_epsilon() {
+  if constexpr (requires { P::epsilon; }) return P::epsilon;
+  else return 0.f;
+}
+}  // namespace detail
 
 struct matmul : detail::matmul_hooks<matmul_options{}> {
   static constexpr std::string_view name = "matmul";
   //! With an activation: linear's (the plan folds a relu or gelu reader in, passes/fuse.hpp).
   static constexpr bool takes_epilogue = true;
   template <activation A>
-  using with_epilogue = linear<false, A, 0.f>;
+  using with_epilogue = linear<false, A, 0.f, false>;
   static constexpr op_traits traits{};
   static constexpr output_result output(std::span<const tensor_desc> in) { return detail::matmul_output(in, false, false, false); }
 };
 
-//! PrologueEps > 0: the plan folded an ops::rms_norm<PrologueEps> that feeds A into the product
-//! (`with_prologue`; the runtime's op, never written by hand).
-template <bool TransposeW = false, epilogue Act = epilogue::none, float PrologueEps = 0.f>
-struct linear : detail::matmul_hooks<matmul_options{TransposeW, Act, PrologueEps}> {
+//! PrologueEps > 0: the plan folded an ops::rms_norm<PrologueEps> that feeds A into the product;
+//! Gated: an ops::mul of an ops::silu, A = silu(x) * y (`with_prologue`; the runtime's ops,
+//! never written by hand).
+template <bool TransposeW = false, epilogue Act = epilogue::none, float PrologueEps = 0.f, bool Gated = false>
+struct linear : detail::matmul_hooks<matmul_options{TransposeW, Act, PrologueEps, Gated}> {
   static constexpr std::string_view name = "linear";
   //! Without one, an activation can join it (when there is no residual: the rule says).
   static constexpr bool takes_epilogue = Act == epilogue::none;
   template <activation A>
-  using with_epilogue = linear<TransposeW, A, PrologueEps>;
-  //! With W [N,K] (what the gemv streams), a row normalisation feeding A can run in its prologue.
-  static constexpr prologue takes_prologue = TransposeW && PrologueEps == 0.f ? prologue::rms_norm : prologue::none;
-  template <class Norm>
-  using with_prologue = linear<TransposeW, Act, Norm::epsilon>;
+  using with_epilogue = linear<TransposeW, A, PrologueEps, Gated>;
+  //! With W [N,K] (what the gemv streams), a row normalisation or a gated product feeding A can
+  //! run in its prologue.
+  static constexpr prologue_set takes_prologue =
+      TransposeW && PrologueEps == 0.f && !Gated ? prologue_set{prologue::rms_norm, prologue::gated} : prologue_set{};
+  template <class P>
+  using with_prologue = linear<TransposeW, Act, detail::prologue_epsilon<P>(), P::traits.as_prologue == prologue::gated>;
   static constexpr op_traits traits{};
   static constexpr output_result output(std::span<const tensor_desc> in) { return detail::matmul_output(in, TransposeW, true, Act != epilogue::none); }
 };

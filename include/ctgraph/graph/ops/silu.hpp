@@ -10,6 +10,12 @@ namespace ctg::ops {
 
 struct silu : elementwise<silu, 1> {
   static constexpr std::string_view name = "silu";
+  //! The gate of a gated product, silu(x) * y, which a product can compute in its prologue.
+  static constexpr op_traits traits = [] {
+    op_traits t = elementwise<silu, 1>::traits;
+    t.as_prologue = prologue::gate;
+    return t;
+  }();
   //! x / (1 + e^-x): e^-x overflows to inf for x < -88, and x / inf = -0, the limit.
   CTG_HOST_DEVICE float operator()(float x) const { return x / (1.f + expf(-x)); }
   //! With the GPU's approximate exponential and division (plan_options::fast_math).

@@ -43,7 +43,7 @@ struct cache_write {
   static_assert(Offset >= 0, "ctgraph: ops::cache_write needs an Offset >= 0 (it writes at the position plus Offset). Write the position you mean: ops::cache_write<0, 1> writes after the position.");
   static constexpr std::string_view name = "cache_write";
   static constexpr op_traits traits{.view = true, .writes_state = true};
-  static constexpr prologue takes_prologue = std::is_void_v<Rotary> ? prologue::rotary : prologue::none;
+  static constexpr prologue_set takes_prologue = std::is_void_v<Rotary> ? prologue_set{prologue::rotary} : prologue_set{};
   static constexpr int prologue_input = 2;  // the rows
   template <class R>
   using with_prologue = cache_write<Dim, Offset, R>;

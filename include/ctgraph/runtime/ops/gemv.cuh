@@ -18,7 +18,9 @@
 //! RMS norm the plan folded in, `norm_weight`): each piece of A is multiplied by the norm's weight
 //! as it is used, the lanes also sum its squares, and the row's 1/rms (from the squares of every
 //! warp that shares the row) scales the sum at the end: y = W (x g) / rms(x), the normalisation
-//! without a kernel, a buffer or a rounding of its own.
+//! without a kernel, a buffer or a rounding of its own. A gated prologue (`gated`, the folded
+//! silu(x) * y of a SwiGLU MLP): A's pieces are x, and each element is silu(x) * y in float as it
+//! is used, once per lane for all its rows of W, with no rounding of the product to bf16.
 //!
 //! PDL as in the skinny kernel: launched as a programmatic dependent, it lets the next kernel
 //! start at once, and where no kernel writes W (`w_fixed`) it issues its first 8 loads of W before
@@ -35,6 +37,7 @@
 #include <ctgraph/graph/dtype.hpp>
 #include <ctgraph/graph/ops/elementwise.hpp>
 #include <ctgraph/graph/ops/matmul.hpp>
+#include <ctgraph/graph/ops/silu.hpp>
 #include <ctgraph/runtime/ops/float_conversion.cuh>
 #include <ctgraph/runtime/ops/skinny_matmul.cuh>
 
@@ -114,6 +117,31 @@ __device__ inline float gemv_dot_scaled(const uint4& a, const uint4& g, const ui
   return acc;
 }
 
+//! The 8 elements silu(x) * y of a gated prologue, in float (ops::silu, then the product).
+template <class T>
+__device__ inline void gemv_gate(const uint4& x, const uint4& y, float (&v)[8]) {
+  const std::uint32_t xs[4] = {x.x, x.y, x.z, x.w}, ys[4] = {y.x, y.y, y.z, y.w};
+#pragma unroll
+  for (int j = 0; j < 4; ++j) {
+    const float2 a = gemv_unpack<T>(xs[j]), b = gemv_unpack<T>(ys[j]);
+    v[2 * j] = ops::silu{}(a.x) * b.x;
+    v[2 * j + 1] = ops::silu{}(a.y) * b.y;
+  }
+}
+
+//! acc + the dot product of 8 floats and 8 elements of W, in element order.
+template <class T>
+__device__ inline float gemv_dot_floats(const float (&v)[8], const uint4& w, float acc) {
+  const std::uint32_t ws[4] = {w.x, w.y, w.z, w.w};
+#pragma unroll
+  for (int j = 0; j < 4; ++j) {
+    const float2 y = gemv_unpack<T>(ws[j]);
+    acc = fmaf(v[2 * j], y.x, acc);
+    acc = fmaf(v[2 * j + 1], y.y, acc);
+  }
+  return acc;
+}
+
 //! acc + the dot product of 8 elements of A and 8 of W, in element order.
 template <class T>
 __device__ inline float gemv_dot(const uint4& a, const uint4& w, float acc) {
@@ -146,6 +174,7 @@ __global__ void __launch_bounds__(gemv_warps * 32) gemv_kernel(skinny_matmul_arg
   const uint4* w = static_cast<const uint4*>(p.w);
   const uint4* a = static_cast<const uint4*>(p.a);
   const uint4* g = static_cast<const uint4*>(p.norm_weight);  // a prologue's weight, or null
+  const uint4* u = static_cast<const uint4*>(p.gated);        // a gated prologue's y, or null
 
   uint4 wv[steps][per_warp];
   const auto load_w = [&](int base) {
@@ -169,6 +198,18 @@ __global__ void __launch_bounds__(gemv_warps * 32) gemv_kernel(skinny_matmul_arg
     for (int s = 0; s < steps; ++s) {
       const int piece = base + 32 * s + lane;
       if (piece >= end) continue;
+      if (u) {  // the gated prologue: silu(x) * y, once for all rows of W
+#pragma unroll
+        for (int m = 0; m < Rows; ++m) {
+          if (m >= p.m) continue;
+          const std::size_t at = std::size_t(m) * std::size_t(pieces) + std::size_t(piece);
+          float v[8];
+          gemv_gate<T>(a[at], u[at], v);
+#pragma unroll
+          for (int r = 0; r < per_warp; ++r) acc[m][r] = gemv_dot_floats<T>(v, wv[s][r], acc[m][r]);
+        }
+        continue;
+      }
       if (g) {  // the prologue: A times the norm's weight here, its 1/rms once the row is summed
         const uint4 gv = g[piece];
 #pragma unroll

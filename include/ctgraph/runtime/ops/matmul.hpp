@@ -22,12 +22,14 @@
 
 #include <ctgraph/graph/memory_class.hpp>
 #include <ctgraph/graph/ops/matmul.hpp>
+#include <ctgraph/graph/ops/silu.hpp>
 #include <ctgraph/runtime/capture.hpp>
 #include <ctgraph/runtime/dtype.hpp>
 #include <ctgraph/runtime/error.hpp>
 #include <ctgraph/runtime/handles.hpp>
 #include <ctgraph/runtime/launch_context.hpp>
 #include <ctgraph/runtime/memory.hpp>
+#include <ctgraph/runtime/ops/elementwise.cuh>
 #include <ctgraph/runtime/ops/gemv.cuh>
 #include <ctgraph/runtime/ops/norm.cuh>
 #include <ctgraph/runtime/ops/pack_rows.cuh>
@@ -110,6 +112,9 @@ struct matmul_state {
   //! epsilon and the weight at input 1 of the launch. The gemv does it as it loads A; where
   //! another kernel runs the product, the normalisation runs first, into `normed`.
   float prologue_eps = 0.f;
+  //! A gated prologue (`ops::matmul_options::prologue_gated`): A is silu(input 0) * input 1 of the
+  //! launch, computed by the gemv as it loads A, or first, into `normed`.
+  bool prologue_gated = false;
   allocation normed;
 };
 
@@ -148,9 +153,10 @@ inline const char* requested_matmul_kernel(std::string_view node) {
 //! ctgraph's own kernel (skinny or gemv, `s.kernel`) for node `c` as `s` prepared it (the pointers
 //! checked); `programmatic` as `launch_skinny_matmul` says.
 template <class = void>
-void launch_own_kernel(const launch_context& c, const matmul_state& s, bool programmatic, const void* norm_weight = nullptr) {
+void launch_own_kernel(const launch_context& c, const matmul_state& s, bool programmatic, const void* prologue = nullptr) {
   skinny_matmul_args args;
-  args.norm_weight = norm_weight, args.norm_eps = s.prologue_eps;
+  if (s.prologue_gated) args.gated = prologue;
+  else args.norm_weight = prologue, args.norm_eps = s.prologue_eps;
   args.a = c.inputs[0], args.w = c.inputs[1], args.bias = s.bias, args.out = c.output;
   args.residual = s.residual >= 0 ? c.inputs[s.residual] : nullptr;
   args.m = int(s.m), args.n = int(s.n), args.k = int(s.k), args.act = s.act;
@@ -300,8 +306,9 @@ void choose_matmul_kernel(const launch_context& c, ops::matmul_options o, std::o
   s.reason = "timed";
 }
 
-//! A prologue's launch as the product sees it: input 1 (the normalisation's weight) left out,
-//! so A (the normalisation's input), W, bias and residual are inputs 0, 1, ...
+//! A prologue's launch as the product sees it: input 1 (the normalisation's weight, the gated
+//! product's second factor) left out, so A (the prologue's input 0), W, bias and residual are
+//! inputs 0, 1, ...
 inline launch_context without_prologue(const launch_context& c) {
   launch_context p = c;
   for (int k = 1; k + 1 < c.input_count; ++k)
@@ -330,7 +337,7 @@ template <class = void>  // compiled only where a graph multiplies (it may time 
 matmul_state prepare_matmul(const launch_context& c, ops::matmul_options o = {}, std::optional<matmul_kernel> kernel = std::nullopt) {
   const std::string_view name = c.node->name;
   constexpr const char* call = "prepare_matmul";
-  if (o.prologue_eps > 0.f) return detail::prepare_with_prologue(c, o, kernel);
+  if (o.prologue_eps > 0.f || o.prologue_gated) return detail::prepare_with_prologue(c, o, kernel);
   const tensor_desc &a = c.input_desc[0], &b = c.input_desc[1], &out = c.output_desc();
   const bool batched = a.rank == 3 && b.rank == 3 && out.rank == 3;
   if (!batched && (a.rank != 2 || b.rank != 2 || out.rank != 2))
@@ -364,7 +371,7 @@ matmul_state prepare_matmul(const launch_context& c, ops::matmul_options o = {},
   if (s.k == 0 && s.m > 0 && s.n > 0 && (has_bias || o.act != ops::epilogue::none))
     throw runtime_error(name, call, "K = 0 with a bias or an activation: cuBLASLt takes no empty sum, and C = 0 would be wrong");
   if (s.batch == 0 || s.m == 0 || s.n == 0 || s.k == 0) return s;  // nothing to multiply; k = 0 is C = 0
-  if (o.prologue_eps > 0.f) throw runtime_error(name, call, "a prologue's product is prepared through prepare_matmul's prologue path");
+  if (o.prologue_eps > 0.f || o.prologue_gated) throw runtime_error(name, call, "a prologue's product is prepared through prepare_matmul's prologue path");
   if (c.cublas_lt == nullptr) throw runtime_error(name, call, "the launch context has no cuBLASLt handle");
   const cudaDataType_t type = cuda_type_of(out.dtype);
 
@@ -484,11 +491,13 @@ template <class>
 matmul_state detail::prepare_with_prologue(const launch_context& c, ops::matmul_options o, std::optional<matmul_kernel> kernel) {
   const std::string_view name = c.node->name;
   const tensor_desc& a = c.input_desc[0];
-  if (c.input_count < 3 || a.rank != 2 || c.input_desc[1].rank != 1 || c.input_desc[1].dims[0] != a.dims[1])
-    throw runtime_error(name, "prepare_matmul", "a prologue takes A [M,K], the normalisation's weight [K], then the product's W");
+  if (o.prologue_gated ? c.input_count < 3 || a.rank != 2 || !(c.input_desc[1] == a)
+                       : c.input_count < 3 || a.rank != 2 || c.input_desc[1].rank != 1 || c.input_desc[1].dims[0] != a.dims[1])
+    throw runtime_error(name, "prepare_matmul", o.prologue_gated ? "a gated prologue takes x and y [M,K], then the product's W"
+                                                                 : "a prologue takes A [M,K], the normalisation's weight [K], then the product's W");
   launch_context p = without_prologue(c);
   ops::matmul_options own = o;
-  own.prologue_eps = 0.f;
+  own.prologue_eps = 0.f, own.prologue_gated = false;
   const std::string_view requested = kernel ? name_of(*kernel) : requested_matmul_kernel(name);
   const tensor_desc& w = p.input_desc[1];
   const std::int64_t n = o.transpose_w ? w.dims[0] : w.dims[1];
@@ -507,9 +516,10 @@ matmul_state detail::prepare_with_prologue(const launch_context& c, ops::matmul_
     if (s.gemv.kernel == nullptr) CTG_CHECK(name, configure_gemv(s.gemv, a.dtype, s.m, s.n, s.k));
     s.kernel = matmul_kernel::gemv;
     s.act = o.act;
-    s.reason = "the prologue: the gemv normalises A's rows as it loads them";
+    s.reason = o.prologue_gated ? "the prologue: the gemv computes silu(x) * y as it loads A" : "the prologue: the gemv normalises A's rows as it loads them";
   }
   s.prologue_eps = o.prologue_eps;
+  s.prologue_gated = o.prologue_gated;
   return s;
 }
 
@@ -517,10 +527,18 @@ matmul_state detail::prepare_with_prologue(const launch_context& c, ops::matmul_
 //! pointer is missing or less aligned than the algorithm assumes (the executor prepares again
 //! when a rebound input moves), and when the cuBLASLt call fails.
 namespace detail {
+//! silu(x) * y in float, as ops::silu and ops::mul compute it (a gated prologue where the gemv
+//! cannot run the product).
+struct gated_product {
+  static constexpr int arity = 2;
+  CTG_HOST_DEVICE float operator()(float x, float y) const { return ops::silu{}(x) * y; }
+};
+
 //! The product of `launch_matmul`, on the product's own inputs (A, W, bias, residual); a gemv
-//! with a prologue also gets the normalisation's weight.
+//! with a prologue also gets the prologue's input 1 (the normalisation's weight, the gated
+//! product's second factor).
 template <class = void>
-void launch_product(const launch_context& c, const matmul_state& s, const void* norm_weight) {
+void launch_product(const launch_context& c, const matmul_state& s, const void* prologue) {
   const std::string_view name = c.node->name;
   constexpr const char* call = "launch_matmul";
   if (s.batch == 0 || s.m == 0 || s.n == 0) return;
@@ -543,7 +561,7 @@ void launch_product(const launch_context& c, const matmul_state& s, const void* 
     for (const void* p : {c.inputs[0], c.inputs[1], s.bias, residual, const_cast<const void*>(c.output)})
       if (reinterpret_cast<std::uintptr_t>(p) % 16 != 0)
         throw runtime_error(name, call, "a pointer is less aligned than when the matmul was prepared; prepare it again");
-    launch_own_kernel(c, s, s.programmatic && capture_follows_one_kernel(c.stream), norm_weight);
+    launch_own_kernel(c, s, s.programmatic && capture_follows_one_kernel(c.stream), prologue);
     return;
   }
   const float alpha = 1.f, beta = residual ? 1.f : 0.f;  // host scalars: read when the call is made (or captured)
@@ -568,20 +586,27 @@ void launch_product(const launch_context& c, const matmul_state& s, const void* 
 
 template <class>
 void launch_matmul(const launch_context& c, const matmul_state& s) {
-  if (s.prologue_eps <= 0.f) return detail::launch_product(c, s, nullptr);
-  // A's rows normalised: in the gemv, or first, into `normed`.
+  if (s.prologue_eps <= 0.f && !s.prologue_gated) return detail::launch_product(c, s, nullptr);
+  // A's rows normalised (or gated): in the gemv, or first, into `normed`.
   const std::string_view name = c.node->name;
   if (c.input_count < 3 || c.inputs[0] == nullptr || c.inputs[1] == nullptr)
-    throw runtime_error(name, "launch_matmul", "the prologue's A or weight has no device pointer");
+    throw runtime_error(name, "launch_matmul", "the prologue's inputs have no device pointer");
   launch_context p = detail::without_prologue(c);
   if (s.normed.get() == nullptr) {
     if (reinterpret_cast<std::uintptr_t>(c.inputs[1]) % 16 != 0)
-      throw runtime_error(name, "launch_matmul", "the prologue's weight is less aligned than when the matmul was prepared; prepare it again");
+      throw runtime_error(name, "launch_matmul", "the prologue's input 1 is less aligned than when the matmul was prepared; prepare it again");
     return detail::launch_product(p, s, c.inputs[1]);
   }
   launch_context n = c;
   n.input_count = 2, n.output = s.normed.get();
-  launch_norm(n, s.prologue_eps, false);
+  if (s.prologue_gated) {
+    node_desc as_gated = *c.node;  // the elementwise kernel writes its node's output: A's shape
+    as_gated.out = c.input_desc[0];
+    n.node = &as_gated;
+    launch_elementwise(n, detail::gated_product{});
+  } else {
+    launch_norm(n, s.prologue_eps, false);
+  }
   p.inputs[0] = s.normed.get();
   detail::launch_product(p, s, nullptr);
 }

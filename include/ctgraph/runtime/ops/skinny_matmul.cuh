@@ -75,6 +75,9 @@ struct skinny_matmul_args {
   //! they are loaded (a prologue, runtime/ops/gemv.cuh).
   const void* norm_weight = nullptr;
   float norm_eps = 0.f;
+  //! The gemv only: where given, A is silu(a) * gated elementwise ([M,K] each), computed as it
+  //! is loaded (a gated prologue, runtime/ops/gemv.cuh).
+  const void* gated = nullptr;
 };
 
 }  // namespace ctg
