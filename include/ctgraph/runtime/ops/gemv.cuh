@@ -45,6 +45,12 @@ namespace ctg {
 
 //! The most rows of A the gemv takes.
 inline constexpr std::int64_t gemv_max_rows = 8;
+
+//! What the gemv does to A as it loads it: nothing, an RMS norm (`skinny_matmul_args::norm_weight`)
+//! or silu(x) * y (`skinny_matmul_args::gated`). A kernel instance each: one kernel that branched
+//! at run time kept the registers of the heaviest and slowed the plain products (layer 0's
+//! gate_proj of the decode step: 8.7 us, against 6.6 without the branches; H200).
+enum class gemv_prologue : std::uint8_t { none, norm, gated };
 static_assert(gemv_max_rows >= ops::prologue_max_rows, "the gemv runs every prologue the plan folds");
 
 //! How the gemv covers one node's C.
@@ -63,8 +69,9 @@ namespace ctg::runtime_ops::detail {
 inline constexpr int gemv_warps = 4;  // per block
 inline constexpr int gemv_loads = 8;  // 16-byte loads of W in flight per lane
 
-template <int Rows>
-inline constexpr int gemv_rows_per_warp = Rows >= 4 ? 4 : 2;
+//! Rows of W per warp: 4 where there are 4 or more rows of A to share A's loads, and for a gated
+//! prologue, whose silu of each piece of A a warp computes once for all its rows of W; else 2.
+constexpr int gemv_rows_per_warp(int rows, gemv_prologue p) { return rows >= 4 || p == gemv_prologue::gated ? 4 : 2; }
 
 //! A 16-byte load that does not allocate in L1 (W is read once); an ordinary (coherent) load, so
 //! that after griddepcontrol.wait it sees what the kernel before wrote. Volatile: never moved above
@@ -159,13 +166,13 @@ __device__ inline float gemv_dot(const uint4& a, const uint4& w, float acc) {
 //! (group, part) = (warp / warps_k, warp % warps_k) takes part `part` of K's 16-byte pieces; lane l
 //! the pieces l, l + 32, ... of it, `steps` of them per row at a time. Rows of A past M are zero
 //! and skipped; rows of W past N are not read.
-template <class T, int Rows>
+template <class T, int Rows, gemv_prologue P>
 __global__ void __launch_bounds__(gemv_warps * 32) gemv_kernel(skinny_matmul_args p, int warps_k) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  constexpr int per_warp = gemv_rows_per_warp<Rows>, steps = gemv_loads / per_warp, outputs = Rows * per_warp;
+  constexpr int per_warp = gemv_rows_per_warp(Rows, P), steps = gemv_loads / per_warp, outputs = Rows * per_warp;
   static_assert(outputs <= 32, "gemv_kernel: one lane per output of a warp");
   __shared__ float partial[gemv_warps][outputs];
-  __shared__ float squares[gemv_warps][Rows];  // a prologue's sums of A's squares, per warp and row
+  __shared__ float squares[gemv_warps][Rows];  // a norm's sums of A's squares, per warp and row
   const int lane = int(threadIdx.x) % 32, warp = int(threadIdx.x) / 32;
   const int group = warp / warps_k, part = warp % warps_k;
   const int n0 = (int(blockIdx.x) * (gemv_warps / warps_k) + group) * per_warp;
@@ -173,8 +180,8 @@ __global__ void __launch_bounds__(gemv_warps * 32) gemv_kernel(skinny_matmul_arg
   const int begin = min(pieces, part * span), end = min(pieces, begin + span);
   const uint4* w = static_cast<const uint4*>(p.w);
   const uint4* a = static_cast<const uint4*>(p.a);
-  const uint4* g = static_cast<const uint4*>(p.norm_weight);  // a prologue's weight, or null
-  const uint4* u = static_cast<const uint4*>(p.gated);        // a gated prologue's y, or null
+  [[maybe_unused]] const uint4* g = static_cast<const uint4*>(p.norm_weight);  // a norm's weight
+  [[maybe_unused]] const uint4* u = static_cast<const uint4*>(p.gated);        // a gated prologue's y
 
   uint4 wv[steps][per_warp];
   const auto load_w = [&](int base) {
@@ -198,7 +205,7 @@ __global__ void __launch_bounds__(gemv_warps * 32) gemv_kernel(skinny_matmul_arg
     for (int s = 0; s < steps; ++s) {
       const int piece = base + 32 * s + lane;
       if (piece >= end) continue;
-      if (u) {  // the gated prologue: silu(x) * y, once for all rows of W
+      if constexpr (P == gemv_prologue::gated) {  // silu(x) * y, once for all rows of W
 #pragma unroll
         for (int m = 0; m < Rows; ++m) {
           if (m >= p.m) continue;
@@ -210,7 +217,7 @@ __global__ void __launch_bounds__(gemv_warps * 32) gemv_kernel(skinny_matmul_arg
         }
         continue;
       }
-      if (g) {  // the prologue: A times the norm's weight here, its 1/rms once the row is summed
+      if constexpr (P == gemv_prologue::norm) {  // A times the norm's weight here, its 1/rms once the row is summed
         const uint4 gv = g[piece];
 #pragma unroll
         for (int m = 0; m < Rows; ++m) {
@@ -243,7 +250,7 @@ __global__ void __launch_bounds__(gemv_warps * 32) gemv_kernel(skinny_matmul_arg
     for (int m = 0; m < Rows; ++m)
 #pragma unroll
       for (int r = 0; r < per_warp; ++r) partial[warp][m * per_warp + r] = acc[m][r];
-  if (g) {
+  if constexpr (P == gemv_prologue::norm) {
 #pragma unroll
     for (int m = 0; m < Rows; ++m) {
 #pragma unroll
@@ -257,7 +264,7 @@ __global__ void __launch_bounds__(gemv_warps * 32) gemv_kernel(skinny_matmul_arg
   if (m >= p.m || n >= p.n) return;
   float v = partial[warp][lane];
   for (int j = 1; j < warps_k; ++j) v += partial[warp + j][lane];  // in warp order
-  if (g) {  // the warps of a group cover all of K: their sums of squares make the row's
+  if constexpr (P == gemv_prologue::norm) {  // the warps of a group cover all of K: their sums of squares make the row's
     float s = squares[warp][m];
     for (int j = 1; j < warps_k; ++j) s += squares[warp + j][m];
     v *= rsqrtf(s / float(p.k) + p.norm_eps);
@@ -271,18 +278,25 @@ __global__ void __launch_bounds__(gemv_warps * 32) gemv_kernel(skinny_matmul_arg
 #endif
 }
 
-template <class T>
+template <class T, gemv_prologue P>
 const void* gemv_kernel_for(int rows) {
   switch (rows) {
-    case 1: return reinterpret_cast<const void*>(&gemv_kernel<T, 1>);
-    case 2: return reinterpret_cast<const void*>(&gemv_kernel<T, 2>);
-    case 4: return reinterpret_cast<const void*>(&gemv_kernel<T, 4>);
-    default: return reinterpret_cast<const void*>(&gemv_kernel<T, 8>);
+    case 1: return reinterpret_cast<const void*>(&gemv_kernel<T, 1, P>);
+    case 2: return reinterpret_cast<const void*>(&gemv_kernel<T, 2, P>);
+    case 4: return reinterpret_cast<const void*>(&gemv_kernel<T, 4, P>);
+    default: return reinterpret_cast<const void*>(&gemv_kernel<T, 8, P>);
   }
 }
 
-inline const void* gemv_kernel_for(dtype_id dtype, int rows) {
-  return dtype == dtype_id::bf16 ? gemv_kernel_for<__nv_bfloat16>(rows) : gemv_kernel_for<__half>(rows);
+template <class T>
+const void* gemv_kernel_for(int rows, gemv_prologue p) {
+  return p == gemv_prologue::norm    ? gemv_kernel_for<T, gemv_prologue::norm>(rows)
+         : p == gemv_prologue::gated ? gemv_kernel_for<T, gemv_prologue::gated>(rows)
+                                     : gemv_kernel_for<T, gemv_prologue::none>(rows);
+}
+
+inline const void* gemv_kernel_for(dtype_id dtype, int rows, gemv_prologue p = gemv_prologue::none) {
+  return dtype == dtype_id::bf16 ? gemv_kernel_for<__nv_bfloat16>(rows, p) : gemv_kernel_for<__half>(rows, p);
 }
 
 }  // namespace ctg::runtime_ops::detail
@@ -310,12 +324,13 @@ const char* gemv_declines(dtype_id dtype, std::int64_t m, std::int64_t n, std::i
 //! current device: the most warps per row group (1, 2 or 4) that still fit on the GPU at once, and
 //! at least a whole 512-byte run of a row per warp. The shape must be one `gemv_declines` accepts.
 template <class = void>
-cudaError_t configure_gemv(gemv_config& cfg, dtype_id dtype, std::int64_t m, std::int64_t n, std::int64_t k) {
+cudaError_t configure_gemv(gemv_config& cfg, dtype_id dtype, std::int64_t m, std::int64_t n, std::int64_t k,
+                           gemv_prologue prologue = gemv_prologue::none) {
   namespace rd = runtime_ops::detail;
   cfg = {};
   cfg.rows = m <= 1 ? 1 : m <= 2 ? 2 : m <= 4 ? 4 : 8;
-  cfg.rows_per_warp = cfg.rows >= 4 ? rd::gemv_rows_per_warp<4> : rd::gemv_rows_per_warp<1>;
-  cfg.kernel = rd::gemv_kernel_for(dtype, cfg.rows);
+  cfg.rows_per_warp = rd::gemv_rows_per_warp(cfg.rows, prologue);
+  cfg.kernel = rd::gemv_kernel_for(dtype, cfg.rows, prologue);
   int device = 0, sms = 0, per_sm = 0;
   if (cudaError_t e = cudaGetDevice(&device); e != cudaSuccess) return e;
   if (cudaError_t e = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device); e != cudaSuccess) return e;

@@ -513,7 +513,7 @@ matmul_state detail::prepare_with_prologue(const launch_context& c, ops::matmul_
     s.normed = std::move(normed);
   } else {
     s = prepare_matmul(p, own, kernel);
-    if (s.gemv.kernel == nullptr) CTG_CHECK(name, configure_gemv(s.gemv, a.dtype, s.m, s.n, s.k));
+    CTG_CHECK(name, configure_gemv(s.gemv, a.dtype, s.m, s.n, s.k, o.prologue_gated ? gemv_prologue::gated : gemv_prologue::norm));
     s.kernel = matmul_kernel::gemv;
     s.act = o.act;
     s.reason = o.prologue_gated ? "the prologue: the gemv computes silu(x) * y as it loads A" : "the prologue: the gemv normalises A's rows as it loads them";
