@@ -71,7 +71,7 @@ inline constexpr int gemv_loads = 8;  // 16-byte loads of W in flight per lane
 
 //! Rows of W per warp: 4 where there are 4 or more rows of A to share A's loads, and for a gated
 //! prologue, whose silu of each piece of A a warp computes once for all its rows of W; else 2.
-constexpr int gemv_rows_per_warp(int rows, gemv_prologue p) { return rows >= 4 || p == gemv_prologue::gated ? 4 : 2; }
+__host__ __device__ constexpr int gemv_rows_per_warp(int rows, gemv_prologue p) { return rows >= 4 || p == gemv_prologue::gated ? 4 : 2; }
 
 //! A 16-byte load that does not allocate in L1 (W is read once); an ordinary (coherent) load, so
 //! that after griddepcontrol.wait it sees what the kernel before wrote. Volatile: never moved above
