@@ -50,4 +50,14 @@ struct node_launch : launch_context {
   using node_type = Node;
 };
 
+//! The launch of c with input k left out (those after it move down one): a reader's own inputs,
+//! where a prologue's extra input stands at k.
+inline launch_context without_input(const launch_context& c, int k) {
+  launch_context p = c;
+  for (int j = k; j + 1 < c.input_count; ++j)
+    p.inputs[j] = c.inputs[j + 1], p.input_desc[j] = c.input_desc[j + 1], p.input_fixed[j] = c.input_fixed[j + 1];
+  p.input_count = c.input_count - 1;
+  return p;
+}
+
 }  // namespace ctg

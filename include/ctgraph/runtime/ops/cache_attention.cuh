@@ -139,15 +139,13 @@ namespace ctg {
 //! rotary's input, its positions input 1, then the caches and the position (inputs 2 to 4).
 template <class = void>  // compiled (with its kernels) only where a graph uses the op
 void launch_cache_attention(const launch_context& ctx, int heads, int kv_heads, int rotary_dim = 0, float theta = 0.f) {
-  launch_context c = ctx;  // the op's own inputs, the rotary's positions left out
   const void* rotary_pos = nullptr;
   tensor_desc rotary_desc{};
   if (rotary_dim > 0) {
     if (ctx.input_count != 5) throw runtime_error(ctx.node->name, "launch_cache_attention", "a rotary prologue takes q, its positions, the caches and the position");
     rotary_pos = ctx.inputs[1], rotary_desc = ctx.input_desc[1];
-    for (int k = 1; k < 4; ++k) c.inputs[k] = ctx.inputs[k + 1], c.input_desc[k] = ctx.input_desc[k + 1];
-    c.input_count = 4;
   }
+  const launch_context c = rotary_dim > 0 ? without_input(ctx, 1) : ctx;  // the op's own inputs
   const tensor_desc &q = c.input_desc[0], &k = c.input_desc[1], &pos = c.input_desc[3];
   const int r = q.rank;
   const std::int64_t d = heads > 0 && q.dims[r - 1] % heads == 0 ? q.dims[r - 1] / heads : 0;

@@ -306,17 +306,6 @@ void choose_matmul_kernel(const launch_context& c, ops::matmul_options o, std::o
   s.reason = "timed";
 }
 
-//! A prologue's launch as the product sees it: input 1 (the normalisation's weight, the gated
-//! product's second factor) left out, so A (the prologue's input 0), W, bias and residual are
-//! inputs 0, 1, ...
-inline launch_context without_prologue(const launch_context& c) {
-  launch_context p = c;
-  for (int k = 1; k + 1 < c.input_count; ++k)
-    p.inputs[k] = c.inputs[k + 1], p.input_desc[k] = c.input_desc[k + 1], p.input_fixed[k] = c.input_fixed[k + 1];
-  p.input_count = c.input_count - 1;
-  return p;
-}
-
 template <class = void>
 matmul_state prepare_with_prologue(const launch_context& c, ops::matmul_options o, std::optional<matmul_kernel> kernel);
 }  // namespace detail
@@ -495,7 +484,7 @@ matmul_state detail::prepare_with_prologue(const launch_context& c, ops::matmul_
                        : c.input_count < 3 || a.rank != 2 || c.input_desc[1].rank != 1 || c.input_desc[1].dims[0] != a.dims[1])
     throw runtime_error(name, "prepare_matmul", o.prologue_gated ? "a gated prologue takes x and y [M,K], then the product's W"
                                                                  : "a prologue takes A [M,K], the normalisation's weight [K], then the product's W");
-  launch_context p = without_prologue(c);
+  launch_context p = without_input(c, 1);  // the product's own inputs
   ops::matmul_options own = o;
   own.prologue_eps = 0.f, own.prologue_gated = false;
   const std::string_view requested = kernel ? name_of(*kernel) : requested_matmul_kernel(name);
@@ -591,7 +580,7 @@ void launch_matmul(const launch_context& c, const matmul_state& s) {
   const std::string_view name = c.node->name;
   if (c.input_count < 3 || c.inputs[0] == nullptr || c.inputs[1] == nullptr)
     throw runtime_error(name, "launch_matmul", "the prologue's inputs have no device pointer");
-  launch_context p = detail::without_prologue(c);
+  launch_context p = without_input(c, 1);  // the product's own inputs
   if (s.normed.get() == nullptr) {
     if (reinterpret_cast<std::uintptr_t>(c.inputs[1]) % 16 != 0)
       throw runtime_error(name, "launch_matmul", "the prologue's input 1 is less aligned than when the matmul was prepared; prepare it again");
