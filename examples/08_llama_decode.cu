@@ -133,6 +133,9 @@ static_assert(decode_plan.fused_group_count() == 0 && decode_plan.prologue_count
 static_assert(prefill_plan.fused_group_count() == int(layers));
 static_assert(prefill_plan.prologue_count() == 2 * int(layers));  // 32 rows: more than the gemv takes
 static_assert(decode_plan.arena_bytes(memory_class::device) == decode_plan.lower_bound(memory_class::device));
+// In the decode step q, k and v (one normalised row) are one gemv launch, gate and up another
+// (sibling products): each layer's k, v and up run in their lead's launch. Not in the prefill.
+static_assert(decode_plan.sibling_count() == 3 * int(layers) && prefill_plan.sibling_count() == 0);
 }  // namespace llama
 
 namespace {

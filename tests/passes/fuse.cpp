@@ -246,6 +246,44 @@ TEST_CASE("fuse: a norm whose every reader is a gemv-sized product runs in their
   CHECK(to_string(folded).find("in the prologues of its readers") != std::string::npos);
 }
 
+// Products of one A (the norm's readers pq and pk above) run as one gemv launch: the one scheduled
+// first leads and writes both outputs, each still its own buffer, the other's from the lead's step.
+// Not at 16 rows, nor unfused; a product with a bias, another A or past the fourth does not join.
+using sx = input<"sx", bf16, shape<2, 256>>;
+template <int I>
+struct sp : node<indexed<"sp", I>, ops::linear<true>, sx, wk> {};
+struct sb : node<"sb", ops::linear<true>, sx, wk, parameter<"sbias", bf16, shape<64>>> {};  // a bias
+struct so : node<"so", ops::linear<true>, h1, wk> {};                                      // another A
+constexpr auto five = make_plan<graph<sp<0>, sp<1>, sp<2>, sp<3>, sp<4>, sb, so>>();
+
+TEST_CASE("fuse: products of one A of at most 8 rows run as one launch (sibling products)") {
+  constexpr int q = folded.index_of<pq<h1>>(), k = folded.index_of<pk<h1>>();
+  constexpr int lead = folded.sibling_lead_of<pk<h1>>() == q ? q : k, rider = lead == q ? k : q;
+  static_assert(folded.sibling_count() == 1 && folded.graph.sibling_lead[rider] == lead && folded.graph.sibling_lead[lead] == no_index);
+  static_assert(folded.graph.sibling_next[lead] == rider && folded.graph.step[lead] < folded.graph.step[rider]);
+  static_assert(folded.buffer(rider).lifetime.first == folded.graph.step[lead]);  // written by the lead's launch
+  static_assert(folded.buffer_count() == folded_off.buffer_count() - 1);           // only the norm's buffer goes
+  static_assert(sixteen.sibling_count() == 0 && folded_off.sibling_count() == 0 && kept.sibling_count() == 0);
+  static_assert(five.sibling_count() == 3 && five.sibling_lead_of<sb>() == no_index && five.sibling_lead_of<so>() == no_index);
+  static_assert(!check_plan(folded) && !check_plan(five));
+  // A sibling's buffer said to be written at its own step is caught: the lead writes it earlier.
+  constexpr auto late = [] {
+    auto p = folded;
+    p.graph.buffers[folded.graph.sibling_next[lead]].lifetime.first = p.graph.step[folded.graph.sibling_next[lead]];
+    return p;
+  }();
+  static_assert(check_plan(late).fault == plan_fault::wrong_lifetime);
+  // A chain that leaves a sibling out is caught.
+  constexpr auto unchained = [] {
+    auto p = folded;
+    p.graph.sibling_next[lead] = no_index;
+    return p;
+  }();
+  static_assert(check_plan(unchained).fault == plan_fault::bad_fusion);
+  CHECK(to_string(folded).find("computed in the launch of '" + std::string(folded.graph.nodes[lead].name) + "' (same A)") != std::string::npos);
+  CHECK(to_string(five).find("one launch with") != std::string::npos);
+}
+
 // silu(gate) * up read only by a projection (W [N,K]) of at most 8 rows runs in its prologue, the
 // silu with it: no fused group, no buffer. Not where the silu has another reader, nor at 9 rows.
 template <std::int64_t M>

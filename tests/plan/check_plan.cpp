@@ -599,6 +599,16 @@ const std::vector<mutation>& mutations() {
          return true;
        });
      }},
+    {"a sibling product that its lead's chain lists but that names no lead", plan_fault::bad_fusion, [](plan<cap>& p, std::mt19937&) {
+       for (int v = 0; v < p.graph.tensor_count; ++v)
+         if (p.graph.sibling_lead[v] >= 0) return p.graph.sibling_lead[v] = no_index, true;
+       return false;
+     }},
+    {"a sibling product written at its own step, after its lead wrote it", plan_fault::wrong_lifetime, [](plan<cap>& p, std::mt19937&) {
+       for (int v = 0; v < p.graph.tensor_count; ++v)
+         if (p.graph.sibling_lead[v] >= 0) return p.graph.buffers[v].lifetime.first = p.graph.step[v], true;
+       return false;
+     }},
     {"a lower bound that is not the peak", plan_fault::wrong_lower_bound, [](plan<cap>& p, std::mt19937&) {
        for (int c = 0; c < memory_class_count; ++c)
          if (p.graph.lower_bound[c] > 0) return p.graph.lower_bound[c] += arena_alignment, true;
@@ -624,6 +634,7 @@ plan<cap> widen_plan(const plan<N>& from) {
     g.partitions[i] = f.partitions[i], g.partition_of[i] = f.partition_of[i], g.owner[i] = f.owner[i];
     g.buffers[i] = f.buffers[i], g.memory[i] = f.memory[i], g.fused_root[i] = f.fused_root[i], g.branch[i] = f.branch[i];
     g.prologue[i] = f.prologue[i], g.in_prologues[i] = f.in_prologues[i];
+    g.sibling_lead[i] = f.sibling_lead[i], g.sibling_next[i] = f.sibling_next[i];
   }
   for (int c = 0; c < memory_class_count; ++c)
     g.arena_bytes[c] = f.arena_bytes[c], g.lower_bound[c] = f.lower_bound[c], g.reuse_count[c] = f.reuse_count[c];
@@ -669,6 +680,10 @@ struct pn0 : node<"n0", ops::rms_norm<1e-5f>, ph, parameter<"g", bf16, shape<256
 struct pq0 : node<"q0", ops::linear<true>, pn0, w> {};
 struct pk0 : node<"k0", ops::linear<true>, pn0, w, ph> {};
 constexpr auto prologue_plan = make_plan<graph<pq0, pk0>>();
+// Three products of that norm (sibling products: one gemv launch).
+struct sv0 : node<"v0", ops::linear<true>, pn0, w> {};
+struct sk0 : node<"k1", ops::linear<true>, pn0, parameter<"wk", bf16, shape<64, 256>>> {};
+constexpr auto sibling_plan = make_plan<graph<pq0, sv0, sk0, pk0>>();
 
 TEST_CASE("check_plan: the mutation test rejects every corruption with its own reason") {
   static_assert(!check_plan(readme_plan) && !check_plan(mlp_plan) && !check_plan(trip_plan) && !check_plan(tp_plan));
@@ -676,9 +691,11 @@ TEST_CASE("check_plan: the mutation test rejects every corruption with its own r
   static_assert(fused_plan.fused_group_count() == 2);  // m0 + gelu (an epilogue), f2 + f3
   static_assert(!check_plan(state_plan) && state_plan.state_count() == 2);
   static_assert(!check_plan(prologue_plan) && prologue_plan.prologue_count() == 1);
+  static_assert(!check_plan(sibling_plan) && sibling_plan.sibling_count() == 2);
   std::vector<plan<cap>> corpus = {widen_plan(readme_plan), widen_plan(mlp_plan), widen_plan(trip_plan), widen_plan(tp_plan),
                                    widen_plan(tp_opaque_plan), widen_plan(collective_plan), widen_plan(lead_plan),
-                                   widen_plan(fused_plan), widen_plan(state_plan), widen_plan(prologue_plan)};
+                                   widen_plan(fused_plan), widen_plan(state_plan), widen_plan(prologue_plan),
+                                   widen_plan(sibling_plan)};
   const std::uint32_t base = base_seed();
   for (std::uint32_t i = 0; i < 400; ++i) {
     random_graph r;

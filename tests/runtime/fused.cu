@@ -441,6 +441,99 @@ TEST_CASE("fusion: a gated product silu(x) * y in a projection's prologue matche
   gated_matches<4>();
 }
 
+// A decode step's q, k and v: three products of one normalised row (sibling products) run as one
+// gemv launch, the norm in its prologue. Against the host (in double) and the unfused plan, and
+// with cuBLASLt forced (each product its own call, the norm first into a buffer).
+template <std::int64_t M>
+struct siblings_model {
+  using x = input<"sx", bf16, shape<M, 256>>;
+  using g = parameter<"sg", bf16, shape<256>>;
+  using wq = parameter<"swq", bf16, shape<512, 256>>;
+  using wk = parameter<"swk", bf16, shape<64, 256>>;
+  using wv = parameter<"swv", bf16, shape<128, 256>>;
+  struct n : node<"sn", ops::rms_norm<1e-5f>, x, g> {};
+  struct q : node<"sq", ops::linear<true>, n, wq> {};
+  struct k : node<"sk", ops::linear<true>, n, wk> {};
+  struct v : node<"sv", ops::linear<true>, n, wv> {};
+  using graph = ctg::graph<q, k, v>;
+};
+
+template <std::int64_t M>
+void siblings_match() {
+  using m = siblings_model<M>;
+  using bf = __nv_bfloat16;
+  constexpr auto p = make_plan<typename m::graph>();
+  static_assert(p.sibling_count() == 2 && p.prologue_count() == 1);
+  constexpr int q = p.template index_of<typename m::q>(), k = p.template index_of<typename m::k>(), v = p.template index_of<typename m::v>();
+  constexpr int lead = p.graph.sibling_lead[q] >= 0 ? p.graph.sibling_lead[q] : q;
+  static_assert(p.graph.sibling_lead[lead] == no_index && (lead == q || p.graph.sibling_lead[q] == lead) &&
+                (lead == k || p.graph.sibling_lead[k] == lead) && (lead == v || p.graph.sibling_lead[v] == lead));
+  const auto x = test::random_values<bf>(M * 256, -2.f, 2.f, 61), g = test::random_values<bf>(256, 0.5f, 1.5f, 62);
+  const std::int64_t rows[3] = {512, 64, 128};
+  std::vector<std::vector<bf>> w;
+  for (int j = 0; j < 3; ++j) w.push_back(test::random_values<bf>(std::size_t(rows[j] * 256), -0.1f, 0.1f, 63 + j));
+  const device_buffer dx(x), dg(g), dq(w[0]), dk(w[1]), dv(w[2]);
+  std::vector<double> want[3];  // (x g / rms(x)) W^T, in double
+  for (int j = 0; j < 3; ++j) {
+    want[j].assign(std::size_t(M * rows[j]), 0.0);
+    for (std::int64_t r = 0; r < M; ++r) {
+      double squares = 0;
+      for (int i = 0; i < 256; ++i) squares += std::pow(double(test::host_float(x[std::size_t(r * 256 + i)])), 2);
+      const double inv = 1.0 / std::sqrt(squares / 256 + 1e-5);
+      for (std::int64_t c = 0; c < rows[j]; ++c) {
+        double acc = 0;
+        for (int i = 0; i < 256; ++i)
+          acc += test::host_float(x[std::size_t(r * 256 + i)]) * inv * test::host_float(g[std::size_t(i)]) *
+                 test::host_float(w[std::size_t(j)][std::size_t(c * 256 + i)]);
+        want[j][std::size_t(r * rows[j] + c)] = acc;
+      }
+    }
+  }
+  cudaStream_t st;
+  REQUIRE(cudaStreamCreate(&st) == cudaSuccess);
+  const auto run = [&](auto options, const char* kernel, int kernels) {
+    constexpr plan_options o = decltype(options)::value;
+    const test::matmul_kernel_env env(kernel);
+    auto ex = instantiate<typename m::graph, o>(st, bindings(bind<typename m::x>(dx.at<bf>(0)), bind<typename m::g>(dg.at<bf>(0)),
+                                                            bind<typename m::wq>(dq.at<bf>(0)), bind<typename m::wk>(dk.at<bf>(0)),
+                                                            bind<typename m::wv>(dv.at<bf>(0))));
+    ex.run();
+    CTG_CHECK("test", cudaStreamSynchronize(st));
+    if (kernels == 1) CHECK(test::nodes_of(ex.captured_graph(0)).kernels == 1);  // one gemv for all three
+    else CHECK(test::nodes_of(ex.captured_graph(0)).kernels >= kernels);
+    if constexpr (o.fuse) {
+      const matmul_state& s = ex.template prepared_state<matmul_state>(p.graph.nodes[lead].name);
+      CHECK(s.sibling_count == (std::string_view(kernel) == "cublaslt" ? 0 : 2));
+      CHECK(s.sibling_states.size() == (std::string_view(kernel) == "cublaslt" ? 2u : 0u));
+    }
+    const char* names[3] = {"sq", "sk", "sv"};
+    for (int j = 0; j < 3; ++j) {
+      std::vector<bf> got(std::size_t(M * rows[j]));
+      CTG_CHECK("test", cudaMemcpy(got.data(), ex.data(names[j]), got.size() * 2, cudaMemcpyDeviceToHost));
+      double worst = 0;
+      std::size_t nonzero = 0;
+      for (std::size_t i = 0; i < got.size(); ++i) {
+        worst = std::max(worst, std::fabs(double(test::host_float(got[i])) - want[j][i]) / (1.0 + std::fabs(want[j][i])));
+        nonzero += test::host_float(got[i]) != 0.f;
+      }
+      INFO(M << " rows, " << names[j] << ", " << (o.fuse ? "siblings" : "unfused") << ", CTGRAPH_MATMUL_KERNEL=" << kernel);
+      CHECK(worst < 2e-2);
+      CHECK(nonzero > got.size() / 2);
+    }
+  };
+  run(std::integral_constant<plan_options, plan_options{}>{}, "auto", 1);               // one gemv
+  run(std::integral_constant<plan_options, plan_options{}>{}, "cublaslt", 4);           // the norm, then three calls
+  run(std::integral_constant<plan_options, plan_options{.fuse = false}>{}, "auto", 4);  // the norm, then three products
+  run(std::integral_constant<plan_options, plan_options{.branches = 1}>{}, "auto", 1);  // one branch
+  cudaStreamDestroy(st);
+  (void)k, (void)v;
+}
+
+TEST_CASE("fusion: sibling products of one normalised row run as one gemv launch and match the host") {
+  siblings_match<1>();
+  siblings_match<4>();
+}
+
 // Queries rotated by attention as it loads them (a folded ops::rotary), 2 tokens at position 37
 // over a cache of 64: against the unfused plan, within bf16's rounding of the rotated queries.
 using rq = input<"rq", bf16, shape<2, 256>>;  // 4 heads of 64

@@ -1,14 +1,15 @@
 #pragma once
 //! branches: independent nodes of a capturable partition become parallel branches of its CUDA
-//! graph. The captured graph orders a node after the nodes it reads and after the node before it
-//! on its branch, and nothing else; a collective waits for every branch and every branch waits for
+//! graph. The captured graph orders a node after the nodes it reads (a sibling product also after
+//! its lead, which computes it: passes/fuse.hpp) and after the node before it on its branch, and
+//! nothing else; a collective waits for every branch and every branch waits for
 //! it (peers must meet collectives in one order); fallback regions run in schedule order.
 //! A node continues the branch of an input that is that branch's last node; else it takes a
 //! branch whose last node it waits for already, or an unused one; else the branch whose last node
 //! is oldest (at most `branch_limit` branches). So the happens-before order that the memory plan
 //! and in-place hand-overs must respect, rather than the schedule's total order, is known at
 //! compile time (`detail::branch_clocks`).
-//! Reads the schedule, nodes, partitions and `branch_limit`; writes `branch` and
+//! Reads the schedule, nodes, partitions, `sibling_lead` and `branch_limit`; writes `branch` and
 //! `partitions[].branches`.
 #include <vector>
 

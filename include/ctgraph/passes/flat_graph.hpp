@@ -96,6 +96,11 @@ struct flat_graph {
   // no_index; and whether a normalisation runs only in its readers' prologues (no buffer, no launch)
   int prologue[N]{};
   bool in_prologues[N]{};
+  // fuse: sibling products (products of one A that one gemv launch runs): for a product run in
+  // another's launch, that product (the group's lead), else no_index; and from each lead, the
+  // next product of its group, in schedule order (no_index after the last)
+  int sibling_lead[N]{};
+  int sibling_next[N]{};
   // branches: each node's branch in its partition (0 in fallback regions), no_index for graph
   // inputs and parameters
   int branch[N]{};
@@ -166,6 +171,15 @@ namespace detail {
 template <std::size_t N>
 constexpr bool is_fused_member(const flat_graph<N>& g, int v) {
   return (g.fused_root[v] >= 0 && g.fused_root[v] != v) || g.in_prologues[v];
+}
+}  // namespace detail
+
+namespace detail {
+//! The step at which node v's output is written: its own, or its sibling lead's, whose launch
+//! computes it.
+template <std::size_t N>
+constexpr int written_at(const flat_graph<N>& g, int v) {
+  return g.step[g.sibling_lead[v] >= 0 ? g.sibling_lead[v] : v];
 }
 }  // namespace detail
 

@@ -22,8 +22,14 @@
 //! step's path each), and its readers read its inputs instead, in its place. A gated product
 //! folds with its silu (read by it alone), and is decided before the elementwise groups, which
 //! would take both; the others after them.
+//! Sibling products: products of one A (a layer's q, k and v projections of one normalised row;
+//! gate and up) that the gemv can run (`sibling_product`: W [N,K] a parameter, no bias, residual or
+//! activation, at most 8 rows) run as one launch of it, the first of them in the schedule (the
+//! lead) computing all their outputs: W is streamed as one, with one launch's latency and tail
+//! instead of several, and a decode step's path loses the joins of parallel products. Each keeps
+//! its buffer, written at the lead's step (`written_at`), and its readers wait for the lead.
 //! Reads the schedule, nodes, readers, `partition_of` and `is_output`; writes `fused_root`,
-//! `prologue` and `in_prologues`. Off
+//! `prologue`, `in_prologues`, `sibling_lead` and `sibling_next`. Off
 //! unless `g.fuse` (make_plan's `plan_options::fuse`; run-time builders have no types to compose
 //! kernels from).
 #include <cstdint>
@@ -113,7 +119,7 @@ constexpr void read_through_prologues(const flat_graph<N>& g, int u, Fn& fn) {
 //! node folded into its prologue, that node's inputs.
 template <std::size_t N, class Fn>
 constexpr void for_each_read(const flat_graph<N>& g, int v, Fn fn) {
-  if (g.in_prologues[v]) return;
+  if (g.in_prologues[v] || g.sibling_lead[v] >= 0) return;  // a sibling's lead reads for it
   const auto read = [&](int u) { read_through_prologues(g, u, fn); };
   if (g.fused_root[v] < 0) {
     for (int k = 0; k < g.nodes[v].input_count; ++k) read(g.nodes[v].inputs[k]);
@@ -123,11 +129,14 @@ constexpr void for_each_read(const flat_graph<N>& g, int v, Fn fn) {
   }
 }
 
-//! Calls fn(b) for each buffer node v touches when it runs: its own (written, unless it is a view
-//! or a fused member) and the owner of each tensor it reads (for_each_read).
+//! Calls fn(b) for each buffer node v touches when it runs: its own (written, unless it is a view,
+//! a fused member or a sibling its lead computes), a lead's siblings' and the owner of each
+//! tensor it reads (for_each_read).
 template <std::size_t N, class Fn>
 constexpr void for_each_access(const flat_graph<N>& g, int v, Fn fn) {
-  if (g.owner[v] == v && !is_fused_member(g, v)) fn(v);
+  if (g.owner[v] == v && !is_fused_member(g, v) && g.sibling_lead[v] < 0) fn(v);
+  if (g.sibling_lead[v] < 0)
+    for (int x = g.sibling_next[v]; x >= 0; x = g.sibling_next[x]) fn(x);
   for_each_read(g, v, [&](int u) { fn(g.owner[u]); });
 }
 
@@ -262,12 +271,53 @@ constexpr bool takes_prologues(const flat_graph<N>& g, int n) {
   return true;
 }
 
+//! Whether product p can be a sibling product (see fuse): a linear with W [N,K] as declared (no
+//! bias, residual or activation: inputs A and W), W a graph input or parameter (no kernel writes
+//! it), of at most `prologue_max_rows` rows in bf16 or f16, N and K multiples of 8, running as a
+//! kernel of its own.
+template <std::size_t N>
+constexpr bool sibling_product(const flat_graph<N>& g, int p) {
+  const node_desc& d = g.nodes[p];
+  if (d.kind != tensor_kind::node || !d.takes_prologue.has(prologue::rms_norm) || d.epilogue_output == nullptr || d.input_count != 2 ||
+      d.prologue_input != 0 || d.in_place || d.ill_formed || d.multi_output || g.fused_root[p] != no_index || g.in_prologues[p] ||
+      (d.ref_inputs & 1u))
+    return false;
+  const tensor_kind w = g.nodes[d.inputs[1]].kind;
+  const tensor_desc& a = g.nodes[d.inputs[0]].out;
+  return (w == tensor_kind::input || w == tensor_kind::parameter) && (d.out.dtype == dtype_id::bf16 || d.out.dtype == dtype_id::f16) &&
+         d.out.rank == 2 && d.out.dims[0] <= ops::prologue_max_rows && d.out.dims[1] % 8 == 0 && a.rank == 2 && a.dims[1] % 8 == 0;
+}
+
+//! Groups the sibling products of g (see fuse): each product that can be one leads the products
+//! of the same A scheduled after it in its partition that are not in a group yet, at most
+//! `max_sibling_products` in all.
+template <std::size_t N>
+constexpr void group_siblings(flat_graph<N>& g) {
+  for (int s = 0; s < g.step_count; ++s) {
+    const int p = g.schedule[s];
+    if (g.sibling_lead[p] >= 0 || !sibling_product(g, p)) continue;
+    const int a = g.nodes[p].inputs[0];
+    int last = p, size = 1;
+    for (int i = g.reader_begin[a]; i < g.reader_begin[a + 1] && size < ops::max_sibling_products; ++i) {
+      const int r = g.readers[i];
+      if (g.step[r] <= s || g.sibling_lead[r] >= 0 || g.nodes[r].inputs[0] != a || g.partition_of[r] != g.partition_of[p] ||
+          g.nodes[r].out.dtype != g.nodes[p].out.dtype || !sibling_product(g, r))
+        continue;
+      g.sibling_lead[r] = p;
+      ++size;
+    }
+    for (int t = s + 1; size > 1 && t < g.step_count; ++t)  // the chain, in schedule order
+      if (const int r = g.schedule[t]; g.sibling_lead[r] == p) g.sibling_next[last] = r, last = r, --size;
+  }
+}
+
 }  // namespace detail
 
 template <std::size_t N>
 constexpr status fuse(flat_graph<N>& g) {
   if (g.error.code != errc::ok) return g.error;
-  for (int i = 0; i < g.tensor_count; ++i) g.fused_root[i] = g.prologue[i] = no_index, g.in_prologues[i] = false;
+  for (int i = 0; i < g.tensor_count; ++i)
+    g.fused_root[i] = g.prologue[i] = g.sibling_lead[i] = g.sibling_next[i] = no_index, g.in_prologues[i] = false;
   if (!g.fuse) return g.error;
   // Epilogues first (a product is no elementwise member): the root is an activation or an add of
   // the product (or of the product's bias add) and a residual of its shape; then product + bias.
@@ -355,6 +405,7 @@ constexpr status fuse(flat_graph<N>& g) {
   }
   for (int s = 0; s < g.step_count; ++s)
     if (const int n = g.schedule[s]; detail::takes_prologues(g, n)) fold(n);
+  detail::group_siblings(g);
   return g.error;
 }
 

@@ -27,7 +27,7 @@ constexpr status lifetimes(flat_graph<N>& g) {
     } else {
       b.memory = g.memory[i];
       b.opaque = d.traits.result == op_result::opaque;
-      b.lifetime = {g.step[i], g.step[i]};
+      b.lifetime = {detail::written_at(g, i), g.step[i]};  // a sibling product is written at its lead's step
     }
   }
   // A read at step s keeps the owning buffer alive through s; outputs live to the end.

@@ -12,11 +12,13 @@
 //! place_symmetric  nodes, is_output, readers                     memory (a decision; traits untouched)
 //! partition        schedule, nodes (capturable)                  partitions, partition_of
 //! view_owners      schedule, nodes (view)                        owner
-//! fuse             schedule, nodes, readers, partition_of,       fused_root, prologue, in_prologues
-//!                  is_output
-//! branches         schedule, nodes, partitions, branch_limit     branch, partitions[].branches
+//! fuse             schedule, nodes, readers, partition_of,       fused_root, prologue, in_prologues,
+//!                  is_output                                     sibling_lead, sibling_next
+//! branches         schedule, nodes, partitions, branch_limit,    branch, partitions[].branches
+//!                  sibling_lead
 //! lifetimes        schedule, step, owner, memory, is_output,     buffers (memory, bytes, opaque, lifetime,
-//!                  fused_root, in_prologues, branch, partitions  busy_until)
+//!                  fused_root, in_prologues, sibling_lead/next,  busy_until)
+//!                  branch, partitions
 //! hand_over        schedule, owner, buffers, is_output,          buffers[].shares (in place)
 //!                  fused_root, in_prologues, branch, partitions
 //! hoist            partitions, schedule, owner, buffers,         buffers[].hoisted(_to), partitions[] counts

@@ -90,7 +90,7 @@ constexpr std::string_view describe(plan_fault f) {
     case plan_fault::overlap: return "two buffers that may be busy at once overlap in memory";
     case plan_fault::wrong_lower_bound: return "the lower bound is not the peak of live bytes";
     case plan_fault::arena_below_bound: return "an arena is smaller than its lower bound";
-    case plan_fault::bad_fusion: return "a fused group or prologue breaks fusion's rules (an op not elementwise, another dtype, size or partition, too many nodes or leaves, or a prologue's reader that does not fold it in)";
+    case plan_fault::bad_fusion: return "a fused group, prologue or sibling group breaks fusion's rules (an op not elementwise, another dtype, size or partition, too many nodes or leaves, a prologue's reader that does not fold it in, or siblings that are not products of one A)";
     case plan_fault::fused_read_outside: return "a tensor computed inside a fused kernel is read outside it (or is a graph output)";
     case plan_fault::bad_branches: return "a node's branch is outside its partition's branches (or not 0 in a fallback region)";
     case plan_fault::in_place_concurrent: return "an output takes its input's storage while another branch may still use it";
@@ -184,6 +184,40 @@ constexpr plan_violation check_fusion(const flat_graph<N>& g) {
       if (g.in_prologues[u] ? !folded_read : is_fused_member(g, u) && g.fused_root[w] != g.fused_root[u])
         return {plan_fault::fused_read_outside, w, u};
     }
+  // Sibling products: each of a lead's, after it in its partition, a product of the lead's A (and
+  // prologue) with W a graph input or parameter, no bias, residual or epilogue, of the lead's rows
+  // and dtype; the lead's chain lists exactly them, in schedule order, within the limit.
+  const auto product = [&](int v) {
+    const node_desc& d = g.nodes[v];
+    return d.kind == tensor_kind::node && d.takes_prologue.has(prologue::rms_norm) && d.epilogue_output != nullptr && d.input_count == 2 &&
+           g.fused_root[v] == no_index && !g.in_prologues[v] && !d.in_place &&
+           (g.nodes[d.inputs[1]].kind == tensor_kind::input || g.nodes[d.inputs[1]].kind == tensor_kind::parameter);
+  };
+  for (int v = 0; v < n; ++v) {
+    const int p = g.sibling_lead[v];
+    if (p == no_index) continue;
+    if (p < 0 || p >= n || g.sibling_lead[p] != no_index || !product(v) || !product(p) || g.nodes[v].inputs[0] != g.nodes[p].inputs[0] ||
+        g.prologue[v] != g.prologue[p] || g.partition_of[v] != g.partition_of[p] || g.step[p] >= g.step[v] ||
+        g.nodes[v].out.dtype != g.nodes[p].out.dtype || g.nodes[v].out.dims[0] != g.nodes[p].out.dims[0] ||
+        g.nodes[v].out.dims[0] > ops::prologue_max_rows)
+      return {plan_fault::bad_fusion, v, p};
+  }
+  // Each chain member names the chain's lead and chains run forward, so a sibling is on no chain
+  // but its lead's, at most once: the chains hold every sibling where their lengths add up.
+  int siblings = 0, chained = 0;
+  for (int p = 0; p < n; ++p) {
+    if (g.sibling_lead[p] != no_index) {
+      ++siblings;
+      if (g.sibling_next[p] != no_index && (g.sibling_next[p] < 0 || g.sibling_next[p] >= n || g.sibling_lead[g.sibling_next[p]] != g.sibling_lead[p]))
+        return {plan_fault::bad_fusion, p};
+      continue;
+    }
+    int size = 1, at = p;
+    for (int x = g.sibling_next[p]; x != no_index; at = x, x = g.sibling_next[x], ++size, ++chained)
+      if (x < 0 || x >= n || g.sibling_lead[x] != p || g.step[x] <= g.step[at] || size == ops::max_sibling_products)
+        return {plan_fault::bad_fusion, x, p};
+  }
+  if (siblings != chained) return {plan_fault::bad_fusion};
   return {};
 }
 
@@ -259,6 +293,7 @@ constexpr plan_violation check_structure(const flat_graph<N>& g, recomputed<N>& 
           for (int x = 0; x < n; ++x) at = g.prologue[x] == w && g.step[x] > at ? g.step[x] : at;
       }
     else if (is_fused_member(g, v)) at = g.step[g.fused_root[v]];
+    else if (g.sibling_lead[v] >= 0) at = g.step[g.sibling_lead[v]];  // its lead's launch reads for it
     for (int k = 0; k < d.input_count; ++k) {
       const int u = r.storage[d.inputs[k]];
       if (r.last[u] < at) r.last[u] = at;
@@ -338,7 +373,9 @@ constexpr plan_violation check_branches(const flat_graph<N>& g, recomputed<N>& r
       const int until = after.last_unordered(b, s);
       if (until > r.busy[u]) r.busy[u] = until;
     };
-    if (r.storage[v] == v && !is_fused_member(g, v)) access(v);
+    if (r.storage[v] == v && !is_fused_member(g, v) && g.sibling_lead[v] < 0) access(v);
+    if (g.sibling_lead[v] < 0)  // a lead writes its siblings' outputs
+      for (int x = g.sibling_next[v]; x >= 0; x = g.sibling_next[x]) access(x);
     detail::for_each_read(g, v, [&](int u) { access(r.storage[u]); });
   }
   return {};
@@ -376,7 +413,7 @@ constexpr plan_violation check_partitions(const flat_graph<N>& g, const recomput
   }
   for (int v = 0; v < g.tensor_count; ++v) {
     if (r.storage[v] != v || g.nodes[v].kind != tensor_kind::node || is_fused_member(g, v)) continue;
-    const lifetime want{g.step[v], r.last[v] < g.step[v] ? g.step[v] : r.last[v]};
+    const lifetime want{written_at(g, v), r.last[v] < g.step[v] ? g.step[v] : r.last[v]};
     if (!(g.buffers[v].lifetime == want) || g.buffers[v].busy_until != r.busy[v]) return {plan_fault::wrong_lifetime, v};
   }
   return {};
@@ -421,7 +458,13 @@ constexpr plan_violation check_offsets(const flat_graph<N>& g, recomputed<N>& r)
       for (int i = 0; i < count; ++i)
         if (r.busy[live[i]] >= s) live[keep++] = live[i];
       count = keep;
-      const int y = g.schedule[s];
+      // New at s: the node's buffer and a lead's siblings' (a sibling's is new at its lead's step).
+      const int v = g.schedule[s];
+      int fresh[ops::max_sibling_products]{}, fresh_count = 0;
+      for (int x = g.sibling_lead[v] < 0 ? v : no_index; x >= 0 && fresh_count < ops::max_sibling_products; x = g.sibling_next[x])
+        fresh[fresh_count++] = x;
+      for (int i_fresh = 0; i_fresh < fresh_count; ++i_fresh) {
+      const int y = fresh[i_fresh];
       if (!planned(y) || int(g.buffers[y].memory) != c) continue;
       const std::size_t at = g.buffers[y].offset;
       for (;;) {
@@ -443,6 +486,7 @@ constexpr plan_violation check_offsets(const flat_graph<N>& g, recomputed<N>& r)
         for (int i = x; i + 1 < count; ++i) live[i] = live[i + 1];
         --count;
       }
+      }
     }
   }
   // Lower bounds: the peak of busy (aligned) bytes; a hand-over step counts the storage once.
@@ -453,7 +497,7 @@ constexpr plan_violation check_offsets(const flat_graph<N>& g, recomputed<N>& r)
     for (int v = 0; v < g.tensor_count; ++v) {
       if (!planned(v) || int(g.buffers[v].memory) != c) continue;
       const long long b = (long long)align_up(g.buffers[v].bytes);
-      const int first = g.step[v], last = r.taker[v] >= 0 ? g.step[r.taker[v]] - 1 : r.busy[v];
+      const int first = written_at(g, v), last = r.taker[v] >= 0 ? g.step[r.taker[v]] - 1 : r.busy[v];
       delta[first] += b;
       delta[last + 1] -= b;
     }

@@ -137,6 +137,17 @@ struct plan {
     return c;
   }
 
+  //! The sibling product whose launch computes T (passes/fuse.hpp), or no_index where T runs as its own launch (or leads one).
+  template <class T>
+  constexpr int sibling_lead_of() const { return checked().sibling_lead[index_of<T>()]; }
+  //! Products computed in a sibling's launch (the same A): each a launch fewer, its buffer kept.
+  constexpr int sibling_count() const {
+    const flat_graph<N>& g = checked();
+    int c = 0;
+    for (int i = 0; i < g.tensor_count; ++i) c += g.sibling_lead[i] >= 0;
+    return c;
+  }
+
   // State: tensors kept across runs (ctg::state), which the memory planner never places or reuses
   //! The state tensors of the graph.
   constexpr int state_count() const {

@@ -72,6 +72,7 @@ std::string placement_lines(const plan<N>& p, int v) {
   if (b.opaque) return "opaque: " + size + " the op allocates in " + s;
   s.append(": ").append(human_bytes(b.bytes)).append(" at offset ").append(human_bytes(b.offset));
   if (b.shares >= 0) s.append("\nin place of '").append(g.nodes[b.shares].name).append("'");
+  if (g.sibling_lead[v] >= 0) s.append("\ncomputed in the launch of '").append(g.nodes[g.sibling_lead[v]].name).append("'");
   return s;
 }
 

@@ -111,6 +111,11 @@ std::string to_string(const plan<N>& p) {
     else if (b.shares >= 0) note.append(" in place of '").append(g.nodes[b.shares].name).append("'");
     if (d.inserted) note.append(" inserted copy (dma) for a collective");
     if (g.prologue[v] >= 0) note.append(" prologue '").append(g.nodes[g.prologue[v]].name).append("' (its input ").append(std::to_string(d.prologue_input)).append(" ").append(detail::prologue_verb(g.nodes[g.prologue[v]].traits.as_prologue)).append(" as loaded)");
+    if (g.sibling_lead[v] >= 0) note.append(" computed in the launch of '").append(g.nodes[g.sibling_lead[v]].name).append("' (same A)");
+    else if (g.sibling_next[v] >= 0) {
+      note.append(" one launch with");
+      for (int x = g.sibling_next[v]; x >= 0; x = g.sibling_next[x]) note.append(" '").append(g.nodes[x].name).append("'");
+    }
     if (b.hoisted && g.owner[v] == v) note += detail::format(" hoisted to #%d", b.hoisted_to);
     if (g.fused_root[v] == v) {
       const fused_group f = detail::group_of(g, v);

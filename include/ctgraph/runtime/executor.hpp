@@ -382,7 +382,7 @@ class executor {
   void* data(std::string_view name) const {
     const int i = plan_->index_of(name);
     if (i < 0) throw runtime_error(name, "data", "no tensor of this name in the plan");
-    if (!runs(i))
+    if (detail::is_fused_member(plan_->graph, i))
       throw runtime_error(name, "data", "this tensor is computed inside another node's kernel (its fused group's, or its readers' prologues) and has no storage; make it a graph output, or plan with plan_options{.fuse = false}");
     return pointers_[std::size_t(i)];
   }
@@ -531,14 +531,17 @@ class executor {
     return base ? base + plan_->offset_in_buffer(v) : nullptr;
   }
 
-  //! Whether node v runs a kernel of its own (or its fused group's); not a fused member.
-  bool runs(int v) const { return !detail::is_fused_member(plan_->graph, v); }
+  //! Whether node v runs a kernel of its own (or its fused group's, or its sibling products');
+  //! not a fused member or a sibling its lead computes.
+  bool runs(int v) const { return !detail::is_fused_member(plan_->graph, v) && plan_->graph.sibling_lead[v] < 0; }
 
-  //! Whether node w reads tensor v (or a view of it) when it runs.
+  //! Whether node w reads tensor v (or a view of it) when it runs (a lead: its siblings' W too).
   bool reads(int w, int v) const {
     const flat_graph<N>& g = plan_->graph;
     bool found = false;
     detail::for_each_read(g, w, [&](int u) { found = found || g.owner[u] == v; });
+    if (g.sibling_lead[w] < 0)
+      for (int x = g.sibling_next[w]; x >= 0; x = g.sibling_next[x]) found = found || g.owner[g.nodes[x].inputs[1]] == v;
     return found;
   }
   bool reads(const partition_desc& q, int v) const {
@@ -561,6 +564,13 @@ class executor {
       c.input_desc[c.input_count++] = g.nodes[u].out;
     });
     c.output = pointers_[std::size_t(v)];
+    if (g.sibling_lead[v] < 0)  // a lead computes its siblings' outputs too
+      for (int x = g.sibling_next[v]; x >= 0 && c.sibling_count < ops::max_sibling_products - 1; x = g.sibling_next[x]) {
+        const int w = g.nodes[x].inputs[1];
+        const tensor_kind k = g.nodes[g.owner[w]].kind;
+        c.siblings[c.sibling_count++] = {&g.nodes[x], pointers_[std::size_t(w)], g.nodes[w].out,
+                                         k == tensor_kind::input || k == tensor_kind::parameter, pointers_[std::size_t(x)]};
+      }
     c.cublas_lt = lt_.get();
     c.workspace = memory_.workspace + std::size_t(g.branch[v]) * matmul_workspace_bytes;  // its branch's
     c.workspace_bytes = matmul_workspace_bytes;
@@ -606,6 +616,7 @@ class executor {
         for (int b = 0; b < q.branches; ++b) add(tail[b]);
       } else {
         for (int k = 0; k < g.nodes[v].input_count; ++k) add(g.step[g.nodes[v].inputs[k]]);
+        if (g.sibling_lead[v] >= 0) add(g.step[g.sibling_lead[v]]);  // its lead's launch computes it
         add(tail[g.branch[v]]);
       }
       set_capture_frontier(cs, deps, what);

@@ -9,10 +9,21 @@
 #include <cstddef>
 
 #include <ctgraph/graph/node_desc.hpp>
+#include <ctgraph/graph/ops/matmul.hpp>
 
 namespace ctg {
 
 class symmetric_collectives;  // runtime/nccl/symmetric_collectives.hpp (NCCL builds)
+
+//! A product the plan runs in another's launch (a sibling product of the same A,
+//! passes/fuse.hpp): its node, its W (the product's input 1) and its output.
+struct sibling_launch {
+  const node_desc* node = nullptr;
+  const void* w = nullptr;
+  tensor_desc w_desc{};
+  bool w_fixed = false;
+  void* output = nullptr;
+};
 
 struct launch_context {
   cudaStream_t stream = nullptr;
@@ -29,6 +40,9 @@ struct launch_context {
   void* workspace = nullptr;
   std::size_t workspace_bytes = 0;
   const symmetric_collectives* collectives = nullptr;
+  //! A sibling lead's products of the same A that this launch computes too, in schedule order.
+  sibling_launch siblings[ops::max_sibling_products - 1]{};
+  int sibling_count = 0;
 
   constexpr const tensor_desc& output_desc() const { return node->out; }
   template <class T>
@@ -49,6 +63,16 @@ template <class Node>
 struct node_launch : launch_context {
   using node_type = Node;
 };
+
+//! The launch of sibling j of c (a product's own inputs: W at input 1) on c's other inputs, as
+//! its own product.
+inline launch_context sibling_context(const launch_context& c, int j) {
+  launch_context p = c;
+  const sibling_launch& x = c.siblings[j];
+  p.node = x.node, p.inputs[1] = x.w, p.input_desc[1] = x.w_desc, p.input_fixed[1] = x.w_fixed, p.output = x.output;
+  p.sibling_count = 0;
+  return p;
+}
 
 //! The launch of c with input k left out (those after it move down one): a reader's own inputs,
 //! where a prologue's extra input stands at k.

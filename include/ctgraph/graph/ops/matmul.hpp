@@ -23,6 +23,10 @@ using epilogue = activation;
 //! (runtime/ops/gemv.cuh), which runs it.
 inline constexpr std::int64_t prologue_max_rows = 8;
 
+//! The most products of one A (sibling products: a layer's q, k and v projections; gate and up)
+//! that one gemv launch runs (passes/fuse.hpp decides which).
+inline constexpr int max_sibling_products = 4;
+
 //! What the runtime needs to know of a matrix product besides its tensors.
 struct matmul_options {
   bool transpose_w = false;

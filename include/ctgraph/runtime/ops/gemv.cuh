@@ -22,6 +22,11 @@
 //! silu(x) * y of a SwiGLU MLP): A's pieces are x, and each element is silu(x) * y in float as it
 //! is used, once per lane for all its rows of W, with no rounding of the product to bf16.
 //!
+//! Sibling products (`skinny_matmul_args::siblings`: products of the same A, passes/fuse.hpp): the
+//! launch's rows of W run on past the node's N into each sibling's W, and each warp writes the
+//! product its rows belong to, so a layer's q, k and v (or gate and up) stream as one W with one
+//! launch's latency and tail.
+//!
 //! PDL as in the skinny kernel: launched as a programmatic dependent, it lets the next kernel
 //! start at once, and where no kernel writes W (`w_fixed`) it issues its first 8 loads of W before
 //! griddepcontrol.wait; A, bias and residual are read, and C written, after the wait.
@@ -175,10 +180,16 @@ __global__ void __launch_bounds__(gemv_warps * 32) gemv_kernel(skinny_matmul_arg
   __shared__ float squares[gemv_warps][Rows];  // a norm's sums of A's squares, per warp and row
   const int lane = int(threadIdx.x) % 32, warp = int(threadIdx.x) / 32;
   const int group = warp / warps_k, part = warp % warps_k;
-  const int n0 = (int(blockIdx.x) * (gemv_warps / warps_k) + group) * per_warp;
+  int n0 = (int(blockIdx.x) * (gemv_warps / warps_k) + group) * per_warp;
   const int pieces = p.k / 8, span = (pieces + warps_k - 1) / warps_k;
   const int begin = min(pieces, part * span), end = min(pieces, begin + span);
+  // The product these rows belong to: the node's, or past its N a sibling's (each N a multiple of
+  // per_warp, so a warp's rows are one product's).
   const uint4* w = static_cast<const uint4*>(p.w);
+  void* out = p.out;
+  int n_rows = p.n;
+  for (int j = 0; j < p.sibling_count && n0 >= n_rows; ++j)
+    n0 -= n_rows, w = static_cast<const uint4*>(p.siblings[j].w), out = p.siblings[j].out, n_rows = p.siblings[j].n;
   const uint4* a = static_cast<const uint4*>(p.a);
   [[maybe_unused]] const uint4* g = static_cast<const uint4*>(p.norm_weight);  // a norm's weight
   [[maybe_unused]] const uint4* u = static_cast<const uint4*>(p.gated);        // a gated prologue's y
@@ -190,7 +201,7 @@ __global__ void __launch_bounds__(gemv_warps * 32) gemv_kernel(skinny_matmul_arg
 #pragma unroll
       for (int r = 0; r < per_warp; ++r) {
         const int piece = base + 32 * s + lane, n = n0 + r;
-        wv[s][r] = piece < end && n < p.n ? gemv_stream(w + std::size_t(n) * std::size_t(pieces) + std::size_t(piece)) : make_uint4(0, 0, 0, 0);
+        wv[s][r] = piece < end && n < n_rows ? gemv_stream(w + std::size_t(n) * std::size_t(pieces) + std::size_t(piece)) : make_uint4(0, 0, 0, 0);
       }
   };
   float acc[Rows][per_warp] = {};
@@ -261,7 +272,7 @@ __global__ void __launch_bounds__(gemv_warps * 32) gemv_kernel(skinny_matmul_arg
   __syncthreads();
   if (part != 0 || lane >= outputs) return;
   const int m = lane / per_warp, n = n0 + lane % per_warp;
-  if (m >= p.m || n >= p.n) return;
+  if (m >= p.m || n >= n_rows) return;
   float v = partial[warp][lane];
   for (int j = 1; j < warps_k; ++j) v += partial[warp + j][lane];  // in warp order
   if constexpr (P == gemv_prologue::norm) {  // the warps of a group cover all of K: their sums of squares make the row's
@@ -269,12 +280,12 @@ __global__ void __launch_bounds__(gemv_warps * 32) gemv_kernel(skinny_matmul_arg
     for (int j = 1; j < warps_k; ++j) s += squares[warp + j][m];
     v *= rsqrtf(s / float(p.k) + p.norm_eps);
   }
-  const std::size_t at = std::size_t(m) * std::size_t(p.n) + std::size_t(n);
+  const std::size_t at = std::size_t(m) * std::size_t(n_rows) + std::size_t(n);
   if (p.bias) v += to_float(static_cast<const T*>(p.bias)[n]);
   if (p.act == ops::epilogue::relu) v = ops::relu{}(v);
   else if (p.act == ops::epilogue::gelu) v = ops::gelu{}(v);
   if (p.residual) v += to_float(static_cast<const T*>(p.residual)[at]);
-  static_cast<T*>(p.out)[at] = from_float<T>(v);
+  static_cast<T*>(out)[at] = from_float<T>(v);
 #endif
 }
 

@@ -19,6 +19,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <ctgraph/graph/memory_class.hpp>
 #include <ctgraph/graph/ops/matmul.hpp>
@@ -116,6 +117,12 @@ struct matmul_state {
   //! launch, computed by the gemv as it loads A, or first, into `normed`.
   bool prologue_gated = false;
   allocation normed;
+  //! Sibling products this launch computes too (`launch_context::siblings`, passes/fuse.hpp): in
+  //! the gemv, whose rows of W go on into theirs (`sibling_count` of them), or where the gemv
+  //! cannot run them, each prepared as a product of its own (`sibling_states`), launched after
+  //! this one.
+  int sibling_count = 0;
+  std::vector<matmul_state> sibling_states;
 };
 
 namespace detail {
@@ -161,6 +168,12 @@ void launch_own_kernel(const launch_context& c, const matmul_state& s, bool prog
   args.residual = s.residual >= 0 ? c.inputs[s.residual] : nullptr;
   args.m = int(s.m), args.n = int(s.n), args.k = int(s.k), args.act = s.act;
   args.w_fixed = c.input_fixed[1];
+  for (int j = 0; j < s.sibling_count; ++j) {  // the gemv's rows go on into its siblings'
+    const sibling_launch& x = c.siblings[j];
+    args.siblings[j] = {x.w, x.output, int(x.node->out.dims[1])};
+    args.w_fixed = args.w_fixed && x.w_fixed;
+  }
+  args.sibling_count = s.sibling_count;
   if (s.kernel == matmul_kernel::gemv) CTG_CHECK(c.node->name, launch_gemv(args, s.gemv, c.stream, programmatic));
   else CTG_CHECK(c.node->name, launch_skinny_matmul(args, s.skinny, c.stream, programmatic));
 }
@@ -308,6 +321,27 @@ void choose_matmul_kernel(const launch_context& c, ops::matmul_options o, std::o
 
 template <class = void>
 matmul_state prepare_with_prologue(const launch_context& c, ops::matmul_options o, std::optional<matmul_kernel> kernel);
+template <class = void>
+matmul_state prepare_siblings(const launch_context& c, ops::matmul_options o, std::optional<matmul_kernel> kernel);
+
+//! Why the gemv cannot compute c's sibling products with it (each W [n,K] and output [M,n] of c's
+//! A's rows, dtype and K, n a multiple of 4, 16-byte aligned, no bias, residual or activation), or
+//! null when it can; `n` gets all their rows of W, c's own included.
+inline const char* siblings_decline(const launch_context& c, ops::matmul_options o, std::int64_t& n) {
+  const tensor_desc &a = c.input_desc[0], &out = c.output_desc();
+  n = out.rank == 2 ? out.dims[1] : 0;
+  if (c.input_count != 2 || o.act != ops::epilogue::none || !o.transpose_w) return "a bias, residual, activation or W [K,N]";
+  for (int j = 0; j < c.sibling_count; ++j) {
+    const sibling_launch& x = c.siblings[j];
+    const tensor_desc &w = x.w_desc, &y = x.node->out;
+    if (y.rank != 2 || w.rank != 2 || y.dtype != out.dtype || w.dtype != out.dtype || y.dims[0] != a.dims[0] || w.dims[1] != a.dims[1] ||
+        w.dims[0] != y.dims[1] || y.dims[1] % 4 != 0 || out.dims[1] % 4 != 0)
+      return "a sibling's shape or dtype";
+    if (reinterpret_cast<std::uintptr_t>(x.w) % 16 != 0 || reinterpret_cast<std::uintptr_t>(x.output) % 16 != 0) return "a sibling's pointer not 16-byte aligned";
+    n += y.dims[1];
+  }
+  return nullptr;
+}
 }  // namespace detail
 
 //! Checks the node's shapes and dtypes and chooses its cuBLASLt descriptors and algorithm for the
@@ -327,6 +361,7 @@ matmul_state prepare_matmul(const launch_context& c, ops::matmul_options o = {},
   const std::string_view name = c.node->name;
   constexpr const char* call = "prepare_matmul";
   if (o.prologue_eps > 0.f || o.prologue_gated) return detail::prepare_with_prologue(c, o, kernel);
+  if (c.sibling_count > 0) return detail::prepare_siblings(c, o, kernel);
   const tensor_desc &a = c.input_desc[0], &b = c.input_desc[1], &out = c.output_desc();
   const bool batched = a.rank == 3 && b.rank == 3 && out.rank == 3;
   if (!batched && (a.rank != 2 || b.rank != 2 || out.rank != 2))
@@ -490,9 +525,11 @@ matmul_state detail::prepare_with_prologue(const launch_context& c, ops::matmul_
   const std::string_view requested = kernel ? name_of(*kernel) : requested_matmul_kernel(name);
   const tensor_desc& w = p.input_desc[1];
   const std::int64_t n = o.transpose_w ? w.dims[0] : w.dims[1];
+  std::int64_t rows = n;  // of W, the siblings' too
   const char* why = requested != "auto" && requested != "gemv"
                         ? "another kernel asked for"
                         : gemv_declines(a.dtype, a.dims[0], n, a.dims[1], o.transpose_w, {c.inputs[0], c.inputs[1], c.inputs[2], c.output});
+  if (!why && p.sibling_count > 0) why = siblings_decline(p, o, rows);
   matmul_state s;
   if (why) {
     allocation normed(allocation_kind::device, a.bytes(), name);
@@ -502,13 +539,38 @@ matmul_state detail::prepare_with_prologue(const launch_context& c, ops::matmul_
     s.normed = std::move(normed);
   } else {
     s = prepare_matmul(p, own, kernel);
-    CTG_CHECK(name, configure_gemv(s.gemv, a.dtype, s.m, s.n, s.k, o.prologue_gated ? gemv_prologue::gated : gemv_prologue::norm));
+    CTG_CHECK(name, configure_gemv(s.gemv, a.dtype, s.m, rows, s.k, o.prologue_gated ? gemv_prologue::gated : gemv_prologue::norm));
     s.kernel = matmul_kernel::gemv;
+    s.sibling_count = p.sibling_count, s.sibling_states.clear();  // all in this gemv
     s.act = o.act;
     s.reason = o.prologue_gated ? "the prologue: the gemv computes silu(x) * y as it loads A" : "the prologue: the gemv normalises A's rows as it loads them";
   }
   s.prologue_eps = o.prologue_eps;
   s.prologue_gated = o.prologue_gated;
+  return s;
+}
+
+//! A sibling lead's product (`launch_context::siblings`): its siblings' rows of W in its gemv where
+//! it can run them all (the gemv forced, no timing: one launch instead of several is the point),
+//! else each sibling prepared as a product of its own.
+template <class>
+matmul_state detail::prepare_siblings(const launch_context& c, ops::matmul_options o, std::optional<matmul_kernel> kernel) {
+  launch_context own = c;
+  own.sibling_count = 0;
+  const std::string_view requested = kernel ? name_of(*kernel) : requested_matmul_kernel(c.node->name);
+  std::int64_t rows = 0;
+  const tensor_desc& a = c.input_desc[0];
+  const char* why = requested != "auto" && requested != "gemv" ? "another kernel asked for" : siblings_decline(c, o, rows);
+  if (!why && a.rank == 2)
+    why = gemv_declines(a.dtype, a.dims[0], rows, a.dims[1], o.transpose_w, {c.inputs[0], c.inputs[1], c.output});
+  matmul_state s = prepare_matmul(own, o, why ? kernel : std::optional<matmul_kernel>(matmul_kernel::gemv));
+  if (!why && s.kernel == matmul_kernel::gemv) {
+    CTG_CHECK(c.node->name, configure_gemv(s.gemv, a.dtype, s.m, rows, s.k));
+    s.sibling_count = c.sibling_count;
+    s.reason = "sibling products: the gemv computes them in one launch";
+    return s;
+  }
+  for (int j = 0; j < c.sibling_count; ++j) s.sibling_states.push_back(prepare_matmul(sibling_context(c, j), o, kernel));
   return s;
 }
 
@@ -527,7 +589,7 @@ struct gated_product {
 //! with a prologue also gets the prologue's input 1 (the normalisation's weight, the gated
 //! product's second factor).
 template <class = void>
-void launch_product(const launch_context& c, const matmul_state& s, const void* prologue) {
+void launch_one(const launch_context& c, const matmul_state& s, const void* prologue) {
   const std::string_view name = c.node->name;
   constexpr const char* call = "launch_matmul";
   if (s.batch == 0 || s.m == 0 || s.n == 0) return;
@@ -550,6 +612,11 @@ void launch_product(const launch_context& c, const matmul_state& s, const void* 
     for (const void* p : {c.inputs[0], c.inputs[1], s.bias, residual, const_cast<const void*>(c.output)})
       if (reinterpret_cast<std::uintptr_t>(p) % 16 != 0)
         throw runtime_error(name, call, "a pointer is less aligned than when the matmul was prepared; prepare it again");
+    if (s.sibling_count > c.sibling_count) throw runtime_error(name, call, "the launch has fewer sibling products than were prepared");
+    for (int j = 0; j < s.sibling_count; ++j)
+      if (c.siblings[j].w == nullptr || c.siblings[j].output == nullptr || reinterpret_cast<std::uintptr_t>(c.siblings[j].w) % 16 != 0 ||
+          reinterpret_cast<std::uintptr_t>(c.siblings[j].output) % 16 != 0)
+        throw runtime_error(c.siblings[j].node->name, call, "a sibling product's pointer is missing or less aligned than when its lead was prepared; prepare it again");
     launch_own_kernel(c, s, s.programmatic && capture_follows_one_kernel(c.stream), prologue);
     return;
   }
@@ -569,6 +636,13 @@ void launch_product(const launch_context& c, const matmul_state& s, const void* 
     const std::size_t e = ::ctg::size_of(c.output_desc().dtype);
     CTG_CHECK(name, pack_rows(d, std::size_t(s.pitch) * e, c.output, std::size_t(s.n), std::size_t(s.batch * s.m), e, c.stream));
   }
+}
+
+//! The product, then the siblings that its kernel does not compute, each as prepared.
+template <class = void>
+void launch_product(const launch_context& c, const matmul_state& s, const void* prologue) {
+  launch_one(c, s, prologue);
+  for (std::size_t j = 0; j < s.sibling_states.size(); ++j) launch_one(sibling_context(c, int(j)), s.sibling_states[j], prologue);
 }
 
 }  // namespace detail

@@ -78,6 +78,15 @@ struct skinny_matmul_args {
   //! The gemv only: where given, A is silu(a) * gated elementwise ([M,K] each), computed as it
   //! is loaded (a gated prologue, runtime/ops/gemv.cuh).
   const void* gated = nullptr;
+  //! The gemv only: sibling products of the same A that this launch runs too (no bias, residual or
+  //! activation), each its own W [n,K] and C [M,n]; rows of W past `n` continue into them in order.
+  struct sibling {
+    const void* w = nullptr;
+    void* out = nullptr;
+    int n = 0;
+  };
+  sibling siblings[ops::max_sibling_products - 1]{};
+  int sibling_count = 0;
 };
 
 }  // namespace ctg
