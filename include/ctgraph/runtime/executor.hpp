@@ -160,11 +160,11 @@ class executor {
         if (!pointers_[std::size_t(v)]) throw runtime_error(d.name, "instantiate", "this graph input or parameter is not bound; pass ctg::bind(\"" + std::string(d.name) + "\", ptr, count)");
         continue;
       }
-      if (!runs(v)) continue;  // computed inside its fused group's kernel: no launch, no buffer
+      if (detail::is_fused_member(g, v)) continue;  // computed inside its fused group's kernel: no launch, no buffer
       if (g.fused_root[v] == v && !hooks_[std::size_t(v)].runs_group())
         throw runtime_error(d.name, "instantiate", "this node is a fused group's root, but its hook runs its own op only (graph_builder's hooks run one node each: plan without fuse_elementwise())");
       if (d.inserted && !hooks_[std::size_t(v)]) hooks_[std::size_t(v)] = hook_of<ops::to_symmetric>();
-      if (!hooks_[std::size_t(v)]) throw runtime_error(d.name, "instantiate", "no launch hook for this node's op '" + std::string(d.op_name) + "'");
+      if (runs(v) && !hooks_[std::size_t(v)]) throw runtime_error(d.name, "instantiate", "no launch hook for this node's op '" + std::string(d.op_name) + "'");
       const buffer_desc& b = g.buffers[v];
       if (g.owner[v] != v) continue;  // a view: resolved below, in schedule order
       if (b.opaque) {
