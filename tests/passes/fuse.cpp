@@ -264,6 +264,8 @@ TEST_CASE("fuse: products of one A of at most 8 rows run as one launch (sibling 
   static_assert(folded.buffer(rider).lifetime.first == folded.graph.step[lead]);  // written by the lead's launch
   static_assert(folded.buffer_count() == folded_off.buffer_count() - 1);           // only the norm's buffer goes
   static_assert(sixteen.sibling_count() == 0 && folded_off.sibling_count() == 0 && kept.sibling_count() == 0);
+  constexpr auto apart = make_plan<graph<po<h1>, pk<h1>>, plan_options{.siblings = false}>();  // asked not to
+  static_assert(apart.sibling_count() == 0 && apart.prologue_count() == 1 && !check_plan(apart));
   static_assert(five.sibling_count() == 3 && five.sibling_lead_of<sb>() == no_index && five.sibling_lead_of<so>() == no_index);
   static_assert(!check_plan(folded) && !check_plan(five));
   // A sibling's buffer said to be written at its own step is caught: the lead writes it earlier.

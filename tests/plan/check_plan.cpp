@@ -625,7 +625,7 @@ plan<cap> widen_plan(const plan<N>& from) {
   plan<cap> p{};
   auto& g = p.graph;
   const auto& f = from.graph;
-  g.tensor_count = f.tensor_count, g.one_partition = f.one_partition, g.fuse = f.fuse, g.step_count = f.step_count;
+  g.tensor_count = f.tensor_count, g.one_partition = f.one_partition, g.fuse = f.fuse, g.siblings = f.siblings, g.step_count = f.step_count;
   g.branch_limit = f.branch_limit;
   g.partition_count = f.partition_count, g.error = f.error, g.error_count = f.error_count;
   g.hoisted_at_instantiation = f.hoisted_at_instantiation;

@@ -65,6 +65,7 @@ struct flat_graph {
   int tensor_count = 0;
   bool one_partition = false;    // the user asked for a single capturable partition
   bool fuse = false;             // fuse elementwise neighbours (make_plan; run-time builders have no types to fuse)
+  bool siblings = true;          // with `fuse`: products of one A run as one launch (plan_options::siblings)
   int branch_limit = 4;          // at most this many parallel branches per partition (1: the schedule's order)
   node_desc nodes[N]{};
   bool is_output[N]{};

@@ -405,7 +405,7 @@ constexpr status fuse(flat_graph<N>& g) {
   }
   for (int s = 0; s < g.step_count; ++s)
     if (const int n = g.schedule[s]; detail::takes_prologues(g, n)) fold(n);
-  detail::group_siblings(g);
+  if (g.siblings) detail::group_siblings(g);
   return g.error;
 }
 

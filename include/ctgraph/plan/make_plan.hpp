@@ -41,6 +41,10 @@ struct plan_options {
   //! Independent nodes of a capturable partition run as up to this many parallel branches of its
   //! CUDA graph (passes/branches.hpp; at most ctg::max_branches); 1 runs them in schedule order.
   int branches = 4;
+  //! Products of one A run as one gemv launch (sibling products, passes/fuse.hpp; only with
+  //! `fuse`). Off: each its own launch, as parallel branches where they can be (a plan that forces
+  //! cuBLASLt gains them back: its siblings would run one after another in the lead's launch).
+  bool siblings = true;
 };
 
 namespace detail {
@@ -77,6 +81,7 @@ struct planner {
     flat_graph<plan_capacity<G>> g = types;
     g.one_partition = Options.one_partition;
     g.fuse = Options.fuse;
+    g.siblings = Options.siblings;
     g.branch_limit = Options.branches;
     if constexpr (size.copies > 0) {
       std::string_view names[plan_capacity<G>]{};
