@@ -22,6 +22,7 @@
 #include <filesystem>
 #include <iostream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "example_util.hpp"
@@ -533,23 +534,23 @@ int main(int argc, char** argv) {
     const double tok_s = tok_s_with(dec);
     // The same decode plan without parallel branches: every kernel one after another, each a
     // programmatic dependent of the one before (no joins); the same tokens.
+    // Another executor of the decode plan: the tokens it generates, then its tokens/s.
+    const auto variant = [&](auto& ex) {
+      generate_with(ex);
+      cudaStreamSynchronize(st);
+      std::vector<std::int32_t> tokens(produced.size());
+      cudaMemcpy(tokens.data(), pre.data("tokens"), tokens.size() * 4, cudaMemcpyDeviceToHost);
+      return std::pair{tokens, tok_s_with(ex)};
+    };
     auto serial = ctg::instantiate<decode::model, ctg::plan_options{.branches = 1}>(st, weights.bindings(pre.state_bindings()));
-    generate_with(serial);
-    cudaStreamSynchronize(st);
-    std::vector<std::int32_t> serial_tokens(produced.size());
-    cudaMemcpy(serial_tokens.data(), pre.data("tokens"), serial_tokens.size() * 4, cudaMemcpyDeviceToHost);
-    const double serial_tok_s = tok_s_with(serial);
+    const auto [serial_tokens, serial_tok_s] = variant(serial);
     std::printf("without parallel branches: %.1f tok/s, the same %zu tokens: %s\n", serial_tok_s, produced.size(),
                 serial_tokens == produced ? "yes" : "NO");
     // And with each product its own launch (no sibling products): q, k, v and gate, up as
     // separate gemvs on parallel branches, as before they were grouped. Their K-splits may differ
     // from the grouped launch's, so the sums (and tokens) may differ in the last bits.
     auto apart = ctg::instantiate<decode::model, ctg::plan_options{.siblings = false}>(st, weights.bindings(pre.state_bindings()));
-    generate_with(apart);
-    cudaStreamSynchronize(st);
-    std::vector<std::int32_t> apart_tokens(produced.size());
-    cudaMemcpy(apart_tokens.data(), pre.data("tokens"), apart_tokens.size() * 4, cudaMemcpyDeviceToHost);
-    const double apart_tok_s = tok_s_with(apart);
+    const auto [apart_tokens, apart_tok_s] = variant(apart);
     std::printf("without sibling products: %.1f tok/s, the same %zu tokens: %s\n", apart_tok_s, produced.size(),
                 apart_tokens == produced ? "yes" : "no");
     // Per-token latency: GPU time of each decode step, events between the replays.
