@@ -123,6 +123,12 @@ struct matmul_state {
   //! this one.
   int sibling_count = 0;
   std::vector<matmul_state> sibling_states;
+  //! Where the siblings run as products of their own: each on a stream of its own, forked from
+  //! the launch's stream before this product and joined back after, so that they run at once as
+  //! separate products would (in a capture: parallel branches of the graph). `sibling_events[0]`
+  //! is the fork, `sibling_events[1 + j]` sibling j's join.
+  std::vector<owned_stream> sibling_streams;
+  std::vector<owned_event> sibling_events;
 };
 
 namespace detail {
@@ -552,7 +558,8 @@ matmul_state detail::prepare_with_prologue(const launch_context& c, ops::matmul_
 
 //! A sibling lead's product (`launch_context::siblings`): its siblings' rows of W in its gemv where
 //! it can run them all (the gemv forced, no timing: one launch instead of several is the point),
-//! else each sibling prepared as a product of its own.
+//! else each sibling prepared as a product of its own, without workspace (it runs beside the lead),
+//! with a stream of its own.
 template <class>
 matmul_state detail::prepare_siblings(const launch_context& c, ops::matmul_options o, std::optional<matmul_kernel> kernel) {
   launch_context own = c;
@@ -570,7 +577,19 @@ matmul_state detail::prepare_siblings(const launch_context& c, ops::matmul_optio
     s.reason = "sibling products: the gemv computes them in one launch";
     return s;
   }
-  for (int j = 0; j < c.sibling_count; ++j) s.sibling_states.push_back(prepare_matmul(sibling_context(c, j), o, kernel));
+  for (int j = 0; j < c.sibling_count; ++j) {
+    launch_context x = sibling_context(c, j);
+    x.workspace = nullptr, x.workspace_bytes = 0;  // it runs beside the lead, which uses the workspace
+    s.sibling_states.push_back(prepare_matmul(x, o, kernel));
+    cudaStream_t stream = nullptr;
+    CTG_CHECK(c.node->name, cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+    s.sibling_streams.emplace_back(stream);
+  }
+  for (int j = 0; j <= c.sibling_count; ++j) {
+    cudaEvent_t event = nullptr;
+    CTG_CHECK(c.node->name, cudaEventCreateWithFlags(&event, cudaEventDisableTiming));
+    s.sibling_events.emplace_back(event);
+  }
   return s;
 }
 
@@ -638,11 +657,25 @@ void launch_one(const launch_context& c, const matmul_state& s, const void* prol
   }
 }
 
-//! The product, then the siblings that its kernel does not compute, each as prepared.
+//! The product, and the siblings that its kernel does not compute, each as prepared on its own
+//! stream, forked from c's and joined back (`matmul_state::sibling_streams`).
 template <class = void>
 void launch_product(const launch_context& c, const matmul_state& s, const void* prologue) {
+  const std::size_t n = s.sibling_states.size();
+  if (n == 0) return launch_one(c, s, prologue);
+  const std::string_view name = c.node->name;
+  if (s.sibling_streams.size() != n || s.sibling_events.size() != n + 1)
+    throw runtime_error(name, "launch_matmul", "the siblings' streams were not prepared");
+  CTG_CHECK(name, cudaEventRecord(s.sibling_events[0].get(), c.stream));
+  for (std::size_t j = 0; j < n; ++j) CTG_CHECK(name, cudaStreamWaitEvent(s.sibling_streams[j].get(), s.sibling_events[0].get(), 0));
   launch_one(c, s, prologue);
-  for (std::size_t j = 0; j < s.sibling_states.size(); ++j) launch_one(sibling_context(c, int(j)), s.sibling_states[j], prologue);
+  for (std::size_t j = 0; j < n; ++j) {
+    launch_context x = sibling_context(c, int(j));
+    x.stream = s.sibling_streams[j].get();
+    launch_one(x, s.sibling_states[j], prologue);
+    CTG_CHECK(name, cudaEventRecord(s.sibling_events[1 + j].get(), x.stream));
+    CTG_CHECK(name, cudaStreamWaitEvent(c.stream, s.sibling_events[1 + j].get(), 0));
+  }
 }
 
 }  // namespace detail
