@@ -119,7 +119,7 @@ struct matmul_state {
   allocation normed;
   //! Sibling products this launch computes too (`launch_context::siblings`, passes/fuse.hpp): in
   //! the gemv, whose rows of W go on into theirs (`sibling_count` of them), or where the gemv
-  //! cannot run them, each prepared as a product of its own (`sibling_states`), launched after
+  //! cannot run them, each prepared as a product of its own (`sibling_states`), launched beside
   //! this one.
   int sibling_count = 0;
   std::vector<matmul_state> sibling_states;
