@@ -464,28 +464,28 @@ constexpr plan_violation check_offsets(const flat_graph<N>& g, recomputed<N>& r)
       for (int x = g.sibling_lead[v] < 0 ? v : no_index; x >= 0 && fresh_count < ops::max_sibling_products; x = g.sibling_next[x])
         fresh[fresh_count++] = x;
       for (int i_fresh = 0; i_fresh < fresh_count; ++i_fresh) {
-      const int y = fresh[i_fresh];
-      if (!planned(y) || int(g.buffers[y].memory) != c) continue;
-      const std::size_t at = g.buffers[y].offset;
-      for (;;) {
-        int pos = 0;  // first live buffer at or after y's offset
-        while (pos < count && g.buffers[live[pos]].offset < at) ++pos;
-        int x = -1;
-        if (pos > 0 && end_of(live[pos - 1]) > at) x = pos - 1;
-        else if (pos < count && g.buffers[live[pos]].offset < end_of(y)) x = pos;
-        if (x < 0) {
-          for (int i = count; i > pos; --i) live[i] = live[i - 1];
-          live[pos] = y;
-          ++count;
-          break;
+        const int y = fresh[i_fresh];
+        if (!planned(y) || int(g.buffers[y].memory) != c) continue;
+        const std::size_t at = g.buffers[y].offset;
+        for (;;) {
+          int pos = 0;  // first live buffer at or after y's offset
+          while (pos < count && g.buffers[live[pos]].offset < at) ++pos;
+          int x = -1;
+          if (pos > 0 && end_of(live[pos - 1]) > at) x = pos - 1;
+          else if (pos < count && g.buffers[live[pos]].offset < end_of(y)) x = pos;
+          if (x < 0) {
+            for (int i = count; i > pos; --i) live[i] = live[i - 1];
+            live[pos] = y;
+            ++count;
+            break;
+          }
+          const plan_fault f = judge(live[x], y, s);
+          if (f != plan_fault::none) return {f, y, live[x]};
+          r.taker[live[x]] = y;  // its storage passes to y at this step, busy as long as either
+          if (r.busy[live[x]] > r.busy[y]) r.busy[y] = r.busy[live[x]];
+          for (int i = x; i + 1 < count; ++i) live[i] = live[i + 1];
+          --count;
         }
-        const plan_fault f = judge(live[x], y, s);
-        if (f != plan_fault::none) return {f, y, live[x]};
-        r.taker[live[x]] = y;  // its storage passes to y at this step, busy as long as either
-        if (r.busy[live[x]] > r.busy[y]) r.busy[y] = r.busy[live[x]];
-        for (int i = x; i + 1 < count; ++i) live[i] = live[i + 1];
-        --count;
-      }
       }
     }
   }

@@ -320,13 +320,10 @@ namespace ctg {
 template <class = void>  // compiled (with its kernels) only where a graph multiplies
 const char* gemv_declines(dtype_id dtype, std::int64_t m, std::int64_t n, std::int64_t k, bool transpose_w,
                           std::initializer_list<const void*> pointers) {
-  if (dtype != dtype_id::bf16 && dtype != dtype_id::f16) return "dtype not bf16 or f16";
+  if (const char* why = runtime_ops::detail::own_product_declines(dtype, n, k, pointers)) return why;
   if (m < 1 || m > gemv_max_rows) return "M outside 1..8 (the gemv)";
   if (!transpose_w) return "W not [N,K] (the gemv streams rows of a transposed W)";
   if (k % 8 != 0) return "K not a multiple of 8";
-  if (n > 0x7fffffff || k > 0x7fffffff) return "K or N past 2^31";
-  for (const void* p : pointers)
-    if (reinterpret_cast<std::uintptr_t>(p) % 16 != 0) return "a pointer not 16-byte aligned";
   return runtime_ops::detail::sm90_kernel_declines(runtime_ops::detail::gemv_kernel_for(dtype, 1),
                                                     "a GPU before compute capability 9.0 (griddepcontrol)");
 }

@@ -398,6 +398,16 @@ const void* skinny_kernel_for(int m_tiles) {
 }  // namespace ctg::runtime_ops::detail
 
 namespace ctg::runtime_ops::detail {
+//! What ctgraph's own products (the skinny matmul, the gemv) all need, or null: bf16 or f16, K and
+//! N below 2^31, every pointer 16-byte aligned (their loads are 16 bytes wide).
+inline const char* own_product_declines(dtype_id dtype, std::int64_t n, std::int64_t k, std::initializer_list<const void*> pointers) {
+  if (dtype != dtype_id::bf16 && dtype != dtype_id::f16) return "dtype not bf16 or f16";
+  if (n > 0x7fffffff || k > 0x7fffffff) return "K or N past 2^31";
+  for (const void* p : pointers)
+    if (reinterpret_cast<std::uintptr_t>(p) % 16 != 0) return "a pointer not 16-byte aligned";
+  return nullptr;
+}
+
 //! Why `kernel`, a kernel of ctgraph's own whose body needs sm_90, cannot run on the current
 //! device, or null: `old_gpu` below compute capability 9.0; built for an older virtual
 //! architecture only (and JIT-compiled from it), the kernel is empty.
@@ -424,12 +434,9 @@ namespace ctg {
 template <class = void>  // compiled (with its kernels) only where a graph multiplies
 const char* skinny_matmul_declines(dtype_id dtype, std::int64_t m, std::int64_t n, std::int64_t k, bool transpose_w,
                                    std::initializer_list<const void*> pointers) {
-  if (dtype != dtype_id::bf16 && dtype != dtype_id::f16) return "dtype not bf16 or f16";
+  if (const char* why = runtime_ops::detail::own_product_declines(dtype, n, k, pointers)) return why;
   if (m < 1 || m > skinny_matmul_max_rows) return "M outside 1..64";
   if (n % 8 != 0 || k % 8 != 0) return "K or N not a multiple of 8";
-  if (n > 0x7fffffff || k > 0x7fffffff) return "K or N past 2^31";
-  for (const void* p : pointers)
-    if (reinterpret_cast<std::uintptr_t>(p) % 16 != 0) return "a pointer not 16-byte aligned";
   const void* kernel = dtype == dtype_id::bf16
                            ? (transpose_w ? runtime_ops::detail::skinny_kernel_for<__nv_bfloat16, true>(1)
                                           : runtime_ops::detail::skinny_kernel_for<__nv_bfloat16, false>(1))
