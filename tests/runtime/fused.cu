@@ -305,6 +305,25 @@ struct prologue_model {
   using graph = ctg::graph<q, k>;
 };
 
+//! The host's y = (x / rms(x) * g) W^T (+ b), in double: x [m, k], g [k], W [n, k], b [n].
+std::vector<double> normed_product(const std::vector<__nv_bfloat16>& x, const std::vector<__nv_bfloat16>& g,
+                                   const std::vector<__nv_bfloat16>& w, std::int64_t m, std::int64_t n, std::int64_t k,
+                                   const std::vector<__nv_bfloat16>* b = nullptr) {
+  std::vector<double> y(std::size_t(m * n));
+  for (std::int64_t r = 0; r < m; ++r) {
+    double ss = 0;
+    for (std::int64_t i = 0; i < k; ++i) ss += double(test::host_float(x[std::size_t(r * k + i)])) * test::host_float(x[std::size_t(r * k + i)]);
+    const double rstd = 1.0 / std::sqrt(ss / double(k) + 1e-5);
+    for (std::int64_t j = 0; j < n; ++j) {
+      double acc = b ? test::host_float((*b)[std::size_t(j)]) : 0.0;
+      for (std::int64_t i = 0; i < k; ++i)
+        acc += double(test::host_float(x[std::size_t(r * k + i)])) * rstd * test::host_float(g[std::size_t(i)]) * test::host_float(w[std::size_t(j * k + i)]);
+      y[std::size_t(r * n + j)] = acc;
+    }
+  }
+  return y;
+}
+
 template <std::int64_t M>
 void prologue_matches() {
   using m = prologue_model<M>;
@@ -315,23 +334,7 @@ void prologue_matches() {
   const auto wq = test::random_values<bf>(1024 * 512, -0.1f, 0.1f, 73), wk = test::random_values<bf>(128 * 512, -0.1f, 0.1f, 74);
   const auto bk = test::random_values<bf>(128, -1.f, 1.f, 75);
   const device_buffer dx(x), dg(g), dwq(wq), dwk(wk), dbk(bk);
-  // The host: y = (x / rms(x) * g) W^T (+ b), in double.
-  const auto host = [&](const std::vector<bf>& w, std::int64_t n, const std::vector<bf>* b) {
-    std::vector<double> y(std::size_t(M * n));
-    for (std::int64_t r = 0; r < M; ++r) {
-      double ss = 0;
-      for (int i = 0; i < 512; ++i) ss += double(test::host_float(x[std::size_t(r * 512 + i)])) * test::host_float(x[std::size_t(r * 512 + i)]);
-      const double rstd = 1.0 / std::sqrt(ss / 512 + 1e-5);
-      for (std::int64_t j = 0; j < n; ++j) {
-        double acc = b ? test::host_float((*b)[std::size_t(j)]) : 0.0;
-        for (int i = 0; i < 512; ++i)
-          acc += double(test::host_float(x[std::size_t(r * 512 + i)])) * rstd * test::host_float(g[std::size_t(i)]) * test::host_float(w[std::size_t(j * 512 + i)]);
-        y[std::size_t(r * n + j)] = acc;
-      }
-    }
-    return y;
-  };
-  const std::vector<double> want_q = host(wq, 1024, nullptr), want_k = host(wk, 128, &bk);
+  const std::vector<double> want_q = normed_product(x, g, wq, M, 1024, 512), want_k = normed_product(x, g, wk, M, 128, 512, &bk);
   cudaStream_t st;
   REQUIRE(cudaStreamCreate(&st) == cudaSuccess);
   const auto run = [&](auto options, const char* kernel, int kernels) {
@@ -473,22 +476,8 @@ void siblings_match() {
   std::vector<std::vector<bf>> w;
   for (int j = 0; j < 3; ++j) w.push_back(test::random_values<bf>(std::size_t(rows[j] * 256), -0.1f, 0.1f, 63 + j));
   const device_buffer dx(x), dg(g), dq(w[0]), dk(w[1]), dv(w[2]);
-  std::vector<double> want[3];  // (x g / rms(x)) W^T, in double
-  for (int j = 0; j < 3; ++j) {
-    want[j].assign(std::size_t(M * rows[j]), 0.0);
-    for (std::int64_t r = 0; r < M; ++r) {
-      double squares = 0;
-      for (int i = 0; i < 256; ++i) squares += std::pow(double(test::host_float(x[std::size_t(r * 256 + i)])), 2);
-      const double inv = 1.0 / std::sqrt(squares / 256 + 1e-5);
-      for (std::int64_t c = 0; c < rows[j]; ++c) {
-        double acc = 0;
-        for (int i = 0; i < 256; ++i)
-          acc += test::host_float(x[std::size_t(r * 256 + i)]) * inv * test::host_float(g[std::size_t(i)]) *
-                 test::host_float(w[std::size_t(j)][std::size_t(c * 256 + i)]);
-        want[j][std::size_t(r * rows[j] + c)] = acc;
-      }
-    }
-  }
+  std::vector<double> want[3];
+  for (int j = 0; j < 3; ++j) want[j] = normed_product(x, g, w[std::size_t(j)], M, rows[j], 256);
   cudaStream_t st;
   REQUIRE(cudaStreamCreate(&st) == cudaSuccess);
   const auto run = [&](auto options, const char* kernel, int kernels) {
