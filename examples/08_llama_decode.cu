@@ -137,6 +137,9 @@ static_assert(decode_plan.arena_bytes(memory_class::device) == decode_plan.lower
 // In the decode step q, k and v (one normalised row) are one gemv launch, gate and up another
 // (sibling products): each layer's k, v and up run in their lead's launch. Not in the prefill.
 static_assert(decode_plan.sibling_count() == 3 * int(layers) && prefill_plan.sibling_count() == 0);
+// In the decode step each layer's attention writes the new token's key (rotated) and value into
+// the caches itself: k_put and v_put launch nothing. Not in the prefill (32 new tokens each).
+static_assert(decode_plan.written_in_attention_count() == 2 * int(layers) && prefill_plan.written_in_attention_count() == 0);
 }  // namespace llama
 
 namespace {
@@ -553,6 +556,11 @@ int main(int argc, char** argv) {
     const auto [apart_tokens, apart_tok_s] = variant(apart);
     std::printf("without sibling products: %.1f tok/s, the same %zu tokens: %s\n", apart_tok_s, produced.size(),
                 apart_tokens == produced ? "yes" : "no");
+    // And with the cache writes as launches of their own: the same arithmetic, so the same tokens.
+    auto writes = ctg::instantiate<decode::model, ctg::plan_options{.cache_writes = false}>(st, weights.bindings(pre.state_bindings()));
+    const auto [writes_tokens, writes_tok_s] = variant(writes);
+    std::printf("with the cache writes as launches of their own: %.1f tok/s, the same %zu tokens: %s\n", writes_tok_s, produced.size(),
+                writes_tokens == produced ? "yes" : "NO");
     // Per-token latency: GPU time of each decode step, events between the replays.
     std::vector<cudaEvent_t> ev(new_tokens);
     for (auto& e : ev) cudaEventCreate(&e);
@@ -585,9 +593,9 @@ int main(int argc, char** argv) {
         continue;
       }
       const auto& m = dec.prepared_state<ctg::matmul_state>(n.name);
-      std::printf("  %-20.*s [1,%lld]x[%lld,%lld]^T: %s, %d sibling(s), %.1f us (gemv %.1f, skinny %.1f, cuBLASLt %.1f)\n", int(n.name.size()),
-                  n.name.data(), (long long)m.k, (long long)m.n, (long long)m.k, std::string(ctg::name_of(m.kernel)).c_str(), m.sibling_count,
-                  m.chosen_us(), m.gemv_us, m.skinny_us, m.cublaslt_us);
+      std::printf("  %-20.*s [1,%lld]x[%lld,%lld]^T: %s (%d blocks, K split %d), %d sibling(s), %.1f us (gemv %.1f, skinny %.1f, cuBLASLt %.1f)\n",
+                  int(n.name.size()), n.name.data(), (long long)m.k, (long long)m.n, (long long)m.k, std::string(ctg::name_of(m.kernel)).c_str(),
+                  m.gemv.blocks, m.gemv.warps_k, m.sibling_count, m.chosen_us(), m.gemv_us, m.skinny_us, m.cublaslt_us);
     }
     // Where a step's time goes, node by node (events between the nodes: no overlap, so the sum
     // is above the step's time): by op, and layer 0's nodes.
@@ -639,15 +647,16 @@ int main(int argc, char** argv) {
                      "{\"llama_decode.ctgraph.tok_s\": %.2f, \"llama_decode.ctgraph.p50_token_us\": %.2f, \"llama_decode.ctgraph.p99_token_us\": %.2f,\n"
                      " \"llama_decode.ctgraph.instantiate_ms\": %.1f, \"llama_decode.ctgraph.matmul_share\": %.4f,\n"
                      " \"llama_decode.ctgraph_serial.tok_s\": %.2f, \"llama_decode.ctgraph_no_siblings.tok_s\": %.2f,\n"
+                     " \"llama_decode.ctgraph_separate_cache_writes.tok_s\": %.2f,\n"
                      " \"llama_decode.logits_max_abs_err\": %.5g, \"llama_decode.logits_max_rel_err\": %.5g,\n"
                      " \"llama_decode.ctgraph.logits_f32_max_abs_err\": %.5g, \"llama_decode.hf_bf16.logits_f32_max_abs_err\": %.5g,\n"
                      " \"llama_decode.greedy_clear_rows\": %d, \"llama_decode.greedy_clear_agree\": %d, \"llama_decode.greedy_same_prefix\": %zu}\n",
-                     tok_s, p50, p99, instantiate_ms, matmul_share, serial_tok_s, apart_tok_s, max_abs, max_rel, f32_abs, hf_f32_abs, clear, agree, same);
+                     tok_s, p50, p99, instantiate_ms, matmul_share, serial_tok_s, apart_tok_s, writes_tok_s, max_abs, max_rel, f32_abs, hf_f32_abs, clear, agree, same);
         std::fclose(f);
       }
     }
     cudaStreamDestroy(st);
-    return parity && refused && serial_tokens == produced ? 0 : 1;
+    return parity && refused && serial_tokens == produced && writes_tokens == produced ? 0 : 1;
   } catch (const std::exception& e) {
     std::printf("error: %s\n", e.what());
     return 1;

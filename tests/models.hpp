@@ -115,4 +115,22 @@ struct branches {
   struct joined : ctg::node<"joined", ctg::ops::add, a2, c2> {};
 };
 
+//! A decode-style attention step: Tokens new tokens of 4 query heads of 64 over K/V caches of 64
+//! rows (2 K/V heads), the queries and keys rotated at the position Pos (a state or a graph
+//! input), the keys and values written into the caches at it by `k_put` and `v_put`, which the
+//! attention reads (so the plan lets the attention run them).
+template <std::int64_t Tokens, class Pos>
+struct cache_step {
+  using q = ctg::input<"q", ctg::bf16, ctg::shape<Tokens, 256>>;
+  using k = ctg::input<"k", ctg::bf16, ctg::shape<Tokens, 128>>;
+  using v = ctg::input<"v", ctg::bf16, ctg::shape<Tokens, 128>>;
+  using k_cache = ctg::state<"k_cache", ctg::bf16, ctg::shape<64, 128>>;
+  using v_cache = ctg::state<"v_cache", ctg::bf16, ctg::shape<64, 128>>;
+  struct q_rope : ctg::node<"q_rope", ctg::ops::rotary<64>, q, Pos> {};
+  struct k_rope : ctg::node<"k_rope", ctg::ops::rotary<64>, k, Pos> {};
+  struct k_put : ctg::node<"k_put", ctg::ops::cache_write<0>, k_cache, Pos, k_rope> {};
+  struct v_put : ctg::node<"v_put", ctg::ops::cache_write<0>, v_cache, Pos, v> {};
+  struct attn : ctg::node<"attn", ctg::ops::cache_attention<4, 2>, q_rope, k_put, v_put, Pos> {};
+};
+
 }  // namespace test_models

@@ -4,6 +4,8 @@
 
 #include <doctest/doctest.h>
 
+#include "../models.hpp"
+
 namespace fuse_test {
 using namespace ctg;
 
@@ -347,6 +349,40 @@ TEST_CASE("fuse: a rotary runs in the prologue of the attention or the cache wri
   static_assert(twice.prologue_of<kp2>() == twice.index_of<kr>() && twice.prologue_of<kp>() == twice.index_of<kr>());
   CHECK(to_string(rotated).find("prologue 'qr' (its input 0 rotated as loaded)") != std::string::npos);
   CHECK(to_string(rotated).find("prologue 'kr' (its input 2 rotated as loaded)") != std::string::npos);
+}
+
+// Both writes that fill the caches an attention reads run in its launch (writes_in), the key
+// write's rotary with it: two kernels fewer. Not where a write has another reader, writes past
+// the position (an offset) or writes more than 8 tokens, or where the plan is asked not to; a plan whose write says it runs in another node is caught.
+using cs = test_models::cache_step<1, ps>;
+constexpr auto written = make_plan<graph<cs::attn>>();
+struct vp1 : node<"v_put", ops::cache_write<0, 1>, cs::v_cache, ps, cs::v> {};  // one past the position
+struct at1 : node<"attn", ops::cache_attention<4, 2>, cs::q_rope, cs::k_put, vp1, ps> {};
+struct vseen : node<"vseen", ops::cache_read<0, 1>, cs::v_put, ps> {};  // a second reader of the write
+using ts = test_models::cache_step<16, ps>;  // 16 new tokens
+
+TEST_CASE("fuse: an attention runs the cache writes that fill the caches it reads") {
+  static_assert(written.written_in_attention_count() == 2 && written.writes_in_of<cs::k_put>() == written.index_of<cs::attn>() &&
+                written.writes_in_of<cs::v_put>() == written.index_of<cs::attn>() && written.writes_in_of<cs::attn>() == no_index);
+  static_assert(written.prologue_of<cs::k_put>() == written.index_of<cs::k_rope>() && !check_plan(written));
+  static_assert(make_plan<graph<cs::attn>, plan_options{.cache_writes = false}>().written_in_attention_count() == 0);
+  static_assert(make_plan<graph<cs::attn>, plan_options{.fuse = false}>().written_in_attention_count() == 0);
+  static_assert(make_plan<graph<at1>>().written_in_attention_count() == 0);
+  static_assert(make_plan<graph<cs::attn, vseen>>().written_in_attention_count() == 0);
+  static_assert(make_plan<graph<ts::attn>>().written_in_attention_count() == 0);
+  CHECK(to_string(written).find("written in the launch of 'attn'") != std::string::npos);
+  CHECK(to_string(written).find("runs the writes 'k_put' 'v_put'") != std::string::npos);
+  // A write said to run in a node that is not its attention, or only one of the two, is caught.
+  {
+    auto p = written;
+    p.graph.writes_in[p.index_of<cs::v_put>()] = p.index_of<cs::k_rope>();
+    CHECK(check_plan(p).fault == plan_fault::bad_fusion);
+  }
+  {
+    auto p = written;
+    p.graph.writes_in[p.index_of<cs::v_put>()] = no_index;
+    CHECK(check_plan(p).fault == plan_fault::bad_fusion);
+  }
 }
 
 }  // namespace fuse_test

@@ -609,6 +609,12 @@ const std::vector<mutation>& mutations() {
          if (p.graph.sibling_lead[v] >= 0) return p.graph.buffers[v].lifetime.first = p.graph.step[v], true;
        return false;
      }},
+    {"a cache write said to run in the launch of a node that is not the attention reading it", plan_fault::bad_fusion,
+     [](plan<cap>& p, std::mt19937&) {
+       for (int v = 0; v < p.graph.tensor_count; ++v)
+         if (p.graph.writes_in[v] >= 0) return p.graph.writes_in[v] = p.graph.nodes[v].inputs[1], true;  // its position
+       return false;
+     }},
     {"a lower bound that is not the peak", plan_fault::wrong_lower_bound, [](plan<cap>& p, std::mt19937&) {
        for (int c = 0; c < memory_class_count; ++c)
          if (p.graph.lower_bound[c] > 0) return p.graph.lower_bound[c] += arena_alignment, true;
@@ -626,6 +632,7 @@ plan<cap> widen_plan(const plan<N>& from) {
   auto& g = p.graph;
   const auto& f = from.graph;
   g.tensor_count = f.tensor_count, g.one_partition = f.one_partition, g.fuse = f.fuse, g.siblings = f.siblings, g.step_count = f.step_count;
+  g.cache_writes = f.cache_writes;
   g.branch_limit = f.branch_limit;
   g.partition_count = f.partition_count, g.error = f.error, g.error_count = f.error_count;
   g.hoisted_at_instantiation = f.hoisted_at_instantiation;
@@ -634,7 +641,7 @@ plan<cap> widen_plan(const plan<N>& from) {
     g.partitions[i] = f.partitions[i], g.partition_of[i] = f.partition_of[i], g.owner[i] = f.owner[i];
     g.buffers[i] = f.buffers[i], g.memory[i] = f.memory[i], g.fused_root[i] = f.fused_root[i], g.branch[i] = f.branch[i];
     g.prologue[i] = f.prologue[i], g.in_prologues[i] = f.in_prologues[i];
-    g.sibling_lead[i] = f.sibling_lead[i], g.sibling_next[i] = f.sibling_next[i];
+    g.sibling_lead[i] = f.sibling_lead[i], g.sibling_next[i] = f.sibling_next[i], g.writes_in[i] = f.writes_in[i];
   }
   for (int c = 0; c < memory_class_count; ++c)
     g.arena_bytes[c] = f.arena_bytes[c], g.lower_bound[c] = f.lower_bound[c], g.reuse_count[c] = f.reuse_count[c];
@@ -684,6 +691,9 @@ constexpr auto prologue_plan = make_plan<graph<pq0, pk0>>();
 struct sv0 : node<"v0", ops::linear<true>, pn0, w> {};
 struct sk0 : node<"k1", ops::linear<true>, pn0, parameter<"wk", bf16, shape<64, 256>>> {};
 constexpr auto sibling_plan = make_plan<graph<pq0, sv0, sk0, pk0>>();
+// An attention that runs the writes to its caches, the key write's rotary with it.
+using ap = state<"ap", i32, shape<1>>;
+constexpr auto attention_plan = make_plan<graph<node<"after", ops::relu, test_models::cache_step<1, ap>::attn>>>();
 
 TEST_CASE("check_plan: the mutation test rejects every corruption with its own reason") {
   static_assert(!check_plan(readme_plan) && !check_plan(mlp_plan) && !check_plan(trip_plan) && !check_plan(tp_plan));
@@ -692,10 +702,11 @@ TEST_CASE("check_plan: the mutation test rejects every corruption with its own r
   static_assert(!check_plan(state_plan) && state_plan.state_count() == 2);
   static_assert(!check_plan(prologue_plan) && prologue_plan.prologue_count() == 1);
   static_assert(!check_plan(sibling_plan) && sibling_plan.sibling_count() == 2);
+  static_assert(!check_plan(attention_plan) && attention_plan.written_in_attention_count() == 2);
   std::vector<plan<cap>> corpus = {widen_plan(readme_plan), widen_plan(mlp_plan), widen_plan(trip_plan), widen_plan(tp_plan),
                                    widen_plan(tp_opaque_plan), widen_plan(collective_plan), widen_plan(lead_plan),
                                    widen_plan(fused_plan), widen_plan(state_plan), widen_plan(prologue_plan),
-                                   widen_plan(sibling_plan)};
+                                   widen_plan(sibling_plan), widen_plan(attention_plan)};
   const std::uint32_t base = base_seed();
   for (std::uint32_t i = 0; i < 400; ++i) {
     random_graph r;

@@ -805,7 +805,9 @@ TEST_CASE("executor: a skinny matmul whose W a node writes waits for it before r
 // The small kernels of a decode step (embedding, rms_norm, rotary at a position held in state, a
 // cache write, cache_attention, the fused silu product, argmax) as programmatic dependents of the
 // kernel before each: the bits of the same graph without PDL, over runs whose position moves (a
-// kernel that read before the one before it finished would see the last run's values).
+// kernel that read before the one before it finished would see the last run's values). The cache
+// writes launch kernels of their own here (`cache_writes = false`); with the attention running
+// them, the same bits again.
 using ids_pdl = input<"ids_pdl", i32, shape<1>>;
 using table_pdl = parameter<"table_pdl", bf16, shape<64, 512>>;
 using norm_pdl = parameter<"norm_pdl", bf16, shape<512>>;
@@ -832,12 +834,15 @@ TEST_CASE("executor: a decode step's small kernels with PDL give the bits they g
   REQUIRE(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking) == cudaSuccess);
   {
     using step = graph<g_pdl, adv_pdl>;
-    const auto make = [&](const char* pdl) {
+    const auto make = [&](const char* pdl, auto options) {
       const test::scoped_env env("CTGRAPH_PDL", pdl);  // read when the executor captures
-      return instantiate<step, plan_options{.branches = 1}>(st, bindings(bind<ids_pdl>(ids.ptr), bind<table_pdl>(table.ptr), bind<norm_pdl>(w.ptr)));
+      return instantiate<step, decltype(options)::value>(st, bindings(bind<ids_pdl>(ids.ptr), bind<table_pdl>(table.ptr), bind<norm_pdl>(w.ptr)));
     };
-    auto on = make("1");
-    auto off = make("0");
+    using apart = std::integral_constant<plan_options, plan_options{.branches = 1, .cache_writes = false}>;
+    using folded = std::integral_constant<plan_options, plan_options{.branches = 1}>;
+    auto on = make("1", apart{});
+    auto off = make("0", apart{});
+    auto in_attention = make("1", folded{});
     int device = 0, major = 0;
     CTG_CHECK("test", cudaGetDevice(&device));
     CTG_CHECK("test", cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
@@ -848,12 +853,15 @@ TEST_CASE("executor: a decode step's small kernels with PDL give the bits they g
     for (int run = 0; run < 6; ++run) {
       const std::int32_t id = std::int32_t((7 * run + 3) % 64);
       ids.upload({id});
-      const std::vector<bf> a = output_of(on, "g_pdl", 512), b = output_of(off, "g_pdl", 512);
+      const std::vector<bf> a = output_of(on, "g_pdl", 512), b = output_of(off, "g_pdl", 512), c = output_of(in_attention, "g_pdl", 512);
       CHECK_MESSAGE(std::memcmp(a.data(), b.data(), a.size() * 2) == 0, "run ", run);
+      CHECK_MESSAGE(std::memcmp(c.data(), b.data(), c.size() * 2) == 0, "run ", run, ": the writes in the attention");
       CHECK(on.position() == off.position());
+      CHECK(in_attention.position() == off.position());
     }
     on.check();
     off.check();
+    in_attention.check();
   }
   cudaStreamDestroy(st);
 }

@@ -597,4 +597,66 @@ TEST_CASE("fusion: a key rotary in the cache write's prologue gives the unfused 
   CHECK(written > 200);
   CHECK(elsewhere == 0);
 }
+// An attention that runs the cache writes it reads (passes/fuse.hpp): 2 tokens at position 37 of
+// caches of 64 rows that hold earlier rows, the keys rotated: the bits of the plan whose writes
+// launch kernels of their own, in the attention's output and in both caches. Out of range (2
+// tokens at 63), both write nothing, give the same output and report it to check().
+using writing = test_models::cache_step<2, input<"at", i32, shape<1>>>;
+
+TEST_CASE("fusion: an attention that runs its cache writes gives the bits of the writes' own kernels") {
+  using bf = __nv_bfloat16;
+  using w = writing;
+  static_assert(make_plan<graph<w::attn>>().written_in_attention_count() == 2);
+  const device_buffer dq(test::random_values<bf>(2 * 256, -2.f, 2.f, 91)), dk(test::random_values<bf>(2 * 128, -2.f, 2.f, 92)),
+      dv(test::random_values<bf>(2 * 128, -1.f, 1.f, 93));
+  const std::vector<bf> k_rows = test::random_values<bf>(64 * 128, -2.f, 2.f, 94), v_rows = test::random_values<bf>(64 * 128, -1.f, 1.f, 95);
+  cudaStream_t st;
+  REQUIRE(cudaStreamCreate(&st) == cudaSuccess);
+  struct result {
+    std::vector<unsigned short> out, k, v;
+    bool reported = false;
+  };
+  const auto run = [&](auto options, int kernels, int position) {
+    constexpr plan_options o = decltype(options)::value;
+    const device_buffer kc(k_rows), vc(v_rows), dp(std::vector<std::int32_t>{position});
+    auto ex = instantiate<graph<w::attn>, o>(st, bindings(bind<w::q>(dq.at<bf>(0)), bind<w::k>(dk.at<bf>(0)), bind<w::v>(dv.at<bf>(0)),
+                                                         bind<w::k_cache>(kc.at<bf>(0)), bind<w::v_cache>(vc.at<bf>(0)),
+                                                         bind<input<"at", i32, shape<1>>>(dp.at<std::int32_t>(0))));
+    ex.run();
+    CTG_CHECK("test", cudaStreamSynchronize(st));
+    CHECK(test::nodes_of(ex.captured_graph(0)).kernels == kernels);
+    result r{std::vector<unsigned short>(2 * 256), std::vector<unsigned short>(64 * 128), std::vector<unsigned short>(64 * 128)};
+    CTG_CHECK("test", cudaMemcpy(r.out.data(), ex.data("attn"), r.out.size() * 2, cudaMemcpyDeviceToHost));
+    CTG_CHECK("test", cudaMemcpy(r.k.data(), kc.p, r.k.size() * 2, cudaMemcpyDeviceToHost));
+    CTG_CHECK("test", cudaMemcpy(r.v.data(), vc.p, r.v.size() * 2, cudaMemcpyDeviceToHost));
+    try {
+      ex.check();
+    } catch (const runtime_error&) {
+      r.reported = true;
+    }
+    return r;
+  };
+  using on_t = std::integral_constant<plan_options, plan_options{}>;
+  using apart_t = std::integral_constant<plan_options, plan_options{.cache_writes = false}>;
+  const result on = run(on_t{}, 1, 37), apart = run(apart_t{}, 3, 37);
+  CHECK(on.out == apart.out);
+  CHECK(on.k == apart.k);
+  CHECK(on.v == apart.v);
+  CHECK(!on.reported);
+  CHECK(!apart.reported);
+  std::vector<unsigned short> before(k_rows.size());
+  std::memcpy(before.data(), k_rows.data(), before.size() * 2);
+  std::size_t changed = 0, nonzero = 0;
+  for (std::size_t i = 0; i < on.k.size(); ++i) changed += on.k[i] != before[i];
+  for (unsigned short x : on.out) nonzero += x != 0;
+  CHECK(changed > 200);  // rows 37 and 38, rotated
+  CHECK(changed <= 2 * 128);
+  CHECK(nonzero > on.out.size() / 2);
+  const result past = run(on_t{}, 1, 63), past_apart = run(apart_t{}, 3, 63);
+  CHECK(past.out == past_apart.out);
+  CHECK(past.k == past_apart.k);
+  CHECK(past.reported);
+  CHECK(past_apart.reported);
+  cudaStreamDestroy(st);
+}
 }  // namespace fused_test

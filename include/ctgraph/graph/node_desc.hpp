@@ -43,6 +43,13 @@ struct node_desc {
   //! (Op::with_prologue<P>; Op::prologue_input, 0 unless the op says).
   prologue_set takes_prologue{};
   std::int8_t prologue_input = 0;
+  //! An attention over a K/V cache (inputs 1 and 2) that can write the caches' new rows itself
+  //! (Op::with_cache_writes), in place of the cache writes that fill them (passes/fuse.hpp).
+  bool takes_cache_writes = false;
+  //! A cache write (Op::rows_dim, Op::rows_offset): the dimension it writes rows along (as
+  //! declared, negative from the end) and whether it writes them at the position itself (offset 0).
+  bool writes_rows = false, rows_at_position = false;
+  std::int8_t rows_dim = 0;
 };
 
 //! A type-erased handle to a tensor type, so that `flatten` can walk node types with a loop.

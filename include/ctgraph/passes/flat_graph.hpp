@@ -66,6 +66,7 @@ struct flat_graph {
   bool one_partition = false;    // the user asked for a single capturable partition
   bool fuse = false;             // fuse elementwise neighbours (make_plan; run-time builders have no types to fuse)
   bool siblings = true;          // with `fuse`: products of one A run as one launch (plan_options::siblings)
+  bool cache_writes = true;      // with `fuse`: an attention writes its caches' new rows (plan_options::cache_writes)
   int branch_limit = 4;          // at most this many parallel branches per partition (1: the schedule's order)
   node_desc nodes[N]{};
   bool is_output[N]{};
@@ -102,6 +103,9 @@ struct flat_graph {
   // next product of its group, in schedule order (no_index after the last)
   int sibling_lead[N]{};
   int sibling_next[N]{};
+  // fuse: for a cache write that the attention reading the cache runs in its own launch, that
+  // attention, else no_index
+  int writes_in[N]{};
   // branches: each node's branch in its partition (0 in fallback regions), no_index for graph
   // inputs and parameters
   int branch[N]{};
@@ -176,11 +180,16 @@ constexpr bool is_fused_member(const flat_graph<N>& g, int v) {
 }  // namespace detail
 
 namespace detail {
-//! The step at which node v's output is written: its own, or its sibling lead's, whose launch
-//! computes it.
+//! The node whose launch computes node v: its sibling lead, the attention that runs a cache
+//! write, or v itself.
+template <std::size_t N>
+constexpr int launched_by(const flat_graph<N>& g, int v) {
+  return g.sibling_lead[v] >= 0 ? g.sibling_lead[v] : g.writes_in[v] >= 0 ? g.writes_in[v] : v;
+}
+//! The step at which node v's output is written: that of the node whose launch computes it.
 template <std::size_t N>
 constexpr int written_at(const flat_graph<N>& g, int v) {
-  return g.step[g.sibling_lead[v] >= 0 ? g.sibling_lead[v] : v];
+  return g.step[launched_by(g, v)];
 }
 }  // namespace detail
 

@@ -208,6 +208,7 @@ constexpr flat_graph<M> widen(const flat_graph<N>& from) {
   g.one_partition = from.one_partition;
   g.fuse = from.fuse;
   g.siblings = from.siblings;
+  g.cache_writes = from.cache_writes;
   g.branch_limit = from.branch_limit;
   g.error = from.error;
   g.error_count = from.error_count;

@@ -28,12 +28,20 @@
 //! lead) computing all their outputs: W is streamed as one, with one launch's latency and tail
 //! instead of several, and a decode step's path loses the joins of parallel products. Each keeps
 //! its buffer, written at the lead's step (`written_at`), and its readers wait for the lead.
+//! Cache writes in the attention: where an attention over a K/V cache (node_desc::takes_cache_writes)
+//! reads the caches from the two writes that fill this step's rows (ops::cache_write at the
+//! position the attention reads, of at most `ops::max_written_tokens` tokens, each write read by
+//! it alone and the only reader of the cache it writes, the value rows with no prologue), the
+//! attention's launch does their writing too (`writes_in`): it takes the new keys and values from
+//! the writes' rows, where the cache would give them back, and two launches of a decode layer go.
+//! The writes run, and read their rows, at the attention's step (`written_at`).
 //! Reads the schedule, nodes, readers, `partition_of` and `is_output`; writes `fused_root`,
-//! `prologue`, `in_prologues`, `sibling_lead` and `sibling_next`. Off
+//! `prologue`, `in_prologues`, `sibling_lead`, `sibling_next` and `writes_in`. Off
 //! unless `g.fuse` (make_plan's `plan_options::fuse`; run-time builders have no types to compose
 //! kernels from).
 #include <cstdint>
 
+#include <ctgraph/graph/ops/attention.hpp>
 #include <ctgraph/graph/ops/matmul.hpp>
 #include <ctgraph/passes/flat_graph.hpp>
 
@@ -114,12 +122,11 @@ constexpr void read_through_prologues(const flat_graph<N>& g, int u, Fn& fn) {
   for (int k = 0; k < g.nodes[u].input_count; ++k) read_through_prologues(g, g.nodes[u].inputs[k], fn);
 }
 
-//! Calls fn(u) for each tensor node v reads from memory when it runs: its inputs; a fused
-//! group's leaves for its root; nothing for a member (its root reads for it); in place of a
-//! node folded into its prologue, that node's inputs.
+//! Calls fn(u) for each tensor node v's own op reads from memory when it runs: its inputs; a
+//! fused group's leaves for its root; nothing for a member (its root reads for it); in place of
+//! a node folded into its prologue, that node's inputs.
 template <std::size_t N, class Fn>
-constexpr void for_each_read(const flat_graph<N>& g, int v, Fn fn) {
-  if (g.in_prologues[v] || g.sibling_lead[v] >= 0) return;  // a sibling's lead reads for it
+constexpr void for_each_own_read(const flat_graph<N>& g, int v, Fn& fn) {
   const auto read = [&](int u) { read_through_prologues(g, u, fn); };
   if (g.fused_root[v] < 0) {
     for (int k = 0; k < g.nodes[v].input_count; ++k) read(g.nodes[v].inputs[k]);
@@ -129,12 +136,24 @@ constexpr void for_each_read(const flat_graph<N>& g, int v, Fn fn) {
   }
 }
 
+//! Calls fn(u) for each tensor node v reads from memory when it runs (for_each_own_read), and for
+//! an attention that runs cache writes, what they read; nothing for a node another's launch
+//! computes (its sibling lead or its attention reads for it).
+template <std::size_t N, class Fn>
+constexpr void for_each_read(const flat_graph<N>& g, int v, Fn fn) {
+  if (g.in_prologues[v] || g.sibling_lead[v] >= 0 || g.writes_in[v] >= 0) return;
+  for_each_own_read(g, v, fn);
+  if (g.nodes[v].takes_cache_writes)
+    for (int k = 0; k < g.nodes[v].input_count; ++k)
+      if (const int w = g.nodes[v].inputs[k]; g.writes_in[w] == v) for_each_own_read(g, w, fn);
+}
+
 //! Calls fn(b) for each buffer node v touches when it runs: its own (written, unless it is a view,
 //! a fused member or a sibling its lead computes), a lead's siblings' and the owner of each
 //! tensor it reads (for_each_read).
 template <std::size_t N, class Fn>
 constexpr void for_each_access(const flat_graph<N>& g, int v, Fn fn) {
-  if (g.owner[v] == v && !is_fused_member(g, v) && g.sibling_lead[v] < 0) fn(v);
+  if (g.owner[v] == v && !is_fused_member(g, v) && launched_by(g, v) == v) fn(v);
   if (g.sibling_lead[v] < 0)
     for (int x = g.sibling_next[v]; x >= 0; x = g.sibling_next[x]) fn(x);
   for_each_read(g, v, [&](int u) { fn(g.owner[u]); });
@@ -311,13 +330,45 @@ constexpr void group_siblings(flat_graph<N>& g) {
   }
 }
 
+//! Whether cache write w can run in the launch of attention a, which reads it at input k (see
+//! fuse): a write of at most `max_written_tokens` tokens, as many as a's queries, along the token
+//! dimension at a's position, read by a alone and the only reader of the cache it writes; the
+//! value write (k = 2) with no prologue.
+template <std::size_t N>
+constexpr bool written_in(const flat_graph<N>& g, int w, int a, int k) {
+  const node_desc &d = g.nodes[w], &q = g.nodes[g.nodes[a].inputs[0]];
+  if (d.kind != tensor_kind::node || !d.writes_rows || !d.rows_at_position || d.ill_formed || d.in_place || d.input_count != 3 ||
+      g.is_output[w] || g.fused_root[w] != no_index || g.in_prologues[w] || g.partition_of[w] != g.partition_of[a] ||
+      g.reader_begin[w + 1] - g.reader_begin[w] != 1 || d.inputs[1] != g.nodes[a].inputs[3] || (k == 2 && g.prologue[w] != no_index) ||
+      (d.ref_inputs & 4u))  // the runtime finds a rotary's type through input 2
+    return false;
+  const int state = d.inputs[0], r = d.out.rank, rotated = g.prologue[w];
+  if (rotated >= 0 && g.in_prologues[g.nodes[rotated].inputs[0]]) return false;  // the kernel takes the rotary's rows as they are
+  const tensor_desc& rows = g.nodes[d.inputs[2]].out;
+  return g.reader_begin[state + 1] - g.reader_begin[state] == 1 && r >= 2 && rows.rank == r && q.out.rank == r &&
+         normalize_dim(d.rows_dim, r) == r - 2 && rows.dims[r - 2] == q.out.dims[r - 2] && rows.dims[r - 2] <= ops::max_written_tokens;
+}
+
+//! Lets each attention that can run the cache writes it reads run them (see fuse).
+template <std::size_t N>
+constexpr void fold_cache_writes(flat_graph<N>& g) {
+  for (int s = 0; s < g.step_count; ++s) {
+    const int a = g.schedule[s];
+    const node_desc& d = g.nodes[a];
+    if (d.kind != tensor_kind::node || !d.takes_cache_writes || d.ill_formed || d.input_count != 4 || d.inputs[1] == d.inputs[2] || (d.ref_inputs & 6u) ||
+        g.fused_root[a] != no_index || g.in_prologues[a] || !written_in(g, d.inputs[1], a, 1) || !written_in(g, d.inputs[2], a, 2))
+      continue;
+    g.writes_in[d.inputs[1]] = g.writes_in[d.inputs[2]] = a;
+  }
+}
+
 }  // namespace detail
 
 template <std::size_t N>
 constexpr status fuse(flat_graph<N>& g) {
   if (g.error.code != errc::ok) return g.error;
   for (int i = 0; i < g.tensor_count; ++i)
-    g.fused_root[i] = g.prologue[i] = g.sibling_lead[i] = g.sibling_next[i] = no_index, g.in_prologues[i] = false;
+    g.fused_root[i] = g.prologue[i] = g.sibling_lead[i] = g.sibling_next[i] = g.writes_in[i] = no_index, g.in_prologues[i] = false;
   if (!g.fuse) return g.error;
   // Epilogues first (a product is no elementwise member): the root is an activation or an add of
   // the product (or of the product's bias add) and a residual of its shape; then product + bias.
@@ -406,6 +457,7 @@ constexpr status fuse(flat_graph<N>& g) {
   for (int s = 0; s < g.step_count; ++s)
     if (const int n = g.schedule[s]; detail::takes_prologues(g, n)) fold(n);
   if (g.siblings) detail::group_siblings(g);
+  if (g.cache_writes) detail::fold_cache_writes(g);
   return g.error;
 }
 

@@ -13,14 +13,14 @@
 //! partition        schedule, nodes (capturable)                  partitions, partition_of
 //! view_owners      schedule, nodes (view)                        owner
 //! fuse             schedule, nodes, readers, partition_of,       fused_root, prologue, in_prologues,
-//!                  is_output                                     sibling_lead, sibling_next
+//!                  is_output                                     sibling_lead, sibling_next, writes_in
 //! branches         schedule, nodes, partitions, branch_limit,    branch, partitions[].branches
 //!                  sibling_lead
 //! lifetimes        schedule, step, owner, memory, is_output,     buffers (memory, bytes, opaque, lifetime,
 //!                  fused_root, in_prologues, sibling_lead/next,  busy_until)
-//!                  branch, partitions
+//!                  writes_in, branch, partitions
 //! hand_over        schedule, owner, buffers, is_output,          buffers[].shares (in place)
-//!                  fused_root, in_prologues, branch, partitions
+//!                  fused_root, in_prologues, writes_in, branch, partitions
 //! hoist            partitions, schedule, owner, buffers,         buffers[].hoisted(_to), partitions[] counts
 //!                  fused_root, in_prologues
 //! plan_memory      schedule, owner, buffers (lifetime.first,     buffers[].offset, arena_bytes, lower_bound, reuse_count

@@ -90,7 +90,7 @@ constexpr std::string_view describe(plan_fault f) {
     case plan_fault::overlap: return "two buffers that may be busy at once overlap in memory";
     case plan_fault::wrong_lower_bound: return "the lower bound is not the peak of live bytes";
     case plan_fault::arena_below_bound: return "an arena is smaller than its lower bound";
-    case plan_fault::bad_fusion: return "a fused group, prologue or sibling group breaks fusion's rules (an op not elementwise, another dtype, size or partition, too many nodes or leaves, a prologue's reader that does not fold it in, or siblings that are not products of one A)";
+    case plan_fault::bad_fusion: return "a fused group, prologue, sibling group or cache write in an attention breaks fusion's rules (an op not elementwise, another dtype, size or partition, too many nodes or leaves, a prologue's reader that does not fold it in, siblings that are not products of one A, or a write the attention cannot run)";
     case plan_fault::fused_read_outside: return "a tensor computed inside a fused kernel is read outside it (or is a graph output)";
     case plan_fault::bad_branches: return "a node's branch is outside its partition's branches (or not 0 in a fallback region)";
     case plan_fault::in_place_concurrent: return "an output takes its input's storage while another branch may still use it";
@@ -218,6 +218,26 @@ constexpr plan_violation check_fusion(const flat_graph<N>& g) {
         return {plan_fault::bad_fusion, x, p};
   }
   if (siblings != chained) return {plan_fault::bad_fusion};
+  // Cache writes in an attention: both writes it reads at inputs 1 and 2, at the position it
+  // reads, before it in its partition, each read by it alone and the only reader of its cache;
+  // the value write with no prologue.
+  std::vector<int> readers;
+  for (int w = 0; w < n; ++w) {
+    const int a = g.writes_in[w];
+    if (a == no_index) continue;
+    if (readers.empty()) {
+      readers.assign(std::size_t(n), 0);
+      for (int x = 0; x < n; ++x)
+        for (int k = 0; k < g.nodes[x].input_count; ++k) ++readers[std::size_t(g.nodes[x].inputs[k])];
+    }
+    if (a < 0 || a >= n) return {plan_fault::bad_fusion, w};
+    const node_desc &d = g.nodes[w], &at = g.nodes[a];
+    const int k = at.input_count != 4 ? 0 : at.inputs[1] == w ? 1 : at.inputs[2] == w ? 2 : 0;
+    if (k == 0 || !at.takes_cache_writes || d.kind != tensor_kind::node || !d.writes_rows || !d.rows_at_position || d.input_count != 3 ||
+        d.inputs[1] != at.inputs[3] || g.writes_in[at.inputs[3 - k]] != a || g.partition_of[w] != g.partition_of[a] || g.step[w] >= g.step[a] ||
+        g.is_output[w] || readers[std::size_t(w)] != 1 || readers[std::size_t(d.inputs[0])] != 1 || (k == 2 && g.prologue[w] != no_index))
+      return {plan_fault::bad_fusion, w, a};
+  }
   return {};
 }
 
@@ -288,12 +308,14 @@ constexpr plan_violation check_structure(const flat_graph<N>& g, recomputed<N>& 
     int at = s;  // a fused member's root reads for it; a folded node's readers, in their prologues
     if (g.in_prologues[v])
       for (int w = 0; w < n; ++w) {
-        at = g.prologue[w] == v && g.step[w] > at ? g.step[w] : at;
+        const int t = g.step[g.writes_in[w] >= 0 && g.writes_in[w] < n ? g.writes_in[w] : w];  // a cache write reads in its attention's launch
+        at = g.prologue[w] == v && t > at ? t : at;
         if (g.in_prologues[w] && g.nodes[w].input_count > 0 && g.nodes[w].inputs[0] == v)  // a gated product's gate
           for (int x = 0; x < n; ++x) at = g.prologue[x] == w && g.step[x] > at ? g.step[x] : at;
       }
     else if (is_fused_member(g, v)) at = g.step[g.fused_root[v]];
     else if (g.sibling_lead[v] >= 0) at = g.step[g.sibling_lead[v]];  // its lead's launch reads for it
+    else if (g.writes_in[v] >= 0 && g.writes_in[v] < n) at = g.step[g.writes_in[v]];  // its attention's launch reads for it
     for (int k = 0; k < d.input_count; ++k) {
       const int u = r.storage[d.inputs[k]];
       if (r.last[u] < at) r.last[u] = at;

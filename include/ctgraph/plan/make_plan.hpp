@@ -45,6 +45,9 @@ struct plan_options {
   //! `fuse`). Off: each its own launch, as parallel branches where they can be (a plan that forces
   //! cuBLASLt gains them back: its siblings would run one after another in the lead's launch).
   bool siblings = true;
+  //! An attention over a K/V cache writes the new rows of its caches itself, in place of the cache
+  //! writes that fill them (passes/fuse.hpp; only with `fuse`). Off: each write its own launch.
+  bool cache_writes = true;
 };
 
 namespace detail {
@@ -82,6 +85,7 @@ struct planner {
     g.one_partition = Options.one_partition;
     g.fuse = Options.fuse;
     g.siblings = Options.siblings;
+    g.cache_writes = Options.cache_writes;
     g.branch_limit = Options.branches;
     if constexpr (size.copies > 0) {
       std::string_view names[plan_capacity<G>]{};

@@ -82,15 +82,10 @@ struct plan {
   constexpr std::size_t offset_in_buffer(int node) const { return detail::offset_in_storage(checked().nodes, node); }
   //! Buffers the run needs (planned and opaque; graph inputs and parameters are the user's).
   constexpr int buffer_count() const {
-    int c = 0;
-    for (int i = 0; i < checked().tensor_count; ++i) c += owns_storage(i);
-    return c;
+    return count_tensors([&](const flat_graph<N>&, int i) { return owns_storage(i); });
   }
   constexpr int buffer_count(memory_class m) const {
-    const flat_graph<N>& g = checked();
-    int c = 0;
-    for (int i = 0; i < g.tensor_count; ++i) c += owns_storage(i) && g.buffers[i].memory == m;
-    return c;
+    return count_tensors([&](const flat_graph<N>& g, int i) { return owns_storage(i) && g.buffers[i].memory == m; });
   }
   //! Buffers that start in memory an earlier, dead buffer used (including in-place outputs).
   constexpr int reuse_count() const {
@@ -107,17 +102,11 @@ struct plan {
   // Fusion
   //! Fused groups: runs of elementwise nodes that run as one kernel (passes/fuse.hpp).
   constexpr int fused_group_count() const {
-    const flat_graph<N>& g = checked();
-    int c = 0;
-    for (int i = 0; i < g.tensor_count; ++i) c += g.fused_root[i] == i;
-    return c;
+    return count_tensors([](const flat_graph<N>& g, int i) { return g.fused_root[i] == i; });
   }
   //! Nodes computed inside another node's kernel: each a launch and a buffer fewer.
   constexpr int fused_node_count() const {
-    const flat_graph<N>& g = checked();
-    int c = 0;
-    for (int i = 0; i < g.tensor_count; ++i) c += detail::is_fused_member(g, i);
-    return c;
+    return count_tensors([](const flat_graph<N>& g, int i) { return detail::is_fused_member(g, i); });
   }
   //! The root of T's fused group (the node whose kernel computes T; T itself for a root), or
   //! no_index when T runs as its own kernel.
@@ -131,10 +120,7 @@ struct plan {
   constexpr int prologue_of() const { return checked().prologue[index_of<T>()]; }
   //! Normalisations that run only in their readers' prologues: each a launch and a buffer fewer.
   constexpr int prologue_count() const {
-    const flat_graph<N>& g = checked();
-    int c = 0;
-    for (int i = 0; i < g.tensor_count; ++i) c += g.in_prologues[i];
-    return c;
+    return count_tensors([](const flat_graph<N>& g, int i) { return g.in_prologues[i]; });
   }
 
   //! The sibling product whose launch computes T (passes/fuse.hpp), or no_index where T runs as its own launch (or leads one).
@@ -142,10 +128,14 @@ struct plan {
   constexpr int sibling_lead_of() const { return checked().sibling_lead[index_of<T>()]; }
   //! Products computed in a sibling's launch (the same A): each a launch fewer, its buffer kept.
   constexpr int sibling_count() const {
-    const flat_graph<N>& g = checked();
-    int c = 0;
-    for (int i = 0; i < g.tensor_count; ++i) c += g.sibling_lead[i] >= 0;
-    return c;
+    return count_tensors([](const flat_graph<N>& g, int i) { return g.sibling_lead[i] >= 0; });
+  }
+  //! The attention whose launch runs cache write T (passes/fuse.hpp), or no_index where T runs as its own launch.
+  template <class T>
+  constexpr int writes_in_of() const { return checked().writes_in[index_of<T>()]; }
+  //! Cache writes an attention runs in its own launch: each a launch fewer.
+  constexpr int written_in_attention_count() const {
+    return count_tensors([](const flat_graph<N>& g, int i) { return g.writes_in[i] >= 0; });
   }
 
   // State: tensors kept across runs (ctg::state), which the memory planner never places or reuses
@@ -206,6 +196,14 @@ struct plan {
   constexpr const flat_graph<N>& checked() const {
     detail::require(ok(), "the graph was rejected; its errors are reported above");
     return graph;
+  }
+  //! The tensors i of the graph for which pred(graph, i) holds.
+  template <class Pred>
+  constexpr int count_tensors(Pred pred) const {
+    const flat_graph<N>& g = checked();
+    int c = 0;
+    for (int i = 0; i < g.tensor_count; ++i) c += pred(g, i);
+    return c;
   }
   constexpr bool owns_storage(int i) const {
     return graph.owner[i] == i && graph.nodes[i].kind == tensor_kind::node && !detail::is_fused_member(graph, i);  // callers checked()

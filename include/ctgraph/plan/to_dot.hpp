@@ -62,7 +62,11 @@ std::string placement_lines(const plan<N>& p, int v) {
   if (g.nodes[v].kind != tensor_kind::node) return "external (user-owned): " + size;
   if (g.in_prologues[v]) return "registers: in its readers' prologues, no buffer";
   if (detail::is_fused_member(g, v)) return "registers: fused into '" + std::string(g.nodes[g.fused_root[v]].name) + "', no buffer";
-  if (g.nodes[v].traits.writes_state) return "state: writes '" + std::string(g.nodes[g.owner[v]].name) + "'";
+  if (g.nodes[v].traits.writes_state) {
+    std::string s = "state: writes '" + std::string(g.nodes[g.owner[v]].name) + "'";
+    if (g.writes_in[v] >= 0) s.append("\nwritten in the launch of '").append(g.nodes[g.writes_in[v]].name).append("'");
+    return s;
+  }
   std::string s(state_of(g.nodes, v) >= 0 ? "state" : name_of(b.memory));
   if (g.owner[v] != v) {
     s.append(": view of '").append(g.nodes[g.owner[v]].name).append("'");

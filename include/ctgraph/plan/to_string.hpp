@@ -116,6 +116,9 @@ std::string to_string(const plan<N>& p) {
       note.append(" one launch with");
       for (int x = g.sibling_next[v]; x >= 0; x = g.sibling_next[x]) note.append(" '").append(g.nodes[x].name).append("'");
     }
+    if (g.writes_in[v] >= 0) note.append(" written in the launch of '").append(g.nodes[g.writes_in[v]].name).append("'");
+    if (d.takes_cache_writes && d.input_count > 2 && g.writes_in[d.inputs[1]] == v)
+      note.append(" runs the writes '").append(g.nodes[d.inputs[1]].name).append("' '").append(g.nodes[d.inputs[2]].name).append("'");
     if (b.hoisted && g.owner[v] == v) note += detail::format(" hoisted to #%d", b.hoisted_to);
     if (g.fused_root[v] == v) {
       const fused_group f = detail::group_of(g, v);

@@ -465,7 +465,7 @@ class executor {
     for (int s = 0; s < g.step_count; ++s) {
       const int v = g.schedule[s];
       const node_hook::position_fn f = hooks_[std::size_t(v)].position();
-      if (!f || !runs(v)) continue;
+      if (!f || detail::is_fused_member(g, v)) continue;  // a cache write its attention runs is guarded still
       tensor_desc in[max_inputs]{};
       const position_use use = f(detail::rule_inputs(g.nodes, v, in));
       if (use.input < 0 || use.input >= g.nodes[v].input_count) continue;
@@ -531,9 +531,9 @@ class executor {
     return base ? base + plan_->offset_in_buffer(v) : nullptr;
   }
 
-  //! Whether node v runs a kernel of its own (or its fused group's, or its sibling products');
-  //! not a fused member or a sibling its lead computes.
-  bool runs(int v) const { return !detail::is_fused_member(plan_->graph, v) && plan_->graph.sibling_lead[v] < 0; }
+  //! Whether node v runs a kernel of its own (or its fused group's, its sibling products', its
+  //! cache writes'); not a fused member, a sibling its lead computes or a write its attention runs.
+  bool runs(int v) const { return !detail::is_fused_member(plan_->graph, v) && detail::launched_by(plan_->graph, v) == v; }
 
   //! Whether node w reads tensor v (or a view of it) when it runs (a lead: its siblings' W too).
   bool reads(int w, int v) const {
@@ -557,13 +557,29 @@ class executor {
     launch_context c;
     c.stream = stream;
     c.node = &d;
-    detail::for_each_read(g, v, [&](int u) {  // a fused root reads its group's leaves
-      const tensor_kind k = g.nodes[g.owner[u]].kind;  // the plan rejects in place on a graph input
-      c.input_fixed[c.input_count] = k == tensor_kind::input || k == tensor_kind::parameter;
+    const auto fixed = [&](int u) {  // the plan rejects in place on a graph input
+      const tensor_kind k = g.nodes[g.owner[u]].kind;
+      return k == tensor_kind::input || k == tensor_kind::parameter;
+    };
+    auto input = [&](int u) {  // a fused root reads its group's leaves
+      c.input_fixed[c.input_count] = fixed(u);
       c.inputs[c.input_count] = pointers_[std::size_t(u)];
       c.input_desc[c.input_count++] = g.nodes[u].out;
-    });
+    };
+    detail::for_each_own_read(g, v, input);
     c.output = pointers_[std::size_t(v)];
+    if (g.nodes[v].takes_cache_writes)  // an attention that runs the writes to its caches: their rows
+      for (int k = 1; k <= 2 && g.nodes[v].input_count > 2; ++k)
+        if (const int w = g.nodes[v].inputs[k]; g.writes_in[w] == v) {
+          const bool rotated = g.prologue[w] >= 0;  // the rows are a rotary's input, its positions next
+          const int rows = rotated ? g.nodes[g.prologue[w]].inputs[0] : g.nodes[w].inputs[2];
+          cache_write_launch& x = c.cache_writes[c.cache_write_count++];
+          x = {&g.nodes[w], pointers_[std::size_t(rows)], g.nodes[rows].out, nullptr, {}, pointers_[std::size_t(w)]};
+          if (rotated) {
+            const int at = g.nodes[g.prologue[w]].inputs[1];
+            x.rotary_positions = pointers_[std::size_t(at)], x.rotary_positions_desc = g.nodes[at].out;
+          }
+        }
     if (g.sibling_lead[v] < 0)  // a lead computes its siblings' outputs too
       for (int x = g.sibling_next[v]; x >= 0 && c.sibling_count < ops::max_sibling_products - 1; x = g.sibling_next[x]) {
         const int w = g.nodes[x].inputs[1];

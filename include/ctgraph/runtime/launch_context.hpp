@@ -25,6 +25,18 @@ struct sibling_launch {
   void* output = nullptr;
 };
 
+//! A cache write the plan runs in the launch of the attention that reads the cache
+//! (passes/fuse.hpp): its node, the rows it writes (a rotary's input where one is folded into it,
+//! with that rotary's positions) and the cache it writes (its output).
+struct cache_write_launch {
+  const node_desc* node = nullptr;
+  const void* rows = nullptr;
+  tensor_desc rows_desc{};
+  const void* rotary_positions = nullptr;
+  tensor_desc rotary_positions_desc{};
+  void* cache = nullptr;
+};
+
 struct launch_context {
   cudaStream_t stream = nullptr;
   const node_desc* node = nullptr;
@@ -43,6 +55,9 @@ struct launch_context {
   //! A sibling lead's products of the same A that this launch computes too, in schedule order.
   sibling_launch siblings[ops::max_sibling_products - 1]{};
   int sibling_count = 0;
+  //! An attention's cache writes (K's, then V's) that this launch runs too.
+  cache_write_launch cache_writes[2]{};
+  int cache_write_count = 0;
 
   constexpr const tensor_desc& output_desc() const { return node->out; }
   template <class T>

@@ -168,6 +168,17 @@ node_hook fused_hook() {
   }
 }
 
+//! The rotary a cache write of type Write turns its rows with (its input 2's op) where the plan
+//! folded one into it, else void.
+template <class Write, bool Rotated>
+struct folded_rotary {
+  using type = void;
+};
+template <class Write>
+struct folded_rotary<Write, true> {
+  using type = typename input_type<Write, 2>::op_type;
+};
+
 //! One tensor type, erased: its name, its node's hook, its input types.
 struct hook_source {
   virtual std::string_view name() const = 0;
@@ -190,6 +201,19 @@ struct hook_source_of final : hook_source {
         if constexpr (v >= 0 && Lived.fused_root[v] == v) return fused_hook<T, Lived, v, Fast>();
         if constexpr (Fast && requires { &Op::fast; })
           return {[](const launch_context& c, const void*) { launch_elementwise(c, fast_functor<Op>{}); }, nullptr};
+      }
+      if constexpr (requires { Op::takes_cache_writes; }) {  // an attention that may run the writes to its caches
+        constexpr int v = Lived.index_of(T::name.view());
+        if constexpr (v >= 0 && Op::takes_cache_writes && Lived.nodes[v].input_count == 4 && Lived.nodes[v].inputs[1] >= 0 &&
+                      Lived.writes_in[Lived.nodes[v].inputs[1]] == v) {
+          using key_write = input_type<T, 1>;
+          using writes = ops::cache_writes<typename folded_rotary<key_write, (Lived.prologue[Lived.nodes[v].inputs[1]] >= 0)>::type>;
+          using with_writes = typename Op::template with_cache_writes<writes>;
+          if constexpr (Lived.prologue[v] >= 0)
+            return hook_of<typename with_writes::template with_prologue<typename input_type<T, std::size_t(Lived.nodes[v].prologue_input)>::op_type>, T>();
+          else
+            return hook_of<with_writes, T>();
+        }
       }
       if constexpr (requires { Op::takes_prologue; }) {  // an op that may run an input's node as it loads it
         constexpr int v = Lived.index_of(T::name.view());

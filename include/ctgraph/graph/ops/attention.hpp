@@ -74,7 +74,19 @@ namespace ctg::ops {
 //! with `launch_cache_attention` (runtime/ops/cache_attention.cuh).
 //! Rotary (set only by the plan): an ops::rotary folded into its prologue, which rotates each
 //! query head as it is loaded (the rotary's positions are input 1, the op's own inputs follow).
-template <int Heads, int KVHeads = Heads, class Rotary = void>
+//! Writes (set only by the plan, `cache_writes<KeyRotary>`): the cache writes that fill inputs 1
+//! and 2 (ops::cache_write at the position) run in this launch (passes/fuse.hpp): it reads the new
+//! tokens' keys and values from the writes' rows (the keys rotated by KeyRotary as the write's
+//! prologue would, void: none), writes them into the caches, and the cache rows before them from
+//! the caches; the writes' rows come in `launch_context::cache_writes`.
+struct no_cache_writes {};
+//! The most new tokens (per sequence) an attention writes into its caches itself.
+inline constexpr std::int64_t max_written_tokens = 8;
+template <class KeyRotary>
+struct cache_writes {
+  using key_rotary = KeyRotary;
+};
+template <int Heads, int KVHeads = Heads, class Rotary = void, class Writes = no_cache_writes>
 struct cache_attention {
   static_assert(Heads > 0 && KVHeads > 0 && Heads % KVHeads == 0,
                 "ctgraph: ops::cache_attention needs Heads to be a positive multiple of KVHeads. Write e.g. ops::cache_attention<32, 4> (32 query heads sharing 4 K/V heads).");
@@ -83,7 +95,10 @@ struct cache_attention {
   static constexpr int heads = Heads, kv_heads = KVHeads;
   static constexpr prologue_set takes_prologue = std::is_void_v<Rotary> ? prologue_set{prologue::rotary} : prologue_set{};
   template <class R>
-  using with_prologue = cache_attention<Heads, KVHeads, R>;
+  using with_prologue = cache_attention<Heads, KVHeads, R, Writes>;
+  static constexpr bool takes_cache_writes = std::is_same_v<Writes, no_cache_writes>;
+  template <class W>
+  using with_cache_writes = cache_attention<Heads, KVHeads, Rotary, W>;
   static constexpr output_result output(std::span<const tensor_desc> in) {
     if (in.size() != 4) return output_result::fail(errc::wrong_arity);
     const tensor_desc &q = in[0], &k = in[1], &v = in[2], &pos = in[3];
@@ -110,6 +125,24 @@ struct cache_attention {
     if constexpr (std::is_void_v<Rotary>) launch_cache_attention(l, Heads, KVHeads);
     else launch_cache_attention(l, Heads, KVHeads, Rotary::head_dim, Rotary::theta);
   }
+  //! With the cache writes: their out-of-range record (as a cache write keeps it), checked by
+  //! executor::check().
+  template <class Launch>
+    requires(!takes_cache_writes)
+  static auto prepare(const Launch& l) {
+    return prepare_cache_write(l);
+  }
+  template <class Launch, class State>
+  static void launch(const Launch& l, const State& s) {
+    using K = typename Writes::key_rotary;
+    int rotary_dim = 0, key_rotary_dim = 0;
+    float theta = 0.f, key_theta = 0.f;
+    if constexpr (!std::is_void_v<Rotary>) rotary_dim = Rotary::head_dim, theta = Rotary::theta;
+    if constexpr (!std::is_void_v<K>) key_rotary_dim = K::head_dim, key_theta = K::theta;
+    launch_cache_attention(l, Heads, KVHeads, rotary_dim, theta, &s, key_rotary_dim, key_theta);
+  }
+  template <class Launch, class State>
+  static void check(const Launch& l, const State& s) { check_cache_write(l, s); }
 };
 
 }  // namespace ctg::ops

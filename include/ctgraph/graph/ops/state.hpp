@@ -12,7 +12,8 @@
 //!    captured graph writes where the position says on every replay (a KV cache update).
 //!    Rotary (set only by the plan): an ops::rotary folded into its prologue, which rotates the
 //!    rows (keys) as they are written, along the token dimension Dim = rank - 2 (the rotary's
-//!    input and positions are inputs 2 and 3, in place of the rows).
+//!    input and positions are inputs 2 and 3, in place of the rows). An attention over the cache
+//!    may run the write in its own launch (ops::cache_attention, passes/fuse.hpp).
 //!  - ops::cache_read<Dim, Extent, Offset = 0>: inputs a tensor (state) and a position; copies
 //!    its Extent indices p .. p + Extent - 1 of dimension Dim, p = position + Offset, into an
 //!    output of its shape with Extent there (the token a decode step embeds). Not a view: where
@@ -45,6 +46,8 @@ struct cache_write {
   static constexpr op_traits traits{.view = true, .writes_state = true};
   static constexpr prologue_set takes_prologue = std::is_void_v<Rotary> ? prologue_set{prologue::rotary} : prologue_set{};
   static constexpr int prologue_input = 2;  // the rows
+  static constexpr int rows_dim = Dim;
+  static constexpr std::int64_t rows_offset = Offset;
   template <class R>
   using with_prologue = cache_write<Dim, Offset, R>;
   static constexpr output_result output(std::span<const tensor_desc> in) {

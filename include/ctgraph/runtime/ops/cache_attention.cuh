@@ -7,6 +7,11 @@
 //! output element (and a share of the chunk's keys) and adds p v with a running maximum and sum,
 //! so any cache length fits in a fixed shared-memory tile. Scores in float, base 2. The position
 //! is read on the device (a captured step replays unchanged); keys past the cache are never read.
+//! With the cache writes it runs (passes/fuse.hpp: the writes that fill this step's rows), each
+//! block takes its new tokens' keys (turned as the write's rotary turns them, rounded as the cache
+//! stores them) and values from the writes' rows instead of the cache, the block of each K/V
+//! head's first query head writes them into the caches, and no block reads a cache row being
+//! written: the same bits as the writes' kernels, then this one, and two launches fewer.
 #include <cuda_runtime.h>
 
 #include <cmath>
@@ -18,7 +23,10 @@
 #include <ctgraph/runtime/error.hpp>
 #include <ctgraph/runtime/launch_context.hpp>
 #include <ctgraph/runtime/ops/pdl.cuh>
+#include <ctgraph/graph/ops/attention.hpp>
 #include <ctgraph/runtime/ops/block_reduce.cuh>
+#include <ctgraph/runtime/ops/rotary.cuh>
+#include <ctgraph/runtime/ops/state.cuh>
 #include <ctgraph/runtime/ops/warp_row.cuh>
 #include <ctgraph/runtime/ops/float_conversion.cuh>
 
@@ -41,7 +49,24 @@ struct cache_attention_args {
   const void* rotary_pos = nullptr;
   bool rotary_i64 = false, rotary_start = true;
   float theta = 0.f;
+  //! The cache writes this launch runs (null `new_k`: none): the new tokens' keys and values, rows
+  //! [T, KVHeads D] (`new_row` elements between tokens, `new_batch` between batch entries), the
+  //! keys turned by a rotary of `key_theta` at `key_pos` (null: as they are; as `rotary_pos`),
+  //! written into the caches `k_out` and `v_out` at the position; out of range nothing is written
+  //! and the first such position is kept in `out_of_range` (as cache_rows_kernel).
+  const T *new_k = nullptr, *new_v = nullptr;
+  T *k_out = nullptr, *v_out = nullptr;
+  std::int64_t new_row = 0, new_batch = 0;
+  const void* key_pos = nullptr;
+  bool key_i64 = false, key_start = true;
+  float key_theta = 0.f;
+  unsigned long long* out_of_range = nullptr;
 };
+
+//! Position `t` of a rotary's positions `at` (i64 where `i64`, else i32), as rotary_position reads it.
+__device__ inline float rotary_position_of(const void* at, bool i64, std::int64_t t, bool start) {
+  return i64 ? rotary_position(static_cast<const std::int64_t*>(at), t, start) : rotary_position(static_cast<const std::int32_t*>(at), t, start);
+}
 
 template <class T, int D, class Pos>
 __global__ void __launch_bounds__(cache_attention_threads) cache_attention_kernel(cache_attention_args<T> a, const Pos* position) {
@@ -53,27 +78,68 @@ __global__ void __launch_bounds__(cache_attention_threads) cache_attention_kerne
   __shared__ float scratch[cache_attention_threads / 32];
   __shared__ float partial[subsets][D];  // per subset: its p v sums
   __shared__ float sums[subsets];        // and its sum of p
-  const int h = int(blockIdx.x), t = int(blockIdx.y), b = int(blockIdx.z), kvh = h / a.group;
-  const std::int64_t p = std::int64_t(*position) + t;
-  const int keys = int(p < 0 ? 0 : (p + 1 < a.length ? p + 1 : a.length));  // this token sees keys 0 .. p
-
+  __shared__ float new_keys[ops::max_written_tokens][D];  // the cache writes' keys, as the cache would hold them
+  const int h = int(blockIdx.x), t = int(blockIdx.y), b = int(blockIdx.z), kvh = h / a.group, x = int(threadIdx.x);
   const T* q = a.q + b * a.q_batch + std::int64_t(t) * a.q_row + std::int64_t(h) * D;
   const T* k = a.k + b * a.kv_batch + std::int64_t(kvh) * D;
   const T* v = a.v + b * a.kv_batch + std::int64_t(kvh) * D;
-  if (a.rotary_pos) {  // as ops::rotary computes it (runtime/ops/rotary.cuh), without its rounding to T
-    const std::int64_t at = a.rotary_i64 ? static_cast<const std::int64_t*>(a.rotary_pos)[a.rotary_start ? 0 : t]
-                                         : static_cast<const std::int32_t*>(a.rotary_pos)[a.rotary_start ? 0 : t];
-    const float angle_pos = float(a.rotary_start ? at + t : at);
-    for (int i = int(threadIdx.x); i < D; i += cache_attention_threads) {
-      const int j = i % (D / 2);
-      const float inv_freq = 1.f / powf(a.theta, float(2 * j) / float(D));
-      float s, c;
-      sincosf(angle_pos * inv_freq, &s, &c);
-      const float x = to_float(q[j]), y = to_float(q[j + D / 2]);
-      qs[i] = (i < D / 2 ? x * c - y * s : y * c + x * s) * a.scale_log2;
+  // First every load the scores wait for, none waiting for another (one round trip, not a chain):
+  // the position, this thread's pair of q (element j and its partner j + D/2; D <= the threads) and
+  // its rotary position, and with the cache writes its pairs of the new tokens' keys and values.
+  constexpr int half = D / 2, slots = int((ops::max_written_tokens * half + cache_attention_threads - 1) / cache_attention_threads);
+  static_assert(D <= cache_attention_threads, "a thread per element of q");
+  const std::int64_t first_new = std::int64_t(*position), p = first_new + t;
+  const int j = x % half;
+  const float q0 = x < D ? to_float(q[j]) : 0.f, q1 = x < D ? to_float(q[j + half]) : 0.f;
+  const float q_at = a.rotary_pos ? rotary_position_of(a.rotary_pos, a.rotary_i64, t, a.rotary_start) : 0.f;
+  const int pairs = a.new_k ? (t + 1) * half : 0;  // tokens 0 .. t's keys of this K/V head
+  const bool writer = h % a.group == 0;            // the block that writes them for its K/V head
+  T k0[slots], k1[slots], v0[slots], v1[slots];
+  float k_at[slots];
+#pragma unroll
+  for (int i = 0; i < slots; ++i) {
+    const int e = x + i * cache_attention_threads, u = e / half;
+    if (e >= pairs) continue;
+    const std::int64_t row = b * a.new_batch + std::int64_t(u) * a.new_row + std::int64_t(kvh) * D + e % half;
+    k0[i] = a.new_k[row], k1[i] = a.new_k[row + half];
+    if (writer && u == t) v0[i] = a.new_v[row], v1[i] = a.new_v[row + half];
+    k_at[i] = a.key_pos ? rotary_position_of(a.key_pos, a.key_i64, u, a.key_start) : 0.f;
+  }
+  const int keys = int(p < 0 ? 0 : (p + 1 < a.length ? p + 1 : a.length));  // this token sees keys 0 .. p
+  // With the cache writes: keys first_new .. p are the writes' rows (where the writes fit the cache;
+  // else they write nothing, and every key comes from the cache, as it would be).
+  const bool fresh = a.new_k != nullptr && first_new >= 0 && first_new + a.tokens <= a.length;
+  if (a.new_k != nullptr && !fresh && h == 0 && t == 0 && b == 0 && x == 0 && atomicAdd(&a.out_of_range[0], 1ull) == 0ull)
+    a.out_of_range[1] = static_cast<unsigned long long>(first_new);
+  if (fresh) {
+#pragma unroll
+    for (int i = 0; i < slots; ++i) {
+      const int e = x + i * cache_attention_threads, u = e / half, f = e % half;
+      if (e >= pairs) continue;
+      T y0 = k0[i], y1 = k1[i];
+      if (a.key_pos) {  // as the write's rotary turns them (runtime/ops/rotary.cuh)
+        float s, c;
+        rotary_angle(k_at[i], f, half, a.key_theta, s, c);
+        const float2 r = rotate_pair(to_float(y0), to_float(y1), c, s);
+        y0 = from_float<T>(r.x), y1 = from_float<T>(r.y);
+      }
+      new_keys[u][f] = to_float(y0), new_keys[u][f + half] = to_float(y1);
+      if (writer && u == t) {
+        const std::int64_t at = b * a.kv_batch + p * a.kv_row + std::int64_t(kvh) * D + f;
+        a.k_out[at] = y0, a.k_out[at + half] = y1;
+        a.v_out[at] = v0[i], a.v_out[at + half] = v1[i];
+      }
     }
-  } else {
-    for (int i = int(threadIdx.x); i < D; i += cache_attention_threads) qs[i] = to_float(q[i]) * a.scale_log2;
+  }
+  if (x < D) {
+    if (a.rotary_pos) {  // as ops::rotary computes it (runtime/ops/rotary.cuh), without its rounding to T
+      float s, c;
+      rotary_angle(q_at, j, half, a.theta, s, c);
+      const float2 r = rotate_pair(q0, q1, c, s);
+      qs[x] = (x < half ? r.x : r.y) * a.scale_log2;
+    } else {
+      qs[x] = (x < half ? q0 : q1) * a.scale_log2;
+    }
   }
   __syncthreads();
 
@@ -82,8 +148,16 @@ __global__ void __launch_bounds__(cache_attention_threads) cache_attention_kerne
   for (int first = 0; first < keys; first += cache_attention_chunk) {
     const int n = keys - first < cache_attention_chunk ? keys - first : cache_attention_chunk;
     for (int j = int(threadIdx.x); j < n; j += cache_attention_threads) {  // a key per thread, its row in packs
-      const uint4* kr = reinterpret_cast<const uint4*>(k + std::int64_t(first + j) * a.kv_row);
+      const int key = first + j;
       float s = 0.f;
+      if (fresh && key >= first_new) {  // a new token's key: the same sum over the same values
+        const float* nk = new_keys[key - first_new];
+#pragma unroll
+        for (int i = 0; i < D; ++i) s = fmaf(qs[i], nk[i], s);
+        scores[j] = s;
+        continue;
+      }
+      const uint4* kr = reinterpret_cast<const uint4*>(k + std::int64_t(key) * a.kv_row);
 #pragma unroll
       for (int c = 0; c < packs; ++c) {
         const uint4 pack = kr[c];
@@ -102,14 +176,29 @@ __global__ void __launch_bounds__(cache_attention_threads) cache_attention_kerne
     l *= rescale;
 #pragma unroll
     for (int i = 0; i < per; ++i) acc[i] *= rescale;
-    for (int j = subset; j < n; j += subsets) {
-      const float e = exp2f(scores[j] - next);
-      const uint4 pack = reinterpret_cast<const uint4*>(v + std::int64_t(first + j) * a.kv_row)[column];
-      T x[per];
-      memcpy(x, &pack, vector_bytes);
-      l += e;
+    // This subset's keys, `batch` loads of V issued before the first is used (not one round trip
+    // per key), then added in key order.
+    constexpr int batch = 8;
+    for (int j0 = subset; j0 < n; j0 += batch * subsets) {
+      uint4 packed[batch];
 #pragma unroll
-      for (int i = 0; i < per; ++i) acc[i] = fmaf(e, to_float(x[i]), acc[i]);
+      for (int u = 0; u < batch; ++u) {
+        const int key = first + j0 + u * subsets;
+        if (j0 + u * subsets >= n) continue;
+        const T* vr = fresh && key >= first_new ? a.new_v + b * a.new_batch + std::int64_t(key - first_new) * a.new_row + std::int64_t(kvh) * D
+                                                : v + std::int64_t(key) * a.kv_row;
+        packed[u] = reinterpret_cast<const uint4*>(vr)[column];
+      }
+#pragma unroll
+      for (int u = 0; u < batch; ++u) {
+        if (j0 + u * subsets >= n) continue;
+        const float e = exp2f(scores[j0 + u * subsets] - next);
+        T y[per];
+        memcpy(y, &packed[u], vector_bytes);
+        l += e;
+#pragma unroll
+        for (int i = 0; i < per; ++i) acc[i] = fmaf(e, to_float(y[i]), acc[i]);
+      }
     }
     m = next;
     __syncthreads();  // scores are rewritten by the next chunk
@@ -137,8 +226,12 @@ namespace ctg {
 //! missing pointer or a failed launch.
 //! With `rotary_dim` > 0, an ops::rotary<rotary_dim, theta> folded into its prologue: q is the
 //! rotary's input, its positions input 1, then the caches and the position (inputs 2 to 4).
+//! With `writes` (their out-of-range record), the cache writes the plan runs in this launch
+//! (`ctx.cache_writes`: K's, its rows turned by an ops::rotary<key_rotary_dim, key_theta> where it
+//! has positions, then V's).
 template <class = void>  // compiled (with its kernels) only where a graph uses the op
-void launch_cache_attention(const launch_context& ctx, int heads, int kv_heads, int rotary_dim = 0, float theta = 0.f) {
+void launch_cache_attention(const launch_context& ctx, int heads, int kv_heads, int rotary_dim = 0, float theta = 0.f,
+                            const cache_write_state* writes = nullptr, int key_rotary_dim = 0, float key_theta = 0.f) {
   const void* rotary_pos = nullptr;
   tensor_desc rotary_desc{};
   if (rotary_dim > 0) {
@@ -166,6 +259,22 @@ void launch_cache_attention(const launch_context& ctx, int heads, int kv_heads, 
     throw runtime_error(c.node->name, "launch_cache_attention", "a cache is not 16-byte aligned (its rows are read in 16-byte loads)");
   if (tokens > 65535 || batch > 65535 || length > 0x7fffffff)
     throw runtime_error(c.node->name, "launch_cache_attention", "more tokens or batch entries than one grid holds");
+  if (writes) {  // the writes' rows: [T, KVH*D] (or [B, T, KVH*D]) of q's dtype, 16-byte aligned
+    const auto fits = [&](const cache_write_launch& x) {
+      const tensor_desc& w = x.rows_desc;
+      bool ok = x.rows && x.cache && w.rank == r && w.dtype == q.dtype && w.dims[r - 2] == tokens && w.dims[r - 1] == k.dims[r - 1] &&
+                (r == 2 || w.dims[0] == batch) && runtime_ops::detail::aligned_to_vector(x.rows) && runtime_ops::detail::aligned_to_vector(x.cache);
+      if (x.rotary_positions)
+        ok = ok && key_rotary_dim == d && (x.rotary_positions_desc.dtype == dtype_id::i32 || x.rotary_positions_desc.dtype == dtype_id::i64) &&
+             (x.rotary_positions_desc.elements() == 1 || x.rotary_positions_desc.elements() == tokens);
+      return ok;
+    };
+    if (c.cache_write_count != 2 || tokens > ops::max_written_tokens || !fits(c.cache_writes[0]) || !fits(c.cache_writes[1]) ||
+        c.cache_writes[1].rotary_positions != nullptr || writes->out_of_range.get() == nullptr)
+      throw runtime_error(c.node->name, "launch_cache_attention",
+                          "the cache writes it runs must give K's and V's rows [T, KV heads * D] of its dtype (T <= 8), 16-byte aligned, "
+                          "K's turned by a rotary of the attention's head dimension at most");
+  }
   const dim3 grid{unsigned(heads), unsigned(tokens), unsigned(batch)};
   bool ok = false;
   auto run = [&](auto t, auto dim, auto p) {
@@ -176,7 +285,17 @@ void launch_cache_attention(const launch_context& ctx, int heads, int kv_heads, 
         c.input<T>(0), c.input<T>(1), c.input<T>(2), c.out<T>(), q.dims[r - 1], k.dims[r - 1], tokens * q.dims[r - 1],
         length * k.dims[r - 1], int(tokens), int(length), heads / kv_heads, float(1.0 / std::sqrt(double(D)) * 1.4426950408889634),
         rotary_pos, rotary_desc.dtype == dtype_id::i64, rotary_desc.elements() == 1, theta};
-    CTG_CHECK(c.node->name, ::ctg::runtime_ops::detail::launch_kernel(c.node->name, c.stream, runtime_ops::detail::cache_attention_kernel<T, D, Pos>, dim3(grid), dim3(runtime_ops::detail::cache_attention_threads), 0, a, c.input<Pos>(3)));
+    runtime_ops::detail::cache_attention_args<T> with = a;
+    if (writes) {
+      const cache_write_launch &kw = c.cache_writes[0], &vw = c.cache_writes[1];
+      with.new_k = static_cast<const T*>(kw.rows), with.new_v = static_cast<const T*>(vw.rows);
+      with.k_out = static_cast<T*>(kw.cache), with.v_out = static_cast<T*>(vw.cache);
+      with.new_row = k.dims[r - 1], with.new_batch = tokens * k.dims[r - 1];
+      with.key_pos = kw.rotary_positions, with.key_i64 = kw.rotary_positions_desc.dtype == dtype_id::i64;
+      with.key_start = kw.rotary_positions_desc.elements() == 1, with.key_theta = key_theta;
+      with.out_of_range = static_cast<unsigned long long*>(writes->out_of_range.get());
+    }
+    CTG_CHECK(c.node->name, ::ctg::runtime_ops::detail::launch_kernel(c.node->name, c.stream, runtime_ops::detail::cache_attention_kernel<T, D, Pos>, dim3(grid), dim3(runtime_ops::detail::cache_attention_threads), 0, with, c.input<Pos>(3)));
     ok = true;
   };
   auto with_dim = [&](auto t, auto p) {

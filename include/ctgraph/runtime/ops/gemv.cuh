@@ -330,10 +330,11 @@ const char* gemv_declines(dtype_id dtype, std::int64_t m, std::int64_t n, std::i
 
 //! Chooses the instance, the rows per warp and the K-split of C[M,N] = A[M,K] x W^T for the
 //! current device: the most warps per row group (1, 2 or 4) that still fit on the GPU at once, and
-//! at least a whole 512-byte run of a row per warp. The shape must be one `gemv_declines` accepts.
+//! at least a whole 512-byte run of a row per warp; `split` (1, 2 or 4) forces the warps per row
+//! group instead. The shape must be one `gemv_declines` accepts.
 template <class = void>
 cudaError_t configure_gemv(gemv_config& cfg, dtype_id dtype, std::int64_t m, std::int64_t n, std::int64_t k,
-                           gemv_prologue prologue = gemv_prologue::none) {
+                           gemv_prologue prologue = gemv_prologue::none, int split = 0) {
   namespace rd = runtime_ops::detail;
   cfg = {};
   cfg.rows = m <= 1 ? 1 : m <= 2 ? 2 : m <= 4 ? 4 : 8;
@@ -349,6 +350,7 @@ cudaError_t configure_gemv(gemv_config& cfg, dtype_id dtype, std::int64_t m, std
   const std::int64_t row_groups = (n + cfg.rows_per_warp - 1) / cfg.rows_per_warp, pieces = k / 8;
   cfg.warps_k = 1;
   while (cfg.warps_k < rd::gemv_warps && row_groups * cfg.warps_k * 2 <= resident && pieces >= 32 * cfg.warps_k * 2) cfg.warps_k *= 2;
+  if (split == 1 || split == 2 || split == 4) cfg.warps_k = split;
   const std::int64_t groups_per_block = rd::gemv_warps / cfg.warps_k, blocks = (row_groups + groups_per_block - 1) / groups_per_block;
   if (blocks > 0x7fffffff) return cudaErrorInvalidConfiguration;
   cfg.blocks = int(blocks);

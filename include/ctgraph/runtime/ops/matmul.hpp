@@ -163,6 +163,16 @@ inline const char* requested_matmul_kernel(std::string_view node) {
   return v ? v : "auto";
 }
 
+//! CTGRAPH_GEMV_SPLIT: unset or "auto" (configure_gemv's rule), or "1", "2" or "4" warps of a
+//! block splitting K for the same rows of W in every gemv (a tuning knob; other sums, other bits).
+inline int requested_gemv_split(std::string_view node) {
+  const char* v = std::getenv("CTGRAPH_GEMV_SPLIT");
+  const std::string_view r = v ? v : "auto";
+  if (r != "auto" && r != "1" && r != "2" && r != "4")
+    throw runtime_error(node, "prepare_matmul", "CTGRAPH_GEMV_SPLIT must be auto, 1, 2 or 4; got '" + std::string(r) + "'");
+  return r == "auto" ? 0 : r[0] - '0';
+}
+
 //! ctgraph's own kernel (skinny or gemv, `s.kernel`) for node `c` as `s` prepared it (the pointers
 //! checked); `programmatic` as `launch_skinny_matmul` says.
 template <class = void>
@@ -267,7 +277,7 @@ void choose_matmul_kernel(const launch_context& c, ops::matmul_options o, std::o
     return;
   }
   if (!skinny_why) CTG_CHECK(name, configure_skinny_matmul(s.skinny, dtype, s.m, s.n, s.k, o.transpose_w));
-  if (!gemv_why) CTG_CHECK(name, configure_gemv(s.gemv, dtype, s.m, s.n, s.k));
+  if (!gemv_why) CTG_CHECK(name, configure_gemv(s.gemv, dtype, s.m, s.n, s.k, gemv_prologue::none, requested_gemv_split(name)));
   if (requested != "auto") {  // skinny or gemv, and it can run the node
     s.kernel = skinny_why ? matmul_kernel::gemv : matmul_kernel::skinny;
     s.reason = forced;
@@ -545,7 +555,8 @@ matmul_state detail::prepare_with_prologue(const launch_context& c, ops::matmul_
     s.normed = std::move(normed);
   } else {
     s = prepare_matmul(p, own, kernel);
-    CTG_CHECK(name, configure_gemv(s.gemv, a.dtype, s.m, rows, s.k, o.prologue_gated ? gemv_prologue::gated : gemv_prologue::norm));
+    CTG_CHECK(name, configure_gemv(s.gemv, a.dtype, s.m, rows, s.k, o.prologue_gated ? gemv_prologue::gated : gemv_prologue::norm,
+                                  requested_gemv_split(name)));
     s.kernel = matmul_kernel::gemv;
     s.sibling_count = p.sibling_count, s.sibling_states.clear();  // all in this gemv
     s.act = o.act;
@@ -572,7 +583,7 @@ matmul_state detail::prepare_siblings(const launch_context& c, ops::matmul_optio
     why = gemv_declines(a.dtype, a.dims[0], rows, a.dims[1], o.transpose_w, {c.inputs[0], c.inputs[1], c.output});
   matmul_state s = prepare_matmul(own, o, why ? kernel : std::optional<matmul_kernel>(matmul_kernel::gemv));
   if (!why && s.kernel == matmul_kernel::gemv) {
-    CTG_CHECK(c.node->name, configure_gemv(s.gemv, a.dtype, s.m, rows, s.k));
+    CTG_CHECK(c.node->name, configure_gemv(s.gemv, a.dtype, s.m, rows, s.k, gemv_prologue::none, requested_gemv_split(c.node->name)));
     s.sibling_count = c.sibling_count;
     s.reason = "sibling products: the gemv computes them in one launch";
     return s;

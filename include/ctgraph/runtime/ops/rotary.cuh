@@ -28,20 +28,30 @@ __device__ inline float rotary_position(const Pos* positions, std::int64_t t, bo
   return float(start ? std::int64_t(positions[0]) + t : std::int64_t(positions[t]));
 }
 
+//! The sine and cosine of frequency i of 2 * half at `pos`: as Hugging Face, 1 / theta^(2i/D) and
+//! its product with the position, both in float.
+__device__ inline void rotary_angle(float pos, int i, int half, float theta, float& s, float& c) {
+  const float inv_freq = 1.f / powf(theta, float(2 * i) / float(2 * half));
+  sincosf(pos * inv_freq, &s, &c);
+}
+//! Element i (a) and its partner i + half (b) turned by the angle of cosine c and sine s, each
+//! product and sum rounded (never contracted into an fma): the same bits in every kernel that turns
+//! keys (a cache write's and an attention's that runs it, runtime/ops/cache_attention.cuh).
+__device__ inline float2 rotate_pair(float a, float b, float c, float s) {
+  return make_float2(__fsub_rn(__fmul_rn(a, c), __fmul_rn(b, s)), __fadd_rn(__fmul_rn(b, c), __fmul_rn(a, s)));
+}
 //! Row `x` of `heads` heads of 2 * half elements, turned at `pos`, into row `y` (which may be x).
 //! Thread x owns frequency i, thread y picks the head.
 template <class T>
 __device__ inline void rotate_row(const T* x, T* y, float pos, int heads, int half, float theta) {
   for (int i = threadIdx.x; i < half; i += blockDim.x) {
-    // As Hugging Face: 1 / theta^(2i/D) and its product with the position, both in float.
-    const float inv_freq = 1.f / powf(theta, float(2 * i) / float(2 * half));
     float s, c;
-    sincosf(pos * inv_freq, &s, &c);
+    rotary_angle(pos, i, half, theta, s, c);
     for (int h = int(blockIdx.y * blockDim.y + threadIdx.y); h < heads; h += int(gridDim.y * blockDim.y)) {
       const std::int64_t k = std::int64_t(h) * 2 * half + i;
-      const float a = to_float(x[k]), b = to_float(x[k + half]);
-      y[k] = from_float<T>(a * c - b * s);
-      y[k + half] = from_float<T>(b * c + a * s);
+      const float2 r = rotate_pair(to_float(x[k]), to_float(x[k + half]), c, s);
+      y[k] = from_float<T>(r.x);
+      y[k + half] = from_float<T>(r.y);
     }
   }
 }
