@@ -32,7 +32,7 @@
 
 namespace ctg::runtime_ops::detail {
 
-inline constexpr int cache_attention_threads = 128;
+inline constexpr int cache_attention_threads = 256;  // a key each in one pass up to 256 keys
 inline constexpr int cache_attention_chunk = 1024;  // keys scored per shared-memory tile
 
 //! Where one cache_attention node's tensors are (element strides).
@@ -145,8 +145,24 @@ __global__ void __launch_bounds__(cache_attention_threads) cache_attention_kerne
 
   const int column = int(threadIdx.x) % packs, subset = int(threadIdx.x) / packs;
   float m = -INFINITY, l = 0.f, acc[per] = {};  // this thread's running max, sum and p v for its pack of columns
+  // This subset's keys of V, `batch` 16-byte loads at a time, issued before the first is used
+  // (not one round trip per key); the first batch of a chunk with its keys' loads, as V does not
+  // wait for the scores.
+  constexpr int batch = 8;
+  uint4 packed[batch];
+  const auto load_v = [&](int first, int n, int j0) {
+#pragma unroll
+    for (int u = 0; u < batch; ++u) {
+      const int key = first + j0 + u * subsets;
+      if (j0 + u * subsets >= n) continue;
+      const T* vr = fresh && key >= first_new ? a.new_v + b * a.new_batch + std::int64_t(key - first_new) * a.new_row + std::int64_t(kvh) * D
+                                              : v + std::int64_t(key) * a.kv_row;
+      packed[u] = reinterpret_cast<const uint4*>(vr)[column];
+    }
+  };
   for (int first = 0; first < keys; first += cache_attention_chunk) {
     const int n = keys - first < cache_attention_chunk ? keys - first : cache_attention_chunk;
+    load_v(first, n, subset);
     for (int j = int(threadIdx.x); j < n; j += cache_attention_threads) {  // a key per thread, its row in packs
       const int key = first + j;
       float s = 0.f;
@@ -176,19 +192,8 @@ __global__ void __launch_bounds__(cache_attention_threads) cache_attention_kerne
     l *= rescale;
 #pragma unroll
     for (int i = 0; i < per; ++i) acc[i] *= rescale;
-    // This subset's keys, `batch` loads of V issued before the first is used (not one round trip
-    // per key), then added in key order.
-    constexpr int batch = 8;
-    for (int j0 = subset; j0 < n; j0 += batch * subsets) {
-      uint4 packed[batch];
-#pragma unroll
-      for (int u = 0; u < batch; ++u) {
-        const int key = first + j0 + u * subsets;
-        if (j0 + u * subsets >= n) continue;
-        const T* vr = fresh && key >= first_new ? a.new_v + b * a.new_batch + std::int64_t(key - first_new) * a.new_row + std::int64_t(kvh) * D
-                                                : v + std::int64_t(key) * a.kv_row;
-        packed[u] = reinterpret_cast<const uint4*>(vr)[column];
-      }
+    for (int j0 = subset; j0 < n; j0 += batch * subsets) {  // added in key order
+      if (j0 != subset) load_v(first, n, j0);
 #pragma unroll
       for (int u = 0; u < batch; ++u) {
         if (j0 + u * subsets >= n) continue;
