@@ -140,6 +140,9 @@ static_assert(decode_plan.sibling_count() == 3 * int(layers) && prefill_plan.sib
 // In the decode step each layer's attention writes the new token's key (rotated) and value into
 // the caches itself: k_put and v_put launch nothing. Not in the prefill (32 new tokens each).
 static_assert(decode_plan.written_in_attention_count() == 2 * int(layers) && prefill_plan.written_in_attention_count() == 0);
+// So a decode step is one chain of launches: a sibling runs on its lead's branch, and nothing is
+// left to run beside another (every kernel a programmatic dependent of the one before).
+static_assert(decode_plan.branch_count() == 1 && prefill_plan.branch_count() == 4);
 }  // namespace llama
 
 namespace {

@@ -263,6 +263,7 @@ TEST_CASE("fuse: products of one A of at most 8 rows run as one launch (sibling 
   constexpr int lead = folded.sibling_lead_of<pk<h1>>() == q ? q : k, rider = lead == q ? k : q;
   static_assert(folded.sibling_count() == 1 && folded.graph.sibling_lead[rider] == lead && folded.graph.sibling_lead[lead] == no_index);
   static_assert(folded.graph.sibling_next[lead] == rider && folded.graph.step[lead] < folded.graph.step[rider]);
+  static_assert(folded.graph.branch[rider] == folded.graph.branch[lead]);  // it runs where its lead's launch runs
   static_assert(folded.buffer(rider).lifetime.first == folded.graph.step[lead]);  // written by the lead's launch
   static_assert(folded.buffer_count() == folded_off.buffer_count() - 1);           // only the norm's buffer goes
   static_assert(sixteen.sibling_count() == 0 && folded_off.sibling_count() == 0 && kept.sibling_count() == 0);

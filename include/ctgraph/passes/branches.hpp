@@ -4,9 +4,10 @@
 //! its lead, which computes it: passes/fuse.hpp) and after the node before it on its branch, and
 //! nothing else; a collective waits for every branch and every branch waits for
 //! it (peers must meet collectives in one order); fallback regions run in schedule order.
-//! A node continues the branch of an input that is that branch's last node; else it takes a
-//! branch whose last node it waits for already, or an unused one; else the branch whose last node
-//! is oldest (at most `branch_limit` branches). So the happens-before order that the memory plan
+//! A sibling product takes its lead's branch (the lead's launch computes it: it can run nowhere
+//! else). Another node continues the branch of an input that is that branch's last node; else it
+//! takes a branch whose last node it waits for already, or an unused one; else the branch whose
+//! last node is oldest (at most `branch_limit` branches). So the happens-before order that the memory plan
 //! and in-place hand-overs must respect, rather than the schedule's total order, is known at
 //! compile time (`detail::branch_clocks`).
 //! Reads the schedule, nodes, partitions, `sibling_lead` and `branch_limit`; writes `branch` and
@@ -122,7 +123,7 @@ constexpr status branches(flat_graph<N>& g) {
   std::vector<int> clock(std::size_t(g.step_count) * max_branches + 1);
   detail::walk_branches(g, clock.data(), [&](int v, const int* in, const int* tail) {
     const node_desc& d = g.nodes[v];
-    int b = no_index;
+    int b = g.sibling_lead[v] >= 0 ? g.branch[g.sibling_lead[v]] : no_index;  // where its lead's launch runs
     for (int k = 0; k < d.input_count && b < 0; ++k) {  // an input that ends its branch
       const int u = d.inputs[k], t = g.step[u];
       if (t >= 0 && g.partition_of[u] == g.partition_of[v] && tail[g.branch[u]] == t) b = g.branch[u];
