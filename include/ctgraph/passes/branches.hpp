@@ -7,9 +7,9 @@
 //! A sibling product takes its lead's branch (the lead's launch computes it: it can run nowhere
 //! else). Another node continues the branch of an input that is that branch's last node; else it
 //! takes a branch whose last node it waits for already, or an unused one; else the branch whose
-//! last node is oldest (at most `branch_limit` branches). So the happens-before order that the memory plan
-//! and in-place hand-overs must respect, rather than the schedule's total order, is known at
-//! compile time (`detail::branch_clocks`).
+//! last node is oldest (at most `branch_limit` branches). So the happens-before order that the
+//! memory plan and in-place hand-overs must respect, rather than the schedule's total order, is
+//! known at compile time (`detail::branch_clocks`).
 //! Reads the schedule, nodes, partitions, `sibling_lead` and `branch_limit`; writes `branch` and
 //! `partitions[].branches`.
 #include <vector>
