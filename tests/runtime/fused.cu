@@ -607,6 +607,9 @@ TEST_CASE("fusion: an attention that runs its cache writes gives the bits of the
   using bf = __nv_bfloat16;
   using w = writing;
   static_assert(make_plan<graph<w::attn>>().written_in_attention_count() == 2);
+  // The hook runs the attention with both: the writes (the key's rotary) and the query's rotary.
+  static_assert(std::is_same_v<ctg::detail::planned_op<w::attn, ctg::detail::planner<graph<w::attn>, plan_options{}>::lived, w::attn::op_type>::type,
+                               ops::cache_attention<4, 2, ops::rotary<64>, ops::cache_writes<ops::rotary<64>>>>);
   const device_buffer dq(test::random_values<bf>(2 * 256, -2.f, 2.f, 91)), dk(test::random_values<bf>(2 * 128, -2.f, 2.f, 92)),
       dv(test::random_values<bf>(2 * 128, -1.f, 1.f, 93));
   const std::vector<bf> k_rows = test::random_values<bf>(64 * 128, -2.f, 2.f, 94), v_rows = test::random_values<bf>(64 * 128, -1.f, 1.f, 95);

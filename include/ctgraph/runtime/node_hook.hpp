@@ -179,6 +179,39 @@ struct folded_rotary<Write, true> {
   using type = typename input_type<Write, 2>::op_type;
 };
 
+//! Op, the op of node type T, as plan graph `Lived` runs it: an attention with the cache writes it
+//! runs (`writes_in`), then any op with the prologue folded into it (`prologue`). The node's index
+//! is looked up only for ops that can take either.
+template <class T, auto& Lived, class Op>
+struct planned_op {
+  template <class O>
+  static constexpr auto with_writes() {
+    if constexpr (requires { O::takes_cache_writes; }) {
+      constexpr int v = Lived.index_of(T::name.view());
+      constexpr int k = v >= 0 && Lived.nodes[v].input_count == 4 ? Lived.nodes[v].inputs[1] : no_index;  // the key write
+      if constexpr (O::takes_cache_writes && k >= 0 && Lived.writes_in[k] == v)
+        return std::type_identity<typename O::template with_cache_writes<ops::cache_writes<typename folded_rotary<input_type<T, 1>, (Lived.prologue[k] >= 0)>::type>>>{};
+      else
+        return std::type_identity<O>{};
+    } else {
+      return std::type_identity<O>{};
+    }
+  }
+  template <class O>
+  static constexpr auto with_prologue() {
+    if constexpr (requires { O::takes_prologue; }) {
+      constexpr int v = Lived.index_of(T::name.view());
+      if constexpr (v >= 0 && Lived.prologue[v] >= 0)
+        return std::type_identity<typename O::template with_prologue<typename input_type<T, std::size_t(Lived.nodes[v].prologue_input)>::op_type>>{};
+      else
+        return std::type_identity<O>{};
+    } else {
+      return std::type_identity<O>{};
+    }
+  }
+  using type = typename decltype(with_prologue<typename decltype(with_writes<Op>())::type>())::type;
+};
+
 //! One tensor type, erased: its name, its node's hook, its input types.
 struct hook_source {
   virtual std::string_view name() const = 0;
@@ -202,27 +235,7 @@ struct hook_source_of final : hook_source {
         if constexpr (Fast && requires { &Op::fast; })
           return {[](const launch_context& c, const void*) { launch_elementwise(c, fast_functor<Op>{}); }, nullptr};
       }
-      if constexpr (requires { Op::takes_cache_writes; }) {  // an attention that may run the writes to its caches
-        constexpr int v = Lived.index_of(T::name.view());
-        if constexpr (v >= 0 && Op::takes_cache_writes && Lived.nodes[v].input_count == 4 && Lived.nodes[v].inputs[1] >= 0 &&
-                      Lived.writes_in[Lived.nodes[v].inputs[1]] == v) {
-          using key_write = input_type<T, 1>;
-          using writes = ops::cache_writes<typename folded_rotary<key_write, (Lived.prologue[Lived.nodes[v].inputs[1]] >= 0)>::type>;
-          using with_writes = typename Op::template with_cache_writes<writes>;
-          if constexpr (Lived.prologue[v] >= 0)
-            return hook_of<typename with_writes::template with_prologue<typename input_type<T, std::size_t(Lived.nodes[v].prologue_input)>::op_type>, T>();
-          else
-            return hook_of<with_writes, T>();
-        }
-      }
-      if constexpr (requires { Op::takes_prologue; }) {  // an op that may run an input's node as it loads it
-        constexpr int v = Lived.index_of(T::name.view());
-        if constexpr (v >= 0 && Lived.prologue[v] >= 0) {
-          using folded = input_type<T, std::size_t(Lived.nodes[v].prologue_input)>;
-          return hook_of<typename Op::template with_prologue<typename folded::op_type>, T>();
-        }
-      }
-      return hook_of<Op, T>();
+      return hook_of<typename planned_op<T, Lived, Op>::type, T>();
     } else {
       return {};  // a graph input or parameter
     }
