@@ -171,6 +171,12 @@ constexpr std::size_t offset_in_storage(const node_desc* nodes, int v) {
 }  // namespace detail
 
 namespace detail {
+//! How many nodes read tensor v (schedule's reader lists).
+template <std::size_t N>
+constexpr int reader_count(const flat_graph<N>& g, int v) {
+  return g.reader_begin[v + 1] - g.reader_begin[v];
+}
+
 //! Whether node v is computed inside another node's kernel (a fused group's member, or a
 //! normalisation its readers apply in their prologues): no storage, no launch.
 template <std::size_t N>

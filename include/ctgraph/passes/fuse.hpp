@@ -180,7 +180,7 @@ constexpr int in_place_source(const flat_graph<N>& g, int v) {
 template <std::size_t N>
 constexpr bool only_reader(const flat_graph<N>& g, int p, int a, bool any_input = false) {
   const node_desc& ad = g.nodes[a];
-  if (g.nodes[p].kind != tensor_kind::node || g.is_output[p] || g.reader_begin[p + 1] - g.reader_begin[p] != 1 ||
+  if (g.nodes[p].kind != tensor_kind::node || g.is_output[p] || detail::reader_count(g, p) != 1 ||
       g.partition_of[p] != g.partition_of[a] || g.fused_root[p] != no_index)
     return false;
   for (int k = 0; k < (any_input ? ad.input_count : 1); ++k)
@@ -273,7 +273,7 @@ constexpr bool takes_prologues(const flat_graph<N>& g, int n) {
     const int x = d.inputs[0], y = d.inputs[1];
     const node_desc& a = g.nodes[x];
     if (x == y || a.kind != tensor_kind::node || a.traits.as_prologue != prologue::gate || a.input_count != 1 || a.in_place ||
-        a.ill_formed || g.is_output[x] || g.fused_root[x] != no_index || g.in_prologues[x] || g.reader_begin[x + 1] - g.reader_begin[x] != 1 ||
+        a.ill_formed || g.is_output[x] || g.fused_root[x] != no_index || g.in_prologues[x] || detail::reader_count(g, x) != 1 ||
         g.partition_of[x] != g.partition_of[n] || (d.ref_inputs & 1u) || !(a.out == d.out) || !(g.nodes[y].out == d.out))
       return false;
   }
@@ -339,13 +339,13 @@ constexpr bool written_in(const flat_graph<N>& g, int w, int a, int k) {
   const node_desc &d = g.nodes[w], &q = g.nodes[g.nodes[a].inputs[0]];
   if (d.kind != tensor_kind::node || !d.writes_rows || !d.rows_at_position || d.ill_formed || d.in_place || d.input_count != 3 ||
       g.is_output[w] || g.fused_root[w] != no_index || g.in_prologues[w] || g.partition_of[w] != g.partition_of[a] ||
-      g.reader_begin[w + 1] - g.reader_begin[w] != 1 || d.inputs[1] != g.nodes[a].inputs[3] || (k == 2 && g.prologue[w] != no_index) ||
+      detail::reader_count(g, w) != 1 || d.inputs[1] != g.nodes[a].inputs[3] || (k == 2 && g.prologue[w] != no_index) ||
       (d.ref_inputs & 4u))  // the runtime finds a rotary's type through input 2
     return false;
   const int state = d.inputs[0], r = d.out.rank, rotated = g.prologue[w];
   if (rotated >= 0 && g.in_prologues[g.nodes[rotated].inputs[0]]) return false;  // the kernel takes the rotary's rows as they are
   const tensor_desc& rows = g.nodes[d.inputs[2]].out;
-  return g.reader_begin[state + 1] - g.reader_begin[state] == 1 && r >= 2 && rows.rank == r && q.out.rank == r &&
+  return detail::reader_count(g, state) == 1 && r >= 2 && rows.rank == r && q.out.rank == r &&
          normalize_dim(d.rows_dim, r) == r - 2 && rows.dims[r - 2] == q.out.dims[r - 2] && rows.dims[r - 2] <= ops::max_written_tokens;
 }
 

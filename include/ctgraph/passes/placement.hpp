@@ -136,7 +136,7 @@ constexpr status place_symmetric(flat_graph<N>& g) {
         int q = d.inputs[0];
         const node_desc& p = g.nodes[q];
         bool hands_over = p.kind == tensor_kind::node && !p.traits.view && p.traits.result == op_result::out_variant &&
-                          !g.is_output[q] && g.reader_begin[q + 1] - g.reader_begin[q] == 1 &&
+                          !g.is_output[q] && detail::reader_count(g, q) == 1 &&
                           align_up(p.out.bytes()) == align_up(d.out.bytes()) &&
                           g.memory[q] != memory_class::pinned_host;
         if (!hands_over) break;
