@@ -596,9 +596,9 @@ int main(int argc, char** argv) {
         continue;
       }
       const auto& m = dec.prepared_state<ctg::matmul_state>(n.name);
-      std::printf("  %-20.*s [1,%lld]x[%lld,%lld]^T: %s (%d blocks, K split %d), %d sibling(s), %.1f us (gemv %.1f, skinny %.1f, cuBLASLt %.1f)\n",
+      std::printf("  %-20.*s [1,%lld]x[%lld,%lld]^T: %s (%d blocks of %d warps, K split %d), %d sibling(s), %.1f us (gemv %.1f, skinny %.1f, cuBLASLt %.1f)\n",
                   int(n.name.size()), n.name.data(), (long long)m.k, (long long)m.n, (long long)m.k, std::string(ctg::name_of(m.kernel)).c_str(),
-                  m.gemv.blocks, m.gemv.warps_k, m.sibling_count, m.chosen_us(), m.gemv_us, m.skinny_us, m.cublaslt_us);
+                  m.gemv.blocks, m.gemv.warps, m.gemv.warps_k, m.sibling_count, m.chosen_us(), m.gemv_us, m.skinny_us, m.cublaslt_us);
     }
     // Where a step's time goes, node by node (events between the nodes: no overlap, so the sum
     // is above the step's time): by op, and layer 0's nodes.

@@ -42,9 +42,10 @@ struct launch_context {
   const node_desc* node = nullptr;
   const void* inputs[max_inputs]{};
   tensor_desc input_desc[max_inputs]{};
-  //! Per input: no node of the graph writes it (a graph input or parameter, bound by the user), so
-  //! a kernel may read it before it waits for the kernel before it (programmatic dependent launch).
-  //! False where unknown.
+  //! Per input: nothing that may still run when the node starts writes it (a graph input or
+  //! parameter, bound by the user, or a state that no node before this one writes but in this
+  //! node's own launch), so a kernel may read it before it waits for the kernel before it
+  //! (programmatic dependent launch). False where unknown.
   bool input_fixed[max_inputs]{};
   int input_count = 0;
   void* output = nullptr;

@@ -12,6 +12,8 @@
 //! stores them) and values from the writes' rows instead of the cache, the block of each K/V
 //! head's first query head writes them into the caches, and no block reads a cache row being
 //! written: the same bits as the writes' kernels, then this one, and two launches fewer.
+//! Where the plan says nothing still running writes the caches or the position (`cache_fixed`),
+//! the old keys and values are on their way before the kernel waits for the one before.
 #include <cuda_runtime.h>
 
 #include <cmath>
@@ -61,6 +63,11 @@ struct cache_attention_args {
   bool key_i64 = false, key_start = true;
   float key_theta = 0.f;
   unsigned long long* out_of_range = nullptr;
+  //! Nothing that may still run writes the position or the caches' rows before it (the plan's
+  //! `launch_context::input_fixed`): the position, the first chunk's old keys and the first batch
+  //! of their values are read before the wait for the kernel before, which then costs one round
+  //! trip (q and the new rows) instead of three.
+  bool cache_fixed = false;
 };
 
 //! Position `t` of a rotary's positions `at` (i64 where `i64`, else i32), as rotary_position reads it.
@@ -70,7 +77,6 @@ __device__ inline float rotary_position_of(const void* at, bool i64, std::int64_
 
 template <class T, int D, class Pos>
 __global__ void __launch_bounds__(cache_attention_threads) cache_attention_kernel(cache_attention_args<T> a, const Pos* position) {
-  pdl_begin();  // the kernel before has completed (see pdl.cuh)
   constexpr int per = int(vector_bytes / sizeof(T)), packs = D / per;  // 16-byte packs of a row
   constexpr int subsets = cache_attention_threads / packs;             // subsets of keys in the p v sum
   __shared__ float qs[D];
@@ -83,12 +89,48 @@ __global__ void __launch_bounds__(cache_attention_threads) cache_attention_kerne
   const T* q = a.q + b * a.q_batch + std::int64_t(t) * a.q_row + std::int64_t(h) * D;
   const T* k = a.k + b * a.kv_batch + std::int64_t(kvh) * D;
   const T* v = a.v + b * a.kv_batch + std::int64_t(kvh) * D;
+  const int column = x % packs, subset = x / packs;
+  // This subset's keys of V, `batch` 16-byte loads at a time, issued before the first is used
+  // (not one round trip per key); the first batch of a chunk with its keys' loads, as V does not
+  // wait for the scores. `from`: the keys before it are loaded already.
+  constexpr int batch = 8;
+  uint4 packed[batch];
+  std::int64_t first_new = 0;
+  bool fresh = false;  // keys first_new .. p are the cache writes' rows
+  const auto load_v = [&](int first, int n, int j0, int from) {
+#pragma unroll
+    for (int u = 0; u < batch; ++u) {
+      const int key = first + j0 + u * subsets;
+      if (j0 + u * subsets >= n || j0 + u * subsets < from) continue;
+      const T* vr = fresh && key >= first_new ? a.new_v + b * a.new_batch + std::int64_t(key - first_new) * a.new_row + std::int64_t(kvh) * D
+                                              : v + std::int64_t(key) * a.kv_row;
+      packed[u] = reinterpret_cast<const uint4*>(vr)[column];
+    }
+  };
+  // Where nothing still running writes them: the position, this thread's old key of the first
+  // chunk and its subset's first batch of old values, before the wait.
+  uint4 early_k[packs];
+  int early = 0;  // keys of the first chunk read before the wait (all before first_new)
+  if (a.cache_fixed) {
+    first_new = std::int64_t(*position);
+    const std::int64_t p = first_new + t, seen = p < 0 ? 0 : (p + 1 < a.length ? p + 1 : a.length);
+    early = int(first_new < 0 ? 0 : (first_new < seen ? first_new : seen));
+    early = early < cache_attention_chunk ? early : cache_attention_chunk;
+    if (x < early) {
+      const uint4* kr = reinterpret_cast<const uint4*>(k + std::int64_t(x) * a.kv_row);
+#pragma unroll
+      for (int c = 0; c < packs; ++c) early_k[c] = kr[c];
+    }
+    load_v(0, early, subset, 0);
+  }
+  pdl_begin();  // the kernel before has completed (see pdl.cuh)
   // First every load the scores wait for, none waiting for another (one round trip, not a chain):
   // the position, this thread's pair of q (element j and its partner j + D/2; D <= the threads) and
   // its rotary position, and with the cache writes its pairs of the new tokens' keys and values.
   constexpr int half = D / 2, slots = int((ops::max_written_tokens * half + cache_attention_threads - 1) / cache_attention_threads);
   static_assert(D <= cache_attention_threads, "a thread per element of q");
-  const std::int64_t first_new = std::int64_t(*position), p = first_new + t;
+  if (!a.cache_fixed) first_new = std::int64_t(*position);
+  const std::int64_t p = first_new + t;
   const int j = x % half;
   const float q0 = x < D ? to_float(q[j]) : 0.f, q1 = x < D ? to_float(q[j + half]) : 0.f;
   const float q_at = a.rotary_pos ? rotary_position_of(a.rotary_pos, a.rotary_i64, t, a.rotary_start) : 0.f;
@@ -108,7 +150,7 @@ __global__ void __launch_bounds__(cache_attention_threads) cache_attention_kerne
   const int keys = int(p < 0 ? 0 : (p + 1 < a.length ? p + 1 : a.length));  // this token sees keys 0 .. p
   // With the cache writes: keys first_new .. p are the writes' rows (where the writes fit the cache;
   // else they write nothing, and every key comes from the cache, as it would be).
-  const bool fresh = a.new_k != nullptr && first_new >= 0 && first_new + a.tokens <= a.length;
+  fresh = a.new_k != nullptr && first_new >= 0 && first_new + a.tokens <= a.length;
   if (a.new_k != nullptr && !fresh && h == 0 && t == 0 && b == 0 && x == 0 && atomicAdd(&a.out_of_range[0], 1ull) == 0ull)
     a.out_of_range[1] = static_cast<unsigned long long>(first_new);
   if (fresh) {
@@ -143,26 +185,10 @@ __global__ void __launch_bounds__(cache_attention_threads) cache_attention_kerne
   }
   __syncthreads();
 
-  const int column = int(threadIdx.x) % packs, subset = int(threadIdx.x) / packs;
   float m = -INFINITY, l = 0.f, acc[per] = {};  // this thread's running max, sum and p v for its pack of columns
-  // This subset's keys of V, `batch` 16-byte loads at a time, issued before the first is used
-  // (not one round trip per key); the first batch of a chunk with its keys' loads, as V does not
-  // wait for the scores.
-  constexpr int batch = 8;
-  uint4 packed[batch];
-  const auto load_v = [&](int first, int n, int j0) {
-#pragma unroll
-    for (int u = 0; u < batch; ++u) {
-      const int key = first + j0 + u * subsets;
-      if (j0 + u * subsets >= n) continue;
-      const T* vr = fresh && key >= first_new ? a.new_v + b * a.new_batch + std::int64_t(key - first_new) * a.new_row + std::int64_t(kvh) * D
-                                              : v + std::int64_t(key) * a.kv_row;
-      packed[u] = reinterpret_cast<const uint4*>(vr)[column];
-    }
-  };
   for (int first = 0; first < keys; first += cache_attention_chunk) {
     const int n = keys - first < cache_attention_chunk ? keys - first : cache_attention_chunk;
-    load_v(first, n, subset);
+    load_v(first, n, subset, first == 0 ? early : 0);
     for (int j = int(threadIdx.x); j < n; j += cache_attention_threads) {  // a key per thread, its row in packs
       const int key = first + j;
       float s = 0.f;
@@ -176,7 +202,7 @@ __global__ void __launch_bounds__(cache_attention_threads) cache_attention_kerne
       const uint4* kr = reinterpret_cast<const uint4*>(k + std::int64_t(key) * a.kv_row);
 #pragma unroll
       for (int c = 0; c < packs; ++c) {
-        const uint4 pack = kr[c];
+        const uint4 pack = j == x && key < early ? early_k[c] : kr[c];  // read before the wait
         T e[per];
         memcpy(e, &pack, vector_bytes);
 #pragma unroll
@@ -193,7 +219,7 @@ __global__ void __launch_bounds__(cache_attention_threads) cache_attention_kerne
 #pragma unroll
     for (int i = 0; i < per; ++i) acc[i] *= rescale;
     for (int j0 = subset; j0 < n; j0 += batch * subsets) {  // added in key order
-      if (j0 != subset) load_v(first, n, j0);
+      if (j0 != subset) load_v(first, n, j0, 0);
 #pragma unroll
       for (int u = 0; u < batch; ++u) {
         if (j0 + u * subsets >= n) continue;
@@ -300,6 +326,7 @@ void launch_cache_attention(const launch_context& ctx, int heads, int kv_heads, 
       with.key_start = kw.rotary_positions_desc.elements() == 1, with.key_theta = key_theta;
       with.out_of_range = static_cast<unsigned long long*>(writes->out_of_range.get());
     }
+    with.cache_fixed = c.input_fixed[1] && c.input_fixed[2] && c.input_fixed[3];
     CTG_CHECK(c.node->name, ::ctg::runtime_ops::detail::launch_kernel(c.node->name, c.stream, runtime_ops::detail::cache_attention_kernel<T, D, Pos>, dim3(grid), dim3(runtime_ops::detail::cache_attention_threads), 0, with, c.input<Pos>(3)));
     ok = true;
   };

@@ -11,7 +11,10 @@
 //! read from global memory, where every warp of the SM hits it in L1. Small blocks (4 warps) and
 //! no shared-memory staging keep many blocks resident; where N alone gives fewer warps than the
 //! GPU holds (N = 256 or 2048 at K = 2048), the 4 warps of a block split K for the same rows
-//! (`warps_k`), so that every SM pulls its share. Each lane sums its k in a fixed order, a warp
+//! (`warps_k`), so that every SM pulls its share; and K is split further (blocks of up to 8
+//! warps) until a warp's part of a row is one set of loads, so that a warp waits on one round
+//! trip, not a chain of them (where that cannot be, as for the gated prologue's 8 rows, the
+//! next set is requested before the current one is used). Each lane sums its k in a fixed order, a warp
 //! adds its lanes by a butterfly of shuffles, and a block its warps' sums in warp order: the same
 //! bits every run. No allocation, one kernel, capturable. Bias, activation and residual as the
 //! skinny kernel applies them (its `skinny_matmul_args`), one element per lane. A prologue (an
@@ -62,8 +65,9 @@ static_assert(gemv_max_rows >= ops::prologue_max_rows, "the gemv runs every prol
 struct gemv_config {
   const void* kernel = nullptr;  // the instance for the dtype and `rows`
   int rows = 0;                  // rows of A the instance computes: 1, 2, 4 or 8 (those past M are skipped)
-  int rows_per_warp = 0;         // rows of W (columns of C) per warp: 2, or 4 where rows >= 4
-  int warps_k = 0;               // warps of a block that split K for the same rows of W: 1, 2 or 4
+  int rows_per_warp = 0;         // rows of W (columns of C) per warp: 2, 4 or 8 (gemv_rows_per_warp)
+  int warps = 0;                 // per block
+  int warps_k = 0;               // warps of a block that split K for the same rows of W: 1, 2, 4 or 8
   int blocks = 0;
 };
 
@@ -71,12 +75,22 @@ struct gemv_config {
 
 namespace ctg::runtime_ops::detail {
 
-inline constexpr int gemv_warps = 4;  // per block
-inline constexpr int gemv_loads = 8;  // 16-byte loads of W in flight per lane
+inline constexpr int gemv_warps = 4;      // per block, unless the configuration says otherwise
+inline constexpr int gemv_max_warps = 16;  // per block (gemv_bench tries up to 16)
+inline constexpr int gemv_max_split = 8;   // warps of a block splitting K, as configure_gemv chooses
+inline constexpr int gemv_loads = 8;       // 16-byte loads of W in flight per lane
 
 //! Rows of W per warp: 4 where there are 4 or more rows of A to share A's loads, and for a gated
-//! prologue, whose silu of each piece of A a warp computes once for all its rows of W; else 2.
-__host__ __device__ constexpr int gemv_rows_per_warp(int rows, gemv_prologue p) { return rows >= 4 || p == gemv_prologue::gated ? 4 : 2; }
+//! prologue, whose silu of each piece of A a warp computes once for all its rows of W (8 for one
+//! row of A: the SwiGLU down projection, N = 2048 and K = 5632 on the H200, 8.3 us against 10.2
+//! with 4, gemv_bench); else 2.
+__host__ __device__ constexpr int gemv_rows_per_warp(int rows, gemv_prologue p) {
+  return p == gemv_prologue::gated ? (rows == 1 ? 8 : 4) : rows >= 4 ? 4 : 2;
+}
+//! Whether the instance requests its next loads of W before it uses the current ones: where a warp
+//! holds one load per row of W (8 rows of a gated prologue), several round trips would follow one
+//! another.
+__host__ __device__ constexpr bool gemv_pipelined(int rows, gemv_prologue p) { return gemv_loads / gemv_rows_per_warp(rows, p) == 1; }
 
 //! A 16-byte load that does not allocate in L1 (W is read once); an ordinary (coherent) load, so
 //! that after griddepcontrol.wait it sees what the kernel before wrote. Volatile: never moved above
@@ -167,22 +181,27 @@ __device__ inline float gemv_dot(const uint4& a, const uint4& w, float acc) {
   return acc;
 }
 
-//! One block: rows [n0, n0 + rows_per_warp) of W for each of its 4 / warps_k warp groups. Warp
-//! (group, part) = (warp / warps_k, warp % warps_k) takes part `part` of K's 16-byte pieces; lane l
-//! the pieces l, l + 32, ... of it, `steps` of them per row at a time. Rows of A past M are zero
-//! and skipped; rows of W past N are not read.
-template <class T, int Rows, gemv_prologue P>
-__global__ void __launch_bounds__(gemv_warps * 32) gemv_kernel(skinny_matmul_args p, int warps_k) {
+//! One block of `blockDim.x / 32` warps: rows [n0, n0 + PerWarp) of W for each of its warps /
+//! warps_k warp groups. Warp (group, part) = (warp / warps_k, warp % warps_k) takes part `part` of
+//! K's 16-byte pieces; lane l the pieces l, l + 32, ... of it, Loads / PerWarp of them per row at a
+//! time. `Pipelined`: the next Loads pieces are requested before the current ones are used (two
+//! register sets), so a warp never waits on memory with nothing in flight. Rows of A past M are
+//! zero and skipped; rows of W past N are not read.
+template <class T, int Rows, gemv_prologue P, int PerWarp = gemv_rows_per_warp(Rows, P), int Loads = gemv_loads,
+          bool Pipelined = gemv_pipelined(Rows, P)>
+__global__ void __launch_bounds__(gemv_max_warps * 32) gemv_kernel(skinny_matmul_args p, int warps_k) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  constexpr int per_warp = gemv_rows_per_warp(Rows, P), steps = gemv_loads / per_warp, outputs = Rows * per_warp;
+  constexpr int per_warp = PerWarp, steps = Loads / per_warp, outputs = Rows * per_warp;
   static_assert(outputs <= 32, "gemv_kernel: one lane per output of a warp");
-  __shared__ float partial[gemv_warps][outputs];
-  __shared__ float squares[gemv_warps][Rows];  // a norm's sums of A's squares, per warp and row
-  const int lane = int(threadIdx.x) % 32, warp = int(threadIdx.x) / 32;
+  static_assert(steps >= 1 && steps * per_warp == Loads, "gemv_kernel: Loads a multiple of the rows per warp");
+  __shared__ float partial[gemv_max_warps][outputs];
+  __shared__ float squares[gemv_max_warps][Rows];  // a norm's sums of A's squares, per warp and row
+  const int lane = int(threadIdx.x) % 32, warp = int(threadIdx.x) / 32, warps = int(blockDim.x) / 32;
   const int group = warp / warps_k, part = warp % warps_k;
-  int n0 = (int(blockIdx.x) * (gemv_warps / warps_k) + group) * per_warp;
+  int n0 = (int(blockIdx.x) * (warps / warps_k) + group) * per_warp;
   const int pieces = p.k / 8, span = (pieces + warps_k - 1) / warps_k;
   const int begin = min(pieces, part * span), end = min(pieces, begin + span);
+  constexpr int stride = 32 * steps;  // pieces of a row per set of loads
   // The product these rows belong to: the node's, or past its N a sibling's (each N a multiple of
   // per_warp, so a warp's rows are one product's).
   const uint4* w = static_cast<const uint4*>(p.w);
@@ -194,8 +213,8 @@ __global__ void __launch_bounds__(gemv_warps * 32) gemv_kernel(skinny_matmul_arg
   [[maybe_unused]] const uint4* g = static_cast<const uint4*>(p.norm_weight);  // a norm's weight
   [[maybe_unused]] const uint4* u = static_cast<const uint4*>(p.gated);        // a gated prologue's y
 
-  uint4 wv[steps][per_warp];
-  const auto load_w = [&](int base) {
+  using w_set = uint4[steps][per_warp];
+  const auto load_w = [&](w_set& wv, int base) {
 #pragma unroll
     for (int s = 0; s < steps; ++s)
 #pragma unroll
@@ -206,12 +225,7 @@ __global__ void __launch_bounds__(gemv_warps * 32) gemv_kernel(skinny_matmul_arg
   };
   float acc[Rows][per_warp] = {};
   float sq[Rows] = {};  // a prologue's sums of squares of this lane's part of each row of A
-  if (!p.w_fixed) grid_wait();
-  if (begin < end) load_w(begin);
-  launch_dependents();
-  grid_wait();  // returns at once where it waited above
-  for (int base = begin; base < end; base += 32 * steps) {
-    if (base != begin) load_w(base);
+  const auto use_w = [&](const w_set& wv, int base) {
 #pragma unroll
     for (int s = 0; s < steps; ++s) {
       const int piece = base + 32 * s + lane;
@@ -226,9 +240,7 @@ __global__ void __launch_bounds__(gemv_warps * 32) gemv_kernel(skinny_matmul_arg
 #pragma unroll
           for (int r = 0; r < per_warp; ++r) acc[m][r] = gemv_dot_floats<T>(v, wv[s][r], acc[m][r]);
         }
-        continue;
-      }
-      if constexpr (P == gemv_prologue::norm) {  // A times the norm's weight here, its 1/rms once the row is summed
+      } else if constexpr (P == gemv_prologue::norm) {  // A times the norm's weight here, its 1/rms once the row is summed
         const uint4 gv = g[piece];
 #pragma unroll
         for (int m = 0; m < Rows; ++m) {
@@ -238,15 +250,34 @@ __global__ void __launch_bounds__(gemv_warps * 32) gemv_kernel(skinny_matmul_arg
 #pragma unroll
           for (int r = 0; r < per_warp; ++r) acc[m][r] = gemv_dot_scaled<T>(x, gv, wv[s][r], acc[m][r]);
         }
-        continue;
-      }
+      } else {
 #pragma unroll
-      for (int m = 0; m < Rows; ++m) {
-        if (m >= p.m) continue;
-        const uint4 x = a[std::size_t(m) * std::size_t(pieces) + std::size_t(piece)];
+        for (int m = 0; m < Rows; ++m) {
+          if (m >= p.m) continue;
+          const uint4 x = a[std::size_t(m) * std::size_t(pieces) + std::size_t(piece)];
 #pragma unroll
-        for (int r = 0; r < per_warp; ++r) acc[m][r] = gemv_dot<T>(x, wv[s][r], acc[m][r]);
+          for (int r = 0; r < per_warp; ++r) acc[m][r] = gemv_dot<T>(x, wv[s][r], acc[m][r]);
+        }
       }
+    }
+  };
+  w_set w0, w1;
+  if (!p.w_fixed) grid_wait();
+  if (begin < end) load_w(w0, begin);
+  launch_dependents();
+  grid_wait();  // returns at once where it waited above
+  if constexpr (Pipelined) {
+    for (int base = begin; base < end; base += 2 * stride) {
+      if (base + stride < end) load_w(w1, base + stride);
+      use_w(w0, base);
+      if (base + stride >= end) break;
+      if (base + 2 * stride < end) load_w(w0, base + 2 * stride);
+      use_w(w1, base + stride);
+    }
+  } else {
+    for (int base = begin; base < end; base += stride) {
+      if (base != begin) load_w(w0, base);
+      use_w(w0, base);
     }
   }
   // The lanes' sums: a butterfly leaves every lane the same bits (each addition is commutative).
@@ -330,8 +361,11 @@ const char* gemv_declines(dtype_id dtype, std::int64_t m, std::int64_t n, std::i
 
 //! Chooses the instance, the rows per warp and the K-split of C[M,N] = A[M,K] x W^T for the
 //! current device: the most warps per row group (1, 2 or 4) that still fit on the GPU at once, and
-//! at least a whole 512-byte run of a row per warp; `split` (1, 2 or 4) forces the warps per row
-//! group instead. The shape must be one `gemv_declines` accepts.
+//! at least a whole 512-byte run of a row per warp; more (up to 8, the block as large) until a
+//! warp's part of each row is one set of loads in flight together (a round trip, not a chain of
+//! them: gate/up of the decode step 13.3 us against 14.3 with one warp per row pair, H200,
+//! gemv_bench). `split` (1, 2, 4 or 8) forces the warps per row group instead. The shape must be
+//! one `gemv_declines` accepts.
 template <class = void>
 cudaError_t configure_gemv(gemv_config& cfg, dtype_id dtype, std::int64_t m, std::int64_t n, std::int64_t k,
                            gemv_prologue prologue = gemv_prologue::none, int split = 0) {
@@ -343,15 +377,24 @@ cudaError_t configure_gemv(gemv_config& cfg, dtype_id dtype, std::int64_t m, std
   int device = 0, sms = 0, per_sm = 0;
   if (cudaError_t e = cudaGetDevice(&device); e != cudaSuccess) return e;
   if (cudaError_t e = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device); e != cudaSuccess) return e;
-  if (cudaError_t e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, cfg.kernel, rd::gemv_warps * 32, 0); e != cudaSuccess)
+  cfg.warps = rd::gemv_warps;
+  if (cudaError_t e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, cfg.kernel, cfg.warps * 32, 0); e != cudaSuccess)
     return e;
   if (per_sm < 1) return cudaErrorInvalidConfiguration;
-  const std::int64_t resident = std::int64_t(sms) * per_sm * rd::gemv_warps;  // warps the GPU holds at once
+  const std::int64_t resident = std::int64_t(sms) * per_sm * cfg.warps;  // warps the GPU holds at once
   const std::int64_t row_groups = (n + cfg.rows_per_warp - 1) / cfg.rows_per_warp, pieces = k / 8;
   cfg.warps_k = 1;
-  while (cfg.warps_k < rd::gemv_warps && row_groups * cfg.warps_k * 2 <= resident && pieces >= 32 * cfg.warps_k * 2) cfg.warps_k *= 2;
-  if (split == 1 || split == 2 || split == 4) cfg.warps_k = split;
-  const std::int64_t groups_per_block = rd::gemv_warps / cfg.warps_k, blocks = (row_groups + groups_per_block - 1) / groups_per_block;
+  while (cfg.warps_k < cfg.warps && row_groups * cfg.warps_k * 2 <= resident && pieces >= 32 * cfg.warps_k * 2) cfg.warps_k *= 2;
+  const std::int64_t per_set = 32 * (rd::gemv_loads / cfg.rows_per_warp);  // pieces of a row one set of loads covers
+  while (cfg.warps_k < rd::gemv_max_split && pieces > per_set * cfg.warps_k) cfg.warps_k *= 2;
+  if (split == 1 || split == 2 || split == 4 || split == 8) cfg.warps_k = split;
+  if (cfg.warps_k > cfg.warps) {  // a block of warps_k warps: one row group
+    cfg.warps = cfg.warps_k;
+    if (cudaError_t e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, cfg.kernel, cfg.warps * 32, 0); e != cudaSuccess)
+      return e;
+    if (per_sm < 1) return cudaErrorInvalidConfiguration;
+  }
+  const std::int64_t groups_per_block = cfg.warps / cfg.warps_k, blocks = (row_groups + groups_per_block - 1) / groups_per_block;
   if (blocks > 0x7fffffff) return cudaErrorInvalidConfiguration;
   cfg.blocks = int(blocks);
   return cudaSuccess;
@@ -370,7 +413,7 @@ cudaError_t launch_gemv(const skinny_matmul_args& args, const gemv_config& cfg, 
   attr.val.programmaticStreamSerializationAllowed = 1;
   cudaLaunchConfig_t config{};
   config.gridDim = dim3(unsigned(cfg.blocks));
-  config.blockDim = dim3(runtime_ops::detail::gemv_warps * 32);
+  config.blockDim = dim3(unsigned(cfg.warps) * 32);
   config.stream = stream;
   config.attrs = &attr;
   config.numAttrs = programmatic ? 1 : 0;

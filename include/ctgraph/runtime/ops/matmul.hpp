@@ -163,13 +163,13 @@ inline const char* requested_matmul_kernel(std::string_view node) {
   return v ? v : "auto";
 }
 
-//! CTGRAPH_GEMV_SPLIT: unset or "auto" (configure_gemv's rule), or "1", "2" or "4" warps of a
+//! CTGRAPH_GEMV_SPLIT: unset or "auto" (configure_gemv's rule), or "1", "2", "4" or "8" warps of a
 //! block splitting K for the same rows of W in every gemv (a tuning knob; other sums, other bits).
 inline int requested_gemv_split(std::string_view node) {
   const char* v = std::getenv("CTGRAPH_GEMV_SPLIT");
   const std::string_view r = v ? v : "auto";
-  if (r != "auto" && r != "1" && r != "2" && r != "4")
-    throw runtime_error(node, "prepare_matmul", "CTGRAPH_GEMV_SPLIT must be auto, 1, 2 or 4; got '" + std::string(r) + "'");
+  if (r != "auto" && r != "1" && r != "2" && r != "4" && r != "8")
+    throw runtime_error(node, "prepare_matmul", "CTGRAPH_GEMV_SPLIT must be auto, 1, 2, 4 or 8; got '" + std::string(r) + "'");
   return r == "auto" ? 0 : r[0] - '0';
 }
 
