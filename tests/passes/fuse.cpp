@@ -371,6 +371,15 @@ TEST_CASE("fuse: an attention runs the cache writes that fill the caches it read
   static_assert(make_plan<graph<at1>>().written_in_attention_count() == 0);
   static_assert(make_plan<graph<cs::attn, vseen>>().written_in_attention_count() == 0);
   static_assert(make_plan<graph<ts::attn>>().written_in_attention_count() == 0);
+  // What the attention may read before it waits for the kernel before: the caches (only its own
+  // launch writes them) and the position; not the caches where the writes are kernels before it.
+  constexpr int attn = written.index_of<cs::attn>();
+  static_assert(ctg::detail::fixed_at(written.graph, attn, written.index_of<cs::k_put>()) &&
+                ctg::detail::fixed_at(written.graph, attn, written.index_of<cs::v_put>()) && ctg::detail::fixed_at(written.graph, attn, written.index_of<ps>()));
+  static_assert(!ctg::detail::fixed_at(written.graph, attn, written.index_of<cs::q_rope>()));  // a node's output
+  constexpr auto apart = make_plan<graph<cs::attn>, plan_options{.cache_writes = false}>();
+  static_assert(!ctg::detail::fixed_at(apart.graph, apart.index_of<cs::attn>(), apart.index_of<cs::k_put>()) &&
+                ctg::detail::fixed_at(apart.graph, apart.index_of<cs::attn>(), apart.index_of<ps>()));
   CHECK(to_string(written).find("written in the launch of 'attn'") != std::string::npos);
   CHECK(to_string(written).find("runs the writes 'k_put' 'v_put'") != std::string::npos);
   // A write said to run in a node that is not its attention, or only one of the two, is caught.

@@ -197,6 +197,22 @@ template <std::size_t N>
 constexpr int written_at(const flat_graph<N>& g, int v) {
   return g.step[launched_by(g, v)];
 }
+//! Whether nothing that may still run when node v's launch starts writes tensor u, so that its
+//! kernel may read u before it waits for the kernel before it (programmatic dependent launch): a
+//! graph input or parameter, or a state that no node before v writes, the writes v's own launch
+//! runs excepted (it does them after its wait). A write after v waits for v (passes/state.hpp
+//! orders it after every reader of what it replaces), and earlier runs have completed.
+template <std::size_t N>
+constexpr bool fixed_at(const flat_graph<N>& g, int v, int u) {
+  const int o = g.owner[u];
+  const tensor_kind k = g.nodes[o].kind;
+  if (k == tensor_kind::input || k == tensor_kind::parameter) return true;
+  if (k != tensor_kind::state) return false;
+  for (int w = 0; w < g.tensor_count; ++w)
+    if (g.nodes[w].kind == tensor_kind::node && g.nodes[w].traits.writes_state && g.owner[w] == o && g.step[w] < g.step[v] && g.writes_in[w] != v)
+      return false;
+  return true;
+}
 }  // namespace detail
 
 //! A buffer the memory plan places in an arena: a node's own storage (not a view's), neither

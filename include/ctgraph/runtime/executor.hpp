@@ -557,19 +557,7 @@ class executor {
     launch_context c;
     c.stream = stream;
     c.node = &d;
-    const auto fixed = [&](int u) {  // the plan rejects in place on a graph input
-      const int o = g.owner[u];
-      const tensor_kind k = g.nodes[o].kind;
-      if (k == tensor_kind::input || k == tensor_kind::parameter) return true;
-      if (k != tensor_kind::state) return false;
-      // A state: fixed while no node before v writes it (the writes v runs itself excepted: it
-      // does them after its wait). A write after v waits for v (passes/state.hpp orders it after
-      // every reader), and earlier runs of the graph have completed.
-      for (int w = 0; w < g.tensor_count; ++w)
-        if (g.nodes[w].kind == tensor_kind::node && g.nodes[w].traits.writes_state && g.owner[w] == o && g.step[w] < g.step[v] && g.writes_in[w] != v)
-          return false;
-      return true;
-    };
+    const auto fixed = [&](int u) { return detail::fixed_at(g, v, u); };
     auto input = [&](int u) {  // a fused root reads its group's leaves
       c.input_fixed[c.input_count] = fixed(u);
       c.inputs[c.input_count] = pointers_[std::size_t(u)];
