@@ -268,20 +268,28 @@ std::string bench_roofline(cudaStream_t st) {
 
 int main(int argc, char** argv) {
   using namespace bench;
+  // `--only NAME`: that workload alone (mlp16, mlp16_no_pdl, mlp4096, ew64, roundtrip, branches4,
+  // branches4_k1024, instantiate, roofline), e.g. to sweep an environment variable over it.
+  std::string only;
+  for (int i = 1; i + 1 < argc; ++i)
+    if (std::string_view(argv[i]) == "--only") only = argv[i + 1];
   return gpu_main("runtime_bench", [&](const cudaDeviceProp& prop, cudaStream_t st) {
-    const std::string mlp16 = bench_mlp<16>("mlp16", st, 200);
-    const std::string mlp16_no_pdl = bench_mlp<16>("mlp16", st, 200, "ctgraph_no_pdl");
-    const std::string mlp4096 = bench_mlp<4096>("mlp4096", st, 20);
-    const std::string ew64 = bench_ew(st, 200);
-    const std::string roundtrip = bench_round_trip(st, 200);
-    const std::string branches4 = bench_branches<4096, 1024>("branches4", st, 200);
-    const std::string branches4_k1024 = bench_branches<1024, 1024>("branches4_k1024", st, 200);
-    const std::string inst = bench_instantiate(st);
-    const std::string roofline = bench_roofline(st);
-    finish("runtime_bench", prop,
-           " \"workloads\": {\n  \"mlp16\": " + mlp16 + ",\n  \"mlp16_no_pdl\": " + mlp16_no_pdl + ",\n  \"mlp4096\": " + mlp4096 + ",\n  \"ew64\": " + ew64 +
-               ",\n  \"roundtrip\": " + roundtrip + ",\n  \"branches4\": " + branches4 +
-               ",\n  \"branches4_k1024\": " + branches4_k1024 + "},\n \"instantiate\": " + inst + ",\n \"roofline\": " + roofline,
-           summary, summary_path(argc, argv));
+    std::string workloads, rest;
+    const auto add = [&](std::string& to, const char* name, auto&& bench) {
+      if (!only.empty() && only != name) return;
+      const std::string j = bench();
+      to += (to.empty() ? "" : ",\n  ") + std::string("\"") + name + "\": " + j;
+    };
+    add(workloads, "mlp16", [&] { return bench_mlp<16>("mlp16", st, 200); });
+    add(workloads, "mlp16_no_pdl", [&] { return bench_mlp<16>("mlp16", st, 200, "ctgraph_no_pdl"); });
+    add(workloads, "mlp4096", [&] { return bench_mlp<4096>("mlp4096", st, 20); });
+    add(workloads, "ew64", [&] { return bench_ew(st, 200); });
+    add(workloads, "roundtrip", [&] { return bench_round_trip(st, 200); });
+    add(workloads, "branches4", [&] { return bench_branches<4096, 1024>("branches4", st, 200); });
+    add(workloads, "branches4_k1024", [&] { return bench_branches<1024, 1024>("branches4_k1024", st, 200); });
+    add(rest, "instantiate", [&] { return bench_instantiate(st); });
+    add(rest, "roofline", [&] { return bench_roofline(st); });
+    finish("runtime_bench", prop, " \"workloads\": {\n  " + workloads + "}" + (rest.empty() ? "" : ",\n " + rest), summary,
+           summary_path(argc, argv));
   });
 }

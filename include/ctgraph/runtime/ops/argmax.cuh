@@ -31,20 +31,28 @@ __device__ inline bool argmax_before(float a, int i, float b, int j) {
 template <class T>
 __global__ void __launch_bounds__(argmax_threads) argmax_kernel(const T* x, std::int32_t* out, int cols, bool packs) {
   pdl_begin();  // the kernel before has completed (see pdl.cuh)
-  constexpr int per = vector_bytes / int(sizeof(T));
+  constexpr int per = vector_bytes / int(sizeof(T)), batch = 8;
   const T* row = x + std::int64_t(blockIdx.x) * cols;
   float best = -INFINITY;
   int at = cols;  // past the row: loses to any element
   auto visit = [&](float v, int i) {
     if (argmax_before(v, i, best, at)) best = v, at = i;
   };
-  if (packs) {
-    for (int p = int(threadIdx.x); p < cols / per; p += argmax_threads) {
-      const uint4 pack = reinterpret_cast<const uint4*>(row)[p];
-      T e[per];
-      memcpy(e, &pack, vector_bytes);
+  if (packs) {  // `batch` loads issued before the first is used: one round trip, not a chain
+    const int n = cols / per;
+    for (int p0 = int(threadIdx.x); p0 < n; p0 += batch * argmax_threads) {
+      uint4 pack[batch];
 #pragma unroll
-      for (int k = 0; k < per; ++k) visit(to_float(e[k]), p * per + k);
+      for (int u = 0; u < batch; ++u)
+        if (p0 + u * argmax_threads < n) pack[u] = reinterpret_cast<const uint4*>(row)[p0 + u * argmax_threads];
+#pragma unroll
+      for (int u = 0; u < batch; ++u) {
+        if (p0 + u * argmax_threads >= n) break;
+        T e[per];
+        memcpy(e, &pack[u], vector_bytes);
+#pragma unroll
+        for (int k = 0; k < per; ++k) visit(to_float(e[k]), (p0 + u * argmax_threads) * per + k);
+      }
     }
   } else {
     for (int i = int(threadIdx.x); i < cols; i += argmax_threads) visit(to_float(row[i]), i);
