@@ -153,10 +153,4 @@ std::string run_bench(cudaStream_t st) {
 
 }  // namespace bench
 
-int main(int argc, char** argv) {
-  using namespace bench;
-  return gpu_main("buckets_decode_bench", [&](const cudaDeviceProp& prop, cudaStream_t st) {
-    const std::string body = run_bench(st);
-    finish("buckets_decode_bench", prop, body, summary, summary_path(argc, argv));
-  });
-}
+int main(int argc, char** argv) { return bench_harness::bench_main("buckets_decode_bench", argc, argv, bench::summary, bench::run_bench); }

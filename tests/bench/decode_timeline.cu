@@ -145,10 +145,4 @@ std::string run_bench(cudaStream_t st) {
 
 }  // namespace bench
 
-int main(int argc, char** argv) {
-  using namespace bench;
-  return gpu_main("decode_timeline", [&](const cudaDeviceProp& prop, cudaStream_t st) {
-    const std::string body = run_bench(st);
-    finish("decode_timeline", prop, body, summary, summary_path(argc, argv));
-  });
-}
+int main(int argc, char** argv) { return bench_harness::bench_main("decode_timeline", argc, argv, bench::summary, bench::run_bench); }

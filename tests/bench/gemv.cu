@@ -38,23 +38,22 @@ struct product {
 //! A kernel instance of the sweep and its name.
 struct variant {
   const void* kernel;
+  int rows_per_warp;
   std::string name;
 };
 
+//! One instance of the kernel: Rows rows of W per warp, Loads loads per lane in flight, pipelined.
+template <ctg::gemv_prologue P, int Rows, int Loads, bool Pipelined>
+variant make_variant() {
+  return {reinterpret_cast<const void*>(&ctg::runtime_ops::detail::gemv_kernel<T, 1, P, Rows, Loads, Pipelined>), Rows,
+          "rows" + std::to_string(Rows) + "_loads" + std::to_string(Loads) + (Pipelined ? "_pipelined" : "")};
+}
+
 template <ctg::gemv_prologue P>
 std::vector<variant> variants() {
-  using ctg::runtime_ops::detail::gemv_kernel;
-  auto v = [](const void* k, const char* name) { return variant{k, name}; };
-  return {
-      v(reinterpret_cast<const void*>(&gemv_kernel<T, 1, P, 2, 8, false>), "rows2_loads8"),
-      v(reinterpret_cast<const void*>(&gemv_kernel<T, 1, P, 4, 8, false>), "rows4_loads8"),
-      v(reinterpret_cast<const void*>(&gemv_kernel<T, 1, P, 2, 16, false>), "rows2_loads16"),
-      v(reinterpret_cast<const void*>(&gemv_kernel<T, 1, P, 4, 16, false>), "rows4_loads16"),
-      v(reinterpret_cast<const void*>(&gemv_kernel<T, 1, P, 2, 8, true>), "rows2_loads8_pipelined"),
-      v(reinterpret_cast<const void*>(&gemv_kernel<T, 1, P, 4, 8, true>), "rows4_loads8_pipelined"),
-      v(reinterpret_cast<const void*>(&gemv_kernel<T, 1, P, 8, 8, true>), "rows8_loads8_pipelined"),
-      v(reinterpret_cast<const void*>(&gemv_kernel<T, 1, P, 4, 4, true>), "rows4_loads4_pipelined"),
-  };
+  return {make_variant<P, 2, 8, false>(),  make_variant<P, 4, 8, false>(), make_variant<P, 2, 16, false>(),
+          make_variant<P, 4, 16, false>(), make_variant<P, 2, 8, true>(),  make_variant<P, 4, 8, true>(),
+          make_variant<P, 8, 8, true>(),   make_variant<P, 4, 4, true>()};
 }
 
 std::vector<variant> variants_for(ctg::gemv_prologue p) {
@@ -62,8 +61,6 @@ std::vector<variant> variants_for(ctg::gemv_prologue p) {
          : p == ctg::gemv_prologue::gated ? variants<ctg::gemv_prologue::gated>()
                                           : variants<ctg::gemv_prologue::none>();
 }
-
-int rows_per_warp_of(const std::string& name) { return name[4] - '0'; }
 
 struct buffers {
   std::vector<void*> w, out;  // per layer and product
@@ -161,7 +158,7 @@ std::string run_product(const product& pr, cudaStream_t st) {
     for (int warps : {4, 8, 16})
       for (int warps_k = 1; warps_k <= warps; warps_k *= 2) {
         ctg::gemv_config cfg;
-        cfg.kernel = v.kernel, cfg.rows = 1, cfg.rows_per_warp = rows_per_warp_of(v.name), cfg.warps = warps, cfg.warps_k = warps_k;
+        cfg.kernel = v.kernel, cfg.rows = 1, cfg.rows_per_warp = v.rows_per_warp, cfg.warps = warps, cfg.warps_k = warps_k;
         if (pr.k / 8 < 32 * warps_k / 2) continue;  // fewer than 16 lanes' pieces per warp
         bool fits = true;
         for (int n : pr.parts) fits = fits && n % cfg.rows_per_warp == 0;
@@ -210,10 +207,4 @@ std::string run_bench(cudaStream_t st) {
 
 }  // namespace bench
 
-int main(int argc, char** argv) {
-  using namespace bench;
-  return gpu_main("gemv_bench", [&](const cudaDeviceProp& prop, cudaStream_t st) {
-    const std::string body = run_bench(st);
-    finish("gemv_bench", prop, body, summary, summary_path(argc, argv));
-  });
-}
+int main(int argc, char** argv) { return bench_harness::bench_main("gemv_bench", argc, argv, bench::summary, bench::run_bench); }

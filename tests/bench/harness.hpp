@@ -302,4 +302,14 @@ int gpu_main(const char* program, Body&& body) {
   }
 }
 
+//! The whole main of a benchmark whose body is `run(stream)` -> its JSON: gpu_main, then finish
+//! with `summary` as run left it (merged where the command line says `--summary PATH`).
+template <class Run>
+int bench_main(const char* program, int argc, char** argv, const entries& summary, Run&& run) {
+  return gpu_main(program, [&](const cudaDeviceProp& prop, cudaStream_t st) {
+    const std::string body = run(st);
+    finish(program, prop, body, summary, summary_path(argc, argv));
+  });
+}
+
 }  // namespace bench_harness

@@ -557,9 +557,8 @@ class executor {
     launch_context c;
     c.stream = stream;
     c.node = &d;
-    const auto fixed = [&](int u) { return detail::fixed_at(g, v, u); };
     auto input = [&](int u) {  // a fused root reads its group's leaves
-      c.input_fixed[c.input_count] = fixed(u);
+      c.input_fixed[c.input_count] = detail::fixed_at(g, v, u);
       c.inputs[c.input_count] = pointers_[std::size_t(u)];
       c.input_desc[c.input_count++] = g.nodes[u].out;
     };
