@@ -82,9 +82,12 @@ __global__ void __launch_bounds__(cache_attention_threads) cache_attention_kerne
   __shared__ float qs[D];
   __shared__ float scores[cache_attention_chunk];
   __shared__ float scratch[cache_attention_threads / 32];
-  __shared__ float partial[subsets][D];  // per subset: its p v sums
-  __shared__ float sums[subsets];        // and its sum of p
+  constexpr int warps = cache_attention_threads / 32;
+  static_assert(packs <= 32 && 32 % packs == 0, "a warp holds whole subsets");
+  __shared__ float partial[warps][D];  // per warp: its subsets' p v sums
+  __shared__ float sums[warps];        // and their sum of p
   __shared__ float new_keys[ops::max_written_tokens][D];  // the cache writes' keys, as the cache would hold them
+  __shared__ __align__(16) T new_values[ops::max_written_tokens][D];  // and their values
   const int h = int(blockIdx.x), t = int(blockIdx.y), b = int(blockIdx.z), kvh = h / a.group, x = int(threadIdx.x);
   const T* q = a.q + b * a.q_batch + std::int64_t(t) * a.q_row + std::int64_t(h) * D;
   const T* k = a.k + b * a.kv_batch + std::int64_t(kvh) * D;
@@ -102,8 +105,7 @@ __global__ void __launch_bounds__(cache_attention_threads) cache_attention_kerne
     for (int u = 0; u < batch; ++u) {
       const int key = first + j0 + u * subsets;
       if (j0 + u * subsets >= n || j0 + u * subsets < from) continue;
-      const T* vr = fresh && key >= first_new ? a.new_v + b * a.new_batch + std::int64_t(key - first_new) * a.new_row + std::int64_t(kvh) * D
-                                              : v + std::int64_t(key) * a.kv_row;
+      const T* vr = fresh && key >= first_new ? new_values[key - first_new] : v + std::int64_t(key) * a.kv_row;  // shared or global
       packed[u] = reinterpret_cast<const uint4*>(vr)[column];
     }
   };
@@ -144,7 +146,7 @@ __global__ void __launch_bounds__(cache_attention_threads) cache_attention_kerne
     if (e >= pairs) continue;
     const std::int64_t row = b * a.new_batch + std::int64_t(u) * a.new_row + std::int64_t(kvh) * D + e % half;
     k0[i] = a.new_k[row], k1[i] = a.new_k[row + half];
-    if (writer && u == t) v0[i] = a.new_v[row], v1[i] = a.new_v[row + half];
+    v0[i] = a.new_v[row], v1[i] = a.new_v[row + half];  // p v reads them from shared memory: no second round trip
     k_at[i] = a.key_pos ? rotary_position_of(a.key_pos, a.key_i64, u, a.key_start) : 0.f;
   }
   const int keys = int(p < 0 ? 0 : (p + 1 < a.length ? p + 1 : a.length));  // this token sees keys 0 .. p
@@ -166,6 +168,7 @@ __global__ void __launch_bounds__(cache_attention_threads) cache_attention_kerne
         y0 = from_float<T>(r.x), y1 = from_float<T>(r.y);
       }
       new_keys[u][f] = to_float(y0), new_keys[u][f + half] = to_float(y1);
+      new_values[u][f] = v0[i], new_values[u][f + half] = v1[i];
       if (writer && u == t) {
         const std::int64_t at = b * a.kv_batch + p * a.kv_row + std::int64_t(kvh) * D + f;
         a.k_out[at] = y0, a.k_out[at + half] = y1;
@@ -232,17 +235,26 @@ __global__ void __launch_bounds__(cache_attention_threads) cache_attention_kerne
       }
     }
     m = next;
-    __syncthreads();  // scores are rewritten by the next chunk
+    if (first + cache_attention_chunk < keys) __syncthreads();  // scores are rewritten by the next chunk
   }
-  // The subsets' sums share one maximum (every thread followed the same chunks): add them.
+  // The subsets' sums share one maximum (every thread followed the same chunks): add them, a
+  // warp's by a butterfly of shuffles (its subsets are lanes `packs` apart), then the warps' in
+  // warp order: a few steps, not one per subset, and the same bits every run.
+  for (int o = packs; o < 32; o *= 2) {
 #pragma unroll
-  for (int i = 0; i < per; ++i) partial[subset][column * per + i] = acc[i];
-  if (column == 0) sums[subset] = l;
+    for (int i = 0; i < per; ++i) acc[i] += __shfl_xor_sync(0xffffffffu, acc[i], o);
+    l += __shfl_xor_sync(0xffffffffu, l, o);
+  }
+  if (x % 32 < packs) {
+#pragma unroll
+    for (int i = 0; i < per; ++i) partial[x / 32][column * per + i] = acc[i];
+    if (column == 0) sums[x / 32] = l;
+  }
   __syncthreads();
   for (int d = int(threadIdx.x); d < D; d += cache_attention_threads) {
     float sum = 0.f, total = 0.f;
 #pragma unroll
-    for (int s = 0; s < subsets; ++s) sum += partial[s][d], total += sums[s];
+    for (int w = 0; w < warps; ++w) sum += partial[w][d], total += sums[w];
     a.o[b * a.q_batch + std::int64_t(t) * a.q_row + std::int64_t(h) * D + d] = from_float<T>(keys > 0 ? sum / total : 0.f);
   }
 }
