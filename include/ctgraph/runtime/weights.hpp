@@ -12,7 +12,7 @@
 
 #include <ctgraph/io/safetensors.hpp>
 #include <ctgraph/io/tensor_slice.hpp>
-#include <ctgraph/passes/flat_graph.hpp>
+#include <ctgraph/graph/memory_class.hpp>
 #include <ctgraph/plan/plan.hpp>
 #include <ctgraph/runtime/binding.hpp>
 #include <ctgraph/runtime/error.hpp>
