@@ -1,6 +1,7 @@
 #pragma once
-//! The pass order, written once: make_plan runs `plan_structure` and `plan_memory` in two
-//! constant evaluations (each its own compiler budget); run-time builders call `run_passes`.
+//! The pass order, written once: make_plan runs `plan_structure`, `plan_lifetimes` and
+//! `plan_memory` in constant evaluations of their own (each its own compiler budget); run-time
+//! builders call `run_passes`.
 //! The flat graph's capacity must hold the copies that insert_copies adds.
 //!
 //! pass             reads                                         writes
@@ -42,7 +43,8 @@
 
 namespace ctg {
 
-//! Everything but the memory plan. `copy_names` (optional) names the inserted copies by source.
+//! What runs, where and how: the copies, readers, the schedule, validation, placement,
+//! partitions, views and fusion. `copy_names` (optional) names the inserted copies by source.
 template <std::size_t N>
 constexpr status plan_structure(flat_graph<N>& g, const std::string_view* copy_names = nullptr) {
   insert_copies(g, copy_names);
@@ -53,7 +55,14 @@ constexpr status plan_structure(flat_graph<N>& g, const std::string_view* copy_n
   place_symmetric(g);
   partition(g);
   view_owners(g);
-  fuse(g);
+  return fuse(g);
+}
+
+//! What the buffers live through: branches, lifetimes, in-place hand-over, hoisting. Apart from
+//! plan_structure so that make_plan can give each its own constant evaluation (together, g++
+//! exceeds its default budget at 4,096 nodes; each half stays under 28 M operations).
+template <std::size_t N>
+constexpr status plan_lifetimes(flat_graph<N>& g) {
   branches(g);
   lifetimes(g);
   hand_over(g);
@@ -63,6 +72,7 @@ constexpr status plan_structure(flat_graph<N>& g, const std::string_view* copy_n
 template <std::size_t N>
 constexpr status run_passes(flat_graph<N>& g, const std::string_view* copy_names = nullptr) {
   plan_structure(g, copy_names);
+  plan_lifetimes(g);
   return plan_memory(g);
 }
 

@@ -53,8 +53,9 @@ struct plan_options {
 namespace detail {
 
 // The plan is evaluated once, in a few constexpr variables (each its own constant-evaluation
-// budget), and only two hold a flat graph: `lived` here and the user's plan. (Plain functions,
-// not lambdas as template arguments, which nvcc 13 rejects.)
+// budget): the flattened types, the structure, the lifetimes (each a flat graph) and the memory
+// layout, then the user's plan. (Plain functions, not lambdas as template arguments, which nvcc
+// 13 rejects.)
 //! The flat graph's capacity: the tensors and the copies placement inserts. A variable of G
 //! alone: nvcc 13 re-emits a type that names planner<G, Options>::capacity with an undeclared
 //! name for the class-type Options.
@@ -80,7 +81,7 @@ struct planner {
     return g;
   }();
   //! The structural passes.
-  static constexpr auto lived = [] {
+  static constexpr auto structured = [] {
     flat_graph<plan_capacity<G>> g = types;
     g.one_partition = Options.one_partition;
     g.fuse = Options.fuse;
@@ -94,6 +95,12 @@ struct planner {
     } else {
       plan_structure(g);
     }
+    return g;
+  }();
+  //! Branches, lifetimes, hand-over and hoisting, in an evaluation of their own (see plan_lifetimes).
+  static constexpr auto lived = [] {
+    flat_graph<plan_capacity<G>> g = structured;
+    plan_lifetimes(g);
     return g;
   }();
   //! The memory plan: offsets and arena sizes only, not another copy of the graph.
