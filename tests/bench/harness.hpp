@@ -254,12 +254,14 @@ inline std::string today() {
   return b;
 }
 
-//! The path after `--summary` on the command line, or empty.
-inline std::string summary_path(int argc, char** argv) {
+//! The word after `flag` on the command line, or empty.
+inline std::string flag_value(int argc, char** argv, std::string_view flag) {
   for (int i = 1; i + 1 < argc; ++i)
-    if (std::string_view(argv[i]) == "--summary") return argv[i + 1];
+    if (std::string_view(argv[i]) == flag) return argv[i + 1];
   return {};
 }
+//! The path after `--summary` on the command line, or empty.
+inline std::string summary_path(int argc, char** argv) { return flag_value(argc, argv, "--summary"); }
 
 //! Prints the benchmark's JSON header line and, with a summary path, merges `s` (plus the GPU's
 //! name and the date) into it.

@@ -270,10 +270,8 @@ int main(int argc, char** argv) {
   using namespace bench;
   // `--only NAME`: that workload alone (mlp16, mlp16_no_pdl, mlp4096, ew64, roundtrip, branches4,
   // branches4_k1024, instantiate, roofline), e.g. to sweep an environment variable over it.
-  std::string only;
-  for (int i = 1; i + 1 < argc; ++i)
-    if (std::string_view(argv[i]) == "--only") only = argv[i + 1];
-  return gpu_main("runtime_bench", [&](const cudaDeviceProp& prop, cudaStream_t st) {
+  const std::string only = flag_value(argc, argv, "--only");
+  return bench_main("runtime_bench", argc, argv, summary, [&](cudaStream_t st) {
     std::string workloads, rest;
     const auto add = [&](std::string& to, const char* name, auto&& bench) {
       if (!only.empty() && only != name) return;
@@ -289,7 +287,6 @@ int main(int argc, char** argv) {
     add(workloads, "branches4_k1024", [&] { return bench_branches<1024, 1024>("branches4_k1024", st, 200); });
     add(rest, "instantiate", [&] { return bench_instantiate(st); });
     add(rest, "roofline", [&] { return bench_roofline(st); });
-    finish("runtime_bench", prop, " \"workloads\": {\n  " + workloads + "}" + (rest.empty() ? "" : ",\n " + rest), summary,
-           summary_path(argc, argv));
+    return " \"workloads\": {\n  " + workloads + "}" + (rest.empty() ? "" : ",\n " + rest);
   });
 }

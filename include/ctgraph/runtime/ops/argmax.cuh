@@ -44,14 +44,15 @@ __global__ void __launch_bounds__(argmax_threads) argmax_kernel(const T* x, std:
       uint4 pack[batch];
 #pragma unroll
       for (int u = 0; u < batch; ++u)
-        if (p0 + u * argmax_threads < n) pack[u] = reinterpret_cast<const uint4*>(row)[p0 + u * argmax_threads];
+        if (const int p = p0 + u * argmax_threads; p < n) pack[u] = reinterpret_cast<const uint4*>(row)[p];
 #pragma unroll
       for (int u = 0; u < batch; ++u) {
-        if (p0 + u * argmax_threads >= n) break;
+        const int p = p0 + u * argmax_threads;
+        if (p >= n) break;
         T e[per];
         memcpy(e, &pack[u], vector_bytes);
 #pragma unroll
-        for (int k = 0; k < per; ++k) visit(to_float(e[k]), (p0 + u * argmax_threads) * per + k);
+        for (int k = 0; k < per; ++k) visit(to_float(e[k]), p * per + k);
       }
     }
   } else {
