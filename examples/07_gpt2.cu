@@ -18,6 +18,8 @@
 #include <filesystem>
 #include <iostream>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "example_util.hpp"
@@ -143,6 +145,21 @@ double time_runs(Executor& ex, cudaStream_t st, int k) {
   return us[us.size() / 2];
 }
 
+//! Where a prefill's time goes: executor::profile (nodes one after another with events between,
+//! so the sum is above a replay's time), summed over the layers for each kind of node.
+template <class Executor>
+std::vector<std::pair<std::string, double>> time_by_kind(Executor& ex) {
+  std::vector<std::pair<std::string, double>> kinds;
+  for (const auto& t : ex.profile(20)) {
+    std::string_view kind = t.name;
+    if (kind.starts_with("h.")) kind.remove_prefix(kind.find('.', 2) + 1);  // "h.7.attn" -> "attn"
+    auto at = std::find_if(kinds.begin(), kinds.end(), [&](const auto& k) { return k.first == kind; });
+    if (at == kinds.end()) kinds.emplace_back(std::string(kind), t.us);
+    else at->second += t.us;
+  }
+  return kinds;
+}
+
 struct errors {
   double max_abs = 0, max_rel = 0;  // rel: |a - b| / max(|b|, 1)
 };
@@ -210,6 +227,22 @@ int main(int argc, char** argv) {
     std::printf("prefill: %.1f us per run (GPU time, one CUDA graph); weights %.1f MB loaded in %.0f ms; instantiate %.0f ms\n", us,
                 weights.bytes() / 1e6, std::chrono::duration<double, std::milli>(t1 - t0).count(),
                 std::chrono::duration<double, std::milli>(t2 - t1).count());
+    const auto kinds = time_by_kind(ex);
+    std::string profile_json;
+    std::printf("where the time goes (node by node with events between, summed over the layers):");
+    for (const auto& [kind, kind_us] : kinds) {
+      std::printf(" %s %.1f;", kind.c_str(), kind_us);
+      char entry[128];
+      std::snprintf(entry, sizeof(entry), ", \"gpt2_prefill.profile.%s_us\": %.2f", kind.c_str(), kind_us);
+      profile_json += entry;
+    }
+    std::printf("\n");
+    std::printf("kernels chosen at instantiation:");
+    for (const char* name : {"h.0.attn.c_attn", "h.0.attn.c_proj", "h.0.mlp.c_fc", "h.0.mlp.c_proj", "logits"}) {
+      const auto& m = ex.prepared_state<ctg::matmul_state>(name);
+      std::printf(" %s %s %.1f us (cuBLASLt candidate %d of %d);", name, ctg::name_of(m.kernel).data(), m.chosen_us(), m.algo_rank, m.algo_candidates);
+    }
+    std::printf("\n");
 
     // The model op by op: fused by the plan (the same kernels as above), and not.
     auto logits_of = [&](auto& e) {
@@ -254,10 +287,10 @@ int main(int argc, char** argv) {
                      " \"gpt2_prefill.ctgraph.arena_bytes\": %zu, \"gpt2_prefill.ctgraph.instantiate_ms\": %.1f,\n"
                      " \"gpt2_prefill.ctgraph_by_ops.gpu_us\": %.2f, \"gpt2_prefill.ctgraph_by_ops_unfused.gpu_us\": %.2f,"
                      " \"gpt2_prefill.fusion_speedup\": %.4g,\n"
-                     " \"gpt2_prefill.ctgraph_by_ops.logits_f32_max_abs_err\": %.5g, \"gpt2_prefill.ctgraph_by_ops_unfused.logits_f32_max_abs_err\": %.5g}\n",
+                     " \"gpt2_prefill.ctgraph_by_ops.logits_f32_max_abs_err\": %.5g, \"gpt2_prefill.ctgraph_by_ops_unfused.logits_f32_max_abs_err\": %.5g%s}\n",
                      us, vs_hf.max_abs, vs_hf.max_rel, vs_f32.max_abs, hf_vs_f32.max_abs, plan.arena_bytes(ctg::memory_class::device),
                      std::chrono::duration<double, std::milli>(t2 - t1).count(), fused_us, unfused_us, unfused_us / fused_us,
-                     fused_f32.max_abs, unfused_f32.max_abs);
+                     fused_f32.max_abs, unfused_f32.max_abs, profile_json.c_str());
         std::fclose(f);
       }
     }
