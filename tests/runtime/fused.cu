@@ -289,6 +289,32 @@ TEST_CASE("fusion: plan_options::fast_math runs the ops' approximate forms, fuse
           "gelu alone");
   cudaStreamDestroy(st);
 }
+// gelu (tanh form) against the function in double, x over [-8, 8]: within 16 units of 2^-24 of the
+// value plus what rounding its argument t = -2 log2(e) sqrt(2/pi) (x + 0.044715 x^3) may cost, 3 |t|
+// units (x near -8: the value is ~1e-21 and t ~ 71); values below float's normal range may flush.
+TEST_CASE("ops: gelu on the GPU is the tanh form within a few units of 2^-24 of the function in double") {
+  std::vector<float> hx(static_cast<std::size_t>(n));
+  for (std::size_t i = 0; i < hx.size(); ++i) hx[i] = -8.f + 16.f * float(i) / float(hx.size() - 1);
+  test::device_vector<float> dx(hx);
+  cudaStream_t st;
+  REQUIRE(cudaStreamCreate(&st) == cudaSuccess);
+  const std::vector<float> got = run_f32<graph<fs0>, plan_options{}>(st, dx, "fs0");
+  cudaStreamDestroy(st);
+  int outside = 0;
+  double worst = 0;  // in units of 2^-24 of the value, less the argument's share
+  for (std::size_t i = 0; i < hx.size(); ++i) {
+    // 0.5 x (1 + tanh(u)) as x / (1 + e^(-2u)): the same value, without 1 + tanh(u)'s cancellation
+    // (in double too: near x = -7 it leaves no digit)
+    const double x = hx[i], u = 0.7978845608028654 * (x + 0.044715 * x * x * x), want = x / (1.0 + std::exp(-2.0 * u));
+    const double t = -2.0 * 1.4426950408889634 * u, err = std::fabs(double(got[i]) - want);
+    if (std::fabs(want) < 1e-37) continue;
+    const double ulps = err / (std::fabs(want) * 0x1p-24) - 3.0 * std::fabs(t);
+    worst = std::max(worst, ulps);
+    outside += ulps > 16.0;
+  }
+  MESSAGE("gelu: worst error " << worst << " units of 2^-24 beyond 3|t|");
+  CHECK(outside == 0);
+}
 // A decode step's RMS norm read by two projections (W [N,K]; one with a bias): folded into their
 // prologues, the gemv normalises A's rows as it loads them. Against the host (in double) and the
 // unfused plan: within bf16's rounding of the normalised row, which the prologue skips.

@@ -59,12 +59,24 @@ struct relu : elementwise<relu, 1, activation::relu> {
 //! (`ops::epilogue::gelu`).
 struct gelu : elementwise<gelu, 1, activation::gelu> {
   static constexpr std::string_view name = "gelu";
-  //! PyTorch's form. (x / (1 + exp(-2u)) is the same function without the cancellation where
-  //! tanh(u) nears -1, but its exponential and IEEE division made the 64-node ew64 kernel 2.3x
-  //! slower on the H200: 43.2 against 18.9 us.)
+  //! Computed in its logistic form, the same function: 0.5 (1 + tanh(u)) = 1 / (1 + e^(-2u)), so
+  //! gelu(x) = x / (1 + 2^t) with t = -2 log2(e) u, a polynomial in x with the constants folded.
+  //! On the GPU 2^t and the reciprocal are the ex2 and rcp approximations CUDA's own tanhf is built
+  //! from (a few ulp), with none of the cancellation of 1 + tanh(u) where tanh(u) nears -1 (x below
+  //! about -2, where PyTorch's form loses digits) and a third of tanhf's instructions (ew64, 16
+  //! gelus per element, is bound by them: 18.5 us with tanhf on the H200). tests/runtime/fused.cu
+  //! checks it against the function in double.
   CTG_HOST_DEVICE float operator()(float x) const {
-    constexpr float sqrt_2_over_pi = 0.7978845608028654f;
-    return 0.5f * x * (1.f + tanhf(sqrt_2_over_pi * (x + 0.044715f * x * x * x)));
+    constexpr float c1 = float(-2.0 * 1.4426950408889634 * 0.7978845608028654), c3 = float(-2.0 * 1.4426950408889634 * 0.7978845608028654 * 0.044715);
+    const float t = x * (c1 + c3 * (x * x));
+#if defined(__CUDA_ARCH__)
+    float e, r;
+    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(e) : "f"(t));
+    asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(1.f + e));
+    return x * r;
+#else
+    return x / (1.f + std::exp2(t));
+#endif
   }
   //! With the GPU's one-instruction tanh (plan_options::fast_math).
   CTG_HOST_DEVICE float fast(float x) const {
