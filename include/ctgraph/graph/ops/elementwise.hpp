@@ -67,7 +67,8 @@ struct gelu : elementwise<gelu, 1, activation::gelu> {
   //! gelus per element, is bound by them: 18.5 us with tanhf on the H200). tests/runtime/fused.cu
   //! checks it against the function in double.
   CTG_HOST_DEVICE float operator()(float x) const {
-    constexpr float c1 = float(-2.0 * 1.4426950408889634 * 0.7978845608028654), c3 = float(-2.0 * 1.4426950408889634 * 0.7978845608028654 * 0.044715);
+    constexpr double t_per_u = -2.0 * 1.4426950408889634 * 0.7978845608028654;  // -2 log2(e) sqrt(2/pi)
+    constexpr float c1 = float(t_per_u), c3 = float(t_per_u * 0.044715);
     const float t = x * (c1 + c3 * (x * x));
 #if defined(__CUDA_ARCH__)
     float e, r;
