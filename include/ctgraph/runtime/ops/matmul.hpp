@@ -93,8 +93,11 @@ struct matmul_state {
   //! GPU microseconds per launch that `prepare_matmul` measured (10 launches after 3 warm-ups, on
   //! the node's own pointers, the better of two rounds); 0 where it did not time them.
   float skinny_us = 0, cublaslt_us = 0, gemv_us = 0;
-  //! The time measured for `kernel` (0 where not timed).
-  float chosen_us() const { return kernel == matmul_kernel::skinny ? skinny_us : kernel == matmul_kernel::gemv ? gemv_us : cublaslt_us; }
+  //! The time measured for `kernel`: for cuBLASLt, against ctgraph's kernels, else (where only its
+  //! candidates were timed) its candidate's; 0 where not timed.
+  float chosen_us() const {
+    return kernel == matmul_kernel::skinny ? skinny_us : kernel == matmul_kernel::gemv ? gemv_us : cublaslt_us > 0 ? cublaslt_us : algo_us[algo_rank];
+  }
   //! Why `kernel` was chosen, in words: "timed", "forced by CTGRAPH_MATMUL_KERNEL" (or "by the
   //! caller"), or why ctgraph's kernels cannot run the node.
   const char* reason = "empty product";
