@@ -7,15 +7,13 @@
 // skinny chain row times a captured chain of 8 such matmuls (the whole chain, µs per replay), each
 // by the skinny kernel, launched as a programmatic dependent of the one before
 // ("op.skinny_chain8.pdl") and not ("op.skinny_chain8.no_pdl", CTGRAPH_PDL=0), and with PDL and a
-// ring of 6 stages (~104 KB: two blocks fit on one SM; "op.skinny_chain8.pdl_ring6"), and as one
-// persistent launch of the skinny chain kernel, called directly ("op.skinny_chain8.persistent"). The gemv rows
+// ring of 6 stages (~104 KB: two blocks fit on one SM; "op.skinny_chain8.pdl_ring6"). The gemv rows
 // (batch-1 decode, W [N,K] as nn.Linear stores it) time ctgraph's gemv ("ctgraph_gemv"), cuBLASLt
 // and the skinny kernel, each forced, per matmul of a captured chain of 8 with weights of their
 // own (more than the H200's 50 MB of L2, so that W comes from HBM as in a model):
 // "op.gemv" alternates [1,2048]x[5632,2048]^T and [1,5632]x[2048,5632]^T (23 MB each, Llama's
 // MLP), "op.gemv_2048" is [1,2048]x[2048,2048]^T (8.4 MB each).
 #include <ctgraph/runtime.hpp>
-#include <ctgraph/runtime/ops/skinny_chain.cuh>
 
 #include <cstdio>
 #include <cstdlib>
@@ -212,42 +210,6 @@ std::string run_all(cudaStream_t st) {
     unsetenv("CTGRAPH_SKINNY_STAGES");
     unsetenv("CTGRAPH_PDL");
     unsetenv("CTGRAPH_MATMUL_KERNEL");
-    // The same 8 products as one persistent launch of the skinny chain (runtime/ops/skinny_chain.cuh),
-    // called directly and captured: "op.skinny_chain8.persistent".
-    device_buffer outs(std::size_t(long_chain * decode_rows * width) * 2);
-    skinny_chain_args args;
-    args.count = int(long_chain);
-    for (int l = 0; l < int(long_chain); ++l) {
-      skinny_chain_product& q = args.products[l];
-      q.a = l == 0 ? dxd.p : args.products[l - 1].out, q.w = w(l), q.out = outs.at<__nv_bfloat16>(l * decode_rows * width);
-      q.m = int(decode_rows), q.n = q.k = int(width);
-    }
-    if (const char* why = skinny_chain_declines(dtype_id::bf16, false, args)) throw runtime_error("skinny_chain8", "ops_bench", why);
-    for (const char* prefetch : {"0", "8", "16"}) {  // CTGRAPH_CHAIN_PREFETCH: W boxes asked of L2 as a product ends
-    setenv("CTGRAPH_CHAIN_PREFETCH", prefetch, 1);
-    skinny_chain_config cfg;
-    BENCH_CHECK(configure_skinny_chain(cfg, dtype_id::bf16, false, args));
-    device_buffer workspace(cfg.workspace_bytes);
-    BENCH_CHECK(cudaMemset(workspace.p, 0, cfg.workspace_bytes));
-    args.workspace = workspace.p;
-    struct captured_chain {
-      cudaStream_t st;
-      graph_exec exec;
-      void run() { BENCH_CHECK(cudaGraphLaunch(exec.get(), st)); }
-      void check() { BENCH_CHECK(cudaStreamSynchronize(st)); }
-    } chain{st, instantiate_graph(capture(st, "skinny_chain8", [&] { BENCH_CHECK(launch_skinny_chain(args, cfg, st)); }), "skinny_chain8")};
-    std::fprintf(stderr, "[op.skinny_chain8] persistent: %d blocks, K split %d ways, %d stages (%zu bytes), %d boxes prefetched\n", cfg.blocks,
-                 cfg.slices[0], cfg.stages, cfg.shared_bytes, cfg.prefetch);
-    const std::string variant = std::string("persistent") + (cfg.prefetch == 8 ? "" : std::string("_prefetch") + prefetch);
-    o += ",\n  " + time_op("skinny_chain8", chain, st, 200, variant.c_str());
-    const std::string hash = describe_output(args.products[long_chain - 1].out, std::size_t(decode_rows * width) * 2, true);
-    if (const auto same = first_hash.find(cfg.slices[0]); same != first_hash.end()) {
-      std::fprintf(stderr, "[op.skinny_chain8] persistent: output %s the first variant's of %d slices\n",
-                   hash == same->second ? "identical to" : "DIFFERS from", cfg.slices[0]);
-      if (hash != same->second) throw runtime_error("skinny_chain8", "ops_bench", "the persistent chain's output differs");
-    }
-    }
-    unsetenv("CTGRAPH_CHAIN_PREFETCH");
   }
   {
     constexpr std::int64_t ffn_bytes = gemv_ffn * gemv_k * 2, square_bytes = gemv_k * gemv_k * 2;

@@ -15,7 +15,6 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
-#include <deque>
 #include <memory>
 #include <random>
 #include <string>
@@ -42,7 +41,6 @@
 #include <ctgraph/runtime/ops/norm.cuh>
 #include <ctgraph/runtime/ops/pack_rows.cuh>
 #include <ctgraph/runtime/ops/rotary.cuh>
-#include <ctgraph/runtime/ops/skinny_chain.cuh>
 #include <ctgraph/runtime/ops/softmax.cuh>
 #include <ctgraph/runtime/ops/strided_copy.cuh>
 #include <ctgraph/runtime/binding.hpp>
@@ -832,140 +830,6 @@ TEST_CASE_TEMPLATE("runtime_ops: matmul times the skinny kernel against cuBLASLt
     }
   for (double& v : want) v = v < 0 ? 0 : v;
   check_close(download(dy.at<T>(0), m * n), want, rtol<T> * 2, rtol<T> * 64);
-}
-
-// --- the skinny chain (runtime/ops/skinny_chain.cuh): products in a row, one persistent launch ---
-
-namespace {
-//! Runs a chain of products m x widths[l] -> widths[l + 1] (relu, gelu, bias on some) and checks
-//! each product's C against the host from the A the device read; with `same_bits`, also that every
-//! C has the bits of the skinny matmul run alone, product by product, where it splits K alike, and
-//! that replays of a captured chain give the same bits (the counters left zeroed).
-template <class T>
-void check_chain(int m, const std::vector<int>& widths, bool transpose_w, bool same_bits) {
-  const int count = int(widths.size()) - 1;
-  INFO("dtype ", name_of(dtype_of<T>()), ", m ", m, ", ", count, " products", transpose_w ? ", W transposed" : "");
-  std::deque<device_buffer> w, b, c;  // not movable: deque never moves them
-  std::vector<std::vector<T>> hw, hb;
-  const auto x = random_values<T>(std::int64_t(m) * widths[0], -1.f, 1.f, 61);
-  device_buffer dx(x);
-  skinny_chain_args args;
-  args.count = count;
-  const ops::epilogue acts[] = {ops::epilogue::relu, ops::epilogue::gelu, ops::epilogue::none};
-  for (int l = 0; l < count; ++l) {
-    const int k = widths[std::size_t(l)], n = widths[std::size_t(l) + 1];
-    hw.push_back(random_values<T>(std::int64_t(k) * n, -1.f, 1.f, 62 + unsigned(l)));
-    hb.push_back(random_values<T>(n, -1.f, 1.f, 90 + unsigned(l)));
-    w.emplace_back(hw.back()), b.emplace_back(hb.back()), c.emplace_back(std::size_t(m) * std::size_t(n) * sizeof(T));
-    skinny_chain_product& q = args.products[l];
-    q.a = l == 0 ? dx.p : c[std::size_t(l) - 1].p, q.w = w.back().p, q.bias = l % 2 == 1 ? b.back().p : nullptr, q.out = c.back().p;
-    q.m = m, q.n = n, q.k = k, q.act = acts[l % 3];
-  }
-  REQUIRE(skinny_chain_declines(dtype_of<T>(), transpose_w, args) == nullptr);
-  skinny_chain_config cfg;
-  cuda_ok(configure_skinny_chain(cfg, dtype_of<T>(), transpose_w, args));
-  device_buffer workspace(cfg.workspace_bytes);
-  cuda_ok(cudaMemset(workspace.p, 0, cfg.workspace_bytes));
-  args.workspace = workspace.p;
-  MESSAGE(count, " products of ", m, " rows: ", cfg.blocks, " blocks, K split ", cfg.slices[0], " ways in the first product, ", cfg.stages,
-          " stages, ", cfg.shared_bytes, " bytes of shared memory, ", cfg.workspace_bytes, " of workspace");
-  const auto outputs = [&] {
-    std::vector<std::vector<T>> o;
-    for (int l = 0; l < count; ++l) o.push_back(download(c[std::size_t(l)].at<T>(0), std::int64_t(m) * widths[std::size_t(l) + 1]));
-    return o;
-  };
-  for (int l = 0; l < count; ++l)  // NaN where nothing writes
-    cuda_ok(cudaMemset(c[std::size_t(l)].p, 0xff, std::size_t(m) * std::size_t(widths[std::size_t(l) + 1]) * sizeof(T)));
-  cuda_ok(launch_skinny_chain(args, cfg, nullptr));
-  cuda_ok(cudaDeviceSynchronize());
-  const auto got = outputs();
-  for (int l = 0; l < count; ++l) {
-    const int k = widths[std::size_t(l)], n = widths[std::size_t(l) + 1];
-    const std::vector<T>& a = l == 0 ? x : got[std::size_t(l) - 1];
-    std::vector<double> want(std::size_t(m) * std::size_t(n));
-    for (int i = 0; i < m; ++i)
-      for (int j = 0; j < n; ++j) {
-        double v = args.products[l].bias ? host_float(hb[std::size_t(l)][std::size_t(j)]) : 0.0;
-        for (int p = 0; p < k; ++p)
-          v += double(host_float(a[std::size_t(i) * std::size_t(k) + std::size_t(p)])) *
-               host_float(hw[std::size_t(l)][transpose_w ? std::size_t(j) * std::size_t(k) + std::size_t(p) : std::size_t(p) * std::size_t(n) + std::size_t(j)]);
-        if (args.products[l].act == ops::epilogue::relu) v = v < 0 ? 0 : v;
-        if (args.products[l].act == ops::epilogue::gelu) v = 0.5 * v * (1 + std::tanh(0.7978845608028654 * (v + 0.044715 * v * v * v)));
-        want[std::size_t(i) * std::size_t(n) + std::size_t(j)] = v;
-      }
-    INFO("product ", l, ": ", m, "x", k, "x", n);
-    check_close(got[std::size_t(l)], want, rtol<T> * 2, rtol<T> * std::sqrt(double(k)));
-  }
-  if (!same_bits) return;
-  // Product by product through the skinny matmul split as the chain splits it, from the chain's own A.
-  for (int l = 0; l < count; ++l) {
-    const skinny_chain_product& q = args.products[l];
-    skinny_matmul_config one;
-    cuda_ok(configure_skinny_matmul(one, dtype_of<T>(), m, q.n, q.k, transpose_w));
-    REQUIRE(cfg.slices[l] <= 8);  // a portable cluster
-    const int chunks = (q.k + one.chunk_k - 1) / one.chunk_k;
-    one.chunks_per_block = (chunks + cfg.slices[l] - 1) / cfg.slices[l], one.slices = cfg.slices[l];
-    device_buffer alone(std::size_t(m) * std::size_t(q.n) * sizeof(T));
-    skinny_matmul_args p;
-    p.a = q.a, p.w = q.w, p.bias = q.bias, p.out = alone.p, p.m = m, p.n = q.n, p.k = q.k, p.act = q.act, p.w_fixed = true;
-    cuda_ok(launch_skinny_matmul(p, one, nullptr));
-    cuda_ok(cudaDeviceSynchronize());
-    const auto bits = download(alone.at<T>(0), std::int64_t(m) * q.n);
-    CHECK_MESSAGE(std::memcmp(bits.data(), got[std::size_t(l)].data(), bits.size() * sizeof(T)) == 0, "product ", l, " differs from the skinny matmul's");
-  }
-  cudaStream_t stream = nullptr;
-  cuda_ok(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
-  const owned_stream owned(stream);
-  const graph_exec exec = instantiate_graph(capture(stream, "test", [&] { cuda_ok(launch_skinny_chain(args, cfg, stream)); }), "test");
-  for (int replay = 0; replay < 3; ++replay) {
-    for (int l = 0; l < count; ++l)
-      cuda_ok(cudaMemsetAsync(c[std::size_t(l)].p, 0xff, std::size_t(m) * std::size_t(widths[std::size_t(l) + 1]) * sizeof(T), stream));
-    cuda_ok(cudaGraphLaunch(exec.get(), stream));
-    cuda_ok(cudaStreamSynchronize(stream));
-    const auto again = outputs();
-    for (int l = 0; l < count; ++l)
-      CHECK(std::memcmp(again[std::size_t(l)].data(), got[std::size_t(l)].data(), got[std::size_t(l)].size() * sizeof(T)) == 0);
-  }
-  std::vector<unsigned> left(cfg.partials_offset / sizeof(unsigned));
-  cuda_ok(cudaMemcpy(left.data(), workspace.p, left.size() * sizeof(unsigned), cudaMemcpyDeviceToHost));
-  CHECK(std::all_of(left.begin(), left.end(), [](unsigned v) { return v == 0; }));
-}
-}  // namespace
-
-TEST_CASE_TEMPLATE("runtime_ops: the skinny chain matches the host product by product", T, __half, __nv_bfloat16) {
-  if (skinny_matmul_declines(dtype_of<T>(), 16, 64, 64, false, {}) != nullptr) {
-    MESSAGE("skipped: ", skinny_matmul_declines(dtype_of<T>(), 16, 64, 64, false, {}));
-    return;
-  }
-  for (bool transpose_w : {false, true}) {
-    check_chain<T>(16, {1024, 2048, 512, 1024}, transpose_w, false);
-    check_chain<T>(5, {256, 64, 136, 8}, transpose_w, false);        // rows, columns and K past the tiles
-    check_chain<T>(40, {512, 8192, 512}, transpose_w, false);        // A's slice past its budget: more units than blocks
-    check_chain<T>(24, {128, 36864, 64}, transpose_w, false);        // more column tiles than blocks
-  }
-}
-
-TEST_CASE("runtime_ops: the skinny chain gives the skinny matmul's bits and replays in a CUDA graph") {
-  if (const char* why = skinny_matmul_declines(dtype_id::bf16, 16, 64, 64, false, {})) {
-    MESSAGE("skipped: ", why);
-    return;
-  }
-  check_chain<__nv_bfloat16>(16, {4096, 4096, 4096, 4096, 4096}, false, true);
-  check_chain<__nv_bfloat16>(1, {2048, 5632, 2048}, true, true);
-}
-
-TEST_CASE("runtime_ops: the skinny chain declines products that do not chain") {
-  skinny_chain_args args;
-  int dummy[4] = {};
-  args.count = 2;
-  args.products[0] = {dummy, dummy, nullptr, nullptr, dummy + 1, 16, 64, 64, ops::epilogue::none};
-  args.products[1] = {dummy + 2, dummy, nullptr, nullptr, dummy + 3, 16, 64, 64, ops::epilogue::none};
-  CHECK(std::string_view(skinny_chain_declines(dtype_id::bf16, false, args)) == "a product that does not read the one before");
-  args.products[1].a = args.products[0].out;
-  args.products[1].k = 32;
-  CHECK(std::string_view(skinny_chain_declines(dtype_id::bf16, false, args)) == "a product that does not read the one before");
-  args.count = 1;
-  CHECK(std::string_view(skinny_chain_declines(dtype_id::bf16, false, args)) == "fewer than 2 or more than 16 products");
 }
 
 // --- the gemv (runtime/ops/gemv.cuh): M <= 8, W [N,K]; forced, and the timed choice ------------

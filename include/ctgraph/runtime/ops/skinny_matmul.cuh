@@ -193,9 +193,9 @@ __device__ inline void skinny_ldmatrix(std::uint32_t (&r)[4], const uint4* row) 
 }
 
 //! C[m][n..n+3] from its f32 sums: bias, activation (the same functors as the elementwise ops),
-//! residual, one rounding. `P`: skinny_matmul_args, or a chain's layer (runtime/ops/skinny_chain.cuh).
-template <class T, class P>
-__device__ inline void skinny_finish(const P& p, int m, int n, float4 v) {
+//! residual, one rounding.
+template <class T>
+__device__ inline void skinny_finish(const skinny_matmul_args& p, int m, int n, float4 v) {
   float x[4] = {v.x, v.y, v.z, v.w};
   const std::size_t at = std::size_t(m) * std::size_t(p.n) + std::size_t(n);
   T y[4];
@@ -212,101 +212,6 @@ __device__ inline void skinny_finish(const P& p, int m, int n, float4 v) {
   *reinterpret_cast<uint2*>(static_cast<T*>(p.out) + at) = packed;  // n % 4 == 0: 8-byte aligned
 }
 
-//! One stage's products, acc += A W, for warp (wn, wk) = (warp % warps_n, warp / warps_n), which
-//! owns columns 32 wn .. + 31 of the tile and k 32 wk .. + 31 of the stage: W's box at `ws`, A's
-//! rows x chunk_k at `as` (see skinny_matmul_kernel for the ldmatrix and mma layouts).
-template <class T, bool TransposeW, int MTiles>
-__device__ inline void skinny_stage(float (&acc)[MTiles][2][4], const uint4* ws, const uint4* as, int warp, int lane) {
-  using plan = skinny_plan<TransposeW, MTiles>;
-  const int wn = warp % plan::warps_n, wk = warp / plan::warps_n, q = lane / 8, r = lane % 8;
-  std::uint32_t b[MTiles][4];  // k 32 wk + 0..7, 8..15 (step 0), 16..23, 24..31 (step 1)
-#pragma unroll
-  for (int i = 0; i < MTiles; ++i) skinny_ldmatrix<false>(b[i], as + skinny_swizzle<plan::a_pieces>(8 * i + r, 4 * wk + q));
-#pragma unroll
-  for (int s = 0; s < 2; ++s)
-#pragma unroll
-    for (int j = 0; j < 2; ++j) {
-      const int kk = skinny_warp_k * wk + 16 * s, nn = skinny_warp_n * wn + 16 * j;
-      std::uint32_t f[4];
-      if constexpr (TransposeW)
-        skinny_ldmatrix<false>(f, ws + skinny_swizzle<plan::w_pieces>(nn + r + 8 * (q % 2), kk / 8 + q / 2));
-      else
-        skinny_ldmatrix<true>(f, ws + skinny_swizzle<plan::w_pieces>(kk + r + 8 * (q / 2), nn / 8 + q % 2));
-#pragma unroll
-      for (int i = 0; i < MTiles; ++i) skinny_mma<T>(acc[i][j], f, b[i][2 * s], b[i][2 * s + 1]);
-    }
-}
-
-//! The block's f32 tile [rows][tile_n] from its warps' sums `acc`, added in `red` (f32
-//! [warps_k][rows][tile_n], free shared memory) in warp order (the same bits every run); returns
-//! it (at `red`) once every thread's sums are in. Threads past the 8 warps' take no part but
-//! the barriers.
-template <bool TransposeW, int MTiles>
-__device__ inline float4* skinny_gather(const float (&acc)[MTiles][2][4], float* red) {
-  using plan = skinny_plan<TransposeW, MTiles>;
-  constexpr int rows = plan::rows, tile_n = plan::tile_n, threads = skinny_warps * 32, packs = rows * tile_n / 4;
-  const int tid = int(threadIdx.x), lane = tid % 32, warp = tid / 32;
-  const int wn = warp % plan::warps_n, wk = warp / plan::warps_n, g = lane / 4, t = lane % 4;
-  if (tid < threads)
-#pragma unroll
-    for (int i = 0; i < MTiles; ++i)
-#pragma unroll
-      for (int j = 0; j < 2; ++j) {  // c0, c1: column nn + g, rows m, m + 1; c2, c3: column + 8
-        float* at = red + (wk * rows + 8 * i + 2 * t) * tile_n + skinny_warp_n * wn + 16 * j + g;
-        at[0] = acc[i][j][0], at[tile_n] = acc[i][j][1], at[8] = acc[i][j][2], at[tile_n + 8] = acc[i][j][3];
-      }
-  __syncthreads();
-  float4* tile = reinterpret_cast<float4*>(red);
-  if constexpr (plan::warps_k > 1) {
-    for (int e = tid; tid < threads && e < packs; e += threads) {
-      float4 v = tile[e];
-      for (int k = 1; k < plan::warps_k; ++k) {
-        const float4 x = tile[k * packs + e];
-        v.x += x.x, v.y += x.y, v.z += x.z, v.w += x.w;
-      }
-      tile[e] = v;
-    }
-    __syncthreads();
-  }
-  return tile;
-}
-
-//! The block's tile from its warps' sums `acc` (skinny_gather), then, where the grid splits K
-//! (gridDim.y slices, one cluster), the slices' tiles over distributed shared memory, block r
-//! finishing every 1/slices-th pack of C at columns n0... Every block's `red` is free again once
-//! it returns.
-template <class T, bool TransposeW, int MTiles, class P>
-__device__ inline void skinny_reduce(const float (&acc)[MTiles][2][4], float* red, const P& p, int n0) {
-  using plan = skinny_plan<TransposeW, MTiles>;
-  constexpr int tile_n = plan::tile_n, threads = skinny_warps * 32, packs = plan::rows * tile_n / 4;
-  const int tid = int(threadIdx.x);
-  const float4* tile = skinny_gather<TransposeW, MTiles>(acc, red);
-  const int slices = int(gridDim.y);
-  if (slices == 1) {
-    for (int e = tid; e < packs; e += threads) {
-      const int m = e / (tile_n / 4), n = n0 + e % (tile_n / 4) * 4;
-      if (m < p.m && n < p.n) skinny_finish<T>(p, m, n, tile[e]);  // N % 8 == 0: a pack is all in or all out
-    }
-    __syncthreads();
-    return;
-  }
-  // The slices of this column tile are one cluster: block r adds every 1/slices-th pack, in slice order.
-  namespace cg = cooperative_groups;
-  const cg::cluster_group cluster = cg::this_cluster();
-  cluster.sync();  // every slice's tile is in its shared memory
-  for (int e = int(cluster.block_rank()) * threads + tid; e < packs; e += threads * slices) {
-    const int m = e / (tile_n / 4), n = n0 + e % (tile_n / 4) * 4;
-    if (m >= p.m || n >= p.n) continue;
-    float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
-    for (int s = 0; s < slices; ++s) {
-      const float4 x = cluster.map_shared_rank(tile, unsigned(s))[e];
-      v.x += x.x, v.y += x.y, v.z += x.z, v.w += x.w;
-    }
-    skinny_finish<T>(p, m, n, v);
-  }
-  cluster.sync();  // no block goes on while another still reads its shared memory
-}
-
 //! One block: columns [tile_n x, tile_n x + tile_n) of C over K-slice y (see the file's comment).
 //! Warp (wn, wk) = (warp % warps_n, warp / warps_n) owns columns 32 wn .. + 31 of the tile and k
 //! 32 wk .. + 31 of each chunk. ldmatrix matrix q, row r (lane 8q + r) of the W operand at columns
@@ -319,7 +224,7 @@ template <class T, bool TransposeW, int MTiles>
 __global__ void __launch_bounds__(skinny_warps * 32, 1) skinny_matmul_kernel(skinny_matmul_args p, int chunks_per_block, int stages) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   using plan = skinny_plan<TransposeW, MTiles>;
-  constexpr int tile_n = plan::tile_n, chunk_k = plan::chunk_k;
+  constexpr int rows = plan::rows, tile_n = plan::tile_n, chunk_k = plan::chunk_k;
   constexpr int threads = skinny_warps * 32;
   extern __shared__ uint4 skinny_ring[];
   const int tid = int(threadIdx.x), lane = tid % 32, warp = tid / 32;
@@ -364,10 +269,27 @@ __global__ void __launch_bounds__(skinny_warps * 32, 1) skinny_matmul_kernel(ski
     }
   };
 
+  const int wn = warp % plan::warps_n, wk = warp / plan::warps_n, q = lane / 8, r = lane % 8;
   float acc[MTiles][2][4] = {};
   const auto compute = [&](int stage) {
     const uint4* ws = skinny_ring + stage * plan::stage_slots;
-    skinny_stage<T, TransposeW, MTiles>(acc, ws, ws + plan::w_slots, warp, lane);
+    const uint4* as = ws + plan::w_slots;
+    std::uint32_t b[MTiles][4];  // k 32 wk + 0..7, 8..15 (step 0), 16..23, 24..31 (step 1)
+#pragma unroll
+    for (int i = 0; i < MTiles; ++i) skinny_ldmatrix<false>(b[i], as + skinny_swizzle<plan::a_pieces>(8 * i + r, 4 * wk + q));
+#pragma unroll
+    for (int s = 0; s < 2; ++s)
+#pragma unroll
+      for (int j = 0; j < 2; ++j) {
+        const int kk = skinny_warp_k * wk + 16 * s, nn = skinny_warp_n * wn + 16 * j;
+        std::uint32_t f[4];
+        if constexpr (TransposeW)
+          skinny_ldmatrix<false>(f, ws + skinny_swizzle<plan::w_pieces>(nn + r + 8 * (q % 2), kk / 8 + q / 2));
+        else
+          skinny_ldmatrix<true>(f, ws + skinny_swizzle<plan::w_pieces>(kk + r + 8 * (q / 2), nn / 8 + q % 2));
+#pragma unroll
+        for (int i = 0; i < MTiles; ++i) skinny_mma<T>(acc[i][j], f, b[i][2 * s], b[i][2 * s + 1]);
+      }
   };
 
   // The prologue: W's first stages-1 chunks, one cp.async group each, before the wait where no
@@ -413,7 +335,53 @@ __global__ void __launch_bounds__(skinny_warps * 32, 1) skinny_matmul_kernel(ski
   }
   skinny_wait<0>();
   __syncthreads();  // the ring becomes the reduction buffer
-  skinny_reduce<T, TransposeW, MTiles>(acc, reinterpret_cast<float*>(skinny_ring), p, n0);
+
+  float* red = reinterpret_cast<float*>(skinny_ring);  // [wk][row][tile_n]
+  const int g = lane / 4, t = lane % 4;
+#pragma unroll
+  for (int i = 0; i < MTiles; ++i)
+#pragma unroll
+    for (int j = 0; j < 2; ++j) {  // c0, c1: column nn + g, rows m, m + 1; c2, c3: column + 8
+      float* at = red + (wk * rows + 8 * i + 2 * t) * tile_n + skinny_warp_n * wn + 16 * j + g;
+      at[0] = acc[i][j][0], at[tile_n] = acc[i][j][1], at[8] = acc[i][j][2], at[tile_n + 8] = acc[i][j][3];
+    }
+  __syncthreads();
+  constexpr int packs = rows * tile_n / 4;  // float4s of the tile
+  float4* tile = reinterpret_cast<float4*>(red);
+  if constexpr (plan::warps_k > 1) {
+    for (int e = tid; e < packs; e += threads) {  // in warp order: the same bits every run
+      float4 v = tile[e];
+      for (int k = 1; k < plan::warps_k; ++k) {
+        const float4 x = tile[k * packs + e];
+        v.x += x.x, v.y += x.y, v.z += x.z, v.w += x.w;
+      }
+      tile[e] = v;
+    }
+    __syncthreads();
+  }
+  const int slices = int(gridDim.y);
+  if (slices == 1) {
+    for (int e = tid; e < packs; e += threads) {
+      const int m = e / (tile_n / 4), n = n0 + e % (tile_n / 4) * 4;
+      if (m < p.m && n < p.n) skinny_finish<T>(p, m, n, tile[e]);  // N % 8 == 0: a pack is all in or all out
+    }
+    return;
+  }
+  // The slices of this column tile are one cluster: block r adds every 1/slices-th pack, in slice order.
+  namespace cg = cooperative_groups;
+  const cg::cluster_group cluster = cg::this_cluster();
+  cluster.sync();  // every slice's tile is in its shared memory
+  for (int e = int(cluster.block_rank()) * threads + tid; e < packs; e += threads * slices) {
+    const int m = e / (tile_n / 4), n = n0 + e % (tile_n / 4) * 4;
+    if (m >= p.m || n >= p.n) continue;
+    float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
+    for (int s = 0; s < slices; ++s) {
+      const float4 x = cluster.map_shared_rank(tile, unsigned(s))[e];
+      v.x += x.x, v.y += x.y, v.z += x.z, v.w += x.w;
+    }
+    skinny_finish<T>(p, m, n, v);
+  }
+  cluster.sync();  // no block leaves while another still reads its shared memory
 #endif
 }
 
