@@ -69,15 +69,7 @@ struct gelu : elementwise<gelu, 1, activation::gelu> {
   CTG_HOST_DEVICE float operator()(float x) const {
     constexpr double t_per_u = -2.0 * 1.4426950408889634 * 0.7978845608028654;  // -2 log2(e) sqrt(2/pi)
     constexpr float c1 = float(t_per_u), c3 = float(t_per_u * 0.044715);
-    const float t = x * (c1 + c3 * (x * x));
-#if defined(__CUDA_ARCH__)
-    float e, r;
-    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(e) : "f"(t));
-    asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(1.f + e));
-    return x * r;
-#else
-    return x / (1.f + std::exp2(t));
-#endif
+    return over_one_plus_exp2(x, x * (c1 + c3 * (x * x)));
   }
   //! With the GPU's one-instruction tanh (plan_options::fast_math).
   CTG_HOST_DEVICE float fast(float x) const {
