@@ -314,7 +314,7 @@ int points_outside(const char* out, float lo, float hi, Want want, Arg t, double
     worst = std::max(worst, ulps);
     outside += ulps > 16.0;
   }
-  MESSAGE(out << ": worst error " << worst << " units of 2^-24 beyond " << per_t << " |t|");
+  MESSAGE(std::string(out) << ": worst error " << worst << " units of 2^-24 beyond " << per_t << " |t|");
   return outside;
 }
 // gelu (tanh form) against the function in double, x over [-8, 8]: within 16 units of 2^-24 of the
