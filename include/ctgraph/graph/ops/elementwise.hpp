@@ -60,12 +60,11 @@ struct relu : elementwise<relu, 1, activation::relu> {
 struct gelu : elementwise<gelu, 1, activation::gelu> {
   static constexpr std::string_view name = "gelu";
   //! Computed in its logistic form, the same function: 0.5 (1 + tanh(u)) = 1 / (1 + e^(-2u)), so
-  //! gelu(x) = x / (1 + 2^t) with t = -2 log2(e) u, a polynomial in x with the constants folded.
-  //! On the GPU 2^t and the reciprocal are the ex2 and rcp approximations CUDA's own tanhf is built
-  //! from (a few ulp), with none of the cancellation of 1 + tanh(u) where tanh(u) nears -1 (x below
-  //! about -2, where PyTorch's form loses digits) and a third of tanhf's instructions (ew64, 16
-  //! gelus per element, is bound by them: 18.5 us with tanhf on the H200). tests/runtime/fused.cu
-  //! checks it against the function in double.
+  //! gelu(x) = x / (1 + 2^t) with t = -2 log2(e) u, a polynomial in x with the constants folded,
+  //! computed as over_one_plus_exp2 (meta/fast_math.hpp) computes it: none of the cancellation of
+  //! 1 + tanh(u) where tanh(u) nears -1 (x below about -2, where PyTorch's form loses digits), and
+  //! a third of tanhf's instructions (ew64, 16 gelus per element, is bound by them: 18.5 us with
+  //! tanhf on the H200). tests/runtime/fused.cu checks it against the function in double.
   CTG_HOST_DEVICE float operator()(float x) const {
     constexpr double t_per_u = -2.0 * 1.4426950408889634 * 0.7978845608028654;  // -2 log2(e) sqrt(2/pi)
     constexpr float c1 = float(t_per_u), c3 = float(t_per_u * 0.044715);
