@@ -143,6 +143,11 @@ static_assert(decode_plan.written_in_attention_count() == 2 * int(layers) && pre
 // So a decode step is one chain of launches: a sibling runs on its lead's branch, and nothing is
 // left to run beside another (every kernel a programmatic dependent of the one before).
 static_assert(decode_plan.branch_count() == 1 && prefill_plan.branch_count() == 4);
+// All told, a decode step launches 5 kernels a layer (q/k/v, attention with its cache writes,
+// o_proj, gate/up, down) and 6 around them (the token's read, the embedding, the head, argmax,
+// the token's write into the history and the position's advance): 116 (decode_timeline counts
+// the same from CUPTI's records of the replayed step; 160 with the cache writes as launches).
+static_assert(decode_plan.launch_count() == 5 * int(layers) + 6);
 }  // namespace llama
 
 namespace {
@@ -437,9 +442,9 @@ inline int run_example(int, char**) {
 int main(int argc, char** argv) {
   using namespace llama;
   std::cout << "== prefill plan\n" << prefill_plan << "== decode plan\n" << decode_plan;
-  std::printf("Llama (TinyLlama-1.1B shape): prefill %d steps, decode %d steps, %d fused groups per step; state %d tensors; "
+  std::printf("Llama (TinyLlama-1.1B shape): prefill %d steps, decode %d steps (%d launches), %d fused groups per step; state %d tensors; "
               "device arena %zu (prefill) and %zu (decode) bytes, each at its lower bound\n",
-              prefill_plan.step_count(), decode_plan.step_count(), decode_plan.fused_group_count(), decode_plan.state_count(),
+              prefill_plan.step_count(), decode_plan.step_count(), decode_plan.launch_count(), decode_plan.fused_group_count(), decode_plan.state_count(),
               prefill_plan.arena_bytes(ctg::memory_class::device), decode_plan.arena_bytes(ctg::memory_class::device));
   if (llama_tp::requested(argc, argv)) return llama_tp::run_example(argc, argv);  // tensor parallel: llama_tp, above main
   if (!example::gpu_present(argc, argv)) return 0;

@@ -395,4 +395,35 @@ TEST_CASE("fuse: an attention runs the cache writes that fill the caches it read
   }
 }
 
+// The launches the runtime makes, as the plan describes them (plan::launch): an attention reads
+// its folded rotary's inputs in its place and runs both cache writes, a sibling lead runs its
+// sibling's product; nodes computed in another's launch launch nothing.
+TEST_CASE("plan: each launch says what it reads and what it runs") {
+  constexpr int attn = written.index_of<cs::attn>(), ps_i = written.index_of<ps>();
+  static_assert(written.launches(attn) && !written.launches(written.index_of<cs::k_put>()) && !written.launches(written.index_of<cs::v_put>()) &&
+                !written.launches(written.index_of<cs::q_rope>()) && !written.launches(written.index_of<cs::k_rope>()) && !written.launches(ps_i));
+  constexpr auto unfused = make_plan<graph<cs::attn>, plan_options{.fuse = false}>();
+  static_assert(written.launch_count() == 1 && unfused.launch_count() == 5);  // 2 rotaries, 2 writes and the attention, or one launch
+  static_assert(written.launch_count() == unfused.launch_count() - written.prologue_count() - written.written_in_attention_count());
+  constexpr launch_desc a = written.launch(attn);
+  // q_rope's inputs in its place (q and the position), then the caches and the position.
+  static_assert(a.read_count == 5 && a.reads[0] == written.index_of<cs::q>() && a.reads[1] == ps_i && a.reads[2] == written.index_of<cs::k_put>() &&
+                a.reads[3] == written.index_of<cs::v_put>() && a.reads[4] == ps_i);
+  // Only its own launch writes the caches, and nothing writes q or the position: all read early.
+  static_assert(a.read_fixed[0] && a.read_fixed[1] && a.read_fixed[2] && a.read_fixed[3] && a.read_fixed[4]);
+  static_assert(a.cache_write_count == 2 && a.cache_writes[0].node == written.index_of<cs::k_put>() &&
+                a.cache_writes[0].rows == written.index_of<cs::k>() && a.cache_writes[0].rotary_positions == ps_i &&
+                a.cache_writes[1].node == written.index_of<cs::v_put>() && a.cache_writes[1].rows == written.index_of<cs::v>() &&
+                a.cache_writes[1].rotary_positions == no_index && a.sibling_count == 0);
+  static_assert(written.launch_reads(attn, written.index_of<cs::v>()) && written.launch_reads(attn, written.index_of<cs::k_cache>()));
+  constexpr launch_desc u = unfused.launch(unfused.index_of<cs::attn>());  // the writes are launches before it
+  static_assert(u.cache_write_count == 0 && u.reads[0] == unfused.index_of<cs::q_rope>() && !u.read_fixed[0] && !u.read_fixed[1] && u.read_fixed[3]);
+  constexpr int q = folded.index_of<pq<h1>>(), k = folded.index_of<pk<h1>>();
+  constexpr int lead = folded.sibling_lead_of(k) == q ? q : k, rider = lead == q ? k : q;
+  constexpr launch_desc l = folded.launch(lead);
+  static_assert(!folded.launches(rider) && l.sibling_count == 1 && l.siblings[0].node == rider && l.siblings[0].w_fixed);
+  static_assert(folded.launch_reads(lead, folded.index_of<wq>()) && folded.launch_reads(lead, folded.index_of<wk>()));  // its own W and its sibling's
+  static_assert(l.read_count == 3 && l.reads[0] == folded.index_of<h1>() && l.reads[1] == folded.index_of<g>());  // the norm's inputs, then W
+}
+
 }  // namespace fuse_test

@@ -514,9 +514,10 @@ void siblings_match() {
   constexpr auto p = make_plan<typename m::graph>();
   static_assert(p.sibling_count() == 2 && p.prologue_count() == 1);
   constexpr int q = p.template index_of<typename m::q>(), k = p.template index_of<typename m::k>(), v = p.template index_of<typename m::v>();
-  constexpr int lead = p.graph.sibling_lead[q] >= 0 ? p.graph.sibling_lead[q] : q;
-  static_assert(p.graph.sibling_lead[lead] == no_index && (lead == q || p.graph.sibling_lead[q] == lead) &&
-                (lead == k || p.graph.sibling_lead[k] == lead) && (lead == v || p.graph.sibling_lead[v] == lead));
+  constexpr int lead = p.sibling_lead_of(q) >= 0 ? p.sibling_lead_of(q) : q;
+  static_assert(p.sibling_lead_of(lead) == no_index && (lead == q || p.sibling_lead_of(q) == lead) &&
+                (lead == k || p.sibling_lead_of(k) == lead) && (lead == v || p.sibling_lead_of(v) == lead));
+  static_assert(p.launches(lead) && p.launch(lead).sibling_count == 2 && !p.launches(lead == q ? k : q));
   const auto x = test::random_values<bf>(M * 256, -2.f, 2.f, 61), g = test::random_values<bf>(256, 0.5f, 1.5f, 62);
   const std::int64_t rows[3] = {512, 64, 128};
   std::vector<std::vector<bf>> w;
@@ -537,7 +538,7 @@ void siblings_match() {
     if (kernels == 1) CHECK(test::nodes_of(ex.captured_graph(0)).kernels == 1);  // one gemv for all three
     else CHECK(test::nodes_of(ex.captured_graph(0)).kernels >= kernels);
     if constexpr (o.fuse) {
-      const matmul_state& s = ex.template prepared_state<matmul_state>(p.graph.nodes[lead].name);
+      const matmul_state& s = ex.template prepared_state<matmul_state>(p.node(lead).name);
       CHECK(s.sibling_count == (std::string_view(kernel) == "cublaslt" ? 0 : 2));
       CHECK(s.sibling_states.size() == (std::string_view(kernel) == "cublaslt" ? 2u : 0u));
     }

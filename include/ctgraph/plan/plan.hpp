@@ -1,10 +1,12 @@
 #pragma once
 //! The plan: a constexpr value with queries for static_assert.
+#include <span>
 #include <string_view>
 
 #include <ctgraph/passes/branches.hpp>
 #include <ctgraph/passes/fuse.hpp>
 #include <ctgraph/passes/state.hpp>
+#include <ctgraph/plan/launch.hpp>
 
 namespace ctg {
 
@@ -44,6 +46,11 @@ struct plan {
   }
   template <class T>
   constexpr int step_of() const { return checked().step[index_of<T>()]; }
+  //! The step at which node v runs (graph inputs, parameters and state: none, no_index).
+  constexpr int step_of(int v) const { return checked().step[v]; }
+  //! The tensors node v's output rule reads (its inputs', or a multi-output node's for its extra
+  //! outputs), copied into `in`.
+  constexpr std::span<const tensor_desc> rule_inputs(int v, tensor_desc (&in)[max_inputs]) const { return detail::rule_inputs(graph.nodes, v, in); }
   template <class T>
   constexpr const tensor_desc& output_of() const { return checked().nodes[index_of<T>()].out; }
 
@@ -62,7 +69,8 @@ struct plan {
   // Parallel branches (passes/branches.hpp)
   //! The branch of T's node in its partition's CUDA graph (0 in a fallback region).
   template <class T>
-  constexpr int branch_of() const { return checked().branch[index_of<T>()]; }
+  constexpr int branch_of() const { return branch_of(index_of<T>()); }
+  constexpr int branch_of(int v) const { return checked().branch[v]; }
   //! The most parallel branches of any partition (1: every partition runs in schedule order).
   constexpr int branch_count() const { return detail::most_branches(checked()); }
 
@@ -70,6 +78,9 @@ struct plan {
   //! The buffer that holds T's output (a view's is its source's).
   template <class T>
   constexpr const buffer_desc& buffer_of() const { return buffer(index_of<T>()); }
+  //! The tensor whose storage node v's output is (a view's source, followed to the end; v itself
+  //! for a tensor with storage of its own).
+  constexpr int view_owner_of(int v) const { return checked().owner[v]; }
   constexpr const buffer_desc& buffer(int node) const {
     const flat_graph<N>& g = checked();
     return g.buffers[g.owner[node]];
@@ -104,6 +115,9 @@ struct plan {
   constexpr int fused_group_count() const {
     return count_tensors([](const flat_graph<N>& g, int i) { return g.fused_root[i] == i; });
   }
+  //! Whether node v is computed inside another node's kernel (a fused group's member, or a node
+  //! its readers run in their prologues): no storage, no launch.
+  constexpr bool fused_away(int v) const { return detail::is_fused_member(checked(), v); }
   //! Nodes computed inside another node's kernel: each a launch and a buffer fewer.
   constexpr int fused_node_count() const {
     return count_tensors([](const flat_graph<N>& g, int i) { return detail::is_fused_member(g, i); });
@@ -125,7 +139,8 @@ struct plan {
 
   //! The sibling product whose launch computes T (passes/fuse.hpp), or no_index where T runs as its own launch (or leads one).
   template <class T>
-  constexpr int sibling_lead_of() const { return checked().sibling_lead[index_of<T>()]; }
+  constexpr int sibling_lead_of() const { return sibling_lead_of(index_of<T>()); }
+  constexpr int sibling_lead_of(int v) const { return checked().sibling_lead[v]; }
   //! Products computed in a sibling's launch (the same A): each a launch fewer, its buffer kept.
   constexpr int sibling_count() const {
     return count_tensors([](const flat_graph<N>& g, int i) { return g.sibling_lead[i] >= 0; });
@@ -187,6 +202,32 @@ struct plan {
   template <class T>
   constexpr bool is_hoisted() const { return buffer_of<T>().hoisted; }
   //! Hoisted buffers of a leading fallback region: allocated at instantiation.
+  // Launches (plan/launch.hpp): what a run launches, step by step
+  //! Whether node v runs a launch of its own (its op, its fused group's, its sibling products' or
+  //! its cache writes'): not a fused member, a sibling its lead computes or a write its attention runs.
+  constexpr bool launches(int v) const {
+    const flat_graph<N>& g = checked();
+    return g.nodes[v].kind == tensor_kind::node && !detail::is_fused_member(g, v) && detail::launched_by(g, v) == v;
+  }
+  //! What node v's launch reads and runs (v must launch).
+  constexpr launch_desc launch(int v) const {
+    detail::require(launches(v), "this node runs no launch of its own");
+    return detail::launch_of(graph, v);
+  }
+  //! Launches per run: the kernels (and host calls) of all partitions.
+  constexpr int launch_count() const { return count_tensors([&](const flat_graph<N>&, int i) { return launches(i); }); }
+  //! Whether node w's launch reads the storage of tensor v (one with storage of its own: a graph
+  //! input, parameter, state or `view_owner_of` itself): what its op reads, what the cache writes
+  //! it runs read, and its sibling products' W.
+  constexpr bool launch_reads(int w, int v) const {
+    const flat_graph<N>& g = checked();
+    bool found = false;
+    detail::for_each_read(g, w, [&](int u) { found = found || g.owner[u] == v; });
+    if (g.sibling_lead[w] < 0)
+      for (int x = g.sibling_next[w]; x >= 0; x = g.sibling_next[x]) found = found || g.owner[g.nodes[x].inputs[1]] == v;
+    return found;
+  }
+
   constexpr int hoisted_at_instantiation() const { return checked().hoisted_at_instantiation; }
   constexpr std::size_t arena_bytes(memory_class m) const { return checked().arena_bytes[int(m)]; }
   constexpr std::size_t lower_bound(memory_class m) const { return checked().lower_bound[int(m)]; }

@@ -59,35 +59,35 @@ inline constexpr std::size_t matmul_workspace_bytes = std::size_t{32} << 20;
 namespace detail {
 template <std::size_t N>
 constexpr bool has_collectives(const plan<N>& p) {
-  for (int v = 0; v < p.graph.tensor_count; ++v)
-    if (p.graph.nodes[v].traits.symmetric_inputs) return true;
+  for (int v = 0; v < p.tensor_count(); ++v)
+    if (p.node(v).traits.symmetric_inputs) return true;
   return false;
 }
 
-//! The state tensors of `g` that no binding names, in one allocation (`state`) outside every arena
+//! The state tensors of `p` that no binding names, in one allocation (`state`) outside every arena
 //! (the planner never places state), each at an aligned offset, zero-filled on `stream` and waited
 //! for (the runs come on a stream that need not be ordered after it); a binding for each.
 template <std::size_t N>
-std::vector<binding> allocate_state(const flat_graph<N>& g, const std::vector<binding>& bound, cudaStream_t stream, allocation& state,
+std::vector<binding> allocate_state(const plan<N>& p, const std::vector<binding>& bound, cudaStream_t stream, allocation& state,
                                     std::string_view what) {
   auto unbound = [&](int v) {
-    if (g.nodes[v].kind != tensor_kind::state) return false;
+    if (p.node(v).kind != tensor_kind::state) return false;
     for (const binding& b : bound)
-      if (b.name == g.nodes[v].name) return false;
+      if (b.name == p.node(v).name) return false;
     return true;
   };
   std::size_t bytes = 0;
-  for (int v = 0; v < g.tensor_count; ++v)
-    if (unbound(v)) bytes += align_up(g.nodes[v].out.bytes());
+  for (int v = 0; v < p.tensor_count(); ++v)
+    if (unbound(v)) bytes += align_up(p.node(v).out.bytes());
   std::vector<binding> r;
   if (bytes == 0) return r;
   state = allocation(allocation_kind::device, bytes, what);
   CTG_CHECK(what, cudaMemsetAsync(state.get(), 0, bytes, stream));
   CTG_CHECK(what, cudaStreamSynchronize(stream));
-  for (int v = 0, at = 0; v < g.tensor_count; ++v)
+  for (int v = 0, at = 0; v < p.tensor_count(); ++v)
     if (unbound(v)) {
-      r.push_back({g.nodes[v].name, state.bytes() + at, g.nodes[v].out.dtype, g.nodes[v].out.bytes()});
-      at += int(align_up(g.nodes[v].out.bytes()));
+      r.push_back({p.node(v).name, state.bytes() + at, p.node(v).out.dtype, p.node(v).out.bytes()});
+      at += int(align_up(p.node(v).out.bytes()));
     }
   return r;
 }
@@ -129,7 +129,7 @@ class executor {
     cudaStream_t cs = nullptr;
     CTG_CHECK("instantiate", cudaStreamCreateWithFlags(&cs, cudaStreamNonBlocking));
     capture_stream_ = owned_stream(cs);
-    const flat_graph<N>& g = plan_->graph;
+    const plan<N>& g = *plan_;
     if (!plan_->ok()) throw runtime_error("instantiate", "make_plan", "the plan carries an error");
 #if !CTGRAPH_NCCL
     (void)comm;
@@ -141,7 +141,7 @@ class executor {
     } else {
       device_ = allocation(allocation_kind::device, plan_->arena_bytes(memory_class::device), "device arena");
       pinned_ = allocation(allocation_kind::pinned_host, plan_->arena_bytes(memory_class::pinned_host), "pinned host arena");
-      workspace_ = allocation(allocation_kind::device, matmul_workspace_bytes * std::size_t(detail::most_branches(g)), "cuBLASLt workspace");
+      workspace_ = allocation(allocation_kind::device, matmul_workspace_bytes * std::size_t(g.branch_count()), "cuBLASLt workspace");
       memory_ = {device_.bytes(), pinned_.bytes(), workspace_.bytes()};
     }
     cublasLtHandle_t h = nullptr;
@@ -150,23 +150,23 @@ class executor {
 #if CTGRAPH_NCCL
     collectives_ = symmetric_collectives(*plan_, comm);
 #endif
-    hooks_.resize(std::size_t(g.tensor_count));
-    pointers_.assign(std::size_t(g.tensor_count), nullptr);
+    hooks_.resize(std::size_t(g.tensor_count()));
+    pointers_.assign(std::size_t(g.tensor_count()), nullptr);
     for (const binding& b : bindings) bind_one(b);
     for (const binding& b : detail::allocate_state(g, bindings, capture_stream_.get(), state_, "state")) bind_one(b);
-    for (int v = 0; v < g.tensor_count; ++v) {
-      const node_desc& d = g.nodes[v];
+    for (int v = 0; v < g.tensor_count(); ++v) {
+      const node_desc& d = g.node(v);
       if (d.kind != tensor_kind::node) {
         if (!pointers_[std::size_t(v)]) throw runtime_error(d.name, "instantiate", "this graph input or parameter is not bound; pass ctg::bind(\"" + std::string(d.name) + "\", ptr, count)");
         continue;
       }
-      if (detail::is_fused_member(g, v)) continue;  // computed inside its fused group's kernel: no launch, no buffer
-      if (g.fused_root[v] == v && !hooks_[std::size_t(v)].runs_group())
+      if (g.fused_away(v)) continue;  // computed inside its fused group's kernel: no launch, no buffer
+      if (g.fused_group_of(v).size > 0 && !hooks_[std::size_t(v)].runs_group())
         throw runtime_error(d.name, "instantiate", "this node is a fused group's root, but its hook runs its own op only (graph_builder's hooks run one node each: plan without fuse_elementwise())");
       if (d.inserted && !hooks_[std::size_t(v)]) hooks_[std::size_t(v)] = hook_of<ops::to_symmetric>();
       if (runs(v) && !hooks_[std::size_t(v)]) throw runtime_error(d.name, "instantiate", "no launch hook for this node's op '" + std::string(d.op_name) + "'");
-      const buffer_desc& b = g.buffers[v];
-      if (g.owner[v] != v) continue;  // a view: resolved below, in schedule order
+      if (g.view_owner_of(v) != v) continue;  // a view: resolved below, in schedule order
+      const buffer_desc& b = g.buffer(v);
       if (b.opaque) {
         opaque_.emplace_back(allocation_kind::device, b.bytes, d.name);  // the op's own output, fixed
         pointers_[std::size_t(v)] = opaque_.back().get();
@@ -177,17 +177,17 @@ class executor {
         pointers_[std::size_t(v)] = base + b.offset;
       }
     }
-    for (int s = 0; s < g.step_count; ++s) {
-      const int v = g.schedule[s];
-      if (g.owner[v] != v) pointers_[std::size_t(v)] = view_pointer(v);
+    for (int s = 0; s < g.step_count(); ++s) {
+      const int v = g.node_at(s);
+      if (g.view_owner_of(v) != v) pointers_[std::size_t(v)] = view_pointer(v);
     }
-    for (int s = 0; s < g.step_count; ++s)
-      if (runs(g.schedule[s])) prepare(g.schedule[s]);
+    for (int s = 0; s < g.step_count(); ++s)
+      if (runs(g.node_at(s))) prepare(g.node_at(s));
     guard_positions();
-    for (int i = 0; i < g.partition_count; ++i)
-      names_.push_back("ctgraph " + std::string(g.partitions[i].kind == partition_kind::capturable ? "partition " : "fallback region ") + std::to_string(i));
-    execs_.resize(std::size_t(g.partition_count));
-    graphs_.resize(std::size_t(g.partition_count));
+    for (int i = 0; i < g.partition_count(); ++i)
+      names_.push_back("ctgraph " + std::string(g.partition(i).kind == partition_kind::capturable ? "partition " : "fallback region ") + std::to_string(i));
+    execs_.resize(std::size_t(g.partition_count()));
+    graphs_.resize(std::size_t(g.partition_count()));
     if (when == partition_capture::at_instantiation) capture_partitions();
   }
 
@@ -203,17 +203,17 @@ class executor {
   void run() {
     check_positions();
     if (!captured_) capture_partitions();  // partition_capture::on_first_use
-    const flat_graph<N>& g = plan_->graph;
-    for (int i = 0; i < g.partition_count; ++i) {
+    const plan<N>& g = *plan_;
+    for (int i = 0; i < g.partition_count(); ++i) {
       nvtx3::scoped_range r{names_[std::size_t(i)].c_str()};
-      const partition_desc& q = g.partitions[i];
+      const partition_desc& q = g.partition(i);
       if (q.kind == partition_kind::capturable) {
         CTG_CHECK(names_[std::size_t(i)], cudaGraphLaunch(execs_[std::size_t(i)].get(), stream_));
       } else {
         for (int s = q.first_step; s <= q.last_step; ++s) {
-          if (!runs(g.schedule[s])) continue;
-          nvtx3::scoped_range n{std::string(g.nodes[g.schedule[s]].name).c_str()};
-          launch(g.schedule[s], stream_);
+          if (!runs(g.node_at(s))) continue;
+          nvtx3::scoped_range n{std::string(g.node(g.node_at(s)).name).c_str()};
+          launch(g.node_at(s), stream_);
         }
       }
     }
@@ -224,9 +224,9 @@ class executor {
   //! call, or by the first run()): one capture and one cudaGraphInstantiate per partition, once.
   void capture_partitions() {
     if (captured_) return;
-    const flat_graph<N>& g = plan_->graph;
-    for (int i = 0; i < g.partition_count; ++i)
-      if (g.partitions[i].kind == partition_kind::capturable) execs_[std::size_t(i)] = capture(i, nullptr);
+    const plan<N>& g = *plan_;
+    for (int i = 0; i < g.partition_count(); ++i)
+      if (g.partition(i).kind == partition_kind::capturable) execs_[std::size_t(i)] = capture(i, nullptr);
     captured_ = true;
   }
   //! Whether the capturable partitions are captured (always, but under partition_capture::on_first_use
@@ -245,7 +245,7 @@ class executor {
   //! returns each launching node's mean time in schedule order. A node's time includes its
   //! kernel's launch latency in the graph, which PDL hides in run(): the sum is above run()'s time.
   std::vector<node_time> profile(int replays = 10) {
-    const flat_graph<N>& g = plan_->graph;
+    const plan<N>& g = *plan_;
     std::vector<owned_event> events;
     auto record = [&](cudaStream_t s, std::vector<int>& at, int v) {
       cudaEvent_t raw = nullptr;
@@ -255,33 +255,33 @@ class executor {
       CTG_CHECK("profile", cudaEventRecordWithFlags(raw, s, capture_intact(s) ? cudaEventRecordExternal : cudaEventRecordDefault));
     };
     std::vector<int> at;  // the node whose end each event marks (no_index: a partition's start)
-    std::vector<graph_exec> execs(std::size_t(g.partition_count));
+    std::vector<graph_exec> execs(std::size_t(g.partition_count()));
     std::vector<graph_owner> keep;
-    for (int i = 0; i < g.partition_count; ++i) {
-      const partition_desc& q = g.partitions[i];
+    for (int i = 0; i < g.partition_count(); ++i) {
+      const partition_desc& q = g.partition(i);
       if (q.kind != partition_kind::capturable) continue;
       cudaStream_t cs = capture_stream_.get();
       keep.push_back(ctg::capture(cs, "profile", [&] {
         record(cs, at, no_index);
         for (int s = q.first_step; s <= q.last_step; ++s)
-          if (runs(g.schedule[s])) launch(g.schedule[s], cs), record(cs, at, g.schedule[s]);
+          if (runs(g.node_at(s))) launch(g.node_at(s), cs), record(cs, at, g.node_at(s));
       }));
       execs[std::size_t(i)] = instantiate_graph(keep.back(), "profile");
     }
     const std::size_t captured = events.size();
-    std::vector<double> total(std::size_t(g.tensor_count), 0.0);
+    std::vector<double> total(std::size_t(g.tensor_count()), 0.0);
     for (int r = 0; r < replays; ++r) {
       check_positions();
       events.resize(captured), at.resize(captured);
-      for (int i = 0; i < g.partition_count; ++i) {
-        const partition_desc& q = g.partitions[i];
+      for (int i = 0; i < g.partition_count(); ++i) {
+        const partition_desc& q = g.partition(i);
         if (q.kind == partition_kind::capturable) {
           CTG_CHECK("profile", cudaGraphLaunch(execs[std::size_t(i)].get(), stream_));
           continue;
         }
         record(stream_, at, no_index);
         for (int s = q.first_step; s <= q.last_step; ++s)
-          if (runs(g.schedule[s])) launch(g.schedule[s], stream_), record(stream_, at, g.schedule[s]);
+          if (runs(g.node_at(s))) launch(g.node_at(s), stream_), record(stream_, at, g.node_at(s));
       }
       for (const position_guard& p : guards_) positions_[std::size_t(p.state)] += p.use.advance;
       CTG_CHECK("profile", cudaStreamSynchronize(stream_));
@@ -293,18 +293,18 @@ class executor {
       }
     }
     std::vector<node_time> out;
-    for (int s = 0; s < g.step_count; ++s)
-      if (const int v = g.schedule[s]; runs(v)) out.push_back({g.nodes[v].name, g.nodes[v].op_name, total[std::size_t(v)]});
+    for (int s = 0; s < g.step_count(); ++s)
+      if (const int v = g.node_at(s); runs(v)) out.push_back({g.node(v).name, g.node(v).op_name, total[std::size_t(v)]});
     return out;
   }
 
   //! Zero-fills every state tensor of the graph (bound ones too) on the stream, and sets every
   //! position held in state to 0.
   void reset_state() {
-    const flat_graph<N>& g = plan_->graph;
-    for (int v = 0; v < g.tensor_count; ++v)
-      if (g.nodes[v].kind == tensor_kind::state)
-        CTG_CHECK(g.nodes[v].name, cudaMemsetAsync(pointers_[std::size_t(v)], 0, g.nodes[v].out.bytes(), stream_));
+    const plan<N>& g = *plan_;
+    for (int v = 0; v < g.tensor_count(); ++v)
+      if (g.node(v).kind == tensor_kind::state)
+        CTG_CHECK(g.node(v).name, cudaMemsetAsync(pointers_[std::size_t(v)], 0, g.node(v).out.bytes(), stream_));
     for (const position_guard& p : guards_) positions_[std::size_t(p.state)] = 0;
   }
 
@@ -315,7 +315,7 @@ class executor {
   //! Writes n into the position state (on the stream) and follows it from there.
   void set_position(std::int64_t n, std::string_view name = {}) {
     const int v = position_state(name, "set_position");
-    const node_desc& d = plan_->graph.nodes[v];
+    const node_desc& d = plan_->node(v);
     const std::int32_t n32 = std::int32_t(n);
     const void* from = d.out.dtype == dtype_id::i32 ? static_cast<const void*>(&n32) : static_cast<const void*>(&n);
     if (d.out.dtype == dtype_id::i32 && std::int64_t(n32) != n) throw runtime_error(d.name, "set_position", std::to_string(n) + " does not fit its i32");
@@ -336,9 +336,9 @@ class executor {
   template <std::size_t M>
   void follow_positions(const executor<M>& other) {
     for (const position_guard& p : guards_) {
-      const std::string_view n = plan_->graph.nodes[p.state].name;
+      const std::string_view n = plan_->node(p.state).name;
       for (const auto& q : other.guards_)
-        if (other.plan_->graph.nodes[q.state].name == n) {
+        if (other.plan_->node(q.state).name == n) {
           positions_[std::size_t(p.state)] = other.positions_[std::size_t(q.state)];
           break;
         }
@@ -350,9 +350,9 @@ class executor {
   //! the first such node and what it saw, and clears it, so the executor stays usable.
   void check() const {
     CTG_CHECK("check", cudaStreamSynchronize(stream_));
-    const flat_graph<N>& g = plan_->graph;
-    for (int s = 0; s < g.step_count; ++s)
-      if (runs(g.schedule[s])) hooks_[std::size_t(g.schedule[s])].check(context(g.schedule[s], stream_));
+    const plan<N>& g = *plan_;
+    for (int s = 0; s < g.step_count(); ++s)
+      if (runs(g.node_at(s))) hooks_[std::size_t(g.node_at(s))].check(context(g.node_at(s), stream_));
   }
 
   //! Points a graph input, parameter or state tensor at new memory (a rebound position state is
@@ -362,15 +362,15 @@ class executor {
   //! stays one launch per partition.
   void rebind(const binding& b) {
     const int v = bind_one(b);
-    const flat_graph<N>& g = plan_->graph;
-    for (int s = 0; s < g.step_count; ++s) {  // views of the rebound tensor follow it
-      const int w = g.schedule[s];
-      if (g.owner[w] != w) pointers_[std::size_t(w)] = view_pointer(w);
+    const plan<N>& g = *plan_;
+    for (int s = 0; s < g.step_count(); ++s) {  // views of the rebound tensor follow it
+      const int w = g.node_at(s);
+      if (g.view_owner_of(w) != w) pointers_[std::size_t(w)] = view_pointer(w);
     }
-    for (int s = 0; s < g.step_count; ++s)
-      if (runs(g.schedule[s]) && reads(g.schedule[s], v)) prepare(g.schedule[s]);
-    for (int i = 0; i < g.partition_count; ++i) {
-      const partition_desc& q = g.partitions[i];
+    for (int s = 0; s < g.step_count(); ++s)
+      if (runs(g.node_at(s)) && g.launch_reads(g.node_at(s), v)) prepare(g.node_at(s));
+    for (int i = 0; i < g.partition_count(); ++i) {
+      const partition_desc& q = g.partition(i);
       if (q.kind != partition_kind::capturable || !captured_ || !reads(q, v)) continue;  // else captured at the first run
       execs_[std::size_t(i)] = capture(i, &execs_[std::size_t(i)]);
     }
@@ -382,7 +382,7 @@ class executor {
   void* data(std::string_view name) const {
     const int i = plan_->index_of(name);
     if (i < 0) throw runtime_error(name, "data", "no tensor of this name in the plan");
-    if (detail::is_fused_member(plan_->graph, i))
+    if (plan_->fused_away(i))
       throw runtime_error(name, "data", "this tensor is computed inside another node's kernel (its fused group's, or its readers' prologues) and has no storage; make it a graph output, or plan with plan_options{.fuse = false}");
     return pointers_[std::size_t(i)];
   }
@@ -393,11 +393,11 @@ class executor {
   //! (`instantiate<decode>(stream, weights.bindings(prefill.state_bindings()))`) and the two share
   //! one K/V cache and position, as a prefill plan and a decode plan of one model do.
   std::vector<binding> state_bindings() const {
-    const flat_graph<N>& g = plan_->graph;
+    const plan<N>& g = *plan_;
     std::vector<binding> out;
-    for (int v = 0; v < g.tensor_count; ++v)
-      if (g.nodes[v].kind == tensor_kind::state)
-        out.push_back({g.nodes[v].name, pointers_[std::size_t(v)], g.nodes[v].out.dtype, g.nodes[v].out.bytes()});
+    for (int v = 0; v < g.tensor_count(); ++v)
+      if (g.node(v).kind == tensor_kind::state)
+        out.push_back({g.node(v).name, pointers_[std::size_t(v)], g.node(v).out.dtype, g.node(v).out.bytes()});
     return out;
   }
 
@@ -417,7 +417,7 @@ class executor {
   //! The graph captured for partition `i` (null for a fallback region, or before capture), to inspect what was
   //! captured (cudaGraphGetNodes, cudaGraphDebugDotPrint). The executor owns it.
   cudaGraph_t captured_graph(int i) const {
-    if (i < 0 || i >= plan_->graph.partition_count) throw runtime_error("captured_graph", "captured_graph", "no partition " + std::to_string(i));
+    if (i < 0 || i >= plan_->partition_count()) throw runtime_error("captured_graph", "captured_graph", "no partition " + std::to_string(i));
     return graphs_[std::size_t(i)].get();
   }
 
@@ -429,10 +429,10 @@ class executor {
   friend class executor;  // follow_positions reads another's
 
   int bind_one(const binding& b) {
-    const flat_graph<N>& g = plan_->graph;
+    const plan<N>& g = *plan_;
     const int v = plan_->index_of(b.name);
     if (v < 0) throw runtime_error(b.name, "bind", "no graph input or parameter has this name");
-    const node_desc& d = g.nodes[v];
+    const node_desc& d = g.node(v);
     if (d.kind == tensor_kind::node) throw runtime_error(b.name, "bind", "this tensor is a node's output, not a graph input, parameter or state tensor");
     if (b.dtype != d.out.dtype)
       throw runtime_error(b.name, "bind", "dtype " + std::string(name_of(b.dtype)) + " bound to a " + std::string(name_of(d.out.dtype)) + " tensor");
@@ -441,11 +441,11 @@ class executor {
     if (reinterpret_cast<std::uintptr_t>(b.data) % 16 != 0)
       throw runtime_error(b.name, "bind", "the pointer is not 16-byte aligned (kernels use 16-byte vector loads)");
     // The plan lets a host op read a graph input or parameter directly: that memory must be the host's.
-    for (int w = 0; w < g.tensor_count; ++w) {
-      const node_desc& r = g.nodes[w];
+    for (int w = 0; w < g.tensor_count(); ++w) {
+      const node_desc& r = g.node(w);
       if (r.kind != tensor_kind::node || r.traits.where != executes_on::host) continue;
       for (int k = 0; k < r.input_count; ++k) {
-        if (g.owner[r.inputs[k]] != v) continue;
+        if (g.view_owner_of(r.inputs[k]) != v) continue;
         cudaPointerAttributes a{};
         CTG_CHECK(b.name, cudaPointerGetAttributes(&a, b.data));
         if (a.type == cudaMemoryTypeDevice)
@@ -460,27 +460,27 @@ class executor {
   //! The nodes whose op says what it does with a position (`position_use`), where that position
   //! is held in state the host can follow; each position's value read once.
   void guard_positions() {
-    const flat_graph<N>& g = plan_->graph;
-    positions_.assign(std::size_t(g.tensor_count), 0);
-    for (int s = 0; s < g.step_count; ++s) {
-      const int v = g.schedule[s];
+    const plan<N>& g = *plan_;
+    positions_.assign(std::size_t(g.tensor_count()), 0);
+    for (int s = 0; s < g.step_count(); ++s) {
+      const int v = g.node_at(s);
       const node_hook::position_fn f = hooks_[std::size_t(v)].position();
-      if (!f || detail::is_fused_member(g, v)) continue;  // a cache write its attention runs is guarded still
+      if (!f || g.fused_away(v)) continue;  // a cache write its attention runs is guarded still
       tensor_desc in[max_inputs]{};
-      const position_use use = f(detail::rule_inputs(g.nodes, v, in));
-      if (use.input < 0 || use.input >= g.nodes[v].input_count) continue;
-      const int p = g.owner[g.nodes[v].inputs[use.input]];
-      if (g.nodes[p].kind != tensor_kind::state) continue;  // a graph input: the device checks it
+      const position_use use = f(g.rule_inputs(v, in));
+      if (use.input < 0 || use.input >= g.node(v).input_count) continue;
+      const int p = g.view_owner_of(g.node(v).inputs[use.input]);
+      if (g.node(p).kind != tensor_kind::state) continue;  // a graph input: the device checks it
       guards_.push_back({v, p, use});
     }
-    moved_.assign(std::size_t(g.tensor_count), 0);
+    moved_.assign(std::size_t(g.tensor_count()), 0);
     if (guards_.empty()) return;
     CTG_CHECK("instantiate", cudaDeviceSynchronize());  // what bound state holds, written on any stream
     for (const position_guard& p : guards_) positions_[std::size_t(p.state)] = read_position(p.state);
   }
 
   std::int64_t read_position(int v) const {
-    const node_desc& d = plan_->graph.nodes[v];
+    const node_desc& d = plan_->node(v);
     std::int64_t n = 0;
     std::int32_t n32 = 0;
     void* to = d.out.dtype == dtype_id::i32 ? static_cast<void*>(&n32) : static_cast<void*>(&n);
@@ -493,10 +493,10 @@ class executor {
   int position_state(std::string_view name, std::string_view call) const {
     int found = no_index;
     for (const position_guard& p : guards_) {
-      const std::string_view n = plan_->graph.nodes[p.state].name;
+      const std::string_view n = plan_->node(p.state).name;
       if (!name.empty() && n != name) continue;
       if (found >= 0 && found != p.state)
-        throw runtime_error("executor", call, "the graph holds several positions in state ('" + std::string(plan_->graph.nodes[found].name) + "', '" + std::string(n) + "'): name one");
+        throw runtime_error("executor", call, "the graph holds several positions in state ('" + std::string(plan_->node(found).name) + "', '" + std::string(n) + "'): name one");
       found = p.state;
     }
     if (found < 0)
@@ -511,12 +511,12 @@ class executor {
     for (const position_guard& p : guards_) {
       const std::int64_t at = positions_[std::size_t(p.state)] + moved_[std::size_t(p.state)];
       if (p.use.extent > 0 && (at < 0 || at > p.use.limit - p.use.extent)) {
-        const flat_graph<N>& g = plan_->graph;
-        const int cache = g.owner[p.node];  // what a write writes; a read names itself
-        throw runtime_error(g.nodes[p.node].name, "run",
+        const plan<N>& g = *plan_;
+        const int cache = g.view_owner_of(p.node);  // what a write writes; a read names itself
+        throw runtime_error(g.node(p.node).name, "run",
                             "this run would use " + std::to_string(p.use.extent) + " row(s) from position " + std::to_string(at) + " of " +
-                                (cache != p.node ? "'" + std::string(g.nodes[cache].name) + "', which holds " : std::string("a cache of ")) +
-                                std::to_string(p.use.limit) + " (position '" + std::string(g.nodes[p.state].name) +
+                                (cache != p.node ? "'" + std::string(g.node(cache).name) + "', which holds " : std::string("a cache of ")) +
+                                std::to_string(p.use.limit) + " (position '" + std::string(g.node(p.state).name) +
                                 "'); nothing was launched. Call reset_state() or set_position(n) to go on");
       }
       moved_[std::size_t(p.state)] += p.use.advance;
@@ -526,65 +526,47 @@ class executor {
   //! Where view v starts: in its owner's storage, at its offset there (a multi-output node's
   //! later outputs).
   void* view_pointer(int v) const {
-    const flat_graph<N>& g = plan_->graph;
-    std::byte* base = static_cast<std::byte*>(pointers_[std::size_t(g.owner[v])]);
+    std::byte* base = static_cast<std::byte*>(pointers_[std::size_t(plan_->view_owner_of(v))]);
     return base ? base + plan_->offset_in_buffer(v) : nullptr;
   }
 
-  //! Whether node v runs a kernel of its own (or its fused group's, its sibling products', its
-  //! cache writes'); not a fused member, a sibling its lead computes or a write its attention runs.
-  bool runs(int v) const { return !detail::is_fused_member(plan_->graph, v) && detail::launched_by(plan_->graph, v) == v; }
-
-  //! Whether node w reads tensor v (or a view of it) when it runs (a lead: its siblings' W too).
-  bool reads(int w, int v) const {
-    const flat_graph<N>& g = plan_->graph;
-    bool found = false;
-    detail::for_each_read(g, w, [&](int u) { found = found || g.owner[u] == v; });
-    if (g.sibling_lead[w] < 0)
-      for (int x = g.sibling_next[w]; x >= 0; x = g.sibling_next[x]) found = found || g.owner[g.nodes[x].inputs[1]] == v;
-    return found;
-  }
+  //! Whether node v runs a launch of its own (plan::launches).
+  bool runs(int v) const { return plan_->launches(v); }
+  //! Whether a launch of partition q reads tensor v's storage.
   bool reads(const partition_desc& q, int v) const {
     for (int s = q.first_step; s <= q.last_step; ++s)
-      if (reads(plan_->graph.schedule[s], v)) return true;
+      if (runs(plan_->node_at(s)) && plan_->launch_reads(plan_->node_at(s), v)) return true;
     return false;
   }
 
-  //! What node v's hooks see, launching on `stream`.
+  //! What node v's hooks see, launching on `stream`: its launch as the plan describes it, with
+  //! this executor's pointers.
   launch_context context(int v, cudaStream_t stream) const {
-    const flat_graph<N>& g = plan_->graph;
-    const node_desc& d = g.nodes[v];
+    const plan<N>& g = *plan_;
+    const launch_desc l = g.launch(v);
     launch_context c;
     c.stream = stream;
-    c.node = &d;
-    auto input = [&](int u) {  // a fused root reads its group's leaves
-      c.input_fixed[c.input_count] = detail::fixed_at(g, v, u);
-      c.inputs[c.input_count] = pointers_[std::size_t(u)];
-      c.input_desc[c.input_count++] = g.nodes[u].out;
-    };
-    detail::for_each_own_read(g, v, input);
+    c.node = &g.node(v);
+    for (int k = 0; k < l.read_count; ++k) {  // a fused root reads its group's leaves
+      c.input_fixed[k] = l.read_fixed[k];
+      c.inputs[k] = pointers_[std::size_t(l.reads[k])];
+      c.input_desc[k] = g.node(l.reads[k]).out;
+    }
+    c.input_count = l.read_count;
     c.output = pointers_[std::size_t(v)];
-    if (g.nodes[v].takes_cache_writes)  // an attention that runs the writes to its caches: their rows
-      for (int k = 1; k <= 2 && g.nodes[v].input_count > 2; ++k)
-        if (const int w = g.nodes[v].inputs[k]; g.writes_in[w] == v) {
-          const bool rotated = g.prologue[w] >= 0;  // the rows are a rotary's input, its positions next
-          const int rows = rotated ? g.nodes[g.prologue[w]].inputs[0] : g.nodes[w].inputs[2];
-          cache_write_launch& x = c.cache_writes[c.cache_write_count++];
-          x = {&g.nodes[w], pointers_[std::size_t(rows)], g.nodes[rows].out, nullptr, {}, pointers_[std::size_t(w)]};
-          if (rotated) {
-            const int at = g.nodes[g.prologue[w]].inputs[1];
-            x.rotary_positions = pointers_[std::size_t(at)], x.rotary_positions_desc = g.nodes[at].out;
-          }
-        }
-    if (g.sibling_lead[v] < 0)  // a lead computes its siblings' outputs too
-      for (int x = g.sibling_next[v]; x >= 0 && c.sibling_count < ops::max_sibling_products - 1; x = g.sibling_next[x]) {
-        const int w = g.nodes[x].inputs[1];
-        const tensor_kind k = g.nodes[g.owner[w]].kind;
-        c.siblings[c.sibling_count++] = {&g.nodes[x], pointers_[std::size_t(w)], g.nodes[w].out,
-                                         k == tensor_kind::input || k == tensor_kind::parameter, pointers_[std::size_t(x)]};
-      }
+    for (int k = 0; k < l.cache_write_count; ++k) {  // the cache writes it runs: their rows
+      const launch_desc::cache_write& w = l.cache_writes[k];
+      cache_write_launch& x = c.cache_writes[c.cache_write_count++];
+      x = {&g.node(w.node), pointers_[std::size_t(w.rows)], g.node(w.rows).out, nullptr, {}, pointers_[std::size_t(w.node)]};
+      if (w.rotary_positions >= 0)
+        x.rotary_positions = pointers_[std::size_t(w.rotary_positions)], x.rotary_positions_desc = g.node(w.rotary_positions).out;
+    }
+    for (int k = 0; k < l.sibling_count; ++k) {  // a lead computes its siblings' outputs too
+      const int x = l.siblings[k].node, w = g.node(x).inputs[1];
+      c.siblings[c.sibling_count++] = {&g.node(x), pointers_[std::size_t(w)], g.node(w).out, l.siblings[k].w_fixed, pointers_[std::size_t(x)]};
+    }
     c.cublas_lt = lt_.get();
-    c.workspace = memory_.workspace + std::size_t(g.branch[v]) * matmul_workspace_bytes;  // its branch's
+    c.workspace = memory_.workspace + std::size_t(g.branch_of(v)) * matmul_workspace_bytes;  // its branch's
     c.workspace_bytes = matmul_workspace_bytes;
 #if CTGRAPH_NCCL
     c.collectives = &collectives_;
@@ -609,8 +591,8 @@ class executor {
   //! joins them), as the plan's happens-before order says (passes/branches.hpp), and on nothing
   //! else; a node that launches nothing passes its dependencies on.
   graph_exec capture(int i, graph_exec* update) {
-    const flat_graph<N>& g = plan_->graph;
-    const partition_desc& q = g.partitions[i];
+    const plan<N>& g = *plan_;
+    const partition_desc& q = g.partition(i);
     cudaStream_t cs = capture_stream_.get();
     const std::string& what = names_[std::size_t(i)];
     const bool parallel = q.branches > 1;
@@ -624,31 +606,31 @@ class executor {
         for (cudaGraphNode_t n : work[std::size_t(t - q.first_step)])
           if (std::find(deps.begin(), deps.end(), n) == deps.end()) deps.push_back(n);
       };
-      if (detail::joins_branches(g.nodes[v])) {
+      if (detail::joins_branches(g.node(v))) {
         for (int b = 0; b < q.branches; ++b) add(tail[b]);
       } else {
-        for (int k = 0; k < g.nodes[v].input_count; ++k) add(g.step[g.nodes[v].inputs[k]]);
-        if (g.sibling_lead[v] >= 0) add(g.step[g.sibling_lead[v]]);  // its lead's launch computes it
-        add(tail[g.branch[v]]);
+        for (int k = 0; k < g.node(v).input_count; ++k) add(g.step_of(g.node(v).inputs[k]));
+        if (g.sibling_lead_of(v) >= 0) add(g.step_of(g.sibling_lead_of(v)));  // its lead's launch computes it
+        add(tail[g.branch_of(v)]);
       }
       set_capture_frontier(cs, deps, what);
     };
     graph_owner graph = ctg::capture(cs, what, [&] {
       for (int s = q.first_step; s <= q.last_step; ++s) {
-        const int v = g.schedule[s];
+        const int v = g.node_at(s);
         if (parallel) depend(v);
         if (runs(v)) {
           launch(v, cs);
           if (!capture_intact(cs))
-            throw runtime_error(g.nodes[v].name, "capture",
+            throw runtime_error(g.node(v).name, "capture",
                                 "the op broke stream capture (it synchronises or allocates). Mark it not capturable: op_traits::capturable = false");
         }
         if (!parallel) continue;
         work[std::size_t(s - q.first_step)] = capture_frontier(cs, what);
-        if (detail::joins_branches(g.nodes[v])) {
+        if (detail::joins_branches(g.node(v))) {
           for (int& t : tail) t = s;
         } else {
-          tail[g.branch[v]] = s;
+          tail[g.branch_of(v)] = s;
         }
       }
     });

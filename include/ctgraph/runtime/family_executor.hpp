@@ -151,7 +151,7 @@ class family_executor {
   //! largest member's extents, zero-filled before any member is made, bound to every member.
   std::vector<binding> with_state(const std::vector<binding>& bindings) {
     std::vector<binding> all = bindings;
-    for (const binding& b : detail::allocate_state(Family::template plan<Family::largest>.graph, bindings, stream_, memory_.state, "family state"))
+    for (const binding& b : detail::allocate_state(Family::template plan<Family::largest>, bindings, stream_, memory_.state, "family state"))
       all.push_back(b);
     return all;
   }

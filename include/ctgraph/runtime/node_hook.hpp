@@ -264,11 +264,10 @@ const hook_source* source_of() {
 template <class G, plan_options Options = plan_options{}, std::size_t N>
 std::vector<node_hook> hooks_of(const plan<N>& p) {
   constexpr auto& lived = detail::planner<G, Options>::lived;
-  const flat_graph<N>& g = p.graph;
   std::unordered_map<std::string_view, int> index;
-  for (int v = 0; v < g.tensor_count; ++v) index.emplace(g.nodes[v].name, v);
-  std::vector<node_hook> hooks(std::size_t(g.tensor_count));
-  std::vector<bool> seen(std::size_t(g.tensor_count));
+  for (int v = 0; v < p.tensor_count(); ++v) index.emplace(p.node(v).name, v);
+  std::vector<node_hook> hooks(std::size_t(p.tensor_count()));
+  std::vector<bool> seen(std::size_t(p.tensor_count()));
   std::vector<const detail::hook_source*> todo;
   boost::hana::for_each(G::outputs, [&](auto t) {
     todo.push_back(detail::source_of<typename decltype(t)::type, lived, Options.fast_math>());
@@ -279,7 +278,7 @@ std::vector<node_hook> hooks_of(const plan<N>& p) {
     const auto it = index.find(s->name());
     if (it == index.end() || seen[std::size_t(it->second)]) continue;
     seen[std::size_t(it->second)] = true;
-    if (!detail::is_fused_member(g, it->second)) hooks[std::size_t(it->second)] = s->hook();
+    if (!p.fused_away(it->second)) hooks[std::size_t(it->second)] = s->hook();
     s->push_inputs(todo);
   }
   return hooks;

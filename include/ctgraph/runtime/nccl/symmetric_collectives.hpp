@@ -26,9 +26,8 @@ class symmetric_collectives {
   //! size, outside capture; the device communicator probes support.
   template <std::size_t N>
   symmetric_collectives(const plan<N>& p, communicator comm) : comm_(comm) {
-    const flat_graph<N>& g = p.graph;
-    for (int v = 0; v < g.tensor_count; ++v) {
-      const node_desc& d = g.nodes[v];
+    for (int v = 0; v < p.tensor_count(); ++v) {
+      const node_desc& d = p.node(v);
       if (!d.traits.symmetric_inputs) continue;
       if (!comm_.comm)
         throw runtime_error(d.name, "instantiate", "this plan has collectives: pass a ctg::communicator with an initialised ncclComm_t");
