@@ -32,7 +32,9 @@
 //!
 //! PDL as in the skinny kernel: launched as a programmatic dependent, it lets the next kernel
 //! start at once, and where no kernel writes W (`w_fixed`) it issues its first 8 loads of W before
-//! griddepcontrol.wait; A, bias and residual are read, and C written, after the wait.
+//! griddepcontrol.wait; A, bias and residual are read, and C written, after the wait. The
+//! residual is read right after it, with A: read after the sums, it queued behind the early loads
+//! of W the next kernel had sent meanwhile (the decode step's o_proj: 97.6 -> 55.9 us a step, H200).
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -266,6 +268,11 @@ __global__ void __launch_bounds__(gemv_max_warps * 32) gemv_kernel(skinny_matmul
   if (begin < end) load_w(w0, begin);
   launch_dependents();
   grid_wait();  // returns at once where it waited above
+  // The lane that writes an output reads its residual now, with A's first loads, not one more
+  // round trip after the sums (the last blocks' end is the kernel's).
+  float residual = 0.f;
+  if (p.residual && part == 0 && lane < outputs && lane / per_warp < p.m && n0 + lane % per_warp < n_rows)
+    residual = to_float(static_cast<const T*>(p.residual)[std::size_t(lane / per_warp) * std::size_t(n_rows) + std::size_t(n0 + lane % per_warp)]);
   if constexpr (Pipelined) {
     for (int base = begin; base < end; base += 2 * stride) {
       if (base + stride < end) load_w(w1, base + stride);
@@ -315,7 +322,7 @@ __global__ void __launch_bounds__(gemv_max_warps * 32) gemv_kernel(skinny_matmul
   if (p.bias) v += to_float(static_cast<const T*>(p.bias)[n]);
   if (p.act == ops::epilogue::relu) v = ops::relu{}(v);
   else if (p.act == ops::epilogue::gelu) v = ops::gelu{}(v);
-  if (p.residual) v += to_float(static_cast<const T*>(p.residual)[at]);
+  if (p.residual) v += residual;
   static_cast<T*>(out)[at] = from_float<T>(v);
 #endif
 }
