@@ -125,7 +125,8 @@ struct plan {
   //! The root of T's fused group (the node whose kernel computes T; T itself for a root), or
   //! no_index when T runs as its own kernel.
   template <class T>
-  constexpr int fused_root_of() const { return checked().fused_root[index_of<T>()]; }
+  constexpr int fused_root_of() const { return fused_root_of(index_of<T>()); }
+  constexpr int fused_root_of(int v) const { return checked().fused_root[v]; }
   //! The fused group whose root is node `root`: members in schedule order, leaves (empty if none).
   constexpr fused_group fused_group_of(int root) const { return detail::group_of(checked(), root); }
   //! The normalisation product T applies to A's rows as it loads them (its prologue), or
@@ -202,6 +203,10 @@ struct plan {
   template <class T>
   constexpr bool is_hoisted() const { return buffer_of<T>().hoisted; }
   //! Hoisted buffers of a leading fallback region: allocated at instantiation.
+  constexpr int hoisted_at_instantiation() const { return checked().hoisted_at_instantiation; }
+  constexpr std::size_t arena_bytes(memory_class m) const { return checked().arena_bytes[int(m)]; }
+  constexpr std::size_t lower_bound(memory_class m) const { return checked().lower_bound[int(m)]; }
+
   // Launches (plan/launch.hpp): what a run launches, step by step
   //! Whether node v runs a launch of its own (its op, its fused group's, its sibling products' or
   //! its cache writes'): not a fused member, a sibling its lead computes or a write its attention runs.
@@ -227,10 +232,6 @@ struct plan {
       for (int x = g.sibling_next[w]; x >= 0; x = g.sibling_next[x]) found = found || g.owner[g.nodes[x].inputs[1]] == v;
     return found;
   }
-
-  constexpr int hoisted_at_instantiation() const { return checked().hoisted_at_instantiation; }
-  constexpr std::size_t arena_bytes(memory_class m) const { return checked().arena_bytes[int(m)]; }
-  constexpr std::size_t lower_bound(memory_class m) const { return checked().lower_bound[int(m)]; }
 
  private:
   //! Every query goes through here: a rejected graph has no plan a static_assert can pass.

@@ -161,7 +161,7 @@ class executor {
         continue;
       }
       if (g.fused_away(v)) continue;  // computed inside its fused group's kernel: no launch, no buffer
-      if (g.fused_group_of(v).size > 0 && !hooks_[std::size_t(v)].runs_group())
+      if (g.fused_root_of(v) == v && !hooks_[std::size_t(v)].runs_group())
         throw runtime_error(d.name, "instantiate", "this node is a fused group's root, but its hook runs its own op only (graph_builder's hooks run one node each: plan without fuse_elementwise())");
       if (d.inserted && !hooks_[std::size_t(v)]) hooks_[std::size_t(v)] = hook_of<ops::to_symmetric>();
       if (runs(v) && !hooks_[std::size_t(v)]) throw runtime_error(d.name, "instantiate", "no launch hook for this node's op '" + std::string(d.op_name) + "'");
