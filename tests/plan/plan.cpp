@@ -56,9 +56,9 @@ TEST_CASE("plan: a 96-layer model is one line too") {
 
 TEST_CASE("plan: text dump (golden)") {
   const std::string expected =
-      "plan: 4 tensors, 2 steps, 1 partitions, 2 buffers, 1 reuses, 0 inserted copies, 0 fused groups (0 nodes fused)\n"
+      "plan: 4 tensors, 2 steps, 2 launches, 1 partitions, 2 buffers, 1 reuses, 0 inserted copies, 0 fused groups (0 nodes fused)\n"
       "partitions:\n"
-      "  #0   capturable steps 0..1 (2 nodes), 2 static inputs (0 copied), 0 hoisted allocations\n"
+      "  #0   capturable steps 0..1 (2 nodes, 2 launches), 2 static inputs (0 copied), 0 hoisted allocations\n"
       "schedule:\n"
       "  step part  node             op           output               memory          offset      bytes  lifetime\n"
       "     0    0  h0               matmul       bf16[16,4096]        device               0     131072  [0,1]\n"
@@ -67,9 +67,9 @@ TEST_CASE("plan: text dump (golden)") {
       "  device            131072 bytes, lower bound       131072 (1.00x)\n";
   CHECK(to_string(unfused) == expected);
   const std::string fused =
-      "plan: 4 tensors, 2 steps, 1 partitions, 1 buffers, 0 reuses, 0 inserted copies, 1 fused groups (1 nodes fused)\n"
+      "plan: 4 tensors, 2 steps, 1 launches, 1 partitions, 1 buffers, 0 reuses, 0 inserted copies, 1 fused groups (1 nodes fused)\n"
       "partitions:\n"
-      "  #0   capturable steps 0..1 (2 nodes), 2 static inputs (0 copied), 0 hoisted allocations\n"
+      "  #0   capturable steps 0..1 (2 nodes, 1 launches), 2 static inputs (0 copied), 0 hoisted allocations\n"
       "schedule:\n"
       "  step part  node             op           output               memory          offset      bytes  lifetime\n"
       "     0    0  h0               matmul       bf16[16,4096]        registers            -          -  fused into 'r0'\n"

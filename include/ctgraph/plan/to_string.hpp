@@ -72,15 +72,17 @@ std::string to_string(const plan<N>& p) {
     }
     return s;
   }
-  s += detail::format("plan: %d tensors, %d steps, %d partitions, %d buffers, %d reuses, %d inserted copies, %d fused groups (%d nodes fused)\n",
-                      g.tensor_count, g.step_count, g.partition_count, p.buffer_count(), p.reuse_count(),
+  s += detail::format("plan: %d tensors, %d steps, %d launches, %d partitions, %d buffers, %d reuses, %d inserted copies, %d fused groups (%d nodes fused)\n",
+                      g.tensor_count, g.step_count, p.launch_count(), g.partition_count, p.buffer_count(), p.reuse_count(),
                       p.copy_count(), p.fused_group_count(), p.fused_node_count());
   s += "partitions:\n";
   for (int i = 0; i < g.partition_count; ++i) {
     const partition_desc& q = g.partitions[i];
-    s += detail::format("  #%-3d %-10s steps %d..%d (%d nodes)", i,
+    int launches = 0;
+    for (int st = q.first_step; st <= q.last_step; ++st) launches += p.launches(g.schedule[st]);
+    s += detail::format("  #%-3d %-10s steps %d..%d (%d nodes, %d launches)", i,
                         q.kind == partition_kind::capturable ? "capturable" : "fallback", q.first_step,
-                        q.last_step, q.node_count());
+                        q.last_step, q.node_count(), launches);
     if (q.kind == partition_kind::capturable)
       s += detail::format(", %d static inputs (%d copied), %d hoisted allocations", q.static_inputs,
                           q.static_input_copies, q.hoisted);
