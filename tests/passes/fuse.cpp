@@ -403,7 +403,7 @@ TEST_CASE("plan: each launch says what it reads and what it runs") {
   static_assert(written.launches(attn) && !written.launches(written.index_of<cs::k_put>()) && !written.launches(written.index_of<cs::v_put>()) &&
                 !written.launches(written.index_of<cs::q_rope>()) && !written.launches(written.index_of<cs::k_rope>()) && !written.launches(ps_i));
   constexpr auto unfused = make_plan<graph<cs::attn>, plan_options{.fuse = false}>();
-  static_assert(written.launch_count() == 1 && unfused.launch_count() == 5);  // 2 rotaries, 2 writes and the attention, or one launch
+  static_assert(written.launch_count() == 1 && unfused.launch_count() == 5);  // one launch; unfused: 2 rotaries, 2 writes, the attention
   static_assert(written.launch_count() == unfused.launch_count() - written.prologue_count() - written.written_in_attention_count());
   constexpr launch_desc a = written.launch(attn);
   // q_rope's inputs in its place (q and the position), then the caches and the position.
