@@ -28,6 +28,9 @@ CTG_HOST_DEVICE inline float fast_sigmoid(float x) {
 #endif
 }
 
+//! log2(e): e^y = 2^(log2(e) y).
+inline constexpr double log2_e = 1.4426950408889634;
+
 //! x / (1 + 2^t), the logistic form of gelu and silu (exact forms, not fast_math): on the GPU
 //! 2^t and the reciprocal are the ex2 and rcp approximations CUDA's own tanhf and expf are built
 //! from (a few ulp; 4 instructions against an expf and an IEEE division's some 30). Where 2^t is

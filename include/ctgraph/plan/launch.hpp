@@ -59,10 +59,8 @@ constexpr launch_desc launch_of(const flat_graph<N>& g, int v) {
                                                  rotary >= 0 ? g.nodes[rotary].inputs[1] : no_index};
       }
   if (g.sibling_lead[v] < 0)
-    for (int x = g.sibling_next[v]; x >= 0 && l.sibling_count < ops::max_sibling_products - 1; x = g.sibling_next[x]) {
-      const tensor_kind k = g.nodes[g.owner[g.nodes[x].inputs[1]]].kind;
-      l.siblings[l.sibling_count++] = {x, k == tensor_kind::input || k == tensor_kind::parameter};
-    }
+    for (int x = g.sibling_next[v]; x >= 0 && l.sibling_count < ops::max_sibling_products - 1; x = g.sibling_next[x])
+      l.siblings[l.sibling_count++] = {x, fixed_at(g, v, g.nodes[x].inputs[1])};
   return l;
 }
 

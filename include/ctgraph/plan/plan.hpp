@@ -221,6 +221,13 @@ struct plan {
   }
   //! Launches per run: the kernels (and host calls) of all partitions.
   constexpr int launch_count() const { return count_tensors([&](const flat_graph<N>&, int i) { return launches(i); }); }
+  //! Launches of partition i.
+  constexpr int launch_count(int i) const {
+    const partition_desc& q = partition(i);
+    int c = 0;
+    for (int s = q.first_step; s <= q.last_step; ++s) c += launches(graph.schedule[s]);
+    return c;
+  }
   //! Whether node w's launch reads the storage of tensor v (one with storage of its own: a graph
   //! input, parameter, state or `view_owner_of` itself): what its op reads, what the cache writes
   //! it runs read, and its sibling products' W.

@@ -78,11 +78,9 @@ std::string to_string(const plan<N>& p) {
   s += "partitions:\n";
   for (int i = 0; i < g.partition_count; ++i) {
     const partition_desc& q = g.partitions[i];
-    int launches = 0;
-    for (int st = q.first_step; st <= q.last_step; ++st) launches += p.launches(g.schedule[st]);
     s += detail::format("  #%-3d %-10s steps %d..%d (%d nodes, %d launches)", i,
                         q.kind == partition_kind::capturable ? "capturable" : "fallback", q.first_step,
-                        q.last_step, q.node_count(), launches);
+                        q.last_step, q.node_count(), p.launch_count(i));
     if (q.kind == partition_kind::capturable)
       s += detail::format(", %d static inputs (%d copied), %d hoisted allocations", q.static_inputs,
                           q.static_input_copies, q.hoisted);

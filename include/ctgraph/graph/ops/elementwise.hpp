@@ -66,7 +66,7 @@ struct gelu : elementwise<gelu, 1, activation::gelu> {
   //! a third of tanhf's instructions (ew64, 16 gelus per element, is bound by them: 18.5 us with
   //! tanhf on the H200). tests/runtime/fused.cu checks it against the function in double.
   CTG_HOST_DEVICE float operator()(float x) const {
-    constexpr double t_per_u = -2.0 * 1.4426950408889634 * 0.7978845608028654;  // -2 log2(e) sqrt(2/pi)
+    constexpr double t_per_u = -2.0 * log2_e * 0.7978845608028654;  // -2 log2(e) sqrt(2/pi)
     constexpr float c1 = float(t_per_u), c3 = float(t_per_u * 0.044715);
     return over_one_plus_exp2(x, x * (c1 + c3 * (x * x)));
   }

@@ -19,7 +19,7 @@ struct silu : elementwise<silu, 1> {
   //! x / (1 + 2^t), t = -log2(e) x, in the logistic form gelu uses (meta/fast_math.hpp): an expf
   //! and an IEEE division bounded the down projection's gated prologue (8 silus per 64
   //! multiply-adds). tests/runtime/fused.cu checks it against the function in double.
-  CTG_HOST_DEVICE float operator()(float x) const { return over_one_plus_exp2(x, x * -1.4426950408889634f); }
+  CTG_HOST_DEVICE float operator()(float x) const { return over_one_plus_exp2(x, x * float(-log2_e)); }
   //! With the GPU's approximate exponential and division (plan_options::fast_math).
   CTG_HOST_DEVICE float fast(float x) const { return x * fast_sigmoid(x); }
 };
