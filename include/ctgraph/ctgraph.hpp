@@ -6,6 +6,7 @@
 #include <ctgraph/graph/dtype.hpp>
 #include <ctgraph/graph/errc.hpp>
 #include <ctgraph/graph/graph.hpp>
+#include <ctgraph/graph/graph_value.hpp>
 #include <ctgraph/graph/memory_class.hpp>
 #include <ctgraph/graph/node.hpp>
 #include <ctgraph/graph/op.hpp>

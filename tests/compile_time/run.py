@@ -10,7 +10,9 @@ A compile that fails on a constant-evaluation budget is retried with the compile
 A graph that nvcc rejects because of ref<> (see gen_graph.py --no-refs) is retried without refs
 (`refs: false`). nodes == 0 is the baseline: a file that only includes <ctgraph/ctgraph.hpp>.
 --proof adds, for every size, a row whose file also proves its plan (static_assert(!check_plan(p)));
-rows carry `proof`. --repeat R keeps the fastest of R compiles (this box is shared and noisy).
+rows carry `proof`. --value adds rows (`value: true`) for the same graphs written as a
+ctg::graph_value (gen_graph.py --value). --repeat R keeps the fastest of R compiles (this box is
+shared and noisy).
 
 peak_rss_mb is ru_maxrss from wait4 on the compiler driver: the largest single process of its
 tree (cc1plus, cudafe++, cicc, ...), not their sum.
@@ -94,15 +96,15 @@ def first_error(log):
     return lines[-1].strip()[:300] if lines else ""
 
 
-def measure(compiler, nodes, workdir, timeout, refs=True, proof=False, repeat=1):
+def measure(compiler, nodes, workdir, timeout, refs=True, proof=False, repeat=1, value=False):
     if nodes == 0:
         src = os.path.join(workdir, "baseline.cpp")
         with open(src, "w") as f:
             f.write("#include <ctgraph/ctgraph.hpp>\nint main() {}\n")
         tensors = 0
     else:
-        src = os.path.join(workdir, f"graph_{nodes}{'' if refs else '_norefs'}{'_proof' if proof else ''}.cpp")
-        text, params = gen_graph.generate(nodes, refs=refs, proof=proof)
+        src = os.path.join(workdir, f"graph_{nodes}{'' if refs else '_norefs'}{'_proof' if proof else ''}{'_value' if value else ''}.cpp")
+        text, params = gen_graph.generate(nodes, refs=refs, proof=proof, value=value)
         with open(src, "w") as f:
             f.write(text)
         tensors = nodes + params + 1
@@ -127,7 +129,7 @@ def measure(compiler, nodes, workdir, timeout, refs=True, proof=False, repeat=1)
               f"{secs:7.2f} s {rss:7.1f} MB {'ok' if ok else 'FAIL: ' + att['error'][:120]}", file=sys.stderr)
         if ok:
             break
-        if compiler == "nvcc" and refs and REF_BUG.search(log):
+        if compiler == "nvcc" and refs and not value and REF_BUG.search(log):
             return measure_retry_norefs(compiler, nodes, workdir, timeout, attempts, proof, repeat)
         if CTG_BUDGET.search(log) and not edg and not gxx:  # ctgraph's own guard: raise both
             edg, gxx = (1 if compiler == "nvcc" else 0), 1
@@ -140,7 +142,7 @@ def measure(compiler, nodes, workdir, timeout, refs=True, proof=False, repeat=1)
     last = attempts[-1]
     return {"nodes": nodes, "tensors": tensors, "compiler": compiler, "seconds": last["seconds"],
             "peak_rss_mb": last["peak_rss_mb"], "ok": last["ok"], "flags": last["flags"], "refs": refs,
-            "error": last.get("error"), "attempts": attempts, "proof": proof}
+            "error": last.get("error"), "attempts": attempts, "proof": proof, "value": value}
 
 
 def measure_retry_norefs(compiler, nodes, workdir, timeout, attempts, proof, repeat):
@@ -154,6 +156,7 @@ def markdown(results):
             "|---:|---:|---|---|---:|---:|---|---|"]
     for r in results:
         what = "headers" if not r["nodes"] else ("plan + proof" if r.get("proof") else "plan")
+        what += " (graph_value)" if r.get("value") else ""
         notes = " ".join(r["flags"]) or "-"
         if not r["refs"]:
             notes += " (graph without ref<>)"
@@ -176,6 +179,7 @@ def main(argv=None):
     ap.add_argument("--markdown", help="also write a markdown table here")
     ap.add_argument("--proof", action="store_true", help="also measure each size with its proof (check_plan)")
     ap.add_argument("--repeat", type=int, default=1, help="keep the fastest of this many compiles")
+    ap.add_argument("--value", action="store_true", help="also measure each size written as a ctg::graph_value")
     ap.add_argument("--include", default=None,
                     help="ctgraph's include directory (default: this checkout's; e.g. a `git archive` snapshot)")
     a = ap.parse_args(argv)
@@ -194,6 +198,10 @@ def main(argv=None):
                 results.append(measure(c, n, workdir, a.timeout, repeat=a.repeat))
                 if a.proof and n > 0:
                     results.append(measure(c, n, workdir, a.timeout, proof=True, repeat=a.repeat))
+                if a.value and n > 0:
+                    results.append(measure(c, n, workdir, a.timeout, repeat=a.repeat, value=True))
+                    if a.proof:
+                        results.append(measure(c, n, workdir, a.timeout, proof=True, repeat=a.repeat, value=True))
     text = json.dumps(results, indent=1)
     if a.out:
         with open(a.out, "w") as f:

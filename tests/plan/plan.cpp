@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <string>
+#include <string_view>
 
 #include "../models.hpp"
 
@@ -52,6 +53,88 @@ TEST_CASE("plan: a 96-layer model is one line too") {
   constexpr auto big = make_plan<graph<repeat<96, test_models::mlp<bf16, 4096>::layer, x>>>();
   static_assert(big.step_count() == 192 && big.arena_bytes(memory_class::device) == 2 * 16 * 4096 * 2);
   CHECK(big.buffer_count() == 96);
+}
+
+// The 8-layer MLP and a decode step over state, as constexpr values (graph/graph_value.hpp).
+static constexpr auto mlp_value = [] {
+  graph_value<32> v;
+  int y = v.input("x", tensor_of(dtype_id::bf16, {16, 4096}));
+  for (int i = 0; i < 8; ++i) {
+    const int w = v.parameter(numbered("w", i), tensor_of(dtype_id::bf16, {4096, 4096}));
+    y = v.add<ops::relu>(numbered("y", i), {v.add<ops::matmul>(numbered("h", i), {y, w})});
+  }
+  v.output(y);
+  return v;
+}();
+using step = test_models::decode_step<bf16, 64, 4, 32>;
+static constexpr auto step_value = [] {
+  graph_value<16> v;
+  const int cache = v.state("cache", tensor_of(dtype_id::bf16, {64, 4, 32}));
+  const int pos = v.state("pos", tensor_of(dtype_id::i32, {1}));
+  const int x = v.input("x", tensor_of(dtype_id::bf16, {1, 128}));
+  const int w = v.parameter("w", tensor_of(dtype_id::bf16, {128, 128}));
+  const int k = v.add<ops::matmul>("k", {x, w});
+  const int rows = v.add<ops::reshape<shape<1, 4, 32>>>("rows", {k});
+  const int write = v.add<ops::cache_write<0>>("write", {cache, pos, rows});
+  const int whole = v.add<ops::reshape<shape<64, 128>>>("whole", {write});
+  const int seen = v.add<ops::relu>("seen", {whole});
+  v.output(seen);
+  v.output(v.add<ops::advance<1>>("pos_next", {pos, seen}));
+  return v;
+}();
+
+//! Two plans of one graph, its types' and its value's, compared by name: tensor order differs
+//! (the walk of types is in post order from the outputs, a value in the order added).
+template <class P, class Q>
+void check_same_plan(const P& a, const Q& b) {
+  REQUIRE(a.ok());
+  REQUIRE(b.ok());
+  CHECK(a.tensor_count() == b.tensor_count());
+  CHECK(a.step_count() == b.step_count());
+  CHECK(a.partition_count() == b.partition_count());
+  CHECK(a.buffer_count() == b.buffer_count());
+  CHECK(a.reuse_count() == b.reuse_count());
+  CHECK(a.fused_group_count() == b.fused_group_count());
+  CHECK(a.launch_count() == b.launch_count());
+  for (memory_class m : {memory_class::device, memory_class::pinned_host, memory_class::symmetric}) {
+    CHECK(a.arena_bytes(m) == b.arena_bytes(m));
+    CHECK(a.lower_bound(m) == b.lower_bound(m));
+  }
+  for (int v = 0; v < a.tensor_count(); ++v) {
+    const std::string_view name = a.node(v).name;
+    const int u = b.index_of(name);
+    CAPTURE(name);
+    REQUIRE(u >= 0);
+    CHECK(a.node(v).out == b.node(u).out);
+    CHECK(a.node(v).kind == b.node(u).kind);
+    if (a.node(v).kind != tensor_kind::node) continue;
+    CHECK(a.step_of(v) == b.step_of(u));
+    CHECK(a.fused_away(v) == b.fused_away(u));
+    CHECK(a.buffer(a.view_owner_of(v)).bytes == b.buffer(b.view_owner_of(u)).bytes);
+  }
+  CHECK(!check_plan(a));
+  CHECK(!check_plan(b));
+}
+
+TEST_CASE("graph_value: a graph written as a value plans as its types do") {
+  constexpr auto from_value = make_plan<mlp_value>();
+  static_assert(from_value.tensor_count() == q.tensor_count() && from_value.reuse_count() == q.reuse_count());
+  static_assert(from_value.arena_bytes(memory_class::device) == q.arena_bytes(memory_class::device));
+  static_assert(from_value.fused_root_of(from_value.index_of("h3")) == from_value.index_of("y3"));
+  check_same_plan(q, from_value);
+  constexpr auto step_types = make_plan<step::graph>();
+  constexpr auto step_from_value = make_plan<step_value>();
+  static_assert(step_from_value.buffer(step_from_value.index_of("cache")).memory == memory_class::external);
+  check_same_plan(step_types, step_from_value);
+  // Names made in a loop, and what a value keeps of a mistake.
+  static_assert(std::string_view(numbered("layers.", 12, ".q")) == "layers.12.q" && std::string_view(numbered("t", -3)) == "t-3");
+  constexpr auto bad = [] {
+    graph_value<4> v;
+    const int x = v.input("x", tensor_of(dtype_id::f32, {8}));
+    v.add<ops::relu>("y", {x, 7});
+    return v;
+  }();
+  static_assert(bad.error().code == errc::value_input && bad.error().node == 1);
 }
 
 TEST_CASE("plan: text dump (golden)") {

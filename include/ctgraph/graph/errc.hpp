@@ -52,7 +52,13 @@
   X(state_read_unordered, "a node reads state that a write replaces without running before the write", \
     "ctgraph: this node writes state that a node (Other) also reads or writes without running before it. Every other reader of the state a write replaces must be an input of the writing node or lead to one; nodes after the write read its output, and a second write writes into it. Read this node's output instead, or make the reader an input of this node (ops::advance waits for its extra inputs).") \
   X(ill_formed, "the node's type is ill-formed", \
-    "")
+    "") \
+  X(value_capacity, "a graph_value holds more tensors or name characters than its capacity", \
+    "ctgraph: the graph_value has more tensors or name characters than its capacity. Raise its capacity: ctg::graph_value<Tensors, NameChars>.") \
+  X(value_input, "an input of a graph_value's node is not a tensor added before it", \
+    "ctgraph: an input of this node is not a tensor of the graph_value added before it. Pass the index that input(), parameter(), state() or add() returned for an earlier tensor.") \
+  X(value_output, "a graph_value has no output", \
+    "ctgraph: the graph_value has no output. Call output(v) with the index that add() returned for each node whose value the graph gives.")
 
 namespace ctg {
 

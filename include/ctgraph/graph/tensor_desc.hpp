@@ -2,6 +2,7 @@
 //! The value-level description of a tensor: dtype and static shape. Passes work on these.
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 
 #include <ctgraph/graph/dtype.hpp>
 
@@ -30,6 +31,15 @@ struct tensor_desc {
     return a.dtype == b.dtype && a.same_shape(b);
   }
 };
+
+//! A tensor description from values: `tensor_of(dtype_id::bf16, {16, 1024})` (a graph_value's
+//! inputs and parameters; more than max_rank dimensions keep the first max_rank).
+constexpr tensor_desc tensor_of(dtype_id dtype, std::initializer_list<std::int64_t> dims) {
+  tensor_desc t{dtype};
+  for (std::int64_t d : dims)
+    if (t.rank < max_rank) t.dims[t.rank++] = d;
+  return t;
+}
 
 namespace detail {
 //! Dimension `d` of a rank-`rank` tensor, counting from the end where negative (as PyTorch's

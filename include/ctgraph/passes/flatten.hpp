@@ -6,6 +6,7 @@
 #include <string_view>
 #include <vector>
 
+#include <ctgraph/graph/graph_value.hpp>
 #include <ctgraph/passes/flat_graph.hpp>
 #include <ctgraph/passes/placement.hpp>
 
@@ -48,11 +49,47 @@ struct grow_array {
   }
 };
 
+//! make_plan<v>() for a graph_value v: the passes see it through this type, as a graph's types.
+template <auto& V>
+struct value_graph {
+  static constexpr auto& value = V;
+  static constexpr int output_count = 1;  // none is the walk's error (errc::value_output)
+};
+
+//! A graph_value's tensors as the walk gives a graph's: in the order added (inputs before their
+//! readers), with its mistake, a missing output or two tensors of one name as errors.
+template <class V>
+constexpr walked walk_value(const V& v) {
+  walked w;
+  const int n = v.tensor_count();
+  w.nodes.resize(std::size_t(n));
+  for (int i = 0; i < n; ++i) {
+    w.nodes[std::size_t(i)] = v.record(i);
+    if (v.is_output(i)) w.outputs.push_back(i);
+  }
+  if (v.error().code != errc::ok) w.errors.push_back(v.error());
+  else if (w.outputs.empty()) w.errors.push_back({errc::value_output});
+  // Names: the first tensor of a name is the one reported, as the walk of types reports it.
+  std::uint32_t mask = 255;
+  while (std::uint32_t(n) * 2 > mask + 1) mask = mask * 2 + 1;
+  int* slots = new int[mask + 1];
+  for (std::uint32_t i = 0; i <= mask; ++i) slots[i] = no_index;
+  for (int i = 0; i < n; ++i) {
+    const std::string_view name = w.nodes[std::size_t(i)].name;
+    std::uint32_t h = name_hash(name) & mask;
+    while (slots[h] >= 0 && w.nodes[std::size_t(slots[h])].name != name) h = (h + 1) & mask;
+    if (slots[h] < 0) slots[h] = i;
+    else if (w.errors.empty()) w.errors.push_back({errc::duplicate_name, slots[h], i});
+  }
+  delete[] slots;
+  return w;
+}
+
 //! Walks the graph from its outputs with an explicit stack; each tensor type is visited once
 //! (found again by name through a hash table; two types with one name are an error) and
 //! described once, by its handle's one virtual call.
 template <class G>
-constexpr walked walk() {
+constexpr walked walk_types() {
   struct visit_rec {
     const tensor_handle* handle;
     tensor_handle::edges e;
@@ -141,6 +178,13 @@ constexpr walked walk() {
   for (int& o : w.outputs) o = rec.data[o].post;
   for (status& e : w.errors) e.node = rec.data[e.node].post;
   return w;
+}
+
+//! A graph's tensors: a graph_value's as added, a graph of types' by the walk above.
+template <class G>
+constexpr walked walk() {
+  if constexpr (requires { G::value.tensor_count(); }) return walk_value(G::value);
+  else return walk_types<G>();
 }
 
 //! What sizes the compile-time plan: the tensors reachable from the outputs and the copies that

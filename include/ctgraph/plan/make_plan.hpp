@@ -169,4 +169,12 @@ constexpr auto make_plan() {
   }
 }
 
+//! The plan of a graph_value (graph/graph_value.hpp), a static constexpr object:
+//! `constexpr auto p = ctg::make_plan<mlp>();` The same passes, the same plan as its types'.
+template <auto& V, plan_options Options = plan_options{}>
+  requires requires { V.tensor_count(); }
+constexpr auto make_plan() {
+  return make_plan<detail::value_graph<V>, Options>();
+}
+
 }  // namespace ctg

@@ -1,0 +1,135 @@
+#pragma once
+//! graph_value: a graph written as a constexpr value instead of types. Tensors are added by a
+//! constexpr function (a loop over layers, with names made as it goes), and `make_plan<v>()`
+//! plans it with the passes `make_plan<g>()` runs: the same plan. A graph of types instantiates a
+//! class per tensor in each of nvcc's three front ends; a value does not (1,024 nodes with their
+//! proof: nvcc ~7.5 s against ~14 s, tests/compile_time/RESULTS.md).
+//!
+//!   static constexpr auto mlp = [] {
+//!     ctg::graph_value<64> g;
+//!     int h = g.input("x", ctg::tensor_of(ctg::dtype_id::bf16, {16, 1024}));
+//!     for (int i = 0; i < 4; ++i) {
+//!       const int w = g.parameter(ctg::numbered("w", i), ctg::tensor_of(ctg::dtype_id::bf16, {1024, 1024}));
+//!       h = g.add<ctg::ops::relu>(ctg::numbered("h", i), {g.add<ctg::ops::matmul>(ctg::numbered("p", i), {h, w})});
+//!     }
+//!     g.output(h);
+//!     return g;
+//!   }();
+//!   constexpr auto p = ctg::make_plan<mlp>();  // mlp: a static constexpr object
+//!
+//! Names are kept inside the value (Chars characters in all), so the plan's names point into it:
+//! plan a graph_value that is a static object. A mistake made while adding (capacity, an input
+//! that is not an earlier tensor) is kept and reported by make_plan as one static_assert, like a
+//! pass's. Planning only: an executor runs graphs of types (their launch hooks come from them).
+#include <cstddef>
+#include <initializer_list>
+#include <string_view>
+
+#include <ctgraph/graph/errc.hpp>
+#include <ctgraph/graph/node.hpp>
+#include <ctgraph/graph/tensor_desc.hpp>
+
+namespace ctg {
+
+//! "prefix<i>suffix", for names made in a loop: `g.add<op>(ctg::numbered("layers.", i, ".q"), ...)`.
+struct numbered {
+  static constexpr int most = 96;  // characters; a longer name is cut (and then clashes: an error)
+  char text[most]{};
+  int size = 0;
+  constexpr numbered(std::string_view prefix, long long i, std::string_view suffix = {}) {
+    append(prefix);
+    char digits[24]{};
+    int d = 0;
+    unsigned long long u = i < 0 ? 0ull - static_cast<unsigned long long>(i) : static_cast<unsigned long long>(i);
+    do digits[d++] = char('0' + u % 10), u /= 10;
+    while (u != 0);
+    if (i < 0) append("-");
+    while (d > 0) append(std::string_view(&digits[--d], 1));
+    append(suffix);
+  }
+  constexpr operator std::string_view() const { return {text, std::size_t(size)}; }
+
+ private:
+  constexpr void append(std::string_view s) {
+    for (char c : s)
+      if (size < most) text[size++] = c;
+  }
+};
+
+template <std::size_t N, std::size_t Chars = 16 * N>
+class graph_value {
+ public:
+  static constexpr std::size_t capacity = N;
+
+  //! Each returns the tensor's index, for the inputs of the nodes after it.
+  constexpr int input(std::string_view name, tensor_desc t) { return leaf(name, tensor_kind::input, t); }
+  constexpr int parameter(std::string_view name, tensor_desc t) { return leaf(name, tensor_kind::parameter, t); }
+  //! A state tensor (ctg::state): kept across runs, never placed by the memory planner.
+  constexpr int state(std::string_view name, tensor_desc t) { return leaf(name, tensor_kind::state, t); }
+  //! A node of op `Op` (with its template arguments: `add<ops::scale<1, 8>>`) on earlier tensors;
+  //! its output comes from the op's output rule, as a node type's does.
+  template <op Op>
+  constexpr int add(std::string_view name, std::initializer_list<int> inputs, bool in_place = false) {
+    node_desc d{};
+    d.kind = tensor_kind::node;
+    for (int v : inputs) {
+      if (d.input_count == max_inputs) {
+        fail({errc::wrong_arity, count_});
+        break;
+      }
+      if (v < 0 || v >= count_) fail({errc::value_input, count_});
+      d.inputs[d.input_count++] = v >= 0 && v < count_ ? v : no_index;
+    }
+    describe_op<Op>(d);
+    d.in_place = in_place;
+    return push(name, d);
+  }
+  //! Marks tensor v as an output of the graph (what it gives; the nodes it needs are planned).
+  constexpr void output(int v) {
+    if (v >= 0 && v < count_) is_output_[v] = true;
+    else fail({errc::value_input});
+  }
+
+  constexpr int tensor_count() const { return count_; }
+  constexpr bool is_output(int v) const { return is_output_[v]; }
+  //! The first mistake made while adding, or ok.
+  constexpr status error() const { return error_; }
+  //! Tensor v's record; its name points into this value.
+  constexpr node_desc record(int v) const {
+    node_desc d = nodes_[v];
+    d.name = std::string_view(names_ + name_at_[v], name_size_[v]);
+    return d;
+  }
+
+ private:
+  constexpr int leaf(std::string_view name, tensor_kind kind, tensor_desc t) {
+    node_desc d{};
+    d.kind = kind;
+    d.traits.output_memory = memory_class::external;
+    d.out = t;
+    return push(name, d);
+  }
+  constexpr int push(std::string_view name, const node_desc& d) {
+    if (count_ == int(N) || used_ + name.size() > Chars) {
+      fail({errc::value_capacity});
+      return no_index;
+    }
+    name_at_[count_] = used_, name_size_[count_] = name.size();
+    for (char c : name) names_[used_++] = c;
+    nodes_[count_] = d;
+    return count_++;
+  }
+  constexpr void fail(status s) {
+    if (error_.code == errc::ok) error_ = s;
+  }
+
+  node_desc nodes_[N]{};
+  bool is_output_[N]{};
+  std::size_t name_at_[N]{}, name_size_[N]{};
+  char names_[Chars]{};
+  int count_ = 0;
+  std::size_t used_ = 0;
+  status error_{};
+};
+
+}  // namespace ctg
