@@ -84,7 +84,9 @@ class graph_value {
     d.in_place = in_place;
     return push(name, d);
   }
-  //! Marks tensor v as an output of the graph (what it gives; the nodes it needs are planned).
+  //! Marks tensor v as an output of the graph (it lives to the end of a run). Every tensor added
+  //! is planned, whether an output needs it or not (a graph of types holds only what its outputs
+  //! reach).
   constexpr void output(int v) {
     if (v >= 0 && v < count_) is_output_[v] = true;
     else fail({errc::value_input});

@@ -1,7 +1,7 @@
 #pragma once
 //! flatten: node types -> flat_graph, by one walk over type-erased handles (no per-node
 //! recursive templates). Nodes come out in post order, so inputs precede their readers except
-//! through refs, which `schedule` orders.
+//! through refs, which `schedule` orders. A graph_value's tensors come as they were added.
 #include <cstdint>
 #include <string_view>
 #include <vector>
