@@ -3,7 +3,7 @@
 //! constexpr function (a loop over layers, with names made as it goes), and `make_plan<v>()`
 //! plans it with the passes `make_plan<g>()` runs: the same plan. A graph of types instantiates a
 //! class per tensor in each of nvcc's three front ends; a value does not (1,024 nodes with their
-//! proof: nvcc ~7.5 s against ~14 s, tests/compile_time/RESULTS.md).
+//! proof: nvcc 7.9 s against 13.4 s, tests/compile_time/RESULTS.md).
 //!
 //!   static constexpr auto mlp = [] {
 //!     ctg::graph_value<64> g;
