@@ -28,39 +28,13 @@
 #include <ctgraph/graph/errc.hpp>
 #include <ctgraph/graph/node.hpp>
 #include <ctgraph/graph/tensor_desc.hpp>
+#include <ctgraph/meta/fixed_string.hpp>
 
 namespace ctg {
-
-//! "prefix<i>suffix", for names made in a loop: `g.add<op>(ctg::numbered("layers.", i, ".q"), ...)`.
-struct numbered {
-  static constexpr int most = 96;  // characters; a longer name is cut (and then clashes: an error)
-  char text[most]{};
-  int size = 0;
-  constexpr numbered(std::string_view prefix, long long i, std::string_view suffix = {}) {
-    append(prefix);
-    char digits[24]{};
-    int d = 0;
-    unsigned long long u = i < 0 ? 0ull - static_cast<unsigned long long>(i) : static_cast<unsigned long long>(i);
-    do digits[d++] = char('0' + u % 10), u /= 10;
-    while (u != 0);
-    if (i < 0) append("-");
-    while (d > 0) append(std::string_view(&digits[--d], 1));
-    append(suffix);
-  }
-  constexpr operator std::string_view() const { return {text, std::size_t(size)}; }
-
- private:
-  constexpr void append(std::string_view s) {
-    for (char c : s)
-      if (size < most) text[size++] = c;
-  }
-};
 
 template <std::size_t N, std::size_t Chars = 16 * N>
 class graph_value {
  public:
-  static constexpr std::size_t capacity = N;
-
   //! Each returns the tensor's index, for the inputs of the nodes after it.
   constexpr int input(std::string_view name, tensor_desc t) { return leaf(name, tensor_kind::input, t); }
   constexpr int parameter(std::string_view name, tensor_desc t) { return leaf(name, tensor_kind::parameter, t); }

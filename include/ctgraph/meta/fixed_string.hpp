@@ -45,4 +45,28 @@ inline constexpr auto indexed = [] {
   return s;
 }();
 
+//! indexed's counterpart for an index known only in a constant evaluation's loop (a graph_value's
+//! names): `numbered("layers.", i, ".q")` is "layers.3.q" for i = 3, as a string_view.
+struct numbered {
+  static constexpr std::size_t most = 96;  // characters; a longer name is cut (and then clashes: an error)
+  char text[most]{};
+  std::size_t size = 0;
+  constexpr numbered(std::string_view prefix, long long i, std::string_view suffix = {}) {
+    append(prefix);
+    if (i < 0) append("-");
+    std::size_t v = i < 0 ? 0 - static_cast<std::size_t>(i) : static_cast<std::size_t>(i);
+    const std::size_t d = detail::decimal_digits(v);
+    for (std::size_t k = 0; k < d && size + d - 1 - k < most; ++k, v /= 10) text[size + d - 1 - k] = char('0' + v % 10);
+    size = size + d < most ? size + d : most;
+    append(suffix);
+  }
+  constexpr operator std::string_view() const { return {text, size}; }
+
+ private:
+  constexpr void append(std::string_view s) {
+    for (char c : s)
+      if (size < most) text[size++] = c;
+  }
+};
+
 }  // namespace ctg
