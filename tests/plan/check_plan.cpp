@@ -620,6 +620,12 @@ const std::vector<mutation>& mutations() {
          if (p.graph.lower_bound[c] > 0) return p.graph.lower_bound[c] += arena_alignment, true;
        return false;
      }},
+    {"a lower bound for a memory class with nothing placed", plan_fault::wrong_lower_bound, [](plan<cap>& p, std::mt19937&) {
+       for (int c = 0; c < memory_class_count; ++c)
+         if (memory_class(c) != memory_class::external && p.graph.lower_bound[c] == 0 && p.graph.arena_bytes[c] == 0)
+           return p.graph.lower_bound[c] = arena_alignment, true;
+       return false;
+     }},
   };
   return all;
 }

@@ -1,7 +1,8 @@
 #pragma once
 //! flatten: node types -> flat_graph, by one walk over type-erased handles (no per-node
 //! recursive templates). Nodes come out in post order, so inputs precede their readers except
-//! through refs, which `schedule` orders. A graph_value's tensors come as they were added.
+//! through refs, which `schedule` orders. A graph_value's records are copied as they were added
+//! (no walk: they are flat already).
 #include <cstdint>
 #include <string_view>
 #include <vector>
@@ -56,33 +57,29 @@ struct value_graph {
   static constexpr int output_count = 1;  // none is the walk's error (errc::value_output)
 };
 
-//! A graph_value's tensors as the walk gives a graph's: in the order added (inputs before their
-//! readers), with its mistake, a missing output or two tensors of one name as errors.
+//! A graph_value's mistake as the walk of types reports a graph's: the first made while adding,
+//! no output, or two tensors of one name (the first tensor of the name is the one reported).
 template <class V>
-constexpr walked walk_value(const V& v) {
-  walked w;
+constexpr status value_error(const V& v) {
+  if (v.error().code != errc::ok) return v.error();
   const int n = v.tensor_count();
-  w.nodes.resize(std::size_t(n));
-  for (int i = 0; i < n; ++i) {
-    w.nodes[std::size_t(i)] = v.record(i);
-    if (v.is_output(i)) w.outputs.push_back(i);
-  }
-  if (v.error().code != errc::ok) w.errors.push_back(v.error());
-  else if (w.outputs.empty()) w.errors.push_back({errc::value_output});
-  // Names: the first tensor of a name is the one reported, as the walk of types reports it.
+  bool output = false;
+  for (int i = 0; i < n && !output; ++i) output = v.is_output(i);
+  if (!output) return {errc::value_output};
   std::uint32_t mask = 255;
   while (std::uint32_t(n) * 2 > mask + 1) mask = mask * 2 + 1;
   int* slots = new int[mask + 1];
   for (std::uint32_t i = 0; i <= mask; ++i) slots[i] = no_index;
-  for (int i = 0; i < n; ++i) {
-    const std::string_view name = w.nodes[std::size_t(i)].name;
+  status e{};
+  for (int i = 0; i < n && e.code == errc::ok; ++i) {
+    const std::string_view name = v.name(i);
     std::uint32_t h = name_hash(name) & mask;
-    while (slots[h] >= 0 && w.nodes[std::size_t(slots[h])].name != name) h = (h + 1) & mask;
+    while (slots[h] >= 0 && v.name(slots[h]) != name) h = (h + 1) & mask;
     if (slots[h] < 0) slots[h] = i;
-    else if (w.errors.empty()) w.errors.push_back({errc::duplicate_name, slots[h], i});
+    else e = {errc::duplicate_name, slots[h], i};
   }
   delete[] slots;
-  return w;
+  return e;
 }
 
 //! Walks the graph from its outputs with an explicit stack; each tensor type is visited once
@@ -180,12 +177,9 @@ constexpr walked walk_types() {
   return w;
 }
 
-//! A graph's tensors: a graph_value's as added, a graph of types' by the walk above.
+//! Whether G is a graph_value's stand-in (value_graph), read in place rather than walked.
 template <class G>
-constexpr walked walk() {
-  if constexpr (requires { G::value.tensor_count(); }) return walk_value(G::value);
-  else return walk_types<G>();
-}
+concept value_graph_type = requires { G::value.tensor_count(); };
 
 //! What sizes the compile-time plan: the tensors reachable from the outputs and the copies that
 //! insert_copies will add (with their names' characters).
@@ -195,24 +189,37 @@ struct graph_size {
   std::size_t copy_chars = 0;
 };
 
-template <class G>
-constexpr graph_size measure() {
-  walked w = walk<G>();
-  graph_size s{int(w.nodes.size())};
-  if (!w.errors.empty() || s.tensors == 0) return s;
-  std::vector<bool> source(w.nodes.size());
-  const node_desc* nodes = w.nodes.data();
-  for (int v = 0; v < s.tensors; ++v) {
+//! The copies insert_copies will add to tensors `nodes[0, n)` (each named by `name(u)`).
+template <class Name>
+constexpr graph_size count_copies(const node_desc* nodes, int n, Name name) {
+  graph_size s{n};
+  bool* source = new bool[std::size_t(n) + 1]{};  // (std::vector<bool> here crashes nvcc 13's front end)
+  for (int v = 0; v < n; ++v) {
     if (!nodes[v].traits.symmetric_inputs) continue;
     for (int k = 0; k < nodes[v].input_count; ++k) {
       const int u = nodes[v].inputs[k];
-      if (u >= 0 && needs_copy(nodes, u) && !source[std::size_t(u)]) {
-        source[std::size_t(u)] = true, ++s.copies;
-        s.copy_chars += nodes[u].name.size() + copy_suffix.size();
+      if (u >= 0 && needs_copy(nodes, u) && !source[u]) {
+        source[u] = true, ++s.copies;
+        s.copy_chars += name(u).size() + copy_suffix.size();
       }
     }
   }
+  delete[] source;
   return s;
+}
+
+template <class G>
+constexpr graph_size measure() {
+  if constexpr (value_graph_type<G>) {
+    constexpr auto& v = G::value;
+    if (v.error().code != errc::ok) return {v.tensor_count()};
+    return count_copies(v.records(), v.tensor_count(), [&](int u) { return v.name(u); });
+  } else {
+    walked w = walk_types<G>();
+    if (!w.errors.empty() || w.nodes.empty()) return {int(w.nodes.size())};
+    const node_desc* nodes = w.nodes.data();
+    return count_copies(nodes, int(w.nodes.size()), [&](int u) { return nodes[u].name; });
+  }
 }
 
 template <class G>
@@ -225,14 +232,27 @@ template <class G>
 constexpr std::size_t tensor_count = std::size_t(detail::size_of<G>.tensors);
 
 //! Flattens G into `g` (capacity at least tensor_count<G>); the passes have not run.
+//! A graph_value's records are copied once each, as added (no walk).
 template <class G, std::size_t N>
 constexpr void flatten_into(flat_graph<N>& g) {
-  detail::walked w = detail::walk<G>();
-  g.tensor_count = int(w.nodes.size());
-  const node_desc* nodes = w.nodes.data();
-  for (int i = 0; i < g.tensor_count; ++i) g.nodes[i] = nodes[i];
-  for (int o : w.outputs) g.is_output[o] = true;
-  for (const status& e : w.errors) report(g, e);
+  if constexpr (detail::value_graph_type<G>) {
+    constexpr auto& v = G::value;
+    g.tensor_count = v.tensor_count();
+    const node_desc* records = v.records();
+    for (int i = 0; i < g.tensor_count; ++i) {
+      g.nodes[i] = records[i];
+      g.nodes[i].name = v.name(i);
+      g.is_output[i] = v.is_output(i);
+    }
+    if (const status e = detail::value_error(v); e.code != errc::ok) report(g, e);
+  } else {
+    detail::walked w = detail::walk_types<G>();
+    g.tensor_count = int(w.nodes.size());
+    const node_desc* nodes = w.nodes.data();
+    for (int i = 0; i < g.tensor_count; ++i) g.nodes[i] = nodes[i];
+    for (int o : w.outputs) g.is_output[o] = true;
+    for (const status& e : w.errors) report(g, e);
+  }
 }
 
 //! The flat graph of G: every tensor type described once.

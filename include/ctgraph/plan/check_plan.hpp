@@ -451,10 +451,12 @@ constexpr plan_violation check_offsets(const flat_graph<N>& g, recomputed<N>& r)
            !is_fused_member(g, v) && g.buffers[v].memory != memory_class::external;
   };
   auto end_of = [&](int v) { return g.buffers[v].offset + detail::storage_bytes(g.nodes, v); };
+  bool used[memory_class_count]{};  // classes with a planned buffer: only those are swept below
   for (int v = 0; v < g.tensor_count; ++v) {
     if (!planned(v)) continue;
     if (g.buffers[v].offset % arena_alignment != 0) return {plan_fault::misaligned, v};
     if (end_of(v) > g.arena_bytes[int(g.buffers[v].memory)]) return {plan_fault::outside_arena, v};
+    used[int(g.buffers[v].memory)] = true;
   }
   // Why y, new at step s, may not share memory with x, alive at s (none: a legal hand-over).
   auto judge = [&](int x, int y, int s) {
@@ -474,6 +476,7 @@ constexpr plan_violation check_offsets(const flat_graph<N>& g, recomputed<N>& r)
   };
   int live[N]{};
   for (int c = 0; c < memory_class_count; ++c) {
+    if (!used[c]) continue;
     int count = 0;  // live[0..count): disjoint, by offset
     for (int s = 0; s < g.step_count; ++s) {
       int keep = 0;
@@ -515,6 +518,10 @@ constexpr plan_violation check_offsets(const flat_graph<N>& g, recomputed<N>& r)
   long long delta[N + 1]{};
   for (int c = 0; c < memory_class_count; ++c) {
     if (memory_class(c) == memory_class::external) continue;
+    if (!used[c]) {  // nothing placed: no bytes live
+      if (g.lower_bound[c] != 0) return {plan_fault::wrong_lower_bound};
+      continue;
+    }
     for (int s = 0; s <= g.step_count; ++s) delta[s] = 0;
     for (int v = 0; v < g.tensor_count; ++v) {
       if (!planned(v) || int(g.buffers[v].memory) != c) continue;
