@@ -137,7 +137,7 @@ def value_form(n, T, D, params, nodes, proof):
     chunks = [body[i:i + VALUE_CHUNK] for i in range(0, len(body), VALUE_CHUNK)]
     for k, chunk in enumerate(chunks):
         lines += [f"constexpr void part{k}({capacity}& g) {{", *chunk, "}"]
-    lines += ["static constexpr auto v = [] {", f"  {capacity} g;"]
+    lines += ["inline constexpr auto v = [] {", f"  {capacity} g;"]
     lines += [f"  part{k}(g);" for k in range(len(chunks))]
     lines += ["  return g;",
               "}();",
