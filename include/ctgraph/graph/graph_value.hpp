@@ -77,15 +77,10 @@ class graph_value {
   constexpr bool is_output(int v) const { return is_output_[v]; }
   //! The first mistake made while adding, or ok.
   constexpr status error() const { return error_; }
-  //! Tensor v's record; its name points into this value.
-  constexpr node_desc record(int v) const {
-    node_desc d = nodes_[v];
-    d.name = name(v);
-    return d;
-  }
-  //! The records as added, without their names (name(v)): what flatten reads in place, one copy
-  //! a tensor (a record copied is dozens of values for a constant evaluator).
+  //! The records as added, without their names: what flatten reads in place, one copy a tensor
+  //! (a record copied is dozens of values for a constant evaluator).
   constexpr const node_desc* records() const { return nodes_; }
+  //! Tensor v's name; it points into this value.
   constexpr std::string_view name(int v) const { return {names_ + name_at_[v], name_size_[v]}; }
 
  private:

@@ -70,7 +70,7 @@ struct planner {
   // "x.to_symmetric": the copies' names need static storage, so they get a variable of their own.
   static constexpr auto copy_names = [] {
     if constexpr (size.copies == 0) {
-      return ctg::copy_names<0, 0>{};  // no flat graph: EDG pays ~0.6 s to zero one of 5,463 tensors
+      return ctg::copy_names<0, 0>{};  // zeroing a flat graph of 5,463 tensors: cudafe++ 0.14 s, cicc 0.39
     } else {
       flat_graph<plan_capacity<G>> g{};
       flatten_into<G>(g);
