@@ -93,6 +93,31 @@ TEST_CASE("2. symmetric placement: one inserted copy per graph input, parameter 
   CHECK(!check_plan(copies));
 }
 
+// The same graph as a constexpr value: its copies counted and named from its records in place.
+inline constexpr auto copies_value = [] {
+  graph_value<16> g;
+  const int in = g.input("x", tensor_of(dtype_id::bf16, {tokens, hidden}));
+  const int w = g.parameter("p", tensor_of(dtype_id::bf16, {tokens, hidden}));
+  const int c = g.add<ops::relu>("cx", {in});
+  const int o = g.add<opaque_all_reduce>("o", {c});
+  const int s = g.add<ops::add>("sum", {g.add<ops::all_reduce>("a1", {in}), g.add<ops::all_reduce>("a2", {in})});
+  const int s2 = g.add<ops::add>("sum2", {g.add<ops::all_reduce>("a3", {w}), g.add<ops::all_reduce>("a4", {o})});
+  g.output(g.add<ops::add>("total", {s, s2}));
+  g.output(c);
+  return g;
+}();
+
+TEST_CASE("2. symmetric placement: a graph_value gets the same copies, named the same") {
+  constexpr auto v = make_plan<copies_value>();
+  static_assert(v.ok() && v.copy_count() == 3 && !check_plan(v));
+  static_assert(v.index_of("x.to_symmetric") >= 0 && v.index_of("p.to_symmetric") >= 0 && v.index_of("o.to_symmetric") >= 0);
+  static_assert(v.node(v.index_of("a2")).inputs[0] == v.index_of("x.to_symmetric"));
+  static_assert(v.arena_bytes(memory_class::symmetric) == copies.arena_bytes(memory_class::symmetric));
+  static_assert(v.arena_bytes(memory_class::device) == copies.arena_bytes(memory_class::device));
+  CHECK(v.tensor_count() == copies.tensor_count());
+  CHECK(v.storage_count(memory_class::symmetric) == copies.storage_count(memory_class::symmetric));
+}
+
 TEST_CASE("3. captured partitions use symmetric buffers in place") {
   static_assert(out_variant.partition(0).static_inputs == 9);  // x and 8 weights
   static_assert(out_variant.partition(0).static_input_copies == 0);
