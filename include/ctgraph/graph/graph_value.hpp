@@ -3,7 +3,7 @@
 //! constexpr function (a loop over layers, with names made as it goes), and `make_plan<v>()`
 //! plans it with the passes `make_plan<g>()` runs: the same plan. A graph of types instantiates a
 //! class per tensor in each of nvcc's three front ends; a value does not (1,024 nodes with their
-//! proof: nvcc 7.1 s against 13.5 s; 4,096 nodes 14.5 s against 56.0; tests/compile_time/RESULTS.md).
+//! proof: nvcc 5.2 s against 10.2 s; 4,096 nodes 13.0 s against 46.8; tests/compile_time/RESULTS.md).
 //!
 //!   inline constexpr auto mlp = [] {
 //!     ctg::graph_value<64> g;
