@@ -8,7 +8,8 @@ A compile that fails on a constant-evaluation budget is retried with the compile
 -fconstexpr-ops-limit=N,-fconstexpr-loop-limit=N for its host g++; g++: -fconstexpr-ops-limit=N
 -fconstexpr-loop-limit=N), raised a step at a time; `flags` says what the last attempt used.
 A graph that nvcc rejects because of ref<> (see gen_graph.py --no-refs) is retried without refs
-(`refs: false`). nodes == 0 is the baseline: a file that only includes <ctgraph/planning.hpp> (what a planning translation unit includes).
+(`refs: false`). nodes == 0 is the baseline: a file that only includes <ctgraph/planning.hpp>
+(what a planning translation unit includes).
 --proof adds, for every size, a row whose file also proves its plan (static_assert(!check_plan(p)));
 rows carry `proof`. --value adds rows (`value: true`) for the same graphs written as a
 ctg::graph_value (gen_graph.py --value). --repeat R keeps the fastest of R compiles (this box is

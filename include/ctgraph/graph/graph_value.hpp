@@ -84,13 +84,7 @@ class graph_value {
   constexpr std::string_view name(int v) const { return {names_ + name_at_[v], name_size_[v]}; }
 
  private:
-  constexpr int leaf(std::string_view name, tensor_kind kind, tensor_desc t) {
-    node_desc d{};
-    d.kind = kind;
-    d.traits.output_memory = memory_class::external;
-    d.out = t;
-    return push(name, d);
-  }
+  constexpr int leaf(std::string_view name, tensor_kind kind, tensor_desc t) { return push(name, leaf_desc(kind, {}, t)); }
   constexpr int push(std::string_view name, const node_desc& d) {
     if (count_ == int(N) || used_ + name.size() > Chars) {
       fail({errc::value_capacity});

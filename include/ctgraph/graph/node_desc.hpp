@@ -52,6 +52,17 @@ struct node_desc {
   std::int8_t rows_dim = 0;
 };
 
+//! The record of a graph input, parameter or state tensor: the user's storage (external), never
+//! the planner's, of description `out`. One definition for types, values and run-time builders.
+constexpr node_desc leaf_desc(tensor_kind kind, std::string_view name, tensor_desc out = {}) {
+  node_desc d{};
+  d.name = name;
+  d.kind = kind;
+  d.traits.output_memory = memory_class::external;
+  d.out = out;
+  return d;
+}
+
 //! A type-erased handle to a tensor type, so that `flatten` can walk node types with a loop.
 //! (A virtual call instead of a function pointer: nvcc instantiates a constexpr function whose
 //! address is taken at once, which recurses through the whole graph; a virtual member is not.)

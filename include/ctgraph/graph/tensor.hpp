@@ -15,10 +15,7 @@ struct leaf_tensor {
   static constexpr auto name = Name;
   static constexpr tensor_handle::edges inputs() { return {Name.view()}; }
   static constexpr node_desc describe() {
-    node_desc d{};
-    d.name = Name.view();
-    d.kind = Kind;
-    d.traits.output_memory = memory_class::external;
+    node_desc d = leaf_desc(Kind, Name.view());
     if constexpr (dtype<DT> && static_shape<Shape>) d.out = describe_tensor<DT>(Shape{});  // else: asserted above
     return d;
   }

@@ -77,11 +77,8 @@ class graph_builder {
 
  private:
   int leaf(std::string name, tensor_kind kind, tensor_desc t) {
-    node_desc d = base(std::move(name), {});
-    d.kind = kind;
-    d.traits.output_memory = memory_class::external;
-    d.out = t;
-    return push(d);
+    names_.push_back(std::move(name));
+    return push(leaf_desc(kind, names_.back(), t));
   }
   node_desc base(std::string name, std::initializer_list<int> inputs) { return base(std::move(name), inputs.begin(), int(inputs.size())); }
   node_desc base(std::string name, const int* inputs, int count) {
