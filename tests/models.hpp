@@ -31,6 +31,18 @@ struct mlp {
                                      ctg::parameter<ctg::indexed<"w", I>, DT, ctg::shape<Hidden, Hidden>>>> {};
 };
 
+//! The 8 layers of mlp<bf16, 4096> on an input x [16, 4096], as a graph_value that lists its ops.
+constexpr auto mlp_value() {
+  ctg::graph_value<32, ctg::op_list<ctg::ops::matmul, ctg::ops::relu>> v;
+  int y = v.input("x", ctg::tensor_of(ctg::dtype_id::bf16, {16, 4096}));
+  for (int i = 0; i < 8; ++i) {
+    const int w = v.parameter(ctg::numbered("w", i), ctg::tensor_of(ctg::dtype_id::bf16, {4096, 4096}));
+    y = v.add<ctg::ops::relu>(ctg::numbered("y", i), {v.add<ctg::ops::matmul>(ctg::numbered("h", i), {y, w})});
+  }
+  v.output(y);
+  return v;
+}
+
 //! Layer I of a tensor-parallel block: y_I = Collective(h_I), h_I = X x w_I.
 template <class Collective, class DT, std::int64_t Hidden>
 struct tp {
@@ -132,5 +144,77 @@ struct cache_step {
   struct v_put : ctg::node<"v_put", ctg::ops::cache_write<0>, v_cache, Pos, v> {};
   struct attn : ctg::node<"attn", ctg::ops::cache_attention<4, 2>, q_rope, k_put, v_put, Pos> {};
 };
+
+//! One decoder layer of a decode step, every fusion the plan makes for Llama in one graph: an
+//! RMS norm in its readers' prologues (q, k and v sibling products of one row), rotaries folded
+//! into the attention and the key's cache write, an attention that runs its cache writes, a
+//! residual in a product's epilogue, silu(gate) * up in the down projection's prologue, an
+//! elementwise group (gelu, add) and the position advanced. Hidden 256, 4 query heads of 64
+//! sharing 2 K/V heads, caches of 64 rows, one token. The same graph as types (here) and as a
+//! value (decode_layer_value, below), node for node.
+template <class DT>
+struct decode_layer {
+  using x = ctg::input<"x", DT, ctg::shape<1, 256>>;
+  using pos = ctg::state<"pos", ctg::i32, ctg::shape<1>>;
+  using k_cache = ctg::state<"k_cache", DT, ctg::shape<64, 128>>;
+  using v_cache = ctg::state<"v_cache", DT, ctg::shape<64, 128>>;
+  template <ctg::fixed_string Name, std::int64_t... Dims>
+  using weight = ctg::parameter<Name, DT, ctg::shape<Dims...>>;
+  using norm = ctg::ops::rms_norm<1e-5f>;
+  using proj = ctg::ops::linear<true>;
+  struct nx : ctg::node<"nx", norm, x, weight<"g1", 256>> {};
+  struct q : ctg::node<"q", proj, nx, weight<"wq", 256, 256>> {};
+  struct k : ctg::node<"k", proj, nx, weight<"wk", 128, 256>> {};
+  struct v : ctg::node<"v", proj, nx, weight<"wv", 128, 256>> {};
+  struct q_rope : ctg::node<"q_rope", ctg::ops::rotary<64>, q, pos> {};
+  struct k_rope : ctg::node<"k_rope", ctg::ops::rotary<64>, k, pos> {};
+  struct k_put : ctg::node<"k_put", ctg::ops::cache_write<0>, k_cache, pos, k_rope> {};
+  struct v_put : ctg::node<"v_put", ctg::ops::cache_write<0>, v_cache, pos, v> {};
+  struct attn : ctg::node<"attn", ctg::ops::cache_attention<4, 2>, q_rope, k_put, v_put, pos> {};
+  struct o : ctg::node<"o", proj, attn, weight<"wo", 256, 256>, x> {};
+  struct n2 : ctg::node<"n2", norm, o, weight<"g2", 256>> {};
+  struct gate : ctg::node<"gate", proj, n2, weight<"wg", 512, 256>> {};
+  struct up : ctg::node<"up", proj, n2, weight<"wu", 512, 256>> {};
+  struct act : ctg::node<"act", ctg::ops::silu, gate> {};
+  struct both : ctg::node<"both", ctg::ops::mul, act, up> {};
+  struct down : ctg::node<"down", proj, both, weight<"wd", 256, 512>, o> {};
+  struct smooth : ctg::node<"smooth", ctg::ops::gelu, down> {};
+  struct y : ctg::node<"y", ctg::ops::add, smooth, o> {};
+  struct pos_next : ctg::node<"pos_next", ctg::ops::advance<1>, pos, y> {};
+  using graph = ctg::graph<y, pos_next>;
+  using op_types = ctg::op_list<norm, proj, ctg::ops::rotary<64>, ctg::ops::cache_write<0>, ctg::ops::cache_attention<4, 2>,
+                                ctg::ops::silu, ctg::ops::mul, ctg::ops::gelu, ctg::ops::add, ctg::ops::advance<1>>;
+};
+
+//! decode_layer<DT> as a graph_value that lists its ops (so an executor can run it).
+template <ctg::dtype_id DT>
+constexpr auto decode_layer_value() {
+  using layer = decode_layer<ctg::bf16>;  // its op list (the ops do not depend on the dtype)
+  using ctg::tensor_of;
+  ctg::graph_value<32, layer::op_types> g;
+  const int x = g.input("x", tensor_of(DT, {1, 256}));
+  const int pos = g.state("pos", tensor_of(ctg::dtype_id::i32, {1}));
+  const int k_cache = g.state("k_cache", tensor_of(DT, {64, 128})), v_cache = g.state("v_cache", tensor_of(DT, {64, 128}));
+  const auto weight = [&](const char* name, std::initializer_list<std::int64_t> dims) { return g.parameter(name, tensor_of(DT, dims)); };
+  const int nx = g.add<layer::norm>("nx", {x, weight("g1", {256})});
+  const int q = g.add<layer::proj>("q", {nx, weight("wq", {256, 256})});
+  const int k = g.add<layer::proj>("k", {nx, weight("wk", {128, 256})});
+  const int v = g.add<layer::proj>("v", {nx, weight("wv", {128, 256})});
+  const int q_rope = g.add<ctg::ops::rotary<64>>("q_rope", {q, pos});
+  const int k_rope = g.add<ctg::ops::rotary<64>>("k_rope", {k, pos});
+  const int k_put = g.add<ctg::ops::cache_write<0>>("k_put", {k_cache, pos, k_rope});
+  const int v_put = g.add<ctg::ops::cache_write<0>>("v_put", {v_cache, pos, v});
+  const int attn = g.add<ctg::ops::cache_attention<4, 2>>("attn", {q_rope, k_put, v_put, pos});
+  const int o = g.add<layer::proj>("o", {attn, weight("wo", {256, 256}), x});
+  const int n2 = g.add<layer::norm>("n2", {o, weight("g2", {256})});
+  const int gate = g.add<layer::proj>("gate", {n2, weight("wg", {512, 256})});
+  const int up = g.add<layer::proj>("up", {n2, weight("wu", {512, 256})});
+  const int both = g.add<ctg::ops::mul>("both", {g.add<ctg::ops::silu>("act", {gate}), up});
+  const int down = g.add<layer::proj>("down", {both, weight("wd", {256, 512}), o});
+  const int y = g.add<ctg::ops::add>("y", {g.add<ctg::ops::gelu>("smooth", {down}), o});
+  g.output(y);
+  g.output(g.add<ctg::ops::advance<1>>("pos_next", {pos, y}));
+  return g;
+}
 
 }  // namespace test_models

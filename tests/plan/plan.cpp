@@ -56,16 +56,7 @@ TEST_CASE("plan: a 96-layer model is one line too") {
 }
 
 // The 8-layer MLP and a decode step over state, as constexpr values (graph/graph_value.hpp).
-static constexpr auto mlp_value = [] {
-  graph_value<32> v;
-  int y = v.input("x", tensor_of(dtype_id::bf16, {16, 4096}));
-  for (int i = 0; i < 8; ++i) {
-    const int w = v.parameter(numbered("w", i), tensor_of(dtype_id::bf16, {4096, 4096}));
-    y = v.add<ops::relu>(numbered("y", i), {v.add<ops::matmul>(numbered("h", i), {y, w})});
-  }
-  v.output(y);
-  return v;
-}();
+inline constexpr auto mlp_value = test_models::mlp_value();
 using step = test_models::decode_step<bf16, 64, 4, 32>;
 static constexpr auto step_value = [] {
   graph_value<16> v;

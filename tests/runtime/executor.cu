@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -943,6 +944,63 @@ TEST_CASE("executor: parallel branches are parallel in the captured graph and gi
     }
     CHECK(differ == 0);
   }
+  cudaStreamDestroy(st);
+}
+
+// A graph_value that lists its ops runs as its graph of types does (the hooks, node for node:
+// runtime/hooks.cu): the decode layer, three steps each, the same bits in the output, both caches
+// and the position. The value's bindings are checked at compile time, the types' at run time.
+using layer = test_models::decode_layer<bf16>;
+inline constexpr auto layer_value = test_models::decode_layer_value<dtype_id::bf16>();
+
+TEST_CASE("executor: a graph_value runs as its graph of types, bit for bit (a decode layer, 3 steps)") {
+  using bf = __nv_bfloat16;
+  struct tensor {
+    const char* name;
+    std::size_t count;
+    float lo, hi;
+  };
+  const tensor tensors[] = {{"x", 256, -1, 1},         {"g1", 256, .5f, 1.5f},      {"wq", 256 * 256, -.1f, .1f},
+                            {"wk", 128 * 256, -.1f, .1f}, {"wv", 128 * 256, -.1f, .1f}, {"wo", 256 * 256, -.1f, .1f},
+                            {"g2", 256, .5f, 1.5f},      {"wg", 512 * 256, -.1f, .1f}, {"wu", 512 * 256, -.1f, .1f},
+                            {"wd", 256 * 512, -.1f, .1f}};
+  std::vector<std::unique_ptr<test::device_buffer>> buffers;
+  std::vector<binding> list;
+  unsigned seed = 300;
+  for (const tensor& t : tensors) {
+    buffers.push_back(std::make_unique<test::device_buffer>(test::random_values<bf>(t.count, t.lo, t.hi, seed++)));
+    list.push_back(bind(t.name, buffers.back()->at<bf>(0), t.count));
+  }
+  const auto at = [&](int i) { return buffers[std::size_t(i)]->at<bf>(0); };
+  cudaStream_t st;
+  REQUIRE(cudaStreamCreate(&st) == cudaSuccess);
+  auto typed = instantiate<layer::graph>(st, list);
+  auto valued = instantiate<layer_value>(st, bindings(bind<"x">(at(0)), bind<"g1">(at(1)), bind<"wq">(at(2)), bind<"wk">(at(3)), bind<"wv">(at(4)),
+                                                      bind<"wo">(at(5)), bind<"g2">(at(6)), bind<"wg">(at(7)), bind<"wu">(at(8)), bind<"wd">(at(9))));
+  const auto bits = [&](auto& ex, const char* name, std::size_t count) {
+    std::vector<unsigned short> h(count);
+    CTG_CHECK("test", cudaMemcpy(h.data(), ex.data(name), count * 2, cudaMemcpyDeviceToHost));
+    return h;
+  };
+  for (int step = 0; step < 3; ++step) {
+    CAPTURE(step);
+    typed.run();
+    valued.run();
+    CTG_CHECK("test", cudaStreamSynchronize(st));
+    const std::vector<unsigned short> y = bits(typed, "y", 256);
+    CHECK(y == bits(valued, "y", 256));
+    std::size_t nonzero = 0;
+    for (unsigned short b : y) nonzero += (b & 0x7fff) != 0;
+    CHECK(nonzero > 200);
+  }
+  CHECK(bits(typed, "k_cache", 64 * 128) == bits(valued, "k_cache", 64 * 128));
+  CHECK(bits(typed, "v_cache", 64 * 128) == bits(valued, "v_cache", 64 * 128));
+  CHECK(typed.position() == 3);
+  CHECK(valued.position() == 3);
+  // The value's plan launches what the typed plan launches.
+  CHECK(test::nodes_of(typed.captured_graph(0)).kernels == test::nodes_of(valued.captured_graph(0)).kernels);
+  typed.check();
+  valued.check();
   cudaStreamDestroy(st);
 }
 }  // namespace executor_test

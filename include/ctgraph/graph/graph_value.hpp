@@ -27,10 +27,17 @@
 //! and g++ without optimisation writes each into the object file (4,096 nodes: 6.9 MB of data and
 //! 0.4 s of nvcc's host compile; 3.1 MB inline). A mistake made while adding (capacity, an input
 //! that is not an earlier tensor) is kept and reported by make_plan as one static_assert, like a
-//! pass's. Planning only: an executor runs graphs of types (their launch hooks come from them).
+//! pass's.
+//!
+//! To run it, name its ops in its type, `graph_value<64, op_list<ops::matmul, ops::relu>>`: each
+//! node records its op's place in the list, from which the executor takes the op's launch hook
+//! (`instantiate<v>(...)`, runtime/executor.hpp; one hook per op type, not per node). Without a
+//! list (`graph_value<64>`) any op may be added and the value plans and proves only.
 #include <cstddef>
+#include <cstdint>
 #include <initializer_list>
 #include <string_view>
+#include <type_traits>
 
 #include <ctgraph/graph/errc.hpp>
 #include <ctgraph/graph/node.hpp>
@@ -39,9 +46,43 @@
 
 namespace ctg {
 
-template <std::size_t N, std::size_t Chars = 16 * N>
+//! The ops a graph_value may add, for the executor to run them.
+template <class... Ops>
+struct op_list {
+  static constexpr std::size_t size = sizeof...(Ops);
+  //! The place of Op in the list, or -1.
+  template <class Op>
+  static constexpr int index_of() {
+    int i = 0, at = -1;
+    ((at = at < 0 && std::is_same_v<Op, Ops> ? i : at, ++i), ...);
+    return at;
+  }
+};
+
+namespace detail {
+template <class List, std::size_t I>
+struct op_at;
+template <class First, class... Rest>
+struct op_at<op_list<First, Rest...>, 0> {
+  using type = First;
+};
+template <class First, class... Rest, std::size_t I>
+struct op_at<op_list<First, Rest...>, I> : op_at<op_list<Rest...>, I - 1> {};
+template <class T>
+inline constexpr bool is_op_list = false;
+template <class... Ops>
+inline constexpr bool is_op_list<op_list<Ops...>> = true;
+}  // namespace detail
+
+//! `Ops`: the op_list the executor runs the graph with, or void (any op; plan only).
+template <std::size_t N, class Ops = void, std::size_t Chars = 16 * N>
 class graph_value {
+  static_assert(std::is_void_v<Ops> || detail::is_op_list<Ops>, "ctgraph: a graph_value's second argument lists its ops: ctg::graph_value<N, ctg::op_list<ops::matmul, ops::relu>> (or leave it out to plan only).");
+
  public:
+  using op_types = Ops;
+  static constexpr bool runnable = !std::is_void_v<Ops>;
+
   //! Each returns the tensor's index, for the inputs of the nodes after it.
   constexpr int input(std::string_view name, tensor_desc t) { return leaf(name, tensor_kind::input, t); }
   constexpr int parameter(std::string_view name, tensor_desc t) { return leaf(name, tensor_kind::parameter, t); }
@@ -51,6 +92,9 @@ class graph_value {
   //! its output comes from the op's output rule, as a node type's does.
   template <op Op>
   constexpr int add(std::string_view name, std::initializer_list<int> inputs, bool in_place = false) {
+    if constexpr (runnable) {
+      static_assert(Ops::template index_of<Op>() >= 0, "ctgraph: graph_value::add<Op>: Op is not in the graph_value's op list, so no executor could run it. Add it to the list: ctg::graph_value<N, ctg::op_list<..., Op>>.");
+    }
     node_desc d{};
     d.kind = tensor_kind::node;
     for (int v : inputs) {
@@ -63,7 +107,10 @@ class graph_value {
     }
     describe_op<Op>(d);
     d.in_place = in_place;
-    return push(name, d);
+    const int v = push(name, d);
+    if constexpr (runnable)
+      if (v >= 0) op_index_[v] = std::int16_t(Ops::template index_of<Op>());
+    return v;
   }
   //! Marks tensor v as an output of the graph (it lives to the end of a run). Every tensor added
   //! is planned, whether an output needs it or not (a graph of types holds only what its outputs
@@ -82,9 +129,20 @@ class graph_value {
   constexpr const node_desc* records() const { return nodes_; }
   //! Tensor v's name; it points into this value.
   constexpr std::string_view name(int v) const { return {names_ + name_at_[v], name_size_[v]}; }
+  //! Node v's op: its place in the op list (-1 for graph inputs, parameters and state).
+  constexpr int op_index(int v) const
+    requires runnable
+  {
+    return op_index_[v];
+  }
 
  private:
-  constexpr int leaf(std::string_view name, tensor_kind kind, tensor_desc t) { return push(name, leaf_desc(kind, {}, t)); }
+  constexpr int leaf(std::string_view name, tensor_kind kind, tensor_desc t) {
+    const int v = push(name, leaf_desc(kind, {}, t));
+    if constexpr (runnable)
+      if (v >= 0) op_index_[v] = -1;
+    return v;
+  }
   constexpr int push(std::string_view name, const node_desc& d) {
     if (count_ == int(N) || used_ + name.size() > Chars) {
       fail({errc::value_capacity});
@@ -101,6 +159,7 @@ class graph_value {
 
   node_desc nodes_[N]{};
   bool is_output_[N]{};
+  std::int16_t op_index_[runnable ? N : 1]{};
   std::size_t name_at_[N]{}, name_size_[N]{};
   char names_[Chars]{};
   int count_ = 0;

@@ -758,4 +758,23 @@ auto instantiate(cudaStream_t stream, const boost::hana::tuple<B...>& bound, com
   return instantiate<G, Options>(stream, list, comm);
 }
 
+//! The executor of graph_value V (graph/graph_value.hpp), which lists its ops
+//! (`graph_value<N, op_list<...>>`): `auto ex = ctg::instantiate<v>(stream, {ctg::bind("x", x, n), ...});`
+//! or with bindings checked at compile time, as for a graph of types.
+template <auto& V, plan_options Options = plan_options{}>
+  requires requires { V.tensor_count(); }
+auto instantiate(cudaStream_t stream, const std::vector<binding>& bindings, communicator comm = {}) {
+  return instantiate<detail::value_graph<V>, Options>(stream, bindings, comm);
+}
+template <auto& V, plan_options Options = plan_options{}>
+  requires requires { V.tensor_count(); }
+auto instantiate(cudaStream_t stream, std::initializer_list<binding> bindings, communicator comm = {}) {
+  return instantiate<detail::value_graph<V>, Options>(stream, std::vector<binding>(bindings), comm);
+}
+template <auto& V, plan_options Options = plan_options{}, class... B>
+  requires requires { V.tensor_count(); }
+auto instantiate(cudaStream_t stream, const boost::hana::tuple<B...>& bound, communicator comm = {}) {
+  return instantiate<detail::value_graph<V>, Options>(stream, bound, comm);
+}
+
 }  // namespace ctg
