@@ -134,34 +134,11 @@ node_hook detail::launch_hook_of() {
 }
 
 namespace detail {
-//! A node as the hooks see it, in either form of graph: its op (`op_type`), the node of its input
-//! K (`input<K>`), its index in a plan graph (`index<G>`) and the type a typed hook gets as its
-//! `Launch::node_type` (`type`). A node of a graph of types, T:
-template <class T>
-struct typed_node {
-  using type = T;
-  using op_type = typename T::op_type;
-  template <std::size_t K>
-  using input = typed_node<input_type<T, K>>;
-  template <auto& G>
-  static constexpr int index = G.index_of(T::name.view());  // a scan of the names: asked only where needed
-};
-//! Node I of graph_value V (which lists its ops: graph_value<N, op_list<...>>).
-template <auto& V, int I>
-struct value_node {
-  using type = void;
-  using op_type = typename op_at<typename std::remove_cvref_t<decltype(V)>::op_types, std::size_t(V.op_index(I))>::type;
-  template <std::size_t K>
-  using input = value_node<V, V.records()[I].inputs[K]>;
-  template <auto&>
-  static constexpr int index = I;  // a value's tensors are the plan's first, in order
-};
-
-//! The node of member J of the fused group `Group` whose root is node Root: reached from the root
-//! along the input slots the group records (never a ref<>, which has no type).
+//! The type of member J of the fused group `Group` whose root has type Root: reached from the
+//! root along the input slots the group records (never a ref<>, which has no type).
 template <class Root, auto& Group, int J, bool IsRoot = (J == Group.size - 1)>
 struct member_type {
-  using type = typename member_type<Root, Group, Group.via[J]>::type::template input<std::size_t(Group.via_slot[J])>;
+  using type = input_type<typename member_type<Root, Group, Group.via[J]>::type, std::size_t(Group.via_slot[J])>;
 };
 template <class Root, auto& Group, int J>
 struct member_type<Root, Group, J, true> {
@@ -186,6 +163,13 @@ template <class Root, auto& Group, bool Fast>
 inline constexpr auto fused_program_value =
     make_fused_program<Root, Group, Fast>(std::make_index_sequence<std::size_t(Group.size)>{});
 
+//! The hook that runs fused program `Program` (a constexpr variable) for a group's root.
+template <auto& Program>
+node_hook program_hook() {
+  node_hook h{[](const launch_context& c, const void*) { launch_fused(c, Program); }, nullptr};
+  return h.running<std::remove_cvref_t<decltype(Program)>>().for_group();
+}
+
 //! The group whose root is node R of plan graph `Lived`, as a constexpr variable (a reference
 //! template argument for the types above).
 template <auto& Lived, int R>
@@ -198,80 +182,72 @@ node_hook fused_hook() {
   constexpr auto& group = group_at<Lived, R>;
   if constexpr (!Lived.nodes[group.members[0]].traits.elementwise) {  // a product with Root as its epilogue
     using product = typename member_type<Root, group, 0>::type::op_type;
-    return hook_of<typename product::template with_epilogue<Root::op_type::traits.as_epilogue>, typename Root::type>().for_group();
+    return hook_of<typename product::template with_epilogue<Root::op_type::traits.as_epilogue>, Root>().for_group();
   } else {
-    constexpr auto& program = fused_program_value<Root, group, Fast>;
-    node_hook h{[](const launch_context& c, const void*) { launch_fused(c, program); }, nullptr};
-    return h.running<std::remove_cvref_t<decltype(program)>>().for_group();
+    return program_hook<fused_program_value<Root, group, Fast>>();
   }
 }
 
-//! The rotary a cache write (node Write) turns its rows with (its input 2's op) where the plan
-//! folded one into it, else void.
-template <class Write, bool Rotated>
+//! Op as the plan runs it: an attention that runs its cache writes (`Writes`; `Rotary`: the op
+//! turning the key write's rows, or void), then with the op `Prologue` folded in (or void).
+template <class Op, bool Writes, class Rotary>
+struct with_writes {
+  using type = Op;
+};
+template <class Op, class Rotary>
+struct with_writes<Op, true, Rotary> {
+  using type = typename Op::template with_cache_writes<ops::cache_writes<Rotary>>;
+};
+template <class Op, class Prologue>
+struct with_prologue {
+  using type = typename Op::template with_prologue<Prologue>;
+};
+template <class Op>
+struct with_prologue<Op, void> {
+  using type = Op;
+};
+template <class Op, bool Writes, class Rotary, class Prologue>
+using planned_op_t = typename with_prologue<typename with_writes<Op, Writes, Rotary>::type, Prologue>::type;
+
+//! The rotary that the key write of attention type Attention (its input 1) turns its rows with
+//! (the write's input 2's op) where the plan folded one into it, else void.
+template <class Attention, bool Rotated>
 struct folded_rotary {
   using type = void;
 };
-template <class Write>
-struct folded_rotary<Write, true> {
-  using type = typename Write::template input<2>::op_type;
+template <class Attention>
+struct folded_rotary<Attention, true> {
+  using type = typename input_type<input_type<Attention, 1>, 2>::op_type;
+};
+//! The op folded into input K of node type T where the plan folds one, else void.
+template <class T, int K>
+struct folded_prologue {
+  using type = typename input_type<T, std::size_t(K)>::op_type;
+};
+template <class T>
+struct folded_prologue<T, no_index> {
+  using type = void;
 };
 
-//! Op, the op of node Node, as plan graph `Lived` runs it: an attention with the cache writes it
-//! runs (`writes_in`), then any op with the prologue folded into it (`prologue`). The node's index
-//! is asked only for ops that can take either.
-template <class Node, auto& Lived, class Op>
+//! Op, the op of node type T, as plan graph `Lived` runs it (planned_op_t). The node's index is
+//! looked up only for ops that can take cache writes or a prologue.
+template <class T, auto& Lived, class Op>
 struct planned_op {
-  template <class O>
-  static constexpr auto with_writes() {
-    if constexpr (requires { O::takes_cache_writes; }) {
-      constexpr int v = Node::template index<Lived>;
-      constexpr int k = v >= 0 && Lived.nodes[v].input_count == 4 ? Lived.nodes[v].inputs[1] : no_index;  // the key write
-      if constexpr (O::takes_cache_writes && k >= 0 && Lived.writes_in[k] == v)
-        return std::type_identity<typename O::template with_cache_writes<ops::cache_writes<typename folded_rotary<typename Node::template input<1>, (Lived.prologue[k] >= 0)>::type>>>{};
-      else
-        return std::type_identity<O>{};
-    } else {
-      return std::type_identity<O>{};
-    }
-  }
-  template <class O>
-  static constexpr auto with_prologue() {
-    if constexpr (requires { O::takes_prologue; }) {
-      constexpr int v = Node::template index<Lived>;
-      if constexpr (v >= 0 && Lived.prologue[v] >= 0)
-        return std::type_identity<typename O::template with_prologue<typename Node::template input<std::size_t(Lived.nodes[v].prologue_input)>::op_type>>{};
-      else
-        return std::type_identity<O>{};
-    } else {
-      return std::type_identity<O>{};
-    }
-  }
-  using type = typename decltype(with_prologue<typename decltype(with_writes<Op>())::type>())::type;
+  static constexpr int v = (requires { Op::takes_cache_writes; } || requires { Op::takes_prologue; }) ? Lived.index_of(T::name.view()) : no_index;
+  static constexpr int key = v >= 0 && Lived.nodes[v].input_count == 4 ? Lived.nodes[v].inputs[1] : no_index;  // an attention's key write
+  static constexpr bool writes = key >= 0 && Lived.nodes[v].takes_cache_writes && Lived.writes_in[key] == v;
+  using rotary = typename folded_rotary<T, writes && Lived.prologue[key] >= 0>::type;
+  using type = planned_op_t<Op, writes, rotary, typename folded_prologue<T, v >= 0 && Lived.prologue[v] >= 0 ? int(Lived.nodes[v].prologue_input) : no_index>::type>;
 };
 
 //! The hook of an elementwise op Op that runs alone, in its fast form where asked and it has one.
-template <class Op, class Type, bool Fast>
+template <class Op, class Node, bool Fast>
 node_hook alone_hook() {
   if constexpr (Fast && requires { &Op::fast; }) {
     node_hook h{[](const launch_context& c, const void*) { launch_elementwise(c, fast_functor<Op>{}); }, nullptr};
     return h.running<fast_functor<Op>>();
   } else {
-    return hook_of<Op, Type>();
-  }
-}
-
-//! The hook of node Node (a node view above) of plan graph `Lived`: a fused root's runs its whole
-//! group; any other node runs its planned op.
-template <class Node, auto& Lived, bool Fast>
-node_hook hook_for() {
-  using Op = typename Node::op_type;
-  if constexpr (Op::traits.elementwise) {  // only these can be fused roots
-    constexpr int v = Node::template index<Lived>;
-    if constexpr (v >= 0 && Lived.fused_root[v] == v) return fused_hook<Node, Lived, v, Fast>();
-    else return alone_hook<Op, typename Node::type, Fast>();
-  } else {
-    return hook_of<typename planned_op<Node, Lived, Op>::type, typename Node::type>();
+    return hook_of<Op, Node>();
   }
 }
 
@@ -290,8 +266,18 @@ template <class T, auto& Lived, bool Fast>
 struct hook_source_of final : hook_source {
   std::string_view name() const override { return T::name.view(); }
   node_hook hook() const override {
-    if constexpr (requires { typename T::op_type; }) return hook_for<typed_node<T>, Lived, Fast>();
-    else return {};  // a graph input or parameter
+    if constexpr (requires { typename T::op_type; }) {
+      using Op = typename T::op_type;
+      if constexpr (Op::traits.elementwise) {  // only these can be fused roots
+        constexpr int v = Lived.index_of(T::name.view());
+        if constexpr (v >= 0 && Lived.fused_root[v] == v) return fused_hook<T, Lived, v, Fast>();
+        else return alone_hook<Op, T, Fast>();
+      } else {
+        return hook_of<typename planned_op<T, Lived, Op>::type, T>();
+      }
+    } else {
+      return {};  // a graph input or parameter
+    }
   }
   void push_inputs(std::vector<const hook_source*>& to) const override {
     if constexpr (requires { typename T::input_types; })
@@ -310,36 +296,150 @@ const hook_source* source_of() {
   return &source;
 }
 
-//! The nodes of graph_value V whose hook depends on the plan (`Lived`), not on their op alone:
-//! fused roots, nodes with a prologue folded in, attentions that run cache writes. Each is
-//! compiled on its own; every other node takes its op's hook from a table of one per op type.
-template <auto& V, auto& Lived>
-constexpr auto planned_nodes() {
-  struct list {
-    int count = 0;
-    int index[std::remove_cvref_t<decltype(Lived)>::capacity]{};
-  } r;
-  for (int v = 0; v < V.tensor_count(); ++v) {
-    const node_desc& d = Lived.nodes[v];
-    if (d.kind != tensor_kind::node) continue;
-    const bool writes = d.takes_cache_writes && d.input_count == 4 && Lived.writes_in[d.inputs[1]] == v;
-    if (Lived.fused_root[v] == v || Lived.prologue[v] >= 0 || writes) r.index[r.count++] = v;
+//! What a node of a graph_value runs where the plan changed it, as a value (ops by their place in
+//! the value's op list): nodes that run the same code have equal ones, and each distinct one is
+//! compiled once. nvcc's device front end holds a copy of the plan for every constant evaluation
+//! that reads it, so the hooks must not be compiled node by node (a 1,024-node graph: 19.6 GB).
+struct value_kind {
+  enum class form : std::uint8_t { op, epilogue, group } how = form::op;
+  int op = no_index;        // op: the node's op; epilogue: the product's
+  int root = no_index;      // epilogue: the root's op (the activation)
+  bool writes = false;      // op: an attention that runs its cache writes
+  int rotary = no_index;    // ... the op turning the key write's rows, if folded in
+  int prologue = no_index;  // op: the op folded into its prologue
+  int size = 0, leaf_count = 0;  // group: its members' ops (schedule order) and sources (fused_group)
+  std::int16_t ops[max_fused_nodes]{};
+  std::int8_t source[max_fused_nodes][max_inputs]{};
+  // By hand: nvcc 13's constant evaluator steps past the rows of a defaulted == on `source`.
+  friend constexpr bool operator==(const value_kind& a, const value_kind& b) {
+    if (a.how != b.how || a.op != b.op || a.root != b.root || a.writes != b.writes || a.rotary != b.rotary ||
+        a.prologue != b.prologue || a.size != b.size || a.leaf_count != b.leaf_count)
+      return false;
+    for (int j = 0; j < a.size; ++j) {
+      if (a.ops[j] != b.ops[j]) return false;
+      for (int i = 0; i < max_inputs; ++i)
+        if (a.source[j][i] != b.source[j][i]) return false;
+    }
+    return true;
   }
-  return r;
+};
+
+//! The kind of node n of graph_value `v` in plan graph `g`; `changed`: whether the plan changed it.
+template <class V, class G>
+constexpr value_kind kind_of(const V& v, const G& g, int n, bool& changed) {
+  value_kind k{};
+  const node_desc& d = g.nodes[n];
+  changed = false;
+  if (d.kind != tensor_kind::node || n >= v.tensor_count()) return k;
+  if (g.fused_root[n] == n) {
+    changed = true;
+    const fused_group f = group_of(g, n);
+    if (!g.nodes[f.members[0]].traits.elementwise) {
+      k.how = value_kind::form::epilogue, k.op = v.op_index(f.members[0]), k.root = v.op_index(n);
+    } else {
+      k.how = value_kind::form::group, k.size = f.size, k.leaf_count = f.leaf_count;
+      for (int j = 0; j < f.size; ++j) {
+        k.ops[j] = std::int16_t(v.op_index(f.members[j]));
+        for (int i = 0; i < max_inputs; ++i) k.source[j][i] = f.source[j][i];
+      }
+    }
+    return k;
+  }
+  k.op = v.op_index(n);
+  if (const int key = d.input_count == 4 ? d.inputs[1] : no_index; d.takes_cache_writes && key >= 0 && g.writes_in[key] == n) {
+    changed = k.writes = true;
+    if (g.prologue[key] >= 0) k.rotary = v.op_index(g.nodes[key].inputs[2]);
+  }
+  if (g.prologue[n] >= 0) changed = true, k.prologue = v.op_index(d.inputs[d.prologue_input]);
+  return k;
+}
+
+//! The nodes of graph_value V that the plan `Lived` changed, each with its kind, and the distinct
+//! kinds: Kinds == 0 counts them (`planned_size`), else fills a table of that size.
+template <int Nodes, int Kinds>
+struct planned_table {
+  int nodes = 0, kinds = 0;
+  int node[Nodes > 0 ? Nodes : 1]{};
+  int kind_index[Nodes > 0 ? Nodes : 1]{};
+  value_kind kind[Kinds > 0 ? Kinds : 1]{};
+};
+template <int Nodes, int Kinds, auto& V, auto& Lived>
+constexpr auto planned_kinds() {
+  planned_table<Nodes, Kinds> t{};
+  std::vector<value_kind> seen;
+  for (int n = 0; n < V.tensor_count(); ++n) {
+    bool changed = false;
+    const value_kind k = kind_of(V, Lived, n, changed);
+    if (!changed) continue;
+    int at = 0;
+    while (at < int(seen.size()) && !(seen[std::size_t(at)] == k)) ++at;
+    if (at == int(seen.size())) seen.push_back(k);
+    if constexpr (Nodes > 0) t.node[t.nodes] = n, t.kind_index[t.nodes] = at;
+    if constexpr (Kinds > 0) t.kind[at] = k;
+    ++t.nodes;
+  }
+  t.kinds = int(seen.size());
+  return t;
 }
 template <auto& V, auto& Lived>
-inline constexpr auto planned_nodes_of = planned_nodes<V, Lived>();
+inline constexpr auto planned_size = planned_kinds<0, 0, V, Lived>();
+template <auto& V, auto& Lived>
+inline constexpr auto planned_table_of = planned_kinds<planned_size<V, Lived>.nodes, planned_size<V, Lived>.kinds, V, Lived>();
 
+template <class Ops, int I>
+using listed_op = typename op_at<Ops, std::size_t(I)>::type;
+template <class Ops, int I>
+struct listed_or_void {
+  using type = listed_op<Ops, I>;
+};
+template <class Ops>
+struct listed_or_void<Ops, no_index> {
+  using type = void;
+};
+
+// As fused_step_value and fused_program_value, with member J's op from the op list.
+template <class Ops, auto& K, int J, bool Fast>
+inline constexpr auto kind_step_value = make_fused_step<functor_of<listed_op<Ops, K.ops[J]>, Fast>, K, J>(
+    std::make_index_sequence<std::size_t(std::max(0, functor_arity<listed_op<Ops, K.ops[J]>>()))>{});
+template <class Ops, auto& K, bool Fast, std::size_t... J>
+constexpr fused_program<K.leaf_count, std::remove_cv_t<decltype(kind_step_value<Ops, K, int(J), Fast>)>...> kind_program(std::index_sequence<J...>) {
+  return {};
+}
+template <class Ops, auto& K, bool Fast>
+inline constexpr auto kind_program_value = kind_program<Ops, K, Fast>(std::make_index_sequence<std::size_t(K.size)>{});
+
+//! Kind I of table T, as a constexpr variable (a reference template argument for the above).
+template <auto& T, int I>
+inline constexpr value_kind kind_at = T.kind[I];
+
+//! The hook of kind K (ops from list Ops).
+template <class Ops, auto& K, bool Fast>
+node_hook kind_hook() {
+  if constexpr (K.how == value_kind::form::group) {
+    return program_hook<kind_program_value<Ops, K, Fast>>();
+  } else if constexpr (K.how == value_kind::form::epilogue) {
+    using product = listed_op<Ops, K.op>;
+    return hook_of<typename product::template with_epilogue<listed_op<Ops, K.root>::traits.as_epilogue>>().for_group();
+  } else {
+    return hook_of<planned_op_t<listed_op<Ops, K.op>, K.writes, typename listed_or_void<Ops, K.rotary>::type,
+                                typename listed_or_void<Ops, K.prologue>::type>>();
+  }
+}
+
+//! The hooks of graph_value V's nodes under plan graph `Lived`: each node its op's (a table of one
+//! per op type), then each node the plan changed its kind's (one compiled per distinct kind).
 template <auto& V, auto& Lived, bool Fast, class... Ops>
 void value_hooks(op_list<Ops...>*, std::vector<node_hook>& hooks) {
+  using list = op_list<Ops...>;
   using maker = node_hook (*)();
   static constexpr maker by_op[] = {&alone_hook<Ops, void, Fast>...};
   for (int v = 0; v < V.tensor_count(); ++v)
     if (V.op_index(v) >= 0) hooks[std::size_t(v)] = by_op[V.op_index(v)]();
-  constexpr auto& planned = planned_nodes_of<V, Lived>;
-  [&]<std::size_t... J>(std::index_sequence<J...>) {
-    ((hooks[std::size_t(planned.index[J])] = hook_for<value_node<V, planned.index[J]>, Lived, Fast>()), ...);
-  }(std::make_index_sequence<std::size_t(planned.count)>{});
+  constexpr auto& t = planned_table_of<V, Lived>;
+  const std::vector<node_hook> kinds = [&]<std::size_t... K>(std::index_sequence<K...>) {
+    return std::vector<node_hook>{kind_hook<list, kind_at<t, int(K)>, Fast>()...};
+  }(std::make_index_sequence<std::size_t(t.kinds)>{});
+  for (int i = 0; i < t.nodes; ++i) hooks[std::size_t(t.node[i])] = kinds[std::size_t(t.kind_index[i])];
 }
 }  // namespace detail
 
