@@ -167,4 +167,19 @@ class graph_value {
   status error_{};
 };
 
+namespace detail {
+//! A graph_value v as a graph type: what make_plan, plan families and executors take.
+template <auto& V>
+struct value_graph {
+  static constexpr auto& value = V;
+  static constexpr int output_count = 1;  // none is the walk's error (errc::value_output)
+};
+}  // namespace detail
+
+//! The graph type of graph_value v (a static object), for what takes a graph type: a plan family
+//! of values, `template <std::int64_t B> using at = ctg::graph_of<model<B>>;`, where `model` is a
+//! variable template; `make_plan<v>()` and `instantiate<v>(...)` take the value itself.
+template <auto& V>
+using graph_of = detail::value_graph<V>;
+
 }  // namespace ctg

@@ -50,13 +50,6 @@ struct grow_array {
   }
 };
 
-//! make_plan<v>() for a graph_value v: the passes see it through this type, as a graph's types.
-template <auto& V>
-struct value_graph {
-  static constexpr auto& value = V;
-  static constexpr int output_count = 1;  // none is the walk's error (errc::value_output)
-};
-
 //! A graph_value's mistake as the walk of types reports a graph's: the first made while adding,
 //! no output, or two tensors of one name (the first tensor of the name is the one reported).
 template <class V>

@@ -163,13 +163,6 @@ template <class Root, auto& Group, bool Fast>
 inline constexpr auto fused_program_value =
     make_fused_program<Root, Group, Fast>(std::make_index_sequence<std::size_t(Group.size)>{});
 
-//! The hook that runs fused program `Program` (a constexpr variable) for a group's root.
-template <auto& Program>
-node_hook program_hook() {
-  node_hook h{[](const launch_context& c, const void*) { launch_fused(c, Program); }, nullptr};
-  return h.running<std::remove_cvref_t<decltype(Program)>>().for_group();
-}
-
 //! The group whose root is node R of plan graph `Lived`, as a constexpr variable (a reference
 //! template argument for the types above).
 template <auto& Lived, int R>
@@ -184,9 +177,101 @@ node_hook fused_hook() {
     using product = typename member_type<Root, group, 0>::type::op_type;
     return hook_of<typename product::template with_epilogue<Root::op_type::traits.as_epilogue>, Root>().for_group();
   } else {
-    return program_hook<fused_program_value<Root, group, Fast>>();
+    node_hook h{[](const launch_context& c, const void*) { launch_fused(c, fused_program_value<Root, group, Fast>); }, nullptr};
+    return h.running<std::remove_cvref_t<decltype(fused_program_value<Root, group, Fast>)>>().for_group();
   }
 }
+
+//! The rotary a cache write of type Write turns its rows with (its input 2's op) where the plan
+//! folded one into it, else void.
+template <class Write, bool Rotated>
+struct folded_rotary {
+  using type = void;
+};
+template <class Write>
+struct folded_rotary<Write, true> {
+  using type = typename input_type<Write, 2>::op_type;
+};
+
+//! Op, the op of node type T, as plan graph `Lived` runs it: an attention with the cache writes it
+//! runs (`writes_in`), then any op with the prologue folded into it (`prologue`). The node's index
+//! is looked up only for ops that can take either.
+template <class T, auto& Lived, class Op>
+struct planned_op {
+  template <class O>
+  static constexpr auto with_writes() {
+    if constexpr (requires { O::takes_cache_writes; }) {
+      constexpr int v = Lived.index_of(T::name.view());
+      constexpr int k = v >= 0 && Lived.nodes[v].input_count == 4 ? Lived.nodes[v].inputs[1] : no_index;  // the key write
+      if constexpr (O::takes_cache_writes && k >= 0 && Lived.writes_in[k] == v)
+        return std::type_identity<typename O::template with_cache_writes<ops::cache_writes<typename folded_rotary<input_type<T, 1>, (Lived.prologue[k] >= 0)>::type>>>{};
+      else
+        return std::type_identity<O>{};
+    } else {
+      return std::type_identity<O>{};
+    }
+  }
+  template <class O>
+  static constexpr auto with_prologue() {
+    if constexpr (requires { O::takes_prologue; }) {
+      constexpr int v = Lived.index_of(T::name.view());
+      if constexpr (v >= 0 && Lived.prologue[v] >= 0)
+        return std::type_identity<typename O::template with_prologue<typename input_type<T, std::size_t(Lived.nodes[v].prologue_input)>::op_type>>{};
+      else
+        return std::type_identity<O>{};
+    } else {
+      return std::type_identity<O>{};
+    }
+  }
+  using type = typename decltype(with_prologue<typename decltype(with_writes<Op>())::type>())::type;
+};
+
+//! One tensor type, erased: its name, its node's hook, its input types.
+struct hook_source {
+  virtual std::string_view name() const = 0;
+  virtual node_hook hook() const = 0;
+  virtual void push_inputs(std::vector<const hook_source*>& to) const = 0;
+};
+template <class T, auto& Lived, bool Fast>
+const hook_source* source_of();
+
+//! `Lived`: the compile-time plan's graph, which says which nodes are fused roots; `Fast`:
+//! plan_options::fast_math.
+template <class T, auto& Lived, bool Fast>
+struct hook_source_of final : hook_source {
+  std::string_view name() const override { return T::name.view(); }
+  node_hook hook() const override {
+    if constexpr (requires { typename T::op_type; }) {
+      using Op = typename T::op_type;
+      if constexpr (Op::traits.elementwise) {  // only these can be fused roots
+        constexpr int v = Lived.index_of(T::name.view());
+        if constexpr (v >= 0 && Lived.fused_root[v] == v) return fused_hook<T, Lived, v, Fast>();
+        if constexpr (Fast && requires { &Op::fast; })
+          return node_hook{[](const launch_context& c, const void*) { launch_elementwise(c, fast_functor<Op>{}); }, nullptr}.running<fast_functor<Op>>();
+      }
+      return hook_of<typename planned_op<T, Lived, Op>::type, T>();
+    } else {
+      return {};  // a graph input or parameter
+    }
+  }
+  void push_inputs(std::vector<const hook_source*>& to) const override {
+    if constexpr (requires { typename T::input_types; })
+      boost::hana::for_each(typename T::input_types{}, [&](auto t) {
+        using In = typename decltype(t)::type;
+        // Nodes only: graph inputs and parameters have no hook (and no source class to compile);
+        // a ref<> names a type reached elsewhere.
+        if constexpr (tensor<In> && requires { typename In::op_type; }) to.push_back(source_of<In, Lived, Fast>());
+      });
+  }
+};
+
+template <class T, auto& Lived, bool Fast>
+const hook_source* source_of() {
+  static const hook_source_of<T, Lived, Fast> source;
+  return &source;
+}
+
+// A graph_value's hooks (hooks_of): the op as planned, from the value's op list.
 
 //! Op as the plan runs it: an attention that runs its cache writes (`Writes`; `Rotary`: the op
 //! turning the key write's rows, or void), then with the op `Prologue` folded in (or void).
@@ -209,91 +294,13 @@ struct with_prologue<Op, void> {
 template <class Op, bool Writes, class Rotary, class Prologue>
 using planned_op_t = typename with_prologue<typename with_writes<Op, Writes, Rotary>::type, Prologue>::type;
 
-//! The rotary that the key write of attention type Attention (its input 1) turns its rows with
-//! (the write's input 2's op) where the plan folded one into it, else void.
-template <class Attention, bool Rotated>
-struct folded_rotary {
-  using type = void;
-};
-template <class Attention>
-struct folded_rotary<Attention, true> {
-  using type = typename input_type<input_type<Attention, 1>, 2>::op_type;
-};
-//! The op folded into input K of node type T where the plan folds one, else void.
-template <class T, int K>
-struct folded_prologue {
-  using type = typename input_type<T, std::size_t(K)>::op_type;
-};
-template <class T>
-struct folded_prologue<T, no_index> {
-  using type = void;
-};
-
-//! Op, the op of node type T, as plan graph `Lived` runs it (planned_op_t). The node's index is
-//! looked up only for ops that can take cache writes or a prologue.
-template <class T, auto& Lived, class Op>
-struct planned_op {
-  static constexpr int v = (requires { Op::takes_cache_writes; } || requires { Op::takes_prologue; }) ? Lived.index_of(T::name.view()) : no_index;
-  static constexpr int key = v >= 0 && Lived.nodes[v].input_count == 4 ? Lived.nodes[v].inputs[1] : no_index;  // an attention's key write
-  static constexpr bool writes = key >= 0 && Lived.nodes[v].takes_cache_writes && Lived.writes_in[key] == v;
-  using rotary = typename folded_rotary<T, writes && Lived.prologue[key] >= 0>::type;
-  using type = planned_op_t<Op, writes, rotary, typename folded_prologue<T, v >= 0 && Lived.prologue[v] >= 0 ? int(Lived.nodes[v].prologue_input) : no_index>::type>;
-};
-
-//! The hook of an elementwise op Op that runs alone, in its fast form where asked and it has one.
-template <class Op, class Node, bool Fast>
-node_hook alone_hook() {
-  if constexpr (Fast && requires { &Op::fast; }) {
-    node_hook h{[](const launch_context& c, const void*) { launch_elementwise(c, fast_functor<Op>{}); }, nullptr};
-    return h.running<fast_functor<Op>>();
-  } else {
-    return hook_of<Op, Node>();
-  }
-}
-
-//! One tensor type, erased: its name, its node's hook, its input types.
-struct hook_source {
-  virtual std::string_view name() const = 0;
-  virtual node_hook hook() const = 0;
-  virtual void push_inputs(std::vector<const hook_source*>& to) const = 0;
-};
-template <class T, auto& Lived, bool Fast>
-const hook_source* source_of();
-
-//! `Lived`: the compile-time plan's graph, which says which nodes are fused roots; `Fast`:
-//! plan_options::fast_math.
-template <class T, auto& Lived, bool Fast>
-struct hook_source_of final : hook_source {
-  std::string_view name() const override { return T::name.view(); }
-  node_hook hook() const override {
-    if constexpr (requires { typename T::op_type; }) {
-      using Op = typename T::op_type;
-      if constexpr (Op::traits.elementwise) {  // only these can be fused roots
-        constexpr int v = Lived.index_of(T::name.view());
-        if constexpr (v >= 0 && Lived.fused_root[v] == v) return fused_hook<T, Lived, v, Fast>();
-        else return alone_hook<Op, T, Fast>();
-      } else {
-        return hook_of<typename planned_op<T, Lived, Op>::type, T>();
-      }
-    } else {
-      return {};  // a graph input or parameter
-    }
-  }
-  void push_inputs(std::vector<const hook_source*>& to) const override {
-    if constexpr (requires { typename T::input_types; })
-      boost::hana::for_each(typename T::input_types{}, [&](auto t) {
-        using In = typename decltype(t)::type;
-        // Nodes only: graph inputs and parameters have no hook (and no source class to compile);
-        // a ref<> names a type reached elsewhere.
-        if constexpr (tensor<In> && requires { typename In::op_type; }) to.push_back(source_of<In, Lived, Fast>());
-      });
-  }
-};
-
-template <class T, auto& Lived, bool Fast>
-const hook_source* source_of() {
-  static const hook_source_of<T, Lived, Fast> source;
-  return &source;
+//! The hook of op Op on a node the plan left as it is, in its fast form where asked and it has one.
+template <class Op, bool Fast>
+node_hook op_hook() {
+  if constexpr (Fast && requires { &Op::fast; })
+    return node_hook{[](const launch_context& c, const void*) { launch_elementwise(c, fast_functor<Op>{}); }, nullptr}.running<fast_functor<Op>>();
+  else
+    return hook_of<Op>();
 }
 
 //! What a node of a graph_value runs where the plan changed it, as a value (ops by their place in
@@ -416,7 +423,8 @@ inline constexpr value_kind kind_at = T.kind[I];
 template <class Ops, auto& K, bool Fast>
 node_hook kind_hook() {
   if constexpr (K.how == value_kind::form::group) {
-    return program_hook<kind_program_value<Ops, K, Fast>>();
+    node_hook h{[](const launch_context& c, const void*) { launch_fused(c, kind_program_value<Ops, K, Fast>); }, nullptr};
+    return h.running<std::remove_cvref_t<decltype(kind_program_value<Ops, K, Fast>)>>().for_group();
   } else if constexpr (K.how == value_kind::form::epilogue) {
     using product = listed_op<Ops, K.op>;
     return hook_of<typename product::template with_epilogue<listed_op<Ops, K.root>::traits.as_epilogue>>().for_group();
@@ -432,7 +440,7 @@ template <auto& V, auto& Lived, bool Fast, class... Ops>
 void value_hooks(op_list<Ops...>*, std::vector<node_hook>& hooks) {
   using list = op_list<Ops...>;
   using maker = node_hook (*)();
-  static constexpr maker by_op[] = {&alone_hook<Ops, void, Fast>...};
+  static constexpr maker by_op[] = {&op_hook<Ops, Fast>...};
   for (int v = 0; v < V.tensor_count(); ++v)
     if (V.op_index(v) >= 0) hooks[std::size_t(v)] = by_op[V.op_index(v)]();
   constexpr auto& t = planned_table_of<V, Lived>;
