@@ -66,9 +66,10 @@ struct fused_group {
 
 namespace detail {
 
-//! The group whose root is r (size 0 if r is no root, or the group breaks the limits).
-template <std::size_t N>
-constexpr fused_group group_of(const flat_graph<N>& g, int r) {
+//! The group whose root is r (size 0 if r is no root, or the group breaks the limits). `g`: a
+//! flat graph, or a view with the members read here (the runtime's hook_view).
+template <class G>
+constexpr fused_group group_of(const G& g, int r) {
   fused_group f{};
   if (r < 0 || r >= g.tensor_count || g.fused_root[r] != r) return f;
   auto position = [&](int v) {
@@ -79,7 +80,7 @@ constexpr fused_group group_of(const flat_graph<N>& g, int r) {
   // Members: r and what reaches it through members (a DAG: each found once).
   f.members[f.size++] = r;
   for (int at = 0; at < f.size; ++at) {
-    const node_desc& d = g.nodes[f.members[at]];
+    const auto& d = g.nodes[f.members[at]];
     for (int k = 0; k < d.input_count; ++k) {
       const int u = d.inputs[k];
       if (u < 0 || g.fused_root[u] != r || u == r || position(u) >= 0) continue;
@@ -94,7 +95,7 @@ constexpr fused_group group_of(const flat_graph<N>& g, int r) {
       f.members[j - 1] = t;
     }
   for (int j = 0; j < f.size; ++j) {
-    const node_desc& d = g.nodes[f.members[j]];
+    const auto& d = g.nodes[f.members[j]];
     for (int k = 0; k < d.input_count; ++k) {
       const int u = d.inputs[k];
       if (const int m = position(u); m >= 0) {

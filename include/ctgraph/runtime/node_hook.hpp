@@ -134,6 +134,48 @@ node_hook detail::launch_hook_of() {
 }
 
 namespace detail {
+//! What the hooks of a graph of types read of its plan graph, in a constant about a sixth of its
+//! size, under the same names: nvcc's device front end holds a copy of every constant that a
+//! constant evaluation reads, and the hooks make a few evaluations per node type (a 22-layer Llama
+//! decode step: 21 GB reading the plan graph itself).
+struct hook_node {
+  std::string_view name;
+  int input_count = 0;
+  int inputs[max_inputs]{};
+  std::uint8_t ref_inputs = 0;
+  std::int8_t prologue_input = 0;
+  struct {
+    bool elementwise = false;
+  } traits;
+};
+template <std::size_t N>
+struct hook_view {
+  int tensor_count = 0;
+  hook_node nodes[N]{};
+  int fused_root[N]{}, step[N]{}, prologue[N]{}, writes_in[N]{};
+  constexpr int index_of(std::string_view name) const {
+    for (int i = 0; i < tensor_count; ++i)
+      if (nodes[i].name == name) return i;
+    return no_index;
+  }
+};
+template <std::size_t N>
+constexpr hook_view<N> view_for_hooks(const flat_graph<N>& g) {
+  hook_view<N> h{};
+  h.tensor_count = g.tensor_count;
+  for (int v = 0; v < g.tensor_count; ++v) {
+    const node_desc& d = g.nodes[v];
+    hook_node& n = h.nodes[v];
+    n.name = d.name, n.input_count = d.input_count, n.ref_inputs = d.ref_inputs, n.prologue_input = d.prologue_input;
+    n.traits.elementwise = d.traits.elementwise;
+    for (int k = 0; k < d.input_count; ++k) n.inputs[k] = d.inputs[k];
+    h.fused_root[v] = g.fused_root[v], h.step[v] = g.step[v], h.prologue[v] = g.prologue[v], h.writes_in[v] = g.writes_in[v];
+  }
+  return h;
+}
+template <auto& Lived>
+inline constexpr auto hook_view_of = view_for_hooks(Lived);
+
 //! The type of member J of the fused group `Group` whose root has type Root: reached from the
 //! root along the input slots the group records (never a ref<>, which has no type).
 template <class Root, auto& Group, int J, bool IsRoot = (J == Group.size - 1)>
@@ -235,8 +277,8 @@ struct hook_source {
 template <class T, auto& Lived, bool Fast>
 const hook_source* source_of();
 
-//! `Lived`: the compile-time plan's graph, which says which nodes are fused roots; `Fast`:
-//! plan_options::fast_math.
+//! `Lived`: what the compile-time plan's graph says of the nodes (hook_view), such as which are
+//! fused roots; `Fast`: plan_options::fast_math.
 template <class T, auto& Lived, bool Fast>
 struct hook_source_of final : hook_source {
   std::string_view name() const override { return T::name.view(); }
@@ -457,6 +499,7 @@ void value_hooks(op_list<Ops...>*, std::vector<node_hook>& hooks) {
 template <class G, plan_options Options = plan_options{}, std::size_t N>
 std::vector<node_hook> hooks_of(const plan<N>& p) {
   constexpr auto& lived = detail::planner<G, Options>::lived;
+  constexpr auto& view = detail::hook_view_of<lived>;
   std::vector<node_hook> hooks(std::size_t(p.tensor_count()));
   if constexpr (detail::value_graph_type<G>) {
     constexpr auto& v = G::value;
@@ -474,7 +517,7 @@ std::vector<node_hook> hooks_of(const plan<N>& p) {
     std::vector<bool> seen(std::size_t(p.tensor_count()));
     std::vector<const detail::hook_source*> todo;
     boost::hana::for_each(G::outputs, [&](auto t) {
-      todo.push_back(detail::source_of<typename decltype(t)::type, lived, Options.fast_math>());
+      todo.push_back(detail::source_of<typename decltype(t)::type, view, Options.fast_math>());
     });
     while (!todo.empty()) {
       const detail::hook_source* s = todo.back();
