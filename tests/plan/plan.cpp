@@ -237,18 +237,17 @@ TEST_CASE("plan_family: one plan per size, arenas sized for the largest member")
   CHECK(family::member_for(9) == 4);
 }
 
-// The same family written as values (a variable template, one graph_value per batch size, through
-// graph_of): the same plans as the types'.
+// The same family written as values (one graph_value per batch size): the same plans as the types'.
 template <std::int64_t B>
-inline constexpr auto mlp_value_at = [] {
-  graph_value<4> g;
-  const int x = g.input("x", tensor_of(dtype_id::bf16, {B, 512}));
-  g.output(g.add<ops::relu>("y", {g.add<ops::matmul>("h", {x, g.parameter("w", tensor_of(dtype_id::bf16, {512, 512}))})}));
-  return g;
-}();
-template <std::int64_t B>
-using mlp_value_graph = graph_of<mlp_value_at<B>>;
-using value_family = plan_family<mlp_value_graph, 1, 2, 4, 8, 16, 24, 32>;
+struct mlp_value_at {  // a graph type: its static member `value` is a graph_value
+  static constexpr auto value = [] {
+    graph_value<4> g;
+    const int x = g.input("x", tensor_of(dtype_id::bf16, {B, 512}));
+    g.output(g.add<ops::relu>("y", {g.add<ops::matmul>("h", {x, g.parameter("w", tensor_of(dtype_id::bf16, {512, 512}))})}));
+    return g;
+  }();
+};
+using value_family = plan_family<mlp_value_at, 1, 2, 4, 8, 16, 24, 32>;
 TEST_CASE("plan_family: a family of graph values plans as its types do") {
   static_assert(value_family::ok() && !check_plan(value_family::plan<24>));
   static_assert(value_family::arena_bytes(memory_class::device) == family::arena_bytes(memory_class::device));

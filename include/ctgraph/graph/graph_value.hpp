@@ -172,13 +172,14 @@ namespace detail {
 template <auto& V>
 struct value_graph {
   static constexpr auto& value = V;
-  static constexpr int output_count = 1;  // none is the walk's error (errc::value_output)
 };
 }  // namespace detail
 
-//! The graph type of graph_value v (a static object), for what takes a graph type: a plan family
-//! of values, `template <std::int64_t B> using at = ctg::graph_of<model<B>>;`, where `model` is a
-//! variable template; `make_plan<v>()` and `instantiate<v>(...)` take the value itself.
+//! The graph type of graph_value v (a static object), for what takes a graph type;
+//! `make_plan<v>()` and `instantiate<v>(...)` take the value itself. Any class whose static
+//! member `value` is a graph_value is a graph type too, which is how a plan family of values is
+//! written: `template <std::int64_t B> struct at { static constexpr auto value = model(B); };`
+//! then `ctg::plan_family<at, 1, 2, 4, 8>`.
 template <auto& V>
 using graph_of = detail::value_graph<V>;
 

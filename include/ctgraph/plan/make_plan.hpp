@@ -141,6 +141,13 @@ constexpr plan<1> unplanned() {
   return r;
 }
 
+//! A graph of types with no outputs (graph<> has said so); a graph_value's is the walk's error.
+template <class G>
+constexpr bool without_outputs() {
+  if constexpr (value_graph_type<G>) return false;
+  else return G::output_count == 0;
+}
+
 template <class G>
 constexpr bool within_default_budget() {
 #ifdef CTG_RAISED_CONSTEXPR_LIMITS
@@ -155,7 +162,7 @@ constexpr bool within_default_budget() {
 
 template <class G, plan_options Options = plan_options{}>
 constexpr auto make_plan() {
-  if constexpr (G::output_count == 0) {
+  if constexpr (detail::without_outputs<G>()) {
     return plan<1>{};  // graph<> has reported the empty graph already
   } else if constexpr (Options.branches < 1 || Options.branches > max_branches) {
     static_assert(Options.branches >= 1 && Options.branches <= max_branches, "ctgraph: plan_options::branches is out of range. A partition runs 1 (the schedule's order) to ctg::max_branches (8) parallel branches; pick a count in that range.");
