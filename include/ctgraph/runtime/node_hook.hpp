@@ -235,6 +235,48 @@ struct folded_rotary<Write, true> {
   using type = typename input_type<Write, 2>::op_type;
 };
 
+//! The nodes whose hooks the plan changes (fused roots, nodes with a folded prologue, attentions
+//! running their cache writes), by name, with what their hooks read: a node type's hook looks its
+//! node up in this small constant rather than in the whole plan graph (see hook_view).
+struct changed_node {
+  std::string_view name;
+  int index = no_index;
+  bool root = false;                // a fused group's root
+  bool writes = false;              // an attention that runs its cache writes
+  bool rotated = false;             // ... with a rotary folded into the key write
+  int prologue_input = no_index;    // the input whose node is folded into its prologue
+};
+template <std::size_t P>
+struct changed_nodes {
+  int count = 0;
+  changed_node node[P > 0 ? P : 1]{};
+  //! The place of the node named `name`, or no_index (the plan left it as it is).
+  constexpr int find(std::string_view name) const {
+    for (int i = 0; i < count; ++i)
+      if (node[i].name == name) return i;
+    return no_index;
+  }
+};
+template <std::size_t P, class G>
+constexpr changed_nodes<P> find_changed_nodes(const G& g) {
+  changed_nodes<P> t{};
+  for (int v = 0; v < g.tensor_count; ++v) {
+    const auto& d = g.nodes[v];
+    const int key = d.input_count == 4 ? d.inputs[1] : no_index;
+    changed_node c{d.name, v, g.fused_root[v] == v, key >= 0 && g.writes_in[key] == v};
+    c.rotated = c.writes && g.prologue[key] >= 0;
+    if (g.prologue[v] >= 0) c.prologue_input = d.prologue_input;
+    if (!c.root && !c.writes && c.prologue_input == no_index) continue;
+    if constexpr (P > 0) t.node[t.count] = c;
+    ++t.count;
+  }
+  return t;
+}
+template <auto& Lived>
+inline constexpr auto changed_count = find_changed_nodes<0>(Lived).count;
+template <auto& Lived>
+inline constexpr auto changed_nodes_of = find_changed_nodes<std::size_t(changed_count<Lived>)>(Lived);
+
 //! Op, the op of node type T, as plan graph `Lived` runs it: an attention with the cache writes it
 //! runs (`writes_in`), then any op with the prologue folded into it (`prologue`). The node's index
 //! is looked up only for ops that can take either.
@@ -243,10 +285,10 @@ struct planned_op {
   template <class O>
   static constexpr auto with_writes() {
     if constexpr (requires { O::takes_cache_writes; }) {
-      constexpr int v = Lived.index_of(T::name.view());
-      constexpr int k = v >= 0 && Lived.nodes[v].input_count == 4 ? Lived.nodes[v].inputs[1] : no_index;  // the key write
-      if constexpr (O::takes_cache_writes && k >= 0 && Lived.writes_in[k] == v)
-        return std::type_identity<typename O::template with_cache_writes<ops::cache_writes<typename folded_rotary<input_type<T, 1>, (Lived.prologue[k] >= 0)>::type>>>{};
+      constexpr auto& changed = changed_nodes_of<Lived>;
+      constexpr int at = changed.find(T::name.view());
+      if constexpr (O::takes_cache_writes && at >= 0 && changed.node[at].writes)
+        return std::type_identity<typename O::template with_cache_writes<ops::cache_writes<typename folded_rotary<input_type<T, 1>, changed.node[at].rotated>::type>>>{};
       else
         return std::type_identity<O>{};
     } else {
@@ -256,9 +298,10 @@ struct planned_op {
   template <class O>
   static constexpr auto with_prologue() {
     if constexpr (requires { O::takes_prologue; }) {
-      constexpr int v = Lived.index_of(T::name.view());
-      if constexpr (v >= 0 && Lived.prologue[v] >= 0)
-        return std::type_identity<typename O::template with_prologue<typename input_type<T, std::size_t(Lived.nodes[v].prologue_input)>::op_type>>{};
+      constexpr auto& changed = changed_nodes_of<Lived>;
+      constexpr int at = changed.find(T::name.view());
+      if constexpr (at >= 0 && changed.node[at].prologue_input != no_index)
+        return std::type_identity<typename O::template with_prologue<typename input_type<T, std::size_t(changed.node[at].prologue_input)>::op_type>>{};
       else
         return std::type_identity<O>{};
     } else {
@@ -286,8 +329,9 @@ struct hook_source_of final : hook_source {
     if constexpr (requires { typename T::op_type; }) {
       using Op = typename T::op_type;
       if constexpr (Op::traits.elementwise) {  // only these can be fused roots
-        constexpr int v = Lived.index_of(T::name.view());
-        if constexpr (v >= 0 && Lived.fused_root[v] == v) return fused_hook<T, Lived, v, Fast>();
+        constexpr auto& changed = changed_nodes_of<Lived>;
+        constexpr int at = changed.find(T::name.view());
+        if constexpr (at >= 0 && changed.node[at].root) return fused_hook<T, Lived, changed.node[at].index, Fast>();
         if constexpr (Fast && requires { &Op::fast; })
           return node_hook{[](const launch_context& c, const void*) { launch_elementwise(c, fast_functor<Op>{}); }, nullptr}.running<fast_functor<Op>>();
       }
