@@ -134,6 +134,12 @@ node_hook detail::launch_hook_of() {
 }
 
 namespace detail {
+//! The hook of elementwise op Op run alone in its approximate form (plan_options::fast_math).
+template <class Op>
+node_hook fast_hook() {
+  return node_hook{[](const launch_context& c, const void*) { launch_elementwise(c, fast_functor<Op>{}); }, nullptr}.running<fast_functor<Op>>();
+}
+
 //! What the hooks of a graph of types read of its plan graph, in a constant about a sixth of its
 //! size, under the same names: nvcc's device front end holds a copy of every constant that a
 //! constant evaluation reads, and the hooks make a few evaluations per node type (a 22-layer Llama
@@ -153,11 +159,6 @@ struct hook_view {
   int tensor_count = 0;
   hook_node nodes[N]{};
   int fused_root[N]{}, step[N]{}, prologue[N]{}, writes_in[N]{};
-  constexpr int index_of(std::string_view name) const {
-    for (int i = 0; i < tensor_count; ++i)
-      if (nodes[i].name == name) return i;
-    return no_index;
-  }
 };
 template <std::size_t N>
 constexpr hook_view<N> view_for_hooks(const flat_graph<N>& g) {
@@ -205,6 +206,13 @@ template <class Root, auto& Group, bool Fast>
 inline constexpr auto fused_program_value =
     make_fused_program<Root, Group, Fast>(std::make_index_sequence<std::size_t(Group.size)>{});
 
+//! The hook of a fused group's root that runs fused program `Program` (a constexpr variable).
+template <auto& Program>
+node_hook program_hook() {
+  node_hook h{[](const launch_context& c, const void*) { launch_fused(c, Program); }, nullptr};
+  return h.running<std::remove_cvref_t<decltype(Program)>>().for_group();
+}
+
 //! The group whose root is node R of plan graph `Lived`, as a constexpr variable (a reference
 //! template argument for the types above).
 template <auto& Lived, int R>
@@ -219,20 +227,49 @@ node_hook fused_hook() {
     using product = typename member_type<Root, group, 0>::type::op_type;
     return hook_of<typename product::template with_epilogue<Root::op_type::traits.as_epilogue>, Root>().for_group();
   } else {
-    node_hook h{[](const launch_context& c, const void*) { launch_fused(c, fused_program_value<Root, group, Fast>); }, nullptr};
-    return h.running<std::remove_cvref_t<decltype(fused_program_value<Root, group, Fast>)>>().for_group();
+    return program_hook<fused_program_value<Root, group, Fast>>();
   }
 }
 
-//! The rotary a cache write of type Write turns its rows with (its input 2's op) where the plan
-//! folded one into it, else void.
-template <class Write, bool Rotated>
+//! Op as the plan runs it: an attention that runs its cache writes (`Writes`; `Rotary`: the op
+//! turning the key write's rows, or void), then with the op `Prologue` folded in (or void).
+template <class Op, bool Writes, class Rotary>
+struct with_writes {
+  using type = Op;
+};
+template <class Op, class Rotary>
+struct with_writes<Op, true, Rotary> {
+  using type = typename Op::template with_cache_writes<ops::cache_writes<Rotary>>;
+};
+template <class Op, class Prologue>
+struct with_prologue {
+  using type = typename Op::template with_prologue<Prologue>;
+};
+template <class Op>
+struct with_prologue<Op, void> {
+  using type = Op;
+};
+template <class Op, bool Writes, class Rotary, class Prologue>
+using planned_op_t = typename with_prologue<typename with_writes<Op, Writes, Rotary>::type, Prologue>::type;
+
+//! The rotary that the key write of attention type Attention (its input 1) turns its rows with
+//! (the write's input 2's op) where the plan folded one into it, else void.
+template <class Attention, bool Rotated>
 struct folded_rotary {
   using type = void;
 };
-template <class Write>
-struct folded_rotary<Write, true> {
-  using type = typename input_type<Write, 2>::op_type;
+template <class Attention>
+struct folded_rotary<Attention, true> {
+  using type = typename input_type<input_type<Attention, 1>, 2>::op_type;
+};
+//! The op of node type T's input K, folded into its prologue, or void (K == no_index).
+template <class T, int K>
+struct folded_prologue {
+  using type = typename input_type<T, std::size_t(K)>::op_type;
+};
+template <class T>
+struct folded_prologue<T, no_index> {
+  using type = void;
 };
 
 //! The nodes whose hooks the plan changes (fused roots, nodes with a folded prologue, attentions
@@ -245,6 +282,7 @@ struct changed_node {
   bool writes = false;              // an attention that runs its cache writes
   bool rotated = false;             // ... with a rotary folded into the key write
   int prologue_input = no_index;    // the input whose node is folded into its prologue
+  constexpr bool changed() const { return root || writes || prologue_input != no_index; }
 };
 template <std::size_t P>
 struct changed_nodes {
@@ -257,16 +295,22 @@ struct changed_nodes {
     return no_index;
   }
 };
+//! What the plan changed at node v of plan graph (or view) g; `changed()` says whether anything.
+template <class G>
+constexpr changed_node changed_at(const G& g, int v) {
+  const auto& d = g.nodes[v];
+  const int key = d.input_count == 4 ? d.inputs[1] : no_index;  // an attention's key write
+  changed_node c{d.name, v, g.fused_root[v] == v, key >= 0 && g.writes_in[key] == v};
+  c.rotated = c.writes && g.prologue[key] >= 0;
+  if (g.prologue[v] >= 0) c.prologue_input = d.prologue_input;
+  return c;
+}
 template <std::size_t P, class G>
 constexpr changed_nodes<P> find_changed_nodes(const G& g) {
   changed_nodes<P> t{};
   for (int v = 0; v < g.tensor_count; ++v) {
-    const auto& d = g.nodes[v];
-    const int key = d.input_count == 4 ? d.inputs[1] : no_index;
-    changed_node c{d.name, v, g.fused_root[v] == v, key >= 0 && g.writes_in[key] == v};
-    c.rotated = c.writes && g.prologue[key] >= 0;
-    if (g.prologue[v] >= 0) c.prologue_input = d.prologue_input;
-    if (!c.root && !c.writes && c.prologue_input == no_index) continue;
+    const changed_node c = changed_at(g, v);
+    if (!c.changed()) continue;
     if constexpr (P > 0) t.node[t.count] = c;
     ++t.count;
   }
@@ -277,38 +321,20 @@ inline constexpr auto changed_count = find_changed_nodes<0>(Lived).count;
 template <auto& Lived>
 inline constexpr auto changed_nodes_of = find_changed_nodes<std::size_t(changed_count<Lived>)>(Lived);
 
-//! Op, the op of node type T, as plan graph `Lived` runs it: an attention with the cache writes it
-//! runs (`writes_in`), then any op with the prologue folded into it (`prologue`). The node's index
-//! is looked up only for ops that can take either.
+//! Op, the op of node type T, as plan graph `Lived` runs it (planned_op_t): what the plan changed
+//! at the node, looked up once, and only for ops that can take cache writes or a prologue.
 template <class T, auto& Lived, class Op>
 struct planned_op {
-  template <class O>
-  static constexpr auto with_writes() {
-    if constexpr (requires { O::takes_cache_writes; }) {
+  static constexpr changed_node node = [] {
+    if constexpr (requires { Op::takes_cache_writes; } || requires { Op::takes_prologue; }) {
       constexpr auto& changed = changed_nodes_of<Lived>;
-      constexpr int at = changed.find(T::name.view());
-      if constexpr (O::takes_cache_writes && at >= 0 && changed.node[at].writes)
-        return std::type_identity<typename O::template with_cache_writes<ops::cache_writes<typename folded_rotary<input_type<T, 1>, changed.node[at].rotated>::type>>>{};
-      else
-        return std::type_identity<O>{};
+      const int at = changed.find(T::name.view());
+      return at >= 0 ? changed.node[at] : changed_node{};
     } else {
-      return std::type_identity<O>{};
+      return changed_node{};
     }
-  }
-  template <class O>
-  static constexpr auto with_prologue() {
-    if constexpr (requires { O::takes_prologue; }) {
-      constexpr auto& changed = changed_nodes_of<Lived>;
-      constexpr int at = changed.find(T::name.view());
-      if constexpr (at >= 0 && changed.node[at].prologue_input != no_index)
-        return std::type_identity<typename O::template with_prologue<typename input_type<T, std::size_t(changed.node[at].prologue_input)>::op_type>>{};
-      else
-        return std::type_identity<O>{};
-    } else {
-      return std::type_identity<O>{};
-    }
-  }
-  using type = typename decltype(with_prologue<typename decltype(with_writes<Op>())::type>())::type;
+  }();
+  using type = planned_op_t<Op, node.writes, typename folded_rotary<T, node.rotated>::type, typename folded_prologue<T, node.prologue_input>::type>;
 };
 
 //! One tensor type, erased: its name, its node's hook, its input types.
@@ -333,7 +359,7 @@ struct hook_source_of final : hook_source {
         constexpr int at = changed.find(T::name.view());
         if constexpr (at >= 0 && changed.node[at].root) return fused_hook<T, Lived, changed.node[at].index, Fast>();
         if constexpr (Fast && requires { &Op::fast; })
-          return node_hook{[](const launch_context& c, const void*) { launch_elementwise(c, fast_functor<Op>{}); }, nullptr}.running<fast_functor<Op>>();
+          return fast_hook<Op>();
       }
       return hook_of<typename planned_op<T, Lived, Op>::type, T>();
     } else {
@@ -359,32 +385,11 @@ const hook_source* source_of() {
 
 // A graph_value's hooks (hooks_of): the op as planned, from the value's op list.
 
-//! Op as the plan runs it: an attention that runs its cache writes (`Writes`; `Rotary`: the op
-//! turning the key write's rows, or void), then with the op `Prologue` folded in (or void).
-template <class Op, bool Writes, class Rotary>
-struct with_writes {
-  using type = Op;
-};
-template <class Op, class Rotary>
-struct with_writes<Op, true, Rotary> {
-  using type = typename Op::template with_cache_writes<ops::cache_writes<Rotary>>;
-};
-template <class Op, class Prologue>
-struct with_prologue {
-  using type = typename Op::template with_prologue<Prologue>;
-};
-template <class Op>
-struct with_prologue<Op, void> {
-  using type = Op;
-};
-template <class Op, bool Writes, class Rotary, class Prologue>
-using planned_op_t = typename with_prologue<typename with_writes<Op, Writes, Rotary>::type, Prologue>::type;
-
 //! The hook of op Op on a node the plan left as it is, in its fast form where asked and it has one.
 template <class Op, bool Fast>
 node_hook op_hook() {
   if constexpr (Fast && requires { &Op::fast; })
-    return node_hook{[](const launch_context& c, const void*) { launch_elementwise(c, fast_functor<Op>{}); }, nullptr}.running<fast_functor<Op>>();
+    return fast_hook<Op>();
   else
     return hook_of<Op>();
 }
@@ -417,15 +422,12 @@ struct value_kind {
   }
 };
 
-//! The kind of node n of graph_value `v` in plan graph `g`; `changed`: whether the plan changed it.
+//! The kind of node n of graph_value `v`, which the plan (graph `g`) changed as `c` (changed_at).
 template <class V, class G>
-constexpr value_kind kind_of(const V& v, const G& g, int n, bool& changed) {
+constexpr value_kind kind_of(const V& v, const G& g, const changed_node& c) {
   value_kind k{};
-  const node_desc& d = g.nodes[n];
-  changed = false;
-  if (d.kind != tensor_kind::node || n >= v.tensor_count()) return k;
-  if (g.fused_root[n] == n) {
-    changed = true;
+  const int n = c.index;
+  if (c.root) {
     const fused_group f = group_of(g, n);
     if (!g.nodes[f.members[0]].traits.elementwise) {
       k.how = value_kind::form::epilogue, k.op = v.op_index(f.members[0]), k.root = v.op_index(n);
@@ -438,12 +440,10 @@ constexpr value_kind kind_of(const V& v, const G& g, int n, bool& changed) {
     }
     return k;
   }
-  k.op = v.op_index(n);
-  if (const int key = d.input_count == 4 ? d.inputs[1] : no_index; d.takes_cache_writes && key >= 0 && g.writes_in[key] == n) {
-    changed = k.writes = true;
-    if (g.prologue[key] >= 0) k.rotary = v.op_index(g.nodes[key].inputs[2]);
-  }
-  if (g.prologue[n] >= 0) changed = true, k.prologue = v.op_index(d.inputs[d.prologue_input]);
+  const node_desc& d = g.nodes[n];
+  k.op = v.op_index(n), k.writes = c.writes;
+  if (c.rotated) k.rotary = v.op_index(g.nodes[d.inputs[1]].inputs[2]);
+  if (c.prologue_input != no_index) k.prologue = v.op_index(d.inputs[c.prologue_input]);
   return k;
 }
 
@@ -461,9 +461,9 @@ constexpr auto planned_kinds() {
   planned_table<Nodes, Kinds> t{};
   std::vector<value_kind> seen;
   for (int n = 0; n < V.tensor_count(); ++n) {
-    bool changed = false;
-    const value_kind k = kind_of(V, Lived, n, changed);
-    if (!changed) continue;
+    const changed_node c = changed_at(Lived, n);
+    if (Lived.nodes[n].kind != tensor_kind::node || !c.changed()) continue;
+    const value_kind k = kind_of(V, Lived, c);
     int at = 0;
     while (at < int(seen.size()) && !(seen[std::size_t(at)] == k)) ++at;
     if (at == int(seen.size())) seen.push_back(k);
@@ -509,8 +509,7 @@ inline constexpr value_kind kind_at = T.kind[I];
 template <class Ops, auto& K, bool Fast>
 node_hook kind_hook() {
   if constexpr (K.how == value_kind::form::group) {
-    node_hook h{[](const launch_context& c, const void*) { launch_fused(c, kind_program_value<Ops, K, Fast>); }, nullptr};
-    return h.running<std::remove_cvref_t<decltype(kind_program_value<Ops, K, Fast>)>>().for_group();
+    return program_hook<kind_program_value<Ops, K, Fast>>();
   } else if constexpr (K.how == value_kind::form::epilogue) {
     using product = listed_op<Ops, K.op>;
     return hook_of<typename product::template with_epilogue<listed_op<Ops, K.root>::traits.as_epilogue>>().for_group();
