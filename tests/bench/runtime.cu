@@ -205,7 +205,7 @@ std::string bench_instantiate(cudaStream_t st) {
     }
     b->output(prev);
     const auto t0 = clock_type::now();
-    auto p = std::make_unique<plan<builder_capacity>>(b->build());
+    auto p = std::make_unique<owned_plan<builder_capacity>>(b->build());
     const auto t1 = clock_type::now();
     if (!p->ok()) throw runtime_error("instantiate", "graph_builder", "the chain was rejected");
     std::vector<double> ms;

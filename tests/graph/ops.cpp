@@ -445,9 +445,9 @@ TEST_CASE("ops: a multi-output node's outputs share its buffer; check_plan prove
   const std::string dump = to_string(p);
   CHECK(dump.find("view of 'parts' at +1024") != std::string::npos);
   CHECK(dump.find("view of 'ln' at +768") != std::string::npos);
-  auto small = p;  // the node's buffer holding only output 0: caught
-  small.graph.buffers[p.index_of<parts>()].bytes = 512;
-  CHECK(check_plan(small).fault == plan_fault::buffer_too_small);
+  auto small = p.graph;  // the node's buffer holding only output 0: caught
+  small.buffers[p.index_of<parts>()].bytes = 512;
+  CHECK(check_plan(plan<p.graph_capacity>{small, p.memory}).fault == plan_fault::buffer_too_small);
 }
 
 TEST_CASE("ops: graph_builder plans a multi-output node as make_plan does") {

@@ -59,8 +59,8 @@ TEST_CASE("branches: memory is reused only after every access happens before the
   static_assert(chains.step_of<m3>() > chains.buffer_of<m1>().lifetime.last);  // dead in schedule order,
   static_assert(chains.buffer_of<m1>().busy_until >= chains.step_of<c2>());    // but busy while branch 1 runs
   static_assert(chains_serial.buffer_of<m1>().busy_until == chains_serial.buffer_of<m1>().lifetime.last);
-  static_assert(chains_serial.buffer_of<m3>().offset == chains_serial.buffer_of<m1>().offset);  // reused in order
-  static_assert(chains.buffer_of<m3>().offset != chains.buffer_of<m1>().offset);                // not across branches
+  static_assert(chains_serial.offset_of<m3>() == chains_serial.offset_of<m1>());  // reused in order
+  static_assert(chains.offset_of<m3>() != chains.offset_of<m1>());                // not across branches
   static_assert(chains.arena_bytes(memory_class::device) > chains_serial.arena_bytes(memory_class::device));
   static_assert(chains.arena_bytes(memory_class::device) == chains.lower_bound(memory_class::device));
   static_assert(!check_plan(chains) && !check_plan(chains_serial));

@@ -272,19 +272,17 @@ TEST_CASE("fuse: products of one A of at most 8 rows run as one launch (sibling 
   static_assert(five.sibling_count() == 3 && five.sibling_lead_of<sb>() == no_index && five.sibling_lead_of<so>() == no_index);
   static_assert(!check_plan(folded) && !check_plan(five));
   // A sibling's buffer said to be written at its own step is caught: the lead writes it earlier.
-  constexpr auto late = [] {
-    auto p = folded;
-    p.graph.buffers[folded.graph.sibling_next[lead]].lifetime.first = p.graph.step[folded.graph.sibling_next[lead]];
-    return p;
-  }();
-  static_assert(check_plan(late).fault == plan_fault::wrong_lifetime);
+  static_assert([] {
+    auto g = folded.graph;
+    g.buffers[g.sibling_next[lead]].lifetime.first = g.step[g.sibling_next[lead]];
+    return check_plan(plan<folded.graph_capacity>{g, folded.memory}).fault;
+  }() == plan_fault::wrong_lifetime);
   // A chain that leaves a sibling out is caught.
-  constexpr auto unchained = [] {
-    auto p = folded;
-    p.graph.sibling_next[lead] = no_index;
-    return p;
-  }();
-  static_assert(check_plan(unchained).fault == plan_fault::bad_fusion);
+  static_assert([] {
+    auto g = folded.graph;
+    g.sibling_next[lead] = no_index;
+    return check_plan(plan<folded.graph_capacity>{g, folded.memory}).fault;
+  }() == plan_fault::bad_fusion);
   CHECK(to_string(folded).find("computed in the launch of '" + std::string(folded.graph.nodes[lead].name) + "' (same A)") != std::string::npos);
   CHECK(to_string(five).find("one launch with") != std::string::npos);
 }
@@ -383,15 +381,10 @@ TEST_CASE("fuse: an attention runs the cache writes that fill the caches it read
   CHECK(to_string(written).find("written in the launch of 'attn'") != std::string::npos);
   CHECK(to_string(written).find("runs the writes 'k_put' 'v_put'") != std::string::npos);
   // A write said to run in a node that is not its attention, or only one of the two, is caught.
-  {
-    auto p = written;
-    p.graph.writes_in[p.index_of<cs::v_put>()] = p.index_of<cs::k_rope>();
-    CHECK(check_plan(p).fault == plan_fault::bad_fusion);
-  }
-  {
-    auto p = written;
-    p.graph.writes_in[p.index_of<cs::v_put>()] = no_index;
-    CHECK(check_plan(p).fault == plan_fault::bad_fusion);
+  for (const int in : {written.index_of<cs::k_rope>(), no_index}) {
+    auto g = written.graph;
+    g.writes_in[written.index_of<cs::v_put>()] = in;
+    CHECK(check_plan(plan<written.graph_capacity>{g, written.memory}).fault == plan_fault::bad_fusion);
   }
 }
 

@@ -37,7 +37,7 @@ TEST_CASE("state: never placed, never reused, in no arena slot") {
   static_assert(!p.is_state<step::k>() && !p.is_state<step::seen>() && !p.is_state<step::x>());
   static_assert(p.buffer_of<step::write>().node == p.index_of<step::cache>());
   static_assert(p.buffer_of<step::pos_next>().node == p.index_of<step::pos>());
-  static_assert(p.buffer_of<step::write>().offset == 0 && !p.buffer_of<step::write>().opaque);
+  static_assert(p.offset_of<step::write>() == 0 && !p.buffer_of<step::write>().opaque);
   static_assert(state_never_planned(p));
   // The arena holds k and seen only (seen reuses k's slot): the 32 KiB cache is not in it.
   static_assert(p.buffer_count() == 2 && p.reuse_count() == 1);

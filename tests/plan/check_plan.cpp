@@ -233,7 +233,7 @@ std::uint32_t base_seed() {
 }
 
 //! Every other seed plans fused groups too.
-plan<cap> random_plan(std::uint32_t seed, random_graph& r) {
+owned_plan<cap> random_plan(std::uint32_t seed, random_graph& r) {
   gen g{std::mt19937(seed)};
   g.make(r);
   if (seed % 2) r.b.fuse_elementwise();
@@ -250,7 +250,7 @@ TEST_CASE("check_plan: 10,000 random graphs plan soundly") {
   for (std::uint32_t i = 0; i < 10000; ++i) seeds.push_back(base + i);
   for (const std::uint32_t seed : seeds) {
     random_graph r;
-    const plan<cap> p = random_plan(seed, r);
+    const owned_plan<cap> p = random_plan(seed, r);
     if (!p.ok()) FAIL("seed " << seed << ": rejected: " << to_string(p));
     const plan_violation v = check_plan(p);
     if (v) FAIL("seed " << seed << ": " << v.what() << " (node " << v.node << ", other " << v.other << ")\n" << to_string(p));
@@ -287,12 +287,20 @@ TEST_CASE("check_plan: 10,000 random graphs plan soundly") {
 // ---------------------------------------------------------------------------------------------
 // The mutation test.
 
+//! A plan the mutations may corrupt: its own graph and memory layout, seen as a plan.
+struct mutable_plan {
+  flat_graph<cap> graph{};
+  memory_layout<cap> memory{};
+  operator plan<cap>() const { return {graph, memory}; }
+};
+plan_violation check(const mutable_plan& p) { return check_plan(plan<cap>(p)); }
+
 //! One corruption: applies itself to a plan where it can, and names the reason it must get.
 struct mutation {
   const char* name;
   plan_fault expect;
   // Returns false where the plan has no place for it.
-  std::function<bool(plan<cap>&, std::mt19937&)> apply;
+  std::function<bool(mutable_plan&, std::mt19937&)> apply;
 };
 
 bool is_state(const plan<cap>& p, int v) { return detail::state_of(p.graph.nodes, v) >= 0; }
@@ -330,7 +338,7 @@ bool read_by(const plan<cap>& p, int storage_of, bool (*pred)(const node_desc&))
 
 //! Moves a node's output onto its first input's storage: for an op that allows in place, only
 //! where that input is read later (in place too early); otherwise for an op that does not.
-bool onto_input(plan<cap>& p, std::mt19937& rng, bool in_place_op) {
+bool onto_input(mutable_plan& p, std::mt19937& rng, bool in_place_op) {
   auto& g = p.graph;
   return first_of(p, rng, [&](int y) {
     const node_desc& d = g.nodes[y];
@@ -338,22 +346,22 @@ bool onto_input(plan<cap>& p, std::mt19937& rng, bool in_place_op) {
     const int x = storage(p, d.inputs[0]);
     if (!planned(p, x) || g.buffers[x].memory != g.buffers[y].memory) return false;
     if (in_place_op && g.buffers[x].lifetime.last <= g.step[y]) return false;
-    if (g.buffers[x].offset + d.out.bytes() > g.arena_bytes[int(g.buffers[x].memory)]) return false;
-    g.buffers[y].offset = g.buffers[x].offset;
+    if (p.memory.offset[x] + d.out.bytes() > p.memory.arena_bytes[int(g.buffers[x].memory)]) return false;
+    p.memory.offset[y] = p.memory.offset[x];
     return true;
   });
 }
 
 const std::vector<mutation>& mutations() {
   static const std::vector<mutation> all = {
-    {"shrink a buffer", plan_fault::buffer_too_small, [](plan<cap>& p, std::mt19937& rng) {
+    {"shrink a buffer", plan_fault::buffer_too_small, [](mutable_plan& p, std::mt19937& rng) {
        return first_of(p, rng, [&](int v) {
          if (!planned(p, v) || p.graph.buffers[v].bytes < 2) return false;
          p.graph.buffers[v].bytes -= 1;
          return true;
        });
      }},
-    {"overlap two live buffers", plan_fault::overlap, [](plan<cap>& p, std::mt19937& rng) {
+    {"overlap two live buffers", plan_fault::overlap, [](mutable_plan& p, std::mt19937& rng) {
        auto& g = p.graph;
        return first_of(p, rng, [&](int y) {
          if (!planned(p, y) || reads_storage_of_class(p, y, g.buffers[y].memory)) return false;
@@ -361,14 +369,14 @@ const std::vector<mutation>& mutations() {
            if (x == y || !planned(p, x) || g.buffers[x].memory != g.buffers[y].memory) continue;
            const auto &bx = g.buffers[x], &by = g.buffers[y];
            if (!(bx.lifetime.first < by.lifetime.first && by.lifetime.first <= bx.lifetime.last)) continue;
-           if (bx.offset + g.nodes[y].out.bytes() > g.arena_bytes[int(bx.memory)]) continue;
-           g.buffers[y].offset = bx.offset;
+           if (p.memory.offset[x] + g.nodes[y].out.bytes() > p.memory.arena_bytes[int(bx.memory)]) continue;
+           p.memory.offset[y] = p.memory.offset[x];
            return true;
          }
          return false;
        });
      }},
-    {"re-home a view", plan_fault::view_rehomed, [](plan<cap>& p, std::mt19937& rng) {
+    {"re-home a view", plan_fault::view_rehomed, [](mutable_plan& p, std::mt19937& rng) {
        auto& g = p.graph;
        return first_of(p, rng, [&](int v) {
          if (g.owner[v] == v || is_state(p, v)) return false;  // a view (of state: its own mutation)
@@ -377,7 +385,7 @@ const std::vector<mutation>& mutations() {
          return false;
        });
      }},
-    {"wrong memory class", plan_fault::wrong_memory, [](plan<cap>& p, std::mt19937& rng) {
+    {"wrong memory class", plan_fault::wrong_memory, [](mutable_plan& p, std::mt19937& rng) {
        auto& g = p.graph;
        return first_of(p, rng, [&](int v) {
          if (!planned(p, v) || g.buffers[v].memory != memory_class::device) return false;
@@ -387,7 +395,7 @@ const std::vector<mutation>& mutations() {
          return true;
        });
      }},
-    {"a collective input outside the window", plan_fault::collective_not_symmetric, [](plan<cap>& p, std::mt19937& rng) {
+    {"a collective input outside the window", plan_fault::collective_not_symmetric, [](mutable_plan& p, std::mt19937& rng) {
        auto& g = p.graph;
        return first_of(p, rng, [&](int v) {
          if (!g.nodes[v].traits.symmetric_inputs) return false;
@@ -395,7 +403,7 @@ const std::vector<mutation>& mutations() {
          return true;
        });
      }},
-    {"a host op on device memory", plan_fault::host_reads_device, [](plan<cap>& p, std::mt19937& rng) {
+    {"a host op on device memory", plan_fault::host_reads_device, [](mutable_plan& p, std::mt19937& rng) {
        auto& g = p.graph;
        return first_of(p, rng, [&](int v) {
          if (g.nodes[v].traits.where != executes_on::host || g.nodes[v].input_count == 0) return false;
@@ -403,7 +411,7 @@ const std::vector<mutation>& mutations() {
          return true;
        });
      }},
-    {"a schedule that breaks a dependency", plan_fault::not_topological, [](plan<cap>& p, std::mt19937& rng) {
+    {"a schedule that breaks a dependency", plan_fault::not_topological, [](mutable_plan& p, std::mt19937& rng) {
        auto& g = p.graph;
        return first_of(p, rng, [&](int v) {
          const int s = g.step[v];
@@ -417,13 +425,13 @@ const std::vector<mutation>& mutations() {
          return true;
        });
      }},
-    {"a non-capturable node inside a captured partition", plan_fault::uncapturable_in_graph, [](plan<cap>& p, std::mt19937&) {
+    {"a non-capturable node inside a captured partition", plan_fault::uncapturable_in_graph, [](mutable_plan& p, std::mt19937&) {
        auto& g = p.graph;
        for (int i = 0; i < g.partition_count; ++i)
          if (g.partitions[i].kind == partition_kind::fallback) return g.partitions[i].kind = partition_kind::capturable, true;
        return false;
      }},
-    {"an unhoisted fallback buffer", plan_fault::not_hoisted, [](plan<cap>& p, std::mt19937& rng) {
+    {"an unhoisted fallback buffer", plan_fault::not_hoisted, [](mutable_plan& p, std::mt19937& rng) {
        auto& g = p.graph;
        return first_of(p, rng, [&](int v) {
          if (!planned(p, v) || g.partitions[g.partition_of[v]].kind != partition_kind::fallback) return false;
@@ -432,36 +440,36 @@ const std::vector<mutation>& mutations() {
        });
      }},
     {"in place before the last read", plan_fault::in_place_early,
-     [](plan<cap>& p, std::mt19937& rng) { return onto_input(p, rng, true); }},
+     [](mutable_plan& p, std::mt19937& rng) { return onto_input(p, rng, true); }},
     {"in place where the op does not allow it", plan_fault::in_place_not_allowed,
-     [](plan<cap>& p, std::mt19937& rng) { return onto_input(p, rng, false); }},
-    {"a collective writing what peers read", plan_fault::collective_writes_peer_input, [](plan<cap>& p, std::mt19937& rng) {
+     [](mutable_plan& p, std::mt19937& rng) { return onto_input(p, rng, false); }},
+    {"a collective writing what peers read", plan_fault::collective_writes_peer_input, [](mutable_plan& p, std::mt19937& rng) {
        auto& g = p.graph;
        return first_of(p, rng, [&](int y) {
          const node_desc& d = g.nodes[y];
          if (!d.traits.reads_peers || !planned(p, y) || d.traits.output_memory != memory_class::device) return false;
          const int x = storage(p, d.inputs[0]);
-         if (!planned(p, x) || g.buffers[x].offset + d.out.bytes() > g.arena_bytes[int(memory_class::symmetric)]) return false;
+         if (!planned(p, x) || p.memory.offset[x] + d.out.bytes() > p.memory.arena_bytes[int(memory_class::symmetric)]) return false;
          g.buffers[y].memory = memory_class::symmetric;
-         g.buffers[y].offset = g.buffers[x].offset;
+         p.memory.offset[y] = p.memory.offset[x];
          return true;
        });
      }},
-    {"an offset past the arena", plan_fault::outside_arena, [](plan<cap>& p, std::mt19937& rng) {
+    {"an offset past the arena", plan_fault::outside_arena, [](mutable_plan& p, std::mt19937& rng) {
        return first_of(p, rng, [&](int v) {
          if (!planned(p, v)) return false;
-         p.graph.buffers[v].offset = align_up(p.graph.arena_bytes[int(p.graph.buffers[v].memory)]);
+         p.memory.offset[v] = align_up(p.memory.arena_bytes[int(p.graph.buffers[v].memory)]);
          return true;
        });
      }},
-    {"a misaligned offset", plan_fault::misaligned, [](plan<cap>& p, std::mt19937& rng) {
+    {"a misaligned offset", plan_fault::misaligned, [](mutable_plan& p, std::mt19937& rng) {
        return first_of(p, rng, [&](int v) {
          if (!planned(p, v)) return false;
-         p.graph.buffers[v].offset += 16;
+         p.memory.offset[v] += 16;
          return true;
        });
      }},
-    {"a lifetime that ends early", plan_fault::wrong_lifetime, [](plan<cap>& p, std::mt19937& rng) {
+    {"a lifetime that ends early", plan_fault::wrong_lifetime, [](mutable_plan& p, std::mt19937& rng) {
        return first_of(p, rng, [&](int v) {
          auto& l = p.graph.buffers[v].lifetime;
          if (!planned(p, v) || l.last == l.first) return false;
@@ -469,7 +477,7 @@ const std::vector<mutation>& mutations() {
          return true;
        });
      }},
-    {"a node's output that is not its op's", plan_fault::wrong_output, [](plan<cap>& p, std::mt19937& rng) {
+    {"a node's output that is not its op's", plan_fault::wrong_output, [](mutable_plan& p, std::mt19937& rng) {
        return first_of(p, rng, [&](int v) {
          node_desc& d = p.graph.nodes[v];
          if (d.kind != tensor_kind::node || d.output == nullptr) return false;
@@ -477,13 +485,13 @@ const std::vector<mutation>& mutations() {
          return true;
        });
      }},
-    {"a fused member that is a graph output", plan_fault::fused_read_outside, [](plan<cap>& p, std::mt19937& rng) {
+    {"a fused member that is a graph output", plan_fault::fused_read_outside, [](mutable_plan& p, std::mt19937& rng) {
        return first_of(p, rng, [&](int v) {
          if (p.graph.fused_root[v] < 0 || p.graph.fused_root[v] == v) return false;
          return p.graph.is_output[v] = true, true;
        });
      }},
-    {"a node fused that is not elementwise", plan_fault::bad_fusion, [](plan<cap>& p, std::mt19937& rng) {
+    {"a node fused that is not elementwise", plan_fault::bad_fusion, [](mutable_plan& p, std::mt19937& rng) {
        auto& g = p.graph;
        int root = no_index;
        for (int v = 0; v < g.tensor_count; ++v)
@@ -497,7 +505,7 @@ const std::vector<mutation>& mutations() {
          return g.fused_root[v] = root, true;
        });
      }},
-    {"a prologue on a node that does not read it", plan_fault::bad_fusion, [](plan<cap>& p, std::mt19937& rng) {
+    {"a prologue on a node that does not read it", plan_fault::bad_fusion, [](mutable_plan& p, std::mt19937& rng) {
        return first_of(p, rng, [&](int v) {
          auto& g = p.graph;
          if (g.nodes[v].kind != tensor_kind::node || g.prologue[v] != no_index) return false;
@@ -506,33 +514,33 @@ const std::vector<mutation>& mutations() {
          return false;
        });
      }},
-    {"a branch outside its partition's", plan_fault::bad_branches, [](plan<cap>& p, std::mt19937& rng) {
+    {"a branch outside its partition's", plan_fault::bad_branches, [](mutable_plan& p, std::mt19937& rng) {
        auto& g = p.graph;
        return first_of(p, rng, [&](int v) {
          if (g.nodes[v].kind != tensor_kind::node) return false;
          return g.branch[v] = g.partitions[g.partition_of[v]].branches, true;
        });
      }},
-    {"reuse memory that another branch may still use", plan_fault::overlap, [](plan<cap>& p, std::mt19937& rng) {
+    {"reuse memory that another branch may still use", plan_fault::overlap, [](mutable_plan& p, std::mt19937& rng) {
        auto& g = p.graph;
        return first_of(p, rng, [&](int y) {
          if (!planned(p, y) || reads_storage_of_class(p, y, g.buffers[y].memory)) return false;
          for (int x = 0; x < g.tensor_count; ++x) {
            const auto &bx = g.buffers[x], &by = g.buffers[y];
-           if (x == y || !planned(p, x) || bx.memory != by.memory || bx.offset == by.offset) continue;
+           if (x == y || !planned(p, x) || bx.memory != by.memory || p.memory.offset[x] == p.memory.offset[y]) continue;
            if (!(bx.lifetime.last < by.lifetime.first && by.lifetime.first <= bx.busy_until)) continue;  // busy only
            bool taken = false;
            for (int t = 0; t < g.tensor_count; ++t) taken = taken || g.buffers[t].shares == x;
-           if (taken || bx.offset + g.nodes[y].out.bytes() > g.arena_bytes[int(bx.memory)]) continue;
-           g.buffers[y].offset = bx.offset;
+           if (taken || p.memory.offset[x] + g.nodes[y].out.bytes() > p.memory.arena_bytes[int(bx.memory)]) continue;
+           p.memory.offset[y] = p.memory.offset[x];
            return true;
          }
          return false;
        });
      }},
-    {"hand over in place while another branch may still read", plan_fault::in_place_concurrent, [](plan<cap>& p, std::mt19937& rng) {
+    {"hand over in place while another branch may still read", plan_fault::in_place_concurrent, [](mutable_plan& p, std::mt19937& rng) {
        auto& g = p.graph;
-       if (p.branch_count() == 1) return false;
+       if (plan<cap>(p).branch_count() == 1) return false;
        const std::vector<int> clock = detail::branch_clocks(g);
        return first_of(p, rng, [&](int y) {
          const node_desc& d = g.nodes[y];
@@ -553,10 +561,10 @@ const std::vector<mutation>& mutations() {
            unordered = unordered || (touches && clock[std::size_t(s * max_branches + g.branch[a])] < t);
          }
          if (!unordered) return false;
-         return g.buffers[y].offset = g.buffers[x].offset, true;
+         return p.memory.offset[y] = p.memory.offset[x], true;
        });
      }},
-    {"a state placed in an arena", plan_fault::state_placed, [](plan<cap>& p, std::mt19937& rng) {
+    {"a state placed in an arena", plan_fault::state_placed, [](mutable_plan& p, std::mt19937& rng) {
        auto& g = p.graph;
        return first_of(p, rng, [&](int v) {
          if (g.nodes[v].kind != tensor_kind::state) return false;
@@ -564,16 +572,16 @@ const std::vector<mutation>& mutations() {
          return true;
        });
      }},
-    {"a write into state given storage of its own", plan_fault::state_placed, [](plan<cap>& p, std::mt19937& rng) {
+    {"a write into state given storage of its own", plan_fault::state_placed, [](mutable_plan& p, std::mt19937& rng) {
        auto& g = p.graph;
        return first_of(p, rng, [&](int v) {
          if (!g.nodes[v].traits.writes_state || g.nodes[v].kind != tensor_kind::node) return false;
          g.owner[v] = v;
-         g.buffers[v] = buffer_desc{v, memory_class::device, g.nodes[v].out.bytes(), 0, {g.step[v], g.step[v]}};
+         g.buffers[v] = buffer_desc{v, memory_class::device, g.nodes[v].out.bytes(), {g.step[v], g.step[v]}};
          return true;
        });
      }},
-    {"a state handed over in place", plan_fault::state_handed_over, [](plan<cap>& p, std::mt19937& rng) {
+    {"a state handed over in place", plan_fault::state_handed_over, [](mutable_plan& p, std::mt19937& rng) {
        auto& g = p.graph;
        int state = no_index;
        for (int v = 0; v < g.tensor_count; ++v)
@@ -585,7 +593,7 @@ const std::vector<mutation>& mutations() {
          return true;
        });
      }},
-    {"a state read no longer before the write that replaces it", plan_fault::state_unordered, [](plan<cap>& p, std::mt19937& rng) {
+    {"a state read no longer before the write that replaces it", plan_fault::state_unordered, [](mutable_plan& p, std::mt19937& rng) {
        auto& g = p.graph;
        return first_of(p, rng, [&](int v) {  // an advance that waits for the nodes reading its position
          const node_desc& d = g.nodes[v];
@@ -599,31 +607,31 @@ const std::vector<mutation>& mutations() {
          return true;
        });
      }},
-    {"a sibling product that its lead's chain lists but that names no lead", plan_fault::bad_fusion, [](plan<cap>& p, std::mt19937&) {
+    {"a sibling product that its lead's chain lists but that names no lead", plan_fault::bad_fusion, [](mutable_plan& p, std::mt19937&) {
        for (int v = 0; v < p.graph.tensor_count; ++v)
          if (p.graph.sibling_lead[v] >= 0) return p.graph.sibling_lead[v] = no_index, true;
        return false;
      }},
-    {"a sibling product written at its own step, after its lead wrote it", plan_fault::wrong_lifetime, [](plan<cap>& p, std::mt19937&) {
+    {"a sibling product written at its own step, after its lead wrote it", plan_fault::wrong_lifetime, [](mutable_plan& p, std::mt19937&) {
        for (int v = 0; v < p.graph.tensor_count; ++v)
          if (p.graph.sibling_lead[v] >= 0) return p.graph.buffers[v].lifetime.first = p.graph.step[v], true;
        return false;
      }},
     {"a cache write said to run in the launch of a node that is not the attention reading it", plan_fault::bad_fusion,
-     [](plan<cap>& p, std::mt19937&) {
+     [](mutable_plan& p, std::mt19937&) {
        for (int v = 0; v < p.graph.tensor_count; ++v)
          if (p.graph.writes_in[v] >= 0) return p.graph.writes_in[v] = p.graph.nodes[v].inputs[1], true;  // its position
        return false;
      }},
-    {"a lower bound that is not the peak", plan_fault::wrong_lower_bound, [](plan<cap>& p, std::mt19937&) {
+    {"a lower bound that is not the peak", plan_fault::wrong_lower_bound, [](mutable_plan& p, std::mt19937&) {
        for (int c = 0; c < memory_class_count; ++c)
-         if (p.graph.lower_bound[c] > 0) return p.graph.lower_bound[c] += arena_alignment, true;
+         if (p.memory.lower_bound[c] > 0) return p.memory.lower_bound[c] += arena_alignment, true;
        return false;
      }},
-    {"a lower bound for a memory class with nothing placed", plan_fault::wrong_lower_bound, [](plan<cap>& p, std::mt19937&) {
+    {"a lower bound for a memory class with nothing placed", plan_fault::wrong_lower_bound, [](mutable_plan& p, std::mt19937&) {
        for (int c = 0; c < memory_class_count; ++c)
-         if (memory_class(c) != memory_class::external && p.graph.lower_bound[c] == 0 && p.graph.arena_bytes[c] == 0)
-           return p.graph.lower_bound[c] = arena_alignment, true;
+         if (memory_class(c) != memory_class::external && p.memory.lower_bound[c] == 0 && p.memory.arena_bytes[c] == 0)
+           return p.memory.lower_bound[c] = arena_alignment, true;
        return false;
      }},
   };
@@ -632,9 +640,9 @@ const std::vector<mutation>& mutations() {
 
 //! Widens a compile-time plan to the test's capacity, so one set of mutations serves all plans.
 template <std::size_t N>
-plan<cap> widen_plan(const plan<N>& from) {
+mutable_plan widen_plan(const plan<N>& from) {
   static_assert(N <= cap);
-  plan<cap> p{};
+  mutable_plan p{};
   auto& g = p.graph;
   const auto& f = from.graph;
   g.tensor_count = f.tensor_count, g.one_partition = f.one_partition, g.fuse = f.fuse, g.siblings = f.siblings, g.step_count = f.step_count;
@@ -648,9 +656,11 @@ plan<cap> widen_plan(const plan<N>& from) {
     g.buffers[i] = f.buffers[i], g.memory[i] = f.memory[i], g.fused_root[i] = f.fused_root[i], g.branch[i] = f.branch[i];
     g.prologue[i] = f.prologue[i], g.in_prologues[i] = f.in_prologues[i];
     g.sibling_lead[i] = f.sibling_lead[i], g.sibling_next[i] = f.sibling_next[i], g.writes_in[i] = f.writes_in[i];
+    p.memory.offset[i] = from.memory.offset[i];
   }
   for (int c = 0; c < memory_class_count; ++c)
-    g.arena_bytes[c] = f.arena_bytes[c], g.lower_bound[c] = f.lower_bound[c], g.reuse_count[c] = f.reuse_count[c];
+    p.memory.arena_bytes[c] = from.memory.arena_bytes[c], p.memory.lower_bound[c] = from.memory.lower_bound[c],
+    p.memory.reuse_count[c] = from.memory.reuse_count[c];
   return p;
 }
 
@@ -709,25 +719,26 @@ TEST_CASE("check_plan: the mutation test rejects every corruption with its own r
   static_assert(!check_plan(prologue_plan) && prologue_plan.prologue_count() == 1);
   static_assert(!check_plan(sibling_plan) && sibling_plan.sibling_count() == 2);
   static_assert(!check_plan(attention_plan) && attention_plan.written_in_attention_count() == 2);
-  std::vector<plan<cap>> corpus = {widen_plan(readme_plan), widen_plan(mlp_plan), widen_plan(trip_plan), widen_plan(tp_plan),
+  std::vector<mutable_plan> corpus = {widen_plan(readme_plan), widen_plan(mlp_plan), widen_plan(trip_plan), widen_plan(tp_plan),
                                    widen_plan(tp_opaque_plan), widen_plan(collective_plan), widen_plan(lead_plan),
                                    widen_plan(fused_plan), widen_plan(state_plan), widen_plan(prologue_plan),
                                    widen_plan(sibling_plan), widen_plan(attention_plan)};
   const std::uint32_t base = base_seed();
   for (std::uint32_t i = 0; i < 400; ++i) {
     random_graph r;
-    corpus.push_back(random_plan(base + i, r));
+    const owned_plan<cap> q = random_plan(base + i, r);
+    corpus.push_back({q.graph, q.memory});
   }
   std::mt19937 rng(base);
   int total = 0, rejected = 0;
   std::vector<int> applied(mutations().size());
   for (std::size_t c = 0; c < corpus.size(); ++c) {
-    REQUIRE_MESSAGE(!check_plan(corpus[c]), "plan " << c << " (seed " << base << ") is not sound to begin with");
+    REQUIRE_MESSAGE(!check(corpus[c]), "plan " << c << " (seed " << base << ") is not sound to begin with");
     for (std::size_t m = 0; m < mutations().size(); ++m) {
-      plan<cap> p = corpus[c];
+      mutable_plan p = corpus[c];
       if (!mutations()[m].apply(p, rng)) continue;
       ++total, ++applied[m];
-      const plan_violation v = check_plan(p);
+      const plan_violation v = check(p);
       if (v.fault == mutations()[m].expect) ++rejected;
       else FAIL_CHECK("plan " << c << " (seed " << base << "), '" << std::string(mutations()[m].name) << "': got '" << v.what() << "'");
     }
@@ -745,7 +756,7 @@ TEST_CASE("check_plan: a rejected graph has no plan a static_assert can pass") {
   const int r = b.add<ops::relu>("r", {in});
   const int bad = b.add<ops::add>("bad", {r, b.input("y", tensor_desc{dtype_id::f32, 1, {32}})});
   b.output(bad);
-  const plan<8> p = b.build();
+  const owned_plan<8> p = b.build();
   CHECK(!p.ok());
   CHECK(check_plan(p).fault == plan_fault::carries_error);
   CHECK_THROWS(p.step_count());  // every query refuses a rejected plan

@@ -253,7 +253,7 @@ void check_svg(const plan<N>& p) {
     const double eps = 1e-6;
     CHECK(r.x >= q->plot_x - eps);
     CHECK(r.x + r.width <= q->plot_x + q->plot_w + eps);
-    CHECK(std::abs(r.y + r.height - q->y_of(b.offset)) < 1e-6);
+    CHECK(std::abs(r.y + r.height - q->y_of(p.memory.offset[r.node])) < 1e-6);
     CHECK(std::abs(r.height - double(b.bytes) * q->plot_h / double(q->y_max)) < 1e-6);
     CHECK(r.y >= q->plot_y - eps);
     CHECK(r.x <= q->plot_x + q->cell * (b.lifetime.first + 0.5) + eps);
@@ -335,7 +335,7 @@ TEST_CASE("pictures: names are escaped in SVG and DOT") {
   const int r = b.add<ops::relu>("r\\\"<x>&y", {in});
   const int s = b.add<ops::scale<2, 1>>("s\nline", {r});
   b.output(s);
-  const plan<8> p = b.build();
+  const owned_plan<8> p = b.build();
   REQUIRE(p.ok());
   check_svg(p);
   const std::string svg = to_svg(p);
@@ -379,7 +379,7 @@ TEST_CASE("pictures: random graphs draw without overlaps") {
       out.push_back(o);
     }
     b.output(t.back());
-    const plan<24> p = b.build();
+    const owned_plan<24> p = b.build();
     REQUIRE(p.ok());
     REQUIRE(!check_plan(p));
     check_svg(p);
@@ -526,7 +526,7 @@ TEST_CASE("pictures: state tensors, their writes and their views") {
 TEST_CASE("pictures: rejected plans and byte units") {
   graph_builder<4> b;
   b.input("x", tensor_desc{dtype_id::f32, 1, {4}});
-  const plan<4> p = b.build();
+  const owned_plan<4> p = b.build();
   REQUIRE(!p.ok());
   CHECK(xml_error(to_svg(p)) == "");
   CHECK(to_svg(p).find("plan rejected") != std::string::npos);

@@ -923,8 +923,8 @@ TEST_CASE("executor: parallel branches are parallel in the captured graph and gi
     using g = graph<branchy::joined>;
     constexpr auto p = make_plan<g>();
     constexpr auto q = make_plan<g, plan_options{.branches = 1}>();
-    static_assert(p.branch_count() == 2 && p.buffer_of<branchy::m3>().offset != p.buffer_of<branchy::m1>().offset);
-    static_assert(q.buffer_of<branchy::m3>().offset == q.buffer_of<branchy::m1>().offset);  // shared in schedule order
+    static_assert(p.branch_count() == 2 && p.offset_of<branchy::m3>() != p.offset_of<branchy::m1>());
+    static_assert(q.offset_of<branchy::m3>() == q.offset_of<branchy::m1>());  // shared in schedule order
     auto bound = bindings(bind<branchy::x>(dx.ptr), bind<branchy::w<1>>(d1.ptr), bind<branchy::w<3>>(d3.ptr),
                           bind<"v2">(v2.ptr), bind<"v4">(v4.ptr));
     auto par = instantiate<g>(st, bound);

@@ -23,8 +23,7 @@ struct lifetime {
 struct buffer_desc {
   int node = no_index;           // the producer
   memory_class memory = memory_class::external;
-  std::size_t bytes = 0;         // the tensor's bytes
-  std::size_t offset = 0;        // in its arena; 0 for external and opaque buffers
+  std::size_t bytes = 0;         // the tensor's bytes (where in its arena: the memory plan's memory_layout)
   struct lifetime lifetime {};
   bool opaque = false;           // the op allocates it itself; not in an arena, never reused
   int shares = no_index;         // in place: the buffer whose storage this one takes over
@@ -109,13 +108,10 @@ struct flat_graph {
   // branches: each node's branch in its partition (0 in fallback regions), no_index for graph
   // inputs and parameters
   int branch[N]{};
-  // lifetimes (shares: hand_over; hoisted: hoist; offset: plan_memory)
+  // lifetimes (shares: hand_over; hoisted: hoist); the offsets are the memory plan's own result
+  // (memory_layout, passes/memory_plan.hpp), not a section here
   buffer_desc buffers[N]{};      // indexed by node; meaningful where owner[i] == i
-  // plan_memory
-  std::size_t arena_bytes[memory_class_count]{};
-  std::size_t lower_bound[memory_class_count]{};
-  int reuse_count[memory_class_count]{};
-  int hoisted_at_instantiation = 0;  // hoisted buffers of a leading fallback region
+  int hoisted_at_instantiation = 0;  // hoist: hoisted buffers of a leading fallback region
 
   //! The index of the tensor named `name`, or no_index.
   constexpr int index_of(std::string_view name) const {

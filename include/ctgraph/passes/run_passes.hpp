@@ -1,6 +1,6 @@
 #pragma once
 //! The pass order, written once: make_plan runs `plan_structure`, `plan_lifetimes` and
-//! `plan_memory` in constant evaluations of their own (each its own compiler budget); run-time
+//! `lay_out_memory` in constant evaluations of their own (each its own compiler budget); run-time
 //! builders call `run_passes`.
 //! The flat graph's capacity must hold the copies that insert_copies adds.
 //!
@@ -24,8 +24,8 @@
 //!                  fused_root, in_prologues, writes_in, branch, partitions
 //! hoist            partitions, schedule, owner, buffers,         buffers[].hoisted(_to), partitions[] counts
 //!                  fused_root, in_prologues
-//! plan_memory      schedule, owner, buffers (lifetime.first,     buffers[].offset, arena_bytes, lower_bound, reuse_count
-//!                  busy_until)
+//! lay_out_memory   schedule, owner, buffers (lifetime.first,     a memory_layout of its own (offset by node,
+//!                  busy_until, memory, bytes, shares)            arena_bytes, lower_bound, reuse_count)
 //! Every pass reads and writes `error` / `errors` and does nothing after an earlier error.
 #include <ctgraph/passes/branches.hpp>
 #include <ctgraph/passes/fuse.hpp>
@@ -69,11 +69,12 @@ constexpr status plan_lifetimes(flat_graph<N>& g) {
   return hoist(g);
 }
 
+//! Every pass: the graph's sections, and the memory plan returned beside it.
 template <std::size_t N>
-constexpr status run_passes(flat_graph<N>& g, const std::string_view* copy_names = nullptr) {
+constexpr memory_layout<N> run_passes(flat_graph<N>& g, const std::string_view* copy_names = nullptr) {
   plan_structure(g, copy_names);
   plan_lifetimes(g);
-  return plan_memory(g);
+  return lay_out_memory(g);
 }
 
 }  // namespace ctg

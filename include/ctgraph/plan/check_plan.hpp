@@ -245,12 +245,12 @@ constexpr plan_violation check_fusion(const flat_graph<N>& g) {
 //! of exactly its writes and views (from the graph), and no output takes it over in place. Before
 //! check_structure, so that a write or view of state given other storage is this fault.
 template <std::size_t N>
-constexpr plan_violation check_state_storage(const flat_graph<N>& g) {
+constexpr plan_violation check_state_storage(const flat_graph<N>& g, const memory_layout<N>& m) {
   const int n = g.tensor_count;
   for (int v = 0; v < n; ++v) {
     const buffer_desc& b = g.buffers[v];
     if (g.nodes[v].kind == tensor_kind::state &&
-        (b.memory != memory_class::external || b.offset != 0 || b.opaque || b.hoisted || b.shares != no_index))
+        (b.memory != memory_class::external || m.offset[v] != 0 || b.opaque || b.hoisted || b.shares != no_index))
       return {plan_fault::state_placed, v};
     const int s = state_of(g.nodes, v), o = g.owner[v];
     if (s >= 0 && o != s) return {plan_fault::state_placed, v, s};
@@ -445,17 +445,17 @@ constexpr plan_violation check_partitions(const flat_graph<N>& g, const recomput
 //! buffers ordered by offset; each step writes at most one new buffer, which must fit between
 //! its neighbours or take over its input's storage legally.
 template <std::size_t N>
-constexpr plan_violation check_offsets(const flat_graph<N>& g, recomputed<N>& r) {
+constexpr plan_violation check_offsets(const flat_graph<N>& g, const memory_layout<N>& m, recomputed<N>& r) {
   auto planned = [&](int v) {
     return g.nodes[v].kind == tensor_kind::node && r.storage[v] == v && !g.buffers[v].opaque &&
            !is_fused_member(g, v) && g.buffers[v].memory != memory_class::external;
   };
-  auto end_of = [&](int v) { return g.buffers[v].offset + detail::storage_bytes(g.nodes, v); };
+  auto end_of = [&](int v) { return m.offset[v] + detail::storage_bytes(g.nodes, v); };
   bool used[memory_class_count]{};  // classes with a planned buffer: only those are swept below
   for (int v = 0; v < g.tensor_count; ++v) {
     if (!planned(v)) continue;
-    if (g.buffers[v].offset % arena_alignment != 0) return {plan_fault::misaligned, v};
-    if (end_of(v) > g.arena_bytes[int(g.buffers[v].memory)]) return {plan_fault::outside_arena, v};
+    if (m.offset[v] % arena_alignment != 0) return {plan_fault::misaligned, v};
+    if (end_of(v) > m.arena_bytes[int(g.buffers[v].memory)]) return {plan_fault::outside_arena, v};
     used[int(g.buffers[v].memory)] = true;
   }
   // Why y, new at step s, may not share memory with x, alive at s (none: a legal hand-over).
@@ -470,7 +470,7 @@ constexpr plan_violation check_offsets(const flat_graph<N>& g, recomputed<N>& r)
     if (r.last[x] != s || r.output[x]) return plan_fault::in_place_early;
     for (int b = 0; b < max_branches && !r.reach.empty(); ++b)
       if (r.reach[std::size_t(x * max_branches + b)] > r.clock[std::size_t(s * max_branches + b)]) return plan_fault::in_place_concurrent;
-    if (g.buffers[x].offset != g.buffers[y].offset || align_up(g.buffers[x].bytes) != align_up(g.buffers[y].bytes))
+    if (m.offset[x] != m.offset[y] || align_up(g.buffers[x].bytes) != align_up(g.buffers[y].bytes))
       return plan_fault::overlap;
     return plan_fault::none;
   };
@@ -491,13 +491,13 @@ constexpr plan_violation check_offsets(const flat_graph<N>& g, recomputed<N>& r)
       for (int i_fresh = 0; i_fresh < fresh_count; ++i_fresh) {
         const int y = fresh[i_fresh];
         if (!planned(y) || int(g.buffers[y].memory) != c) continue;
-        const std::size_t at = g.buffers[y].offset;
+        const std::size_t at = m.offset[y];
         for (;;) {
           int pos = 0;  // first live buffer at or after y's offset
-          while (pos < count && g.buffers[live[pos]].offset < at) ++pos;
+          while (pos < count && m.offset[live[pos]] < at) ++pos;
           int x = -1;
           if (pos > 0 && end_of(live[pos - 1]) > at) x = pos - 1;
-          else if (pos < count && g.buffers[live[pos]].offset < end_of(y)) x = pos;
+          else if (pos < count && m.offset[live[pos]] < end_of(y)) x = pos;
           if (x < 0) {
             for (int i = count; i > pos; --i) live[i] = live[i - 1];
             live[pos] = y;
@@ -519,7 +519,7 @@ constexpr plan_violation check_offsets(const flat_graph<N>& g, recomputed<N>& r)
   for (int c = 0; c < memory_class_count; ++c) {
     if (memory_class(c) == memory_class::external) continue;
     if (!used[c]) {  // nothing placed: no bytes live
-      if (g.lower_bound[c] != 0) return {plan_fault::wrong_lower_bound};
+      if (m.lower_bound[c] != 0) return {plan_fault::wrong_lower_bound};
       continue;
     }
     for (int s = 0; s <= g.step_count; ++s) delta[s] = 0;
@@ -535,8 +535,8 @@ constexpr plan_violation check_offsets(const flat_graph<N>& g, recomputed<N>& r)
       live_bytes += delta[s];
       if (live_bytes > peak) peak = live_bytes;
     }
-    if (std::size_t(peak) != g.lower_bound[c]) return {plan_fault::wrong_lower_bound};
-    if (g.arena_bytes[c] < g.lower_bound[c]) return {plan_fault::arena_below_bound};
+    if (std::size_t(peak) != m.lower_bound[c]) return {plan_fault::wrong_lower_bound};
+    if (m.arena_bytes[c] < m.lower_bound[c]) return {plan_fault::arena_below_bound};
   }
   return {};
 }
@@ -548,13 +548,13 @@ constexpr plan_violation check_plan(const plan<N>& p) {
   const flat_graph<N>& g = p.graph;
   if (g.error.code != errc::ok) return {plan_fault::carries_error, g.error.node};
   detail::recomputed<N> r{};
-  if (plan_violation v = detail::check_state_storage(g)) return v;
+  if (plan_violation v = detail::check_state_storage(g, p.memory)) return v;
   if (plan_violation v = detail::check_structure(g, r)) return v;
   if (plan_violation v = detail::check_state_order(g)) return v;
   if (plan_violation v = detail::check_memory(g, r)) return v;
   if (plan_violation v = detail::check_branches(g, r)) return v;
   if (plan_violation v = detail::check_partitions(g, r)) return v;
-  return detail::check_offsets(g, r);
+  return detail::check_offsets(g, p.memory, r);
 }
 
 }  // namespace ctg

@@ -4,6 +4,7 @@
 //! in the builder: keep it alive while its plan is used.
 #include <deque>
 #include <initializer_list>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -64,15 +65,15 @@ class graph_builder {
   void limit_branches(int n) { g_.branch_limit = n; }
 
   //! Runs every pass; the plan's error() says whether the graph was rejected.
-  plan<N> build() const {
-    plan<N> p{g_};
+  owned_plan<N> build() const {
+    auto g = std::make_unique<flat_graph<N>>(g_);  // large: not on the stack
     bool source[N]{};
     std::vector<std::string_view> copy_names(N);
     if (g_.error.code == errc::ok) detail::mark_copy_sources(g_, source);
     for (int u = 0; u < g_.tensor_count; ++u)
       if (source[u]) copy_names[std::size_t(u)] = copy_names_.emplace_back(std::string(g_.nodes[u].name).append(copy_suffix));
-    run_passes(p.graph, copy_names.data());
-    return p;
+    const memory_layout<N> m = run_passes(*g, copy_names.data());
+    return owned_plan<N>(*g, m);
   }
 
  private:

@@ -135,11 +135,14 @@ constexpr bool reject_all(std::index_sequence<E...>) {
 //! The plan of graph G, a constexpr value: `constexpr auto p = ctg::make_plan<g>();`
 namespace detail {
 //! What make_plan returns when it stopped before planning: every query on it fails.
-constexpr plan<1> unplanned() {
-  plan<1> r{};
-  r.graph.error = {errc::capacity, -1};
-  return r;
-}
+inline constexpr flat_graph<1> unplanned_graph = [] {
+  flat_graph<1> g{};
+  g.error = {errc::capacity, -1};
+  return g;
+}();
+//! What make_plan returns for a graph without outputs (graph<> has said so).
+inline constexpr flat_graph<1> empty_graph{};
+inline constexpr memory_layout<1> no_memory{};
 
 //! A graph of types with no outputs (graph<> has said so); a graph_value's is the walk's error.
 template <class G>
@@ -163,12 +166,12 @@ constexpr bool within_default_budget() {
 template <class G, plan_options Options = plan_options{}>
 constexpr auto make_plan() {
   if constexpr (detail::without_outputs<G>()) {
-    return plan<1>{};  // graph<> has reported the empty graph already
+    return plan<1>{detail::empty_graph, detail::no_memory};  // graph<> has reported the empty graph already
   } else if constexpr (Options.branches < 1 || Options.branches > max_branches) {
     static_assert(Options.branches >= 1 && Options.branches <= max_branches, "ctgraph: plan_options::branches is out of range. A partition runs 1 (the schedule's order) to ctg::max_branches (8) parallel branches; pick a count in that range.");
-    return detail::unplanned();
+    return plan<1>{detail::unplanned_graph, detail::no_memory};
   } else if constexpr (!detail::within_default_budget<G>()) {
-    return detail::unplanned();  // reported above
+    return plan<1>{detail::unplanned_graph, detail::no_memory};  // reported above
   } else {
     using planned = detail::planner<G, Options>;
     constexpr auto& g = planned::lived;
@@ -178,9 +181,7 @@ constexpr auto make_plan() {
       // the error, so every query on it (and check_plan) fails to be a constant expression.
       static_assert(detail::reject_all<g>(std::make_index_sequence<std::size_t(g.error_count)>{}));
     }
-    P r{g};
-    apply_memory(r.graph, planned::memory);
-    return r;
+    return P{g, planned::memory};  // the passes' constants themselves, not copies
   }
 }
 

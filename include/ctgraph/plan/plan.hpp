@@ -1,10 +1,14 @@
 #pragma once
-//! The plan: a constexpr value with queries for static_assert.
+//! The plan: a constexpr value with queries for static_assert. It refers to the passes' results
+//! (the planned graph and its memory layout), constants of the compile that made it: copying a
+//! flat graph of thousands of tensors is among the costliest things a compiler's constant
+//! evaluator does (tests/compile_time/RESULTS.md). `owned_plan` keeps its own copies.
 #include <span>
 #include <string_view>
 
 #include <ctgraph/passes/branches.hpp>
 #include <ctgraph/passes/fuse.hpp>
+#include <ctgraph/passes/memory_plan.hpp>
 #include <ctgraph/passes/state.hpp>
 #include <ctgraph/plan/launch.hpp>
 
@@ -18,9 +22,20 @@ constexpr void require(bool ok, const char* /*why*/) {
 }  // namespace detail
 
 template <std::size_t N>
+struct owned_plan;
+
+template <std::size_t N>
 struct plan {
   static constexpr std::size_t graph_capacity = N;
-  flat_graph<N> graph{};
+  const flat_graph<N>& graph;      // the graph with every pass's sections
+  const memory_layout<N>& memory;  // where its buffers are: the memory plan
+
+  constexpr plan(const flat_graph<N>& g, const memory_layout<N>& m) : graph(g), memory(m) {}
+  // A plan refers to what it was made from, so never to a temporary: keep a builder's plan as the
+  // owned_plan that build() returns (`auto p = b.build();`).
+  plan(const flat_graph<N>&&, const memory_layout<N>&) = delete;
+  plan(const flat_graph<N>&, const memory_layout<N>&&) = delete;
+  plan(const owned_plan<N>&&) = delete;
 
   constexpr bool ok() const { return graph.error.code == errc::ok; }
   constexpr status error() const { return graph.error; }
@@ -87,6 +102,10 @@ struct plan {
   }
   template <class T>
   constexpr memory_class memory_of() const { return buffer_of<T>().memory; }
+  //! Where the buffer that holds T's output starts in its arena (0 for external and opaque ones).
+  template <class T>
+  constexpr std::size_t offset_of() const { return offset_of(index_of<T>()); }
+  constexpr std::size_t offset_of(int node) const { return laid_out().offset[graph.owner[node]]; }
   //! Where T's output starts in its buffer: 0 but for the named outputs of a multi-output node.
   template <class T>
   constexpr std::size_t offset_in_buffer() const { return offset_in_buffer(index_of<T>()); }
@@ -101,11 +120,10 @@ struct plan {
   //! Buffers that start in memory an earlier, dead buffer used (including in-place outputs).
   constexpr int reuse_count() const {
     int c = 0;
-    const flat_graph<N>& g = checked();
-    for (int m = 0; m < memory_class_count; ++m) c += g.reuse_count[m];
+    for (int m = 0; m < memory_class_count; ++m) c += laid_out().reuse_count[m];
     return c;
   }
-  constexpr int reuse_count(memory_class m) const { return checked().reuse_count[int(m)]; }
+  constexpr int reuse_count(memory_class m) const { return laid_out().reuse_count[int(m)]; }
   //! Distinct storage the run needs: buffers less reuses (an opaque buffer is its own storage).
   constexpr int storage_count(memory_class m) const { return buffer_count(m) - reuse_count(m); }
   constexpr int storage_count() const { return buffer_count() - reuse_count(); }
@@ -204,8 +222,8 @@ struct plan {
   constexpr bool is_hoisted() const { return buffer_of<T>().hoisted; }
   //! Hoisted buffers of a leading fallback region: allocated at instantiation.
   constexpr int hoisted_at_instantiation() const { return checked().hoisted_at_instantiation; }
-  constexpr std::size_t arena_bytes(memory_class m) const { return checked().arena_bytes[int(m)]; }
-  constexpr std::size_t lower_bound(memory_class m) const { return checked().lower_bound[int(m)]; }
+  constexpr std::size_t arena_bytes(memory_class m) const { return laid_out().arena_bytes[int(m)]; }
+  constexpr std::size_t lower_bound(memory_class m) const { return laid_out().lower_bound[int(m)]; }
 
   // Launches (plan/launch.hpp): what a run launches, step by step
   //! Whether node v runs a launch of its own (its op, its fused group's, its sibling products' or
@@ -246,6 +264,10 @@ struct plan {
     detail::require(ok(), "the graph was rejected; its errors are reported above");
     return graph;
   }
+  constexpr const memory_layout<N>& laid_out() const {
+    checked();
+    return memory;
+  }
   //! The tensors i of the graph for which pred(graph, i) holds.
   template <class Pred>
   constexpr int count_tensors(Pred pred) const {
@@ -257,6 +279,26 @@ struct plan {
   constexpr bool owns_storage(int i) const {
     return graph.owner[i] == i && graph.nodes[i].kind == tensor_kind::node && !detail::is_fused_member(graph, i);  // callers checked()
   }
+};
+
+namespace detail {
+template <std::size_t N>
+struct plan_store {
+  flat_graph<N> stored_graph;
+  memory_layout<N> stored_memory;
+};
+}  // namespace detail
+
+//! A plan with its own graph and memory layout: what a run-time builder returns and an executor
+//! keeps (make_plan's plan refers to constants of the compile; a builder's graph is gone after
+//! build()). Copies refer to their own copies; not assignable, as a plan is not.
+template <std::size_t N>
+struct owned_plan : private detail::plan_store<N>, public plan<N> {
+  constexpr owned_plan(const flat_graph<N>& g, const memory_layout<N>& m)
+      : detail::plan_store<N>{g, m}, plan<N>{this->stored_graph, this->stored_memory} {}
+  constexpr explicit owned_plan(const plan<N>& p) : owned_plan(p.graph, p.memory) {}
+  constexpr owned_plan(const owned_plan& o) : owned_plan(o.stored_graph, o.stored_memory) {}
+  owned_plan& operator=(const owned_plan&) = delete;
 };
 
 }  // namespace ctg

@@ -74,7 +74,7 @@ std::string placement_lines(const plan<N>& p, int v) {
     return at > 0 ? s.append(" at +").append(human_bytes(at)) : s;
   }
   if (b.opaque) return "opaque: " + size + " the op allocates in " + s;
-  s.append(": ").append(human_bytes(b.bytes)).append(" at offset ").append(human_bytes(b.offset));
+  s.append(": ").append(human_bytes(b.bytes)).append(" at offset ").append(human_bytes(p.offset_of(v)));
   if (b.shares >= 0) s.append("\nin place of '").append(g.nodes[b.shares].name).append("'");
   if (g.sibling_lead[v] >= 0) s.append("\ncomputed in the launch of '").append(g.nodes[g.sibling_lead[v]].name).append("'");
   return s;
@@ -176,7 +176,7 @@ std::string to_dot(const plan<N>& p) {
   for (int c = 0; c < memory_class_count; ++c) {
     if (memory_class(c) == memory_class::external || p.buffer_count(memory_class(c)) == 0) continue;
     summary.append("\n").append(name_of(memory_class(c))).append(" arena ");
-    summary += detail::human_bytes(g.arena_bytes[c]) + ", lower bound " + detail::human_bytes(g.lower_bound[c]);
+    summary += detail::human_bytes(p.memory.arena_bytes[c]) + ", lower bound " + detail::human_bytes(p.memory.lower_bound[c]);
   }
   s += "  labelloc=b;\n  label=\"" + dot_escape(summary) + "\";\n}\n";
   return s;

@@ -145,7 +145,7 @@ std::string to_string(const plan<N>& p) {
     }
     s += detail::format("  %4d %4d  %-16.*s %-12.*s %-20s %-11s %10zu %10zu  [%d,%d]%s\n", st,
                         g.partition_of[v], int(d.name.size()), d.name.data(), int(d.op_name.size()),
-                        d.op_name.data(), detail::shape_string(d.out).c_str(), where.c_str(), b.offset,
+                        d.op_name.data(), detail::shape_string(d.out).c_str(), where.c_str(), p.offset_of(v),
                         b.bytes, b.lifetime.first, b.lifetime.last, note.c_str());
   }
   if (p.copy_count() > 0) {
@@ -164,7 +164,7 @@ std::string to_string(const plan<N>& p) {
   s += "arenas:\n";
   for (int c = 0; c < memory_class_count; ++c) {
     if (memory_class(c) == memory_class::external || p.buffer_count(memory_class(c)) == 0) continue;
-    std::size_t a = g.arena_bytes[c], lb = g.lower_bound[c];
+    std::size_t a = p.memory.arena_bytes[c], lb = p.memory.lower_bound[c];
     s += detail::format("  %-11s %12zu bytes, lower bound %12zu (%.2fx)\n",
                         std::string(name_of(memory_class(c))).c_str(), a, lb, lb ? double(a) / double(lb) : 1.0);
   }

@@ -94,7 +94,7 @@ svg_layout layout_svg(const plan<N>& p) {
     q.plot_w = plot_w;
     q.plot_h = svg_plot_h;
     q.cell = plot_w / steps;
-    q.y_max = std::max<std::size_t>(g.arena_bytes[c], 1);
+    q.y_max = std::max<std::size_t>(p.arena_bytes(m), 1);
     for (int v = 0; v < g.tensor_count; ++v) {
       if (!is_planned(g, v) || g.buffers[v].memory != m) continue;
       const buffer_desc& b = g.buffers[v];
@@ -105,8 +105,8 @@ svg_layout layout_svg(const plan<N>& p) {
       const double x1 = q.plot_x + q.cell * (b.lifetime.last + (handed[std::size_t(v)] ? 0.5 : 1.0));
       r.x = x0;
       r.width = x1 - x0;
-      r.y = q.y_of(b.offset + b.bytes);
-      r.height = q.y_of(b.offset) - r.y;
+      r.y = q.y_of(p.memory.offset[v] + b.bytes);
+      r.height = q.y_of(p.memory.offset[v]) - r.y;
       l.rects.push_back(r);
     }
     l.panels.push_back(q);
@@ -207,7 +207,7 @@ std::string to_svg(const plan<N>& p) {
   for (const detail::svg_panel& q : l.panels) {
     const int c = int(q.memory);
     const std::string arena_name(name_of(q.memory));
-    const std::size_t arena = g.arena_bytes[c], lb = g.lower_bound[c];
+    const std::size_t arena = p.memory.arena_bytes[c], lb = p.memory.lower_bound[c];
     int buffers = 0;
     for (const detail::svg_rect& r : l.rects) buffers += r.memory == q.memory;
     s += "<g class=\"arena\" id=\"arena-" + arena_name + "\">\n";
@@ -215,7 +215,7 @@ std::string to_svg(const plan<N>& p) {
          arena_name + " arena: " + human_bytes(arena) + ", lower bound " + human_bytes(lb) +
              format(" (ratio %.2f), ", lb ? double(arena) / double(lb) : 1.0) +
              detail::counted(buffers, "buffer", "buffers") + ", " +
-             detail::counted(g.reuse_count[c], "reuse", "reuses"),
+             detail::counted(p.memory.reuse_count[c], "reuse", "reuses"),
          "font-size=\"13\" font-weight=\"bold\"");
     box("frame", q.plot_x, q.plot_y, q.plot_w, q.plot_h, "fill=\"#fafafa\" stroke=\"#bbbbbb\"");
     // Offsets: ticks at quarters of the arena, with faint grid lines.
@@ -263,7 +263,7 @@ std::string to_svg(const plan<N>& p) {
       if (b.hoisted) note = b.hoisted_to >= 0 ? format("hoisted to #%d", b.hoisted_to) : "hoisted: at instantiation";
       std::string tip(d.name);
       tip.append(" (").append(d.op_name).append("): ").append(human_bytes(b.bytes)).append(" in ").append(arena_name);
-      tip += format(" at offset %zu, steps %d..%d", b.offset, b.lifetime.first, b.lifetime.last);
+      tip += format(" at offset %zu, steps %d..%d", p.memory.offset[v], b.lifetime.first, b.lifetime.last);
       if (b.shares >= 0) tip.append(", in place of '").append(g.nodes[b.shares].name).append("'");
       if (d.inserted) tip += ", inserted copy (dma)";
       if (!note.empty()) tip += ", " + note;

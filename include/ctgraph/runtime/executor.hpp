@@ -123,7 +123,7 @@ class executor {
   //! node and call) and leaks nothing.
   executor(const plan<N>& p, std::vector<node_hook> hooks, cudaStream_t stream, const std::vector<binding>& bindings,
            communicator comm = {}, const shared_memory* shared = nullptr, partition_capture when = partition_capture::at_instantiation)
-      : plan_(std::make_unique<plan<N>>(p)), stream_(stream), hooks_(std::move(hooks)) {
+      : plan_(std::make_unique<const owned_plan<N>>(p)), stream_(stream), hooks_(std::move(hooks)) {
     // Captures run on a stream of the executor's own: the legacy default stream (0) that users
     // may run on cannot be captured, and the graphs it makes replay on any stream.
     cudaStream_t cs = nullptr;
@@ -174,7 +174,7 @@ class executor {
         std::byte* base = b.memory == memory_class::pinned_host ? memory_.pinned_host
                           : b.memory == memory_class::symmetric ? symmetric_arena_base()
                                                                 : memory_.device;
-        pointers_[std::size_t(v)] = base + b.offset;
+        pointers_[std::size_t(v)] = base + g.offset_of(v);
       }
     }
     for (int s = 0; s < g.step_count(); ++s) {
@@ -649,7 +649,7 @@ class executor {
 
   // Declaration order is teardown order, reversed: graph executables and graphs first, then the
   // collectives (device communicator, window deregistration, its memory: NCCL's required order).
-  std::unique_ptr<plan<N>> plan_;
+  std::unique_ptr<const owned_plan<N>> plan_;  // its own copy: a builder's plan may not outlive it
   cudaStream_t stream_ = nullptr;
   owned_stream capture_stream_;
   allocation device_, pinned_, workspace_, state_;
