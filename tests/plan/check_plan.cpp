@@ -659,8 +659,7 @@ mutable_plan widen_plan(const plan<N>& from) {
     p.memory.offset[i] = from.memory.offset[i];
   }
   for (int c = 0; c < memory_class_count; ++c)
-    p.memory.arena_bytes[c] = from.memory.arena_bytes[c], p.memory.lower_bound[c] = from.memory.lower_bound[c],
-    p.memory.reuse_count[c] = from.memory.reuse_count[c];
+    p.memory.arena_bytes[c] = from.memory.arena_bytes[c], p.memory.lower_bound[c] = from.memory.lower_bound[c];
   return p;
 }
 

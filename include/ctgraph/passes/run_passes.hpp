@@ -25,7 +25,7 @@
 //! hoist            partitions, schedule, owner, buffers,         buffers[].hoisted(_to), partitions[] counts
 //!                  fused_root, in_prologues
 //! lay_out_memory   schedule, owner, buffers (lifetime.first,     a memory_layout of its own (offset by node,
-//!                  busy_until, memory, bytes, shares)            arena_bytes, lower_bound, reuse_count)
+//!                  busy_until, memory, bytes, shares)            arena_bytes, lower_bound)
 //! Every pass reads and writes `error` / `errors` and does nothing after an earlier error.
 #include <ctgraph/passes/branches.hpp>
 #include <ctgraph/passes/fuse.hpp>

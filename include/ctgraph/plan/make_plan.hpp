@@ -112,10 +112,7 @@ struct planner {
     return g;
   }();
   //! The memory plan: offsets and arena sizes only, not another copy of the graph.
-  static constexpr memory_layout<plan_capacity<G>> laid_out = lay_out_memory(lived, false);
-  //! The reuse counts, in an evaluation of their own (with the offsets, nvcc exceeds its default
-  //! budget at 4096 nodes).
-  static constexpr memory_layout<plan_capacity<G>> memory = count_memory_reuses(lived, laid_out);
+  static constexpr memory_layout<plan_capacity<G>> memory = lay_out_memory(lived);
 };
 
 template <auto& G, int I>

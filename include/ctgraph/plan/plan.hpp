@@ -118,12 +118,9 @@ struct plan {
     return count_tensors([&](const flat_graph<N>& g, int i) { return owns_storage(i) && g.buffers[i].memory == m; });
   }
   //! Buffers that start in memory an earlier, dead buffer used (including in-place outputs).
-  constexpr int reuse_count() const {
-    int c = 0;
-    for (int m = 0; m < memory_class_count; ++m) c += laid_out().reuse_count[m];
-    return c;
-  }
-  constexpr int reuse_count(memory_class m) const { return laid_out().reuse_count[int(m)]; }
+  //! (Counted when asked: count_memory_reuses.)
+  constexpr int reuse_count() const { return count_memory_reuses(graph, laid_out()); }
+  constexpr int reuse_count(memory_class m) const { return count_memory_reuses(graph, laid_out(), int(m)); }
   //! Distinct storage the run needs: buffers less reuses (an opaque buffer is its own storage).
   constexpr int storage_count(memory_class m) const { return buffer_count(m) - reuse_count(m); }
   constexpr int storage_count() const { return buffer_count() - reuse_count(); }

@@ -215,7 +215,7 @@ std::string to_svg(const plan<N>& p) {
          arena_name + " arena: " + human_bytes(arena) + ", lower bound " + human_bytes(lb) +
              format(" (ratio %.2f), ", lb ? double(arena) / double(lb) : 1.0) +
              detail::counted(buffers, "buffer", "buffers") + ", " +
-             detail::counted(p.memory.reuse_count[c], "reuse", "reuses"),
+             detail::counted(p.reuse_count(q.memory), "reuse", "reuses"),
          "font-size=\"13\" font-weight=\"bold\"");
     box("frame", q.plot_x, q.plot_y, q.plot_w, q.plot_h, "fill=\"#fafafa\" stroke=\"#bbbbbb\"");
     // Offsets: ticks at quarters of the arena, with faint grid lines.
