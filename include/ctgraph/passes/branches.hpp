@@ -30,20 +30,22 @@ constexpr bool joins_branches(const node_desc& d) { return d.traits.symmetric_in
 //! clock[s * max_branches + b] is the last step on branch b that happens before (or is) step s,
 //! at least the step before s's partition (every earlier partition has finished).
 //! `choose(v, in, tail)` gives node v's branch from `in` (the clock its inputs give it) and
-//! `tail` (each branch's last step so far in the partition, or no_index).
+//! `tail` (each branch's last step so far in the partition, or no_index). Only the first `width`
+//! entries of each clock are kept (the branches pass needs `branch_limit` of them: most of its
+//! constant-evaluation cost is these loops).
 template <std::size_t N, class Choose>
-constexpr void walk_branches(const flat_graph<N>& g, int* clock, Choose choose) {
+constexpr void walk_branches(const flat_graph<N>& g, int* clock, int width, Choose choose) {
   for (int p = 0; p < g.partition_count; ++p) {
     const partition_desc& q = g.partitions[p];
     int tail[max_branches];
-    for (int b = 0; b < max_branches; ++b) tail[b] = no_index;
+    for (int b = 0; b < width; ++b) tail[b] = no_index;
     for (int s = q.first_step; s <= q.last_step; ++s) {
       const int v = g.schedule[s];
       int* c = clock + s * max_branches;
       const bool joins = q.kind == partition_kind::fallback || joins_branches(g.nodes[v]);
-      for (int b = 0; b < max_branches; ++b) c[b] = joins ? s - 1 : q.first_step - 1;
+      for (int b = 0; b < width; ++b) c[b] = joins ? s - 1 : q.first_step - 1;
       auto merge = [&](int t) {
-        for (int b = 0; b < max_branches; ++b)
+        for (int b = 0; b < width; ++b)
           if (clock[t * max_branches + b] > c[b]) c[b] = clock[t * max_branches + b];
       };
       if (!joins)
@@ -55,7 +57,7 @@ constexpr void walk_branches(const flat_graph<N>& g, int* clock, Choose choose) 
       if (!joins && tail[b] >= 0) merge(tail[b]);
       c[b] = s;
       if (joins)
-        for (int x = 0; x < max_branches; ++x) tail[x] = s;
+        for (int x = 0; x < width; ++x) tail[x] = s;
       else
         tail[b] = s;
     }
@@ -66,7 +68,7 @@ constexpr void walk_branches(const flat_graph<N>& g, int* clock, Choose choose) 
 template <std::size_t N>
 constexpr std::vector<int> branch_clocks(const flat_graph<N>& g) {
   std::vector<int> clock(std::size_t(g.step_count) * max_branches + 1);
-  walk_branches(g, clock.data(), [&](int v, const int*, const int*) { return g.branch[v]; });
+  walk_branches(g, clock.data(), max_branches, [&](int v, const int*, const int*) { return g.branch[v]; });
   return clock;
 }
 
@@ -121,7 +123,7 @@ constexpr status branches(flat_graph<N>& g) {
   for (int p = 0; p < g.partition_count; ++p) g.partitions[p].branches = 1;
   if (limit == 1) return g.error;
   std::vector<int> clock(std::size_t(g.step_count) * max_branches + 1);
-  detail::walk_branches(g, clock.data(), [&](int v, const int* in, const int* tail) {
+  detail::walk_branches(g, clock.data(), limit, [&](int v, const int* in, const int* tail) {
     const node_desc& d = g.nodes[v];
     int b = g.sibling_lead[v] >= 0 ? g.branch[g.sibling_lead[v]] : no_index;  // where its lead's launch runs
     for (int k = 0; k < d.input_count && b < 0; ++k) {  // an input that ends its branch
