@@ -253,7 +253,7 @@ void check_svg(const plan<N>& p) {
     const double eps = 1e-6;
     CHECK(r.x >= q->plot_x - eps);
     CHECK(r.x + r.width <= q->plot_x + q->plot_w + eps);
-    CHECK(std::abs(r.y + r.height - q->y_of(p.memory.offset[r.node])) < 1e-6);
+    CHECK(std::abs(r.y + r.height - q->y_of(p.offset_of(r.node))) < 1e-6);
     CHECK(std::abs(r.height - double(b.bytes) * q->plot_h / double(q->y_max)) < 1e-6);
     CHECK(r.y >= q->plot_y - eps);
     CHECK(r.x <= q->plot_x + q->cell * (b.lifetime.first + 0.5) + eps);

@@ -176,7 +176,7 @@ std::string to_dot(const plan<N>& p) {
   for (int c = 0; c < memory_class_count; ++c) {
     if (memory_class(c) == memory_class::external || p.buffer_count(memory_class(c)) == 0) continue;
     summary.append("\n").append(name_of(memory_class(c))).append(" arena ");
-    summary += detail::human_bytes(p.memory.arena_bytes[c]) + ", lower bound " + detail::human_bytes(p.memory.lower_bound[c]);
+    summary += detail::human_bytes(p.arena_bytes(memory_class(c))) + ", lower bound " + detail::human_bytes(p.lower_bound(memory_class(c)));
   }
   s += "  labelloc=b;\n  label=\"" + dot_escape(summary) + "\";\n}\n";
   return s;

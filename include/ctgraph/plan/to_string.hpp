@@ -164,7 +164,7 @@ std::string to_string(const plan<N>& p) {
   s += "arenas:\n";
   for (int c = 0; c < memory_class_count; ++c) {
     if (memory_class(c) == memory_class::external || p.buffer_count(memory_class(c)) == 0) continue;
-    std::size_t a = p.memory.arena_bytes[c], lb = p.memory.lower_bound[c];
+    std::size_t a = p.arena_bytes(memory_class(c)), lb = p.lower_bound(memory_class(c));
     s += detail::format("  %-11s %12zu bytes, lower bound %12zu (%.2fx)\n",
                         std::string(name_of(memory_class(c))).c_str(), a, lb, lb ? double(a) / double(lb) : 1.0);
   }

@@ -105,8 +105,8 @@ svg_layout layout_svg(const plan<N>& p) {
       const double x1 = q.plot_x + q.cell * (b.lifetime.last + (handed[std::size_t(v)] ? 0.5 : 1.0));
       r.x = x0;
       r.width = x1 - x0;
-      r.y = q.y_of(p.memory.offset[v] + b.bytes);
-      r.height = q.y_of(p.memory.offset[v]) - r.y;
+      r.y = q.y_of(p.offset_of(v) + b.bytes);
+      r.height = q.y_of(p.offset_of(v)) - r.y;
       l.rects.push_back(r);
     }
     l.panels.push_back(q);
@@ -205,9 +205,8 @@ std::string to_svg(const plan<N>& p) {
     text(detail::svg_pad, detail::svg_header + 16, "no planned buffers: every buffer is opaque or user-owned");
   std::size_t next_rect = 0;
   for (const detail::svg_panel& q : l.panels) {
-    const int c = int(q.memory);
     const std::string arena_name(name_of(q.memory));
-    const std::size_t arena = p.memory.arena_bytes[c], lb = p.memory.lower_bound[c];
+    const std::size_t arena = p.arena_bytes(q.memory), lb = p.lower_bound(q.memory);
     int buffers = 0;
     for (const detail::svg_rect& r : l.rects) buffers += r.memory == q.memory;
     s += "<g class=\"arena\" id=\"arena-" + arena_name + "\">\n";
@@ -263,7 +262,7 @@ std::string to_svg(const plan<N>& p) {
       if (b.hoisted) note = b.hoisted_to >= 0 ? format("hoisted to #%d", b.hoisted_to) : "hoisted: at instantiation";
       std::string tip(d.name);
       tip.append(" (").append(d.op_name).append("): ").append(human_bytes(b.bytes)).append(" in ").append(arena_name);
-      tip += format(" at offset %zu, steps %d..%d", p.memory.offset[v], b.lifetime.first, b.lifetime.last);
+      tip += format(" at offset %zu, steps %d..%d", p.offset_of(v), b.lifetime.first, b.lifetime.last);
       if (b.shares >= 0) tip.append(", in place of '").append(g.nodes[b.shares].name).append("'");
       if (d.inserted) tip += ", inserted copy (dma)";
       if (!note.empty()) tip += ", " + note;
