@@ -31,11 +31,20 @@ struct plan {
   const memory_layout<N>& memory;  // where its buffers are: the memory plan
 
   constexpr plan(const flat_graph<N>& g, const memory_layout<N>& m) : graph(g), memory(m) {}
-  // A plan refers to what it was made from, so never to a temporary: keep a builder's plan as the
-  // owned_plan that build() returns (`auto p = b.build();`).
-  plan(const flat_graph<N>&&, const memory_layout<N>&) = delete;
-  plan(const flat_graph<N>&, const memory_layout<N>&&) = delete;
-  plan(const owned_plan<N>&&) = delete;
+  // A plan refers to what it was made from, so never to a temporary (it would dangle): each of
+  // these is chosen over the copy for a temporary, and refuses it.
+  template <class Temporary = owned_plan<N>>
+  plan(const owned_plan<N>&& p) : graph(p.graph), memory(p.memory) {
+    refuse_temporary<Temporary>();
+  }
+  template <class Temporary = flat_graph<N>>
+  plan(const flat_graph<N>&& g, const memory_layout<N>& m) : graph(g), memory(m) {
+    refuse_temporary<Temporary>();
+  }
+  template <class Temporary = memory_layout<N>>
+  plan(const flat_graph<N>& g, const memory_layout<N>&& m) : graph(g), memory(m) {
+    refuse_temporary<Temporary>();
+  }
 
   constexpr bool ok() const { return graph.error.code == errc::ok; }
   constexpr status error() const { return graph.error; }
@@ -260,6 +269,10 @@ struct plan {
   constexpr const flat_graph<N>& checked() const {
     detail::require(ok(), "the graph was rejected; its errors are reported above");
     return graph;
+  }
+  template <class Temporary>
+  static void refuse_temporary() {
+    static_assert(detail::always_false<Temporary>, "ctgraph: a plan refers to the graph and memory layout it was made from, and this one would outlive them (made from a temporary). Keep what it refers to: the owned_plan that graph_builder::build() returns (auto p = b.build();), or a named graph and layout.");
   }
   constexpr const memory_layout<N>& laid_out() const {
     checked();
