@@ -594,7 +594,7 @@ int main(int argc, char** argv) {
     for (int s = 0; s < decode_plan.step_count(); ++s) {
       const int v = decode_plan.node_at(s);
       const auto& n = decode_plan.node(v);
-      if (n.op_name != "linear" || !(n.name.starts_with("layers.0.") || n.name == "logits")) continue;
+      if (n.op->name != "linear" || !(n.name.starts_with("layers.0.") || n.name == "logits")) continue;
       if (const int lead = decode_plan.graph.sibling_lead[v]; lead >= 0) {
         std::printf("  %-20.*s in the launch of '%.*s'\n", int(n.name.size()), n.name.data(), int(decode_plan.node(lead).name.size()),
                     decode_plan.node(lead).name.data());

@@ -174,7 +174,6 @@ void rank_main(shared& sh, int rank) {
 
       node_desc d;
       d.name = "all_reduce";
-      d.op_name = "all_reduce";
       d.out.dtype = dtype_id::bf16;
       d.out.rank = 1;
       d.out.dims[0] = std::int64_t(elements);

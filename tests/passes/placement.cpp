@@ -80,7 +80,7 @@ TEST_CASE("2. symmetric placement: one inserted copy per graph input, parameter 
   static_assert(copies.node(copies.index_of<a2>()).inputs[0] == copies.copy_of<x>());
   static_assert(copies.buffer(copies.copy_of<x>()).memory == memory_class::symmetric);
   CHECK(copies.copy_count() == 3);
-  CHECK(copies.node(copies.copy_of<o>()).op_name == "to_symmetric");
+  CHECK(copies.node(copies.copy_of<o>()).op->name == "to_symmetric");
   // Each copy has its own name, so errors, dumps and NVTX ranges are unambiguous.
   static_assert(copies.node(copies.copy_of<x>()).name == "x.to_symmetric");
   static_assert(copies.index_of("x.to_symmetric") == copies.copy_of<x>() && copies.index_of("x") == copies.index_of<x>());
@@ -178,9 +178,9 @@ TEST_CASE("3. static input copies count only what moves between runs") {
 }
 
 TEST_CASE("5. the copy for a graph input is a DMA memcpy") {
-  static_assert(copies.node(copies.copy_of<x>()).traits.copy == copy_kind::dma);
+  static_assert(copies.node(copies.copy_of<x>()).op->traits.copy == copy_kind::dma);
   static_assert(ops::to_host::traits.copy == copy_kind::dma && ops::to_device::traits.copy == copy_kind::dma);
-  CHECK(copies.node(copies.copy_of<p>()).traits.copy == copy_kind::dma);
+  CHECK(copies.node(copies.copy_of<p>()).op->traits.copy == copy_kind::dma);
 }
 
 TEST_CASE("one capturable partition on request") {

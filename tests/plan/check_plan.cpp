@@ -11,6 +11,7 @@
 #include <doctest/doctest.h>
 
 #include <cstdlib>
+#include <deque>
 #include <functional>
 #include <random>
 #include <string>
@@ -342,7 +343,7 @@ bool onto_input(mutable_plan& p, std::mt19937& rng, bool in_place_op) {
   auto& g = p.graph;
   return first_of(p, rng, [&](int y) {
     const node_desc& d = g.nodes[y];
-    if (!planned(p, y) || d.input_count == 0 || d.traits.in_place != in_place_op || d.traits.reads_peers) return false;
+    if (!planned(p, y) || d.input_count == 0 || d.op->traits.in_place != in_place_op || d.op->traits.reads_peers) return false;
     const int x = storage(p, d.inputs[0]);
     if (!planned(p, x) || g.buffers[x].memory != g.buffers[y].memory) return false;
     if (in_place_op && g.buffers[x].lifetime.last <= g.step[y]) return false;
@@ -389,7 +390,7 @@ const std::vector<mutation>& mutations() {
        auto& g = p.graph;
        return first_of(p, rng, [&](int v) {
          if (!planned(p, v) || g.buffers[v].memory != memory_class::device) return false;
-         if (read_by(p, v, [](const node_desc& d) { return d.traits.where == executes_on::host || d.traits.symmetric_inputs; }))
+         if (read_by(p, v, [](const node_desc& d) { return d.op->traits.where == executes_on::host || d.op->traits.symmetric_inputs; }))
            return false;
          g.buffers[v].memory = memory_class::pinned_host;
          return true;
@@ -398,7 +399,7 @@ const std::vector<mutation>& mutations() {
     {"a collective input outside the window", plan_fault::collective_not_symmetric, [](mutable_plan& p, std::mt19937& rng) {
        auto& g = p.graph;
        return first_of(p, rng, [&](int v) {
-         if (!g.nodes[v].traits.symmetric_inputs) return false;
+         if (!g.nodes[v].op->traits.symmetric_inputs) return false;
          g.buffers[storage(p, g.nodes[v].inputs[0])].memory = memory_class::device;
          return true;
        });
@@ -406,7 +407,7 @@ const std::vector<mutation>& mutations() {
     {"a host op on device memory", plan_fault::host_reads_device, [](mutable_plan& p, std::mt19937& rng) {
        auto& g = p.graph;
        return first_of(p, rng, [&](int v) {
-         if (g.nodes[v].traits.where != executes_on::host || g.nodes[v].input_count == 0) return false;
+         if (g.nodes[v].op->traits.where != executes_on::host || g.nodes[v].input_count == 0) return false;
          g.buffers[storage(p, g.nodes[v].inputs[0])].memory = memory_class::device;
          return true;
        });
@@ -447,7 +448,7 @@ const std::vector<mutation>& mutations() {
        auto& g = p.graph;
        return first_of(p, rng, [&](int y) {
          const node_desc& d = g.nodes[y];
-         if (!d.traits.reads_peers || !planned(p, y) || d.traits.output_memory != memory_class::device) return false;
+         if (!d.op->traits.reads_peers || !planned(p, y) || d.op->traits.output_memory != memory_class::device) return false;
          const int x = storage(p, d.inputs[0]);
          if (!planned(p, x) || p.memory.offset[x] + d.out.bytes() > p.memory.arena_bytes[int(memory_class::symmetric)]) return false;
          g.buffers[y].memory = memory_class::symmetric;
@@ -480,7 +481,7 @@ const std::vector<mutation>& mutations() {
     {"a node's output that is not its op's", plan_fault::wrong_output, [](mutable_plan& p, std::mt19937& rng) {
        return first_of(p, rng, [&](int v) {
          node_desc& d = p.graph.nodes[v];
-         if (d.kind != tensor_kind::node || d.output == nullptr) return false;
+         if (d.kind != tensor_kind::node || d.op->output == nullptr) return false;
          d.out.dims[0] += 1;
          return true;
        });
@@ -499,7 +500,7 @@ const std::vector<mutation>& mutations() {
        if (root < 0) return false;
        return first_of(p, rng, [&](int v) {
          // Not a product either (one could be read as an epilogue group's first member).
-         if (g.nodes[v].kind != tensor_kind::node || g.nodes[v].traits.elementwise || g.nodes[v].epilogue_output != nullptr ||
+         if (g.nodes[v].kind != tensor_kind::node || g.nodes[v].op->traits.elementwise || g.nodes[v].op->epilogue_output != nullptr ||
              g.step[v] >= g.step[root])
            return false;
          return g.fused_root[v] = root, true;
@@ -544,7 +545,7 @@ const std::vector<mutation>& mutations() {
        const std::vector<int> clock = detail::branch_clocks(g);
        return first_of(p, rng, [&](int y) {
          const node_desc& d = g.nodes[y];
-         if (!planned(p, y) || !d.traits.in_place || d.traits.reads_peers || d.traits.view || g.buffers[y].shares >= 0) return false;
+         if (!planned(p, y) || !d.op->traits.in_place || d.op->traits.reads_peers || d.op->traits.view || g.buffers[y].shares >= 0) return false;
          const int source = detail::in_place_source(g, y);
          if (source < 0) return false;
          const int x = storage(p, source), s = g.step[y];
@@ -575,7 +576,7 @@ const std::vector<mutation>& mutations() {
     {"a write into state given storage of its own", plan_fault::state_placed, [](mutable_plan& p, std::mt19937& rng) {
        auto& g = p.graph;
        return first_of(p, rng, [&](int v) {
-         if (!g.nodes[v].traits.writes_state || g.nodes[v].kind != tensor_kind::node) return false;
+         if (!g.nodes[v].op->traits.writes_state || g.nodes[v].kind != tensor_kind::node) return false;
          g.owner[v] = v;
          g.buffers[v] = buffer_desc{v, memory_class::device, g.nodes[v].out.bytes(), {g.step[v], g.step[v]}};
          return true;
@@ -597,7 +598,7 @@ const std::vector<mutation>& mutations() {
        auto& g = p.graph;
        return first_of(p, rng, [&](int v) {  // an advance that waits for the nodes reading its position
          const node_desc& d = g.nodes[v];
-         if (d.op_name != ops::advance<1>::name || d.kind != tensor_kind::node || d.input_count < 2) return false;
+         if (d.op->name != ops::advance<1>::name || d.kind != tensor_kind::node || d.input_count < 2) return false;
          bool read_before = false;
          for (int r = 0; r < g.tensor_count; ++r)
            for (int k = 0; r != v && g.nodes[r].kind == tensor_kind::node && k < g.nodes[r].input_count; ++k)
@@ -723,9 +724,9 @@ TEST_CASE("check_plan: the mutation test rejects every corruption with its own r
                                    widen_plan(fused_plan), widen_plan(state_plan), widen_plan(prologue_plan),
                                    widen_plan(sibling_plan), widen_plan(attention_plan)};
   const std::uint32_t base = base_seed();
+  std::deque<random_graph> builders;  // a builder keeps the names and ops its plan points to
   for (std::uint32_t i = 0; i < 400; ++i) {
-    random_graph r;
-    const owned_plan<cap> q = random_plan(base + i, r);
+    const owned_plan<cap> q = random_plan(base + i, builders.emplace_back());
     corpus.push_back({q.graph, q.memory});
   }
   std::mt19937 rng(base);

@@ -170,7 +170,7 @@ copy_check captured_copies(const Executor& ex) {
     r.mem_alloc_nodes += nodes.mem_allocs;
     for (int s = q.first_step; s <= q.last_step; ++s) {
       const auto& d = g.nodes[g.schedule[s]];
-      if (d.traits.copy != copy_kind::dma) continue;
+      if (d.op->traits.copy != copy_kind::dma) continue;
       ++r.planned;
       const void* src = ex.data(g.nodes[d.inputs[0]].name);
       const void* dst = ex.data(d.name);  // inserted copies too: "x.to_symmetric"

@@ -60,10 +60,9 @@ std::vector<T> random_values(std::size_t n, unsigned seed) {
   return v;
 }
 
-node_desc make_node(std::string_view name, std::string_view op, dtype_id t, std::int64_t out_elements) {
+node_desc make_node(std::string_view name, dtype_id t, std::int64_t out_elements) {
   node_desc d;
   d.name = name;
-  d.op_name = op;
   d.out.dtype = t;
   d.out.rank = 1;
   d.out.dims[0] = out_elements;
@@ -105,12 +104,12 @@ bool same_bits(const std::vector<T>& a, const void* device, std::size_t n) {
 template <class T>
 void copy_case(launcher launch, std::string_view op, const symmetric_arena& arena, collective_context cc, cudaStream_t s,
                std::size_t offset, std::size_t n) {
-  INFO("dtype ", name_of(dtype_of<T>()), ", ", n, " elements at window offset ", offset);
+  INFO(op, ", dtype ", name_of(dtype_of<T>()), ", ", n, " elements at window offset ", offset);
   REQUIRE(arena.contains(static_cast<std::byte*>(arena.get()) + offset, n * sizeof(T)));
   void* in = static_cast<std::byte*>(arena.get()) + offset;
   cc.input_offset = arena.offset_of(in);
   device_buffer out(n * sizeof(T));
-  const node_desc d = make_node("collective", op, dtype_of<T>(), std::int64_t(n));
+  const node_desc d = make_node("collective", dtype_of<T>(), std::int64_t(n));
   const launch_context c = make_context(d, s, in, std::int64_t(n), out.p);
 
   auto h = random_values<T>(n, unsigned(n + offset));
@@ -225,11 +224,11 @@ TEST_CASE("nccl: one rank, symmetric window, device communicator, all collective
   }
   SUBCASE("misuse is reported, naming the node") {
     device_buffer out(16);
-    const node_desc d = make_node("ar", "all_reduce", dtype_id::i32, 4);
+    const node_desc d = make_node("ar", dtype_id::i32, 4);
     const launch_context c = make_context(d, s, arena.get(), 4, out.p);
     CHECK_THROWS_AS(runtime_ops::launch_all_reduce_nccl(c, cc), runtime_error);
     CHECK_THROWS_AS(runtime_ops::launch_all_reduce_one_shot(c, cc), runtime_error);
-    const node_desc f = make_node("ar", "all_reduce", dtype_id::f32, 4);
+    const node_desc f = make_node("ar", dtype_id::f32, 4);
     collective_context no_dev = cc;
     no_dev.dev = nullptr;
     CHECK_THROWS_AS(runtime_ops::launch_all_reduce_one_shot(make_context(f, s, arena.get(), 4, out.p), no_dev), runtime_error);

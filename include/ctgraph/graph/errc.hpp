@@ -54,7 +54,7 @@
   X(ill_formed, "the node's type is ill-formed", \
     "") \
   X(value_capacity, "a graph_value holds more tensors or name characters than its capacity", \
-    "ctgraph: the graph_value has more tensors or name characters than its capacity. Raise its capacity: ctg::graph_value<Tensors, NameChars>.") \
+    "ctgraph: the graph_value has more tensors or name characters than its capacity. Raise its capacity: ctg::graph_value<Tensors, Ops, NameChars> (Ops: void to plan only; NameChars: all its names' characters, 16 a tensor unless given).") \
   X(value_input, "an input of a graph_value's node is not a tensor added before it", \
     "ctgraph: an input of this node is not a tensor of the graph_value added before it. Pass the index that input(), parameter(), state() or add() returned for an earlier tensor.") \
   X(value_output, "a graph_value has no output", \

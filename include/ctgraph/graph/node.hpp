@@ -15,18 +15,10 @@
 
 namespace ctg {
 
-//! Writes what the planner needs of an op into a node's record: name, traits, output rule.
+//! Points a node's record to what the planner knows of its op.
 template <op Op>
 constexpr void describe_op(node_desc& d) {
-  d.op_name = Op::name;
-  d.traits = Op::traits;
-  if constexpr (has_output_rules<Op>) d.output = &detail::node_output<Op>, d.multi_output = true;
-  else d.output = &Op::output;
-  if constexpr (detail::takes_activation<Op>) d.epilogue_output = &Op::template with_epilogue<activation::none>::output;
-  if constexpr (requires { Op::takes_prologue; }) d.takes_prologue = Op::takes_prologue;
-  if constexpr (requires { Op::prologue_input; }) d.prologue_input = Op::prologue_input;
-  if constexpr (requires { Op::takes_cache_writes; }) d.takes_cache_writes = Op::takes_cache_writes;
-  if constexpr (requires { Op::rows_dim; }) d.writes_rows = true, d.rows_dim = std::int8_t(Op::rows_dim), d.rows_at_position = Op::rows_offset == 0;
+  d.op = &op_desc_of<Op>;
 }
 
 //! The output of tensor type T as its types say it, for typed launch hooks that want static

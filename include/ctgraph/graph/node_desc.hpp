@@ -25,31 +25,14 @@ inline constexpr int max_inputs = 8;  // node_desc::ref_inputs holds a bit per i
 struct node_desc {
   std::string_view name;
   tensor_kind kind = tensor_kind::node;
-  std::string_view op_name;            // empty for graph inputs and parameters
-  op_traits traits{};
-  output_rule output = nullptr;        // null: `out` is given (graph inputs, run-time builders)
-  tensor_desc out{};                   // inferred by `validate` when `output` is set
+  const op_desc* op = &no_op;          // its op's facts (graph/op.hpp), one per op type
+  tensor_desc out{};                   // inferred by `validate` where op->output is set
   int input_count = 0;
   int inputs[max_inputs]{no_index, no_index, no_index, no_index, no_index, no_index, no_index, no_index};  // indices into the flat graph
   bool in_place = false;               // the user asked for the output to take input 0's buffer
   bool inserted = false;               // a copy the placement pass inserted ("x.to_symmetric")
   bool ill_formed = false;             // the node's type failed a static_assert: no plan for it
-  bool multi_output = false;           // the op has several outputs: its rule gives the buffer's bytes
   std::uint8_t ref_inputs = 0;         // bit k: input k is a ref<"name">, so no type leads to it
-  //! A product op that takes an epilogue: the rule of the op that runs it (with_epilogue<none>:
-  //! operands, bias, residual), so the plan can ask whether these inputs allow it; null otherwise.
-  output_rule epilogue_output = nullptr;
-  //! The prologue this node's op can run on its input `prologue_input` as it loads it
-  //! (Op::with_prologue<P>; Op::prologue_input, 0 unless the op says).
-  prologue_set takes_prologue{};
-  std::int8_t prologue_input = 0;
-  //! An attention over a K/V cache (inputs 1 and 2) that can write the caches' new rows itself
-  //! (Op::with_cache_writes), in place of the cache writes that fill them (passes/fuse.hpp).
-  bool takes_cache_writes = false;
-  //! A cache write (Op::rows_dim, Op::rows_offset): the dimension it writes rows along (as
-  //! declared, negative from the end) and whether it writes them at the position itself (offset 0).
-  bool writes_rows = false, rows_at_position = false;
-  std::int8_t rows_dim = 0;
 };
 
 //! The record of a graph input, parameter or state tensor: the user's storage (external), never
@@ -58,7 +41,7 @@ constexpr node_desc leaf_desc(tensor_kind kind, std::string_view name, tensor_de
   node_desc d{};
   d.name = name;
   d.kind = kind;
-  d.traits.output_memory = memory_class::external;
+  d.op = &leaf_op;
   d.out = out;
   return d;
 }

@@ -177,6 +177,59 @@ constexpr output_result node_output(std::span<const tensor_desc> in) {
 }
 }  // namespace detail
 
+//! What the planner knows of an op, made once per op type (`op_desc_of<Op>`): each node's record
+//! points to its op's, so that a graph of thousands of nodes holds these facts once per op type
+//! and not once per node (a constant's every value costs the compilers' constant evaluators
+//! memory: tests/compile_time/RESULTS.md).
+struct op_desc {
+  std::string_view name;               // empty for graph inputs, parameters and state
+  op_traits traits{};
+  output_rule output = nullptr;        // null: the node's `out` is given (leaves, run-time builders)
+  bool multi_output = false;           // several outputs: the rule gives the node's buffer bytes
+  //! A product op that takes an epilogue: the rule of the op that runs it (with_epilogue<none>:
+  //! operands, bias, residual), so the plan can ask whether a node's inputs allow it.
+  output_rule epilogue_output = nullptr;
+  //! The prologues the op can run on its input `prologue_input` as it loads it
+  //! (Op::takes_prologue; Op::prologue_input, 0 unless the op says).
+  prologue_set takes_prologue{};
+  std::int8_t prologue_input = 0;
+  //! An attention over a K/V cache (inputs 1 and 2) that can write the caches' new rows itself
+  //! (Op::with_cache_writes), in place of the cache writes that fill them (passes/fuse.hpp).
+  bool takes_cache_writes = false;
+  //! A cache write (Op::rows_dim, Op::rows_offset): the dimension it writes rows along (as
+  //! declared, negative from the end) and whether it writes them at the position itself (offset 0).
+  bool writes_rows = false, rows_at_position = false;
+  std::int8_t rows_dim = 0;
+};
+
+namespace detail {
+template <class Op>
+constexpr op_desc make_op_desc() {
+  op_desc o{Op::name, Op::traits};
+  if constexpr (has_output_rules<Op>) o.output = &node_output<Op>, o.multi_output = true;
+  else o.output = &Op::output;
+  if constexpr (takes_activation<Op>) o.epilogue_output = &Op::template with_epilogue<activation::none>::output;
+  if constexpr (requires { Op::takes_prologue; }) o.takes_prologue = Op::takes_prologue;
+  if constexpr (requires { Op::prologue_input; }) o.prologue_input = Op::prologue_input;
+  if constexpr (requires { Op::takes_cache_writes; }) o.takes_cache_writes = Op::takes_cache_writes;
+  if constexpr (requires { Op::rows_dim; }) o.writes_rows = true, o.rows_dim = std::int8_t(Op::rows_dim), o.rows_at_position = Op::rows_offset == 0;
+  return o;
+}
+}  // namespace detail
+
+template <op Op>
+inline constexpr op_desc op_desc_of = detail::make_op_desc<Op>();
+
+//! The op of a node whose type named none that is an op (ill-formed), or of a record made by
+//! hand: every fact at its default.
+inline constexpr op_desc no_op{};
+//! The op of graph inputs, parameters and state: the user's storage.
+inline constexpr op_desc leaf_op{{}, [] {
+  op_traits t{};
+  t.output_memory = memory_class::external;
+  return t;
+}()};
+
 //! Requests that a node's output take its first input's buffer: `node<"y", in_place<ops::relu>, h>`.
 template <class Op>
 struct in_place {};

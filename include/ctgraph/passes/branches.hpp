@@ -24,7 +24,7 @@ inline constexpr int max_branches = 8;
 namespace detail {
 
 //! Whether a node waits for every branch of its partition and every branch waits for it.
-constexpr bool joins_branches(const node_desc& d) { return d.traits.symmetric_inputs || d.traits.reads_peers; }
+constexpr bool joins_branches(const node_desc& d) { return d.op->traits.symmetric_inputs || d.op->traits.reads_peers; }
 
 //! Walks the schedule as the captured graphs order it, keeping vector clocks by step:
 //! clock[s * max_branches + b] is the last step on branch b that happens before (or is) step s,

@@ -128,7 +128,7 @@ struct flat_graph {
 namespace detail {
 //! The tensor whose storage `v` uses, following views (from the graph alone).
 constexpr int storage_of(const node_desc* nodes, int v) {
-  while (nodes[v].kind == tensor_kind::node && nodes[v].traits.view && nodes[v].input_count > 0 && nodes[v].inputs[0] >= 0)
+  while (nodes[v].kind == tensor_kind::node && nodes[v].op->traits.view && nodes[v].input_count > 0 && nodes[v].inputs[0] >= 0)
     v = nodes[v].inputs[0];
   return v;
 }
@@ -140,7 +140,7 @@ constexpr int storage_of(const flat_graph<N>& g, int v) {
 //! (output k > 0 of a multi-output node) that node's inputs'.
 constexpr std::span<const tensor_desc> rule_inputs(const node_desc* nodes, int v, tensor_desc (&in)[max_inputs]) {
   const node_desc* d = &nodes[v];
-  if (d->traits.extra_output && d->input_count > 0) d = &nodes[d->inputs[0]];
+  if (d->op->traits.extra_output && d->input_count > 0) d = &nodes[d->inputs[0]];
   for (int k = 0; k < d->input_count; ++k) in[k] = nodes[d->inputs[k]].out;
   return {in, std::size_t(d->input_count)};
 }
@@ -148,19 +148,19 @@ constexpr std::span<const tensor_desc> rule_inputs(const node_desc* nodes, int v
 //! (asked of its rule again: rare, and cheaper at compile time than an array per tensor).
 constexpr std::size_t storage_bytes(const node_desc* nodes, int v) {
   const node_desc& d = nodes[v];
-  if (!d.multi_output || d.output == nullptr) return d.out.bytes();
+  if (!d.op->multi_output || d.op->output == nullptr) return d.out.bytes();
   tensor_desc in[max_inputs]{};
-  return d.output(rule_inputs(nodes, v, in)).storage_bytes;
+  return d.op->output(rule_inputs(nodes, v, in)).storage_bytes;
 }
 //! Where tensor v starts in the storage it uses (`storage_of`): 0 but for the named outputs of a
 //! multi-output node, which start where its op put them in its buffer (`output_offset`).
 constexpr std::size_t offset_in_storage(const node_desc* nodes, int v) {
   std::size_t at = 0;
-  for (; nodes[v].kind == tensor_kind::node && nodes[v].traits.view && nodes[v].input_count > 0 && nodes[v].inputs[0] >= 0;
+  for (; nodes[v].kind == tensor_kind::node && nodes[v].op->traits.view && nodes[v].input_count > 0 && nodes[v].inputs[0] >= 0;
        v = nodes[v].inputs[0]) {
-    if (!nodes[v].traits.extra_output || nodes[v].output == nullptr) continue;
+    if (!nodes[v].op->traits.extra_output || nodes[v].op->output == nullptr) continue;
     tensor_desc in[max_inputs]{};
-    at += nodes[v].output(rule_inputs(nodes, v, in)).view_offset;
+    at += nodes[v].op->output(rule_inputs(nodes, v, in)).view_offset;
   }
   return at;
 }
@@ -205,7 +205,7 @@ constexpr bool fixed_at(const flat_graph<N>& g, int v, int u) {
   if (k == tensor_kind::input || k == tensor_kind::parameter) return true;
   if (k != tensor_kind::state) return false;
   for (int w = 0; w < g.tensor_count; ++w)
-    if (g.nodes[w].kind == tensor_kind::node && g.nodes[w].traits.writes_state && g.owner[w] == o && g.step[w] < g.step[v] && g.writes_in[w] != v)
+    if (g.nodes[w].kind == tensor_kind::node && g.nodes[w].op->traits.writes_state && g.owner[w] == o && g.step[w] < g.step[v] && g.writes_in[w] != v)
       return false;
   return true;
 }

@@ -188,7 +188,7 @@ constexpr graph_size count_copies(const node_desc* nodes, int n, Name name) {
   graph_size s{n};
   bool* source = new bool[std::size_t(n) + 1]{};  // (std::vector<bool> here crashes nvcc 13's front end)
   for (int v = 0; v < n; ++v) {
-    if (!nodes[v].traits.symmetric_inputs) continue;
+    if (!nodes[v].op->traits.symmetric_inputs) continue;
     for (int k = 0; k < nodes[v].input_count; ++k) {
       const int u = nodes[v].inputs[k];
       if (u >= 0 && needs_copy(nodes, u) && !source[u]) {

@@ -144,7 +144,7 @@ template <std::size_t N, class Fn>
 constexpr void for_each_read(const flat_graph<N>& g, int v, Fn fn) {
   if (g.in_prologues[v] || g.sibling_lead[v] >= 0 || g.writes_in[v] >= 0) return;
   for_each_own_read(g, v, fn);
-  if (g.nodes[v].takes_cache_writes)
+  if (g.nodes[v].op->takes_cache_writes)
     for (int k = 0; k < g.nodes[v].input_count; ++k)
       if (const int w = g.nodes[v].inputs[k]; g.writes_in[w] == v) for_each_own_read(g, w, fn);
 }
@@ -170,7 +170,7 @@ constexpr int in_place_source(const flat_graph<N>& g, int v) {
   if (g.fused_root[v] == v)
     for (int k = 0; k < g.nodes[v].input_count; ++k)
       for (int u = g.nodes[v].inputs[k]; u >= 0 && u != v && g.fused_root[u] == v; u = g.nodes[u].inputs[0])
-        if (!g.nodes[u].traits.elementwise) return no_index;
+        if (!g.nodes[u].op->traits.elementwise) return no_index;
   int u = g.nodes[v].inputs[0];
   while (g.fused_root[v] == v && u >= 0 && g.fused_root[u] == v && u != v) u = g.nodes[u].inputs[0];
   return u;
@@ -219,7 +219,7 @@ constexpr bool computed_before(const flat_graph<N>& g, int r, int p) {
 template <std::size_t N>
 constexpr bool product_takes(const flat_graph<N>& g, int p, int bias, int residual, bool activation) {
   const node_desc& pd = g.nodes[p];
-  if (pd.epilogue_output == nullptr || pd.in_place || pd.ill_formed || pd.input_count + (bias >= 0) + (residual >= 0) > max_inputs)
+  if (pd.op->epilogue_output == nullptr || pd.in_place || pd.ill_formed || pd.input_count + (bias >= 0) + (residual >= 0) > max_inputs)
     return false;
   if (activation && pd.input_count > 2 + (pd.input_count > 2 && g.nodes[pd.inputs[2]].out.rank == 1)) return false;
   tensor_desc in[max_inputs]{};
@@ -232,14 +232,14 @@ constexpr bool product_takes(const flat_graph<N>& g, int p, int bias, int residu
     ids[count] = u;
     in[count++] = g.nodes[u].out;
   }
-  const output_result o = pd.epilogue_output(std::span<const tensor_desc>(in, std::size_t(count)));
+  const output_result o = pd.op->epilogue_output(std::span<const tensor_desc>(in, std::size_t(count)));
   return o.error == errc::ok && o.out == pd.out;
 }
 
 //! Whether node b adds a bias [N] to its input 0's rows (an epilogue's bias), and so can join it.
 constexpr bool adds_bias(const node_desc* nodes, int b) {
   const node_desc& d = nodes[b];
-  if (d.kind != tensor_kind::node || !d.traits.as_bias || d.in_place || d.ill_formed || d.input_count != 2 || d.out.rank < 1)
+  if (d.kind != tensor_kind::node || !d.op->traits.as_bias || d.in_place || d.ill_formed || d.input_count != 2 || d.out.rank < 1)
     return false;
   const tensor_desc& v = nodes[d.inputs[1]].out;
   return v.rank == 1 && v.dims[0] == d.out.dims[d.out.rank - 1] && !(d.ref_inputs & 2u);
@@ -248,8 +248,8 @@ constexpr bool adds_bias(const node_desc* nodes, int b) {
 //! Whether node v, of the root's dtype and element count, may be in a fused group.
 constexpr bool fusable(const node_desc* nodes, int v, const tensor_desc& root) {
   const node_desc& d = nodes[v];
-  if (d.kind != tensor_kind::node || !d.traits.elementwise || d.in_place || d.inserted || d.multi_output ||
-      d.ill_formed || d.traits.view || d.traits.where != executes_on::device || d.output == nullptr)
+  if (d.kind != tensor_kind::node || !d.op->traits.elementwise || d.in_place || d.inserted || d.op->multi_output ||
+      d.ill_formed || d.op->traits.view || d.op->traits.where != executes_on::device || d.op->output == nullptr)
     return false;
   if (d.out.dtype != root.dtype || d.out.elements() != root.elements()) return false;
   if (root.dtype != dtype_id::f32 && root.dtype != dtype_id::f16 && root.dtype != dtype_id::bf16) return false;
@@ -262,7 +262,7 @@ constexpr bool fusable(const node_desc* nodes, int v, const tensor_desc& root) {
 template <std::size_t N>
 constexpr bool takes_prologues(const flat_graph<N>& g, int n) {
   const node_desc& d = g.nodes[n];
-  const prologue kind = d.traits.as_prologue;
+  const prologue kind = d.op->traits.as_prologue;
   if (d.kind != tensor_kind::node || kind == prologue::none || kind == prologue::gate || d.in_place || d.ill_formed ||
       d.input_count != 2 || g.is_output[n] || g.fused_root[n] != no_index || g.in_prologues[n] ||
       (d.out.dtype != dtype_id::bf16 && d.out.dtype != dtype_id::f16) || g.reader_begin[n] == g.reader_begin[n + 1])
@@ -273,15 +273,15 @@ constexpr bool takes_prologues(const flat_graph<N>& g, int n) {
   if (kind == prologue::gated) {  // silu(x) * y: x an ops::silu read here only, y of the same shape
     const int x = d.inputs[0], y = d.inputs[1];
     const node_desc& a = g.nodes[x];
-    if (x == y || a.kind != tensor_kind::node || a.traits.as_prologue != prologue::gate || a.input_count != 1 || a.in_place ||
+    if (x == y || a.kind != tensor_kind::node || a.op->traits.as_prologue != prologue::gate || a.input_count != 1 || a.in_place ||
         a.ill_formed || g.is_output[x] || g.fused_root[x] != no_index || g.in_prologues[x] || detail::reader_count(g, x) != 1 ||
         g.partition_of[x] != g.partition_of[n] || (d.ref_inputs & 1u) || !(a.out == d.out) || !(g.nodes[y].out == d.out))
       return false;
   }
   for (int i = g.reader_begin[n]; i < g.reader_begin[n + 1]; ++i) {
     const node_desc& r = g.nodes[g.readers[i]];
-    const int at = r.prologue_input;
-    if (!r.takes_prologue.has(kind) || r.in_place || r.ill_formed || g.fused_root[g.readers[i]] != no_index || g.prologue[g.readers[i]] != no_index ||
+    const int at = r.op->prologue_input;
+    if (!r.op->takes_prologue.has(kind) || r.in_place || r.ill_formed || g.fused_root[g.readers[i]] != no_index || g.prologue[g.readers[i]] != no_index ||
         g.partition_of[g.readers[i]] != g.partition_of[n] || at < 0 || at >= r.input_count || r.inputs[at] != n ||
         ((r.ref_inputs >> at) & 1u))
       return false;
@@ -298,8 +298,8 @@ constexpr bool takes_prologues(const flat_graph<N>& g, int n) {
 template <std::size_t N>
 constexpr bool sibling_product(const flat_graph<N>& g, int p) {
   const node_desc& d = g.nodes[p];
-  if (d.kind != tensor_kind::node || !d.takes_prologue.has(prologue::rms_norm) || d.epilogue_output == nullptr || d.input_count != 2 ||
-      d.prologue_input != 0 || d.in_place || d.ill_formed || d.multi_output || g.fused_root[p] != no_index || g.in_prologues[p] ||
+  if (d.kind != tensor_kind::node || !d.op->takes_prologue.has(prologue::rms_norm) || d.op->epilogue_output == nullptr || d.input_count != 2 ||
+      d.op->prologue_input != 0 || d.in_place || d.ill_formed || d.op->multi_output || g.fused_root[p] != no_index || g.in_prologues[p] ||
       (d.ref_inputs & 1u))
     return false;
   const tensor_kind w = g.nodes[d.inputs[1]].kind;
@@ -338,7 +338,7 @@ constexpr void group_siblings(flat_graph<N>& g) {
 template <std::size_t N>
 constexpr bool written_in(const flat_graph<N>& g, int w, int a, int k) {
   const node_desc &d = g.nodes[w], &q = g.nodes[g.nodes[a].inputs[0]];
-  if (d.kind != tensor_kind::node || !d.writes_rows || !d.rows_at_position || d.ill_formed || d.in_place || d.input_count != 3 ||
+  if (d.kind != tensor_kind::node || !d.op->writes_rows || !d.op->rows_at_position || d.ill_formed || d.in_place || d.input_count != 3 ||
       g.is_output[w] || g.fused_root[w] != no_index || g.in_prologues[w] || g.partition_of[w] != g.partition_of[a] ||
       detail::reader_count(g, w) != 1 || d.inputs[1] != g.nodes[a].inputs[3] || (k == 2 && g.prologue[w] != no_index) ||
       (d.ref_inputs & 4u))  // the runtime finds a rotary's type through input 2
@@ -347,7 +347,7 @@ constexpr bool written_in(const flat_graph<N>& g, int w, int a, int k) {
   if (rotated >= 0 && g.in_prologues[g.nodes[rotated].inputs[0]]) return false;  // the kernel takes the rotary's rows as they are
   const tensor_desc& rows = g.nodes[d.inputs[2]].out;
   return detail::reader_count(g, state) == 1 && r >= 2 && rows.rank == r && q.out.rank == r &&
-         normalize_dim(d.rows_dim, r) == r - 2 && rows.dims[r - 2] == q.out.dims[r - 2] && rows.dims[r - 2] <= ops::max_written_tokens;
+         normalize_dim(d.op->rows_dim, r) == r - 2 && rows.dims[r - 2] == q.out.dims[r - 2] && rows.dims[r - 2] <= ops::max_written_tokens;
 }
 
 //! Lets each attention that can run the cache writes it reads run them (see fuse).
@@ -356,7 +356,7 @@ constexpr void fold_cache_writes(flat_graph<N>& g) {
   for (int s = 0; s < g.step_count; ++s) {
     const int a = g.schedule[s];
     const node_desc& d = g.nodes[a];
-    if (d.kind != tensor_kind::node || !d.takes_cache_writes || d.ill_formed || d.input_count != 4 || d.inputs[1] == d.inputs[2] || (d.ref_inputs & 6u) ||
+    if (d.kind != tensor_kind::node || !d.op->takes_cache_writes || d.ill_formed || d.input_count != 4 || d.inputs[1] == d.inputs[2] || (d.ref_inputs & 6u) ||
         g.fused_root[a] != no_index || g.in_prologues[a] || !written_in(g, d.inputs[1], a, 1) || !written_in(g, d.inputs[2], a, 2))
       continue;
     g.writes_in[d.inputs[1]] = g.writes_in[d.inputs[2]] = a;
@@ -376,8 +376,8 @@ constexpr status fuse(flat_graph<N>& g) {
   for (int s = 0; s < g.step_count; ++s) {
     const int a = g.schedule[s];
     const node_desc& d = g.nodes[a];
-    const bool activation = d.traits.as_epilogue != activation::none && d.input_count == 1;
-    const bool residual = d.traits.as_bias && d.input_count == 2 && d.inputs[0] != d.inputs[1];
+    const bool activation = d.op->traits.as_epilogue != activation::none && d.input_count == 1;
+    const bool residual = d.op->traits.as_bias && d.input_count == 2 && d.inputs[0] != d.inputs[1];
     if (d.kind != tensor_kind::node || d.in_place || d.ill_formed || (!activation && !residual)) continue;
     for (int k = 0; k < (residual ? 2 : 1); ++k) {
       const int q = d.inputs[k], r = residual ? d.inputs[1 - k] : no_index;
@@ -406,10 +406,10 @@ constexpr status fuse(flat_graph<N>& g) {
   const auto fold = [&](int n) {
     for (int i = g.reader_begin[n]; i < g.reader_begin[n + 1]; ++i) g.prologue[g.readers[i]] = n;
     g.in_prologues[n] = true;
-    if (g.nodes[n].traits.as_prologue == prologue::gated) g.in_prologues[g.nodes[n].inputs[0]] = true;  // its gate
+    if (g.nodes[n].op->traits.as_prologue == prologue::gated) g.in_prologues[g.nodes[n].inputs[0]] = true;  // its gate
   };
   for (int s = 0; s < g.step_count; ++s)
-    if (const int n = g.schedule[s]; g.nodes[n].traits.as_prologue == prologue::gated && detail::takes_prologues(g, n)) fold(n);
+    if (const int n = g.schedule[s]; g.nodes[n].op->traits.as_prologue == prologue::gated && detail::takes_prologues(g, n)) fold(n);
   int wanted_by[N]{};  // the root whose group reads tensor i (so far), or no_index
   for (int i = 0; i < g.tensor_count; ++i) wanted_by[i] = no_index;
   for (int s = g.step_count - 1; s >= 0; --s) {

@@ -31,7 +31,7 @@ constexpr status hand_over(flat_graph<N>& g) {
     const node_desc& d = g.nodes[v];
     g.buffers[v].shares = no_index;
     if (parallel) detail::for_each_access(g, v, [&](int b) { reach[std::size_t(b * max_branches + g.branch[v])] = s; });
-    if (!d.traits.in_place || d.traits.reads_peers || d.traits.view || g.owner[v] != v || d.input_count == 0 ||
+    if (!d.op->traits.in_place || d.op->traits.reads_peers || d.op->traits.view || g.owner[v] != v || d.input_count == 0 ||
         detail::is_fused_member(g, v))
       continue;
     const int u = detail::in_place_source(g, v);

@@ -26,7 +26,7 @@ constexpr status lifetimes(flat_graph<N>& g) {
       b.lifetime = {0, last_step};
     } else {
       b.memory = g.memory[i];
-      b.opaque = d.traits.result == op_result::opaque;
+      b.opaque = d.op->traits.result == op_result::opaque;
       b.lifetime = {detail::written_at(g, i), g.step[i]};  // a sibling product is written at its lead's step
     }
   }

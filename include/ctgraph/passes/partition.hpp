@@ -12,7 +12,7 @@ constexpr status partition(flat_graph<N>& g) {
   for (int i = 0; i < g.tensor_count; ++i) g.partition_of[i] = no_index;
   for (int s = 0; s < g.step_count; ++s) {
     int v = g.schedule[s];
-    partition_kind k = g.nodes[v].traits.capturable ? partition_kind::capturable : partition_kind::fallback;
+    partition_kind k = g.nodes[v].op->traits.capturable ? partition_kind::capturable : partition_kind::fallback;
     if (g.one_partition && k == partition_kind::fallback) {
       report(g, {errc::not_capturable, v});
       k = partition_kind::capturable;  // go on, to report every such node

@@ -20,8 +20,8 @@ namespace detail {
 //! memory that a host op or a copy to the host must keep writing.
 constexpr bool needs_copy(const node_desc* nodes, int u) {
   const node_desc& s = nodes[storage_of(nodes, u)];
-  return s.kind != tensor_kind::node || s.traits.result == op_result::opaque ||
-         s.traits.output_memory == memory_class::pinned_host;
+  return s.kind != tensor_kind::node || s.op->traits.result == op_result::opaque ||
+         s.op->traits.output_memory == memory_class::pinned_host;
 }
 template <std::size_t N>
 constexpr bool needs_copy(const flat_graph<N>& g, int u) {
@@ -38,7 +38,7 @@ template <std::size_t N>
 constexpr int mark_copy_sources(const flat_graph<N>& g, bool* source) {
   int count = 0;
   for (int v = 0; v < g.tensor_count; ++v) {
-    if (!g.nodes[v].traits.symmetric_inputs) continue;
+    if (!g.nodes[v].op->traits.symmetric_inputs) continue;
     for (int k = 0; k < g.nodes[v].input_count; ++k) {
       const int u = g.nodes[v].inputs[k];
       if (u >= 0 && needs_copy(g, u) && !source[u]) source[u] = true, ++count;
@@ -96,7 +96,7 @@ constexpr status insert_copies(flat_graph<N>& g, const std::string_view* names =
   int copy_of[N]{};
   for (int i = 0; i < n; ++i) copy_of[i] = no_index;
   for (int v = 0; v < n; ++v) {
-    if (!g.nodes[v].traits.symmetric_inputs) continue;
+    if (!g.nodes[v].op->traits.symmetric_inputs) continue;
     for (int k = 0; k < g.nodes[v].input_count; ++k) {
       int u = g.nodes[v].inputs[k];
       if (!detail::needs_copy(g, u)) continue;
@@ -105,9 +105,7 @@ constexpr status insert_copies(flat_graph<N>& g, const std::string_view* names =
         node_desc c{};
         c.name = names ? names[u] : g.nodes[u].name;
         c.kind = tensor_kind::node;
-        c.op_name = ops::to_symmetric::name;
-        c.traits = ops::to_symmetric::traits;
-        c.output = &ops::to_symmetric::output;
+        c.op = &op_desc_of<ops::to_symmetric>;
         c.input_count = 1;
         c.inputs[0] = u;
         c.inserted = true;
@@ -123,19 +121,19 @@ constexpr status insert_copies(flat_graph<N>& g, const std::string_view* names =
 template <std::size_t N>
 constexpr status place_symmetric(flat_graph<N>& g) {
   if (g.error.code != errc::ok) return g.error;
-  for (int v = 0; v < g.tensor_count; ++v) g.memory[v] = g.nodes[v].traits.output_memory;
+  for (int v = 0; v < g.tensor_count; ++v) g.memory[v] = g.nodes[v].op->traits.output_memory;
   for (int v = 0; v < g.tensor_count; ++v) {
-    if (!g.nodes[v].traits.symmetric_inputs) continue;
+    if (!g.nodes[v].op->traits.symmetric_inputs) continue;
     for (int k = 0; k < g.nodes[v].input_count; ++k) {
       int s = detail::storage_of(g, g.nodes[v].inputs[k]);
       g.memory[s] = memory_class::symmetric;
       // Upstream through producers that would take over their input in place.
       for (;;) {
         const node_desc& d = g.nodes[s];
-        if (!d.traits.in_place || d.traits.reads_peers || d.traits.view || d.input_count == 0) break;
+        if (!d.op->traits.in_place || d.op->traits.reads_peers || d.op->traits.view || d.input_count == 0) break;
         int q = d.inputs[0];
         const node_desc& p = g.nodes[q];
-        bool hands_over = p.kind == tensor_kind::node && !p.traits.view && p.traits.result == op_result::out_variant &&
+        bool hands_over = p.kind == tensor_kind::node && !p.op->traits.view && p.op->traits.result == op_result::out_variant &&
                           !g.is_output[q] && detail::reader_count(g, q) == 1 &&
                           align_up(p.out.bytes()) == align_up(d.out.bytes()) &&
                           g.memory[q] != memory_class::pinned_host;

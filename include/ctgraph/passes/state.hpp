@@ -25,7 +25,7 @@ constexpr int state_of(const flat_graph<N>& g, int v) {
 }
 //! Whether node v is a view that only aliases (no kernel writes through it): no read, no write.
 constexpr bool pure_view(const node_desc& d) {
-  return d.kind == tensor_kind::node && d.traits.view && !d.traits.writes_state;
+  return d.kind == tensor_kind::node && d.op->traits.view && !d.op->traits.writes_state;
 }
 }  // namespace detail
 
@@ -39,7 +39,7 @@ template <std::size_t N, class Target, class Unordered>
 constexpr void visit_state_writes(const flat_graph<N>& g, Target bad_target, Unordered unordered) {
   const int n = g.tensor_count;
   bool any = false;  // most graphs write no state: nothing more to pay for them (compile time)
-  for (int v = 0; v < n && !any; ++v) any = g.nodes[v].kind == tensor_kind::node && g.nodes[v].traits.writes_state;
+  for (int v = 0; v < n && !any; ++v) any = g.nodes[v].kind == tensor_kind::node && g.nodes[v].op->traits.writes_state;
   if (!any) return;
   // version[v]: the tensor whose contents v is (itself, or a pure view's source's); writer[x]: the
   // first node that writes version x. Schedule order: a view's source comes first.
@@ -50,7 +50,7 @@ constexpr void visit_state_writes(const flat_graph<N>& g, Target bad_target, Uno
     const int v = g.schedule[s];
     const node_desc& d = g.nodes[v];
     if (pure_view(d) && d.input_count > 0) version[v] = version[d.inputs[0]];
-    if (!d.traits.writes_state || d.ill_formed) continue;
+    if (!d.op->traits.writes_state || d.ill_formed) continue;
     if (d.input_count == 0 || state_of(g, d.inputs[0]) < 0) {
       bad_target(v);
       targets_ok = false;

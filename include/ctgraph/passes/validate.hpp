@@ -24,10 +24,10 @@ constexpr status validate(flat_graph<N>& g) {
     }
     errc e = errc::ok;
     if (d.ill_formed) e = errc::ill_formed;  // a static_assert has named it already
-    else if (d.in_place && (!d.traits.in_place || d.traits.reads_peers)) e = errc::in_place_not_allowed;
-    else if (d.output != nullptr) {  // null: the output was given by a run-time builder
+    else if (d.in_place && (!d.op->traits.in_place || d.op->traits.reads_peers)) e = errc::in_place_not_allowed;
+    else if (d.op->output != nullptr) {  // null: the output was given by a run-time builder
       tensor_desc in[max_inputs]{};
-      output_result r = d.output(detail::rule_inputs(g.nodes, v, in));
+      output_result r = d.op->output(detail::rule_inputs(g.nodes, v, in));
       e = r.error;
       if (e == errc::ok) d.out = r.out;
     }
@@ -36,13 +36,13 @@ constexpr status validate(flat_graph<N>& g) {
       unknown[v] = true;
       continue;
     }
-    if (d.traits.view && !d.traits.extra_output && d.input_count > 0) {  // an opaque op's buffer holds its outputs too
+    if (d.op->traits.view && !d.op->traits.extra_output && d.input_count > 0) {  // an opaque op's buffer holds its outputs too
       const node_desc& src = g.nodes[d.inputs[0]];
-      if (src.kind == tensor_kind::node && src.traits.result == op_result::opaque)
+      if (src.kind == tensor_kind::node && src.op->traits.result == op_result::opaque)
         report(g, {errc::view_of_opaque, v, d.inputs[0]});
     }
     // NCCL's symmetric kernels sum f32, f16 and bf16; other dtypes fall back silently.
-    if (d.traits.symmetric_inputs)
+    if (d.op->traits.symmetric_inputs)
       for (int k = 0; k < d.input_count; ++k) {
         if (!is_floating(g.nodes[d.inputs[k]].out.dtype)) {
           report(g, {errc::collective_dtype, v});
@@ -52,10 +52,10 @@ constexpr status validate(flat_graph<N>& g) {
     // A host op dereferences its inputs on the host: a node's output must be in pinned host
     // memory, and a state tensor is on the device (a graph input or parameter read by a host op
     // is checked when it is bound).
-    if (d.traits.where == executes_on::host)
+    if (d.op->traits.where == executes_on::host)
       for (int k = 0; k < d.input_count; ++k) {
         const node_desc& src = g.nodes[detail::storage_of(g, d.inputs[k])];
-        if ((src.kind == tensor_kind::node && src.traits.output_memory != memory_class::pinned_host) || src.kind == tensor_kind::state) {
+        if ((src.kind == tensor_kind::node && src.op->traits.output_memory != memory_class::pinned_host) || src.kind == tensor_kind::state) {
           report(g, {errc::host_reads_device, v, d.inputs[k]});
           break;
         }

@@ -12,7 +12,7 @@ constexpr status view_owners(flat_graph<N>& g) {
   for (int i = 0; i < g.tensor_count; ++i) g.owner[i] = i;
   for (int s = 0; s < g.step_count; ++s) {  // a view's source is scheduled (or a leaf) before it
     const int v = g.schedule[s];
-    if (g.nodes[v].traits.view) g.owner[v] = g.owner[g.nodes[v].inputs[0]];
+    if (g.nodes[v].op->traits.view) g.owner[v] = g.owner[g.nodes[v].inputs[0]];
   }
   return g.error;
 }

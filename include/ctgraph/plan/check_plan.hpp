@@ -132,10 +132,10 @@ constexpr bool epilogue_shape(const flat_graph<N>& g, const fused_group& f) {
   const int before = f.members[f.size - 2];
   const node_desc &product = g.nodes[f.members[0]], &root = g.nodes[f.members[f.size - 1]], &bias = g.nodes[f.members[1]];
   const bool own_residual = product.input_count > 2 + (product.input_count > 2 && g.nodes[product.inputs[2]].out.rank == 1);
-  const bool activation_root = root.traits.as_epilogue != activation::none && root.input_count == 1 && root.inputs[0] == before && !own_residual;
-  const bool add_root = root.traits.as_bias && root.input_count == 2 && (root.inputs[0] == before || root.inputs[1] == before);
+  const bool activation_root = root.op->traits.as_epilogue != activation::none && root.input_count == 1 && root.inputs[0] == before && !own_residual;
+  const bool add_root = root.op->traits.as_bias && root.input_count == 2 && (root.inputs[0] == before || root.inputs[1] == before);
   if (f.size == 2) return activation_root || add_root;
-  return (activation_root || add_root) && bias.traits.as_bias && bias.input_count == 2 && bias.inputs[0] == f.members[0] &&
+  return (activation_root || add_root) && bias.op->traits.as_bias && bias.input_count == 2 && bias.inputs[0] == f.members[0] &&
          g.nodes[bias.inputs[1]].out.rank == 1;
 }
 
@@ -150,15 +150,15 @@ constexpr plan_violation check_fusion(const flat_graph<N>& g) {
     if (root < 0 || root >= n || g.fused_root[root] != root || g.nodes[v].kind != tensor_kind::node) return {plan_fault::bad_fusion, v};
     const node_desc &d = g.nodes[v], &rd = g.nodes[root];
     // A product is a member only as the first of an epilogue group (epilogue_shape).
-    const bool product = v != root && !d.traits.elementwise;
-    if (product && (d.epilogue_output == nullptr || group_of(g, root).members[0] != v)) return {plan_fault::bad_fusion, v, root};
-    if ((!product && !d.traits.elementwise) || d.out.dtype != rd.out.dtype || d.out.elements() != rd.out.elements() ||
+    const bool product = v != root && !d.op->traits.elementwise;
+    if (product && (d.op->epilogue_output == nullptr || group_of(g, root).members[0] != v)) return {plan_fault::bad_fusion, v, root};
+    if ((!product && !d.op->traits.elementwise) || d.out.dtype != rd.out.dtype || d.out.elements() != rd.out.elements() ||
         g.partition_of[v] != g.partition_of[root] || (v != root && g.step[v] >= g.step[root]))
       return {plan_fault::bad_fusion, v, root};
     if (v != root && g.is_output[v]) return {plan_fault::fused_read_outside, v};
     if (v == root) {
       const fused_group f = group_of(g, root);
-      if (f.size < 2 || (!g.nodes[f.members[0]].traits.elementwise && !epilogue_shape(g, f))) return {plan_fault::bad_fusion, v};
+      if (f.size < 2 || (!g.nodes[f.members[0]].op->traits.elementwise && !epilogue_shape(g, f))) return {plan_fault::bad_fusion, v};
       for (int l = 0; l < f.leaf_count; ++l)
         if (g.nodes[f.leaves[l]].out.dtype != rd.out.dtype) return {plan_fault::bad_fusion, v, f.leaves[l]};
     }
@@ -166,21 +166,21 @@ constexpr plan_violation check_fusion(const flat_graph<N>& g) {
   // Prologues: a folded node can be one, read only at the input that takes it by readers that
   // fold it in; a reader's prologue is such a node, which it reads there.
   for (int v = 0; v < n; ++v) {
-    if (g.in_prologues[v] && (g.fused_root[v] != no_index || g.is_output[v] || g.nodes[v].traits.as_prologue == prologue::none ||
+    if (g.in_prologues[v] && (g.fused_root[v] != no_index || g.is_output[v] || g.nodes[v].op->traits.as_prologue == prologue::none ||
                               g.nodes[v].kind != tensor_kind::node))
       return {plan_fault::bad_fusion, v};
     if (const int p = g.prologue[v];
-        p != no_index && (p < 0 || p >= n || !g.in_prologues[p] || g.nodes[v].prologue_input < 0 ||
-                          g.nodes[v].prologue_input >= g.nodes[v].input_count || g.nodes[v].inputs[g.nodes[v].prologue_input] != p || !g.nodes[v].takes_prologue.has(g.nodes[p].traits.as_prologue)))
+        p != no_index && (p < 0 || p >= n || !g.in_prologues[p] || g.nodes[v].op->prologue_input < 0 ||
+                          g.nodes[v].op->prologue_input >= g.nodes[v].input_count || g.nodes[v].inputs[g.nodes[v].op->prologue_input] != p || !g.nodes[v].op->takes_prologue.has(g.nodes[p].op->traits.as_prologue)))
       return {plan_fault::bad_fusion, v, p};
   }
   for (int w = 0; w < n; ++w)
     for (int k = 0; k < g.nodes[w].input_count; ++k) {
       const int u = g.nodes[w].inputs[k];
       // A folded node is read where its reader folds it, or, a gated product's gate, by that product.
-      const bool folded_read = g.in_prologues[w] ? k == 0 && g.nodes[u].traits.as_prologue == prologue::gate &&
-                                                       g.nodes[w].traits.as_prologue == prologue::gated
-                                                 : k == g.nodes[w].prologue_input && g.prologue[w] == u;
+      const bool folded_read = g.in_prologues[w] ? k == 0 && g.nodes[u].op->traits.as_prologue == prologue::gate &&
+                                                       g.nodes[w].op->traits.as_prologue == prologue::gated
+                                                 : k == g.nodes[w].op->prologue_input && g.prologue[w] == u;
       if (g.in_prologues[u] ? !folded_read : is_fused_member(g, u) && g.fused_root[w] != g.fused_root[u])
         return {plan_fault::fused_read_outside, w, u};
     }
@@ -189,7 +189,7 @@ constexpr plan_violation check_fusion(const flat_graph<N>& g) {
   // and dtype; the lead's chain lists exactly them, in schedule order, within the limit.
   const auto product = [&](int v) {
     const node_desc& d = g.nodes[v];
-    return d.kind == tensor_kind::node && d.takes_prologue.has(prologue::rms_norm) && d.epilogue_output != nullptr && d.input_count == 2 &&
+    return d.kind == tensor_kind::node && d.op->takes_prologue.has(prologue::rms_norm) && d.op->epilogue_output != nullptr && d.input_count == 2 &&
            g.fused_root[v] == no_index && !g.in_prologues[v] && !d.in_place &&
            (g.nodes[d.inputs[1]].kind == tensor_kind::input || g.nodes[d.inputs[1]].kind == tensor_kind::parameter);
   };
@@ -233,7 +233,7 @@ constexpr plan_violation check_fusion(const flat_graph<N>& g) {
     if (a < 0 || a >= n) return {plan_fault::bad_fusion, w};
     const node_desc &d = g.nodes[w], &at = g.nodes[a];
     const int k = at.input_count != 4 ? 0 : at.inputs[1] == w ? 1 : at.inputs[2] == w ? 2 : 0;
-    if (k == 0 || !at.takes_cache_writes || d.kind != tensor_kind::node || !d.writes_rows || !d.rows_at_position || d.input_count != 3 ||
+    if (k == 0 || !at.op->takes_cache_writes || d.kind != tensor_kind::node || !d.op->writes_rows || !d.op->rows_at_position || d.input_count != 3 ||
         d.inputs[1] != at.inputs[3] || g.writes_in[at.inputs[3 - k]] != a || g.partition_of[w] != g.partition_of[a] || g.step[w] >= g.step[a] ||
         g.is_output[w] || readers[std::size_t(w)] != 1 || readers[std::size_t(d.inputs[0])] != 1 || (k == 2 && g.prologue[w] != no_index))
       return {plan_fault::bad_fusion, w, a};
@@ -299,12 +299,12 @@ constexpr plan_violation check_structure(const flat_graph<N>& g, recomputed<N>& 
   for (int s = 0; s < g.step_count; ++s) {
     const int v = g.schedule[s];
     const node_desc& d = g.nodes[v];
-    if (d.output != nullptr) {
+    if (d.op->output != nullptr) {
       tensor_desc in[max_inputs]{};
-      const output_result o = d.output(detail::rule_inputs(g.nodes, v, in));
+      const output_result o = d.op->output(detail::rule_inputs(g.nodes, v, in));
       if (o.error != errc::ok || !(o.out == d.out)) return {plan_fault::wrong_output, v};
     }
-    if (d.traits.view && d.input_count > 0) r.storage[v] = r.storage[d.inputs[0]];
+    if (d.op->traits.view && d.input_count > 0) r.storage[v] = r.storage[d.inputs[0]];
     int at = s;  // a fused member's root reads for it; a folded node's readers, in their prologues
     if (g.in_prologues[v])
       for (int w = 0; w < n; ++w) {
@@ -340,9 +340,9 @@ constexpr plan_violation check_memory(const flat_graph<N>& g, const recomputed<N
     for (int k = 0; k < d.input_count; ++k) {
       const int u = r.storage[d.inputs[k]];
       const buffer_desc& b = g.buffers[u];
-      if (d.traits.symmetric_inputs && (b.memory != memory_class::symmetric || b.opaque))
+      if (d.op->traits.symmetric_inputs && (b.memory != memory_class::symmetric || b.opaque))
         return {plan_fault::collective_not_symmetric, v, d.inputs[k]};
-      if (d.traits.where == executes_on::host && b.memory != memory_class::pinned_host &&
+      if (d.op->traits.where == executes_on::host && b.memory != memory_class::pinned_host &&
           (b.memory != memory_class::external || g.nodes[u].kind == tensor_kind::state))  // state is on the device
         return {plan_fault::host_reads_device, v, d.inputs[k]};
     }
@@ -355,10 +355,10 @@ constexpr plan_violation check_memory(const flat_graph<N>& g, const recomputed<N
       if (b.memory != memory_class::external) return {plan_fault::wrong_memory, v};
       continue;
     }
-    const memory_class declared = d.traits.output_memory;
+    const memory_class declared = d.op->traits.output_memory;
     const bool moved = declared == memory_class::device && b.memory == memory_class::symmetric;  // placement
     if ((b.memory != declared && !moved) || b.memory == memory_class::external ||
-        b.opaque != (d.traits.result == op_result::opaque))
+        b.opaque != (d.op->traits.result == op_result::opaque))
       return {plan_fault::wrong_memory, v};
   }
   // Every tensor fits the storage it uses.
@@ -412,7 +412,7 @@ constexpr plan_violation check_partitions(const flat_graph<N>& g, const recomput
     for (int s = q.first_step; s <= q.last_step; ++s) {
       const int v = g.schedule[s];
       if (g.partition_of[v] != i) return {plan_fault::bad_partitions, v};
-      if (g.nodes[v].traits.capturable != (q.kind == partition_kind::capturable)) return {plan_fault::uncapturable_in_graph, v};
+      if (g.nodes[v].op->traits.capturable != (q.kind == partition_kind::capturable)) return {plan_fault::uncapturable_in_graph, v};
     }
     if (i > 0 && g.partitions[i - 1].kind == q.kind) return {plan_fault::bad_partitions};  // not maximal
     expect = q.last_step + 1;
@@ -463,10 +463,10 @@ constexpr plan_violation check_offsets(const flat_graph<N>& g, const memory_layo
     const node_desc& d = g.nodes[y];
     bool reads_x = false;
     for (int k = 0; k < d.input_count; ++k) reads_x = reads_x || r.storage[d.inputs[k]] == x;
-    if (reads_x && d.traits.reads_peers) return plan_fault::collective_writes_peer_input;
+    if (reads_x && d.op->traits.reads_peers) return plan_fault::collective_writes_peer_input;
     const int source = in_place_source(g, y);
     if (d.input_count == 0 || source < 0 || r.storage[source] != x) return plan_fault::overlap;
-    if (!d.traits.in_place || d.traits.view) return plan_fault::in_place_not_allowed;
+    if (!d.op->traits.in_place || d.op->traits.view) return plan_fault::in_place_not_allowed;
     if (r.last[x] != s || r.output[x]) return plan_fault::in_place_early;
     for (int b = 0; b < max_branches && !r.reach.empty(); ++b)
       if (r.reach[std::size_t(x * max_branches + b)] > r.clock[std::size_t(s * max_branches + b)]) return plan_fault::in_place_concurrent;

@@ -1,7 +1,7 @@
 #pragma once
 //! graph_builder: builds a flat graph at run time and plans it with the same passes that
-//! make_plan runs at compile time (for property tests, tools and debuggers). Names are stored
-//! in the builder: keep it alive while its plan is used.
+//! make_plan runs at compile time (for property tests, tools and debuggers). Names (and the ops of
+//! nodes added with given traits) are stored in the builder: keep it alive while its plan is used.
 #include <deque>
 #include <initializer_list>
 #include <memory>
@@ -39,8 +39,7 @@ class graph_builder {
   int add(std::string name, std::string_view op_name, op_traits traits, std::initializer_list<int> inputs,
           tensor_desc out, bool in_place = false) {
     node_desc d = base(std::move(name), inputs);
-    d.op_name = op_name;
-    d.traits = traits;
+    d.op = &ops_.emplace_back(op_desc{names_.emplace_back(op_name), traits});
     d.out = out;
     d.in_place = in_place;
     return push(d);
@@ -48,8 +47,7 @@ class graph_builder {
   int add(std::string name, std::string_view op_name, op_traits traits, const int* inputs, int count,
           tensor_desc out, bool in_place = false) {
     node_desc d = base(std::move(name), inputs, count);
-    d.op_name = op_name;
-    d.traits = traits;
+    d.op = &ops_.emplace_back(op_desc{names_.emplace_back(op_name), traits});
     d.out = out;
     d.in_place = in_place;
     return push(d);
@@ -101,6 +99,7 @@ class graph_builder {
 
   flat_graph<N> g_{};
   std::deque<std::string> names_;
+  std::deque<op_desc> ops_;                     // the ops of nodes added with given traits
   mutable std::deque<std::string> copy_names_;  // the inserted copies' names, one set per build()
 };
 

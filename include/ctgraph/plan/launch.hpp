@@ -51,7 +51,7 @@ constexpr launch_desc launch_of(const flat_graph<N>& g, int v) {
   };
   for_each_own_read(g, v, read);
   const node_desc& d = g.nodes[v];
-  if (d.takes_cache_writes)
+  if (d.op->takes_cache_writes)
     for (int k = 1; k <= 2 && d.input_count > 2; ++k)
       if (const int w = d.inputs[k]; g.writes_in[w] == v) {
         const int rotary = g.prologue[w];  // the rows are a rotary's input, its positions next

@@ -199,7 +199,7 @@ struct plan {
   constexpr int state_write_count() const {
     const flat_graph<N>& g = checked();
     int c = 0;
-    for (int i = 0; i < g.tensor_count; ++i) c += g.nodes[i].kind == tensor_kind::node && g.nodes[i].traits.writes_state;
+    for (int i = 0; i < g.tensor_count; ++i) c += g.nodes[i].kind == tensor_kind::node && g.nodes[i].op->traits.writes_state;
     return c;
   }
   //! Whether T's storage is a state tensor's: T is one, a write into one, or a view of either.

@@ -62,7 +62,7 @@ std::string placement_lines(const plan<N>& p, int v) {
   if (g.nodes[v].kind != tensor_kind::node) return "external (user-owned): " + size;
   if (g.in_prologues[v]) return "registers: in its readers' prologues, no buffer";
   if (detail::is_fused_member(g, v)) return "registers: fused into '" + std::string(g.nodes[g.fused_root[v]].name) + "', no buffer";
-  if (g.nodes[v].traits.writes_state) {
+  if (g.nodes[v].op->traits.writes_state) {
     std::string s = "state: writes '" + std::string(g.nodes[g.owner[v]].name) + "'";
     if (g.writes_in[v] >= 0) s.append("\nwritten in the launch of '").append(g.nodes[g.writes_in[v]].name).append("'");
     return s;
@@ -111,14 +111,14 @@ std::string to_dot(const plan<N>& p) {
       style = "solid";
     } else {
       const bool fallback = g.partitions[g.partition_of[v]].kind == partition_kind::fallback;
-      if (d.inserted) label.append("\ncopy (dma): ").append(d.op_name);
-      else label.append("\n").append(d.op_name);
+      if (d.inserted) label.append("\ncopy (dma): ").append(d.op->name);
+      else label.append("\n").append(d.op->name);
       label.append(" -> ").append(detail::shape_string(d.out));
       style = d.inserted ? "dashed,filled" : "rounded,filled";
-      const char* stroke = d.traits.writes_state ? detail::state_stroke : fallback ? detail::fallback_stroke : detail::capturable_stroke;
+      const char* stroke = d.op->traits.writes_state ? detail::state_stroke : fallback ? detail::fallback_stroke : detail::capturable_stroke;
       extra = std::string(", fillcolor=\"") + (fallback ? detail::fallback_fill : detail::capturable_fill) + "\", color=\"" + stroke + "\"";
       if (g.is_output[v]) extra += ", penwidth=2";
-      if (d.traits.writes_state) extra += ", peripheries=2";
+      if (d.op->traits.writes_state) extra += ", peripheries=2";
     }
     label.append("\n").append(detail::placement_lines(p, v));
     if (is_planned(g, v))
@@ -160,7 +160,7 @@ std::string to_dot(const plan<N>& p) {
     for (int k = 0; k < g.nodes[v].input_count; ++k) {
       const int u = g.nodes[v].inputs[k];
       s += detail::format("  n%d -> n%d [label=\"", u, v) + dot_escape(detail::human_bytes(g.nodes[u].out.bytes())) + "\"" +
-           (k == 0 && g.nodes[v].traits.writes_state ? std::string(", color=\"") + detail::state_stroke + "\", style=bold" : "") +
+           (k == 0 && g.nodes[v].op->traits.writes_state ? std::string(", color=\"") + detail::state_stroke + "\", style=bold" : "") +
            "];\n";
     }
   }

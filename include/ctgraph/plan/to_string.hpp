@@ -36,7 +36,7 @@ template <std::size_t N>
 std::string state_writers(const flat_graph<N>& g, int v) {
   std::string writers;
   for (int w = 0; w < g.tensor_count; ++w)
-    if (g.nodes[w].kind == tensor_kind::node && g.nodes[w].traits.writes_state && g.owner[w] == v)
+    if (g.nodes[w].kind == tensor_kind::node && g.nodes[w].op->traits.writes_state && g.owner[w] == v)
       writers.append(writers.empty() ? "written by '" : ", '").append(g.nodes[w].name).append("'");
   return writers.empty() ? "read only" : writers;
 }
@@ -102,7 +102,7 @@ std::string to_string(const plan<N>& p) {
       note.append(" in the prologues of its readers");
     } else if (member) {
       note.append(" fused into '").append(g.nodes[g.fused_root[v]].name).append("'");
-    } else if (d.traits.writes_state) {
+    } else if (d.op->traits.writes_state) {
       note.append(" writes state '").append(g.nodes[g.owner[v]].name).append("'");
     } else if (g.owner[v] != v) {
       note.append(" view of '").append(g.nodes[g.owner[v]].name).append("'");
@@ -110,19 +110,19 @@ std::string to_string(const plan<N>& p) {
     }
     else if (b.shares >= 0) note.append(" in place of '").append(g.nodes[b.shares].name).append("'");
     if (d.inserted) note.append(" inserted copy (dma) for a collective");
-    if (g.prologue[v] >= 0) note.append(" prologue '").append(g.nodes[g.prologue[v]].name).append("' (its input ").append(std::to_string(d.prologue_input)).append(" ").append(detail::prologue_verb(g.nodes[g.prologue[v]].traits.as_prologue)).append(" as loaded)");
+    if (g.prologue[v] >= 0) note.append(" prologue '").append(g.nodes[g.prologue[v]].name).append("' (its input ").append(std::to_string(d.op->prologue_input)).append(" ").append(detail::prologue_verb(g.nodes[g.prologue[v]].op->traits.as_prologue)).append(" as loaded)");
     if (g.sibling_lead[v] >= 0) note.append(" computed in the launch of '").append(g.nodes[g.sibling_lead[v]].name).append("' (same A)");
     else if (g.sibling_next[v] >= 0) {
       note.append(" one launch with");
       for (int x = g.sibling_next[v]; x >= 0; x = g.sibling_next[x]) note.append(" '").append(g.nodes[x].name).append("'");
     }
     if (g.writes_in[v] >= 0) note.append(" written in the launch of '").append(g.nodes[g.writes_in[v]].name).append("'");
-    if (d.takes_cache_writes && d.input_count > 2 && g.writes_in[d.inputs[1]] == v)
+    if (d.op->takes_cache_writes && d.input_count > 2 && g.writes_in[d.inputs[1]] == v)
       note.append(" runs the writes '").append(g.nodes[d.inputs[1]].name).append("' '").append(g.nodes[d.inputs[2]].name).append("'");
     if (b.hoisted && g.owner[v] == v) note += detail::format(" hoisted to #%d", b.hoisted_to);
     if (g.fused_root[v] == v) {
       const fused_group f = detail::group_of(g, v);
-      if (!g.nodes[f.members[0]].traits.elementwise)
+      if (!g.nodes[f.members[0]].op->traits.elementwise)
         note.append(" epilogue of '").append(g.nodes[f.members[0]].name).append("' (one call) reading");
       else
         note += detail::format(" fused group of %d nodes, one kernel reading", f.size);
@@ -133,19 +133,19 @@ std::string to_string(const plan<N>& p) {
     if (!member && g.owner[v] == v && b.busy_until > b.lifetime.last) note += detail::format(" busy to %d", b.busy_until);
     if (member) {
       s += detail::format("  %4d %4d  %-16.*s %-12.*s %-20s %-11s %10s %10s  %s\n", st, g.partition_of[v],
-                          int(d.name.size()), d.name.data(), int(d.op_name.size()), d.op_name.data(),
+                          int(d.name.size()), d.name.data(), int(d.op->name.size()), d.op->name.data(),
                           detail::shape_string(d.out).c_str(), where.c_str(), "-", "-", note.c_str() + 1);
       continue;
     }
     if (state) {  // no offset, no lifetime: it outlives the run
       s += detail::format("  %4d %4d  %-16.*s %-12.*s %-20s %-11s %10s %10zu  across runs%s\n", st, g.partition_of[v],
-                          int(d.name.size()), d.name.data(), int(d.op_name.size()), d.op_name.data(),
+                          int(d.name.size()), d.name.data(), int(d.op->name.size()), d.op->name.data(),
                           detail::shape_string(d.out).c_str(), where.c_str(), "-", b.bytes, note.c_str());
       continue;
     }
     s += detail::format("  %4d %4d  %-16.*s %-12.*s %-20s %-11s %10zu %10zu  [%d,%d]%s\n", st,
-                        g.partition_of[v], int(d.name.size()), d.name.data(), int(d.op_name.size()),
-                        d.op_name.data(), detail::shape_string(d.out).c_str(), where.c_str(), p.offset_of(v),
+                        g.partition_of[v], int(d.name.size()), d.name.data(), int(d.op->name.size()),
+                        d.op->name.data(), detail::shape_string(d.out).c_str(), where.c_str(), p.offset_of(v),
                         b.bytes, b.lifetime.first, b.lifetime.last, note.c_str());
   }
   if (p.copy_count() > 0) {
@@ -158,7 +158,7 @@ std::string to_string(const plan<N>& p) {
         readers.append(readers.empty() ? "" : ", ").append(g.nodes[g.readers[r]].name);
       const std::string_view source = g.nodes[d.inputs[0]].name;  // the copy itself is "<source>.to_symmetric"
       s += detail::format("  %.*s -> symmetric (%s copy, step %d) for %s\n", int(source.size()), source.data(),
-                          d.traits.copy == copy_kind::dma ? "dma" : "kernel", g.step[v], readers.c_str());
+                          d.op->traits.copy == copy_kind::dma ? "dma" : "kernel", g.step[v], readers.c_str());
     }
   }
   s += "arenas:\n";

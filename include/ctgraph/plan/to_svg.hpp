@@ -261,7 +261,7 @@ std::string to_svg(const plan<N>& p) {
       std::string note;  // hoisting, shown under the name where it fits
       if (b.hoisted) note = b.hoisted_to >= 0 ? format("hoisted to #%d", b.hoisted_to) : "hoisted: at instantiation";
       std::string tip(d.name);
-      tip.append(" (").append(d.op_name).append("): ").append(human_bytes(b.bytes)).append(" in ").append(arena_name);
+      tip.append(" (").append(d.op->name).append("): ").append(human_bytes(b.bytes)).append(" in ").append(arena_name);
       tip += format(" at offset %zu, steps %d..%d", p.offset_of(v), b.lifetime.first, b.lifetime.last);
       if (b.shares >= 0) tip.append(", in place of '").append(g.nodes[b.shares].name).append("'");
       if (d.inserted) tip += ", inserted copy (dma)";
@@ -310,7 +310,7 @@ std::string to_svg(const plan<N>& p) {
       s += "<g><title>" + xml_escape(tip + ", " + detail::state_writers(g, r.node)) + "</title>\n";
       box("state", r.x, r.y, r.width, r.height, "id=\"state-" + std::to_string(r.node) + "\" " + colours);
       for (int w = 0; w < g.tensor_count; ++w)
-        if (g.nodes[w].kind == tensor_kind::node && g.nodes[w].traits.writes_state && g.owner[w] == r.node) {
+        if (g.nodes[w].kind == tensor_kind::node && g.nodes[w].op->traits.writes_state && g.owner[w] == r.node) {
           const double x = r.x + cell * (g.step[w] + 0.5);
           line(x, r.y, x, r.y + r.height, std::string("class=\"state-write\" stroke=\"") + detail::state_stroke + "\" stroke-width=\"3\"");
         }

@@ -60,7 +60,7 @@ namespace detail {
 template <std::size_t N>
 constexpr bool has_collectives(const plan<N>& p) {
   for (int v = 0; v < p.tensor_count(); ++v)
-    if (p.node(v).traits.symmetric_inputs) return true;
+    if (p.node(v).op->traits.symmetric_inputs) return true;
   return false;
 }
 
@@ -164,7 +164,7 @@ class executor {
       if (g.fused_root_of(v) == v && !hooks_[std::size_t(v)].runs_group())
         throw runtime_error(d.name, "instantiate", "this node is a fused group's root, but its hook runs its own op only (graph_builder's hooks run one node each: plan without fuse_elementwise())");
       if (d.inserted && !hooks_[std::size_t(v)]) hooks_[std::size_t(v)] = hook_of<ops::to_symmetric>();
-      if (runs(v) && !hooks_[std::size_t(v)]) throw runtime_error(d.name, "instantiate", "no launch hook for this node's op '" + std::string(d.op_name) + "'");
+      if (runs(v) && !hooks_[std::size_t(v)]) throw runtime_error(d.name, "instantiate", "no launch hook for this node's op '" + std::string(d.op->name) + "'");
       if (g.view_owner_of(v) != v) continue;  // a view: resolved below, in schedule order
       const buffer_desc& b = g.buffer(v);
       if (b.opaque) {
@@ -294,7 +294,7 @@ class executor {
     }
     std::vector<node_time> out;
     for (int s = 0; s < g.step_count(); ++s)
-      if (const int v = g.node_at(s); runs(v)) out.push_back({g.node(v).name, g.node(v).op_name, total[std::size_t(v)]});
+      if (const int v = g.node_at(s); runs(v)) out.push_back({g.node(v).name, g.node(v).op->name, total[std::size_t(v)]});
     return out;
   }
 
@@ -443,7 +443,7 @@ class executor {
     // The plan lets a host op read a graph input or parameter directly: that memory must be the host's.
     for (int w = 0; w < g.tensor_count(); ++w) {
       const node_desc& r = g.node(w);
-      if (r.kind != tensor_kind::node || r.traits.where != executes_on::host) continue;
+      if (r.kind != tensor_kind::node || r.op->traits.where != executes_on::host) continue;
       for (int k = 0; k < r.input_count; ++k) {
         if (g.view_owner_of(r.inputs[k]) != v) continue;
         cudaPointerAttributes a{};

@@ -149,10 +149,7 @@ struct hook_node {
   int input_count = 0;
   int inputs[max_inputs]{};
   std::uint8_t ref_inputs = 0;
-  std::int8_t prologue_input = 0;
-  struct {
-    bool elementwise = false;
-  } traits;
+  const op_desc* op = &no_op;
 };
 template <std::size_t N>
 struct hook_view {
@@ -167,8 +164,7 @@ constexpr hook_view<N> view_for_hooks(const flat_graph<N>& g) {
   for (int v = 0; v < g.tensor_count; ++v) {
     const node_desc& d = g.nodes[v];
     hook_node& n = h.nodes[v];
-    n.name = d.name, n.input_count = d.input_count, n.ref_inputs = d.ref_inputs, n.prologue_input = d.prologue_input;
-    n.traits.elementwise = d.traits.elementwise;
+    n.name = d.name, n.input_count = d.input_count, n.ref_inputs = d.ref_inputs, n.op = d.op;
     for (int k = 0; k < d.input_count; ++k) n.inputs[k] = d.inputs[k];
     h.fused_root[v] = g.fused_root[v], h.step[v] = g.step[v], h.prologue[v] = g.prologue[v], h.writes_in[v] = g.writes_in[v];
   }
@@ -223,7 +219,7 @@ inline constexpr fused_group group_at = group_of(Lived, R);
 template <class Root, auto& Lived, int R, bool Fast>
 node_hook fused_hook() {
   constexpr auto& group = group_at<Lived, R>;
-  if constexpr (!Lived.nodes[group.members[0]].traits.elementwise) {  // a product with Root as its epilogue
+  if constexpr (!Lived.nodes[group.members[0]].op->traits.elementwise) {  // a product with Root as its epilogue
     using product = typename member_type<Root, group, 0>::type::op_type;
     return hook_of<typename product::template with_epilogue<Root::op_type::traits.as_epilogue>, Root>().for_group();
   } else {
@@ -302,7 +298,7 @@ constexpr changed_node changed_at(const G& g, int v) {
   const int key = d.input_count == 4 ? d.inputs[1] : no_index;  // an attention's key write
   changed_node c{d.name, v, g.fused_root[v] == v, key >= 0 && g.writes_in[key] == v};
   c.rotated = c.writes && g.prologue[key] >= 0;
-  if (g.prologue[v] >= 0) c.prologue_input = d.prologue_input;
+  if (g.prologue[v] >= 0) c.prologue_input = d.op->prologue_input;
   return c;
 }
 template <std::size_t P, class G>
@@ -429,7 +425,7 @@ constexpr value_kind kind_of(const V& v, const G& g, const changed_node& c) {
   const int n = c.index;
   if (c.root) {
     const fused_group f = group_of(g, n);
-    if (!g.nodes[f.members[0]].traits.elementwise) {
+    if (!g.nodes[f.members[0]].op->traits.elementwise) {
       k.how = value_kind::form::epilogue, k.op = v.op_index(f.members[0]), k.root = v.op_index(n);
     } else {
       k.how = value_kind::form::group, k.size = f.size, k.leaf_count = f.leaf_count;

@@ -28,7 +28,7 @@ class symmetric_collectives {
   symmetric_collectives(const plan<N>& p, communicator comm) : comm_(comm) {
     for (int v = 0; v < p.tensor_count(); ++v) {
       const node_desc& d = p.node(v);
-      if (!d.traits.symmetric_inputs) continue;
+      if (!d.op->traits.symmetric_inputs) continue;
       if (!comm_.comm)
         throw runtime_error(d.name, "instantiate", "this plan has collectives: pass a ctg::communicator with an initialised ncclComm_t");
       if (ranks_ == 0) CTG_CHECK(d.name, ncclCommCount(comm_.comm, &ranks_));

@@ -180,7 +180,7 @@ void check_cache_write(const launch_context& c, const cache_write_state& s) {
   CTG_CHECK(c.node->name, cudaMemcpy(words, s.out_of_range.get(), sizeof(words), cudaMemcpyDeviceToHost));
   if (words[0] == 0) return;
   CTG_CHECK(c.node->name, cudaMemset(s.out_of_range.get(), 0, sizeof(words)));
-  throw runtime_error(c.node->name, c.node->op_name,
+  throw runtime_error(c.node->name, c.node->op->name,
                       "position " + std::to_string(static_cast<long long>(words[1])) + " is outside the state: " +
                           std::to_string(words[0]) + " launch(es) since the last check wrote nothing (a write needs 0 <= position and position + offset + rows <= the state's extent; a read gave zeros)");
 }
