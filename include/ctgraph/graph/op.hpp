@@ -46,7 +46,7 @@ enum class copy_kind : std::uint8_t { none, dma, kernel };
 //! silu(x) * y into a product. `gate` marks the activation a gated prologue applies (silu): it is
 //! folded with the product that reads it, never alone.
 enum class prologue : std::uint8_t { none, rms_norm, rotary, gated, gate };
-//! The prologues a reader takes (node_desc::takes_prologue, Op::takes_prologue).
+//! The prologues a reader takes (op_desc::takes_prologue, Op::takes_prologue).
 struct prologue_set {
   std::uint8_t bits = 0;
   constexpr prologue_set() = default;
@@ -85,7 +85,7 @@ struct op_traits {
   //! (either input, cuBLASLt's C).
   bool as_bias = false;
   //! What this op is as a prologue (ops::rms_norm, ops::rotary, ops::mul as a gated product, ops::silu as its gate): where every reader takes it
-  //! (node_desc::takes_prologue), the plan folds it into each reader, and it gets no buffer and
+  //! (op_desc::takes_prologue), the plan folds it into each reader, and it gets no buffer and
   //! no launch (passes/fuse.hpp).
   prologue as_prologue = prologue::none;
   //! Writes into input 0's storage, which must be a state tensor (ctg::state, or a write into

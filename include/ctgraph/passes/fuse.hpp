@@ -15,8 +15,8 @@
 //! (cuBLASLt's C). An activation never follows a residual (cuBLASLt would apply it to the sum).
 //! Prologues: a node of bf16 or f16 that can be a prologue (op_traits::as_prologue: an RMS norm or
 //! a gated product silu(x) * y of at most `prologue_max_rows` rows, a rotary), whose every reader takes that prologue
-//! (node_desc::takes_prologue: a linear with W [N,K]; attention over a cache; a cache write) and
-//! reads it only at the input that takes it (node_desc::prologue_input: A, the queries, the rows),
+//! (op_desc::takes_prologue: a linear with W [N,K]; attention over a cache; a cache write) and
+//! reads it only at the input that takes it (op_desc::prologue_input: A, the queries, the rows),
 //! in no group and in its partition, is folded into each of them: each normalises (rotates) that
 //! input as it loads it, so the node gets no buffer and no launch (a kernel fewer on a decode
 //! step's path each), and its readers read its inputs instead, in its place. A gated product
@@ -28,7 +28,7 @@
 //! lead) computing all their outputs: W is streamed as one, with one launch's latency and tail
 //! instead of several, and a decode step's path loses the joins of parallel products. Each keeps
 //! its buffer, written at the lead's step (`written_at`), and its readers wait for the lead.
-//! Cache writes in the attention: where an attention over a K/V cache (node_desc::takes_cache_writes)
+//! Cache writes in the attention: where an attention over a K/V cache (op_desc::takes_cache_writes)
 //! reads the caches from the two writes that fill this step's rows (ops::cache_write at the
 //! position the attention reads, of at most `ops::max_written_tokens` tokens, each write read by
 //! it alone and the only reader of the cache it writes, the value rows with no prologue), the
