@@ -25,9 +25,9 @@
 //! plan a graph_value that is a static object. Size N and Chars as an exporter knows them: the
 //! compilers keep every element of a constant, used or not (at 5,463 tensors, the default 16
 //! characters a tensor held 62,311 unused ones and cost nvcc 64 MB). `inline constexpr` rather
-//! than `static constexpr` at namespace scope: the planner's constants for a value of internal linkage are internal too,
-//! and g++ without optimisation writes each into the object file (4,096 nodes: 6.9 MB of data and
-//! 0.4 s of nvcc's host compile; 3.1 MB inline). A mistake made while adding (capacity, an input
+//! than `static constexpr` at namespace scope: the planner's constants for a value of internal
+//! linkage are internal too, and g++ without optimisation writes each into the object file (4,096
+//! nodes: 6.9 MB of data and 0.4 s of nvcc's host compile; 3.1 MB inline). A mistake made while adding (capacity, an input
 //! that is not an earlier tensor) is kept and reported by make_plan as one static_assert, like a
 //! pass's.
 //!
