@@ -15,6 +15,7 @@
 #include <vector>
 
 #include <ctgraph/passes/flat_graph.hpp>
+#include <ctgraph/passes/scratch.hpp>
 
 namespace ctg {
 
@@ -122,7 +123,7 @@ constexpr status branches(flat_graph<N>& g) {
   const int limit = g.branch_limit < 1 ? 1 : g.branch_limit > max_branches ? max_branches : g.branch_limit;
   for (int p = 0; p < g.partition_count; ++p) g.partitions[p].branches = 1;
   if (limit == 1) return g.error;
-  std::vector<int> clock(std::size_t(g.step_count) * max_branches + 1);
+  const detail::scratch<int> clock(std::size_t(g.step_count) * max_branches + 1);  // the walk writes what it reads
   detail::walk_branches(g, clock.data(), limit, [&](int v, const int* in, const int* tail) {
     const node_desc& d = g.nodes[v];
     int b = g.sibling_lead[v] >= 0 ? g.branch[g.sibling_lead[v]] : no_index;  // where its lead's launch runs

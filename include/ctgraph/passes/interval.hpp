@@ -2,9 +2,8 @@
 //! The memory planner's problem: buffers as (lifetime, bytes) intervals. Planners work on these,
 //! so they can be used and measured on their own.
 #include <cstddef>
-#include <vector>
-
 #include <ctgraph/passes/flat_graph.hpp>
+#include <ctgraph/passes/scratch.hpp>
 
 namespace ctg {
 
@@ -24,9 +23,9 @@ constexpr void sort_indices(int* a, int n, Before before) {
   bool sorted = true;
   for (int i = 1; i < n && sorted; ++i) sorted = !before(a[i], a[i - 1]);
   if (sorted) return;
-  std::vector<int> scratch(static_cast<std::size_t>(n));
+  const scratch<int> spare(static_cast<std::size_t>(n));  // every pass writes all of dst
   int* src = a;
-  int* dst = scratch.data();
+  int* dst = spare.data();
   for (int width = 1; width < n; width *= 2) {
     for (int lo = 0; lo < n; lo += 2 * width) {
       const int mid = lo + width < n ? lo + width : n, hi = lo + 2 * width < n ? lo + 2 * width : n;

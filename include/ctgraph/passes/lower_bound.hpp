@@ -1,7 +1,6 @@
 #pragma once
 //! lower_bound: the largest sum of bytes alive at one step. No plan of the arena can be smaller.
 #include <span>
-#include <vector>
 
 #include <ctgraph/passes/interval.hpp>
 
@@ -11,7 +10,7 @@ constexpr std::size_t lower_bound(std::span<const interval> xs) {
   int steps = 0;
   for (const interval& x : xs)
     if (x.last + 1 > steps) steps = x.last + 1;
-  std::vector<long long> delta(std::size_t(steps) + 1, 0);
+  const detail::scratch<long long> delta(std::size_t(steps) + 1, 0);
   for (const interval& x : xs) {
     delta[std::size_t(x.first)] += (long long)x.bytes;
     delta[std::size_t(x.last) + 1] -= (long long)x.bytes;

@@ -115,7 +115,7 @@ namespace detail {
 //! (see class_intervals; offsets from `offset` where given).
 template <std::size_t N, class Fn>
 constexpr void for_each_class(const flat_graph<N>& g, const std::size_t* offset, Fn fn) {
-  std::vector<int> root(std::size_t(g.tensor_count) + 1), slot_of(std::size_t(g.tensor_count) + 1, no_index);
+  const scratch<int> root(std::size_t(g.tensor_count) + 1), slot_of(std::size_t(g.tensor_count) + 1, no_index);  // chain_roots writes root
   chain_roots(g, root.data());
   std::vector<interval> xs;
   for (int c = 0; c < memory_class_count; ++c) {

@@ -10,41 +10,42 @@
 #include <cstdint>
 #include <span>
 #include <type_traits>
-#include <vector>
 
 #include <ctgraph/passes/interval.hpp>
 #include <ctgraph/passes/lower_bound.hpp>
+#include <ctgraph/passes/scratch.hpp>
 
 namespace ctg {
 
 namespace detail {
 
 // Inner loops index raw pointers: under g++ constant evaluation std::vector::operator[] and
-// std::sort cost many times a plain loop, and every allocation stays alive until the end.
+// std::sort cost many times a plain loop, and every allocation stays alive until the end. Working
+// arrays are `scratch` (not zeroed): each is written before it is read.
 
 //! For every interval, the intervals whose lifetimes overlap it (CSR), by a sweep over starts.
 struct conflict_lists {
-  std::vector<int> begin, list;
+  scratch<int> begin, list;
 };
 
 constexpr conflict_lists find_conflicts(std::span<const interval> xs) {
   const int n = int(xs.size());
-  std::vector<int> by_first_v(static_cast<std::size_t>(n)), active_v(static_cast<std::size_t>(n));
+  const scratch<int> by_first_v(static_cast<std::size_t>(n)), active_v(static_cast<std::size_t>(n));
   int* by_first = by_first_v.data();
   int* active = active_v.data();
   for (int i = 0; i < n; ++i) by_first[i] = i;
   sort_indices(by_first, n, [&](int a, int b) { return xs[std::size_t(a)].first < xs[std::size_t(b)].first; });
-  conflict_lists c;
-  c.begin.assign(static_cast<std::size_t>(n) + 1, 0);
+  conflict_lists c{scratch<int>(static_cast<std::size_t>(n) + 1, 0), scratch<int>()};
   int* deg = c.begin.data();
-  // Two sweeps: count, then fill.
+  // Two sweeps: count, then fill (every entry of the list, once).
   for (int pass = 0; pass < 2; ++pass) {
     int* fill = nullptr;
-    std::vector<int> cursor;
+    scratch<int> cursor;
     if (pass == 1) {
       for (int i = 0; i < n; ++i) deg[i + 1] += deg[i];
-      c.list.assign(static_cast<std::size_t>(deg[n]), 0);
-      cursor.assign(deg, deg + n);
+      c.list = scratch<int>(static_cast<std::size_t>(deg[n]));
+      cursor = scratch<int>(static_cast<std::size_t>(n));
+      for (int i = 0; i < n; ++i) cursor[std::size_t(i)] = deg[i];
       fill = cursor.data();
     }
     int* list = c.list.data();
@@ -144,9 +145,9 @@ constexpr std::size_t greedy_by_size(std::span<interval> xs) {
   const int n = int(xs.size());
   if (n == 0) return 0;
   const auto c = detail::find_conflicts(xs);
-  std::vector<int> order(static_cast<std::size_t>(n));
-  std::vector<std::size_t> offset(static_cast<std::size_t>(n));
-  std::vector<detail::range> busy(static_cast<std::size_t>(n));
+  const detail::scratch<int> order(static_cast<std::size_t>(n));
+  const detail::scratch<std::size_t> offset(static_cast<std::size_t>(n));
+  const detail::scratch<detail::range> busy(static_cast<std::size_t>(n));
   detail::order_by(order.data(), n, [&](int a, int b) { return xs[std::size_t(a)].bytes > xs[std::size_t(b)].bytes; });
   std::size_t arena = detail::place(xs.data(), c, order.data(), n, offset.data(), busy.data(), ~std::size_t{0});
   for (int i = 0; i < n; ++i) xs[std::size_t(i)].offset = offset[std::size_t(i)];
@@ -173,14 +174,14 @@ constexpr std::size_t assign_offsets(std::span<interval> xs, int search_steps = 
   const int* cb = c.begin.data();
   const int* cl = c.list.data();
   // Scratch, allocated once.
-  std::vector<std::size_t> mem(4 * static_cast<std::size_t>(n));
-  std::vector<detail::range> busy_v(static_cast<std::size_t>(n));
+  const detail::scratch<std::size_t> mem(4 * static_cast<std::size_t>(n));
+  const detail::scratch<detail::range> busy_v(static_cast<std::size_t>(n));
   detail::range* busy = busy_v.data();
   std::size_t* offset = mem.data();
   std::size_t* best_offset = offset + n;
   std::size_t* length = offset + 2 * n;
   std::size_t* weight = offset + 3 * n;  // bytes that can never share a step with i, its own included
-  std::vector<int> ints(3 * static_cast<std::size_t>(n));
+  const detail::scratch<int> ints(3 * static_cast<std::size_t>(n));
   int* order = ints.data();
   int* best_order = order + n;
   int* position = order + 2 * n;
