@@ -2,6 +2,7 @@
 //! The memory planner's problem: buffers as (lifetime, bytes) intervals. Planners work on these,
 //! so they can be used and measured on their own.
 #include <cstddef>
+
 #include <ctgraph/passes/flat_graph.hpp>
 #include <ctgraph/passes/scratch.hpp>
 
