@@ -38,11 +38,7 @@ class graph_builder {
   //! A node with given traits and output (no output rule): random graphs in tests.
   int add(std::string name, std::string_view op_name, op_traits traits, std::initializer_list<int> inputs,
           tensor_desc out, bool in_place = false) {
-    node_desc d = base(std::move(name), inputs);
-    d.op = &ops_.emplace_back(op_desc{names_.emplace_back(op_name), traits});
-    d.out = out;
-    d.in_place = in_place;
-    return push(d);
+    return add(std::move(name), op_name, traits, inputs.begin(), int(inputs.size()), out, in_place);
   }
   int add(std::string name, std::string_view op_name, op_traits traits, const int* inputs, int count,
           tensor_desc out, bool in_place = false) {
@@ -79,7 +75,6 @@ class graph_builder {
     names_.push_back(std::move(name));
     return push(leaf_desc(kind, names_.back(), t));
   }
-  node_desc base(std::string name, std::initializer_list<int> inputs) { return base(std::move(name), inputs.begin(), int(inputs.size())); }
   node_desc base(std::string name, const int* inputs, int count) {
     if (count < 0 || count > max_inputs) throw std::invalid_argument("ctgraph: too many inputs for a node");
     for (int k = 0; k < count; ++k)
