@@ -542,7 +542,7 @@ const std::vector<mutation>& mutations() {
     {"hand over in place while another branch may still read", plan_fault::in_place_concurrent, [](mutable_plan& p, std::mt19937& rng) {
        auto& g = p.graph;
        if (plan<cap>(p).branch_count() == 1) return false;
-       const std::vector<int> clock = detail::branch_clocks(g);
+       const auto clock = detail::branch_clocks(g);
        return first_of(p, rng, [&](int y) {
          const node_desc& d = g.nodes[y];
          if (!planned(p, y) || !d.op->traits.in_place || d.op->traits.reads_peers || d.op->traits.view || g.buffers[y].shares >= 0) return false;

@@ -12,8 +12,6 @@
 //! known at compile time (`detail::branch_clocks`).
 //! Reads the schedule, nodes, partitions, `sibling_lead` and `branch_limit`; writes `branch` and
 //! `partitions[].branches`.
-#include <vector>
-
 #include <ctgraph/passes/flat_graph.hpp>
 #include <ctgraph/passes/scratch.hpp>
 
@@ -67,8 +65,8 @@ constexpr void walk_branches(const flat_graph<N>& g, int* clock, int width, Choo
 
 //! The clocks of the plan's branches (see walk_branches): max_branches entries per step.
 template <std::size_t N>
-constexpr std::vector<int> branch_clocks(const flat_graph<N>& g) {
-  std::vector<int> clock(std::size_t(g.step_count) * max_branches + 1);
+constexpr scratch<int> branch_clocks(const flat_graph<N>& g) {
+  scratch<int> clock(std::size_t(g.step_count) * max_branches + 1);  // the walk writes what it reads
   walk_branches(g, clock.data(), max_branches, [&](int v, const int*, const int*) { return g.branch[v]; });
   return clock;
 }
@@ -79,7 +77,7 @@ constexpr std::vector<int> branch_clocks(const flat_graph<N>& g) {
 //! `last_unordered(b, s)`, the last such step that does not wait for step s on branch b (a binary
 //! search: these minima never decrease with t).
 struct unordered_after {
-  std::vector<int> min_after;  // [b * steps + t]
+  scratch<int> min_after;  // [b * steps + t]
   int steps = 0;
   constexpr int last_unordered(int b, int s) const {
     const int* m = min_after.data() + b * steps;
@@ -94,7 +92,7 @@ struct unordered_after {
 };
 template <class Places>
 constexpr unordered_after unordered_steps(const int* clock, int steps, int branches, Places places) {
-  unordered_after u{std::vector<int>(std::size_t(steps) * std::size_t(branches) + 1), steps};
+  unordered_after u{scratch<int>(std::size_t(steps) * std::size_t(branches) + 1), steps};  // each entry written below
   for (int b = 0; b < branches; ++b) {
     int low = steps;
     for (int t = steps - 1; t >= 0; --t) {

@@ -5,7 +5,6 @@
 //! (no walk: they are flat already).
 #include <cstdint>
 #include <string_view>
-#include <vector>
 
 #include <ctgraph/graph/graph_value.hpp>
 #include <ctgraph/passes/flat_graph.hpp>
@@ -20,13 +19,6 @@ constexpr std::uint32_t name_hash(std::string_view s) {
   for (char c : s) h = (h ^ std::uint8_t(c)) * 16777619u;
   return h;
 }
-
-//! The walk's result: every tensor's record in post order, its inputs as post-order indices.
-struct walked {
-  std::vector<node_desc> nodes;
-  std::vector<int> outputs;
-  std::vector<status> errors;  // node (and other) as post-order indices
-};
 
 //! A growable array on raw storage: compilers' constant evaluators charge much more for
 //! std::vector's layers than for a plain loop.
@@ -48,6 +40,19 @@ struct grow_array {
     data[size] = v;
     return data[size++];
   }
+  //! Makes it `n` default elements (the old ones gone).
+  constexpr void reset(int n) {
+    delete[] data;
+    data = new T[std::size_t(n > 0 ? n : 1)];
+    size = capacity = n;
+  }
+};
+
+//! The walk's result: every tensor's record in post order, its inputs as post-order indices.
+struct walked {
+  grow_array<node_desc> nodes;
+  grow_array<int> outputs;
+  grow_array<status> errors;  // node (and other) as post-order indices
 };
 
 //! A graph_value's mistake as the walk of types reports a graph's: the first made while adding,
@@ -79,13 +84,12 @@ constexpr status value_error(const V& v) {
 //! (found again by name through a hash table; two types with one name are an error) and
 //! described once, by its handle's one virtual call.
 template <class G>
-constexpr walked walk_types() {
+constexpr void walk_types(walked& w) {
   struct visit_rec {
     const tensor_handle* handle;
     tensor_handle::edges e;
     int next, post;
   };
-  walked w;
   grow_array<visit_rec> rec;   // by discovery
   grow_array<node_desc> desc;  // by discovery; inputs as discovery ids until the end
   grow_array<int> stack;       // discovery ids
@@ -105,8 +109,8 @@ constexpr walked walk_types() {
       const int d = slots[s];
       if (rec.data[d].handle != h) {  // once per name, however often the second type is read
         bool known = false;
-        for (const status& e : w.errors) known = known || (e.code == errc::duplicate_name && e.node == d);
-        if (!known) w.errors.push_back({errc::duplicate_name, d});
+        for (int i = 0; i < w.errors.size; ++i) known = known || (w.errors.data[i].code == errc::duplicate_name && w.errors.data[i].node == d);
+        if (!known) w.errors.push({errc::duplicate_name, d});
       }
       return d;
     }
@@ -127,7 +131,7 @@ constexpr walked walk_types() {
     return d;
   };
   for (int o = 0; G::output_handles[o] != nullptr; ++o) {
-    w.outputs.push_back(visit(G::output_handles[o]));
+    w.outputs.push(visit(G::output_handles[o]));
     while (stack.size > 0) {
       const int d = stack.data[stack.size - 1];
       if (rec.data[d].next < rec.data[d].e.count) {
@@ -149,7 +153,7 @@ constexpr walked walk_types() {
       if (rec.data[d].e.in[k] != nullptr || rec.data[d].e.ref == nullptr) continue;  // no ref: an ill-formed node, reported
       const int i = slots[find(rec.data[d].e.ref[k])];
       if (i < 0) {
-        w.errors.push_back({errc::unknown_tensor, d});
+        w.errors.push({errc::unknown_tensor, d});
       } else {
         desc.data[d].inputs[k] = i;
       }
@@ -157,17 +161,16 @@ constexpr walked walk_types() {
   delete[] slots;
   // Everything in post order.
   const int n = order.size;
-  w.nodes.resize(std::size_t(n));
-  node_desc* out = w.nodes.data();
+  w.nodes.reset(n);
+  node_desc* out = w.nodes.data;
   for (int p = 0; p < n; ++p) {
     node_desc& d = out[p];
     d = desc.data[order.data[p]];
     for (int k = 0; k < max_inputs; ++k)
       if (d.inputs[k] >= 0) d.inputs[k] = rec.data[d.inputs[k]].post;
   }
-  for (int& o : w.outputs) o = rec.data[o].post;
-  for (status& e : w.errors) e.node = rec.data[e.node].post;
-  return w;
+  for (int i = 0; i < w.outputs.size; ++i) w.outputs.data[i] = rec.data[w.outputs.data[i]].post;
+  for (int i = 0; i < w.errors.size; ++i) w.errors.data[i].node = rec.data[w.errors.data[i].node].post;
 }
 
 //! Whether G is a graph_value's stand-in (value_graph), read in place rather than walked.
@@ -208,10 +211,11 @@ constexpr graph_size measure() {
     if (v.error().code != errc::ok) return {v.tensor_count()};
     return count_copies(v.records(), v.tensor_count(), [&](int u) { return v.name(u); });
   } else {
-    walked w = walk_types<G>();
-    if (!w.errors.empty() || w.nodes.empty()) return {int(w.nodes.size())};
-    const node_desc* nodes = w.nodes.data();
-    return count_copies(nodes, int(w.nodes.size()), [&](int u) { return nodes[u].name; });
+    walked w;
+    walk_types<G>(w);
+    if (w.errors.size > 0 || w.nodes.size == 0) return {w.nodes.size};
+    const node_desc* nodes = w.nodes.data;
+    return count_copies(nodes, w.nodes.size, [&](int u) { return nodes[u].name; });
   }
 }
 
@@ -239,12 +243,13 @@ constexpr void flatten_into(flat_graph<N>& g) {
     }
     if (const status e = detail::value_error(v); e.code != errc::ok) report(g, e);
   } else {
-    detail::walked w = detail::walk_types<G>();
-    g.tensor_count = int(w.nodes.size());
-    const node_desc* nodes = w.nodes.data();
+    detail::walked w;
+    detail::walk_types<G>(w);
+    g.tensor_count = w.nodes.size;
+    const node_desc* nodes = w.nodes.data;
     for (int i = 0; i < g.tensor_count; ++i) g.nodes[i] = nodes[i];
-    for (int o : w.outputs) g.is_output[o] = true;
-    for (const status& e : w.errors) report(g, e);
+    for (int i = 0; i < w.outputs.size; ++i) g.is_output[w.outputs.data[i]] = true;
+    for (int i = 0; i < w.errors.size; ++i) report(g, w.errors.data[i]);
   }
 }
 

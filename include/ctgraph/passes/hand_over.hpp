@@ -19,8 +19,8 @@ constexpr status hand_over(flat_graph<N>& g) {
     if (g.is_output[i]) holds_output[g.owner[i]] = true;
   // With parallel branches: the clocks, and each buffer's last access on each branch so far.
   const bool parallel = detail::most_branches(g) > 1;
-  std::vector<int> clock, reach;
-  if (parallel) clock = detail::branch_clocks(g), reach.assign(std::size_t(g.tensor_count) * max_branches, no_index);
+  detail::scratch<int> clock, reach;
+  if (parallel) clock = detail::branch_clocks(g), reach = detail::scratch<int>(std::size_t(g.tensor_count) * max_branches, no_index);
   auto waits_for_all = [&](int u, int s) {  // every access of u's storage so far happens before step s
     for (int b = 0; b < max_branches; ++b)
       if (reach[std::size_t(u * max_branches + b)] > clock[std::size_t(s * max_branches + b)]) return false;

@@ -40,7 +40,7 @@ constexpr status lifetimes(flat_graph<N>& g) {
     if (g.is_output[i]) g.buffers[g.owner[i]].lifetime.last = last_step;
   for (int i = 0; i < n; ++i) g.buffers[i].busy_until = g.buffers[i].lifetime.last;
   if (const int most = detail::most_branches(g); most > 1) {
-    const std::vector<int> clock = detail::branch_clocks(g);
+    const detail::scratch<int> clock = detail::branch_clocks(g);
     const detail::unordered_after after =
         detail::unordered_steps(clock.data(), g.step_count, most, [&](int t) { return is_planned(g, g.schedule[t]); });
     for (int s = 0; s < g.step_count; ++s) {

@@ -3,8 +3,6 @@
 //! in a memory_layout of its own beside the graph; how many buffers reuse memory is counted where
 //! it is asked (count_memory_reuses), not planned.
 //! An in-place chain is one interval (its storage); opaque and external buffers are not planned.
-#include <vector>
-
 #include <ctgraph/passes/lower_bound.hpp>
 #include <ctgraph/passes/offsets.hpp>
 
@@ -17,8 +15,8 @@ namespace detail {
 constexpr int count_reuses(std::span<const interval> xs) {
   const int n = int(xs.size());
   if (n == 0) return 0;
-  std::vector<int> by_first_v(static_cast<std::size_t>(n)), by_last_v(static_cast<std::size_t>(n));
-  std::vector<std::size_t> lo_v(static_cast<std::size_t>(n) + 1), hi_v(static_cast<std::size_t>(n) + 1);
+  const scratch<int> by_first_v(static_cast<std::size_t>(n)), by_last_v(static_cast<std::size_t>(n));
+  const scratch<std::size_t> lo_v(static_cast<std::size_t>(n) + 1), hi_v(static_cast<std::size_t>(n) + 1);  // [0, ranges) in use
   int* by_first = by_first_v.data();
   int* by_last = by_last_v.data();
   std::size_t* lo = lo_v.data();  // freed ranges [lo, hi), sorted
@@ -43,7 +41,10 @@ constexpr int count_reuses(std::span<const interval> xs) {
       std::size_t b = x[by_last[dead]].offset, e = b + x[by_last[dead]].bytes;
       int i = first_ending_after(b == 0 ? 0 : b - 1);  // ranges that touch or overlap [b, e)
       int j = i;
-      while (j < ranges && lo[j] <= e) b = std::min(b, lo[j]), e = std::max(e, hi[j]), ++j;
+      for (; j < ranges && lo[j] <= e; ++j) {
+        if (lo[j] < b) b = lo[j];
+        if (hi[j] > e) e = hi[j];
+      }
       // Replace ranges [i, j) by [b, e).
       const int shift = 1 - (j - i);
       if (shift > 0)
@@ -86,22 +87,23 @@ constexpr void chain_roots(const flat_graph<N>& g, int* root) {
 
 //! The intervals of memory class c, in schedule order (an in-place chain is one interval, from its
 //! first write until it is no longer busy: past its last read where parallel branches run on), with
-//! offsets from `offset` where given; `slot_of` maps a chain's root to its interval. Returns how
-//! many outputs took over their input's storage.
+//! offsets from `offset` where given, into `xs` (room for one a tensor), their number into `count`;
+//! `slot_of` maps a chain's root to its interval. Returns how many outputs took over their input's
+//! storage.
 template <std::size_t N>
-constexpr int class_intervals(const flat_graph<N>& g, int c, const int* root, int* slot_of, std::vector<interval>& xs,
+constexpr int class_intervals(const flat_graph<N>& g, int c, const int* root, int* slot_of, interval* xs, int& count,
                               const std::size_t* offset = nullptr) {
   int in_place = 0;
-  xs.clear();
+  count = 0;
   for (int s = 0; s < g.step_count; ++s) {
     int v = g.schedule[s];
     const buffer_desc& b = g.buffers[v];
     if (root[v] < 0 || b.memory != memory_class(c) || b.opaque) continue;
     if (root[v] == v) {
-      slot_of[v] = int(xs.size());
-      xs.push_back({b.lifetime.first, b.busy_until, align_up(b.bytes), offset ? offset[v] : 0});
+      slot_of[v] = count;
+      xs[count++] = {b.lifetime.first, b.busy_until, align_up(b.bytes), offset ? offset[v] : 0};
     } else {
-      interval& x = xs[std::size_t(slot_of[root[v]])];
+      interval& x = xs[slot_of[root[v]]];
       if (b.busy_until > x.last) x.last = b.busy_until;
       ++in_place;
     }
@@ -117,11 +119,12 @@ template <std::size_t N, class Fn>
 constexpr void for_each_class(const flat_graph<N>& g, const std::size_t* offset, Fn fn) {
   const scratch<int> root(std::size_t(g.tensor_count) + 1), slot_of(std::size_t(g.tensor_count) + 1, no_index);  // chain_roots writes root
   chain_roots(g, root.data());
-  std::vector<interval> xs;
+  const scratch<interval> xs(std::size_t(g.tensor_count) + 1);
   for (int c = 0; c < memory_class_count; ++c) {
     if (memory_class(c) == memory_class::external) continue;
-    const int in_place = class_intervals(g, c, root.data(), slot_of.data(), xs, offset);
-    fn(c, xs, in_place, root.data(), slot_of.data());
+    int count = 0;
+    const int in_place = class_intervals(g, c, root.data(), slot_of.data(), xs.data(), count, offset);
+    fn(c, std::span<interval>(xs.data(), std::size_t(count)), in_place, root.data(), slot_of.data());
   }
 }
 }  // namespace detail
@@ -131,7 +134,7 @@ template <std::size_t N>
 constexpr memory_layout<N> lay_out_memory(const flat_graph<N>& g) {
   memory_layout<N> m{};
   if (g.error.code != errc::ok) return m;
-  detail::for_each_class(g, nullptr, [&](int c, std::vector<interval>& xs, int /*in_place*/, const int* root, const int* slot_of) {
+  detail::for_each_class(g, nullptr, [&](int c, std::span<interval> xs, int /*in_place*/, const int* root, const int* slot_of) {
     if (xs.empty()) return;
     m.arena_bytes[c] = assign_offsets(xs, search_budget(), &m.lower_bound[c]);
     for (int i = 0; i < g.tensor_count; ++i)
@@ -149,7 +152,7 @@ template <std::size_t N>
 constexpr int count_memory_reuses(const flat_graph<N>& g, const memory_layout<N>& m, int c = -1) {
   int reuses = 0;
   if (g.error.code != errc::ok) return reuses;
-  detail::for_each_class(g, m.offset, [&](int k, std::vector<interval>& xs, int in_place, const int*, const int*) {
+  detail::for_each_class(g, m.offset, [&](int k, std::span<interval> xs, int in_place, const int*, const int*) {
     if (!xs.empty() && (c < 0 || c == k)) reuses += detail::count_reuses(xs) + in_place;
   });
   return reuses;

@@ -6,7 +6,6 @@
 //! overlapping intervals leave; then a bounded search that moves the interval reaching the top
 //! of the arena earlier in the best ordering and keeps the change when the arena does not grow.
 //! It stops at the lower bound. Greedy by size alone (`greedy_by_size`) is the usual baseline.
-#include <algorithm>
 #include <cstdint>
 #include <span>
 #include <type_traits>

@@ -26,8 +26,6 @@
 #include <cstdint>
 #include <string_view>
 
-#include <vector>
-
 #include <ctgraph/passes/branches.hpp>
 #include <ctgraph/plan/plan.hpp>
 
@@ -120,7 +118,7 @@ struct recomputed {
   int taker[N]{};        // of a storage: the node that took it over in place, or -1
   int busy[N]{};         // of a storage: the last step that may run while it is in use
   //! The branches' clocks (passes/branches.hpp) and, of each storage, its last access on each branch.
-  std::vector<int> clock, reach;
+  scratch<int> clock, reach;
 };
 
 //! An epilogue group: a product, then a bias add (reading it at input 0), then an activation (of
@@ -221,12 +219,12 @@ constexpr plan_violation check_fusion(const flat_graph<N>& g) {
   // Cache writes in an attention: both writes it reads at inputs 1 and 2, at the position it
   // reads, before it in its partition, each read by it alone and the only reader of its cache;
   // the value write with no prologue.
-  std::vector<int> readers;
+  scratch<int> readers;
   for (int w = 0; w < n; ++w) {
     const int a = g.writes_in[w];
     if (a == no_index) continue;
     if (readers.empty()) {
-      readers.assign(std::size_t(n), 0);
+      readers = scratch<int>(std::size_t(n), 0);
       for (int x = 0; x < n; ++x)
         for (int k = 0; k < g.nodes[x].input_count; ++k) ++readers[std::size_t(g.nodes[x].inputs[k])];
     }
@@ -385,7 +383,7 @@ constexpr plan_violation check_branches(const flat_graph<N>& g, recomputed<N>& r
   for (int v = 0; v < g.tensor_count; ++v) r.busy[v] = r.last[v] < g.step[v] ? g.step[v] : r.last[v];
   if (most == 1) return {};
   r.clock = branch_clocks(g);
-  r.reach.assign(std::size_t(g.tensor_count) * max_branches, -1);
+  r.reach = scratch<int>(std::size_t(g.tensor_count) * max_branches, -1);
   // Only a step that places a buffer (its node's own, planned storage) can take memory in use.
   const unordered_after after = unordered_steps(r.clock.data(), g.step_count, most, [&](int t) { return is_planned(g, g.schedule[t]); });
   for (int s = 0; s < g.step_count; ++s) {
