@@ -245,7 +245,9 @@ constexpr plan_violation check_fusion(const flat_graph<N>& g) {
 template <std::size_t N>
 constexpr plan_violation check_state_storage(const flat_graph<N>& g, const memory_layout<N>& m) {
   const int n = g.tensor_count;
-  for (int v = 0; v < n; ++v) {
+  bool any = false;  // every fault below involves a state tensor: none, nothing to check
+  for (int v = 0; v < n && !any; ++v) any = g.nodes[v].kind == tensor_kind::state;
+  for (int v = 0; v < n && any; ++v) {
     const buffer_desc& b = g.buffers[v];
     if (g.nodes[v].kind == tensor_kind::state &&
         (b.memory != memory_class::external || m.offset[v] != 0 || b.opaque || b.hoisted || b.shares != no_index))
