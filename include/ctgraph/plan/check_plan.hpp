@@ -296,6 +296,27 @@ constexpr plan_violation check_structure(const flat_graph<N>& g, recomputed<N>& 
   if (scheduled != g.step_count) return {plan_fault::bad_schedule};
   // Outputs by the op's rule, storage by view traits, in schedule order (inputs first).
   for (int v = 0; v < n; ++v) r.storage[v] = v, r.last[v] = -1, r.output[v] = false, r.taker[v] = -1;
+  // Where a folded node is read: the last launch that folds it in (a cache write reads in its
+  // attention's launch), and a gated product's gate where that product's readers fold it. Found,
+  // where a graph has folded nodes, in two sweeps over the readers, not one per folded node (that
+  // was quadratic).
+  scratch<int> folded_at, gate_at;
+  auto find_folded_reads = [&] {
+    const scratch<int> folded_step(std::size_t(n) + 1, -1);
+    folded_at = scratch<int>(std::size_t(n) + 1, -1), gate_at = scratch<int>(std::size_t(n) + 1, -1);
+    for (int w = 0; w < n; ++w) {
+      const int p = g.prologue[w];
+      if (p < 0 || p >= n) continue;
+      const int t = g.step[g.writes_in[w] >= 0 && g.writes_in[w] < n ? g.writes_in[w] : w];
+      if (t > folded_at[std::size_t(p)]) folded_at[std::size_t(p)] = t;
+      if (g.step[w] > folded_step[std::size_t(p)]) folded_step[std::size_t(p)] = g.step[w];
+    }
+    for (int w = 0; w < n; ++w)
+      if (g.in_prologues[w] && g.nodes[w].input_count > 0 && g.nodes[w].inputs[0] >= 0 && g.nodes[w].inputs[0] < n) {
+        int& at = gate_at[std::size_t(g.nodes[w].inputs[0])];
+        if (folded_step[std::size_t(w)] > at) at = folded_step[std::size_t(w)];
+      }
+  };
   for (int s = 0; s < g.step_count; ++s) {
     const int v = g.schedule[s];
     const node_desc& d = g.nodes[v];
@@ -306,14 +327,11 @@ constexpr plan_violation check_structure(const flat_graph<N>& g, recomputed<N>& 
     }
     if (d.op->traits.view && d.input_count > 0) r.storage[v] = r.storage[d.inputs[0]];
     int at = s;  // a fused member's root reads for it; a folded node's readers, in their prologues
-    if (g.in_prologues[v])
-      for (int w = 0; w < n; ++w) {
-        const int t = g.step[g.writes_in[w] >= 0 && g.writes_in[w] < n ? g.writes_in[w] : w];  // a cache write reads in its attention's launch
-        at = g.prologue[w] == v && t > at ? t : at;
-        if (g.in_prologues[w] && g.nodes[w].input_count > 0 && g.nodes[w].inputs[0] == v)  // a gated product's gate
-          for (int x = 0; x < n; ++x) at = g.prologue[x] == w && g.step[x] > at ? g.step[x] : at;
-      }
-    else if (is_fused_member(g, v)) at = g.step[g.fused_root[v]];
+    if (g.in_prologues[v]) {
+      if (folded_at.empty()) find_folded_reads();
+      if (folded_at[std::size_t(v)] > at) at = folded_at[std::size_t(v)];
+      if (gate_at[std::size_t(v)] > at) at = gate_at[std::size_t(v)];
+    } else if (is_fused_member(g, v)) at = g.step[g.fused_root[v]];
     else if (g.sibling_lead[v] >= 0) at = g.step[g.sibling_lead[v]];  // its lead's launch reads for it
     else if (g.writes_in[v] >= 0 && g.writes_in[v] < n) at = g.step[g.writes_in[v]];  // its attention's launch reads for it
     for (int k = 0; k < d.input_count; ++k) {
