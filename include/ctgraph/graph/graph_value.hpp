@@ -27,9 +27,9 @@
 //! characters a tensor held 62,311 unused ones and cost nvcc 64 MB). `inline constexpr` rather
 //! than `static constexpr` at namespace scope: the planner's constants for a value of internal
 //! linkage are internal too, and g++ without optimisation writes each into the object file (4,096
-//! nodes: 6.9 MB of data and 0.4 s of nvcc's host compile; 3.1 MB inline). A mistake made while adding (capacity, an input
-//! that is not an earlier tensor) is kept and reported by make_plan as one static_assert, like a
-//! pass's.
+//! nodes: 6.9 MB of data and 0.4 s of nvcc's host compile; 3.1 MB inline). A mistake made while
+//! adding (capacity, an input that is not an earlier tensor) is kept and reported by make_plan as
+//! one static_assert, like a pass's.
 //!
 //! To run it, name its ops in its type, `graph_value<64, op_list<ops::matmul, ops::relu>>`: each
 //! node records its op's place in the list, from which the executor takes the op's launch hook
