@@ -45,6 +45,8 @@
     "ctgraph: this node cannot be captured, but the graph was planned as one capturable partition (plan_options::one_partition). Move the node out of the graph or drop the option to get a fallback region.") \
   X(capacity, "the graph builder's capacity is too small for the inserted copies", \
     "") \
+  X(too_many_partitions, "the graph has more partitions (capturable runs and fallback regions) than ctg::max_partitions", \
+    "ctgraph: this node starts a partition past ctg::max_partitions: capturable runs and fallback regions alternate more often than one plan holds (256 unless CTG_MAX_PARTITIONS says otherwise). Make its op capturable, bring the uncapturable nodes together so that fewer fallback regions split the graph, or define CTG_MAX_PARTITIONS to a larger count before including ctgraph.") \
   X(host_reads_device, "a host op reads a tensor that is not in pinned host memory", \
     "ctgraph: this host op reads a node's output (Other) that is not in pinned host memory (or a state tensor, which is on the device). A host op dereferences its inputs on the host. Insert a ctg::ops::to_host node before it.") \
   X(state_write_target, "a node writes state into a tensor that is not a state tensor", \

@@ -44,6 +44,7 @@
 #include <ctgraph/graph/ops/attention.hpp>
 #include <ctgraph/graph/ops/matmul.hpp>
 #include <ctgraph/passes/flat_graph.hpp>
+#include <ctgraph/passes/readers.hpp>
 
 namespace ctg {
 
@@ -179,9 +180,9 @@ constexpr int in_place_source(const flat_graph<N>& g, int v) {
 //! Whether node a can follow node p in an epilogue group: p's only reader, in p's partition, p no
 //! graph output and in no group yet, a reading it at input 0 (any input for a residual add) by type.
 template <std::size_t N>
-constexpr bool only_reader(const flat_graph<N>& g, int p, int a, bool any_input = false) {
+constexpr bool only_reader(const flat_graph<N>& g, const reader_lists<N>& readers, int p, int a, bool any_input = false) {
   const node_desc& ad = g.nodes[a];
-  if (g.nodes[p].kind != tensor_kind::node || g.is_output[p] || detail::reader_count(g, p) != 1 ||
+  if (g.nodes[p].kind != tensor_kind::node || g.is_output[p] || readers.count(p) != 1 ||
       g.partition_of[p] != g.partition_of[a] || g.fused_root[p] != no_index)
     return false;
   for (int k = 0; k < (any_input ? ad.input_count : 1); ++k)
@@ -260,12 +261,12 @@ constexpr bool fusable(const node_desc* nodes, int v, const tensor_desc& root) {
 
 //! Whether node n can run in its readers' prologues instead of as a kernel (see fuse).
 template <std::size_t N>
-constexpr bool takes_prologues(const flat_graph<N>& g, int n) {
+constexpr bool takes_prologues(const flat_graph<N>& g, const reader_lists<N>& readers, int n) {
   const node_desc& d = g.nodes[n];
   const prologue kind = d.op->traits.as_prologue;
   if (d.kind != tensor_kind::node || kind == prologue::none || kind == prologue::gate || d.in_place || d.ill_formed ||
       d.input_count != 2 || g.is_output[n] || g.fused_root[n] != no_index || g.in_prologues[n] ||
-      (d.out.dtype != dtype_id::bf16 && d.out.dtype != dtype_id::f16) || g.reader_begin[n] == g.reader_begin[n + 1])
+      (d.out.dtype != dtype_id::bf16 && d.out.dtype != dtype_id::f16) || readers.count(n) == 0)
     return false;
   if ((kind == prologue::rms_norm || kind == prologue::gated) &&
       (d.out.rank != 2 || d.out.dims[0] > ops::prologue_max_rows || d.out.dims[1] % 8 != 0))
@@ -274,15 +275,16 @@ constexpr bool takes_prologues(const flat_graph<N>& g, int n) {
     const int x = d.inputs[0], y = d.inputs[1];
     const node_desc& a = g.nodes[x];
     if (x == y || a.kind != tensor_kind::node || a.op->traits.as_prologue != prologue::gate || a.input_count != 1 || a.in_place ||
-        a.ill_formed || g.is_output[x] || g.fused_root[x] != no_index || g.in_prologues[x] || detail::reader_count(g, x) != 1 ||
+        a.ill_formed || g.is_output[x] || g.fused_root[x] != no_index || g.in_prologues[x] || readers.count(x) != 1 ||
         g.partition_of[x] != g.partition_of[n] || (d.ref_inputs & 1u) || !(a.out == d.out) || !(g.nodes[y].out == d.out))
       return false;
   }
-  for (int i = g.reader_begin[n]; i < g.reader_begin[n + 1]; ++i) {
-    const node_desc& r = g.nodes[g.readers[i]];
+  for (int i = readers.begin[n]; i < readers.begin[n + 1]; ++i) {
+    const int w = readers.list[i];
+    const node_desc& r = g.nodes[w];
     const int at = r.op->prologue_input;
-    if (!r.op->takes_prologue.has(kind) || r.in_place || r.ill_formed || g.fused_root[g.readers[i]] != no_index || g.prologue[g.readers[i]] != no_index ||
-        g.partition_of[g.readers[i]] != g.partition_of[n] || at < 0 || at >= r.input_count || r.inputs[at] != n ||
+    if (!r.op->takes_prologue.has(kind) || r.in_place || r.ill_formed || g.fused_root[w] != no_index || g.prologue[w] != no_index ||
+        g.partition_of[w] != g.partition_of[n] || at < 0 || at >= r.input_count || r.inputs[at] != n ||
         ((r.ref_inputs >> at) & 1u))
       return false;
     for (int k = 0; k < r.input_count; ++k)
@@ -312,14 +314,14 @@ constexpr bool sibling_product(const flat_graph<N>& g, int p) {
 //! of the same A scheduled after it in its partition that are not in a group yet, at most
 //! `max_sibling_products` in all.
 template <std::size_t N>
-constexpr void group_siblings(flat_graph<N>& g) {
+constexpr void group_siblings(flat_graph<N>& g, const reader_lists<N>& readers) {
   for (int s = 0; s < g.step_count; ++s) {
     const int p = g.schedule[s];
     if (g.sibling_lead[p] >= 0 || !sibling_product(g, p)) continue;
     const int a = g.nodes[p].inputs[0];
     int last = p, size = 1;
-    for (int i = g.reader_begin[a]; i < g.reader_begin[a + 1] && size < ops::max_sibling_products; ++i) {
-      const int r = g.readers[i];
+    for (int i = readers.begin[a]; i < readers.begin[a + 1] && size < ops::max_sibling_products; ++i) {
+      const int r = readers.list[i];
       if (g.step[r] <= s || g.sibling_lead[r] >= 0 || g.nodes[r].inputs[0] != a || g.partition_of[r] != g.partition_of[p] ||
           g.nodes[r].out.dtype != g.nodes[p].out.dtype || !sibling_product(g, r))
         continue;
@@ -336,28 +338,28 @@ constexpr void group_siblings(flat_graph<N>& g) {
 //! dimension at a's position, read by a alone and the only reader of the cache it writes; the
 //! value write (k = 2) with no prologue.
 template <std::size_t N>
-constexpr bool written_in(const flat_graph<N>& g, int w, int a, int k) {
+constexpr bool written_in(const flat_graph<N>& g, const reader_lists<N>& readers, int w, int a, int k) {
   const node_desc &d = g.nodes[w], &q = g.nodes[g.nodes[a].inputs[0]];
   if (d.kind != tensor_kind::node || !d.op->writes_rows || !d.op->rows_at_position || d.ill_formed || d.in_place || d.input_count != 3 ||
       g.is_output[w] || g.fused_root[w] != no_index || g.in_prologues[w] || g.partition_of[w] != g.partition_of[a] ||
-      detail::reader_count(g, w) != 1 || d.inputs[1] != g.nodes[a].inputs[3] || (k == 2 && g.prologue[w] != no_index) ||
+      readers.count(w) != 1 || d.inputs[1] != g.nodes[a].inputs[3] || (k == 2 && g.prologue[w] != no_index) ||
       (d.ref_inputs & 4u))  // the runtime finds a rotary's type through input 2
     return false;
   const int state = d.inputs[0], r = d.out.rank, rotated = g.prologue[w];
   if (rotated >= 0 && g.in_prologues[g.nodes[rotated].inputs[0]]) return false;  // the kernel takes the rotary's rows as they are
   const tensor_desc& rows = g.nodes[d.inputs[2]].out;
-  return detail::reader_count(g, state) == 1 && r >= 2 && rows.rank == r && q.out.rank == r &&
+  return readers.count(state) == 1 && r >= 2 && rows.rank == r && q.out.rank == r &&
          normalize_dim(d.op->rows_dim, r) == r - 2 && rows.dims[r - 2] == q.out.dims[r - 2] && rows.dims[r - 2] <= ops::max_written_tokens;
 }
 
 //! Lets each attention that can run the cache writes it reads run them (see fuse).
 template <std::size_t N>
-constexpr void fold_cache_writes(flat_graph<N>& g) {
+constexpr void fold_cache_writes(flat_graph<N>& g, const reader_lists<N>& readers) {
   for (int s = 0; s < g.step_count; ++s) {
     const int a = g.schedule[s];
     const node_desc& d = g.nodes[a];
     if (d.kind != tensor_kind::node || !d.op->takes_cache_writes || d.ill_formed || d.input_count != 4 || d.inputs[1] == d.inputs[2] || (d.ref_inputs & 6u) ||
-        g.fused_root[a] != no_index || g.in_prologues[a] || !written_in(g, d.inputs[1], a, 1) || !written_in(g, d.inputs[2], a, 2))
+        g.fused_root[a] != no_index || g.in_prologues[a] || !written_in(g, readers, d.inputs[1], a, 1) || !written_in(g, readers, d.inputs[2], a, 2))
       continue;
     g.writes_in[d.inputs[1]] = g.writes_in[d.inputs[2]] = a;
   }
@@ -366,7 +368,7 @@ constexpr void fold_cache_writes(flat_graph<N>& g) {
 }  // namespace detail
 
 template <std::size_t N>
-constexpr status fuse(flat_graph<N>& g) {
+constexpr status fuse(flat_graph<N>& g, const reader_lists<N>& readers) {
   if (g.error.code != errc::ok) return g.error;
   for (int i = 0; i < g.tensor_count; ++i)
     g.fused_root[i] = g.prologue[i] = g.sibling_lead[i] = g.sibling_next[i] = g.writes_in[i] = no_index, g.in_prologues[i] = false;
@@ -382,8 +384,8 @@ constexpr status fuse(flat_graph<N>& g) {
     for (int k = 0; k < (residual ? 2 : 1); ++k) {
       const int q = d.inputs[k], r = residual ? d.inputs[1 - k] : no_index;
       if (r >= 0 && !(g.nodes[r].out == d.out)) continue;  // a residual has the output's shape
-      if (!detail::only_reader(g, q, a, residual)) continue;
-      if (detail::adds_bias(g.nodes, q) && detail::only_reader(g, g.nodes[q].inputs[0], q) &&
+      if (!detail::only_reader(g, readers, q, a, residual)) continue;
+      if (detail::adds_bias(g.nodes, q) && detail::only_reader(g, readers, g.nodes[q].inputs[0], q) &&
           (r < 0 || detail::computed_before(g, r, g.nodes[q].inputs[0])) &&
           detail::product_takes(g, g.nodes[q].inputs[0], g.nodes[q].inputs[1], r, activation)) {
         g.fused_root[g.nodes[q].inputs[0]] = g.fused_root[q] = g.fused_root[a] = a;
@@ -397,19 +399,19 @@ constexpr status fuse(flat_graph<N>& g) {
   }
   for (int s = 0; s < g.step_count; ++s) {
     const int b = g.schedule[s];
-    if (g.fused_root[b] != no_index || !detail::adds_bias(g.nodes, b) || !detail::only_reader(g, g.nodes[b].inputs[0], b) ||
+    if (g.fused_root[b] != no_index || !detail::adds_bias(g.nodes, b) || !detail::only_reader(g, readers, g.nodes[b].inputs[0], b) ||
         !detail::product_takes(g, g.nodes[b].inputs[0], g.nodes[b].inputs[1], no_index, false))
       continue;
     g.fused_root[g.nodes[b].inputs[0]] = g.fused_root[b] = b;
   }
   // Gated prologues before elementwise groups, which would take the silu and the mul.
   const auto fold = [&](int n) {
-    for (int i = g.reader_begin[n]; i < g.reader_begin[n + 1]; ++i) g.prologue[g.readers[i]] = n;
+    for (int i = readers.begin[n]; i < readers.begin[n + 1]; ++i) g.prologue[readers.list[i]] = n;
     g.in_prologues[n] = true;
     if (g.nodes[n].op->traits.as_prologue == prologue::gated) g.in_prologues[g.nodes[n].inputs[0]] = true;  // its gate
   };
   for (int s = 0; s < g.step_count; ++s)
-    if (const int n = g.schedule[s]; g.nodes[n].op->traits.as_prologue == prologue::gated && detail::takes_prologues(g, n)) fold(n);
+    if (const int n = g.schedule[s]; g.nodes[n].op->traits.as_prologue == prologue::gated && detail::takes_prologues(g, readers, n)) fold(n);
   int wanted_by[N]{};  // the root whose group reads tensor i (so far), or no_index
   for (int i = 0; i < g.tensor_count; ++i) wanted_by[i] = no_index;
   for (int s = g.step_count - 1; s >= 0; --s) {
@@ -434,8 +436,8 @@ constexpr status fuse(flat_graph<N>& g) {
       if (size == max_fused_nodes || g.is_output[u] || g.fused_root[u] != no_index || g.in_prologues[u] || !detail::fusable(g.nodes, u, root))
         continue;
       bool inside = true, typed = false;  // every reader in the group; one edge a type leads along
-      for (int i = g.reader_begin[u]; i < g.reader_begin[u + 1]; ++i) {
-        const int w = g.readers[i];
+      for (int i = readers.begin[u]; i < readers.begin[u + 1]; ++i) {
+        const int w = readers.list[i];
         inside = inside && (w == r || g.fused_root[w] == r);
         for (int k = 0; k < g.nodes[w].input_count; ++k)
           typed = typed || (g.nodes[w].inputs[k] == u && !(g.nodes[w].ref_inputs & (1u << k)));
@@ -456,9 +458,9 @@ constexpr status fuse(flat_graph<N>& g) {
     if (size > 1) g.fused_root[r] = r;
   }
   for (int s = 0; s < g.step_count; ++s)
-    if (const int n = g.schedule[s]; detail::takes_prologues(g, n)) fold(n);
-  if (g.siblings) detail::group_siblings(g);
-  if (g.cache_writes) detail::fold_cache_writes(g);
+    if (const int n = g.schedule[s]; detail::takes_prologues(g, readers, n)) fold(n);
+  if (g.siblings) detail::group_siblings(g, readers);
+  if (g.cache_writes) detail::fold_cache_writes(g, readers);
   return g.error;
 }
 

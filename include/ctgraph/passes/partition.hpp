@@ -1,6 +1,7 @@
 #pragma once
 //! partition: maximal runs of scheduled nodes that are all capturable (capturable partitions,
-//! one CUDA graph each) or all not (fallback regions, run eagerly).
+//! one CUDA graph each) or all not (fallback regions, run eagerly); at most the graph's
+//! `partition_capacity` (ctg::max_partitions).
 #include <ctgraph/passes/flat_graph.hpp>
 
 namespace ctg {
@@ -17,8 +18,10 @@ constexpr status partition(flat_graph<N>& g) {
       report(g, {errc::not_capturable, v});
       k = partition_kind::capturable;  // go on, to report every such node
     }
-    if (g.partition_count == 0 || g.partitions[g.partition_count - 1].kind != k)
+    if (g.partition_count == 0 || g.partitions[g.partition_count - 1].kind != k) {
+      if (g.partition_count == int(g.partition_capacity)) return report(g, {errc::too_many_partitions, v});
       g.partitions[g.partition_count++] = partition_desc{k, s, s};
+    }
     g.partitions[g.partition_count - 1].last_step = s;
     g.partition_of[v] = g.partition_count - 1;
   }

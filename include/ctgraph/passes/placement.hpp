@@ -12,6 +12,7 @@
 
 #include <ctgraph/graph/ops/copy.hpp>
 #include <ctgraph/passes/flat_graph.hpp>
+#include <ctgraph/passes/readers.hpp>
 
 namespace ctg {
 
@@ -119,7 +120,7 @@ constexpr status insert_copies(flat_graph<N>& g, const std::string_view* names =
 }
 
 template <std::size_t N>
-constexpr status place_symmetric(flat_graph<N>& g) {
+constexpr status place_symmetric(flat_graph<N>& g, const reader_lists<N>& readers) {
   if (g.error.code != errc::ok) return g.error;
   for (int v = 0; v < g.tensor_count; ++v) g.memory[v] = g.nodes[v].op->traits.output_memory;
   for (int v = 0; v < g.tensor_count; ++v) {
@@ -134,7 +135,7 @@ constexpr status place_symmetric(flat_graph<N>& g) {
         int q = d.inputs[0];
         const node_desc& p = g.nodes[q];
         bool hands_over = p.kind == tensor_kind::node && !p.op->traits.view && p.op->traits.result == op_result::out_variant &&
-                          !g.is_output[q] && detail::reader_count(g, q) == 1 &&
+                          !g.is_output[q] && readers.count(q) == 1 &&
                           align_up(p.out.bytes()) == align_up(d.out.bytes()) &&
                           g.memory[q] != memory_class::pinned_host;
         if (!hands_over) break;

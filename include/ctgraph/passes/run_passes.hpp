@@ -6,7 +6,7 @@
 //!
 //! pass             reads                                         writes
 //! insert_copies    nodes (traits, inputs)                        nodes (+ copies, inputs rewired)
-//! find_readers     nodes (inputs)                                reader_begin, readers
+//! find_readers     nodes (inputs)                                a reader_lists of its own (not kept)
 //! schedule         nodes, readers                                schedule, step, step_count
 //! validate         schedule, nodes (output rules, traits)        nodes[].out (inferred)
 //! check_state_writes  schedule, nodes (writes_state, view)       errors only (the state rules)
@@ -48,14 +48,15 @@ namespace ctg {
 template <std::size_t N>
 constexpr status plan_structure(flat_graph<N>& g, const std::string_view* copy_names = nullptr) {
   insert_copies(g, copy_names);
-  find_readers(g);
-  schedule(g);
+  reader_lists<N> readers;
+  find_readers(g, readers);
+  schedule(g, readers);
   validate(g);
   check_state_writes(g);
-  place_symmetric(g);
+  place_symmetric(g, readers);
   partition(g);
   view_owners(g);
-  return fuse(g);
+  return fuse(g, readers);
 }
 
 //! What the buffers live through: branches, lifetimes, in-place hand-over, hoisting. Apart from

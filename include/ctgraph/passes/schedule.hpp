@@ -3,11 +3,12 @@
 //! the lowest index (post order from the outputs) runs first. Reads the nodes and the reader
 //! lists (find_readers); writes `schedule`, `step` and `step_count`.
 #include <ctgraph/passes/flat_graph.hpp>
+#include <ctgraph/passes/readers.hpp>
 
 namespace ctg {
 
 template <std::size_t N>
-constexpr status schedule(flat_graph<N>& g) {
+constexpr status schedule(flat_graph<N>& g, const reader_lists<N>& readers) {
   if (g.error.code != errc::ok) return g.error;
   const int n = g.tensor_count;
   // Kahn's algorithm with a binary min-heap of ready indices.
@@ -49,8 +50,8 @@ constexpr status schedule(flat_graph<N>& g) {
       g.step[v] = g.step_count;
       g.schedule[g.step_count++] = v;
     }
-    for (int r = g.reader_begin[v]; r < g.reader_begin[v + 1]; ++r)
-      if (--pending[g.readers[r]] == 0) push(g.readers[r]);
+    for (int i = readers.begin[v]; i < readers.begin[v + 1]; ++i)
+      if (--pending[readers.list[i]] == 0) push(readers.list[i]);
   }
   if (done != n) {  // the first node left waiting names the cycle
     for (int i = 0; i < n; ++i)

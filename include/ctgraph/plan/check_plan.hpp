@@ -175,12 +175,15 @@ constexpr plan_violation check_fusion(const flat_graph<N>& g) {
   for (int w = 0; w < n; ++w)
     for (int k = 0; k < g.nodes[w].input_count; ++k) {
       const int u = g.nodes[w].inputs[k];
-      // A folded node is read where its reader folds it, or, a gated product's gate, by that product.
-      const bool folded_read = g.in_prologues[w] ? k == 0 && g.nodes[u].op->traits.as_prologue == prologue::gate &&
-                                                       g.nodes[w].op->traits.as_prologue == prologue::gated
-                                                 : k == g.nodes[w].op->prologue_input && g.prologue[w] == u;
-      if (g.in_prologues[u] ? !folded_read : is_fused_member(g, u) && g.fused_root[w] != g.fused_root[u])
+      if (g.in_prologues[u]) {
+        // A folded node is read where its reader folds it, or, a gated product's gate, by that product.
+        const bool folded_read = g.in_prologues[w] ? k == 0 && g.nodes[u].op->traits.as_prologue == prologue::gate &&
+                                                         g.nodes[w].op->traits.as_prologue == prologue::gated
+                                                   : k == g.nodes[w].op->prologue_input && g.prologue[w] == u;
+        if (!folded_read) return {plan_fault::fused_read_outside, w, u};
+      } else if (const int root = g.fused_root[u]; root >= 0 && root != u && g.fused_root[w] != root) {  // a fused member
         return {plan_fault::fused_read_outside, w, u};
+      }
     }
   // Sibling products: each of a lead's, after it in its partition, a product of the lead's A (and
   // prologue) with W a graph input or parameter, no bias, residual or epilogue, of the lead's rows
@@ -275,27 +278,22 @@ constexpr plan_violation check_state_order(const flat_graph<N>& g) {
 template <std::size_t N>
 constexpr plan_violation check_structure(const flat_graph<N>& g, recomputed<N>& r) {
   const int n = g.tensor_count;
-  // Schedule: every node once, every input earlier.
+  // Schedule: every node once (the sweep below checks that its inputs come earlier).
   if (g.step_count < 0 || g.step_count > n) return {plan_fault::bad_schedule};
   int scheduled = 0;
   for (int v = 0; v < n; ++v) {
+    r.storage[v] = v, r.last[v] = -1, r.output[v] = false, r.taker[v] = -1;
     const node_desc& d = g.nodes[v];
+    const int s = g.step[v];
     if (d.kind != tensor_kind::node) {
-      if (g.step[v] != -1) return {plan_fault::bad_schedule, v};
+      if (s != -1) return {plan_fault::bad_schedule, v};
       continue;
     }
     ++scheduled;
-    if (g.step[v] < 0 || g.step[v] >= g.step_count || g.schedule[g.step[v]] != v) return {plan_fault::bad_schedule, v};
-    if (d.input_count < 0 || d.input_count > max_inputs) return {plan_fault::bad_schedule, v};
-    for (int k = 0; k < d.input_count; ++k) {
-      const int u = d.inputs[k];
-      if (u < 0 || u >= n) return {plan_fault::bad_schedule, v};
-      if (g.nodes[u].kind == tensor_kind::node && g.step[u] >= g.step[v]) return {plan_fault::not_topological, v, u};
-    }
+    if (s < 0 || s >= g.step_count || g.schedule[s] != v || d.input_count < 0 || d.input_count > max_inputs) return {plan_fault::bad_schedule, v};
   }
+  // Each node has its own step, so the schedule's steps are exactly the nodes.
   if (scheduled != g.step_count) return {plan_fault::bad_schedule};
-  // Outputs by the op's rule, storage by view traits, in schedule order (inputs first).
-  for (int v = 0; v < n; ++v) r.storage[v] = v, r.last[v] = -1, r.output[v] = false, r.taker[v] = -1;
   // Where a folded node is read: the last launch that folds it in (a cache write reads in its
   // attention's launch), and a gated product's gate where that product's readers fold it. Found,
   // where a graph has folded nodes, in two sweeps over the readers, not one per folded node (that
@@ -317,27 +315,29 @@ constexpr plan_violation check_structure(const flat_graph<N>& g, recomputed<N>& 
         if (folded_step[std::size_t(w)] > at) at = folded_step[std::size_t(w)];
       }
   };
+  tensor_desc in[max_inputs]{};  // a rule's inputs (each call writes and reads its own count)
   for (int s = 0; s < g.step_count; ++s) {
     const int v = g.schedule[s];
     const node_desc& d = g.nodes[v];
-    if (d.op->output != nullptr) {
-      tensor_desc in[max_inputs]{};
-      const output_result o = d.op->output(detail::rule_inputs(g.nodes, v, in));
-      if (o.error != errc::ok || !(o.out == d.out)) return {plan_fault::wrong_output, v};
-    }
-    if (d.op->traits.view && d.input_count > 0) r.storage[v] = r.storage[d.inputs[0]];
     int at = s;  // a fused member's root reads for it; a folded node's readers, in their prologues
     if (g.in_prologues[v]) {
       if (folded_at.empty()) find_folded_reads();
       if (folded_at[std::size_t(v)] > at) at = folded_at[std::size_t(v)];
       if (gate_at[std::size_t(v)] > at) at = gate_at[std::size_t(v)];
-    } else if (is_fused_member(g, v)) at = g.step[g.fused_root[v]];
+    } else if (g.fused_root[v] >= 0 && g.fused_root[v] != v) at = g.step[g.fused_root[v]];  // a fused member
     else if (g.sibling_lead[v] >= 0) at = g.step[g.sibling_lead[v]];  // its lead's launch reads for it
     else if (g.writes_in[v] >= 0 && g.writes_in[v] < n) at = g.step[g.writes_in[v]];  // its attention's launch reads for it
-    for (int k = 0; k < d.input_count; ++k) {
-      const int u = r.storage[d.inputs[k]];
-      if (r.last[u] < at) r.last[u] = at;
+    for (int k = 0; k < d.input_count; ++k) {  // inputs: tensors of the graph, nodes scheduled earlier
+      const int u = d.inputs[k];
+      if (u < 0 || u >= n) return {plan_fault::bad_schedule, v};
+      if (g.nodes[u].kind == tensor_kind::node && g.step[u] >= s) return {plan_fault::not_topological, v, u};
+      if (int& last = r.last[r.storage[u]]; last < at) last = at;
     }
+    if (d.op->output != nullptr) {
+      const output_result o = d.op->output(detail::rule_inputs(g.nodes, v, in));
+      if (o.error != errc::ok || !(o.out == d.out)) return {plan_fault::wrong_output, v};
+    }
+    if (d.op->traits.view && d.input_count > 0) r.storage[v] = r.storage[d.inputs[0]];
   }
   for (int v = 0; v < n; ++v) {
     if (g.owner[v] != r.storage[v]) return {plan_fault::view_rehomed, v, g.owner[v]};
@@ -354,7 +354,7 @@ constexpr plan_violation check_memory(const flat_graph<N>& g, const recomputed<N
   // What readers require first: it names the reader.
   for (int v = 0; v < n; ++v) {
     const node_desc& d = g.nodes[v];
-    if (d.kind != tensor_kind::node) continue;
+    if (d.kind != tensor_kind::node || (!d.op->traits.symmetric_inputs && d.op->traits.where != executes_on::host)) continue;
     for (int k = 0; k < d.input_count; ++k) {
       const int u = r.storage[d.inputs[k]];
       const buffer_desc& b = g.buffers[u];
@@ -381,8 +381,10 @@ constexpr plan_violation check_memory(const flat_graph<N>& g, const recomputed<N
   }
   // Every tensor fits the storage it uses.
   for (int v = 0; v < n; ++v) {
-    const std::size_t bytes = g.buffers[r.storage[v]].bytes;
-    if (bytes < detail::offset_in_storage(g.nodes, v) + g.nodes[v].out.bytes() || (v == r.storage[v] && bytes < detail::storage_bytes(g.nodes, v)))
+    const node_desc& d = g.nodes[v];
+    const std::size_t bytes = g.buffers[r.storage[v]].bytes, own = d.out.bytes();
+    const std::size_t at = d.op->traits.view ? detail::offset_in_storage(g.nodes, v) : 0;  // only a view starts inside
+    if (bytes < at + own || (v == r.storage[v] && d.op->multi_output && bytes < detail::storage_bytes(g.nodes, v)))
       return {plan_fault::buffer_too_small, r.storage[v], v};
   }
   return {};
@@ -392,6 +394,7 @@ constexpr plan_violation check_memory(const flat_graph<N>& g, const recomputed<N
 //! access on each branch and the last step that may run while it is in use.
 template <std::size_t N>
 constexpr plan_violation check_branches(const flat_graph<N>& g, recomputed<N>& r) {
+  if (g.partition_count < 0 || g.partition_count > int(g.partition_capacity)) return {plan_fault::bad_partitions};  // before reading them
   int most = 1;
   for (int i = 0; i < g.partition_count; ++i) {
     const partition_desc& q = g.partitions[i];
@@ -423,7 +426,7 @@ constexpr plan_violation check_branches(const flat_graph<N>& g, recomputed<N>& r
 
 template <std::size_t N>
 constexpr plan_violation check_partitions(const flat_graph<N>& g, const recomputed<N>& r) {
-  int expect = 0;
+  int expect = 0;  // (check_branches has bounded partition_count)
   for (int i = 0; i < g.partition_count; ++i) {
     const partition_desc& q = g.partitions[i];
     if (q.first_step != expect || q.last_step < q.first_step || q.last_step >= g.step_count) return {plan_fault::bad_partitions};

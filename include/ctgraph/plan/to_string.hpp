@@ -153,9 +153,10 @@ std::string to_string(const plan<N>& p) {
     for (int v = 0; v < g.tensor_count; ++v) {
       const node_desc& d = g.nodes[v];
       if (!d.inserted) continue;
-      std::string readers;
-      for (int r = g.reader_begin[v]; r < g.reader_begin[v + 1]; ++r)
-        readers.append(readers.empty() ? "" : ", ").append(g.nodes[g.readers[r]].name);
+      std::string readers;  // one entry per input slot, in node order
+      for (int w = 0; w < g.tensor_count; ++w)
+        for (int k = 0; k < g.nodes[w].input_count; ++k)
+          if (g.nodes[w].inputs[k] == v) readers.append(readers.empty() ? "" : ", ").append(g.nodes[w].name);
       const std::string_view source = g.nodes[d.inputs[0]].name;  // the copy itself is "<source>.to_symmetric"
       s += detail::format("  %.*s -> symmetric (%s copy, step %d) for %s\n", int(source.size()), source.data(),
                           d.op->traits.copy == copy_kind::dma ? "dma" : "kernel", g.step[v], readers.c_str());
