@@ -99,7 +99,9 @@ class graph_value {
     }
     node_desc d{};
     d.kind = tensor_kind::node;
-    for (int v : inputs) {
+    const int* in = inputs.begin();  // by pointer, as push copies names (see there)
+    for (std::size_t i = 0, n = inputs.size(); i < n; ++i) {
+      const int v = in[i];
       if (d.input_count == max_inputs) {
         fail({errc::wrong_arity, count_});
         break;
@@ -151,7 +153,9 @@ class graph_value {
       return no_index;
     }
     name_at_[count_] = used_, name_size_[count_] = name.size();
-    for (char c : name) names_[used_++] = c;
+    // By pointer: a string_view's iterator costs constant evaluators a call per character.
+    const char* c = name.data();
+    for (std::size_t i = 0, n = name.size(); i < n; ++i) names_[used_++] = c[i];
     nodes_[count_] = d;
     return count_++;
   }

@@ -129,7 +129,10 @@ constexpr void read_through_prologues(const flat_graph<N>& g, int u, Fn& fn) {
 //! a node folded into its prologue, that node's inputs.
 template <std::size_t N, class Fn>
 constexpr void for_each_own_read(const flat_graph<N>& g, int v, Fn& fn) {
-  const auto read = [&](int u) { read_through_prologues(g, u, fn); };
+  const auto read = [&](int u) {  // the common case without a call more (every pass and the proof come here)
+    if (!g.in_prologues[u]) fn(u);
+    else read_through_prologues(g, u, fn);
+  };
   if (g.fused_root[v] < 0) {
     for (int k = 0; k < g.nodes[v].input_count; ++k) read(g.nodes[v].inputs[k]);
   } else if (g.fused_root[v] == v) {

@@ -119,9 +119,12 @@ template <std::size_t N, class Fn>
 constexpr void for_each_class(const flat_graph<N>& g, const std::size_t* offset, Fn fn) {
   const scratch<int> root(std::size_t(g.tensor_count) + 1), slot_of(std::size_t(g.tensor_count) + 1, no_index);  // chain_roots writes root
   chain_roots(g, root.data());
+  bool used[memory_class_count]{};  // classes with a chain: only those are swept for intervals
+  for (int v = 0; v < g.tensor_count; ++v)
+    if (root[v] == v && !g.buffers[v].opaque) used[int(g.buffers[v].memory)] = true;
   const scratch<interval> xs(std::size_t(g.tensor_count) + 1);
   for (int c = 0; c < memory_class_count; ++c) {
-    if (memory_class(c) == memory_class::external) continue;
+    if (memory_class(c) == memory_class::external || !used[c]) continue;
     int count = 0;
     const int in_place = class_intervals(g, c, root.data(), slot_of.data(), xs.data(), count, offset);
     fn(c, std::span<interval>(xs.data(), std::size_t(count)), in_place, root.data(), slot_of.data());
@@ -137,9 +140,9 @@ constexpr memory_layout<N> lay_out_memory(const flat_graph<N>& g) {
   detail::for_each_class(g, nullptr, [&](int c, std::span<interval> xs, int /*in_place*/, const int* root, const int* slot_of) {
     if (xs.empty()) return;
     m.arena_bytes[c] = assign_offsets(xs, search_budget(), &m.lower_bound[c]);
+    const interval* x = xs.data();
     for (int i = 0; i < g.tensor_count; ++i)
-      if (root[i] >= 0 && g.buffers[root[i]].memory == memory_class(c) && slot_of[root[i]] >= 0)
-        m.offset[i] = xs[std::size_t(slot_of[root[i]])].offset;
+      if (root[i] >= 0 && g.buffers[root[i]].memory == memory_class(c) && slot_of[root[i]] >= 0) m.offset[i] = x[slot_of[root[i]]].offset;
   });
   return m;
 }

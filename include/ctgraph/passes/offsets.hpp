@@ -27,13 +27,14 @@ struct conflict_lists {
   scratch<int> begin, list;
 };
 
-constexpr conflict_lists find_conflicts(std::span<const interval> xs) {
-  const int n = int(xs.size());
+constexpr conflict_lists find_conflicts(std::span<const interval> xs_span) {
+  const interval* xs = xs_span.data();  // by pointer: span's operator[] is a call to a constant evaluator
+  const int n = int(xs_span.size());
   const scratch<int> by_first_v(static_cast<std::size_t>(n)), active_v(static_cast<std::size_t>(n));
   int* by_first = by_first_v.data();
   int* active = active_v.data();
   for (int i = 0; i < n; ++i) by_first[i] = i;
-  sort_indices(by_first, n, [&](int a, int b) { return xs[std::size_t(a)].first < xs[std::size_t(b)].first; });
+  sort_indices(by_first, n, [&](int a, int b) { return xs[a].first < xs[b].first; });
   conflict_lists c{scratch<int>(static_cast<std::size_t>(n) + 1, 0), scratch<int>()};
   int* deg = c.begin.data();
   // Two sweeps: count, then fill (every entry of the list, once).
@@ -54,7 +55,7 @@ constexpr conflict_lists find_conflicts(std::span<const interval> xs) {
       int keep = 0;
       for (int a = 0; a < count; ++a) {
         int j = active[a];
-        if (xs[std::size_t(j)].last < xs[std::size_t(i)].first) continue;
+        if (xs[j].last < xs[i].first) continue;
         active[keep++] = j;
         if (pass == 0) ++deg[i + 1], ++deg[j + 1];
         else list[fill[i]++] = j, list[fill[j]++] = i;
@@ -234,7 +235,8 @@ constexpr std::size_t assign_offsets(std::span<interval> xs, int search_steps = 
     std::size_t a = detail::place(x, c, order, n, offset, busy, best, to, prefix);
     if (a <= best) best = a, keep();
   }
-  for (int i = 0; i < n; ++i) xs[std::size_t(i)].offset = best_offset[i];
+  interval* out = xs.data();
+  for (int i = 0; i < n; ++i) out[i].offset = best_offset[i];
   return best;
 }
 

@@ -13,6 +13,7 @@ constexpr status validate(flat_graph<N>& g) {
   if (g.error.code != errc::ok) return g.error;
   if (g.step_count == 0) return report(g, {errc::empty_graph, -1});
   bool unknown[N]{};  // the output could not be inferred
+  tensor_desc in[max_inputs]{};  // a rule's inputs (each call writes and reads its own count)
   for (int s = 0; s < g.step_count; ++s) {
     const int v = g.schedule[s];
     node_desc& d = g.nodes[v];
@@ -26,7 +27,6 @@ constexpr status validate(flat_graph<N>& g) {
     if (d.ill_formed) e = errc::ill_formed;  // a static_assert has named it already
     else if (d.in_place && (!d.op->traits.in_place || d.op->traits.reads_peers)) e = errc::in_place_not_allowed;
     else if (d.op->output != nullptr) {  // null: the output was given by a run-time builder
-      tensor_desc in[max_inputs]{};
       output_result r = d.op->output(detail::rule_inputs(g.nodes, v, in));
       e = r.error;
       if (e == errc::ok) d.out = r.out;

@@ -44,18 +44,20 @@ namespace detail {
 //! A's dtype. `extras`: whether the bias and residual inputs are allowed (linear) or not (matmul);
 //! a residual goes with no activation (cuBLASLt would apply it to the sum).
 constexpr output_result matmul_output(std::span<const tensor_desc> in, bool transpose_w, bool extras, bool activation) {
-  if (in.size() < 2 || in.size() > (extras ? 4u : 2u)) return output_result::fail(errc::wrong_arity);
-  const tensor_desc &a = in[0], &w = in[1];
-  for (const tensor_desc& t : in)
-    if (t.dtype != a.dtype) return output_result::fail(errc::dtype_mismatch);
+  const std::size_t count = in.size();
+  const tensor_desc* t = in.data();  // not span's members: the plan and its proof run this for every product
+  if (count < 2 || count > (extras ? 4u : 2u)) return output_result::fail(errc::wrong_arity);
+  const tensor_desc &a = t[0], &w = t[1];
+  for (std::size_t i = 1; i < count; ++i)
+    if (t[i].dtype != a.dtype) return output_result::fail(errc::dtype_mismatch);
   if (a.rank != 2 || w.rank != 2) return output_result::fail(errc::shape_mismatch);
   const std::int64_t k = transpose_w ? w.dims[1] : w.dims[0], n = transpose_w ? w.dims[0] : w.dims[1];
   if (a.dims[1] != k) return output_result::fail(errc::inner_dim_mismatch);
   const tensor_desc out{a.dtype, 2, {a.dims[0], n}};
-  const bool bias = in.size() > 2 && in[2].rank == 1, residual = in.size() > (bias ? 3u : 2u);
-  if (in.size() > 2 + std::size_t(bias) + std::size_t(residual)) return output_result::fail(errc::wrong_arity);  // two biases
-  if (bias && in[2].dims[0] != n) return output_result::fail(errc::shape_mismatch);
-  if (residual && (activation || !in.back().same_shape(out))) return output_result::fail(errc::shape_mismatch);
+  const bool bias = count > 2 && t[2].rank == 1, residual = count > (bias ? 3u : 2u);
+  if (count > 2 + std::size_t(bias) + std::size_t(residual)) return output_result::fail(errc::wrong_arity);  // two biases
+  if (bias && t[2].dims[0] != n) return output_result::fail(errc::shape_mismatch);
+  if (residual && (activation || !t[count - 1].same_shape(out))) return output_result::fail(errc::shape_mismatch);
   return {out};
 }
 
