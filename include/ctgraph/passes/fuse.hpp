@@ -51,12 +51,24 @@ namespace ctg {
 //! The most nodes one fused kernel computes.
 inline constexpr int max_fused_nodes = 64;
 
-//! A fused group as the runtime and the checks use it, from `fused_root` alone.
-struct fused_group {
+//! A fused group's members and leaves, from `fused_root` alone: what the passes and the proof read
+//! (`members_of`: a tenth of a fused_group's values for a constant evaluator to fill and copy).
+struct fused_members {
   int size = 0;                          // 0: not a group (or a corrupt one)
   int members[max_fused_nodes]{};        // in schedule order; the root last
   int leaf_count = 0;
   int leaves[max_inputs]{};              // each tensor once, in order of first read
+  //! Member v's place in `members`, or -1.
+  constexpr int position(int v) const {
+    for (int j = 0; j < size; ++j)
+      if (members[j] == v) return j;
+    return -1;
+  }
+};
+
+//! A fused group as the runtime composes its kernel: the members and leaves, and where each
+//! member's inputs come from.
+struct fused_group : fused_members {
   //! Input k of member j: member `source[j][k]` (>= 0), or leaf `-1 - source[j][k]`.
   std::int8_t source[max_fused_nodes][max_inputs]{};
   //! How the types reach member j from the root: it is input `via_slot[j]` (not a ref) of member
@@ -67,25 +79,21 @@ struct fused_group {
 
 namespace detail {
 
-//! The group whose root is r (size 0 if r is no root, or the group breaks the limits). `g`: a
-//! flat graph, or a view with the members read here (the runtime's hook_view).
+//! The members and leaves of the group whose root is r (size 0 if r is no root, or the group
+//! breaks the limits). `g`: a flat graph, or a view with the members read here (the runtime's
+//! hook_view).
 template <class G>
-constexpr fused_group group_of(const G& g, int r) {
-  fused_group f{};
+constexpr fused_members members_of(const G& g, int r) {
+  fused_members f{};
   if (r < 0 || r >= g.tensor_count || g.fused_root[r] != r) return f;
-  auto position = [&](int v) {
-    for (int j = 0; j < f.size; ++j)
-      if (f.members[j] == v) return j;
-    return -1;
-  };
   // Members: r and what reaches it through members (a DAG: each found once).
   f.members[f.size++] = r;
   for (int at = 0; at < f.size; ++at) {
     const auto& d = g.nodes[f.members[at]];
     for (int k = 0; k < d.input_count; ++k) {
       const int u = d.inputs[k];
-      if (u < 0 || g.fused_root[u] != r || u == r || position(u) >= 0) continue;
-      if (f.size == max_fused_nodes) return fused_group{};
+      if (u < 0 || g.fused_root[u] != r || u == r || f.position(u) >= 0) continue;
+      if (f.size == max_fused_nodes) return fused_members{};
       f.members[f.size++] = u;
     }
   }
@@ -95,21 +103,37 @@ constexpr fused_group group_of(const G& g, int r) {
       f.members[j] = f.members[j - 1];
       f.members[j - 1] = t;
     }
+  for (int j = 0; j < f.size; ++j) {  // leaves in order of first read
+    const auto& d = g.nodes[f.members[j]];
+    for (int k = 0; k < d.input_count; ++k) {
+      const int u = d.inputs[k];
+      if (f.position(u) >= 0) continue;
+      int leaf = 0;
+      while (leaf < f.leaf_count && f.leaves[leaf] != u) ++leaf;
+      if (leaf < f.leaf_count) continue;
+      if (f.leaf_count == max_inputs) return fused_members{};
+      f.leaves[f.leaf_count++] = u;
+    }
+  }
+  return f;
+}
+
+//! The group whose root is r, with where each member's inputs come from (size 0 as members_of).
+template <class G>
+constexpr fused_group group_of(const G& g, int r) {
+  fused_group f{};
+  static_cast<fused_members&>(f) = members_of(g, r);
   for (int j = 0; j < f.size; ++j) {
     const auto& d = g.nodes[f.members[j]];
     for (int k = 0; k < d.input_count; ++k) {
       const int u = d.inputs[k];
-      if (const int m = position(u); m >= 0) {
+      if (const int m = f.position(u); m >= 0) {
         f.source[j][k] = std::int8_t(m);
         if (!(d.ref_inputs & (1u << k))) f.via[m] = std::int8_t(j), f.via_slot[m] = std::int8_t(k);
         continue;
       }
       int leaf = 0;
-      while (leaf < f.leaf_count && f.leaves[leaf] != u) ++leaf;
-      if (leaf == f.leaf_count) {
-        if (f.leaf_count == max_inputs) return fused_group{};
-        f.leaves[f.leaf_count++] = u;
-      }
+      while (f.leaves[leaf] != u) ++leaf;  // members_of listed every input that is no member
       f.source[j][k] = std::int8_t(-1 - leaf);
     }
   }
@@ -136,7 +160,7 @@ constexpr void for_each_own_read(const flat_graph<N>& g, int v, Fn& fn) {
   if (g.fused_root[v] < 0) {
     for (int k = 0; k < g.nodes[v].input_count; ++k) read(g.nodes[v].inputs[k]);
   } else if (g.fused_root[v] == v) {
-    const fused_group f = group_of(g, v);
+    const fused_members f = members_of(g, v);
     for (int l = 0; l < f.leaf_count; ++l) read(f.leaves[l]);
   }
 }

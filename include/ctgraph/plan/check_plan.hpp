@@ -125,7 +125,7 @@ struct recomputed {
 //! a product with no residual of its own) or a residual add (reading it at either input), or one
 //! or two of the three.
 template <std::size_t N>
-constexpr bool epilogue_shape(const flat_graph<N>& g, const fused_group& f) {
+constexpr bool epilogue_shape(const flat_graph<N>& g, const fused_members& f) {
   if (f.size < 2 || f.size > 3) return false;
   const int before = f.members[f.size - 2];
   const node_desc &product = g.nodes[f.members[0]], &root = g.nodes[f.members[f.size - 1]], &bias = g.nodes[f.members[1]];
@@ -149,13 +149,13 @@ constexpr plan_violation check_fusion(const flat_graph<N>& g) {
     const node_desc &d = g.nodes[v], &rd = g.nodes[root];
     // A product is a member only as the first of an epilogue group (epilogue_shape).
     const bool product = v != root && !d.op->traits.elementwise;
-    if (product && (d.op->epilogue_output == nullptr || group_of(g, root).members[0] != v)) return {plan_fault::bad_fusion, v, root};
+    if (product && (d.op->epilogue_output == nullptr || members_of(g, root).members[0] != v)) return {plan_fault::bad_fusion, v, root};
     if ((!product && !d.op->traits.elementwise) || d.out.dtype != rd.out.dtype || d.out.elements() != rd.out.elements() ||
         g.partition_of[v] != g.partition_of[root] || (v != root && g.step[v] >= g.step[root]))
       return {plan_fault::bad_fusion, v, root};
     if (v != root && g.is_output[v]) return {plan_fault::fused_read_outside, v};
     if (v == root) {
-      const fused_group f = group_of(g, root);
+      const fused_members f = members_of(g, root);
       if (f.size < 2 || (!g.nodes[f.members[0]].op->traits.elementwise && !epilogue_shape(g, f))) return {plan_fault::bad_fusion, v};
       for (int l = 0; l < f.leaf_count; ++l)
         if (g.nodes[f.leaves[l]].out.dtype != rd.out.dtype) return {plan_fault::bad_fusion, v, f.leaves[l]};
