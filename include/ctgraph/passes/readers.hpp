@@ -2,7 +2,7 @@
 //! find_readers: the nodes that read each tensor (one entry per input slot), as CSR lists of their
 //! own (`reader_lists`), which schedule, place_symmetric and fuse take as an input. Not a section
 //! of the flat graph: the plan does not keep them, so no constant copy of a graph carries N *
-//! max_inputs entries (at 4,096 nodes about 0.3 s of nvcc; tests/compile_time/RESULTS.md).
+//! max_inputs entries (at 4,096 nodes about 60 MB of nvcc's memory; tests/compile_time/RESULTS.md).
 #include <cstddef>
 
 #include <ctgraph/passes/flat_graph.hpp>
